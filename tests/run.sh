@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# tests/run.sh: the one command that sets up a machine and runs every ringcast test.
+#
+# On a fresh Debian 12 machine, as root: installs the Debian packages that are missing, then
+#   1. Release build (gcc, -O2 -g, warnings are errors): unit tests;
+#   2. Debug build (gcc, -O0): compiled, so it keeps building;
+#   3. Sanitizer build (clang, ASan + UBSan, warnings are errors): the unit tests again, then every
+#      libFuzzer target for RC_FUZZ_SECONDS (default 45) seconds.
+# Exits non-zero at the first failure. .ci/run calls exactly this.
+#
+# Environment: RC_FUZZ_SECONDS (seconds per fuzz target), RC_JOBS (build parallelism, default nproc),
+# RC_BUILD_DIR (default ./build).
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+build=${RC_BUILD_DIR:-$top/build}
+jobs=${RC_JOBS:-$(nproc)}
+fuzz_seconds=${RC_FUZZ_SECONDS:-45}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- Debian packages -------------------------------------------------------------------------
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      liburing-dev libwolfssl-dev libcriterion-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	step "installing ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "tests/run.sh: missing Debian packages: ${missing[*]}" >&2
+		echo "run this script as root, or: sudo apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# A leak or any undefined behaviour fails the run, with a stack to read.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+configure_build() { # configure_build DIR cmake-args...
+	local dir=$1; shift
+	cmake -S "$top" -B "$dir" -DRC_WERROR=ON "$@" >/dev/null
+	cmake --build "$dir" -j "$jobs"
+}
+
+step "release build (gcc -O2 -g)"
+configure_build "$build/release" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc
+step "release: unit tests"
+ctest --test-dir "$build/release" --output-on-failure -j "$jobs"
+
+step "debug build (gcc -O0)"
+configure_build "$build/debug" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc
+
+step "sanitizer build (clang, ASan + UBSan)"
+configure_build "$build/asan" -DCMAKE_BUILD_TYPE=Asan -DCMAKE_C_COMPILER=clang \
+	-DRC_FUZZ=ON -DRC_FUZZ_SECONDS="$fuzz_seconds"
+step "sanitizer: unit tests"
+ctest --test-dir "$build/asan" --output-on-failure -j "$jobs" -L unit
+step "sanitizer: fuzz targets, ${fuzz_seconds}s each"
+# One at a time: each fuzzer wants a whole core, and the machine has two.
+ctest --test-dir "$build/asan" --output-on-failure -L fuzz
+
+step "all tests passed"
