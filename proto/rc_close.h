@@ -50,13 +50,16 @@ const char *rc_close_code_name(uint16_t code);
  * Returns 0 and sets *code, *reason, *reason_len (pointing into p) if the payload is valid;
  * otherwise returns the close code to fail the connection with: RC_CLOSE_PROTOCOL for a 1-byte
  * payload, a payload over 125 bytes or a code that must not be sent, RC_CLOSE_INVALID_DATA for a
- * reason that is not valid UTF-8. */
+ * reason that is not valid UTF-8. On failure *code, *reason and *reason_len are left untouched.
+ * The reason is checked with rc_utf8_valid, i.e. it must also be complete (no truncated sequence). */
 uint16_t rc_close_parse(const uint8_t *p, size_t n, uint16_t *code, const uint8_t **reason,
                         size_t *reason_len);
 
 /* Write a close payload (code, big-endian, then the reason truncated to RC_CLOSE_REASON_MAX bytes
  * at a UTF-8 character boundary) into out, which must hold 2 + RC_CLOSE_REASON_MAX bytes. code must
- * satisfy rc_close_code_valid. Returns the payload length. */
+ * satisfy rc_close_code_valid; reason is a NUL-terminated UTF-8 string, or NULL for none. A character
+ * that would cross the limit is dropped whole, and so is everything from an invalid UTF-8 byte on,
+ * so the payload always passes rc_close_parse. Returns the payload length (2..125). */
 size_t rc_close_payload(uint8_t *out, uint16_t code, const char *reason);
 
 #endif

@@ -18,14 +18,18 @@
  *   1009  a message longer than cfg.message_max: decided from the frame header, before any payload
  *         of that frame is accepted
  *
- * Use:
+ * Use: call until RC_FRAME_NEED_MORE, even when len has reached 0. An event can be due with no
+ * byte left to consume (the DATA event of an empty frame comes after its DATA_START, from the same
+ * bytes), so a loop that stops when len reaches 0 would hold that event back until the peer sends
+ * something else.
  *   rc_frame_parser p; rc_frame_parser_init(&p, &cfg);
- *   while (len) {
+ *   for (;;) {
  *       rc_frame_event ev;
  *       ssize_t n = rc_frame_parse(&p, buf, len, &ev);
- *       if (n < 0) -> fail the connection with rc_frame_error(&p) (code) / reason
+ *       if (n < 0) -> fail the connection with rc_frame_error(&p, &reason) (code) / reason
  *       buf += n; len -= n;
- *       switch (ev.type) { case RC_FRAME_NEED_MORE: wait for more bytes ... }
+ *       if (ev.type == RC_FRAME_NEED_MORE) break;   // len is 0 now: wait for more bytes
+ *       handle ev
  *   }
  *
  * Events, in order, for each frame:
@@ -36,6 +40,11 @@
  *       buffer just fed; for text the chunk is already validated as UTF-8. The last chunk of the
  *       frame has frame_end set (an empty frame gives one empty chunk), and also msg_end if the
  *       frame was FIN (and then a text message was checked complete).
+ *       A chunk never reaches past its frame, and a DATA call consumes exactly its chunk: data is
+ *       the buf passed in and data_len the return value. So when a whole frame is in one buffer,
+ *       the event after DATA_START is a single DATA with frame_end set, pointing at the payload in
+ *       place (what the zero-copy broadcast relies on). DATA events repeat opcode, msg_opcode,
+ *       fin and frame_len from DATA_START.
  *   control frames (close, ping, pong):
  *       RC_FRAME_CONTROL once, with the whole payload (pointing into the parser, valid until the
  *       next call), and for close the parsed code and reason.
@@ -90,7 +99,7 @@ typedef struct rc_frame_event {
 	bool fin;
 	bool frame_end;        /* DATA: last chunk of this frame */
 	bool msg_end;          /* DATA: last chunk of the message */
-	uint64_t frame_len;    /* DATA_START, CONTROL: payload length of the frame */
+	uint64_t frame_len;    /* DATA_START, DATA, CONTROL: payload length of the frame */
 	uint8_t *data;         /* DATA, CONTROL: the (unmasked) payload chunk */
 	size_t data_len;
 	uint16_t close_code;   /* CONTROL close: code received, RC_CLOSE_NO_STATUS if none */
@@ -106,7 +115,8 @@ typedef struct rc_frame_parser {
 	uint8_t opcode, fin, masked;
 	uint8_t key[4];
 	uint8_t phase;          /* masking phase within the current payload */
-	uint8_t msg_opcode;     /* opcode of the fragmented message in progress, RC_OP_CONT if none */
+	uint8_t msg_opcode;     /* opcode of the message in progress (from its first frame's header
+	                           to the end of its FIN frame), RC_OP_CONT if none */
 	uint64_t frame_len, frame_left;
 	uint64_t msg_len;       /* bytes of the current message so far, including this frame */
 	rc_utf8 utf8;           /* validator of the current text message */
@@ -125,7 +135,8 @@ void rc_frame_parser_init(rc_frame_parser *p, const rc_frame_cfg *cfg);
 ssize_t rc_frame_parse(rc_frame_parser *p, uint8_t *buf, size_t len, rc_frame_event *ev);
 
 /* After rc_frame_parse returned -1: the close code to fail the connection with (1002, 1007 or
- * 1009) and a static description for logs and the close reason. */
+ * 1009) and, if reason is not NULL, a short static description for logs and the close reason
+ * ("reserved opcode", "unmasked client frame", ...). Before any error: 0 and "no error". */
 uint16_t rc_frame_error(const rc_frame_parser *p, const char **reason);
 
 /* The length of a header for a payload of `len` bytes: 2, 4 or 10 bytes, plus 4 if masked. */
@@ -133,7 +144,9 @@ size_t rc_frame_header_len(uint64_t len, bool masked);
 
 /* Write a frame header into out (RC_FRAME_HEADER_MAX bytes) and return its length. mask_key is
  * NULL for a server frame; for a client frame it is the 4-byte key, and the caller masks the payload
- * with rc_mask_apply. Uses the shortest length encoding. */
+ * with rc_mask_apply. Uses the shortest length encoding. It does not police the rules of §5.5
+ * (control frames FIN and at most 125 bytes) or the opcode's meaning: that is the caller's job, and
+ * a test may want to send a bad frame on purpose. len must be below 2^63. */
 size_t rc_frame_header_encode(uint8_t *out, uint8_t opcode, bool fin, uint64_t len,
                               const uint8_t *mask_key);
 

@@ -20,6 +20,26 @@ fuzz_seconds=${RC_FUZZ_SECONDS:-45}
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Every ctest run goes through run_ctest, which adds its counts to the closing summary line.
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+run_ctest() { # run_ctest ctest-args...
+	local rc=0
+	ctest "$@" 2>&1 | tee "$log" || rc=$?
+	local line total fails
+	line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
+	total=$(sed -nE 's/.* out of ([0-9]+).*/\1/p' <<<"$line")
+	fails=$(sed -nE 's/.*passed, ([0-9]+) tests? failed.*/\1/p' <<<"$line")
+	passed=$((passed + ${total:-0} - ${fails:-0}))
+	failed=$((failed + ${fails:-0}))
+	if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
+		echo "ringcast: $passed passed, $((failed > 0 ? failed : 1)) failed"
+		exit 1
+	fi
+}
+
 # --- Debian packages -------------------------------------------------------------------------
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       liburing-dev libwolfssl-dev libcriterion-dev)
@@ -52,7 +72,7 @@ configure_build() { # configure_build DIR cmake-args...
 step "release build (gcc -O2 -g)"
 configure_build "$build/release" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc
 step "release: unit tests"
-ctest --test-dir "$build/release" --output-on-failure -j "$jobs"
+run_ctest --test-dir "$build/release" --output-on-failure -j "$jobs"
 
 step "debug build (gcc -O0)"
 configure_build "$build/debug" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc
@@ -61,9 +81,10 @@ step "sanitizer build (clang, ASan + UBSan)"
 configure_build "$build/asan" -DCMAKE_BUILD_TYPE=Asan -DCMAKE_C_COMPILER=clang \
 	-DRC_FUZZ=ON -DRC_FUZZ_SECONDS="$fuzz_seconds"
 step "sanitizer: unit tests"
-ctest --test-dir "$build/asan" --output-on-failure -j "$jobs" -L unit
+run_ctest --test-dir "$build/asan" --output-on-failure -j "$jobs" -L unit
 step "sanitizer: fuzz targets, ${fuzz_seconds}s each"
 # One at a time: each fuzzer wants a whole core, and the machine has two.
-ctest --test-dir "$build/asan" --output-on-failure -L fuzz
+run_ctest --test-dir "$build/asan" --output-on-failure -L fuzz
 
-step "all tests passed"
+echo
+echo "ringcast: $passed passed, $failed failed"
