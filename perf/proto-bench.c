@@ -9,7 +9,8 @@
  *   handshake   rc_http_parse + rc_ws_handshake_check + the 101 response for a   ns per request
  *               request as Chromium sends it
  * Pin it for stable numbers: taskset -c 0 build/release/perf/proto-bench
- * Options: --runs N (default 5), --ms N (default 300), --json (one JSON object on stdout). */
+ * Options: --runs N (default 5), --ms N (default 300), --json (one JSON object on stdout),
+ * --only handshake (just that measurement, e.g. to profile it). */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stdbool.h>
@@ -198,26 +199,28 @@ static void handshake_work(void *arg)
 {
 	(void)arg;
 	rc_http_header headers[32];
-	rc_http_cfg cfg = rc_http_cfg_default();
+	rc_http_cfg cfg = RC_HTTP_CFG_DEFAULT;
 	cfg.header_fields_max = 32;
 	rc_http_parser parser;
-	rc_http_request req;
-	rc_http_parser_init(&parser, &cfg, &req, headers);
-	int n = rc_http_parse(&parser, (const uint8_t *)chromium_request, sizeof chromium_request - 1);
+	rc_http_parser_init(&parser, &cfg, headers);
+	ssize_t n = rc_http_parse(&parser, (const uint8_t *)chromium_request,
+	                          sizeof chromium_request - 1);
 	if (n <= 0) {
-		fprintf(stderr, "proto-bench: handshake request rejected (%d)\n", n);
+		fprintf(stderr, "proto-bench: handshake request rejected (%zd)\n", n);
 		exit(1);
 	}
 	static const char *const protos[] = { "ringcast.v1" };
-	rc_ws_cfg wcfg = { .allow_no_origin = true, .subprotocols = protos, .n_subprotocols = 1 };
-	rc_ws_result res;
-	int status = rc_ws_handshake_check(&req, &wcfg, &res);
+	rc_ws_handshake_cfg wcfg = RC_WS_HANDSHAKE_CFG_DEFAULT;
+	wcfg.subprotocols = protos;
+	wcfg.subprotocol_count = 1;
+	rc_ws_handshake_result res;
+	int status = rc_ws_handshake_check(&parser.req, &wcfg, &res);
 	if (status != 0) {
 		fprintf(stderr, "proto-bench: handshake refused (%d)\n", status);
 		exit(1);
 	}
-	uint8_t out[512];
-	g_sink += rc_ws_response_101(out, sizeof out, &res, &wcfg);
+	char out[512];
+	g_sink += rc_ws_response_101(out, sizeof out, &res);
 }
 
 int main(int argc, char **argv)
@@ -226,23 +229,38 @@ int main(int argc, char **argv)
 		{ "runs", required_argument, NULL, 'r' },
 		{ "ms", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	bool json = false;
+	bool only_handshake = false;
 	for (int c; (c = getopt_long(argc, argv, "r:m:jh", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'r': g_runs = atoi(optarg); break;
 		case 'm': g_ms = atoi(optarg); break;
 		case 'j': json = true; break;
+		case 'o':
+			if (strcmp(optarg, "handshake") != 0) {
+				fprintf(stderr, "proto-bench: --only takes: handshake\n");
+				return 2;
+			}
+			only_handshake = true;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [--runs N] [--ms N] [--json]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--runs N] [--ms N] [--json] [--only handshake]\n", argv[0]);
 			return c == 'h' ? 0 : 2;
 		}
 	}
 	if (g_runs < 1 || g_runs > 64 || g_ms < 1) {
 		fprintf(stderr, "proto-bench: --runs must be 1..64 and --ms positive\n");
 		return 2;
+	}
+
+	if (only_handshake) {
+		fprintf(stderr, "%-16s %10.0f ns/request\n", "handshake",
+		        1e9 / measure(handshake_work, NULL, 1.0));
+		return 0;
 	}
 
 	struct mask_ctx mc = { .len = 64 * 1024 };

@@ -382,7 +382,10 @@ static size_t wr_done(const wr *w)
 	return w->full ? 0 : w->len;
 }
 
-static const char hex_digits[] = "0123456789abcdef";
+/* Upper case in URLs (RFC 3986 §2.1 says producers should), lower case in JSON (as JSON.stringify
+ * and Python's json write \u001f). */
+static const char hex_upper[] = "0123456789ABCDEF";
+static const char hex_lower[] = "0123456789abcdef";
 
 size_t rc_app_target_encode(uint8_t *out, size_t cap, const rc_app_connect *c)
 {
@@ -424,7 +427,7 @@ size_t rc_app_target_encode(uint8_t *out, size_t cap, const rc_app_connect *c)
 			if (unreserved) {
 				put_c(&w, b);
 			} else {
-				uint8_t e[3] = { '%', (uint8_t)hex_digits[b >> 4], (uint8_t)hex_digits[b & 15] };
+				uint8_t e[3] = { '%', (uint8_t)hex_upper[b >> 4], (uint8_t)hex_upper[b & 15] };
 				put(&w, e, 3);
 			}
 		}
@@ -680,7 +683,7 @@ static bool jobject(jcur *c, const char *const *keys, unsigned nkeys, jmember_fn
 		if (!jpeek(c, '"'))
 			return jfail(c, RC_APP_ERR_BAD_JSON, c->p == c->end ? "unexpected end of text"
 			                                                    : "expected a key string");
-		if (!jword(c, 8, &k, "", "unknown key"))
+		if (!jword(c, 8, &k, "expected a key string", "unknown key"))
 			return false;
 		unsigned i = 0;
 		while (i < nkeys && !slice_is(k, keys[i]))
@@ -965,8 +968,8 @@ static void put_escaped(wr *w, const uint8_t *m, size_t n)
 		} else if (b == '\f') {
 			put_s(w, "\\f");
 		} else {
-			uint8_t e[6] = { '\\', 'u', '0', '0', (uint8_t)hex_digits[b >> 4],
-			                 (uint8_t)hex_digits[b & 15] };
+			uint8_t e[6] = { '\\', 'u', '0', '0', (uint8_t)hex_lower[b >> 4],
+			                 (uint8_t)hex_lower[b & 15] };
 			put(w, e, 6);
 		}
 		i += len;

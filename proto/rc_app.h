@@ -48,8 +48,9 @@
 #define RC_APP_TOKEN_MAX 256     /* longest token, bytes */
 #define RC_APP_MESSAGE_MAX 200   /* an error notice's message is cut to this many bytes (at a
                                     UTF-8 character boundary) before escaping */
-#define RC_APP_JSON_LEN_MAX 16384 /* longest command or notice text the decoders accept: twice the
-                                     longest the encoders write, room for whitespace */
+#define RC_APP_JSON_LEN_MAX 16384 /* longest command or notice text the decoders accept: the
+                                     encoders write at most ~8.4 KB (RC_APP_CMD_MAX,
+                                     RC_APP_NOTICE_MAX); the rest is room for whitespace */
 
 /* A run of bytes inside someone else's buffer. Not NUL-terminated. */
 typedef struct rc_app_slice {

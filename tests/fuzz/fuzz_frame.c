@@ -7,10 +7,11 @@
  *     (ASan then catches a read past the bytes fed). Both runs must give the same transcript (every
  *     frame header, every complete frame's payload, every control frame, close code and reason)
  *     and the same error code. Each run also checks, event by event: a DATA chunk is exactly the
- *     bytes its call consumed, never past its frame; the chunks of a frame add up to frame_len;
- *     frame_end and msg_end are set exactly when due; no message grows past message_max (checked
- *     from the header: the frame must fit before it starts); a text message that ends is valid
- *     UTF-8; a close code is one allowed on the wire or NO_STATUS; the bytes consumed add up to at
+ *     bytes its call consumed, all of its frame that was fed and never more (so a frame whole in
+ *     one buffer comes as one chunk); the chunks of a frame add up to frame_len; frame_end and
+ *     msg_end are set exactly when due; no message grows past message_max (checked from the
+ *     header: the frame must fit before it starts); a text message that ends is valid UTF-8; a
+ *     close code is one allowed on the wire or NO_STATUS; the bytes consumed add up to at
  *     most the input (exactly it without an error); after an error every call returns -1.
  *
  * (2) As a script of frames: opcodes in a legal order, FIN bits, lengths (including every length
@@ -163,6 +164,8 @@ static void on_event(sink *s, const rc_frame_event *ev, const uint8_t *buf, size
 		CHECK(ev->opcode == s->opcode && ev->msg_opcode == s->msg_opcode);
 		CHECK(ev->fin == s->fin && ev->frame_len == s->frame_len);
 		CHECK(ev->data == buf && ev->data_len == n); /* in place, exactly what was consumed */
+		/* As much as there is: a frame whole in the buffer comes as one chunk (zero copy). */
+		CHECK(n == (len < s->frame_len - s->frame_got ? len : s->frame_len - s->frame_got));
 		s->frame_got += n;
 		CHECK(s->frame_got <= s->frame_len);
 		CHECK(ev->frame_end == (s->frame_got == s->frame_len));
@@ -233,7 +236,7 @@ static uint64_t rng_next(uint64_t *x)
 	return *x;
 }
 
-/* Parse in[0..len) whole (seed 0) or in pieces drawn from seed; each piece is an exact-size copy. */
+/* Parse in[0..len) whole (seed 0) or in pieces drawn from seed, each an exact-size heap copy. */
 static void parse(const rc_frame_cfg *cfg, const uint8_t *in, size_t len, uint64_t seed, sink *s)
 {
 	rc_frame_parser p;

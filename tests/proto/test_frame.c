@@ -89,7 +89,7 @@ static void put_frame(bytes *b, unsigned b0, const uint8_t *key, const void *pay
 		b->p[at + i] ^= key[i % 4];
 }
 
-/* Append a frame as a peer of `role` must send it: masked towards a server, not towards a client. */
+/* Append a frame as the peer of a `role` parser sends it: masked to a server, plain to a client. */
 static void put_as(bytes *b, enum rc_frame_role role, unsigned b0, const void *payload, size_t len)
 {
 	put_frame(b, b0, role == RC_FRAME_SERVER ? KEY : NULL, payload, len, FORM_SHORTEST);
@@ -223,6 +223,10 @@ static void got_event(got *g, const rc_frame_event *ev, const uint8_t *buf, size
 		cr_assert_eq(ev->data, buf, "%s: DATA chunk does not start at buf", label);
 		cr_assert_eq(ev->data_len, n, "%s: DATA chunk %zu bytes, consumed %zu", label,
 		             ev->data_len, n);
+		/* All of the frame that is there: a frame whole in the buffer is one chunk. */
+		uint64_t rest = f->frame_len - f->data_len;
+		cr_assert_eq(n, len < rest ? len : rest, "%s: DATA chunk of %zu bytes, %zu fed", label,
+		             n, len);
 		got_append(f, ev->data, ev->data_len);
 		cr_assert_leq(f->data_len, f->frame_len, "%s: chunks run past the frame", label);
 		cr_assert_eq(ev->frame_end, f->data_len == f->frame_len, "%s: frame_end", label);
@@ -975,7 +979,7 @@ Test(control, close_with_code_and_reason)
 		}
 }
 
-/* --- streams, zero copy, errors ----------------------------------------------------------------- */
+/* --- streams, zero copy, errors -------------------------------------------------------------- */
 
 Test(stream, frames_back_to_back)
 {

@@ -45,7 +45,7 @@ static void expect_same_result(const rc_ws_handshake_result *a, const rc_ws_hand
 }
 
 /* Parse `in` (which must be exactly one complete head) and check it against cfg; then again at
- * every split point of the head, wanting the same result. */
+ * every split point of the head and one byte at a time, wanting the same result. */
 static int handshake(hs *h, const char *in, size_t n, const rc_ws_handshake_cfg *cfg)
 {
 	h->g = rc_guard_copy(in, n);
@@ -70,10 +70,24 @@ static int handshake(hs *h, const char *in, size_t n, const rc_ws_handshake_cfg 
 		expect_same_result(&res, &h->res, status, h->status, "split");
 		rc_guard_free(&a);
 	}
+
+	rc_http_parser p;
+	rc_http_parser_init(&p, &http_cfg, fields);
+	for (size_t k = 1; k <= n; k++) {
+		rc_guard a = rc_guard_copy(in, k);
+		ssize_t rk = rc_http_parse(&p, a.data, a.len);
+		cr_assert_eq(rk, k == n ? (ssize_t)n : 0, "byte by byte, %zu bytes", k);
+		if (k == n) {
+			rc_ws_handshake_result res;
+			int status = rc_ws_handshake_check(&p.req, cfg, &res);
+			expect_same_result(&res, &h->res, status, h->status, "byte by byte");
+		}
+		rc_guard_free(&a);
+	}
 	return h->status;
 }
 
-/* Check a request that must be refused with `status`; returns the reason. */
+/* Check a request that must be refused with `status`. */
 static void expect_refused(const char *in, size_t n, const rc_ws_handshake_cfg *cfg, int status,
                            const char *what)
 {

@@ -881,3 +881,77 @@ Test(http_response, status_text)
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
 		cr_assert_str_eq(rc_http_status_text(v[i].status), v[i].text);
 }
+
+/* ---- byte classes ---- */
+
+/* The parser skips runs of name, value, path and query bytes through a table; each of the 256
+ * bytes, put in each of those places, must be accepted or refused as RFC 9110/9112 say, written out
+ * here independently of the parser. */
+static bool spec_tchar(unsigned c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c != 0 && strchr("!#$%&'*+-.^_`|~", (int)c) != NULL);
+}
+
+static ssize_t parse_once(const char *in, size_t n, rc_http_request *out)
+{
+	rc_http_header fields[8];
+	rc_http_cfg cfg = { .header_bytes_max = 8192, .header_fields_max = 8 };
+	rc_http_parser p;
+	rc_http_parser_init(&p, &cfg, fields);
+	rc_guard g = rc_guard_copy(in, n);
+	ssize_t r = rc_http_parse(&p, g.data, g.len);
+	if (out) {
+		*out = p.req;
+		out->headers = NULL; /* the fields die with this frame; only counts are compared */
+	}
+	rc_guard_free(&g);
+	return r;
+}
+
+Test(http_bytes, every_byte_in_every_run)
+{
+	char in[128];
+	for (unsigned c = 0; c < 256; c++) {
+		rc_http_request req;
+		int n;
+		/* inside a field name */
+		n = snprintf(in, sizeof in, "GET / HTTP/1.1\r\nX-A%cB: v\r\n\r\n", c ? (int)c : '@');
+		in[19] = (char)c;
+		ssize_t r = parse_once(in, (size_t)n, NULL);
+		if (spec_tchar(c) || c == ':') /* a ':' ends the name: "X-A" with value "B: v" */
+			cr_assert_eq(r, n, "name byte %02x refused (%zd)", c, r);
+		else
+			cr_assert(r < 0, "name byte %02x accepted", c);
+
+		/* inside a value, between two visible bytes */
+		n = snprintf(in, sizeof in, "GET / HTTP/1.1\r\nX-A: a%cb\r\n\r\n", '@');
+		in[22] = (char)c;
+		r = parse_once(in, (size_t)n, &req);
+		bool value_ok = c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f);
+		if (value_ok)
+			cr_assert_eq(r, n, "value byte %02x refused (%zd)", c, r);
+		else
+			cr_assert(r < 0, "value byte %02x accepted", c);
+
+		/* inside the path, and inside the query */
+		for (int q = 0; q < 2; q++) {
+			n = snprintf(in, sizeof in, q ? "GET /p?a%cb HTTP/1.1\r\n\r\n"
+			                              : "GET /a%cb HTTP/1.1\r\n\r\n", '@');
+			in[q ? 8 : 6] = (char)c;
+			r = parse_once(in, (size_t)n, &req);
+			if (c > 0x20 && c < 0x7f) {
+				cr_assert_eq(r, n, "target byte %02x refused (%zd)", c, r);
+				if (c == '?' && !q) {
+					cr_assert_eq(req.path.len, 2, "'?' must end the path");
+					cr_assert_eq(req.query.len, 1);
+				} else {
+					cr_assert_eq(req.path.len, q ? 2u : 4u, "path byte %02x", c);
+					cr_assert_eq(req.query.len, q ? 3u : 0u, "query byte %02x", c);
+				}
+			} else if (c != ' ' && c != '\t') {
+				cr_assert(r < 0, "target byte %02x accepted", c);
+			}
+		}
+	}
+}
