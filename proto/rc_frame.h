@@ -82,7 +82,9 @@ typedef struct rc_frame_cfg {
 	enum rc_frame_role role;
 	uint64_t message_max;  /* longest message (sum of its fragments) accepted; 0 means no limit */
 	uint8_t rsv_allowed;   /* RSV bits an extension negotiated, as in the header (0x40, 0x20,
-	                          0x10); 0 when no extension was negotiated, which is ringcast's case */
+	                          0x10); 0 when no extension was negotiated, which is ringcast's case.
+	                          The bits are only let through: text is still validated as it
+	                          arrives, which a compressing extension would have to change */
 } rc_frame_cfg;
 
 enum rc_frame_event_type {

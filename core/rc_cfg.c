@@ -1,0 +1,1299 @@
+/* rc_cfg: settings, their sources and their checks. The contract is in rc_cfg.h.
+ *
+ * The key table (`keys` below) is the single description of every setting: name, kind, field,
+ * limits, value form and meaning. Parsing from all three sources, rc_cfg_get/rc_cfg_print, the
+ * range checks of rc_cfg_validate and every line of --help come from it; the only other place that
+ * names a setting is rc_cfg_defaults, and the usage text shows defaults by formatting a defaulted
+ * struct with the same getter, so a default cannot be documented wrong.
+ *
+ * Error text is built in two layers: the value checkers write what is wrong with a value ("'5s' is
+ * not a number: expected ..."), and each source prefixes where it came from ("--idle-timeout-ms: ",
+ * "RINGCAST_IDLE_TIMEOUT_MS: ", "ringcast.conf:7: idle-timeout-ms: ").
+ */
+#include "rc_cfg.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rc_app.h"
+#include "rc_frame.h"
+
+static_assert(RC_CFG_TOKEN_MAX == RC_APP_TOKEN_MAX, "the token limit is the protocol's");
+static_assert(RC_FRAME_HEADER_MAX + RC_APP_PUB_HEADER_MAX <= RC_CFG_HEADROOM_BYTES,
+              "header room holds a frame header and a v1 envelope header");
+
+extern char **environ;
+
+enum kind {
+	K_COUNT,     /* uint32_t, plain integer */
+	K_MS,        /* uint32_t, plain integer, milliseconds */
+	K_BYTES,     /* uint32_t, integer with optional K/M/G suffix */
+	K_BOOL,      /* bool */
+	K_LISTEN,    /* rc_cfg_addr */
+	K_POLICY,    /* enum rc_policy */
+	K_LOG_LEVEL, /* enum rc_log_level */
+	K_TOKEN,     /* char[RC_CFG_TOKEN_MAX + 1] */
+	K_ORIGINS,   /* origins + origin_count */
+	K_CPUS,      /* cpus + cpu_count */
+};
+
+struct key {
+	const char *name; /* flag without dashes, file key, and (upper-cased) the environment name */
+	enum kind kind;
+	size_t off;       /* offset of the field, for the integer kinds and K_BOOL */
+	uint32_t min, max; /* integer kinds: the range, inclusive */
+	bool pow2;        /* integer kinds: must be a power of two */
+	const char *arg;  /* the value's placeholder in --help */
+	const char *help; /* one or two sentences */
+};
+
+#define DAY_MS 86400000u
+#define MIB (1u << 20)
+#define GIB (1u << 30)
+/* Smallest buffer: a ringcast.v1 command may be 16384 bytes (RC_APP_JSON_LEN_MAX) and is parsed
+ * whole from one buffer, and the longest notice (RC_APP_NOTICE_MAX, 8418 bytes) is written into
+ * one; 16 KiB is the least power of two that takes both. */
+#define BUFFER_MIN 16384u
+/* Largest buffer: a frame of more than 16 MiB is not what a broadcast server is for, and the cap
+ * catches a slip of suffix ("64M" meant as "64K"). */
+#define BUFFER_MAX (16u * MIB)
+
+static_assert(RC_APP_JSON_LEN_MAX <= BUFFER_MIN, "a command fits the smallest buffer");
+static_assert(RC_APP_NOTICE_MAX + RC_FRAME_HEADER_MAX <= BUFFER_MIN,
+              "a notice fits the smallest buffer");
+
+#define U32(field) offsetof(rc_cfg, field)
+
+static const struct key keys[] = {
+	{ "listen", K_LISTEN, 0, 0, 0, false, "ADDR",
+	  "Address to listen on (TCP)." },
+	{ "max-connections", K_COUNT, U32(max_connections), 1, 1u << 20, false, "N",
+	  "Connections open at once; more are refused with 503. The server checks it against "
+	  "RLIMIT_NOFILE at start. 1M is the io_uring fixed-file table's limit." },
+	{ "handshake-timeout-ms", K_MS, U32(handshake_timeout_ms), 1, DAY_MS, false, "MS",
+	  "Time from accept to a complete HTTP request head; then the connection is closed." },
+	{ "idle-timeout-ms", K_MS, U32(idle_timeout_ms), 1, DAY_MS, false, "MS",
+	  "After this long without a frame from a client the server pings it; after twice this long "
+	  "it closes the connection with 4003." },
+	{ "write-timeout-ms", K_MS, U32(write_timeout_ms), 1, DAY_MS, false, "MS",
+	  "A send that makes no progress for this long closes the client with 4000 (slow "
+	  "consumer)." },
+	{ "close-timeout-ms", K_MS, U32(close_timeout_ms), 1, DAY_MS, false, "MS",
+	  "After sending a close frame, wait this long for the client's before closing the socket." },
+	{ "drain-timeout-ms", K_MS, U32(drain_timeout_ms), 1, DAY_MS, false, "MS",
+	  "On SIGTERM, wait at most this long for clients to take their queued messages and close." },
+	{ "message-max-bytes", K_BYTES, U32(message_max_bytes), 1, BUFFER_MAX - RC_CFG_HEADROOM_BYTES,
+	  false, "BYTES",
+	  "Longest message payload a client may send; a longer one closes it with 1009. Must fit "
+	  "in buffer-size-bytes with 256 bytes of header room." },
+	{ "buffer-size-bytes", K_BYTES, U32(buffer_size_bytes), BUFFER_MIN, BUFFER_MAX, true, "BYTES",
+	  "Size of every pool buffer: receive buffers, message copies, send staging, queue "
+	  "storage." },
+	{ "recv-buffers", K_COUNT, U32(recv_buffers), 1, 32768, true, "N",
+	  "Buffers per worker lent to the kernel's receive ring (io_uring allows a power of two up to "
+	  "32768)." },
+	{ "pool-buffers", K_COUNT, U32(pool_buffers), 1, 1u << 24, false, "N",
+	  "Buffers per worker for message copies, send staging and outbound queues." },
+	{ "queue-msgs-max", K_COUNT, U32(queue_msgs_max), 1, 1u << 20, true, "N",
+	  "Messages queued per subscriber before the slow-consumer policy applies." },
+	{ "queue-bytes-max", K_BYTES, U32(queue_bytes_max), 1, GIB, false, "BYTES",
+	  "Bytes queued per subscriber before the slow-consumer policy applies." },
+	{ "slow-policy", K_POLICY, 0, 0, 0, false, "POLICY",
+	  "What to do when a subscriber's queue is full: drop its oldest queued message, drop the "
+	  "new one, replace the queued message of the same topic, or close it with 4000." },
+	{ "header-bytes-max", K_BYTES, U32(header_bytes_max), 256, MIB, false, "BYTES",
+	  "Longest HTTP request head; a longer one is refused with 431." },
+	{ "header-fields-max", K_COUNT, U32(header_fields_max), 8, 1000, false, "N",
+	  "Most header fields in an HTTP request; more are refused with 431 (a browser's handshake "
+	  "sends about 12)." },
+	{ "topics-max", K_COUNT, U32(topics_max), 1, 1u << 24, false, "N",
+	  "Topics that may exist at once, per worker." },
+	{ "subscriptions-max", K_COUNT, U32(subscriptions_max), 1, 1u << 28, false, "N",
+	  "Subscriptions at once, per worker (each costs about 48 bytes, reserved at start)." },
+	{ "topics-per-connection-max", K_COUNT, U32(topics_per_connection_max), 1, RC_APP_TOPICS_MAX,
+	  false, "N",
+	  "Most topics in a connect URL (topics=); the protocol's limit is 64." },
+	{ "publish-token", K_TOKEN, 0, 0, 0, false, "TOKEN",
+	  "Token a client must present (token= or Authorization: Bearer) to publish." },
+	{ "origins", K_ORIGINS, 0, 0, 0, false, "LIST",
+	  "Origins allowed to open a WebSocket (browsers send Origin); others get 403." },
+	{ "allow-no-origin", K_BOOL, offsetof(rc_cfg, allow_no_origin), 0, 0, false, "BOOL",
+	  "Accept a handshake without an Origin header (non-browser clients)." },
+	{ "log-level", K_LOG_LEVEL, 0, 0, 0, false, "LEVEL",
+	  "Most verbose level logged." },
+	{ "workers", K_COUNT, U32(workers), 0, RC_CFG_CPUS_MAX, false, "N",
+	  "Worker threads, one io_uring each; 0 = one per CPU of the CPU list (or of the affinity "
+	  "mask)." },
+	{ "cpus", K_CPUS, 0, 0, 0, false, "LIST",
+	  "CPUs to pin workers to, in order." },
+};
+
+#define KEY_COUNT (sizeof keys / sizeof keys[0])
+
+static const char *const policy_names[RC_POLICY_COUNT] = {
+	[RC_POLICY_DROP_OLDEST] = "drop-oldest",
+	[RC_POLICY_DROP_NEWEST] = "drop-newest",
+	[RC_POLICY_CONFLATE] = "conflate",
+	[RC_POLICY_DISCONNECT] = "disconnect",
+};
+
+void rc_cfg_defaults(rc_cfg *c)
+{
+	assert(c != NULL);
+	memset(c, 0, sizeof *c);
+	c->listen = (rc_cfg_addr){ .family = RC_ADDR_IPV4, .port = 8080, .addr = { 127, 0, 0, 1 } };
+	c->max_connections = 10000;
+	c->handshake_timeout_ms = 10000;
+	c->idle_timeout_ms = 30000;
+	c->write_timeout_ms = 5000;
+	c->close_timeout_ms = 3000;
+	c->drain_timeout_ms = 10000;
+	/* 64 KiB buffers: the largest default message fits one with its header room, so a slow-path
+	 * copy is one buffer, and a send staged from one carries hundreds of small frames, well past
+	 * the 64 frames per send at which FACTS.md's loopback sends stop gaining. */
+	c->buffer_size_bytes = 64u << 10;
+	c->message_max_bytes = (64u << 10) - RC_CFG_HEADROOM_BYTES;
+	c->recv_buffers = 1024;
+	c->pool_buffers = 2048;
+	c->queue_msgs_max = 1024;
+	c->queue_bytes_max = MIB;
+	c->slow_policy = RC_POLICY_DROP_OLDEST;
+	c->header_bytes_max = 8192;
+	c->header_fields_max = 100;
+	c->topics_max = 65536;
+	/* max-connections * 64 topics at connect = 640,000, rounded up: every client can subscribe
+	 * its URL's topics with room for commands, for ~46 MiB of slab at ~48 bytes each. */
+	c->subscriptions_max = 1000000;
+	c->topics_per_connection_max = RC_APP_TOPICS_MAX;
+	c->allow_no_origin = true;
+	c->log_level = RC_LOG_INFO;
+	c->workers = 0;
+}
+
+/* ---- small helpers ---------------------------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4)))
+static void say(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err == NULL || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* A value as it may appear in a message: printable ASCII only, cut at 48 bytes. The text came
+ * from the operator, but it goes to a terminal: no escape sequence gets through. */
+static const char *shown(char buf[64], const char *s)
+{
+	size_t o = 0;
+	for (; s[o] != '\0' && o < 48; o++)
+		buf[o] = (s[o] >= 0x20 && s[o] < 0x7F) ? s[o] : '?';
+	if (s[o] != '\0') {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static const struct key *key_find(const char *name)
+{
+	for (size_t i = 0; i < KEY_COUNT; i++) {
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+static uint32_t *u32_field(rc_cfg *c, const struct key *k)
+{
+	return (uint32_t *)((char *)c + k->off);
+}
+
+static uint32_t u32_value(const rc_cfg *c, const struct key *k)
+{
+	uint32_t v;
+	memcpy(&v, (const char *)c + k->off, sizeof v);
+	return v;
+}
+
+static bool is_pow2(uint32_t v)
+{
+	return v != 0 && (v & (v - 1)) == 0;
+}
+
+/* What a key accepts, as a phrase for messages and --help. */
+static void allowed(const struct key *k, char *out, size_t cap)
+{
+	const char *p2 = k->pow2 ? "a power of two" : "an integer";
+	switch (k->kind) {
+	case K_COUNT:
+		snprintf(out, cap, "%s %u..%u", p2, k->min, k->max);
+		break;
+	case K_MS:
+		snprintf(out, cap, "%s %u..%u (milliseconds)", p2, k->min, k->max);
+		break;
+	case K_BYTES:
+		snprintf(out, cap, "%s %u..%u (bytes; suffix K, M or G allowed)", p2, k->min, k->max);
+		break;
+	case K_BOOL:
+		snprintf(out, cap, "true or false (also 1/0, yes/no, on/off)");
+		break;
+	case K_LISTEN:
+		snprintf(out, cap, "IPv4:PORT, [IPv6]:PORT or localhost:PORT, literal addresses only, "
+		                   "port 0..65535 (0: any free port)");
+		break;
+	case K_POLICY:
+		snprintf(out, cap, "drop-oldest, drop-newest, conflate or disconnect");
+		break;
+	case K_LOG_LEVEL:
+		snprintf(out, cap, "error, warn, info or debug");
+		break;
+	case K_TOKEN:
+		snprintf(out, cap, "1..%d bytes of printable ASCII without space, or empty (anyone may "
+		                   "publish)", RC_CFG_TOKEN_MAX);
+		break;
+	case K_ORIGINS:
+		snprintf(out, cap, "comma-separated origins, each scheme://host[:port] without a path "
+		                   "or null, at most %d, or empty (any origin)", RC_CFG_ORIGINS_MAX);
+		break;
+	case K_CPUS:
+		snprintf(out, cap, "a CPU list like 0-3,6 (CPUs 0..%d), or empty (the affinity mask)",
+		         RC_CFG_CPUS_MAX - 1);
+		break;
+	}
+}
+
+/* ---- integers ----------------------------------------------------------------------------------- */
+
+/* Decimal digits, then for sizes an optional K/M/G. -EINVAL for a malformed text, -ERANGE for a
+ * number beyond uint64_t. */
+static int parse_u64(const char *s, bool suffix, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	bool overflow = false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			overflow = true; /* keep scanning: "99999999999999999999x" is malformed first */
+		else
+			v = v * 10 + d;
+	}
+	unsigned shift = 0;
+	if (suffix && *p != '\0') {
+		switch (*p) {
+		case 'K': case 'k': shift = 10; break;
+		case 'M': case 'm': shift = 20; break;
+		case 'G': case 'g': shift = 30; break;
+		default: return -EINVAL;
+		}
+		p++;
+	}
+	if (*p != '\0')
+		return -EINVAL;
+	if (overflow || (shift != 0 && v > (UINT64_MAX >> shift)))
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
+/* Range and power-of-two checks shared by the setter and rc_cfg_validate. */
+static int check_u32(const struct key *k, uint64_t v, const char *text, char *msg, size_t cap)
+{
+	char a[160];
+	if (v < k->min || v > k->max) {
+		allowed(k, a, sizeof a);
+		say(msg, cap, "%s is out of range: expected %s", text, a);
+		return -EINVAL;
+	}
+	if (k->pow2 && !is_pow2((uint32_t)v)) {
+		allowed(k, a, sizeof a);
+		say(msg, cap, "%s is not a power of two: expected %s", text, a);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- listen addresses ------------------------------------------------------------------------ */
+
+/* Dotted quad, exactly n bytes: four decimal parts 0..255 without leading zeros (as inet_pton: a
+ * leading zero could be read as octal by other tools, so it is refused, not guessed). */
+static bool parse_v4(const char *p, size_t n, uint8_t out[4])
+{
+	size_t i = 0;
+	for (int part = 0; part < 4; part++) {
+		if (part > 0) {
+			if (i >= n || p[i] != '.')
+				return false;
+			i++;
+		}
+		size_t start = i;
+		unsigned v = 0;
+		while (i < n && p[i] >= '0' && p[i] <= '9' && i - start < 3)
+			v = v * 10 + (unsigned)(p[i++] - '0');
+		if (i == start || v > 255 || (p[start] == '0' && i - start > 1))
+			return false;
+		out[part] = (uint8_t)v;
+	}
+	return i == n;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* RFC 4291 §2.2 text, exactly n bytes: eight groups of 1-4 hex digits, one "::" for one or more
+ * zero groups, an optional dotted quad for the last 32 bits. The algorithm of inet_pton6. */
+static bool parse_v6(const char *p, size_t n, uint8_t out[16])
+{
+	uint8_t tmp[16] = { 0 };
+	size_t tp = 0, i = 0, curtok = 0, digits = 0;
+	long colonp = -1;
+	unsigned val = 0;
+	if (n == 0)
+		return false;
+	if (p[0] == ':') {
+		if (n < 2 || p[1] != ':')
+			return false;
+		i = 1; /* the second ':' below records the "::" */
+	}
+	curtok = i;
+	for (; i < n; i++) {
+		char ch = p[i];
+		int h = hexval(ch);
+		if (h >= 0) {
+			if (++digits > 4)
+				return false;
+			val = (val << 4) | (unsigned)h;
+			continue;
+		}
+		if (ch == ':') {
+			curtok = i + 1;
+			if (digits == 0) {
+				if (colonp >= 0)
+					return false; /* a second "::" */
+				colonp = (long)tp;
+				continue;
+			}
+			if (i + 1 == n || tp + 2 > 16)
+				return false; /* a trailing single ':', or too many groups */
+			tmp[tp++] = (uint8_t)(val >> 8);
+			tmp[tp++] = (uint8_t)val;
+			digits = 0;
+			val = 0;
+			continue;
+		}
+		if (ch == '.' && tp + 4 <= 16 && parse_v4(p + curtok, n - curtok, tmp + tp)) {
+			tp += 4;
+			digits = 0;
+			break; /* the dotted quad ran to the end */
+		}
+		return false;
+	}
+	if (digits > 0) {
+		if (tp + 2 > 16)
+			return false;
+		tmp[tp++] = (uint8_t)(val >> 8);
+		tmp[tp++] = (uint8_t)val;
+	}
+	if (colonp >= 0) {
+		if (tp == 16)
+			return false; /* "::" must stand for at least one group */
+		size_t tail = tp - (size_t)colonp;
+		memmove(tmp + 16 - tail, tmp + colonp, tail);
+		memset(tmp + colonp, 0, 16 - tail - (size_t)colonp);
+		tp = 16;
+	}
+	if (tp != 16)
+		return false;
+	memcpy(out, tmp, 16);
+	return true;
+}
+
+static bool parse_port(const char *p, uint16_t *out)
+{
+	size_t n = strlen(p);
+	if (n == 0 || n > 5)
+		return false;
+	unsigned v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (unsigned)(p[i] - '0');
+	}
+	if (v > 65535)
+		return false;
+	*out = (uint16_t)v;
+	return true;
+}
+
+int rc_cfg_addr_parse(const char *s, rc_cfg_addr *out)
+{
+	assert(s != NULL && out != NULL);
+	rc_cfg_addr a = { 0 };
+	const char *port;
+	size_t n = strlen(s);
+	if (n == 0 || n >= RC_CFG_ADDR_TEXT_MAX)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			return -EINVAL;
+		if (!parse_v6(s + 1, (size_t)(close - s - 1), a.addr))
+			return -EINVAL;
+		a.family = RC_ADDR_IPV6;
+		port = close + 2;
+	} else {
+		const char *colon = strrchr(s, ':');
+		if (colon == NULL)
+			return -EINVAL;
+		size_t hn = (size_t)(colon - s);
+		if (hn == 9 && strncmp(s, "localhost", 9) == 0) {
+			a.addr[0] = 127;
+			a.addr[3] = 1;
+		} else if (!parse_v4(s, hn, a.addr)) {
+			return -EINVAL; /* an unbracketed IPv6 address ends up here too */
+		}
+		a.family = RC_ADDR_IPV4;
+		port = colon + 1;
+	}
+	if (!parse_port(port, &a.port))
+		return -EINVAL;
+	*out = a;
+	return 0;
+}
+
+size_t rc_cfg_addr_format(const rc_cfg_addr *a, char *out, size_t cap)
+{
+	assert(a != NULL && out != NULL);
+	char host[48];
+	size_t h = 0;
+	if (a->family == RC_ADDR_IPV4) {
+		h = (size_t)snprintf(host, sizeof host, "%u.%u.%u.%u", a->addr[0], a->addr[1],
+		                     a->addr[2], a->addr[3]);
+	} else {
+		assert(a->family == RC_ADDR_IPV6);
+		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		if (memcmp(a->addr, mapped, 12) == 0) { /* RFC 5952 §5 */
+			h = (size_t)snprintf(host, sizeof host, "::ffff:%u.%u.%u.%u", a->addr[12],
+			                     a->addr[13], a->addr[14], a->addr[15]);
+		} else {
+			unsigned g[8];
+			for (int i = 0; i < 8; i++)
+				g[i] = (unsigned)a->addr[2 * i] << 8 | a->addr[2 * i + 1];
+			/* RFC 5952 §4.2: the longest run of zero groups, at least two, the first if tied. */
+			int best = -1, best_len = 1;
+			for (int i = 0; i < 8;) {
+				int j = i;
+				while (j < 8 && g[j] == 0)
+					j++;
+				if (j - i > best_len) {
+					best = i;
+					best_len = j - i;
+				}
+				i = j > i ? j : i + 1;
+			}
+			for (int i = 0; i < 8; i++) {
+				if (i == best) {
+					h += (size_t)snprintf(host + h, sizeof host - h, "::");
+					i += best_len - 1;
+					continue;
+				}
+				bool after_gap = best >= 0 && i == best + best_len;
+				h += (size_t)snprintf(host + h, sizeof host - h, "%s%x",
+				                      (i == 0 || after_gap) ? "" : ":", g[i]);
+			}
+		}
+	}
+	int n = snprintf(out, cap, a->family == RC_ADDR_IPV6 ? "[%s]:%u" : "%s:%u", host, a->port);
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	return (size_t)n;
+}
+
+/* ---- CPU lists ------------------------------------------------------------------------------- */
+
+static bool parse_cpu(const char **pp, uint32_t *out)
+{
+	const char *p = *pp;
+	uint32_t v = 0;
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint32_t)(*p - '0');
+		if (v >= RC_CFG_CPUS_MAX)
+			return false;
+	}
+	*pp = p;
+	*out = v;
+	return true;
+}
+
+int rc_cfg_cpus_parse(const char *s, uint64_t mask[RC_CFG_CPUS_MAX / 64], uint32_t *count)
+{
+	assert(s != NULL && mask != NULL && count != NULL);
+	uint64_t m[RC_CFG_CPUS_MAX / 64] = { 0 };
+	const char *p = s;
+	while (*p != '\0') {
+		uint32_t lo, hi;
+		if (!parse_cpu(&p, &lo))
+			return -EINVAL;
+		hi = lo;
+		if (*p == '-') {
+			p++;
+			if (!parse_cpu(&p, &hi) || hi < lo)
+				return -EINVAL;
+		}
+		for (uint32_t c = lo; c <= hi; c++)
+			m[c / 64] |= 1ull << (c % 64);
+		if (*p == ',') {
+			p++;
+			if (*p == '\0')
+				return -EINVAL; /* a trailing comma: an empty item */
+		} else if (*p != '\0') {
+			return -EINVAL;
+		}
+	}
+	uint32_t n = 0;
+	for (size_t i = 0; i < RC_CFG_CPUS_MAX / 64; i++)
+		n += (uint32_t)__builtin_popcountll(m[i]);
+	memcpy(mask, m, sizeof m);
+	*count = n;
+	return 0;
+}
+
+static bool mask_isset(const uint64_t *mask, uint32_t cpu)
+{
+	return cpu < RC_CFG_CPUS_MAX && (mask[cpu / 64] >> (cpu % 64) & 1) != 0;
+}
+
+bool rc_cfg_cpu_isset(const rc_cfg *c, uint32_t cpu)
+{
+	return mask_isset(c->cpus, cpu);
+}
+
+/* The canonical list: ascending, runs of two or more as N-M. Returns the length, or -ENOSPC. */
+static int cpus_format(const uint64_t *mask, char *out, size_t cap)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (uint32_t c = 0; c < RC_CFG_CPUS_MAX; c++) {
+		if (!mask_isset(mask, c))
+			continue;
+		uint32_t end = c;
+		while (end + 1 < RC_CFG_CPUS_MAX && mask_isset(mask, end + 1))
+			end++;
+		int n = end == c ? snprintf(out + o, cap - o, "%s%u", o ? "," : "", c)
+		                 : snprintf(out + o, cap - o, "%s%u-%u", o ? "," : "", c, end);
+		if (n < 0 || (size_t)n >= cap - o)
+			return -ENOSPC;
+		o += (size_t)n;
+		c = end;
+	}
+	return (int)o;
+}
+
+/* ---- tokens and origins ------------------------------------------------------------------------ */
+
+static bool token_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n > RC_CFG_TOKEN_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < 0x21 || s[i] > 0x7E)
+			return false;
+	}
+	return true;
+}
+
+/* A serialized origin (RFC 6454 §6.2): "null", or scheme "://" host [":" port], nothing after. */
+static bool origin_ok(const char *p, size_t n)
+{
+	if (n == 4 && memcmp(p, "null", 4) == 0)
+		return true;
+	size_t i = 0;
+	if (n == 0 || !((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z')))
+		return false;
+	while (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+	                 (p[i] >= '0' && p[i] <= '9') || p[i] == '+' || p[i] == '-' || p[i] == '.'))
+		i++;
+	if (n - i < 4 || memcmp(p + i, "://", 3) != 0)
+		return false;
+	for (i += 3; i < n; i++) {
+		if (p[i] < 0x21 || p[i] > 0x7E || p[i] == '/' || p[i] == '?' || p[i] == '#' ||
+		    p[i] == ',' || p[i] == '"' || p[i] == '\\')
+			return false;
+	}
+	return true;
+}
+
+static bool is_space(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/* Split s into origins stored end to end, each NUL-terminated. */
+static int origins_parse(const char *s, char store[RC_CFG_ORIGINS_BYTES], uint32_t *count,
+                         char *msg, size_t cap)
+{
+	char sh[64];
+	size_t used = 0;
+	uint32_t n = 0;
+	const char *p = s;
+	while (is_space(*p))
+		p++;
+	if (*p == '\0') {
+		*count = 0;
+		return 0;
+	}
+	for (;;) {
+		const char *end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		const char *a = p, *b = end;
+		while (a < b && is_space(*a))
+			a++;
+		while (b > a && is_space(b[-1]))
+			b--;
+		size_t len = (size_t)(b - a);
+		if (len == 0) {
+			say(msg, cap, "'%s' has an empty item: expected ", shown(sh, s));
+			return -EINVAL;
+		}
+		if (!origin_ok(a, len)) {
+			char item[64];
+			size_t k = len < 48 ? len : 48;
+			memcpy(item, a, k);
+			item[k] = '\0';
+			say(msg, cap, "'%s' is not an origin: expected ", shown(sh, item));
+			return -EINVAL;
+		}
+		if (n == RC_CFG_ORIGINS_MAX || used + len + 1 > RC_CFG_ORIGINS_BYTES) {
+			say(msg, cap, "too many origins (at most %d, %d bytes in all): expected ",
+			    RC_CFG_ORIGINS_MAX, RC_CFG_ORIGINS_BYTES);
+			return -EINVAL;
+		}
+		memcpy(store + used, a, len);
+		store[used + len] = '\0';
+		used += len + 1;
+		n++;
+		if (*end == '\0')
+			break;
+		p = end + 1;
+	}
+	*count = n;
+	return 0;
+}
+
+size_t rc_cfg_origins(const rc_cfg *c, const char **out, size_t cap)
+{
+	assert(c != NULL && (out != NULL || cap == 0));
+	const char *p = c->origins;
+	for (uint32_t i = 0; i < c->origin_count; i++) {
+		if (i < cap)
+			out[i] = p;
+		p += strlen(p) + 1;
+	}
+	return c->origin_count;
+}
+
+/* ---- set and get ------------------------------------------------------------------------------ */
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "true", "1", "yes", "on" };
+	static const char *const no[] = { "false", "0", "no", "off" };
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Set k from value; on error write the message without the key (the caller says where) and leave
+ * c unchanged. */
+static int set_value(rc_cfg *c, const struct key *k, const char *value, char *msg, size_t cap)
+{
+	char a[200], sh[64];
+	allowed(k, a, sizeof a);
+	switch (k->kind) {
+	case K_COUNT:
+	case K_MS:
+	case K_BYTES: {
+		uint64_t v;
+		int r = parse_u64(value, k->kind == K_BYTES, &v);
+		if (r == -EINVAL) {
+			say(msg, cap, "'%s' is not a number: expected %s", shown(sh, value), a);
+			return -EINVAL;
+		}
+		if (r == -ERANGE)
+			v = UINT64_MAX; /* out of range below, with the text as written */
+		if (check_u32(k, v, shown(sh, value), msg, cap) < 0)
+			return -EINVAL;
+		*u32_field(c, k) = (uint32_t)v;
+		return 0;
+	}
+	case K_BOOL: {
+		bool b;
+		if (parse_bool(value, &b) < 0)
+			break;
+		*(bool *)((char *)c + k->off) = b;
+		return 0;
+	}
+	case K_LISTEN:
+		if (rc_cfg_addr_parse(value, &c->listen) < 0)
+			break;
+		return 0;
+	case K_POLICY:
+		if (rc_cfg_policy_parse(value, &c->slow_policy) < 0)
+			break;
+		return 0;
+	case K_LOG_LEVEL:
+		if (rc_log_level_parse(value, &c->log_level) < 0)
+			break;
+		return 0;
+	case K_TOKEN:
+		if (!token_ok(value))
+			break;
+		strcpy(c->publish_token, value); /* length checked by token_ok */
+		return 0;
+	case K_ORIGINS: {
+		char store[RC_CFG_ORIGINS_BYTES] = { 0 }; /* zeroed: a copied rc_cfg compares equal */
+		uint32_t n;
+		char m[160];
+		if (origins_parse(value, store, &n, m, sizeof m) < 0) {
+			say(msg, cap, "%s%s", m, a);
+			return -EINVAL;
+		}
+		memcpy(c->origins, store, sizeof store);
+		c->origin_count = n;
+		return 0;
+	}
+	case K_CPUS:
+		if (rc_cfg_cpus_parse(value, c->cpus, &c->cpu_count) < 0)
+			break;
+		return 0;
+	}
+	if (k->kind == K_TOKEN) /* a secret: an error does not echo it */
+		say(msg, cap, "the value given is not allowed: expected %s", a);
+	else
+		say(msg, cap, "'%s' is not allowed: expected %s", shown(sh, value), a);
+	return -EINVAL;
+}
+
+int rc_cfg_set(rc_cfg *c, const char *key, const char *value, char *err, size_t errlen)
+{
+	assert(c != NULL && key != NULL && value != NULL);
+	char sh[64], msg[RC_CFG_ERR_MAX];
+	const struct key *k = key_find(key);
+	if (k == NULL) {
+		say(err, errlen, "unknown setting '%s' (see --help)", shown(sh, key));
+		return -ENOENT;
+	}
+	int r = set_value(c, k, value, msg, sizeof msg);
+	if (r < 0) {
+		say(err, errlen, "%s: %s", k->name, msg);
+		return r;
+	}
+	say(err, errlen, "%s", "");
+	return 0;
+}
+
+static int get_value(const rc_cfg *c, const struct key *k, char *out, size_t cap)
+{
+	int n = 0;
+	switch (k->kind) {
+	case K_COUNT:
+	case K_MS:
+	case K_BYTES:
+		n = snprintf(out, cap, "%u", u32_value(c, k));
+		break;
+	case K_BOOL: {
+		bool b;
+		memcpy(&b, (const char *)c + k->off, sizeof b);
+		n = snprintf(out, cap, "%s", b ? "true" : "false");
+		break;
+	}
+	case K_LISTEN: {
+		char t[RC_CFG_ADDR_TEXT_MAX];
+		size_t l = rc_cfg_addr_format(&c->listen, t, sizeof t);
+		assert(l > 0);
+		n = snprintf(out, cap, "%s", t);
+		break;
+	}
+	case K_POLICY:
+		n = snprintf(out, cap, "%s", rc_cfg_policy_name(c->slow_policy));
+		break;
+	case K_LOG_LEVEL:
+		n = snprintf(out, cap, "%s", rc_log_level_name(c->log_level));
+		break;
+	case K_TOKEN:
+		n = snprintf(out, cap, "%s", c->publish_token);
+		break;
+	case K_ORIGINS: {
+		const char *p = c->origins;
+		size_t o = 0;
+		if (cap > 0)
+			out[0] = '\0';
+		for (uint32_t i = 0; i < c->origin_count; i++) {
+			int m = snprintf(out + o, cap > o ? cap - o : 0, "%s%s", i ? "," : "", p);
+			if (m < 0 || o + (size_t)m >= cap)
+				return -ENOSPC;
+			o += (size_t)m;
+			p += strlen(p) + 1;
+		}
+		return (int)o;
+	}
+	case K_CPUS:
+		if (cap == 0)
+			return -ENOSPC;
+		return cpus_format(c->cpus, out, cap);
+	}
+	if (n < 0 || (size_t)n >= cap)
+		return -ENOSPC;
+	return n;
+}
+
+int rc_cfg_get(const rc_cfg *c, const char *key, char *out, size_t cap)
+{
+	assert(c != NULL && key != NULL && (out != NULL || cap == 0));
+	const struct key *k = key_find(key);
+	if (k == NULL)
+		return -ENOENT;
+	return get_value(c, k, out, cap);
+}
+
+size_t rc_cfg_key_count(void)
+{
+	return KEY_COUNT;
+}
+
+const char *rc_cfg_key_name(size_t i)
+{
+	assert(i < KEY_COUNT);
+	return keys[i].name;
+}
+
+const char *rc_cfg_policy_name(enum rc_policy p)
+{
+	assert((unsigned)p < RC_POLICY_COUNT);
+	return policy_names[p];
+}
+
+int rc_cfg_policy_parse(const char *s, enum rc_policy *out)
+{
+	assert(s != NULL && out != NULL);
+	for (int i = 0; i < RC_POLICY_COUNT; i++) {
+		if (strcmp(s, policy_names[i]) == 0) {
+			*out = (enum rc_policy)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* ---- validation ------------------------------------------------------------------------------- */
+
+int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen)
+{
+	assert(c != NULL);
+	char msg[RC_CFG_ERR_MAX], num[24];
+	for (size_t i = 0; i < KEY_COUNT; i++) {
+		const struct key *k = &keys[i];
+		if (k->kind != K_COUNT && k->kind != K_MS && k->kind != K_BYTES)
+			continue;
+		uint32_t v = u32_value(c, k);
+		snprintf(num, sizeof num, "%u", v);
+		if (check_u32(k, v, num, msg, sizeof msg) < 0) {
+			say(err, errlen, "%s: %s", k->name, msg);
+			return -EINVAL;
+		}
+	}
+	/* The rest of the fields can only be wrong if set by hand, not through rc_cfg_set. */
+	if ((c->listen.family != RC_ADDR_IPV4 && c->listen.family != RC_ADDR_IPV6) ||
+	    (unsigned)c->slow_policy >= RC_POLICY_COUNT ||
+	    (unsigned)c->log_level >= RC_LOG_LEVEL_COUNT || c->origin_count > RC_CFG_ORIGINS_MAX ||
+	    memchr(c->publish_token, '\0', sizeof c->publish_token) == NULL ||
+	    !token_ok(c->publish_token)) {
+		say(err, errlen, "%s", "a listen, slow-policy, log-level, origins or publish-token "
+		                       "field holds a value no setting can produce");
+		return -EINVAL;
+	}
+
+	uint64_t buf = c->buffer_size_bytes;
+	if ((uint64_t)c->message_max_bytes + RC_CFG_HEADROOM_BYTES > buf) {
+		say(err, errlen, "message-max-bytes %u needs %u bytes of header room in one buffer, "
+		    "more than buffer-size-bytes %u: raise buffer-size-bytes or lower message-max-bytes "
+		    "to at most %u", c->message_max_bytes, RC_CFG_HEADROOM_BYTES, c->buffer_size_bytes,
+		    c->buffer_size_bytes - RC_CFG_HEADROOM_BYTES);
+		return -EINVAL;
+	}
+	if (c->queue_bytes_max < c->message_max_bytes) {
+		say(err, errlen, "queue-bytes-max %u is below message-max-bytes %u: a queue could never "
+		    "hold the largest message", c->queue_bytes_max, c->message_max_bytes);
+		return -EINVAL;
+	}
+	if (c->queue_bytes_max > (uint64_t)c->pool_buffers * buf) {
+		say(err, errlen, "queue-bytes-max %u is more than the whole pool (pool-buffers %u * "
+		    "buffer-size-bytes %u)", c->queue_bytes_max, c->pool_buffers, c->buffer_size_bytes);
+		return -EINVAL;
+	}
+	if ((uint64_t)c->queue_msgs_max * RC_CFG_QUEUE_ENTRY_BYTES > buf) {
+		say(err, errlen, "queue-msgs-max %u needs %llu bytes of ring, more than one buffer "
+		    "(buffer-size-bytes %u): at most %u", c->queue_msgs_max,
+		    (unsigned long long)c->queue_msgs_max * RC_CFG_QUEUE_ENTRY_BYTES,
+		    c->buffer_size_bytes, c->buffer_size_bytes / RC_CFG_QUEUE_ENTRY_BYTES);
+		return -EINVAL;
+	}
+	if (c->header_bytes_max > buf) {
+		say(err, errlen, "header-bytes-max %u is more than one buffer (buffer-size-bytes %u), "
+		    "where a request head is read", c->header_bytes_max, c->buffer_size_bytes);
+		return -EINVAL;
+	}
+	uint64_t region = ((uint64_t)c->recv_buffers + c->pool_buffers) * buf;
+	if (region > RC_CFG_REGION_BYTES_MAX) {
+		say(err, errlen, "(recv-buffers %u + pool-buffers %u) * buffer-size-bytes %u = %llu "
+		    "bytes per worker, more than %llu", c->recv_buffers, c->pool_buffers,
+		    c->buffer_size_bytes, (unsigned long long)region, RC_CFG_REGION_BYTES_MAX);
+		return -EINVAL;
+	}
+	say(err, errlen, "%s", "");
+	return 0;
+}
+
+/* ---- the three sources -------------------------------------------------------------------------- */
+
+static char *trim(char *s)
+{
+	while (is_space(*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && is_space(s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* One line of a config file (newline removed). Returns 0, or -EINVAL with msg. */
+static int file_line(rc_cfg *c, char *line, uint32_t lineno, uint32_t seen[KEY_COUNT], char *msg,
+                     size_t cap)
+{
+	char sh[64], m[RC_CFG_ERR_MAX];
+	char *s = trim(line);
+	if (*s == '\0' || *s == '#')
+		return 0;
+	char *eq = strchr(s, '=');
+	if (eq == NULL) {
+		say(msg, cap, "expected 'key = value', got '%s'", shown(sh, s));
+		return -EINVAL;
+	}
+	*eq = '\0';
+	char *name = trim(s), *value = trim(eq + 1);
+	const struct key *k = key_find(name);
+	if (k == NULL) {
+		say(msg, cap, "unknown key '%s' (see --help)", shown(sh, name));
+		return -EINVAL;
+	}
+	size_t ki = (size_t)(k - keys);
+	if (seen[ki] != 0) {
+		say(msg, cap, "%s: already set on line %u", k->name, seen[ki]);
+		return -EINVAL;
+	}
+	seen[ki] = lineno;
+	if (set_value(c, k, value, m, sizeof m) < 0) {
+		say(msg, cap, "%s: %s", k->name, m);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int rc_cfg_load_file(rc_cfg *c, const char *path, char *err, size_t errlen)
+{
+	assert(c != NULL && path != NULL);
+	char sh[64], msg[RC_CFG_ERR_MAX];
+	FILE *f = fopen(path, "re");
+	if (f == NULL) {
+		int e = errno;
+		say(err, errlen, "config file %s: %s", shown(sh, path), strerror(e));
+		return -e;
+	}
+	uint32_t seen[KEY_COUNT] = { 0 };
+	char *line = NULL; /* getline's buffer: start-up only, freed below */
+	size_t linecap = 0;
+	uint32_t lineno = 0;
+	int r = 0;
+	ssize_t n;
+	while ((n = getline(&line, &linecap, f)) >= 0) {
+		lineno++;
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			say(err, errlen, "%s:%u: a NUL byte (not a text file?)", shown(sh, path), lineno);
+			r = -EINVAL;
+			break;
+		}
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n > 0 && line[n - 1] == '\r')
+			line[--n] = '\0';
+		if (file_line(c, line, lineno, seen, msg, sizeof msg) < 0) {
+			say(err, errlen, "%s:%u: %s", shown(sh, path), lineno, msg);
+			r = -EINVAL;
+			break;
+		}
+	}
+	if (r == 0 && ferror(f)) {
+		r = -EIO;
+		say(err, errlen, "config file %s: read error", shown(sh, path));
+	}
+	free(line);
+	fclose(f);
+	if (r == 0)
+		say(err, errlen, "%s", "");
+	return r;
+}
+
+#define ENV_PREFIX "RINGCAST_"
+
+int rc_cfg_load_env(rc_cfg *c, char *const *envp, char *err, size_t errlen)
+{
+	assert(c != NULL);
+	char sh[64], msg[RC_CFG_ERR_MAX];
+	const size_t plen = sizeof ENV_PREFIX - 1;
+	for (char *const *e = envp; e != NULL && *e != NULL; e++) {
+		const char *var = *e;
+		if (strncmp(var, ENV_PREFIX, plen) != 0)
+			continue;
+		const char *eq = strchr(var, '=');
+		if (eq == NULL)
+			continue;
+		/* RINGCAST_WRITE_TIMEOUT_MS -> write-timeout-ms; anything but A-Z 0-9 _ cannot map. */
+		char name[64], key[64];
+		size_t n = (size_t)(eq - var);
+		bool ok = n - plen > 0 && n - plen < sizeof key;
+		for (size_t i = plen; ok && i < n; i++) {
+			char ch = var[i];
+			if (ch >= 'A' && ch <= 'Z')
+				key[i - plen] = (char)(ch - 'A' + 'a');
+			else if (ch >= '0' && ch <= '9')
+				key[i - plen] = ch;
+			else if (ch == '_')
+				key[i - plen] = '-';
+			else
+				ok = false;
+		}
+		size_t nn = n < sizeof name - 1 ? n : sizeof name - 1;
+		memcpy(name, var, nn);
+		name[nn] = '\0';
+		const struct key *k = NULL;
+		if (ok) {
+			key[n - plen] = '\0';
+			k = key_find(key);
+		}
+		if (k == NULL) {
+			say(err, errlen, "environment variable %s does not name a setting (see --help)",
+			    shown(sh, name));
+			return -EINVAL;
+		}
+		if (set_value(c, k, eq + 1, msg, sizeof msg) < 0) {
+			say(err, errlen, "%s: %s", name, msg);
+			return -EINVAL;
+		}
+	}
+	say(err, errlen, "%s", "");
+	return 0;
+}
+
+/* getopt_long's val for key i; below it, the short options. */
+#define OPT_KEY_BASE 256
+
+/* The option table: every key, then --config, --help, --version, then the terminator. */
+static void build_options(struct option *opts)
+{
+	for (size_t i = 0; i < KEY_COUNT; i++)
+		opts[i] = (struct option){ keys[i].name, required_argument, NULL, OPT_KEY_BASE + (int)i };
+	opts[KEY_COUNT + 0] = (struct option){ "config", required_argument, NULL, 'c' };
+	opts[KEY_COUNT + 1] = (struct option){ "help", no_argument, NULL, 'h' };
+	opts[KEY_COUNT + 2] = (struct option){ "version", no_argument, NULL, 'V' };
+	opts[KEY_COUNT + 3] = (struct option){ NULL, 0, NULL, 0 };
+}
+
+/* ':' first: a missing value comes back as ':', apart from an unknown option ('?'). */
+static const char shortopts[] = ":c:hV";
+
+/* The message for getopt's '?' or ':' at this point of argv. */
+static void getopt_error(int o, char **argv, char *err, size_t errlen)
+{
+	char sh[64];
+	int opt = optopt;
+	if (o == ':') {
+		if (opt >= OPT_KEY_BASE)
+			say(err, errlen, "--%s needs a value (see --help)", keys[opt - OPT_KEY_BASE].name);
+		else
+			say(err, errlen, "--config needs a file name");
+		return;
+	}
+	if (opt == 'h' || opt == 'V')
+		say(err, errlen, "--%s takes no value", opt == 'h' ? "help" : "version");
+	else if (opt > 0 && opt < OPT_KEY_BASE)
+		say(err, errlen, "unknown option '-%c' (see --help)", opt);
+	else /* an unknown or ambiguous long option: getopt has stepped past it */
+		say(err, errlen, "unknown or ambiguous option '%s' (see --help)",
+		    shown(sh, argv[optind - 1]));
+}
+
+int rc_cfg_load(rc_cfg *c, int argc, char **argv, char *const *envp, char *err, size_t errlen)
+{
+	assert(c != NULL && argc >= 1 && argv != NULL);
+	struct option opts[KEY_COUNT + 4];
+	build_options(opts);
+	char sh[64], msg[RC_CFG_ERR_MAX];
+
+	/* Pass 1: the shape of the command line, --help, --version, --config. Values wait for
+	 * pass 2, so that the file and the environment go under them. */
+	const char *config = NULL;
+	bool help = false, version = false, failed = false;
+	int o;
+	opterr = 0;
+	optind = 0; /* glibc: 0 restarts the scan from scratch, also after an earlier call */
+	while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if (o == 'c') {
+			config = optarg;
+		} else if (o == 'h') {
+			help = true;
+		} else if (o == 'V') {
+			version = true;
+		} else if ((o == '?' || o == ':') && !failed) {
+			getopt_error(o, argv, err, errlen);
+			failed = true;
+		}
+	}
+	if (help)
+		return RC_CFG_HELP;
+	if (version)
+		return RC_CFG_VERSION;
+	if (failed)
+		return -EINVAL;
+	if (optind < argc) {
+		say(err, errlen, "unexpected argument '%s' (every setting is --key VALUE)",
+		    shown(sh, argv[optind]));
+		return -EINVAL;
+	}
+
+	int r;
+	if (config != NULL && (r = rc_cfg_load_file(c, config, err, errlen)) < 0)
+		return r;
+	if ((r = rc_cfg_load_env(c, envp, err, errlen)) < 0)
+		return r;
+
+	/* Pass 2: the values, in order. */
+	optind = 0;
+	while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if (o < OPT_KEY_BASE)
+			continue;
+		const struct key *k = &keys[o - OPT_KEY_BASE];
+		if (set_value(c, k, optarg, msg, sizeof msg) < 0) {
+			say(err, errlen, "--%s: %s", k->name, msg);
+			return -EINVAL;
+		}
+	}
+	return rc_cfg_validate(c, err, errlen);
+}
+
+int rc_cfg_parse_args(rc_cfg *c, int argc, char **argv, char *err, size_t errlen)
+{
+	return rc_cfg_load(c, argc, argv, environ, err, errlen);
+}
+
+/* ---- output ----------------------------------------------------------------------------------- */
+
+/* Print text wrapped at 100 columns, every line indented by `indent` spaces. */
+static void wrapped(FILE *out, const char *text, int indent)
+{
+	const int width = 100;
+	int col = 0;
+	const char *p = text;
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		size_t w = strcspn(p, " ");
+		if (w == 0)
+			break;
+		if (col > 0 && col + 1 + (int)w > width) {
+			fputc('\n', out);
+			col = 0;
+		}
+		if (col == 0)
+			col = fprintf(out, "%*s", indent, "");
+		else
+			col += fprintf(out, " ");
+		col += fprintf(out, "%.*s", (int)w, p);
+		p += w;
+	}
+	if (col > 0)
+		fputc('\n', out);
+}
+
+void rc_cfg_usage(FILE *out, const char *prog)
+{
+	assert(out != NULL);
+	rc_cfg d;
+	rc_cfg_defaults(&d);
+	fprintf(out, "Usage: %s [OPTION]...\n", prog != NULL ? prog : "ringcast");
+	fprintf(out, "WebSocket broadcast (pub/sub) server.\n\n");
+	wrapped(out, "Every option is also a config file key (\"key = value\", one per line, # "
+	             "comments) and an environment variable RINGCAST_KEY (the key in upper case, '-' "
+	             "as '_'). Later sources win: defaults, then --config FILE, then the "
+	             "environment, then the command line.", 0);
+	fputc('\n', out);
+	for (size_t i = 0; i < KEY_COUNT; i++) {
+		const struct key *k = &keys[i];
+		char a[200], v[2 * RC_CFG_ORIGINS_BYTES], line[512];
+		allowed(k, a, sizeof a);
+		int n = get_value(&d, k, v, sizeof v);
+		assert(n >= 0);
+		fprintf(out, "  --%s %s\n", k->name, k->arg);
+		wrapped(out, k->help, 8);
+		snprintf(line, sizeof line, "Allowed: %s.", a);
+		wrapped(out, line, 8);
+		fprintf(out, "        Default: %s\n", n > 0 ? v : "(empty)");
+	}
+	fprintf(out, "  -c, --config FILE\n");
+	wrapped(out, "Read settings from FILE (under the environment and the command line).", 8);
+	fprintf(out, "  -h, --help\n        Print this help and exit.\n");
+	fprintf(out, "  -V, --version\n        Print the version and exit.\n");
+}
+
+void rc_cfg_print(const rc_cfg *c, FILE *out)
+{
+	assert(c != NULL && out != NULL);
+	for (size_t i = 0; i < KEY_COUNT; i++) {
+		const struct key *k = &keys[i];
+		char v[2 * RC_CFG_ORIGINS_BYTES];
+		int n = get_value(c, k, v, sizeof v);
+		assert(n >= 0);
+		if (k->kind == K_TOKEN && n > 0)
+			snprintf(v, sizeof v, "(set)");
+		fprintf(out, "%s=%s\n", k->name, v);
+	}
+}

@@ -1,0 +1,222 @@
+/* rc_cfg: the server's configuration: every setting, its default, its limits, and the three
+ * places it can come from.
+ *
+ * Sources, later ones winning: defaults < config file (--config FILE) < environment
+ * (RINGCAST_<KEY>) < command line (--key VALUE or --key=VALUE). One key table in rc_cfg.c drives
+ * all of them, the --help text, rc_cfg_print and rc_cfg_validate, so they cannot disagree. A key is
+ * the long flag without its dashes ("write-timeout-ms"); its environment name is RINGCAST_ and the
+ * key in upper case with '-' as '_' (RINGCAST_WRITE_TIMEOUT_MS). The program does
+ *     rc_cfg cfg; char err[RC_CFG_ERR_MAX];
+ *     rc_cfg_defaults(&cfg);
+ *     int r = rc_cfg_parse_args(&cfg, argc, argv, err, sizeof err);
+ *     r < 0: print err, exit 2; RC_CFG_HELP: rc_cfg_usage(stdout, argv[0]), exit 0;
+ *     RC_CFG_VERSION: print the version, exit 0; RC_CFG_RUN: cfg is complete and validated.
+ *
+ * Values, parsed strictly (an error names the key and says what is allowed, in one line):
+ *   integers   decimal digits only: no sign, no space, no 0x, no exponent, no unit; leading zeros
+ *              are decimal; each key has a range (rc_cfg_usage shows it)
+ *   sizes      the *-bytes keys: an integer with an optional K, M or G suffix (either case), binary
+ *              multiples (64K = 65536); no other key takes a suffix, because a count or a number
+ *              of milliseconds with K would be a guess
+ *   booleans   true/false, 1/0, yes/no, on/off (lower case)
+ *   listen     IPv4:PORT, [IPv6]:PORT or localhost:PORT (= 127.0.0.1); literal addresses only
+ *              (no name lookup, no IPv6 zone), port 0..65535 (0: the kernel picks one)
+ *   cpus       a CPU list as in taskset -c: N or N-M items joined by ',' ("0-3,6"); CPU numbers
+ *              below RC_CFG_CPUS_MAX; empty: the process's affinity mask
+ *   origins    serialized origins joined by ',' ("https://a.example,http://localhost:8080"),
+ *              spaces around items ignored; each "null" or scheme://host[:port] with no path (a
+ *              browser's Origin never has one, so one with a path could never match); empty: any
+ *   strings    publish-token: 1..256 bytes of printable ASCII without space, or empty
+ *   enums      slow-policy, log-level: one of the names listed by --help
+ *
+ * Config file: one "key = value" per line; spaces around key and value are ignored; '#' starts a
+ * comment only as the first non-space byte of a line (a token may contain '#'); blank lines are
+ * skipped; the value is the rest of the line, unquoted. A key may appear once per file. Errors
+ * say FILE:LINE.
+ *
+ * Environment: every variable starting RINGCAST_ must name a key: an unknown one is an error, so a
+ * typo (RINGCAST_WRITE_TIMEOUT=...) does not silently fall back to the default.
+ *
+ * Nothing here allocates after rc_cfg_parse_args returns, and an rc_cfg holds no pointers: it can
+ * be copied, and strings live in fixed arrays inside it.
+ *
+ * Errors: negative errno values; each function says which. err (may be NULL when errlen is 0)
+ * always gets a NUL-terminated one-line message on failure, "" on success.
+ */
+#ifndef RC_CFG_H
+#define RC_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rc_log.h"
+
+#define RC_CFG_ERR_MAX 256        /* a size for err that holds every message */
+#define RC_CFG_CPUS_MAX 1024      /* CPU numbers are below this (glibc's CPU_SETSIZE) */
+#define RC_CFG_ORIGINS_MAX 32     /* most origins in the allowed list */
+#define RC_CFG_ORIGINS_BYTES 2048 /* their total length, a NUL after each */
+#define RC_CFG_TOKEN_MAX 256      /* longest publish token (RC_APP_TOKEN_MAX) */
+
+/* Bytes of every pool buffer kept for what goes in front of a payload: the server frame header
+ * (at most 10 bytes; 14 counted, the client form) and, for a plain publisher's message copied into
+ * the ringcast.v1 envelope, the envelope header (at most 139 bytes). 153 rounded up to 256 so that
+ * message-max-bytes can be a round figure and the payload starts aligned. */
+#define RC_CFG_HEADROOM_BYTES 256
+
+/* Bytes an outbound queue spends per queued message; a queue's ring of queue-msgs-max entries is
+ * taken from one pool buffer (arch-core.md), so it must fit one. */
+#define RC_CFG_QUEUE_ENTRY_BYTES 8
+
+/* What the slow-consumer policy does when a subscriber's queue is full (docs/protocol.md §6.5). The
+ * outbound queue has its own enum; the server maps this one onto it. */
+enum rc_policy {
+	RC_POLICY_DROP_OLDEST = 0, /* "drop-oldest": make room by dropping the oldest queued message */
+	RC_POLICY_DROP_NEWEST,     /* "drop-newest": do not queue the new message */
+	RC_POLICY_CONFLATE,        /* "conflate": replace the queued message of the same topic */
+	RC_POLICY_DISCONNECT,      /* "disconnect": close the subscriber with 4000 */
+	RC_POLICY_COUNT
+};
+
+/* A listening address, resolved from literals only (core/ makes no system call). family is not an
+ * AF_ constant (core/ does not include socket headers); net/ maps it. */
+enum rc_addr_family {
+	RC_ADDR_IPV4 = 4,
+	RC_ADDR_IPV6 = 6,
+};
+
+typedef struct rc_cfg_addr {
+	uint8_t family;   /* enum rc_addr_family */
+	uint16_t port;    /* host byte order; 0: the kernel picks */
+	uint8_t addr[16]; /* network byte order; IPv4 uses addr[0..4), the rest is 0 */
+} rc_cfg_addr;
+
+/* Longest text of an address: "[" 45-byte IPv6 "]:" 5-digit port and a NUL. */
+#define RC_CFG_ADDR_TEXT_MAX 56
+
+typedef struct rc_cfg {
+	rc_cfg_addr listen;             /* listen: 127.0.0.1:8080 */
+	uint32_t max_connections;       /* connections at once; the server checks RLIMIT_NOFILE */
+	uint32_t handshake_timeout_ms;  /* accept to complete request head */
+	uint32_t idle_timeout_ms;       /* no frame for this long: ping; again: close 4003 */
+	uint32_t write_timeout_ms;      /* a send that makes no progress this long: close 4000 */
+	uint32_t close_timeout_ms;      /* wait for the peer's close frame after ours */
+	uint32_t drain_timeout_ms;      /* at SIGTERM, wait at most this long for clients to go */
+	uint32_t message_max_bytes;     /* longest message payload accepted (else close 1009) */
+	uint32_t buffer_size_bytes;     /* size of every pool buffer (receive and POOL alike); the
+	                                   defaults make a region of (1024 + 2048) * 64 KiB = 192 MiB
+	                                   per worker */
+	uint32_t recv_buffers;          /* buffers lent to the kernel's receive ring, per worker */
+	uint32_t pool_buffers;          /* POOL buffers (arenas, staging, queues), per worker */
+	uint32_t queue_msgs_max;        /* per subscriber queue, messages */
+	uint32_t queue_bytes_max;       /* per subscriber queue, bytes */
+	enum rc_policy slow_policy;     /* when a subscriber's queue is full */
+	uint32_t header_bytes_max;      /* longest HTTP request head (else 431) */
+	uint32_t header_fields_max;     /* most request header fields (else 431) */
+	uint32_t topics_max;            /* topics that may exist at once, per worker */
+	uint32_t subscriptions_max;     /* subscriptions at once, per worker */
+	uint32_t topics_per_connection_max; /* topics in the connect URL */
+	char publish_token[RC_CFG_TOKEN_MAX + 1]; /* "" = anyone may publish */
+	char origins[RC_CFG_ORIGINS_BYTES]; /* origin_count strings, each NUL-terminated, end to end */
+	uint32_t origin_count;          /* 0 = any origin */
+	bool allow_no_origin;           /* accept a handshake without Origin (non-browser clients) */
+	enum rc_log_level log_level;
+	uint32_t workers;               /* 0 = one per CPU of the mask */
+	uint32_t cpu_count;             /* CPUs set in cpus; 0 = use the process's affinity mask */
+	uint64_t cpus[RC_CFG_CPUS_MAX / 64]; /* bit n of word n / 64: CPU n */
+} rc_cfg;
+
+/* What rc_cfg_parse_args asks the program to do (>= 0; errors are negative). */
+enum rc_cfg_action {
+	RC_CFG_RUN = 0,     /* cfg is complete and valid: serve */
+	RC_CFG_HELP = 1,    /* --help: print rc_cfg_usage to stdout, exit 0 */
+	RC_CFG_VERSION = 2, /* --version: print the version, exit 0 */
+};
+
+/* Every setting at its default (the usage text lists them). */
+void rc_cfg_defaults(rc_cfg *c);
+
+/* Set one key from its text. The one setter behind the file, the environment and the flags.
+ * Returns 0, -ENOENT for an unknown key, -EINVAL for a value the key does not accept. Checks the
+ * value alone; relations between keys are rc_cfg_validate's. On error c is unchanged. */
+int rc_cfg_set(rc_cfg *c, const char *key, const char *value, char *err, size_t errlen);
+
+/* The value of a key as text, in the form rc_cfg_set accepts back (sizes as plain numbers, the
+ * listen address canonical, the token unmasked). Returns its length, -ENOENT for an unknown key,
+ * -ENOSPC if it does not fit in cap (a size of 2 * RC_CFG_ORIGINS_BYTES always suffices). */
+int rc_cfg_get(const rc_cfg *c, const char *key, char *out, size_t cap);
+
+/* Apply a config file on top of c (see the top of this file). Returns 0; -errno if it cannot be
+ * opened (err: "config file PATH: strerror"); -EIO if reading fails (a directory, say); -EINVAL for
+ * a bad line (err: "PATH:LINE: what"). On error c may hold the lines before the bad one. */
+int rc_cfg_load_file(rc_cfg *c, const char *path, char *err, size_t errlen);
+
+/* Apply every RINGCAST_* variable of envp (a NULL-terminated array of "NAME=value", as environ).
+ * Other variables are ignored. Returns 0, or -EINVAL (err names the variable). */
+int rc_cfg_load_env(rc_cfg *c, char *const *envp, char *err, size_t errlen);
+
+/* The whole chain on top of c (normally fresh from rc_cfg_defaults): read argv with getopt_long;
+ * if it asks for --help or --version, return RC_CFG_HELP or RC_CFG_VERSION at once (nothing else
+ * is read or checked, so help works with a broken config); else apply --config FILE, then envp,
+ * then the flags in order (the last of a repeated flag wins), then rc_cfg_validate. Flags: every
+ * key as --key VALUE or --key=VALUE, --config FILE (-c), --help (-h), --version (-V); an unknown
+ * flag, a flag without its value, or a positional argument is an error. getopt_long's unique-
+ * prefix abbreviations (--max-conn) are accepted. argv may be permuted (GNU getopt). Uses
+ * getopt's globals: not thread-safe, call it from main. Returns enum rc_cfg_action, or -EINVAL, or
+ * -errno from reading the config file. */
+int rc_cfg_load(rc_cfg *c, int argc, char **argv, char *const *envp, char *err, size_t errlen);
+
+/* rc_cfg_load with the process's environment. */
+int rc_cfg_parse_args(rc_cfg *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Check every key's range and the relations between keys:
+ *   message-max-bytes + RC_CFG_HEADROOM_BYTES <= buffer-size-bytes (a message fits one buffer)
+ *   queue-bytes-max >= message-max-bytes (a queue can hold the largest message)
+ *   queue-bytes-max <= pool-buffers * buffer-size-bytes (the pool can hold one full queue)
+ *   queue-msgs-max * RC_CFG_QUEUE_ENTRY_BYTES <= buffer-size-bytes (a queue's ring fits a buffer)
+ *   header-bytes-max <= buffer-size-bytes (a request head is read into one buffer)
+ *   (recv-buffers + pool-buffers) * buffer-size-bytes <= RC_CFG_REGION_BYTES_MAX
+ * Returns 0 or -EINVAL with err saying which rule, with the values. */
+int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen);
+
+/* One worker's buffer region may not exceed this: a guard against a slip of a suffix (64 GiB). */
+#define RC_CFG_REGION_BYTES_MAX (64ull << 30)
+
+/* The --help text: usage line, then every flag with its value form, meaning, allowed values and
+ * default (from the same table as parsing), then --config, --help, --version. */
+void rc_cfg_usage(FILE *out, const char *prog);
+
+/* Every key as "key=value" lines, in table order, for the start-up log; a non-empty publish token
+ * is printed as "(set)". */
+void rc_cfg_print(const rc_cfg *c, FILE *out);
+
+/* Table access, for tests and tools: the number of keys and the name of key i (0 <= i < count). */
+size_t rc_cfg_key_count(void);
+const char *rc_cfg_key_name(size_t i);
+
+/* The policy's name ("drop-oldest", ...) and the reverse (0 or -EINVAL). */
+const char *rc_cfg_policy_name(enum rc_policy p);
+int rc_cfg_policy_parse(const char *s, enum rc_policy *out);
+
+/* Parse a listen address (see the top of this file). Returns 0 or -EINVAL; *out unchanged on
+ * error. */
+int rc_cfg_addr_parse(const char *s, rc_cfg_addr *out);
+
+/* Write a as text: a.b.c.d:port, or [v6]:port in RFC 5952 form (lower case, the longest run of
+ * two or more zero groups as ::, ::ffff:a.b.c.d for IPv4-mapped). Returns the length, or 0 if it
+ * does not fit in cap (RC_CFG_ADDR_TEXT_MAX always does). */
+size_t rc_cfg_addr_format(const rc_cfg_addr *a, char *out, size_t cap);
+
+/* Parse a CPU list into a mask of RC_CFG_CPUS_MAX bits and count them. Returns 0 or -EINVAL (mask
+ * and count unchanged on error). */
+int rc_cfg_cpus_parse(const char *s, uint64_t mask[RC_CFG_CPUS_MAX / 64], uint32_t *count);
+
+/* Is CPU n in c's list? */
+bool rc_cfg_cpu_isset(const rc_cfg *c, uint32_t cpu);
+
+/* The allowed origins as an array of pointers into c (valid while c is unchanged), the form the
+ * handshake check takes (rc_ws_handshake_cfg.origins). Returns origin_count; writes at most cap. */
+size_t rc_cfg_origins(const rc_cfg *c, const char **out, size_t cap);
+
+#endif

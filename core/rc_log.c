@@ -1,0 +1,234 @@
+/* rc_log: structured one-line logs. The contract is in rc_log.h. */
+#include "rc_log.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+static const char *const level_names[RC_LOG_LEVEL_COUNT] = {
+	[RC_LOG_ERROR] = "error",
+	[RC_LOG_WARN] = "warn",
+	[RC_LOG_INFO] = "info",
+	[RC_LOG_DEBUG] = "debug",
+};
+
+/* NULL means stderr: stderr is not a constant expression, and this lets rc_log_init(NULL, ...)
+ * follow a later freopen of stderr. */
+static FILE *g_sink;
+/* Read on every call from every thread, written rarely: relaxed is enough, nothing else is
+ * published through it. */
+static _Atomic int g_level = RC_LOG_INFO;
+
+void rc_log_init(FILE *sink, enum rc_log_level level)
+{
+	g_sink = sink;
+	rc_log_set_level(level);
+}
+
+void rc_log_set_level(enum rc_log_level level)
+{
+	assert((unsigned)level < RC_LOG_LEVEL_COUNT);
+	atomic_store_explicit(&g_level, (int)level, memory_order_relaxed);
+}
+
+enum rc_log_level rc_log_get_level(void)
+{
+	return (enum rc_log_level)atomic_load_explicit(&g_level, memory_order_relaxed);
+}
+
+bool rc_log_enabled(enum rc_log_level level)
+{
+	return (int)level <= atomic_load_explicit(&g_level, memory_order_relaxed);
+}
+
+const char *rc_log_level_name(enum rc_log_level level)
+{
+	assert((unsigned)level < RC_LOG_LEVEL_COUNT);
+	return level_names[level];
+}
+
+int rc_log_level_parse(const char *s, enum rc_log_level *out)
+{
+	assert(s != NULL && out != NULL);
+	for (int i = 0; i < RC_LOG_LEVEL_COUNT; i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum rc_log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Event names are constants in our code, never client data: a bad one is a bug, caught here. */
+static bool event_name_ok(const char *event)
+{
+	if (event == NULL || *event == '\0')
+		return false;
+	for (const char *p = event; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	}
+	return true;
+}
+
+size_t rc_log_format(char *line, size_t cap, const struct timespec *ts, enum rc_log_level level,
+                     const char *event, const char *fmt, va_list ap)
+{
+	assert(line != NULL && cap >= 64 && ts != NULL);
+	assert((unsigned)level < RC_LOG_LEVEL_COUNT);
+	assert(event_name_ok(event));
+	/* max: the longest line we may produce, newline included (the NUL comes after). */
+	size_t max = cap - 1 < RC_LOG_LINE_MAX ? cap - 1 : RC_LOG_LINE_MAX;
+
+	struct tm tm;
+	time_t sec = ts->tv_sec;
+	gmtime_r(&sec, &tm);
+	int n = snprintf(line, cap, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s",
+	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	                 tm.tm_sec, (long)(ts->tv_nsec / 1000000), level_names[level], event);
+	assert(n > 0);
+	/* want: the length of the whole line without its newline, had there been room. */
+	size_t want = (size_t)n;
+	if (fmt != NULL && *fmt != '\0' && want + 1 < cap) {
+		line[want] = ' ';
+		int m = vsnprintf(line + want + 1, cap - want - 1, fmt, ap);
+		if (m > 0) /* fields that expand to nothing leave no trailing space */
+			want += 1 + (size_t)m;
+	}
+	size_t len = want;
+	if (want > max - 1) { /* no room for it and its newline: cut, and say so */
+		len = max - 4;
+		memcpy(line + len, "...", 3);
+		len += 3;
+	}
+	/* The second line of defence of rc_log.h: whatever the format pasted in, no raw control byte
+	 * (above all no newline) survives, so one call stays one line. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+		if (c < 0x20 || c == 0x7F)
+			line[i] = '?';
+	}
+	line[len++] = '\n';
+	line[len] = '\0';
+	assert(len <= max);
+	return len;
+}
+
+void rc_logv(enum rc_log_level level, const char *event, const char *fmt, va_list ap)
+{
+	if (!rc_log_enabled(level))
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char line[RC_LOG_LINE_MAX + 1];
+	size_t len = rc_log_format(line, sizeof line, &ts, level, event, fmt, ap);
+	FILE *f = g_sink != NULL ? g_sink : stderr;
+	/* One fwrite of the whole line under the stream's lock, and the flush inside the same lock,
+	 * so concurrent lines never interleave and a line is out before the call returns (a crash
+	 * right after the event still leaves the event in the log). */
+	flockfile(f);
+	fwrite(line, 1, len, f);
+	fflush(f);
+	funlockfile(f);
+}
+
+void rc_log(enum rc_log_level level, const char *event, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	rc_logv(level, event, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- values ---------------------------------------------------------------------------------- */
+
+static bool bare_byte(uint8_t b)
+{
+	return b >= 0x21 && b <= 0x7E && b != '"' && b != '\\' && b != '=';
+}
+
+/* The escaped form of one byte inside quotes, into out (up to 4 bytes); returns its length. */
+static size_t escape_byte(uint8_t b, char out[4])
+{
+	static const char hex[] = "0123456789abcdef";
+	switch (b) {
+	case '"':
+		memcpy(out, "\\\"", 2);
+		return 2;
+	case '\\':
+		memcpy(out, "\\\\", 2);
+		return 2;
+	case '\n':
+		memcpy(out, "\\n", 2);
+		return 2;
+	case '\r':
+		memcpy(out, "\\r", 2);
+		return 2;
+	case '\t':
+		memcpy(out, "\\t", 2);
+		return 2;
+	default:
+		break;
+	}
+	if (b >= 0x20 && b < 0x7F) { /* printable: '=' and space are harmless inside quotes */
+		out[0] = (char)b;
+		return 1;
+	}
+	out[0] = '\\';
+	out[1] = 'x';
+	out[2] = hex[b >> 4];
+	out[3] = hex[b & 15];
+	return 4;
+}
+
+const char *rc_log_value(char *buf, size_t cap, const void *s, size_t n)
+{
+	assert(buf != NULL && cap >= 8);
+	assert(s != NULL || n == 0);
+	const uint8_t *p = s;
+
+	bool bare = n > 0;
+	for (size_t i = 0; i < n && bare; i++)
+		bare = bare_byte(p[i]);
+	if (bare) {
+		if (n < cap) {
+			memcpy(buf, p, n);
+			buf[n] = '\0';
+		} else {
+			memcpy(buf, p, cap - 4);
+			memcpy(buf + cap - 4, "...", 4);
+		}
+		return buf;
+	}
+
+	size_t need = 2; /* the quotes */
+	char e[4];
+	for (size_t i = 0; i < n; i++)
+		need += escape_byte(p[i], e);
+	/* Room for the whole value and its NUL, or else for as much as fits before `..."` and NUL. */
+	size_t limit = need < cap ? cap - 2 : cap - 5;
+	size_t o = 0;
+	buf[o++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		size_t el = escape_byte(p[i], e);
+		if (o + el > limit)
+			break;
+		memcpy(buf + o, e, el);
+		o += el;
+	}
+	if (need >= cap) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	assert(o < cap);
+	return buf;
+}
+
+const char *rc_log_str(char *buf, size_t cap, const char *s)
+{
+	return rc_log_value(buf, cap, s, s != NULL ? strlen(s) : 0);
+}

@@ -1,0 +1,343 @@
+/* rc_pool: fixed-size buffers over a caller's region. The contract is in rc_pool.h.
+ *
+ * Per buffer the pool keeps a refcount and a state byte (below); the FREE buffers are a stack of
+ * indices (LIFO, so the buffer freed last, still warm in cache, is the next one handed out), and
+ * the returned RECV buffers are a singly linked list threaded through a per-buffer `next` array: a
+ * buffer is on at most one list, so pushing costs one store and never allocates.
+ *
+ * Invariant tying the two together (rc_pool_validate checks it):
+ *     refs == 0  <=>  state is FREE, RECV_KERNEL or RECV_RETURNED
+ * and each state has its counter (free_top for FREE).
+ */
+#include "rc_pool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The state byte: the kind and, for RECV, where the buffer is. */
+enum pool_state {
+	ST_FREE = 0,     /* on the free stack, refs 0 */
+	ST_POOL,         /* handed out by rc_pool_alloc, refs > 0 */
+	ST_RECV_KERNEL,  /* in the provided-buffer ring, refs 0 */
+	ST_RECV_HELD,    /* filled by the kernel, refs > 0 */
+	ST_RECV_RETURNED /* released, on the returned list, refs 0 */
+};
+
+int rc_pool_init(rc_pool *p, void *base, size_t buf_size, uint32_t count)
+{
+	assert(p != NULL);
+	memset(p, 0, sizeof *p);
+	p->returned_head = RC_POOL_NONE;
+	if (base == NULL || count == 0 || count > INT32_MAX)
+		return -EINVAL;
+	if (buf_size < RC_POOL_BUF_MIN || (buf_size & (buf_size - 1)) != 0)
+		return -EINVAL;
+	if (buf_size > SIZE_MAX / count || buf_size > UINT32_MAX)
+		return -EINVAL;
+	size_t align = buf_size < RC_POOL_ALIGN_MAX ? buf_size : RC_POOL_ALIGN_MAX;
+	if (((uintptr_t)base & (align - 1)) != 0)
+		return -EINVAL;
+
+	p->base = base;
+	p->buf_size = buf_size;
+	p->shift = (unsigned)__builtin_ctzll(buf_size);
+	p->count = count;
+	p->refs = calloc(count, sizeof *p->refs);
+	if (p->refs == NULL)
+		goto err;
+	p->state = calloc(count, sizeof *p->state);
+	if (p->state == NULL)
+		goto err_refs;
+	p->free_stack = calloc(count, sizeof *p->free_stack);
+	if (p->free_stack == NULL)
+		goto err_state;
+	p->next = calloc(count, sizeof *p->next);
+	if (p->next == NULL)
+		goto err_stack;
+	p->mark = calloc((count + 63) / 64, sizeof *p->mark);
+	if (p->mark == NULL)
+		goto err_next;
+
+	/* Pushed in reverse, so a fresh pool hands out 0, 1, 2, ... (easier to read in a debugger). */
+	for (uint32_t i = 0; i < count; i++) {
+		p->state[i] = ST_FREE;
+		p->next[i] = RC_POOL_NONE;
+		p->free_stack[i] = count - 1 - i;
+	}
+	p->free_top = count;
+	return 0;
+
+err_next:
+	free(p->next);
+err_stack:
+	free(p->free_stack);
+err_state:
+	free(p->state);
+err_refs:
+	free(p->refs);
+err:
+	memset(p, 0, sizeof *p);
+	p->returned_head = RC_POOL_NONE;
+	return -ENOMEM;
+}
+
+void rc_pool_fini(rc_pool *p)
+{
+	assert(p != NULL);
+	free(p->mark);
+	free(p->next);
+	free(p->free_stack);
+	free(p->state);
+	free(p->refs);
+	memset(p, 0, sizeof *p);
+	p->returned_head = RC_POOL_NONE;
+}
+
+static inline void free_push(rc_pool *p, uint32_t idx)
+{
+	assert(p->free_top < p->count);
+	p->state[idx] = ST_FREE;
+	p->free_stack[p->free_top++] = idx;
+}
+
+static inline uint32_t free_pop(rc_pool *p)
+{
+	assert(p->free_top > 0);
+	uint32_t idx = p->free_stack[--p->free_top];
+	assert(idx < p->count && p->state[idx] == ST_FREE && p->refs[idx] == 0);
+	return idx;
+}
+
+/* The one place a buffer whose last reference went goes home. Today that is always this pool on
+ * this thread. Issue 4 (several workers): a buffer released on another worker must not touch these
+ * arrays; that worker will push the index onto a lock-free return stack owned by this pool, and the
+ * owner drains it once per loop iteration and calls pool_put for each index. The refcount drop that
+ * leads here stays with whoever owns the count, so pool_put itself stays owner-only. */
+static void pool_put(rc_pool *p, uint32_t idx)
+{
+	assert(p->refs[idx] == 0);
+	switch ((enum pool_state)p->state[idx]) {
+	case ST_POOL:
+		assert(p->pool_used > 0);
+		p->pool_used--;
+		free_push(p, idx);
+		break;
+	case ST_RECV_HELD:
+		/* It belongs to the ring: queue it for net/ to re-provide, never to the free stack. */
+		assert(p->recv_held > 0);
+		p->recv_held--;
+		p->state[idx] = ST_RECV_RETURNED;
+		p->next[idx] = p->returned_head;
+		p->returned_head = idx;
+		p->recv_returned++;
+		break;
+	case ST_FREE:
+	case ST_RECV_KERNEL:
+	case ST_RECV_RETURNED:
+	default:
+		assert(!"pool_put: buffer was not referenced");
+	}
+}
+
+int32_t rc_pool_alloc(rc_pool *p)
+{
+	if (p->free_top == 0) {
+		p->alloc_failed++;
+		return -ENOBUFS;
+	}
+	uint32_t idx = free_pop(p);
+	p->state[idx] = ST_POOL;
+	p->refs[idx] = 1;
+	p->pool_used++;
+	return (int32_t)idx;
+}
+
+void rc_pool_ref(rc_pool *p, uint32_t idx)
+{
+	assert(idx < p->count);
+	assert(p->state[idx] == ST_POOL || p->state[idx] == ST_RECV_HELD);
+	assert(p->refs[idx] > 0 && p->refs[idx] < UINT32_MAX);
+	p->refs[idx]++;
+}
+
+void rc_pool_unref(rc_pool *p, uint32_t idx)
+{
+	assert(idx < p->count);
+	assert(p->refs[idx] > 0);
+	assert(p->state[idx] == ST_POOL || p->state[idx] == ST_RECV_HELD);
+	if (--p->refs[idx] == 0)
+		pool_put(p, idx);
+}
+
+uint32_t rc_pool_refs(const rc_pool *p, uint32_t idx)
+{
+	assert(idx < p->count);
+	return p->refs[idx];
+}
+
+enum rc_buf_kind rc_pool_kind(const rc_pool *p, uint32_t idx)
+{
+	assert(idx < p->count);
+	switch ((enum pool_state)p->state[idx]) {
+	case ST_FREE:
+		return RC_BUF_FREE;
+	case ST_POOL:
+		return RC_BUF_POOL;
+	case ST_RECV_KERNEL:
+	case ST_RECV_HELD:
+	case ST_RECV_RETURNED:
+		return RC_BUF_RECV;
+	}
+	assert(!"rc_pool_kind: corrupt state");
+	return RC_BUF_FREE;
+}
+
+int rc_pool_lend_recv(rc_pool *p, uint32_t n, uint32_t *out_idx)
+{
+	assert(out_idx != NULL || n == 0);
+	if (n > p->free_top)
+		return -ENOBUFS;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t idx = free_pop(p);
+		p->state[idx] = ST_RECV_KERNEL;
+		out_idx[i] = idx;
+	}
+	p->recv_kernel += n;
+	return 0;
+}
+
+void rc_pool_recv_filled(rc_pool *p, uint32_t idx)
+{
+	assert(idx < p->count);
+	assert(p->state[idx] == ST_RECV_KERNEL && p->refs[idx] == 0);
+	assert(p->recv_kernel > 0);
+	p->recv_kernel--;
+	p->recv_held++;
+	p->state[idx] = ST_RECV_HELD;
+	p->refs[idx] = 1;
+}
+
+uint32_t rc_pool_take_returned_recv(rc_pool *p, uint32_t *out_idx, uint32_t max)
+{
+	assert(out_idx != NULL || max == 0);
+	uint32_t n = 0;
+	while (n < max && p->returned_head != RC_POOL_NONE) {
+		uint32_t idx = p->returned_head;
+		assert(idx < p->count && p->state[idx] == ST_RECV_RETURNED && p->refs[idx] == 0);
+		p->returned_head = p->next[idx];
+		p->next[idx] = RC_POOL_NONE;
+		p->state[idx] = ST_RECV_KERNEL;
+		out_idx[n++] = idx;
+	}
+	assert(p->recv_returned >= n);
+	p->recv_returned -= n;
+	p->recv_kernel += n;
+	return n;
+}
+
+void rc_pool_unlend_recv(rc_pool *p, uint32_t idx)
+{
+	assert(idx < p->count);
+	assert(p->state[idx] == ST_RECV_KERNEL && p->refs[idx] == 0);
+	assert(p->recv_kernel > 0);
+	p->recv_kernel--;
+	free_push(p, idx);
+}
+
+void rc_pool_set_reserve(rc_pool *p, uint32_t reserve)
+{
+	p->reserve = reserve;
+}
+
+void rc_pool_stats(const rc_pool *p, struct rc_pool_stats *out)
+{
+	*out = (struct rc_pool_stats){
+		.count = p->count,
+		.buf_size = (uint32_t)p->buf_size,
+		.free = p->free_top,
+		.pool_used = p->pool_used,
+		.recv_kernel = p->recv_kernel,
+		.recv_held = p->recv_held,
+		.recv_returned = p->recv_returned,
+		.reserve = p->reserve,
+		.alloc_failed = p->alloc_failed,
+	};
+}
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "rc_pool_validate: " __VA_ARGS__);                         \
+			fputc('\n', stderr);                                                       \
+			return false;                                                              \
+		}                                                                                  \
+	} while (0)
+
+/* The mark bits are scratch owned by the pool (allocated at init, so validate never allocates);
+ * writing them through a const pool is fine: the pool's observable state does not change. */
+static bool mark_test_and_set(const rc_pool *p, uint32_t idx)
+{
+	uint64_t bit = 1ull << (idx & 63);
+	bool was = (p->mark[idx >> 6] & bit) != 0;
+	p->mark[idx >> 6] |= bit;
+	return was;
+}
+
+bool rc_pool_validate(const rc_pool *p)
+{
+	CHECK(p->base != NULL && p->count > 0, "pool not initialised");
+	CHECK(p->buf_size == (size_t)1 << p->shift, "buf_size %zu != 1 << %u", p->buf_size, p->shift);
+	CHECK(p->free_top <= p->count, "free_top %u > count %u", p->free_top, p->count);
+	memset(p->mark, 0, (p->count + 63) / 64 * sizeof *p->mark);
+
+	uint32_t n[ST_RECV_RETURNED + 1] = { 0 };
+	for (uint32_t i = 0; i < p->count; i++) {
+		uint8_t st = p->state[i];
+		CHECK(st <= ST_RECV_RETURNED, "buffer %u: bad state %u", i, st);
+		n[st]++;
+		bool unreferenced = st == ST_FREE || st == ST_RECV_KERNEL || st == ST_RECV_RETURNED;
+		CHECK(unreferenced == (p->refs[i] == 0), "buffer %u: state %u with refcount %u", i, st,
+		      p->refs[i]);
+		CHECK(st == ST_RECV_RETURNED || p->next[i] == RC_POOL_NONE,
+		      "buffer %u: state %u but linked to %u", i, st, p->next[i]);
+	}
+	CHECK(n[ST_FREE] == p->free_top, "%u FREE buffers, free stack holds %u", n[ST_FREE],
+	      p->free_top);
+	CHECK(n[ST_POOL] == p->pool_used, "%u POOL buffers, counter %u", n[ST_POOL], p->pool_used);
+	CHECK(n[ST_RECV_KERNEL] == p->recv_kernel, "%u RECV with kernel, counter %u",
+	      n[ST_RECV_KERNEL], p->recv_kernel);
+	CHECK(n[ST_RECV_HELD] == p->recv_held, "%u RECV held, counter %u", n[ST_RECV_HELD],
+	      p->recv_held);
+	CHECK(n[ST_RECV_RETURNED] == p->recv_returned, "%u RECV returned, counter %u",
+	      n[ST_RECV_RETURNED], p->recv_returned);
+	/* The per-state counts cover every buffer once, so with the checks above this is the "counts
+	 * add up" invariant of the counters themselves. */
+	CHECK((uint64_t)p->free_top + p->pool_used + p->recv_kernel + p->recv_held + p->recv_returned ==
+	              p->count,
+	      "counters do not add up to %u", p->count);
+
+	/* Every entry a FREE buffer, none twice: with free_top == number of FREE buffers, that also
+	 * means every FREE buffer is on the stack. */
+	for (uint32_t i = 0; i < p->free_top; i++) {
+		uint32_t idx = p->free_stack[i];
+		CHECK(idx < p->count, "free stack [%u] = %u out of range", i, idx);
+		CHECK(p->state[idx] == ST_FREE, "free stack [%u] = %u is in state %u", i, idx,
+		      p->state[idx]);
+		CHECK(!mark_test_and_set(p, idx), "buffer %u twice on the free stack", idx);
+	}
+
+	/* The returned list: only RETURNED buffers, none twice (so no cycle), as many as counted.
+	 * Marks from the free stack cannot collide: those buffers are FREE. */
+	uint32_t len = 0;
+	for (uint32_t idx = p->returned_head; idx != RC_POOL_NONE; idx = p->next[idx]) {
+		CHECK(idx < p->count, "returned list holds %u, out of range", idx);
+		CHECK(p->state[idx] == ST_RECV_RETURNED, "returned list holds %u in state %u", idx,
+		      p->state[idx]);
+		CHECK(!mark_test_and_set(p, idx), "buffer %u twice on the returned list", idx);
+		len++;
+	}
+	CHECK(len == p->recv_returned, "returned list has %u, counter %u", len, p->recv_returned);
+	return true;
+}

@@ -1,0 +1,188 @@
+/* rc_pool: fixed-size buffers carved from one region of memory that the caller provides.
+ *
+ * Each worker maps one region (net/ registers it with io_uring as fixed buffers) and hands it to
+ * rc_pool_init, which cuts it into `count` buffers of `buf_size` bytes, each named by a 32-bit
+ * index (index i is bytes [i * buf_size, (i + 1) * buf_size) of the region). The pool never
+ * touches the bytes of the region; everything it knows lives in metadata arrays allocated at init,
+ * so nothing here calls malloc after init and every operation below is O(1) except
+ * rc_pool_validate.
+ *
+ * Kinds. A buffer is FREE (on the owner's free stack), POOL (handed out by rc_pool_alloc: message
+ * arenas, staging buffers, slow-path copies) or RECV (lent to the kernel's provided-buffer ring by
+ * net/). A RECV buffer is in one of three states:
+ *     with the kernel   in the provided-buffer ring, refcount 0; the kernel may write it any time
+ *     held              the kernel filled it (rc_pool_recv_filled) and someone holds a reference
+ *     returned          its last reference went; it waits on the "returned" list until net/ takes
+ *                       it (rc_pool_take_returned_recv) and gives it back to the kernel
+ * A RECV buffer never goes to the free stack (it belongs to the ring; the ring's size is fixed when
+ * net/ lends the buffers) and a POOL buffer never goes to the returned list. The only way out of
+ * RECV is rc_pool_unlend_recv, for a buffer that is with the kernel (tearing a ring down).
+ *
+ * Lifecycle of the two kinds:
+ *     POOL:  FREE --rc_pool_alloc--> POOL (refs 1) --ref/unref...--> last unref --> FREE
+ *     RECV:  FREE --rc_pool_lend_recv--> kernel --rc_pool_recv_filled--> held (refs 1)
+ *            --ref/unref...--> last unref --> returned --rc_pool_take_returned_recv--> kernel
+ *
+ * Ownership: a pool belongs to one worker and is used only from its thread: alloc, ref and unref
+ * are plain loads and stores, no atomics. Issue 4 adds a lock-free path for buffers released on
+ * other workers; the seam is pool_put() in rc_pool.c, the one place a buffer "goes home".
+ *
+ * Memory pressure: rc_pool_low() says when the free stack has fallen below a reserve, so the server
+ * can apply the slow-consumer policy (which releases POOL memory) before rc_pool_alloc fails.
+ *
+ * Errors are negative errno values; each function says which.
+ */
+#ifndef RC_POOL_H
+#define RC_POOL_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RC_POOL_BUF_MIN 256u        /* smallest buf_size rc_pool_init accepts */
+#define RC_POOL_ALIGN_MAX 4096u     /* base must be aligned to min(buf_size, this) */
+#define RC_POOL_NONE UINT32_MAX     /* "no buffer" (never a valid index) */
+
+/* What a buffer is used for (rc_pool_kind). */
+enum rc_buf_kind {
+	RC_BUF_FREE = 0, /* on the free stack */
+	RC_BUF_POOL = 1, /* from rc_pool_alloc, refs > 0 */
+	RC_BUF_RECV = 2, /* lent to the provided-buffer ring: with the kernel, held or returned */
+};
+
+/* Counters for /metrics (rc_pool_stats). The five buffer counts always add up to `count`. A plain
+ * struct tag, not a typedef, so that the function can carry the name. */
+struct rc_pool_stats {
+	uint32_t count;         /* buffers in the pool */
+	uint32_t buf_size;      /* bytes per buffer */
+	uint32_t free;          /* on the free stack */
+	uint32_t pool_used;     /* POOL buffers handed out */
+	uint32_t recv_kernel;   /* RECV buffers with the kernel */
+	uint32_t recv_held;     /* RECV buffers filled and still referenced (by net/ or messages) */
+	uint32_t recv_returned; /* RECV buffers released, waiting for net/ to re-provide them */
+	uint32_t reserve;       /* rc_pool_low() threshold */
+	uint64_t alloc_failed;  /* rc_pool_alloc calls that returned -ENOBUFS */
+};
+
+/* The handle. Fields are public only so that rc_pool_data/rc_pool_index_of can be inline and the
+ * pool can be embedded in the worker; use the functions. */
+typedef struct rc_pool {
+	uint8_t *base;          /* first byte of the region */
+	size_t buf_size;
+	unsigned shift;         /* log2(buf_size) */
+	uint32_t count;
+	uint32_t *refs;         /* [count] references per buffer */
+	uint8_t *state;         /* [count] enum pool_state (rc_pool.c): kind and RECV sub-state */
+	uint32_t *free_stack;   /* [count] indices of FREE buffers; [0, free_top) in use */
+	uint32_t free_top;
+	uint32_t *next;         /* [count] link of the returned-RECV list, per buffer (intrusive) */
+	uint32_t returned_head; /* first returned RECV buffer or RC_POOL_NONE */
+	uint64_t *mark;         /* [count / 64 rounded up] scratch bits for rc_pool_validate */
+	uint32_t pool_used;
+	uint32_t recv_kernel;
+	uint32_t recv_held;
+	uint32_t recv_returned;
+	uint32_t reserve;
+	uint64_t alloc_failed;
+} rc_pool;
+
+/* Carve [base, base + buf_size * count) into count buffers, all FREE; the reserve starts at 0
+ * (rc_pool_low never true until rc_pool_set_reserve). The caller keeps ownership of the region and
+ * must keep it mapped until rc_pool_fini.
+ *   buf_size: a power of two, >= RC_POOL_BUF_MIN.
+ *   base: aligned to min(buf_size, 4096), so a buffer of 4 KiB or more starts on a page (what
+ *         registering and hugepages want, and what mmap gives); a smaller buffer never straddles
+ *         a page.
+ *   count: 1 .. INT32_MAX (rc_pool_alloc returns an index as int32_t), and the region's size must
+ *         fit in size_t.
+ * Returns 0, -EINVAL for an argument outside these rules, -ENOMEM if the metadata could not be
+ * allocated (then *p holds nothing to free). */
+int rc_pool_init(rc_pool *p, void *base, size_t buf_size, uint32_t count);
+
+/* Free the metadata. Buffers still in use are not checked: at shutdown the messages and the ring
+ * that hold them go away with the pool. The region itself is the caller's to unmap. */
+void rc_pool_fini(rc_pool *p);
+
+/* First byte of buffer idx. */
+static inline uint8_t *rc_pool_data(const rc_pool *p, uint32_t idx)
+{
+	assert(idx < p->count);
+	return p->base + ((size_t)idx << p->shift);
+}
+
+/* Does ptr point at a byte of the region? */
+static inline bool rc_pool_contains(const rc_pool *p, const void *ptr)
+{
+	uintptr_t a = (uintptr_t)ptr, b = (uintptr_t)p->base;
+	return a >= b && a - b < ((size_t)p->count << p->shift);
+}
+
+/* Index of the buffer holding the byte at ptr (any byte of a buffer, first to last). ptr must lie
+ * inside the region (asserted). */
+static inline uint32_t rc_pool_index_of(const rc_pool *p, const void *ptr)
+{
+	assert(rc_pool_contains(p, ptr));
+	return (uint32_t)(((uintptr_t)ptr - (uintptr_t)p->base) >> p->shift);
+}
+
+/* Take a FREE buffer as POOL with refcount 1. Returns its index, or -ENOBUFS if none is free (and
+ * counts the failure in stats.alloc_failed). */
+int32_t rc_pool_alloc(rc_pool *p);
+
+/* One more reference on buffer idx, which must already be referenced (POOL or RECV held): a
+ * reference is only ever copied from another one. */
+void rc_pool_ref(rc_pool *p, uint32_t idx);
+
+/* Drop one reference (asserts there was one). The last one sends the buffer home: POOL to the free
+ * stack, RECV to the returned list. */
+void rc_pool_unref(rc_pool *p, uint32_t idx);
+
+/* References held on buffer idx (0 for FREE, with-kernel and returned buffers). */
+uint32_t rc_pool_refs(const rc_pool *p, uint32_t idx);
+
+/* Kind of buffer idx. */
+enum rc_buf_kind rc_pool_kind(const rc_pool *p, uint32_t idx);
+
+/* Take n FREE buffers for the provided-buffer ring: they become RECV, with the kernel, and their
+ * indices are written to out_idx[0..n). All or nothing: returns 0, or -ENOBUFS (and takes none)
+ * if fewer than n are free. */
+int rc_pool_lend_recv(rc_pool *p, uint32_t n, uint32_t *out_idx);
+
+/* The kernel completed a recv into RECV buffer idx (it must be with the kernel: asserted). The
+ * caller (net/) now holds the single reference and unrefs it when it is done parsing. */
+void rc_pool_recv_filled(rc_pool *p, uint32_t idx);
+
+/* Move up to max buffers from the returned list to out_idx[] and mark them with the kernel again:
+ * the caller must provide every one of them to the buffer ring. Returns how many it took. net/
+ * calls this once per loop iteration. */
+uint32_t rc_pool_take_returned_recv(rc_pool *p, uint32_t *out_idx, uint32_t max);
+
+/* Give RECV buffer idx, which is with the kernel (so refcount 0 and not in flight: the caller has
+ * taken it out of the ring), back to the free stack. For tearing a ring down or shrinking it. */
+void rc_pool_unlend_recv(rc_pool *p, uint32_t idx);
+
+/* Buffers on the free stack. */
+static inline uint32_t rc_pool_free_count(const rc_pool *p)
+{
+	return p->free_top;
+}
+
+/* rc_pool_low() is true while fewer than `reserve` buffers are free. */
+void rc_pool_set_reserve(rc_pool *p, uint32_t reserve);
+
+static inline bool rc_pool_low(const rc_pool *p)
+{
+	return p->free_top < p->reserve;
+}
+
+void rc_pool_stats(const rc_pool *p, struct rc_pool_stats *out);
+
+/* Check every invariant: each free-stack entry is a FREE buffer and appears once, every FREE buffer
+ * is on the stack, the returned list holds exactly the returned RECV buffers, once each, without a
+ * cycle; the refcount is 0 exactly for FREE, with-kernel and returned buffers; the counters match
+ * the states and add up to count. O(count); for tests and debug checks. Returns true if all hold
+ * (and says what failed on stderr otherwise). */
+bool rc_pool_validate(const rc_pool *p);
+
+#endif
