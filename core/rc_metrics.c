@@ -66,7 +66,7 @@ static const char *const copy_reasons[RC_COPY_COUNT] = {
 	[RC_COPY_SPANNING] = "spanning",
 	[RC_COPY_FRAGMENTED] = "fragmented",
 	[RC_COPY_OVERSIZE] = "oversize",
-	[RC_COPY_V1_ENVELOPE] = "v1_envelope",
+	[RC_COPY_REENCODE] = "reencode",
 };
 
 struct family {

@@ -152,6 +152,11 @@ static uint8_t *arena_take(rc_arena *a, uint32_t len)
 	return dst;
 }
 
+uint8_t *rc_arena_alloc(rc_arena *a, uint32_t len)
+{
+	return arena_take(a, len);
+}
+
 int rc_msg_promote_buffer(rc_msgs *s, uint32_t buf, rc_arena *a)
 {
 	rc_pool *pool = s->pool;

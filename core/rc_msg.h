@@ -122,6 +122,12 @@ void rc_arena_init(rc_arena *a, rc_pool *pool);
  * afresh. Call at shutdown, or to let a mostly dead arena buffer go home. */
 void rc_arena_release(rc_arena *a);
 
+/* len bytes (1 .. buffer size) of POOL memory for a frame built by copying (a re-encoded or
+ * assembled message, a control frame): they lie in the arena's current buffer, on which the arena
+ * holds a reference, so rc_msg_new may be called on them at once. Returns NULL if the pool has no
+ * free buffer (counted in the pool's alloc_failed). */
+uint8_t *rc_arena_alloc(rc_arena *a, uint32_t len);
+
 /* Move every live message of RECV buffer buf into POOL memory from the arena: copy each frame,
  * repoint m->frame and m->buf, move the message's buffer reference from buf to the arena buffer and
  * relink the chains. Descriptors, refcounts, topics and sequence numbers are unchanged, so queues

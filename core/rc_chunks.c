@@ -1,0 +1,86 @@
+#include "rc_chunks.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int rc_chunks_init(rc_chunks *c, size_t size, uint32_t count)
+{
+	memset(c, 0, sizeof *c);
+	if (size == 0 || count == 0 || size > SIZE_MAX / 2)
+		return -EINVAL;
+	size = (size + 63) & ~(size_t)63;
+	if (size > SIZE_MAX / count)
+		return -EINVAL;
+	c->free = malloc((size_t)count * sizeof *c->free);
+	if (c->free == NULL)
+		return -ENOMEM;
+	void *m = mmap(NULL, size * count, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		free(c->free);
+		c->free = NULL;
+		return -ENOMEM;
+	}
+	c->base = m;
+	c->size = size;
+	c->count = count;
+	/* Lowest index on top, so a fresh slab hands out its first pages first. */
+	for (uint32_t i = 0; i < count; i++)
+		c->free[i] = count - 1 - i;
+	c->free_top = count;
+	return 0;
+}
+
+void rc_chunks_fini(rc_chunks *c)
+{
+	if (c->base != NULL)
+		munmap(c->base, c->size * c->count);
+	free(c->free);
+	memset(c, 0, sizeof *c);
+}
+
+void *rc_chunk_get(rc_chunks *c)
+{
+	if (c->free_top == 0)
+		return NULL;
+	uint32_t i = c->free[--c->free_top];
+	uint32_t used = c->count - c->free_top;
+	if (used > c->used_hwm)
+		c->used_hwm = used;
+	return c->base + (size_t)i * c->size;
+}
+
+void rc_chunk_put(rc_chunks *c, void *p)
+{
+	size_t off = (size_t)((uint8_t *)p - c->base);
+	assert((uint8_t *)p >= c->base && off < c->size * c->count && off % c->size == 0);
+	assert(c->free_top < c->count);
+	c->free[c->free_top++] = (uint32_t)(off / c->size);
+}
+
+bool rc_chunks_validate(const rc_chunks *c)
+{
+	if (c->free_top > c->count) {
+		fprintf(stderr, "rc_chunks: free_top %u > count %u\n", c->free_top, c->count);
+		return false;
+	}
+	uint8_t *seen = calloc(c->count, 1);
+	if (seen == NULL)
+		return false;
+	bool ok = true;
+	for (uint32_t k = 0; k < c->free_top && ok; k++) {
+		uint32_t i = c->free[k];
+		if (i >= c->count || seen[i]) {
+			fprintf(stderr, "rc_chunks: free[%u] = %u out of range or listed twice\n", k, i);
+			ok = false;
+		} else {
+			seen[i] = 1;
+		}
+	}
+	free(seen);
+	return ok;
+}

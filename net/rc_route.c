@@ -1,0 +1,297 @@
+/* rc_route.c: the request head and the routes of ringcast's one port.
+ *
+ *   /ws       the pub/sub WebSocket (docs/protocol.md)
+ *   /echo     an RFC 6455 echo WebSocket, for conformance testing
+ *   /healthz  200 while the process serves
+ *   /readyz   200, or 503 while draining
+ *   /metrics  Prometheus text format
+ * Anything else is 404. Each plain HTTP request gets one response and the connection closes.
+ *
+ * The head is read into a chunk of its own (parser state, fields and bytes), so a slow client
+ * costs at most header-bytes-max and never holds a receive buffer between reads. Bytes that
+ * follow the head in the same read (a client's first frames) are parsed in place in the receive
+ * buffer.
+ */
+#define _GNU_SOURCE
+#include "rc_worker_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static enum rc_reject_reason reject_reason(int status)
+{
+	switch (status) {
+	case 403:
+		return RC_REJECT_FORBIDDEN;
+	case 404:
+		return RC_REJECT_NOT_FOUND;
+	case 405:
+		return RC_REJECT_METHOD;
+	case 426:
+		return RC_REJECT_UPGRADE_REQUIRED;
+	case 431:
+		return RC_REJECT_TOO_LARGE;
+	case 505:
+		return RC_REJECT_HTTP_VERSION;
+	default:
+		return RC_REJECT_BAD_REQUEST;
+	}
+}
+
+static void head_release(rc_worker *w, rc_conn *c)
+{
+	if (c->head != NULL) {
+		rc_chunk_put(&w->heads, c->head);
+		c->head = NULL;
+	}
+}
+
+/* Queue a complete HTTP response and close once it is sent. */
+static void respond_raw(rc_worker *w, rc_conn *c, const char *resp, size_t n,
+                        enum rc_close_reason why)
+{
+	head_release(w, c);
+	c->why = (uint8_t)why;
+	c->state = CS_CLOSING;
+	c->deadline_ns = rc_now_ns() + (uint64_t)w->cfg->close_timeout_ms * 1000000u;
+	if (n == 0 || !conn_ctl_append(w, c, resp, n)) {
+		conn_abort(w, c, why);
+		return;
+	}
+	c->flags |= F_HTTP_DONE;
+}
+
+static void reject(rc_worker *w, rc_conn *c, int status, enum rc_reject_reason reason,
+                   const char *text)
+{
+	char resp[1024];
+	size_t n = rc_ws_error_response(resp, sizeof resp, status, text);
+	rc_metric_inc(&w->metrics, RC_M_REJECTED(reason));
+	if (rc_log_enabled(RC_LOG_DEBUG))
+		rc_log(RC_LOG_DEBUG, "conn_rejected", "conn=%u status=%d reason=\"%s\"", c->id,
+		       status, text ? text : "");
+	respond_raw(w, c, resp, n, RC_CLOSED_REJECTED);
+}
+
+static void respond(rc_worker *w, rc_conn *c, int status, const char *ctype, const void *body,
+                    size_t len)
+{
+	size_t cap = RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX;
+	char *resp = (char *)w->scratch + RC_SCRATCH_BYTES - cap;
+	size_t n = rc_http_response(resp, cap, status, ctype, "Cache-Control: no-store\r\n", body,
+	                            len);
+	respond_raw(w, c, resp, n, RC_CLOSED_HTTP_DONE);
+}
+
+/* Open descriptors: the process's own (listener, ring, signalfd, stdio...) plus the direct
+ * descriptors of connections, which /proc does not list. */
+static uint64_t fds_open(rc_worker *w)
+{
+	uint64_t n = w->open;
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return n;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > w->open ? n - 1 : n; /* not the one opendir itself holds */
+}
+
+static void route_metrics(rc_worker *w, rc_conn *c)
+{
+	rc_metrics *m = &w->metrics;
+	struct rc_pool_stats ps;
+	rc_pool_stats(&w->pool, &ps);
+	rc_metrics_set_pool(m, &ps);
+	rc_metric_set(m, RC_M_CONNECTIONS, w->open);
+	rc_metric_set(m, RC_M_FDS_OPEN, fds_open(w));
+	rc_metric_set(m, RC_M_TOPICS, w->topics.topics_live);
+	rc_metric_set(m, RC_M_SUBSCRIPTIONS, w->topics.subs_live);
+	uint64_t queued = 0;
+	for (uint32_t i = 0; i < w->nslots; i++)
+		if (w->conns[i].state != CS_FREE)
+			queued += rc_outq_bytes(&w->conns[i].q);
+	rc_metric_set(m, RC_M_QUEUED_BYTES, queued);
+	char *body = (char *)w->scratch;
+	size_t n = rc_metrics_render(m, body, RC_METRICS_RENDER_MAX);
+	if (n == 0) {
+		respond(w, c, 500, "text/plain", "metrics did not fit\n", 20);
+		return;
+	}
+	respond(w, c, 200, "text/plain; version=0.0.4; charset=utf-8", body, n);
+}
+
+static bool token_equal(const uint8_t *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b);
+	if (alen != blen)
+		return false;
+	unsigned char d = 0; /* compare every byte: no early exit to time */
+	for (size_t i = 0; i < alen; i++)
+		d |= (unsigned char)(a[i] ^ (unsigned char)b[i]);
+	return d == 0;
+}
+
+/* The /ws query and headers: subscriptions, publish topic, token. Returns 0, or the status to
+ * refuse with (reason in *why). */
+static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v1,
+                    rc_app_connect *conn, const char **why)
+{
+	enum rc_app_query_error qe = rc_app_query_parse(conn, (const uint8_t *)req->query.ptr,
+	                                                req->query.len);
+	const rc_http_header *auth = rc_http_header_find(req, "Authorization", NULL);
+	if (qe == RC_APP_QUERY_OK && auth != NULL)
+		qe = rc_app_connect_authorization(conn, (const uint8_t *)auth->value.ptr,
+		                                  auth->value.len);
+	if (qe == RC_APP_QUERY_OK)
+		qe = rc_app_connect_check(conn, v1);
+	if (qe != RC_APP_QUERY_OK) {
+		*why = rc_app_query_reason(qe);
+		return 400;
+	}
+	if (conn->topics_len > w->cfg->topics_per_connection_max) {
+		*why = "too many topics in topics=";
+		return 400;
+	}
+	const char *want = w->cfg->publish_token;
+	if (want[0] == '\0' || (conn->token.len > 0 && token_equal(conn->token.ptr, conn->token.len,
+	                                                          want)))
+		c->flags |= F_AUTH;
+	rc_subscriber_init(&c->sub, v1);
+	if (v1)
+		c->flags |= F_V1;
+	for (size_t i = 0; i < conn->topics_len; i++) {
+		int r = rc_subscribe(&w->topics, &c->sub, conn->topics[i].ptr, conn->topics[i].len);
+		if (r < 0 && r != -EEXIST) {
+			rc_unsubscribe_all(&w->topics, &c->sub);
+			*why = "the server's topic or subscription table is full";
+			return 503;
+		}
+	}
+	if (conn->publish.len > 0) {
+		int id = rc_topic_pin(&w->topics, conn->publish.ptr, conn->publish.len);
+		if (id < 0) {
+			rc_unsubscribe_all(&w->topics, &c->sub);
+			*why = "the server's topic table is full";
+			return 503;
+		}
+		c->pub_topic = id;
+	}
+	return 0;
+}
+
+static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool echo,
+                     uint8_t *rest, size_t rest_len, uint32_t buf)
+{
+	if (c->flags & F_OVER_LIMIT) {
+		reject(w, c, 503, RC_REJECT_OVER_LIMIT, "server full: too many connections");
+		return;
+	}
+	if (w->draining) {
+		reject(w, c, 503, RC_REJECT_DRAINING, "server shutting down");
+		return;
+	}
+	rc_ws_handshake_result res;
+	int status = rc_ws_handshake_check(req, echo ? &w->hs_echo : &w->hs_ws, &res);
+	if (status != 0) {
+		reject(w, c, status, reject_reason(status), res.reason);
+		return;
+	}
+	bool v1 = !echo && res.subprotocol == 0;
+	rc_app_slice topics[RC_APP_TOPICS_MAX];
+	rc_app_connect conn;
+	rc_app_connect_init(&conn, topics, RC_APP_TOPICS_MAX, w->scratch, RC_SCRATCH_BYTES / 2);
+	if (!echo) {
+		const char *why = NULL;
+		status = ws_setup(w, c, req, v1, &conn, &why);
+		if (status != 0) {
+			reject(w, c, status, status == 503 ? RC_REJECT_OVER_LIMIT
+			                                   : RC_REJECT_BAD_REQUEST, why);
+			return;
+		}
+	}
+	char resp[512];
+	size_t n = rc_ws_response_101(resp, sizeof resp, &res);
+	c->route = echo ? ROUTE_ECHO : ROUTE_WS;
+	ws_open(w, c);
+	if (n == 0 || !conn_ctl_append(w, c, resp, n)) {
+		conn_abort(w, c, RC_CLOSED_IO_ERROR);
+		return;
+	}
+	if (v1 && conn.topics_len > 0) {
+		uint8_t *note = w->scratch + RC_SCRATCH_BYTES / 2;
+		size_t len = rc_app_notice_subscribed(note, RC_SCRATCH_BYTES / 2, conn.topics,
+		                                      conn.topics_len);
+		if (len == 0 || !conn_ctl_frame(w, c, RC_OP_TEXT, note, len)) {
+			conn_abort(w, c, RC_CLOSED_IO_ERROR);
+			return;
+		}
+	}
+	head_release(w, c);
+	if (rc_log_enabled(RC_LOG_DEBUG))
+		rc_log(RC_LOG_DEBUG, "ws_open", "conn=%u route=%s v1=%d topics=%zu publish=%d",
+		       c->id, echo ? "echo" : "ws", v1, conn.topics_len, c->pub_topic >= 0);
+	if (rest_len > 0)
+		ws_feed(w, c, rest, rest_len, buf);
+}
+
+static void route(rc_worker *w, rc_conn *c, const rc_http_request *req, uint8_t *rest,
+                  size_t rest_len, uint32_t buf)
+{
+	rc_http_str path = req->path;
+	if (path.len == 3 && memcmp(path.ptr, "/ws", 3) == 0)
+		route_ws(w, c, req, false, rest, rest_len, buf);
+	else if (path.len == 5 && memcmp(path.ptr, "/echo", 5) == 0)
+		route_ws(w, c, req, true, rest, rest_len, buf);
+	else if (path.len == 8 && memcmp(path.ptr, "/healthz", 8) == 0)
+		respond(w, c, 200, "text/plain", "ok\n", 3);
+	else if (path.len == 7 && memcmp(path.ptr, "/readyz", 7) == 0)
+		w->draining ? respond(w, c, 503, "text/plain", "draining\n", 9)
+		            : respond(w, c, 200, "text/plain", "ready\n", 6);
+	else if (path.len == 8 && memcmp(path.ptr, "/metrics", 8) == 0)
+		route_metrics(w, c);
+	else
+		reject(w, c, 404, RC_REJECT_NOT_FOUND, "no such path: try /ws, /echo, /healthz, "
+		       "/readyz or /metrics");
+}
+
+void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf)
+{
+	rc_head *h = (rc_head *)c->head;
+	if (h == NULL) {
+		h = rc_chunk_get(&w->heads);
+		if (h == NULL) {
+			conn_abort(w, c, RC_CLOSED_REJECTED);
+			return;
+		}
+		h->fields = (rc_http_header *)(h + 1);
+		h->bytes = (uint8_t *)(h->fields + w->cfg->header_fields_max);
+		h->cap = w->cfg->header_bytes_max + 1;
+		h->len = 0;
+		rc_http_cfg hc = { .header_bytes_max = w->cfg->header_bytes_max,
+		                   .header_fields_max = w->cfg->header_fields_max };
+		rc_http_parser_init(&h->parser, &hc, h->fields);
+		c->head = (uint8_t *)h;
+	}
+	uint32_t prev = h->len;
+	size_t take = len < h->cap - prev ? len : h->cap - prev;
+	memcpy(h->bytes + prev, data, take);
+	h->len += (uint32_t)take;
+	ssize_t r = rc_http_parse(&h->parser, h->bytes, h->len);
+	if (r < 0) {
+		int status = (int)-r;
+		reject(w, c, status, reject_reason(status), h->parser.reason);
+		return;
+	}
+	if (r == 0) {
+		if (h->len == h->cap) /* the parser says 431 first; this is a guard */
+			reject(w, c, 431, RC_REJECT_TOO_LARGE, "request head too large");
+		return;
+	}
+	size_t used = (size_t)r - prev; /* the head ends inside this read */
+	route(w, c, &h->parser.req, data + used, len - used, buf);
+}

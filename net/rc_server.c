@@ -1,0 +1,146 @@
+#define _GNU_SOURCE
+#include "rc_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "rc_log.h"
+#include "rc_worker.h"
+#include "rc_worker_int.h"
+
+#define RC_FDS_SPARE 64 /* plain descriptors kept for the process itself (ring, listener, logs) */
+
+/* Raise RLIMIT_NOFILE to its hard limit and size the direct descriptor table from it: the kernel
+ * refuses a table larger than RLIMIT_NOFILE. Returns the slots to register. */
+static uint32_t descriptor_slots(rc_cfg *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rl.rlim_cur = rl.rlim_max = 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl.rlim_cur = rl.rlim_max;
+	}
+	uint64_t limit = rl.rlim_cur;
+	uint64_t want = (uint64_t)cfg->max_connections + RC_SLOT_RESERVE;
+	if (want + RC_FDS_SPARE > limit) {
+		uint64_t room = limit > RC_FDS_SPARE + RC_SLOT_RESERVE + 1
+		                        ? limit - RC_FDS_SPARE - RC_SLOT_RESERVE : 1;
+		rc_log(RC_LOG_WARN, "nofile_limit", "max_connections=%u rlimit_nofile=%llu "
+		       "serving_at_most=%llu hint=\"raise the descriptor limit (ulimit -n, "
+		       "LimitNOFILE=) or lower --max-connections\"", cfg->max_connections,
+		       (unsigned long long)limit, (unsigned long long)room);
+		cfg->max_connections = (uint32_t)room;
+		want = room + RC_SLOT_RESERVE;
+	}
+	return (uint32_t)want;
+}
+
+static void memlock_check(const rc_cfg *cfg)
+{
+	struct rlimit rl;
+	uint64_t need = ((uint64_t)cfg->recv_buffers + cfg->pool_buffers) * cfg->buffer_size_bytes;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < need)
+		rc_log(RC_LOG_INFO, "memlock_limit", "rlimit_memlock=%llu registered_bytes=%llu "
+		       "note=\"enough only with CAP_IPC_LOCK; otherwise registration fails with a hint\"",
+		       (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+}
+
+static int listen_socket(const rc_cfg *cfg, char *text, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	memset(&ss, 0, sizeof ss);
+	if (cfg->listen.family == RC_ADDR_IPV6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(cfg->listen.port);
+		memcpy(&s6->sin6_addr, cfg->listen.addr, 16);
+		len = sizeof *s6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(cfg->listen.port);
+		memcpy(&s4->sin_addr, cfg->listen.addr, 4);
+		len = sizeof *s4;
+	}
+	rc_cfg_addr_format(&cfg->listen, text, cap);
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc_log(RC_LOG_ERROR, "listen", "addr=%s error=\"socket: %s\"", text, strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	/* Each worker will have its own listener on the same port (issue 4). */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
+		rc_log(RC_LOG_ERROR, "listen", "addr=%s error=\"%s\"", text, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* With port 0 the kernel chose: log the real one (tests read it from this line). */
+	struct rc_cfg_addr real = cfg->listen;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		real.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+		                                           : ((struct sockaddr_in *)&ss)->sin_port);
+	rc_cfg_addr_format(&real, text, cap);
+	return fd;
+}
+
+int rc_server_run(const rc_cfg *cfg_in)
+{
+	rc_cfg cfg = *cfg_in;
+	uint32_t slots = descriptor_slots(&cfg);
+	memlock_check(&cfg);
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+		rc_log(RC_LOG_ERROR, "signals", "error=\"%s\"", strerror(errno));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		rc_log(RC_LOG_ERROR, "signals", "error=\"signalfd: %s\"", strerror(errno));
+		return 1;
+	}
+	char addr[RC_CFG_ADDR_TEXT_MAX];
+	int lfd = listen_socket(&cfg, addr, sizeof addr);
+	if (lfd < 0) {
+		close(sfd);
+		return 1;
+	}
+	rc_worker *w;
+	int r = rc_worker_create(&w, &cfg, lfd, sfd, slots);
+	if (r < 0) {
+		close(lfd);
+		close(sfd);
+		return 1;
+	}
+	if (cfg.publish_token[0] == '\0')
+		rc_log(RC_LOG_WARN, "publish_open", "note=\"no --publish-token: anyone may publish\"");
+	rc_log(RC_LOG_INFO, "listening", "addr=%s max_connections=%u slots=%u slow_policy=%s "
+	       "buffers=%u+%u buffer_size=%u", addr, cfg.max_connections, slots,
+	       rc_cfg_policy_name(cfg.slow_policy), cfg.recv_buffers, cfg.pool_buffers,
+	       cfg.buffer_size_bytes);
+	r = rc_worker_run(w);
+	rc_worker_destroy(w);
+	close(lfd);
+	close(sfd);
+	rc_log(RC_LOG_INFO, "exit", "status=%d", r < 0 ? 1 : 0);
+	return r < 0 ? 1 : 0;
+}

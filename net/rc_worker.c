@@ -1,0 +1,1071 @@
+/* rc_worker.c: one worker's event loop, its I/O and the life of a connection.
+ *
+ * The loop (rc_worker_run) is five phases, one iteration at a time:
+ *   1. submit what the last iteration prepared and wait for at least one completion;
+ *   2. reap every completion and dispatch it (accepts, receives -> parsing, publishing and
+ *      fan-out into subscribers' queues, send completions, deadlines);
+ *   3. flush: one send per dirty connection, carrying its control output and as many queued
+ *      frames as fit in one chunk;
+ *   4. promote: messages still queued in a receive buffer move to POOL memory, so every receive
+ *      buffer can go back to the kernel;
+ *   5. give returned receive buffers back to the provided ring and re-arm receives that found it
+ *      empty.
+ * docs/architecture.md tells the same story with the reasons.
+ */
+#define _GNU_SOURCE
+#include "rc_worker_int.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RC_SQ_ENTRIES 4096u
+#define RC_TS_ABS_MAX 1024u
+#define RC_WHY_UNSET 0xff
+
+uint64_t rc_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void ts_set_ms(struct __kernel_timespec *ts, uint32_t ms)
+{
+	ts->tv_sec = ms / 1000;
+	ts->tv_nsec = (long long)(ms % 1000) * 1000000;
+}
+
+/* An absolute CLOCK_MONOTONIC deadline for a LINK_TIMEOUT. The kernel reads the timespec when the
+ * SQE is submitted, so it must stay put until then: they live in an array that is reset after each
+ * submit. */
+static struct __kernel_timespec *ts_abs(rc_worker *w, uint64_t ns)
+{
+	if (w->ts_abs_used == w->ts_abs_cap) {
+		io_uring_submit(&w->ring);
+		w->ts_abs_used = 0;
+	}
+	struct __kernel_timespec *ts = &w->ts_abs[w->ts_abs_used++];
+	ts->tv_sec = (long long)(ns / 1000000000u);
+	ts->tv_nsec = (long long)(ns % 1000000000u);
+	return ts;
+}
+
+/* Room for a linked pair: submitting between the two halves would break the link. */
+static void sq_reserve(rc_worker *w, unsigned n)
+{
+	if (io_uring_sq_space_left(&w->ring) < n)
+		io_uring_submit(&w->ring);
+}
+
+/* ---- connections: small helpers ----------------------------------------------------------- */
+
+void conn_dirty(rc_worker *w, rc_conn *c)
+{
+	if (c->flags & F_DIRTY)
+		return;
+	c->flags |= F_DIRTY;
+	c->dirty_next = w->dirty;
+	w->dirty = c;
+}
+
+static uint32_t ctl_room(const rc_conn *c)
+{
+	return c->ctl == NULL ? RC_CHUNK_BYTES : RC_CHUNK_BYTES - c->ctl_len;
+}
+
+/* Append raw bytes to the control output, keeping room for a close frame. False if they do not
+ * fit or no chunk is free. */
+bool conn_ctl_append(rc_worker *w, rc_conn *c, const void *p, size_t n)
+{
+	if (n + RC_CLOSE_FRAME_MAX > ctl_room(c))
+		return false;
+	if (c->ctl == NULL) {
+		c->ctl = rc_chunk_get(&w->chunks);
+		if (c->ctl == NULL)
+			return false;
+		c->ctl_len = 0;
+	}
+	memcpy(c->ctl + c->ctl_len, p, n);
+	c->ctl_len += (uint32_t)n;
+	conn_dirty(w, c);
+	return true;
+}
+
+/* Append one server frame (FIN) to the control output. */
+bool conn_ctl_frame(rc_worker *w, rc_conn *c, uint8_t opcode, const void *p, size_t n)
+{
+	if (c->flags & (F_CLOSE_QUEUED | F_CLOSE_IN_OUT | F_CLOSE_SENT | F_DRAIN_CLOSE))
+		return false; /* nothing follows a close frame */
+	uint8_t hdr[RC_FRAME_HEADER_MAX];
+	size_t h = rc_frame_header_encode(hdr, opcode, true, n, NULL);
+	if (h + n + RC_CLOSE_FRAME_MAX > ctl_room(c))
+		return false;
+	return conn_ctl_append(w, c, hdr, h) && (n == 0 || conn_ctl_append(w, c, p, n));
+}
+
+/* Write the close frame into buf (RC_CLOSE_FRAME_MAX bytes). */
+static size_t close_frame(uint8_t *buf, uint16_t code, const char *reason)
+{
+	uint8_t payload[2 + RC_CLOSE_REASON_MAX];
+	size_t n = rc_close_payload(payload, code, reason);
+	size_t h = rc_frame_header_encode(buf, RC_OP_CLOSE, true, n, NULL);
+	memcpy(buf + h, payload, n);
+	return h + n;
+}
+
+void conn_release_asm(rc_worker *w, rc_conn *c)
+{
+	if (c->asm_buf != RC_POOL_NONE) {
+		rc_pool_unref(&w->pool, c->asm_buf);
+		c->asm_buf = RC_POOL_NONE;
+		c->asm_len = 0;
+	}
+}
+
+static void release_msg(void *ctx, struct rc_msg *m)
+{
+	rc_worker *w = ctx;
+	rc_msg_unref(&w->msgs, m);
+}
+
+/* Everything a connection holds that the kernel is not using. Called on every way out, and again
+ * when a send in flight comes back. */
+static void conn_release(rc_worker *w, rc_conn *c)
+{
+	if (c->sub.subs_len > 0) {
+		uint32_t n = rc_unsubscribe_all(&w->topics, &c->sub);
+		(void)n;
+	}
+	if (c->pub_topic >= 0) {
+		rc_topic_unpin(&w->topics, (uint32_t)c->pub_topic);
+		c->pub_topic = -1;
+	}
+	conn_release_asm(w, c);
+	if (c->head != NULL) {
+		rc_chunk_put(&w->heads, c->head);
+		c->head = NULL;
+	}
+	if (c->ctl != NULL) {
+		rc_chunk_put(&w->chunks, c->ctl);
+		c->ctl = NULL;
+		c->ctl_len = 0;
+	}
+	if (!(c->flags & F_SEND)) {
+		if (c->out != NULL) {
+			rc_chunk_put(&w->chunks, c->out);
+			c->out = NULL;
+		}
+		if (!rc_outq_empty(&c->q)) {
+			uint32_t n = rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, release_msg, w);
+			if (c->why == RC_CLOSED_SLOW_CONSUMER || c->why == RC_CLOSED_WRITE_TIMEOUT)
+				rc_metric_add(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT), n);
+		}
+	}
+}
+
+static void conn_closefd(rc_worker *w, rc_conn *c)
+{
+	assert(c->state == CS_ABORT && c->inflight == 0);
+	conn_release(w, c);
+	c->state = CS_CLOSED;
+	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+	io_uring_prep_close_direct(sqe, conn_slot(w, c));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_CLOSEFD, c->gen, conn_slot(w, c)));
+	c->inflight++;
+}
+
+static void arm_accept(rc_worker *w);
+
+static void conn_free(rc_worker *w, rc_conn *c)
+{
+	assert(c->state == CS_CLOSED && c->inflight == 0);
+	assert(rc_outq_empty(&c->q) && c->sub.subs_len == 0 && c->out == NULL && c->ctl == NULL);
+	rc_metric_inc(&w->metrics, RC_M_CLOSED(c->why == RC_WHY_UNSET ? RC_CLOSED_EOF : c->why));
+	if (c->route != ROUTE_NONE)
+		w->ws_open--;
+	if (rc_log_enabled(RC_LOG_DEBUG))
+		rc_log(RC_LOG_DEBUG, "conn_closed", "conn=%u reason=%u code=%u", c->id,
+		       c->why, c->close_code);
+	uint32_t gen = c->gen + 1;
+	memset(c, 0, sizeof *c);
+	c->gen = gen;
+	c->state = CS_FREE;
+	w->open--;
+	if (w->accept_paused && !w->drain_expired) {
+		w->accept_paused = false;
+		arm_accept(w);
+	}
+}
+
+void conn_abort(rc_worker *w, rc_conn *c, enum rc_close_reason why)
+{
+	if (c->state >= CS_ABORT || c->state == CS_FREE)
+		return;
+	if (c->why == RC_WHY_UNSET)
+		c->why = (uint8_t)why;
+	c->state = CS_ABORT;
+	conn_release(w, c);
+	if (c->inflight > 0) {
+		/* Cancel, then close once nothing is in flight: a close_direct with a recv pending
+		 * returns 0 but leaves the socket open (FACTS.md). */
+		struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+		io_uring_prep_cancel_fd(sqe, (int)conn_slot(w, c),
+		                        IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_CANCEL, c->gen, conn_slot(w, c)));
+		c->inflight++;
+	} else {
+		conn_closefd(w, c);
+	}
+}
+
+static void cancel_recv_for_rearm(rc_worker *w, rc_conn *c)
+{
+	if (!(c->flags & F_RECV) || (c->flags & F_RX_REARM))
+		return;
+	c->flags |= F_RX_REARM;
+	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+	io_uring_prep_cancel64(sqe, rc_ud(RC_OP_RECV, c->gen, conn_slot(w, c)), 0);
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_CANCEL, c->gen, conn_slot(w, c)));
+	c->inflight++;
+}
+
+/* The one way from any state to closed (see rc_worker_int.h): code 0 drops the TCP connection at
+ * once (EOF, I/O error, write deadline, anything before the upgrade); a close code sends a close
+ * frame first and waits for the peer's, at most close-timeout-ms. 1001 (shutdown) sends what is
+ * queued before the close frame; every other code discards the queue. */
+void conn_close(rc_worker *w, rc_conn *c, uint16_t code, enum rc_close_reason why,
+                const char *reason)
+{
+	if (c->state == CS_FREE || c->state >= CS_ABORT)
+		return;
+	if (c->state != CS_OPEN || code == 0) {
+		conn_abort(w, c, why);
+		return;
+	}
+	c->why = (uint8_t)why;
+	c->close_code = code;
+	if (rc_log_enabled(RC_LOG_DEBUG))
+		rc_log(RC_LOG_DEBUG, "conn_closing", "conn=%u code=%u reason=\"%s\"", c->id, code,
+		       reason ? reason : "");
+	if (c->sub.subs_len > 0)
+		rc_unsubscribe_all(&w->topics, &c->sub);
+	if (c->pub_topic >= 0) {
+		rc_topic_unpin(&w->topics, (uint32_t)c->pub_topic);
+		c->pub_topic = -1;
+	}
+	conn_release_asm(w, c);
+	c->state = CS_CLOSING;
+	c->deadline_ns = rc_now_ns() + (uint64_t)w->cfg->close_timeout_ms * 1000000u;
+	if (code == RC_CLOSE_GOING_AWAY) {
+		c->flags |= F_DRAIN_CLOSE;
+	} else {
+		if (!(c->flags & F_SEND) && !rc_outq_empty(&c->q)) {
+			uint32_t n = rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, release_msg, w);
+			if (why == RC_CLOSED_SLOW_CONSUMER)
+				rc_metric_add(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT), n);
+		}
+		uint8_t f[RC_CLOSE_FRAME_MAX];
+		size_t n = close_frame(f, code, reason);
+		/* ctl always keeps RC_CLOSE_FRAME_MAX bytes free for this. */
+		if (c->ctl == NULL && (c->ctl = rc_chunk_get(&w->chunks)) == NULL) {
+			conn_abort(w, c, why);
+			return;
+		}
+		memcpy(c->ctl + c->ctl_len, f, n);
+		c->ctl_len += (uint32_t)n;
+		c->flags |= F_CLOSE_QUEUED;
+	}
+	conn_dirty(w, c);
+	if (!(c->flags & F_CLOSE_RCVD))
+		cancel_recv_for_rearm(w, c);
+}
+
+/* ---- receiving ------------------------------------------------------------------------------ */
+
+void conn_start_recv(rc_worker *w, rc_conn *c)
+{
+	if (c->flags & (F_RECV | F_STARVED))
+		return;
+	struct __kernel_timespec *ts;
+	unsigned tflags = 0;
+	switch (c->state) {
+	case CS_HTTP:
+	case CS_CLOSING:
+		ts = ts_abs(w, c->deadline_ns);
+		tflags = IORING_TIMEOUT_ABS;
+		break;
+	case CS_OPEN:
+		ts = &w->ts_idle;
+		break;
+	default:
+		return;
+	}
+	uint32_t slot = conn_slot(w, c);
+	sq_reserve(w, 2);
+	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+	io_uring_prep_recv(sqe, (int)slot, NULL, (size_t)w->pool.buf_size, 0);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT | IOSQE_IO_LINK;
+	sqe->buf_group = RC_BGID;
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_RECV, c->gen, slot));
+	sqe = rc_uring_sqe(&w->ring);
+	io_uring_prep_link_timeout(sqe, ts, tflags);
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_RECV_TIMEOUT, c->gen, slot));
+	c->inflight += 2;
+	c->flags |= F_RECV;
+}
+
+static void read_deadline(rc_worker *w, rc_conn *c)
+{
+	switch (c->state) {
+	case CS_HTTP:
+		conn_abort(w, c, RC_CLOSED_HANDSHAKE_TIMEOUT);
+		return;
+	case CS_OPEN:
+		if (c->flags & F_PINGED) {
+			conn_close(w, c, RC_CLOSE_IDLE_TIMEOUT, RC_CLOSED_IDLE_TIMEOUT, "idle timeout");
+			return;
+		}
+		c->flags |= F_PINGED;
+		if (!conn_ctl_frame(w, c, RC_OP_PING, NULL, 0)) {
+			conn_close(w, c, RC_CLOSE_IDLE_TIMEOUT, RC_CLOSED_IDLE_TIMEOUT, "idle timeout");
+			return;
+		}
+		conn_start_recv(w, c);
+		return;
+	case CS_CLOSING:
+		conn_abort(w, c, (enum rc_close_reason)c->why);
+		return;
+	default:
+		return;
+	}
+}
+
+static void on_recv(rc_worker *w, rc_conn *c, int res, uint32_t cflags)
+{
+	uint32_t buf = RC_POOL_NONE;
+	if (cflags & IORING_CQE_F_BUFFER) {
+		buf = cflags >> IORING_CQE_BUFFER_SHIFT;
+		rc_pool_recv_filled(&w->pool, buf);
+	}
+	c->flags &= ~F_RECV;
+	if (res > 0 && buf != RC_POOL_NONE && (c->state == CS_HTTP || c->state == CS_OPEN ||
+	                                      c->state == CS_CLOSING)) {
+		rc_metric_add(&w->metrics, RC_M_BYTES_IN, (uint64_t)res);
+		c->flags &= ~F_PINGED;
+		uint8_t *data = rc_pool_data(&w->pool, buf);
+		if (c->state == CS_HTTP)
+			http_feed(w, c, data, (size_t)res, buf);
+		else if (c->route != ROUTE_NONE)
+			ws_feed(w, c, data, (size_t)res, buf);
+		/* else: bytes after a plain HTTP request: ignored, the response closes */
+		rc_pool_unref(&w->pool, buf);
+		if (rc_msgs_buffer_live(&w->msgs, buf))
+			w->touched[w->ntouched++] = buf;
+		if (c->flags & F_RX_REARM)
+			c->flags &= ~F_RX_REARM; /* the cancel found nothing: re-arm here */
+		conn_start_recv(w, c);
+		return;
+	}
+	if (buf != RC_POOL_NONE)
+		rc_pool_unref(&w->pool, buf);
+	if (c->state >= CS_ABORT)
+		return;
+	if (res == 0) {
+		conn_abort(w, c, c->state == CS_CLOSING ? (enum rc_close_reason)c->why : RC_CLOSED_EOF);
+	} else if (res == -ENOBUFS) {
+		/* The provided ring is empty: wait for buffers to come back (loop phase 5). */
+		c->flags |= F_STARVED;
+		c->list_next = w->starved;
+		w->starved = c;
+	} else if (res == -ECANCELED) {
+		if (c->flags & F_RX_REARM) {
+			c->flags &= ~F_RX_REARM;
+			conn_start_recv(w, c);
+		} else {
+			read_deadline(w, c);
+		}
+	} else if (res > 0) {
+		conn_abort(w, c, RC_CLOSED_IO_ERROR); /* data without a buffer: cannot happen */
+	} else {
+		conn_abort(w, c, res == -ECONNRESET || res == -EPIPE ? RC_CLOSED_EOF
+		                                                       : RC_CLOSED_IO_ERROR);
+	}
+}
+
+/* ---- sending -------------------------------------------------------------------------------- */
+
+static void submit_send(rc_worker *w, rc_conn *c, const uint8_t *p, uint32_t len)
+{
+	uint32_t slot = conn_slot(w, c);
+	sq_reserve(w, 2);
+	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+	/* MSG_WAITALL: the send completes when the whole batch is taken, or fails at the write
+	 * deadline; a consumer that cannot take one batch in time is a slow consumer. */
+	io_uring_prep_send(sqe, (int)slot, p, len, MSG_WAITALL | MSG_NOSIGNAL);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SEND, c->gen, slot));
+	sqe = rc_uring_sqe(&w->ring);
+	io_uring_prep_link_timeout(sqe, &w->ts_write, 0);
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SEND_TIMEOUT, c->gen, slot));
+	c->inflight += 2;
+	c->flags |= F_SEND;
+}
+
+/* A missed notice as a frame at dst (room for RC_APP_NOTICE_MISSED_MAX + 4 bytes). */
+static size_t missed_frame(rc_worker *w, uint8_t *dst, uint32_t topic_id, uint32_t count)
+{
+	rc_topic *t = rc_topic_get(&w->topics, topic_id);
+	if (t == NULL)
+		return 0;
+	uint8_t body[RC_APP_NOTICE_MISSED_MAX];
+	size_t n = rc_app_notice_missed(body, sizeof body, t->name, t->name_len, count);
+	if (n == 0)
+		return 0;
+	size_t h = rc_frame_header_encode(dst, RC_OP_TEXT, true, n, NULL);
+	memcpy(dst + h, body, n);
+	return h + n;
+}
+
+/* Is m of a topic c still subscribes to? Only asked after an unsubscribe left messages queued. */
+static bool still_subscribed(rc_worker *w, rc_conn *c, const rc_msg *m)
+{
+	return rc_sub_find(&w->topics, &c->sub, m->topic) != NULL;
+}
+
+#define FLUSH_BATCH 64
+
+/* One send for c, if it has anything to say and no send in flight: its control output first
+ * (pongs ahead of data), then missed notices, then queued frames copied until the chunk is full.
+ * A head frame too large for an empty chunk goes alone, by reference. */
+static void flush_conn(rc_worker *w, rc_conn *c)
+{
+	if ((c->flags & F_SEND) || (c->state != CS_OPEN && c->state != CS_CLOSING))
+		return;
+	uint8_t *buf = c->ctl;
+	uint32_t len = c->ctl_len;
+	c->ctl = NULL;
+	c->ctl_len = 0;
+	bool data = c->state == CS_OPEN || (c->flags & F_DRAIN_CLOSE);
+	if (data && (!rc_outq_empty(&c->q) || rc_subscriber_missed_pending(&c->sub))) {
+		if (buf == NULL) {
+			buf = rc_chunk_get(&w->chunks);
+			len = 0;
+			if (buf == NULL) {
+				rc_metric_inc(&w->metrics, RC_M_BUFFER_ALLOC_FAILURES);
+				return; /* retried at the next push or completion */
+			}
+		}
+		uint32_t topic, count;
+		while (rc_subscriber_missed_pending(&c->sub) &&
+		       RC_CHUNK_BYTES - len >= RC_APP_NOTICE_MISSED_MAX + 4 &&
+		       rc_subscriber_pop_missed(&w->topics, &c->sub, &topic, &count))
+			len += (uint32_t)missed_frame(w, buf + len, topic, count);
+		if (!rc_subscriber_missed_pending(&c->sub)) {
+			struct rc_msg *done[FLUSH_BATCH];
+			for (;;) {
+				uint32_t n = 0, qn = rc_outq_count(&c->q);
+				uint32_t off = rc_outq_head_offset(&c->q);
+				while (n < qn && n < FLUSH_BATCH) {
+					rc_msg *m = rc_outq_peek(&c->q, &w->qcfg, n);
+					uint32_t skip = n == 0 ? off : 0;
+					if ((c->flags & F_PURGE) && !still_subscribed(w, c, m)) {
+						n++;
+						continue;
+					}
+					if (m->len - skip > RC_CHUNK_BYTES - len)
+						break;
+					memcpy(buf + len, m->frame + skip, m->len - skip);
+					len += m->len - skip;
+					n++;
+					rc_metric_inc(&w->metrics, RC_M_DELIVERED);
+				}
+				if (n == 0)
+					break;
+				rc_outq_consume(&c->q, &w->qcfg, &w->qalloc, n, done);
+				for (uint32_t i = 0; i < n; i++)
+					rc_msg_unref(&w->msgs, done[i]);
+				if (n < FLUSH_BATCH)
+					break;
+			}
+			if (rc_outq_empty(&c->q))
+				c->flags &= ~F_PURGE;
+			if (len == 0 && !rc_outq_empty(&c->q)) {
+				/* The head frame is larger than a chunk: send it by reference. */
+				rc_chunk_put(&w->chunks, buf);
+				rc_msg *m = rc_outq_peek(&c->q, &w->qcfg, 0);
+				uint32_t off = rc_outq_head_offset(&c->q);
+				rc_outq_pin(&c->q, 1);
+				c->flags |= F_PINNED;
+				submit_send(w, c, m->frame + off, m->len - off);
+				return;
+			}
+		}
+	}
+	if ((c->flags & F_DRAIN_CLOSE) && rc_outq_empty(&c->q)) {
+		if (buf == NULL) {
+			buf = rc_chunk_get(&w->chunks);
+			len = 0;
+		}
+		if (buf != NULL && RC_CHUNK_BYTES - len >= RC_CLOSE_FRAME_MAX) {
+			len += (uint32_t)close_frame(buf + len, c->close_code, "server shutting down");
+			c->flags = (c->flags & ~F_DRAIN_CLOSE) | F_CLOSE_QUEUED;
+		}
+	}
+	if (buf == NULL)
+		return;
+	if (len == 0) {
+		rc_chunk_put(&w->chunks, buf);
+		return;
+	}
+	if (c->flags & F_CLOSE_QUEUED)
+		c->flags = (c->flags & ~F_CLOSE_QUEUED) | F_CLOSE_IN_OUT;
+	c->out = buf;
+	c->out_len = len;
+	submit_send(w, c, buf, len);
+}
+
+static void on_send(rc_worker *w, rc_conn *c, int res)
+{
+	c->flags &= ~F_SEND;
+	uint32_t want;
+	if (c->flags & F_PINNED) {
+		c->flags &= ~F_PINNED;
+		rc_msg *m = rc_outq_peek(&c->q, &w->qcfg, 0);
+		want = m->len - rc_outq_head_offset(&c->q);
+		struct rc_msg *done[1];
+		uint32_t n = rc_outq_sent(&c->q, &w->qcfg, &w->qalloc, res > 0 ? (size_t)res : 0,
+		                          done, 1);
+		if (n == 1) {
+			rc_metric_inc(&w->metrics, RC_M_DELIVERED);
+			rc_msg_unref(&w->msgs, done[0]);
+		}
+	} else {
+		want = c->out_len;
+		rc_chunk_put(&w->chunks, c->out);
+		c->out = NULL;
+		c->out_len = 0;
+	}
+	rc_metric_inc(&w->metrics, RC_M_SENDS);
+	if (res > 0)
+		rc_metric_add(&w->metrics, RC_M_BYTES_OUT, (uint64_t)res);
+	if (c->state >= CS_ABORT) {
+		conn_release(w, c); /* what the send held can go now */
+		return;
+	}
+	if (res == -ECANCELED || (res >= 0 && (uint32_t)res < want)) {
+		/* The write deadline passed with the batch not taken: a slow consumer. A frame may be
+		 * cut in the middle, so no close frame can follow: drop the connection. */
+		if (c->state == CS_OPEN)
+			rc_metric_inc(&w->metrics, RC_M_SLOW_DISCONNECTS);
+		if (rc_log_enabled(RC_LOG_DEBUG))
+			rc_log(RC_LOG_DEBUG, "slow_consumer", "conn=%u write_timeout_ms=%u", c->id,
+			       w->cfg->write_timeout_ms);
+		conn_abort(w, c, c->state == CS_OPEN ? RC_CLOSED_WRITE_TIMEOUT
+		                                     : (enum rc_close_reason)c->why);
+		return;
+	}
+	if (res < 0) {
+		conn_abort(w, c, res == -EPIPE || res == -ECONNRESET ? RC_CLOSED_EOF
+		                                                       : RC_CLOSED_IO_ERROR);
+		return;
+	}
+	if (c->flags & F_HTTP_DONE) {
+		conn_abort(w, c, (enum rc_close_reason)c->why);
+		return;
+	}
+	if (c->flags & F_CLOSE_IN_OUT) {
+		c->flags = (c->flags & ~F_CLOSE_IN_OUT) | F_CLOSE_SENT;
+		if (c->flags & F_CLOSE_RCVD) {
+			/* Both close frames have crossed: the server closes TCP first (RFC 6455 §7.1.1). */
+			conn_abort(w, c, (enum rc_close_reason)c->why);
+			return;
+		}
+	}
+	if (c->state == CS_CLOSING && !(c->flags & (F_DRAIN_CLOSE | F_CLOSE_QUEUED)) &&
+	    !rc_outq_empty(&c->q)) {
+		rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, release_msg, w);
+	}
+	if (c->ctl_len > 0 || !rc_outq_empty(&c->q) || (c->flags & F_DRAIN_CLOSE) ||
+	    rc_subscriber_missed_pending(&c->sub))
+		conn_dirty(w, c);
+}
+
+/* ---- accepting ------------------------------------------------------------------------------ */
+
+static void arm_accept(rc_worker *w)
+{
+	if (w->accept_armed)
+		return;
+	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+	io_uring_prep_multishot_accept_direct(sqe, w->listen_fd, NULL, NULL, 0);
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_ACCEPT, 0, RC_UD_WORKER));
+	w->accept_armed = true;
+}
+
+static void on_accept(rc_worker *w, int res, uint32_t cflags)
+{
+	if (!(cflags & IORING_CQE_F_MORE))
+		w->accept_armed = false;
+	if (res < 0) {
+		if (res == -ENFILE || res == -EMFILE || res == -ENOMEM) {
+			/* The descriptor table is full: the kernel keeps new clients in the listen
+			 * backlog until a connection closes (conn_free re-arms). No spinning. */
+			if (!w->accept_paused)
+				rc_log(RC_LOG_WARN, "accept_paused", "error=%s open=%u slots=%u",
+				       strerror(-res), w->open, w->nslots);
+			w->accept_paused = true;
+			if (w->open == 0)
+				w->accept_paused = false; /* nothing will free a slot: try again */
+		}
+		if (!w->accept_armed && !w->accept_paused)
+			arm_accept(w);
+		return;
+	}
+	uint32_t slot = (uint32_t)res;
+	if (!w->accept_armed)
+		arm_accept(w);
+	if (slot >= w->nslots || w->conns[slot].state != CS_FREE) {
+		rc_log(RC_LOG_ERROR, "accept_bad_slot", "slot=%u", slot);
+		struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+		io_uring_prep_close_direct(sqe, slot);
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_NONE, 0, RC_UD_WORKER));
+		return;
+	}
+	rc_conn *c = &w->conns[slot];
+	c->id = ++w->next_id;
+	c->state = CS_HTTP;
+	c->why = RC_WHY_UNSET;
+	c->asm_buf = RC_POOL_NONE;
+	c->pub_topic = -1;
+	c->deadline_ns = rc_now_ns() + (uint64_t)w->cfg->handshake_timeout_ms * 1000000u;
+	w->open++;
+	if (w->open > w->cfg->max_connections)
+		c->flags |= F_OVER_LIMIT;
+	rc_metric_inc(&w->metrics, RC_M_ACCEPTED);
+	if (rc_log_enabled(RC_LOG_DEBUG))
+		rc_log(RC_LOG_DEBUG, "conn_open", "conn=%u slot=%u open=%u", c->id, slot, w->open);
+	conn_start_recv(w, c);
+}
+
+/* ---- signals and draining ------------------------------------------------------------------ */
+
+static void arm_signal(rc_worker *w)
+{
+	if (w->signal_fd < 0)
+		return;
+	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+	io_uring_prep_read(sqe, w->signal_fd, w->siginfo, sizeof *w->siginfo, 0);
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SIGNAL, 0, RC_UD_WORKER));
+}
+
+static void abort_all(rc_worker *w)
+{
+	for (uint32_t i = 0; i < w->nslots; i++)
+		if (w->conns[i].state != CS_FREE)
+			conn_abort(w, &w->conns[i], RC_CLOSED_SHUTDOWN);
+}
+
+static void start_drain(rc_worker *w)
+{
+	w->draining = true;
+	rc_log(RC_LOG_INFO, "draining", "connections=%u websockets=%u drain_timeout_ms=%u",
+	       w->open, w->ws_open, w->cfg->drain_timeout_ms);
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		rc_conn *c = &w->conns[i];
+		if (c->state == CS_OPEN)
+			conn_close(w, c, RC_CLOSE_GOING_AWAY, RC_CLOSED_SHUTDOWN, "server shutting down");
+	}
+	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+	io_uring_prep_timeout(sqe, &w->ts_drain, 0, 0);
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_DRAIN, 0, RC_UD_WORKER));
+}
+
+static void on_signal(rc_worker *w, int res)
+{
+	if (res != (int)sizeof *w->siginfo) {
+		rc_log(RC_LOG_ERROR, "signal_read", "res=%d", res);
+		return;
+	}
+	w->signals++;
+	if (w->signals == 1) {
+		rc_log(RC_LOG_INFO, "signal", "signo=%u action=drain", w->siginfo->ssi_signo);
+		start_drain(w);
+	} else {
+		rc_log(RC_LOG_WARN, "signal", "signo=%u action=exit_now", w->siginfo->ssi_signo);
+		w->drain_expired = true;
+		abort_all(w);
+	}
+	arm_signal(w);
+}
+
+/* ---- the loop ------------------------------------------------------------------------------- */
+
+static void dispatch(rc_worker *w, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	enum rc_op op = rc_ud_op(ud);
+	uint32_t slot = rc_ud_slot(ud);
+	if (slot == RC_UD_WORKER) {
+		switch (op) {
+		case RC_OP_ACCEPT:
+			on_accept(w, cqe->res, cqe->flags);
+			break;
+		case RC_OP_SIGNAL:
+			on_signal(w, cqe->res);
+			break;
+		case RC_OP_DRAIN:
+			if (cqe->res == -ETIME && !w->drain_expired) {
+				rc_log(RC_LOG_WARN, "drain_timeout", "websockets=%u", w->ws_open);
+				w->drain_expired = true;
+				abort_all(w);
+			}
+			break;
+		default:
+			break;
+		}
+		return;
+	}
+	assert(slot < w->nslots);
+	rc_conn *c = &w->conns[slot];
+	if ((c->gen & RC_GEN_MASK) != rc_ud_gen(ud) || c->state == CS_FREE) {
+		/* A completion for a connection that no longer exists: only a buffer matters. */
+		if (op == RC_OP_RECV && (cqe->flags & IORING_CQE_F_BUFFER)) {
+			uint32_t buf = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+			rc_pool_recv_filled(&w->pool, buf);
+			rc_pool_unref(&w->pool, buf);
+		}
+		rc_log(RC_LOG_WARN, "stale_completion", "op=%u slot=%u", op, slot);
+		return;
+	}
+	assert(c->inflight > 0);
+	c->inflight--;
+	switch (op) {
+	case RC_OP_RECV:
+		on_recv(w, c, cqe->res, cqe->flags);
+		break;
+	case RC_OP_SEND:
+		on_send(w, c, cqe->res);
+		break;
+	case RC_OP_CLOSEFD:
+		assert(c->state == CS_CLOSED);
+		if (c->inflight == 0)
+			conn_free(w, c);
+		return;
+	default: /* linked timeouts and cancels: their operation's CQE tells what happened */
+		break;
+	}
+	if (c->state == CS_ABORT && c->inflight == 0)
+		conn_closefd(w, c);
+}
+
+static void flush_dirty(rc_worker *w)
+{
+	while (w->dirty != NULL) {
+		rc_conn *list = w->dirty;
+		w->dirty = NULL;
+		while (list != NULL) {
+			rc_conn *c = list;
+			list = c->dirty_next;
+			c->flags &= ~F_DIRTY;
+			flush_conn(w, c);
+		}
+	}
+}
+
+static void promote_touched(rc_worker *w)
+{
+	for (uint32_t i = 0; i < w->ntouched; i++) {
+		uint32_t buf = w->touched[i];
+		if (rc_pool_kind(&w->pool, buf) != RC_BUF_RECV || !rc_msgs_buffer_live(&w->msgs, buf))
+			continue;
+		int n = rc_msg_promote_buffer(&w->msgs, buf, &w->arena);
+		if (n > 0)
+			rc_metric_add(&w->metrics, RC_M_PROMOTIONS, (uint64_t)n);
+	}
+	w->ntouched = 0;
+}
+
+static void reprovide(rc_worker *w)
+{
+	uint32_t n = rc_pool_take_returned_recv(&w->pool, w->returned, w->bufring.entries);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t idx = w->returned[i];
+		rc_bufring_add(&w->bufring, rc_pool_data(&w->pool, idx), (unsigned)w->pool.buf_size,
+		               (uint16_t)idx);
+	}
+	rc_bufring_publish(&w->bufring);
+	/* Re-arm starved receives, no more than there are buffers, so that an empty ring never
+	 * makes the loop spin on -ENOBUFS. */
+	uint32_t avail = w->pool.recv_kernel;
+	while (w->starved != NULL && avail > 0) {
+		rc_conn *c = w->starved;
+		w->starved = c->list_next;
+		c->flags &= ~F_STARVED;
+		if (c->state == CS_HTTP || c->state == CS_OPEN || c->state == CS_CLOSING) {
+			conn_start_recv(w, c);
+			avail--;
+		}
+	}
+}
+
+int rc_worker_run(rc_worker *w)
+{
+	arm_accept(w);
+	arm_signal(w);
+	for (;;) {
+		if (w->draining && (w->drain_expired || w->ws_open == 0)) {
+			if (!w->drain_expired) {
+				w->drain_expired = true;
+				abort_all(w);
+			}
+			if (w->open == 0)
+				break;
+		}
+		int r = io_uring_submit_and_wait(&w->ring, 1);
+		w->ts_abs_used = 0;
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
+			rc_log(RC_LOG_ERROR, "ring_wait", "error=%s", strerror(-r));
+			return r;
+		}
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			dispatch(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+		flush_dirty(w);
+		promote_touched(w);
+		reprovide(w);
+	}
+	rc_log(RC_LOG_INFO, "drained", "accepted=%llu",
+	       (unsigned long long)rc_metric_get(&w->metrics, RC_M_ACCEPTED));
+	return 0;
+}
+
+/* ---- set-up --------------------------------------------------------------------------------- */
+
+static void *qstore_get(void *ctx, size_t size)
+{
+	rc_worker *w = ctx;
+	assert(size <= w->chunks.size);
+	(void)size;
+	return rc_chunk_get(&w->chunks);
+}
+
+static void qstore_put(void *ctx, void *p, size_t size)
+{
+	rc_worker *w = ctx;
+	(void)size;
+	rc_chunk_put(&w->chunks, p);
+}
+
+static int register_region(rc_worker *w)
+{
+	const size_t span = 1u << 30; /* one registered buffer covers at most 1 GiB */
+	size_t n = (w->region_len + span - 1) / span;
+	struct iovec iov[64];
+	if (n > 64)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		iov[i].iov_base = w->region + i * span;
+		iov[i].iov_len = i + 1 < n ? span : w->region_len - i * span;
+	}
+	return io_uring_register_buffers(&w->ring, iov, (unsigned)n);
+}
+
+int rc_worker_create(rc_worker **out, const rc_cfg *cfg, int listen_fd, int signal_fd,
+                     uint32_t slots)
+{
+	int r;
+	rc_worker *w = calloc(1, sizeof *w);
+	if (w == NULL)
+		return -ENOMEM;
+	w->cfg = cfg;
+	w->listen_fd = listen_fd;
+	w->signal_fd = signal_fd;
+	w->nslots = slots;
+	rc_metrics_init(&w->metrics);
+
+	r = rc_uring_init(&w->ring, RC_SQ_ENTRIES, &w->uinfo);
+	if (r < 0) {
+		rc_log(RC_LOG_ERROR, "ring_setup", "error=\"%s\" hint=\"is io_uring enabled? "
+		       "(sysctl kernel.io_uring_disabled=0)\"", strerror(-r));
+		free(w);
+		return r;
+	}
+	rc_log(RC_LOG_INFO, "ring", "sq_entries=%u cq_entries=%u single_issuer=%d defer_taskrun=%d "
+	       "coop_taskrun=%d", w->uinfo.sq_entries, w->uinfo.cq_entries, w->uinfo.single_issuer,
+	       w->uinfo.defer_taskrun, w->uinfo.coop_taskrun);
+	if (!w->uinfo.defer_taskrun)
+		rc_log(RC_LOG_WARN, "ring_fallback", "missing=DEFER_TASKRUN fallback=%s "
+		       "effect=\"completions may interrupt the loop (kernel < 6.1?)\"",
+		       w->uinfo.coop_taskrun ? "COOP_TASKRUN" : "none");
+
+	uint32_t nbuf = cfg->recv_buffers + cfg->pool_buffers;
+	w->region_len = (size_t)nbuf * cfg->buffer_size_bytes;
+	w->region = mmap(NULL, w->region_len, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (w->region == MAP_FAILED) {
+		r = -errno;
+		w->region = NULL;
+		rc_log(RC_LOG_ERROR, "region_map", "bytes=%zu error=\"%s\"", w->region_len,
+		       strerror(-r));
+		goto err;
+	}
+	r = rc_pool_init(&w->pool, w->region, cfg->buffer_size_bytes, nbuf);
+	if (r < 0)
+		goto err;
+	rc_pool_set_reserve(&w->pool, cfg->pool_buffers / 8);
+	uint32_t ring_entries = 1;
+	while (ring_entries < cfg->recv_buffers)
+		ring_entries <<= 1;
+	w->returned = malloc(ring_entries * sizeof *w->returned);
+	w->touched = malloc(ring_entries * sizeof *w->touched);
+	if (w->returned == NULL || w->touched == NULL) {
+		r = -ENOMEM;
+		goto err;
+	}
+	r = rc_pool_lend_recv(&w->pool, cfg->recv_buffers, w->returned);
+	if (r < 0)
+		goto err;
+	r = register_region(w);
+	if (r < 0) {
+		rc_log(RC_LOG_ERROR, "register_buffers", "bytes=%zu error=\"%s\" hint=\"registering "
+		       "the buffer region locks it in memory: raise RLIMIT_MEMLOCK to at least %zu KiB "
+		       "(ulimit -l %zu, or LimitMEMLOCK= in a systemd unit), run with CAP_IPC_LOCK, or "
+		       "lower --recv-buffers, --pool-buffers or --buffer-size-bytes\"", w->region_len,
+		       strerror(-r), w->region_len / 1024, w->region_len / 1024);
+		goto err;
+	}
+	w->region_registered = true;
+	r = rc_bufring_init(&w->ring, &w->bufring, ring_entries, RC_BGID);
+	if (r < 0) {
+		rc_log(RC_LOG_ERROR, "buffer_ring", "error=\"%s\" hint=\"provided buffer rings need "
+		       "Linux 5.19 or later\"", strerror(-r));
+		goto err;
+	}
+	for (uint32_t i = 0; i < cfg->recv_buffers; i++) {
+		uint32_t idx = w->returned[i];
+		if (idx > UINT16_MAX) {
+			rc_log(RC_LOG_ERROR, "buffer_ring", "error=\"buffer id %u over 65535\" "
+			       "hint=\"at most 65536 buffers in all\"", idx);
+			r = -EINVAL;
+			goto err;
+		}
+		rc_bufring_add(&w->bufring, rc_pool_data(&w->pool, idx), cfg->buffer_size_bytes,
+		               (uint16_t)idx);
+	}
+	rc_bufring_publish(&w->bufring);
+	r = io_uring_register_files_sparse(&w->ring, slots);
+	if (r < 0) {
+		rc_log(RC_LOG_ERROR, "register_files", "slots=%u error=\"%s\" hint=\"the descriptor "
+		       "table is limited by RLIMIT_NOFILE\"", slots, strerror(-r));
+		goto err;
+	}
+	uint32_t descs = nbuf * 16 > 65536 ? nbuf * 16 : 65536;
+	r = rc_msgs_init(&w->msgs, &w->pool, descs);
+	if (r < 0)
+		goto err;
+	rc_arena_init(&w->arena, &w->pool);
+	uint64_t seed;
+	if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+		seed = rc_now_ns() ^ (uint64_t)getpid() << 32;
+	r = rc_topics_init(&w->topics, cfg->topics_max, cfg->subscriptions_max, seed);
+	if (r < 0)
+		goto err;
+	w->qcfg = (rc_outq_cfg){ .msgs_max = cfg->queue_msgs_max, .bytes_max = cfg->queue_bytes_max,
+	                         .policy = (enum rc_outq_policy)cfg->slow_policy };
+	r = rc_outq_cfg_check(&w->qcfg);
+	if (r < 0) {
+		rc_log(RC_LOG_ERROR, "config", "error=\"queue-msgs-max must be a power of two\"");
+		goto err;
+	}
+	size_t chunk = RC_CHUNK_BYTES;
+	if (rc_outq_storage_bytes(&w->qcfg) > chunk) {
+		rc_log(RC_LOG_ERROR, "config", "error=\"queue-msgs-max %u needs %zu bytes of ring, "
+		       "over %u\"", cfg->queue_msgs_max, rc_outq_storage_bytes(&w->qcfg), RC_CHUNK_BYTES);
+		r = -EINVAL;
+		goto err;
+	}
+	w->qalloc = (rc_outq_alloc){ .get = qstore_get, .put = qstore_put, .ctx = w };
+	r = rc_chunks_init(&w->chunks, chunk, slots * 3);
+	if (r < 0)
+		goto err;
+	size_t head = sizeof(rc_head) + (size_t)cfg->header_fields_max * sizeof(rc_http_header) +
+	              cfg->header_bytes_max + 1;
+	r = rc_chunks_init(&w->heads, head, slots);
+	if (r < 0)
+		goto err;
+	w->conns = calloc(slots, sizeof *w->conns);
+	w->ts_abs = calloc(RC_TS_ABS_MAX, sizeof *w->ts_abs);
+	w->scratch = malloc(RC_SCRATCH_BYTES);
+	w->siginfo = calloc(1, sizeof *w->siginfo);
+	if (w->conns == NULL || w->ts_abs == NULL || w->scratch == NULL || w->siginfo == NULL) {
+		r = -ENOMEM;
+		goto err;
+	}
+	w->ts_abs_cap = RC_TS_ABS_MAX;
+	ts_set_ms(&w->ts_idle, cfg->idle_timeout_ms);
+	ts_set_ms(&w->ts_write, cfg->write_timeout_ms);
+	ts_set_ms(&w->ts_drain, cfg->drain_timeout_ms);
+
+	size_t no = rc_cfg_origins(cfg, w->origins, RC_CFG_ORIGINS_MAX);
+	w->subprotocols[0] = RC_APP_SUBPROTOCOL;
+	w->hs_ws = (rc_ws_handshake_cfg){ .origins = w->origins, .origin_count = no,
+	                                  .allow_no_origin = cfg->allow_no_origin,
+	                                  .subprotocols = w->subprotocols, .subprotocol_count = 1 };
+	w->hs_echo = w->hs_ws;
+	w->hs_echo.subprotocols = NULL;
+	w->hs_echo.subprotocol_count = 0;
+	w->frame_cfg = (rc_frame_cfg){ .role = RC_FRAME_SERVER,
+	                               .message_max = cfg->message_max_bytes, .rsv_allowed = 0 };
+	*out = w;
+	return 0;
+err:
+	rc_worker_destroy(w);
+	return r < 0 ? r : -EINVAL;
+}
+
+void rc_worker_destroy(rc_worker *w)
+{
+	if (w == NULL)
+		return;
+	if (w->ring.ring_fd > 0) {
+		rc_bufring_fini(&w->ring, &w->bufring);
+		io_uring_queue_exit(&w->ring);
+	}
+	rc_arena_release(&w->arena);
+	if (w->msgs.slab != NULL)
+		rc_msgs_fini(&w->msgs);
+	rc_topics_fini(&w->topics);
+	rc_chunks_fini(&w->chunks);
+	rc_chunks_fini(&w->heads);
+	if (w->pool.refs != NULL)
+		rc_pool_fini(&w->pool);
+	if (w->region != NULL)
+		munmap(w->region, w->region_len);
+	free(w->conns);
+	free(w->ts_abs);
+	free(w->scratch);
+	free(w->siginfo);
+	free(w->returned);
+	free(w->touched);
+	free(w);
+}
+
+const rc_metrics *rc_worker_metrics(const rc_worker *w)
+{
+	return &w->metrics;
+}

@@ -1,0 +1,38 @@
+/* rc_worker: one worker: one thread, one io_uring, its own connections, buffers and topic index.
+ *
+ * Issue 4 runs one worker per CPU; everything a worker owns hangs off its rc_worker and nothing is
+ * global, so a second worker is a second rc_worker on another thread. docs/architecture.md has the
+ * loop's phases, who owns what, and how a connection ends.
+ *
+ *   rc_worker *w;
+ *   rc_worker_create(&w, &cfg, listen_fd, signal_fd)   on the thread that will run it
+ *   rc_worker_run(w)                                   until drained
+ *   rc_worker_destroy(w)
+ */
+#ifndef RC_WORKER_H
+#define RC_WORKER_H
+
+#include "rc_cfg.h"
+#include "rc_metrics.h"
+
+typedef struct rc_worker rc_worker;
+
+/* Set the worker up on the calling thread: ring, registered buffer region, provided buffer ring,
+ * direct descriptor table of `slots` entries, pools and tables sized from cfg (which must outlive
+ * the worker). listen_fd is a bound, listening TCP socket the worker accepts from; signal_fd a
+ * signalfd for SIGTERM and SIGINT (or -1). Returns 0 or -errno, having logged what failed and what
+ * to do about it. */
+int rc_worker_create(rc_worker **out, const rc_cfg *cfg, int listen_fd, int signal_fd,
+                     uint32_t slots);
+
+/* Serve until a signal drains the worker (or a fatal ring error). Returns 0 after a drain, or
+ * -errno. */
+int rc_worker_run(rc_worker *w);
+
+/* Free everything. The listen and signal descriptors stay the caller's. */
+void rc_worker_destroy(rc_worker *w);
+
+/* The worker's counters (for tests and tools). */
+const rc_metrics *rc_worker_metrics(const rc_worker *w);
+
+#endif

@@ -1,0 +1,187 @@
+/* rc_worker_int: what the worker's three files share (rc_worker.c: the loop, I/O and lifecycle;
+ * rc_ws.c: WebSocket frames, publishing, fan-out and commands; rc_route.c: the HTTP routes and the
+ * opening handshake). Not a public header: nothing outside net/ includes it.
+ */
+#ifndef RC_WORKER_INT_H
+#define RC_WORKER_INT_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rc_app.h"
+#include "rc_cfg.h"
+#include "rc_chunks.h"
+#include "rc_close.h"
+#include "rc_frame.h"
+#include "rc_handshake.h"
+#include "rc_http.h"
+#include "rc_log.h"
+#include "rc_metrics.h"
+#include "rc_msg.h"
+#include "rc_outq.h"
+#include "rc_pool.h"
+#include "rc_topic.h"
+#include "rc_uring.h"
+#include "rc_worker.h"
+
+#define RC_BGID 0                  /* the provided buffer ring's group id */
+#define RC_CHUNK_BYTES (16u << 10) /* staging and control chunk: 16 KiB gathers ~200 64-byte
+                                      frames per send (FACTS.md: 16 KiB copies ran 25.9M msg/s) */
+#define RC_CLOSE_FRAME_MAX (2 + 2 + RC_CLOSE_REASON_MAX) /* a close frame's header and payload */
+#define RC_SLOT_RESERVE 64         /* descriptor slots beyond max-connections, so that a client
+                                      over the limit can still be told 503 */
+
+enum conn_state {
+	CS_FREE = 0,
+	CS_HTTP,    /* reading the request head */
+	CS_OPEN,    /* a WebSocket */
+	CS_CLOSING, /* our close frame (or an HTTP response) is queued or sent: waiting for it to go
+	               out and for the peer's close frame, until the close deadline */
+	CS_ABORT,   /* cancelling what is in flight; the descriptor is closed once nothing is */
+	CS_CLOSED,  /* the close of the descriptor is in flight: the slot is freed at its CQE */
+};
+
+enum conn_route {
+	ROUTE_NONE = 0,
+	ROUTE_WS,   /* /ws: pub/sub */
+	ROUTE_ECHO, /* /echo: every message back */
+};
+
+enum conn_flag {
+	F_DIRTY = 1u << 0,        /* on the dirty list: flush this iteration */
+	F_RECV = 1u << 1,         /* a recv is in flight */
+	F_SEND = 1u << 2,         /* a send is in flight */
+	F_PINNED = 1u << 3,       /* that send carries the queue's head frame by reference */
+	F_V1 = 1u << 4,           /* negotiated ringcast.v1 */
+	F_AUTH = 1u << 5,         /* may publish */
+	F_PINGED = 1u << 6,       /* an idle deadline passed: we pinged, the next one closes */
+	F_STARVED = 1u << 7,      /* the recv found no buffer: re-arm when buffers are back */
+	F_CLOSE_QUEUED = 1u << 8, /* our close frame is in ctl (or will be, after the queue drains) */
+	F_CLOSE_IN_OUT = 1u << 9, /* our close frame is in the send in flight */
+	F_CLOSE_SENT = 1u << 10,  /* our close frame went out */
+	F_CLOSE_RCVD = 1u << 11,  /* the peer's close frame came in */
+	F_DRAIN_CLOSE = 1u << 12, /* send what is queued before the close frame (shutdown) */
+	F_HTTP_DONE = 1u << 13,   /* a plain HTTP response is queued: close once it is sent */
+	F_RX_REARM = 1u << 14,    /* we cancelled the recv to re-arm it with another deadline */
+	F_OVER_LIMIT = 1u << 15,  /* accepted beyond max-connections: an upgrade gets 503 */
+	F_PURGE = 1u << 16,       /* an unsubscribe happened with messages queued: the flush skips
+	                             messages of topics no longer subscribed */
+	F_REAP = 1u << 17,        /* on the reap list */
+};
+
+/* A connection. Its slot in w->conns is its direct descriptor index. An idle WebSocket holds
+ * nothing but this struct: no receive buffer (the provided ring serves all connections), no chunk
+ * and no queue storage until something is queued (docs/architecture.md, the 400-byte budget). */
+typedef struct rc_conn {
+	rc_outq q;                 /* outbound messages (by reference) */
+	rc_subscriber sub;         /* its subscriptions */
+	struct rc_conn *dirty_next;
+	struct rc_conn *list_next; /* the starved list or the reap list */
+	uint8_t *out;              /* chunk of the send in flight, NULL if none or by reference */
+	uint8_t *ctl;              /* chunk of control output waiting to be sent: HTTP response,
+	                              notices, pongs, pings, close frame */
+	uint8_t *head;             /* request head chunk while CS_HTTP (parser, fields, bytes) */
+	uint64_t deadline_ns;      /* CLOCK_MONOTONIC: handshake deadline (CS_HTTP) or close
+	                              deadline (CS_CLOSING) */
+	uint32_t out_len;
+	uint32_t ctl_len;
+	uint32_t flags;            /* enum conn_flag */
+	uint32_t gen;              /* bumped when the slot is reused (user_data) */
+	uint32_t id;               /* connection id for logs */
+	uint32_t asm_buf;          /* POOL buffer assembling a message, RC_POOL_NONE if none */
+	uint32_t asm_len;          /* payload bytes in it (after RC_CFG_HEADROOM_BYTES) */
+	int32_t pub_topic;         /* plain publisher's topic (pinned), -1 if none */
+	uint16_t close_code;       /* the code of our close frame */
+	uint8_t state;             /* enum conn_state */
+	uint8_t route;             /* enum conn_route */
+	uint8_t inflight;          /* SQEs whose CQE has not come back */
+	uint8_t why;               /* enum rc_close_reason, once decided */
+	uint8_t asm_op;            /* opcode of the message in asm_buf */
+	rc_frame_parser fp;
+} rc_conn;
+
+/* The request head chunk: parser state and fields, then the bytes. */
+typedef struct rc_head {
+	rc_http_parser parser;
+	uint32_t len;              /* bytes received so far */
+	uint32_t cap;
+	rc_http_header *fields;    /* header_fields_max of them, after this struct */
+	uint8_t *bytes;            /* cap bytes */
+} rc_head;
+
+struct rc_worker {
+	const rc_cfg *cfg;
+	struct io_uring ring;
+	rc_uring_info uinfo;
+	rc_bufring bufring;
+	int listen_fd;
+	int signal_fd;
+	uint8_t *region;
+	size_t region_len;
+	bool region_registered;
+	rc_pool pool;
+	rc_msgs msgs;
+	rc_arena arena;
+	rc_topics topics;
+	rc_chunks chunks;          /* RC_CHUNK_BYTES: staging, control output, queue storage */
+	rc_chunks heads;           /* request heads */
+	rc_outq_cfg qcfg;
+	rc_outq_alloc qalloc;
+	rc_metrics metrics;
+	rc_conn *conns;
+	uint32_t nslots;
+	uint32_t open;             /* connections not CS_FREE */
+	uint32_t ws_open;          /* of which WebSockets (CS_OPEN or CS_CLOSING with a route) */
+	uint32_t next_id;
+	rc_conn *dirty;            /* flush list */
+	rc_conn *starved;          /* recvs waiting for buffers */
+	rc_conn *reap;             /* aborting connections with nothing in flight: close them */
+	uint32_t *touched;         /* recv buffers parsed this iteration that still hold messages */
+	uint32_t ntouched;
+	uint32_t *returned;        /* scratch for rc_pool_take_returned_recv */
+	bool accept_armed;
+	bool accept_paused;        /* the descriptor table was full: re-arm when a slot frees */
+	bool draining;
+	bool drain_expired;
+	uint8_t signals;           /* SIGTERM/SIGINT seen */
+	struct signalfd_siginfo *siginfo;
+	struct __kernel_timespec ts_idle, ts_write, ts_drain;
+	struct __kernel_timespec *ts_abs; /* absolute deadlines prepared since the last submit */
+	uint32_t ts_abs_used, ts_abs_cap;
+	const char *origins[RC_CFG_ORIGINS_MAX];
+	const char *subprotocols[1];
+	rc_ws_handshake_cfg hs_ws;
+	rc_ws_handshake_cfg hs_echo;
+	rc_frame_cfg frame_cfg;
+	uint8_t *scratch;          /* RC_SCRATCH_BYTES: query decoding, metrics rendering */
+};
+
+#define RC_SCRATCH_BYTES (64u << 10)
+
+static inline uint32_t conn_slot(const rc_worker *w, const rc_conn *c)
+{
+	return (uint32_t)(c - w->conns);
+}
+
+uint64_t rc_now_ns(void);
+
+/* rc_worker.c */
+void conn_dirty(rc_worker *w, rc_conn *c);
+void conn_close(rc_worker *w, rc_conn *c, uint16_t code, enum rc_close_reason why,
+                const char *reason);
+void conn_abort(rc_worker *w, rc_conn *c, enum rc_close_reason why);
+bool conn_ctl_append(rc_worker *w, rc_conn *c, const void *p, size_t n);
+bool conn_ctl_frame(rc_worker *w, rc_conn *c, uint8_t opcode, const void *p, size_t n);
+void conn_start_recv(rc_worker *w, rc_conn *c);
+void conn_release_asm(rc_worker *w, rc_conn *c);
+
+/* rc_ws.c */
+void ws_open(rc_worker *w, rc_conn *c);
+void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf);
+
+/* rc_route.c */
+void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf);
+
+#endif

@@ -1,0 +1,465 @@
+/* rc_ws.c: a WebSocket connection's input: frames, messages, publishing and fan-out, ringcast.v1
+ * commands, and the echo route.
+ *
+ * The zero-copy path (DESIGN.md): a data frame whose whole payload arrived in one receive buffer
+ * is unmasked there by the parser; the server header is written in the bytes just before the
+ * payload (the client's header, always at least 4 bytes longer), and that receive buffer becomes
+ * the message every subscriber's queue points at. Anything else (a fragmented message, a frame
+ * split over two reads) is assembled once in a POOL buffer, with the same headroom in front, and
+ * from there takes the same path. A second encoding for the other kind of subscriber (the
+ * ringcast.v1 envelope around a plain publisher's payload, or the bare payload of a PUBLISH) is
+ * copied into the worker's arena.
+ */
+#include "rc_worker_int.h"
+
+#include <assert.h>
+#include <stddef.h>
+#include <string.h>
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+void ws_open(rc_worker *w, rc_conn *c)
+{
+	c->state = CS_OPEN;
+	rc_frame_parser_init(&c->fp, &w->frame_cfg);
+	w->ws_open++;
+}
+
+static enum rc_close_reason why_for_code(uint16_t code)
+{
+	switch (code) {
+	case RC_CLOSE_INVALID_DATA:
+		return RC_CLOSED_INVALID_DATA;
+	case RC_CLOSE_TOO_BIG:
+		return RC_CLOSED_TOO_BIG;
+	case RC_CLOSE_UNAUTHORIZED:
+		return RC_CLOSED_UNAUTHORIZED;
+	case RC_CLOSE_BAD_COMMAND:
+		return RC_CLOSED_BAD_COMMAND;
+	case RC_CLOSE_PING_FLOOD:
+		return RC_CLOSED_PING_FLOOD;
+	case RC_CLOSE_SLOW_CONSUMER:
+		return RC_CLOSED_SLOW_CONSUMER;
+	default:
+		return RC_CLOSED_PROTOCOL_ERROR;
+	}
+}
+
+/* A notice to a ringcast.v1 client. A client that does not read its notices is a slow consumer. */
+static void notice(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (!conn_ctl_frame(w, c, RC_OP_TEXT, p, n))
+		conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER, "notices not read");
+}
+
+/* Refuse a command or message: an error notice for ringcast.v1 clients, then the close the code
+ * asks for (plain clients just get the close). */
+static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *msg)
+{
+	if (c->flags & F_V1) {
+		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, e, msg,
+		                               msg ? strlen(msg) : 0);
+		notice(w, c, w->scratch, n);
+	}
+	uint16_t code = rc_app_error_close(e);
+	if (code != 0)
+		conn_close(w, c, code, why_for_code(code), msg ? msg : rc_app_error_name(e));
+}
+
+/* ---- fan-out -------------------------------------------------------------------------------- */
+
+/* Count a message dropped for c and owe it a missed notice on the message's topic. */
+static void count_drop(rc_worker *w, rc_conn *c, const rc_msg *m, enum rc_drop_reason reason,
+                       rc_sub *s)
+{
+	rc_metric_inc(&w->metrics, RC_M_DROPPED(reason));
+	if (c->route != ROUTE_WS || !(c->flags & F_V1))
+		return;
+	rc_sub *sub = s != NULL && s->topic == m->topic ? s
+	                                                : rc_sub_find(&w->topics, &c->sub, m->topic);
+	if (sub != NULL && rc_sub_add_missed(&w->topics, sub, 1))
+		conn_dirty(w, c);
+}
+
+/* Queue m for c (which takes its own reference), applying the slow-consumer policy. */
+static void push(rc_worker *w, rc_conn *c, rc_msg *m, rc_sub *s)
+{
+	if (c->state != CS_OPEN)
+		return;
+	rc_outq_result r;
+	do {
+		rc_outq_push(&c->q, &w->qcfg, &w->qalloc, m, &r);
+		for (uint32_t i = 0; i < r.ndropped; i++) {
+			bool replaced = r.status == RC_OUTQ_CONFLATED && i + 1 == r.ndropped;
+			count_drop(w, c, r.dropped[i], replaced ? RC_DROP_CONFLATED
+			                                        : RC_DROP_QUEUE_FULL_OLDEST, s);
+			rc_msg_unref(&w->msgs, r.dropped[i]);
+		}
+	} while (r.more);
+	if (r.queued) {
+		rc_msg_ref(m);
+		conn_dirty(w, c);
+		return;
+	}
+	switch (r.status) {
+	case RC_OUTQ_OVERFLOW:
+		rc_metric_inc(&w->metrics, RC_M_SLOW_DISCONNECTS);
+		rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT));
+		conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER, "slow consumer");
+		break;
+	case RC_OUTQ_DROPPED_NEWEST:
+		count_drop(w, c, m, RC_DROP_QUEUE_FULL_NEWEST, s);
+		break;
+	default: /* NOMEM, TOO_BIG */
+		count_drop(w, c, m, RC_DROP_NO_MEMORY, s);
+		break;
+	}
+}
+
+/* Deliver to every subscriber of topic tid but the publisher: mplain to plain subscribers, mv1 to
+ * ringcast.v1 ones (either may be NULL when nobody of that kind subscribes). */
+static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc_msg *mv1)
+{
+	rc_topic *t = rc_topic_get(&w->topics, tid);
+	if (t == NULL)
+		return;
+	rc_topic_pin_id(&w->topics, tid); /* a subscriber closed mid-loop must not delete it */
+	rc_sub *s, *next;
+	RC_TOPIC_FOREACH_SUB(t, s, next) {
+		rc_conn *sc = container_of(s->subscriber, rc_conn, sub);
+		if (sc == pub)
+			continue;
+		rc_msg *m = sc->sub.v1 ? mv1 : mplain;
+		if (m != NULL)
+			push(w, sc, m, s);
+	}
+	rc_topic_unpin(&w->topics, tid);
+}
+
+/* A frame built by copying into the arena: header, then prefix (may be empty), then payload. */
+static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, size_t plen,
+                          const uint8_t *payload, size_t len, uint32_t tid, uint64_t seq,
+                          uint8_t kind)
+{
+	size_t total = plen + len;
+	size_t h = rc_frame_header_len(total, false);
+	if (h + total > w->pool.buf_size)
+		return NULL;
+	uint8_t *f = rc_arena_alloc(&w->arena, (uint32_t)(h + total));
+	if (f == NULL)
+		return NULL;
+	rc_frame_header_encode(f, opcode, true, total, NULL);
+	memcpy(f + h, prefix, plen);
+	memcpy(f + h + plen, payload, len);
+	rc_metric_inc(&w->metrics, RC_M_COPIES(RC_COPY_REENCODE));
+	return rc_msg_new(&w->msgs, f, (uint32_t)(h + total), tid, seq, kind);
+}
+
+/* A frame in place: the server header written just before payload, inside a buffer the caller
+ * holds. */
+static rc_msg *frame_in_place(rc_worker *w, uint8_t opcode, uint8_t *payload, size_t len,
+                              uint32_t tid, uint64_t seq, uint8_t kind)
+{
+	uint8_t *f = rc_frame_header_prepend(payload, opcode, true, len);
+	return rc_msg_new(&w->msgs, f, (uint32_t)(payload + len - f), tid, seq, kind);
+}
+
+static void msg_done(rc_worker *w, rc_msg *m)
+{
+	if (m != NULL)
+		rc_msg_unref(&w->msgs, m);
+}
+
+static void no_memory(rc_worker *w)
+{
+	rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_NO_MEMORY));
+}
+
+static bool may_publish(rc_worker *w, rc_conn *c)
+{
+	if (c->flags & F_AUTH)
+		return true;
+	refuse(w, c, RC_APP_ERR_UNAUTHORIZED, "publishing needs a valid token");
+	return false;
+}
+
+/* A plain publisher's message on its publish= topic. */
+static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, size_t len)
+{
+	if (!may_publish(w, c))
+		return;
+	uint32_t tid = (uint32_t)c->pub_topic;
+	rc_topic *t = rc_topic_get(&w->topics, tid);
+	assert(t != NULL);
+	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
+	rc_metric_inc(&w->metrics, RC_M_PUBLISHED);
+	rc_msg *mplain = NULL, *mv1 = NULL;
+	if (t->subs_v1 > 0) {
+		uint8_t env[RC_APP_PUB_HEADER_MAX];
+		size_t hl = rc_app_pub_encode_header(env, opcode == RC_OP_TEXT ? RC_APP_FLAG_TEXT : 0,
+		                                     t->name, t->name_len, seq);
+		mv1 = copy_frame(w, RC_OP_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1);
+		if (mv1 == NULL)
+			no_memory(w);
+	}
+	if (t->subs_plain > 0) {
+		mplain = frame_in_place(w, opcode, payload, len, tid, seq, RC_MSG_PLAIN);
+		if (mplain == NULL)
+			no_memory(w);
+	}
+	fan_out(w, c, tid, mplain, mv1);
+	msg_done(w, mplain);
+	msg_done(w, mv1);
+}
+
+/* A ringcast.v1 binary PUBLISH: the frame itself becomes the MESSAGE (sequence number written in
+ * place), the bare payload is copied for plain subscribers. */
+static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
+{
+	rc_app_pub pub;
+	enum rc_app_error e = rc_app_pub_parse(payload, len, &pub);
+	if (e != RC_APP_OK) {
+		refuse(w, c, e, pub.reason);
+		return;
+	}
+	if (!may_publish(w, c))
+		return;
+	rc_metric_inc(&w->metrics, RC_M_PUBLISHED);
+	int id = rc_topic_find(&w->topics, pub.topic.ptr, pub.topic.len);
+	if (id < 0)
+		return; /* nobody subscribes and nobody holds the topic: nothing to deliver */
+	uint32_t tid = (uint32_t)id;
+	rc_topic *t = rc_topic_get(&w->topics, tid);
+	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
+	rc_app_seq_write(pub.seq_slot, seq);
+	rc_msg *mplain = NULL, *mv1 = NULL;
+	if (t->subs_plain > 0) {
+		uint8_t op = (pub.flags & RC_APP_FLAG_TEXT) ? RC_OP_TEXT : RC_OP_BINARY;
+		mplain = copy_frame(w, op, NULL, 0, pub.payload.ptr, pub.payload.len, tid, seq,
+		                    RC_MSG_PLAIN);
+		if (mplain == NULL)
+			no_memory(w);
+	}
+	if (t->subs_v1 > 0) {
+		mv1 = frame_in_place(w, RC_OP_BINARY, payload, len, tid, seq, RC_MSG_V1);
+		if (mv1 == NULL)
+			no_memory(w);
+	}
+	fan_out(w, c, tid, mplain, mv1);
+	msg_done(w, mplain);
+	msg_done(w, mv1);
+}
+
+/* ---- ringcast.v1 commands ------------------------------------------------------------------ */
+
+static void cmd_subscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
+{
+	bool added[RC_APP_TOPICS_MAX];
+	const char *fail = NULL;
+	enum rc_app_error code = RC_APP_ERR_TOO_MANY_TOPICS;
+	size_t i;
+	for (i = 0; i < cmd->topics_len; i++) {
+		const rc_app_slice *t = &cmd->topics[i];
+		int r = rc_subscribe(&w->topics, &c->sub, t->ptr, t->len);
+		added[i] = r == 0;
+		if (r == 0 && c->sub.subs_len > w->cfg->topics_per_connection_max) {
+			fail = "more topics than this server allows per connection";
+			i++;
+			break;
+		}
+		if (r == -ENOSPC) {
+			fail = "the server's topic or subscription table is full";
+			break;
+		}
+		if (r < 0 && r != -EEXIST) {
+			fail = "bad topic";
+			code = RC_APP_ERR_BAD_TOPIC;
+			break;
+		}
+	}
+	if (fail != NULL) {
+		/* Refused as a whole: undo what this command added. */
+		for (size_t j = 0; j < i; j++)
+			if (added[j])
+				rc_unsubscribe(&w->topics, &c->sub, cmd->topics[j].ptr,
+				               cmd->topics[j].len);
+		refuse(w, c, code, fail);
+		return;
+	}
+	size_t n = rc_app_notice_subscribed(w->scratch, RC_SCRATCH_BYTES, cmd->topics,
+	                                    cmd->topics_len);
+	notice(w, c, w->scratch, n);
+}
+
+static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
+{
+	rc_app_slice removed[RC_APP_TOPICS_MAX];
+	size_t nremoved = 0;
+	for (size_t i = 0; i < cmd->topics_len && c->state == CS_OPEN; i++) {
+		const rc_app_slice *t = &cmd->topics[i];
+		if (rc_unsubscribe(&w->topics, &c->sub, t->ptr, t->len) == 0) {
+			removed[nremoved++] = *t;
+			continue;
+		}
+		bool dup = false; /* the same topic twice in one command: removed the first time */
+		for (size_t j = 0; j < nremoved && !dup; j++)
+			dup = removed[j].len == t->len && memcmp(removed[j].ptr, t->ptr, t->len) == 0;
+		if (dup)
+			continue;
+		char msg[RC_APP_TOPIC_MAX + 32];
+		int m = snprintf(msg, sizeof msg, "not subscribed to %.*s", (int)t->len,
+		                 (const char *)t->ptr);
+		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES,
+		                               RC_APP_ERR_NOT_SUBSCRIBED, msg, (size_t)m);
+		notice(w, c, w->scratch, n);
+	}
+	if (nremoved == 0 || c->state != CS_OPEN)
+		return;
+	if (!rc_outq_empty(&c->q))
+		c->flags |= F_PURGE;
+	size_t n = rc_app_notice_unsubscribed(w->scratch, RC_SCRATCH_BYTES, removed, nremoved);
+	notice(w, c, w->scratch, n);
+}
+
+static void command(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
+{
+	rc_app_cmd cmd;
+	enum rc_app_error e = rc_app_cmd_parse(p, n, &cmd);
+	if (e != RC_APP_OK) {
+		refuse(w, c, e, cmd.reason);
+		return;
+	}
+	if (cmd.op == RC_APP_OP_SUBSCRIBE)
+		cmd_subscribe(w, c, &cmd);
+	else
+		cmd_unsubscribe(w, c, &cmd);
+}
+
+/* ---- messages ------------------------------------------------------------------------------- */
+
+/* A complete message: payload[0..len) inside pool buffer buf, which the caller holds, with room
+ * for a server header just before it. */
+static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, size_t len)
+{
+	if (c->route == ROUTE_ECHO) {
+		rc_msg *m = frame_in_place(w, opcode, payload, len, 0, 0, RC_MSG_PLAIN);
+		if (m == NULL) {
+			no_memory(w);
+			return;
+		}
+		push(w, c, m, NULL);
+		rc_msg_unref(&w->msgs, m);
+	} else if (!(c->flags & F_V1)) {
+		publish_plain(w, c, opcode, payload, len);
+	} else if (opcode == RC_OP_TEXT) {
+		command(w, c, payload, len);
+	} else {
+		publish_v1(w, c, payload, len);
+	}
+}
+
+static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t buf)
+{
+	/* The zero-copy path: the whole message is this one frame, in this receive buffer, with its
+	 * header in front of it in the same buffer (a header split over two reads is not). */
+	if (c->asm_buf == RC_POOL_NONE && ev->opcode != RC_OP_CONT && ev->frame_end &&
+	    ev->msg_end && ev->data_len == ev->frame_len &&
+	    (size_t)(ev->data - rc_pool_data(&w->pool, buf)) >=
+	            rc_frame_header_len(ev->data_len, false)) {
+		message(w, c, ev->msg_opcode, ev->data, ev->data_len);
+		return;
+	}
+	if (c->asm_buf == RC_POOL_NONE) {
+		int32_t b = rc_pool_alloc(&w->pool);
+		if (b < 0) {
+			no_memory(w);
+			conn_close(w, c, RC_CLOSE_TRY_AGAIN, RC_CLOSED_IO_ERROR, "server out of buffers");
+			return;
+		}
+		c->asm_buf = (uint32_t)b;
+		c->asm_len = 0;
+		c->asm_op = ev->msg_opcode;
+		rc_metric_inc(&w->metrics, RC_M_COPIES(ev->fin ? RC_COPY_SPANNING
+		                                               : RC_COPY_FRAGMENTED));
+	}
+	uint8_t *base = rc_pool_data(&w->pool, c->asm_buf) + RC_CFG_HEADROOM_BYTES;
+	assert(c->asm_len + ev->data_len <= w->pool.buf_size - RC_CFG_HEADROOM_BYTES);
+	memcpy(base + c->asm_len, ev->data, ev->data_len);
+	c->asm_len += (uint32_t)ev->data_len;
+	if (ev->msg_end) {
+		message(w, c, c->asm_op, base, c->asm_len);
+		conn_release_asm(w, c); /* the messages made from it hold it now */
+	}
+}
+
+static void on_control(rc_worker *w, rc_conn *c, const rc_frame_event *ev)
+{
+	switch (ev->opcode) {
+	case RC_OP_PING:
+		if (c->state != CS_OPEN)
+			return;
+		/* Pongs go out with the control output, ahead of queued data. A client that pings
+		 * faster than it reads fills that chunk: a ping flood. */
+		if (!conn_ctl_frame(w, c, RC_OP_PONG, ev->data, ev->data_len))
+			conn_close(w, c, RC_CLOSE_PING_FLOOD, RC_CLOSED_PING_FLOOD, "ping flood");
+		return;
+	case RC_OP_PONG:
+		return;
+	case RC_OP_CLOSE:
+		c->flags |= F_CLOSE_RCVD;
+		if (c->state == CS_OPEN) {
+			uint16_t code = ev->close_code == RC_CLOSE_NO_STATUS ? RC_CLOSE_NORMAL
+			                                                     : ev->close_code;
+			conn_close(w, c, code, RC_CLOSED_CLIENT, NULL);
+		} else if (c->flags & F_CLOSE_SENT) {
+			conn_abort(w, c, (enum rc_close_reason)c->why);
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf)
+{
+	for (;;) {
+		if (c->state != CS_OPEN && c->state != CS_CLOSING)
+			return;
+		if (c->state == CS_CLOSING && (c->flags & F_CLOSE_RCVD))
+			return; /* nothing after the peer's close frame matters */
+		rc_frame_event ev;
+		ssize_t n = rc_frame_parse(&c->fp, data, len, &ev);
+		if (n < 0) {
+			const char *reason;
+			uint16_t code = rc_frame_error(&c->fp, &reason);
+			if (c->state == CS_OPEN)
+				conn_close(w, c, code, why_for_code(code), reason);
+			else
+				conn_abort(w, c, (enum rc_close_reason)c->why);
+			return;
+		}
+		data += n;
+		len -= (size_t)n;
+		switch (ev.type) {
+		case RC_FRAME_NEED_MORE:
+			return;
+		case RC_FRAME_DATA_START:
+			if (c->state == CS_OPEN && c->route == ROUTE_WS && !(c->flags & F_V1) &&
+			    c->pub_topic < 0) {
+				conn_close(w, c, RC_CLOSE_BAD_COMMAND, RC_CLOSED_BAD_COMMAND,
+				           "no publish topic");
+				return;
+			}
+			break;
+		case RC_FRAME_DATA:
+			if (c->state == CS_OPEN)
+				on_data(w, c, &ev, buf);
+			break;
+		case RC_FRAME_CONTROL:
+			on_control(w, c, &ev);
+			break;
+		}
+	}
+}
