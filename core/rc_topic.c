@@ -122,9 +122,8 @@ int rc_topics_init(rc_topics *t, uint32_t topics_max, uint32_t subs_max, uint64_
 		t->topics[i].next_free = i + 1 < topics_max ? i + 1 : RC_TOPIC_SLOT_EMPTY;
 	}
 	t->free_topic = 0;
-	for (uint32_t i = 0; i + 1 < subs_max; i++)
-		t->subs[i].topic_next = &t->subs[i + 1];
-	t->free_sub = &t->subs[0];
+	t->free_sub = NULL; /* nothing freed yet: subscriptions come from subs_fresh */
+	t->subs_fresh = 0;
 	uint64_t st = seed;
 	t->key[0] = splitmix64(&st);
 	t->key[1] = splitmix64(&st);
@@ -366,7 +365,7 @@ int rc_subscribe(rc_topics *t, rc_subscriber *sr, const uint8_t *name, size_t le
 			return -EEXIST;
 	}
 	/* Check both limits before changing anything, so -ENOSPC leaves no empty topic behind. */
-	if (t->free_sub == NULL)
+	if (t->free_sub == NULL && t->subs_fresh == t->subs_max)
 		return -ENOSPC;
 	if (!found) {
 		if (t->free_topic == RC_TOPIC_SLOT_EMPTY)
@@ -375,8 +374,11 @@ int rc_subscribe(rc_topics *t, rc_subscriber *sr, const uint8_t *name, size_t le
 	}
 
 	rc_sub *s = t->free_sub;
+	if (s != NULL)
+		t->free_sub = s->topic_next;
+	else
+		s = &t->subs[t->subs_fresh++];
 	assert(s->subscriber == NULL);
-	t->free_sub = s->topic_next;
 
 	s->subscriber = sr;
 	s->topic = tp->id;
@@ -726,12 +728,14 @@ static bool validate_subs(const rc_topics *t)
 
 	uint32_t n = 0;
 	for (const rc_sub *s = t->free_sub; s != NULL; s = s->topic_next) {
-		CHECK_OUT(n < t->subs_max - live);
+		CHECK_OUT(n < t->subs_fresh - live);
 		CHECK_OUT(sub_in_slab(t, s));
+		CHECK_OUT(s < t->subs + t->subs_fresh);
 		CHECK_OUT(s->subscriber == NULL);
 		n++;
 	}
-	CHECK_OUT(n == t->subs_max - live);
+	CHECK_OUT(t->subs_fresh <= t->subs_max && live <= t->subs_fresh);
+	CHECK_OUT(n == t->subs_fresh - live);
 	CHECK_OUT(t->subs_hwm >= t->subs_live && t->subs_hwm <= t->subs_max);
 	ok = true;
 out:

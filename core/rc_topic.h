@@ -119,6 +119,9 @@ typedef struct rc_topics {
 	uint32_t subs_max;
 	rc_sub *subs;               /* the subscription slab, subs_max */
 	rc_sub *free_sub;           /* head of the free subscriptions (linked by topic_next) */
+	uint32_t subs_fresh;        /* subs[subs_fresh..subs_max) were never used: taken once the
+	                               free list is empty, so the slab is touched only as far as
+	                               subscriptions have ever reached, not subs_max at init */
 	uint64_t key[2];            /* hash keys derived from the seed */
 	/* metrics */
 	uint32_t topics_live;

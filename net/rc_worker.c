@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
@@ -191,12 +193,16 @@ static void conn_free(rc_worker *w, rc_conn *c)
 {
 	assert(c->state == CS_CLOSED && c->inflight == 0);
 	assert(rc_outq_empty(&c->q) && c->sub.subs_len == 0 && c->out == NULL && c->ctl == NULL);
-	rc_metric_inc(&w->metrics, RC_M_CLOSED(c->why == RC_WHY_UNSET ? RC_CLOSED_EOF : c->why));
+	unsigned why = c->why == RC_WHY_UNSET ? RC_CLOSED_EOF : c->why;
+	rc_metric_inc(&w->metrics, RC_M_CLOSED(why));
 	if (c->route != ROUTE_NONE)
 		w->ws_open--;
-	if (rc_log_enabled(RC_LOG_DEBUG))
-		rc_log(RC_LOG_DEBUG, "conn_closed", "conn=%u reason=%u code=%u", c->id,
-		       c->why, c->close_code);
+	if (rc_log_enabled(RC_LOG_DEBUG)) {
+		rc_metric_info mi;
+		rc_metric_describe(RC_M_CLOSED(why), &mi);
+		rc_log(RC_LOG_DEBUG, "conn_closed", "conn=%u reason=%s code=%u", c->id, mi.value,
+		       c->close_code);
+	}
 	uint32_t gen = c->gen + 1;
 	memset(c, 0, sizeof *c);
 	c->gen = gen;
@@ -653,9 +659,40 @@ static void on_accept(rc_worker *w, int res, uint32_t cflags)
 	if (w->open > w->cfg->max_connections)
 		c->flags |= F_OVER_LIMIT;
 	rc_metric_inc(&w->metrics, RC_M_ACCEPTED);
-	if (rc_log_enabled(RC_LOG_DEBUG))
-		rc_log(RC_LOG_DEBUG, "conn_open", "conn=%u slot=%u open=%u", c->id, slot, w->open);
+	if (rc_log_enabled(RC_LOG_DEBUG)) {
+		/* A direct descriptor has no getpeername: install it as a plain descriptor for a
+		 * moment to ask (6.8+). Only at debug level, where conn_open is logged at all. */
+		struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+		io_uring_prep_rw(IORING_OP_FIXED_FD_INSTALL, sqe, (int)slot, NULL, 0, 0);
+		sqe->flags |= IOSQE_FIXED_FILE;
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_PEER, c->gen, slot));
+		c->inflight++;
+	}
 	conn_start_recv(w, c);
+}
+
+static void on_peer(rc_worker *w, rc_conn *c, int res)
+{
+	char text[80] = "unknown";
+	if (res >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		if (getpeername(res, (struct sockaddr *)&ss, &len) == 0) {
+			char host[INET6_ADDRSTRLEN];
+			if (ss.ss_family == AF_INET6) {
+				const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+				inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+				snprintf(text, sizeof text, "[%s]:%u", host, ntohs(a->sin6_port));
+			} else if (ss.ss_family == AF_INET) {
+				const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+				inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+				snprintf(text, sizeof text, "%s:%u", host, ntohs(a->sin_port));
+			}
+		}
+		close(res);
+	}
+	rc_log(RC_LOG_DEBUG, "conn_open", "conn=%u peer=%s slot=%u open=%u", c->id, text,
+	       conn_slot(w, c), w->open);
 }
 
 /* ---- signals and draining ------------------------------------------------------------------ */
@@ -757,6 +794,9 @@ static void dispatch(rc_worker *w, const struct io_uring_cqe *cqe)
 	case RC_OP_SEND:
 		on_send(w, c, cqe->res);
 		break;
+	case RC_OP_PEER:
+		on_peer(w, c, cqe->res);
+		break;
 	case RC_OP_CLOSEFD:
 		assert(c->state == CS_CLOSED);
 		if (c->inflight == 0)
@@ -846,6 +886,8 @@ int rc_worker_run(rc_worker *w)
 		}
 		io_uring_cq_advance(&w->ring, n);
 		flush_dirty(w);
+		if (rc_pool_low(&w->pool))
+			ws_relieve_pressure(w);
 		promote_touched(w);
 		reprovide(w);
 	}

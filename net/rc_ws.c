@@ -463,3 +463,46 @@ void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf)
 		}
 	}
 }
+
+/* ---- memory pressure ------------------------------------------------------------------------ */
+
+struct relief {
+	rc_worker *w;
+	rc_conn *c;
+};
+
+static void relief_drop(void *ctx, struct rc_msg *m)
+{
+	struct relief *r = ctx;
+	count_drop(r->w, r->c, m, RC_DROP_NO_MEMORY, NULL);
+	rc_msg_unref(&r->w->msgs, m);
+}
+
+/* The pool is below its reserve: the messages pinning it are those queued for subscribers whose
+ * send is still in flight (everyone else was flushed this iteration). Take them back, connection
+ * by connection, until the reserve is restored: under the disconnect policy by closing the
+ * connection (4000), otherwise by dropping its queue (counted as no_memory, announced to
+ * ringcast.v1 clients as missed). Receive buffers are never held by a queue past promotion, so
+ * this keeps promotion, and with it the receive ring, going (docs/architecture.md). */
+void ws_relieve_pressure(rc_worker *w)
+{
+	uint32_t relieved = 0;
+	for (uint32_t i = 0; i < w->nslots && rc_pool_low(&w->pool); i++) {
+		rc_conn *c = &w->conns[i];
+		if (c->state != CS_OPEN || rc_outq_empty(&c->q) || !(c->flags & F_SEND) ||
+		    (c->flags & F_PINNED))
+			continue;
+		relieved++;
+		if (w->qcfg.policy == RC_OUTQ_DISCONNECT) {
+			rc_metric_inc(&w->metrics, RC_M_SLOW_DISCONNECTS);
+			conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER,
+			           "slow consumer");
+			continue;
+		}
+		struct relief r = { w, c };
+		rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, relief_drop, &r);
+	}
+	if (relieved > 0)
+		rc_log(RC_LOG_WARN, "pool_pressure", "free_buffers=%u reserve=%u queues_relieved=%u",
+		       rc_pool_free_count(&w->pool), w->pool.reserve, relieved);
+}

@@ -215,7 +215,7 @@ Test(metrics, families_named_in_the_brief)
 		{ RC_M_COPIES(RC_COPY_SPANNING), "slow_path_copies_total", "spanning" },
 		{ RC_M_COPIES(RC_COPY_FRAGMENTED), "slow_path_copies_total", "fragmented" },
 		{ RC_M_COPIES(RC_COPY_OVERSIZE), "slow_path_copies_total", "oversize" },
-		{ RC_M_COPIES(RC_COPY_V1_ENVELOPE), "slow_path_copies_total", "v1_envelope" },
+		{ RC_M_COPIES(RC_COPY_REENCODE), "slow_path_copies_total", "reencode" },
 		{ RC_M_PROMOTIONS, "promotions_total", NULL },
 		{ RC_M_FDS_OPEN, "open_fds", NULL },
 		{ RC_M_CLOSED(RC_CLOSED_IDLE_TIMEOUT), "connections_closed_total", "idle_timeout" },
