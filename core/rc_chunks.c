@@ -25,6 +25,10 @@ int rc_chunks_init(rc_chunks *c, size_t size, uint32_t count)
 		c->free = NULL;
 		return -ENOMEM;
 	}
+	/* Page granularity on purpose: with transparent huge pages, the first byte written to a
+	 * chunk could make 2 MiB resident, and the point of this slab is that only the pages in use
+	 * are. Advisory: a kernel without THP ignores it. */
+	(void)madvise(m, size * count, MADV_NOHUGEPAGE);
 	c->base = m;
 	c->size = size;
 	c->count = count;
@@ -51,6 +55,8 @@ void *rc_chunk_get(rc_chunks *c)
 	uint32_t used = c->count - c->free_top;
 	if (used > c->used_hwm)
 		c->used_hwm = used;
+	if (used > c->touched)
+		c->touched = used;
 	return c->base + (size_t)i * c->size;
 }
 
@@ -60,6 +66,20 @@ void rc_chunk_put(rc_chunks *c, void *p)
 	assert((uint8_t *)p >= c->base && off < c->size * c->count && off % c->size == 0);
 	assert(c->free_top < c->count);
 	c->free[c->free_top++] = (uint32_t)(off / c->size);
+}
+
+uint32_t rc_chunks_trim(rc_chunks *c, uint32_t keep)
+{
+	uint32_t used = c->count - c->free_top;
+	if (c->touched <= used + keep)
+		return 0;
+	/* Chunks leave and return at the top of the stack, so the ones used since the last trim are
+	 * the top (touched - used) free entries; the top `keep` of them stay warm. */
+	uint32_t lo = c->free_top - (c->touched - used), hi = c->free_top - keep;
+	for (uint32_t k = lo; k < hi; k++)
+		(void)madvise(c->base + (size_t)c->free[k] * c->size, c->size, MADV_DONTNEED);
+	c->touched = used + keep;
+	return hi - lo;
 }
 
 bool rc_chunks_validate(const rc_chunks *c)

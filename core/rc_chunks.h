@@ -25,6 +25,8 @@ typedef struct rc_chunks {
 	uint32_t free_top;  /* free[0..free_top) are free chunk indices; the top is reused first */
 	uint32_t *free;
 	uint32_t used_hwm;  /* most chunks ever in use at once */
+	uint32_t touched;   /* free[free_top - (touched - used) .. free_top) may hold resident
+	                       pages: the chunks used since the last trim */
 } rc_chunks;
 
 /* Map count chunks of size bytes (size rounded up to a multiple of 64, count >= 1). Returns 0,
@@ -44,6 +46,14 @@ static inline uint32_t rc_chunks_used(const rc_chunks *c)
 {
 	return c->count - c->free_top;
 }
+
+/* Give back to the kernel the memory of free chunks that were used at some point but are no
+ * longer among the `keep` most recently freed (madvise MADV_DONTNEED: their pages read as zero
+ * again and stop counting as resident). After a burst (a thousand handshakes at once) this returns
+ * resident memory to what steady state needs. Costs one system call per chunk trimmed, so call it
+ * rarely (the server does once a second at most, and only when there is something to trim).
+ * Returns the number of chunks trimmed. */
+uint32_t rc_chunks_trim(rc_chunks *c, uint32_t keep);
 
 /* Every free index in range and listed once. O(count); for tests. */
 bool rc_chunks_validate(const rc_chunks *c);

@@ -859,6 +859,14 @@ static void reprovide(rc_worker *w)
 	}
 }
 
+#define RC_TRIM_KEEP 16 /* chunks per slab kept warm when trimming */
+
+static bool trim_due(const rc_worker *w)
+{
+	return w->chunks.touched > rc_chunks_used(&w->chunks) + RC_TRIM_KEEP ||
+	       w->heads.touched > rc_chunks_used(&w->heads) + RC_TRIM_KEEP;
+}
+
 int rc_worker_run(rc_worker *w)
 {
 	arm_accept(w);
@@ -872,8 +880,23 @@ int rc_worker_run(rc_worker *w)
 			if (w->open == 0)
 				break;
 		}
-		int r = io_uring_submit_and_wait(&w->ring, 1);
+		int r;
+		if (trim_due(w)) {
+			/* Wait at most a second, so that chunk memory a burst made resident goes back
+			 * to the kernel once things calm down, even if nothing else happens. */
+			struct io_uring_cqe *first;
+			struct __kernel_timespec sec = { .tv_sec = 1 };
+			r = io_uring_submit_and_wait_timeout(&w->ring, &first, 1, &sec, NULL);
+		} else {
+			r = io_uring_submit_and_wait(&w->ring, 1);
+		}
 		w->ts_abs_used = 0;
+		uint64_t now = rc_now_ns();
+		if (now >= w->next_trim_ns && trim_due(w)) {
+			rc_chunks_trim(&w->chunks, RC_TRIM_KEEP);
+			rc_chunks_trim(&w->heads, RC_TRIM_KEEP);
+			w->next_trim_ns = now + 1000000000u;
+		}
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
 			rc_log(RC_LOG_ERROR, "ring_wait", "error=%s", strerror(-r));
 			return r;

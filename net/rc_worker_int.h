@@ -162,6 +162,7 @@ struct rc_worker {
 	rc_ws_handshake_cfg hs_ws;
 	rc_ws_handshake_cfg hs_echo;
 	rc_frame_cfg frame_cfg;
+	uint64_t next_trim_ns;     /* earliest time for the next rc_chunks_trim */
 	uint8_t *scratch;          /* RC_SCRATCH_BYTES: query decoding, metrics rendering */
 };
 

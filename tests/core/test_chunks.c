@@ -54,3 +54,27 @@ Test(chunks, reuses_the_last_chunk_put_first)
 	cr_expect(rc_chunks_validate(&c));
 	rc_chunks_fini(&c);
 }
+
+Test(chunks, trim_zeroes_cold_chunks_and_keeps_the_warm_ones)
+{
+	rc_chunks c;
+	cr_assert_eq(rc_chunks_init(&c, 4096, 64), 0);
+	uint8_t *got[32];
+	for (int i = 0; i < 32; i++) {
+		got[i] = rc_chunk_get(&c);
+		memset(got[i], 0xAB, c.size);
+	}
+	uint8_t *held = got[0]; /* still in use: never trimmed */
+	for (int i = 31; i >= 1; i--)
+		rc_chunk_put(&c, got[i]);
+	/* the stack top is now got[1] (put last), then got[2], ... */
+	cr_expect_eq(rc_chunks_trim(&c, 4), 27, "31 used since, 4 kept warm");
+	cr_expect_eq(rc_chunks_trim(&c, 4), 0, "nothing new to trim");
+	for (int i = 1; i <= 4; i++)
+		cr_expect_eq(got[i][100], 0xAB, "the warm ones keep their bytes");
+	for (int i = 5; i < 32; i++)
+		cr_expect_eq(got[i][100], 0, "a trimmed chunk reads as zero again");
+	cr_expect_eq(held[100], 0xAB);
+	cr_expect(rc_chunks_validate(&c));
+	rc_chunks_fini(&c);
+}
