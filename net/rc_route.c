@@ -78,8 +78,9 @@ static void reject(rc_worker *w, rc_conn *c, int status, enum rc_reject_reason r
 static void respond(rc_worker *w, rc_conn *c, int status, const char *ctype, const void *body,
                     size_t len)
 {
+	_Static_assert(RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX <= RC_SCRATCH_BYTES / 2, "scratch");
 	size_t cap = RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX;
-	char *resp = (char *)w->scratch + RC_SCRATCH_BYTES - cap;
+	char *resp = (char *)w->scratch + RC_SCRATCH_BYTES / 2; /* the body may be in the first half */
 	size_t n = rc_http_response(resp, cap, status, ctype, "Cache-Control: no-store\r\n", body,
 	                            len);
 	respond_raw(w, c, resp, n, RC_CLOSED_HTTP_DONE);

@@ -293,8 +293,14 @@ void conn_close(rc_worker *w, rc_conn *c, uint16_t code, enum rc_close_reason wh
 		c->flags |= F_CLOSE_QUEUED;
 	}
 	conn_dirty(w, c);
-	if (!(c->flags & F_CLOSE_RCVD))
-		cancel_recv_for_rearm(w, c);
+	if (!(c->flags & F_CLOSE_RCVD)) {
+		/* Read the peer's close frame under the close deadline: re-arm the read that is in
+		 * flight with it, or arm one if none is (closing from a read's own deadline). */
+		if (c->flags & F_RECV)
+			cancel_recv_for_rearm(w, c);
+		else
+			conn_start_recv(w, c);
+	}
 }
 
 /* ---- receiving ------------------------------------------------------------------------------ */

@@ -166,7 +166,10 @@ struct rc_worker {
 	uint8_t *scratch;          /* RC_SCRATCH_BYTES: query decoding, metrics rendering */
 };
 
-#define RC_SCRATCH_BYTES (64u << 10)
+/* Scratch space of the worker for what is built and copied at once: the first half for the
+ * metrics text, decoded connect parameters and notices; the second half for whole HTTP responses
+ * (which may embed the first half). */
+#define RC_SCRATCH_BYTES (128u << 10)
 
 static inline uint32_t conn_slot(const rc_worker *w, const rc_conn *c)
 {
