@@ -151,8 +151,10 @@ static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, s
 	if (f == NULL)
 		return NULL;
 	rc_frame_header_encode(f, opcode, true, total, NULL);
-	memcpy(f + h, prefix, plen);
-	memcpy(f + h + plen, payload, len);
+	if (plen > 0) /* memcpy from NULL is undefined even for 0 bytes */
+		memcpy(f + h, prefix, plen);
+	if (len > 0)
+		memcpy(f + h + plen, payload, len);
 	rc_metric_inc(&w->metrics, RC_M_COPIES(RC_COPY_REENCODE));
 	return rc_msg_new(&w->msgs, f, (uint32_t)(h + total), tid, seq, kind);
 }
@@ -386,7 +388,8 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 	}
 	uint8_t *base = rc_pool_data(&w->pool, c->asm_buf) + RC_CFG_HEADROOM_BYTES;
 	assert(c->asm_len + ev->data_len <= w->pool.buf_size - RC_CFG_HEADROOM_BYTES);
-	memcpy(base + c->asm_len, ev->data, ev->data_len);
+	if (ev->data_len > 0)
+		memcpy(base + c->asm_len, ev->data, ev->data_len);
 	c->asm_len += (uint32_t)ev->data_len;
 	if (ev->msg_end) {
 		message(w, c, c->asm_op, base, c->asm_len);

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # tests/run.sh: the one command that sets up a machine and runs every ringcast test.
 #
-# On a fresh Debian 12 machine, as root: installs the Debian packages that are missing, then
-#   1. Release build (gcc, -O2 -g, warnings are errors): unit tests;
+# On a fresh Debian 12 machine, as root: installs the Debian packages that are missing (and Node's
+# ws client for the integration tests, with npm ci from its lock file), then
+#   1. Release build (gcc, -O2 -g, warnings are errors): unit tests, then the integration tests
+#      (tests/integration: the real server over loopback with real clients), one at a time;
 #   2. Debug build (gcc, -O0): compiled, so it keeps building;
-#   3. Sanitizer build (clang, ASan + UBSan, warnings are errors): the unit tests again, then every
-#      libFuzzer target for RC_FUZZ_SECONDS (default 45) seconds.
+#   3. Sanitizer build (clang, ASan + UBSan, warnings are errors): the unit tests again, the
+#      integration tests against the sanitized server (RC_SLOW=1: it is ~3x slower, the tests
+#      scale their waits and loads), then every libFuzzer target for RC_FUZZ_SECONDS (default 45)
+#      seconds.
 # Exits non-zero at the first failure. .ci/run calls exactly this.
 #
 # Environment: RC_FUZZ_SECONDS (seconds per fuzz target), RC_JOBS (build parallelism, default nproc),
@@ -42,11 +46,15 @@ run_ctest() { # run_ctest ctest-args...
 
 # --- Debian packages -------------------------------------------------------------------------
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
-      liburing-dev libwolfssl-dev libcriterion-dev)
+      liburing-dev libwolfssl-dev libcriterion-dev python3 python3-websockets)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node and npm may come from elsewhere than Debian (a nodejs build that bundles npm): install
+# Debian's only when the commands are missing.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
 	step "installing ${missing[*]}"
 	if [ "$(id -u)" -ne 0 ]; then
@@ -69,10 +77,18 @@ configure_build() { # configure_build DIR cmake-args...
 	cmake --build "$dir" -j "$jobs"
 }
 
+# The integration tests' Node client (npm ws, pinned by package-lock.json; node_modules is not
+# committed).
+step "integration: npm ci (Node ws client)"
+(cd "$top/tests/integration/node" && npm ci --no-audit --no-fund --loglevel=error)
+
 step "release build (gcc -O2 -g)"
 configure_build "$build/release" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc
 step "release: unit tests"
-run_ctest --test-dir "$build/release" --output-on-failure -j "$jobs"
+run_ctest --test-dir "$build/release" --output-on-failure -j "$jobs" -LE integration
+step "release: integration tests"
+# One at a time (they measure deadlines and rates on a two-core machine).
+run_ctest --test-dir "$build/release" --output-on-failure -L integration
 
 step "debug build (gcc -O0)"
 configure_build "$build/debug" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc
@@ -82,6 +98,8 @@ configure_build "$build/asan" -DCMAKE_BUILD_TYPE=Asan -DCMAKE_C_COMPILER=clang \
 	-DRC_FUZZ=ON -DRC_FUZZ_SECONDS="$fuzz_seconds"
 step "sanitizer: unit tests"
 run_ctest --test-dir "$build/asan" --output-on-failure -j "$jobs" -L unit
+step "sanitizer: integration tests"
+RC_SLOW=1 run_ctest --test-dir "$build/asan" --output-on-failure -L integration
 step "sanitizer: fuzz targets, ${fuzz_seconds}s each"
 # One at a time: each fuzzer wants a whole core, and the machine has two.
 run_ctest --test-dir "$build/asan" --output-on-failure -L fuzz
