@@ -80,8 +80,8 @@ static const struct key keys[] = {
 	  "After this long without a frame from a client the server pings it; after twice this long "
 	  "it closes the connection with 4003." },
 	{ "write-timeout-ms", K_MS, U32(write_timeout_ms), 1, DAY_MS, false, "MS",
-	  "A send that makes no progress for this long closes the client with 4000 (slow "
-	  "consumer)." },
+	  "A send (one batch, up to 64 KiB) the client has not taken within this long: it is a slow "
+	  "consumer and is disconnected at once (no close frame can follow a cut batch)." },
 	{ "close-timeout-ms", K_MS, U32(close_timeout_ms), 1, DAY_MS, false, "MS",
 	  "After sending a close frame, wait this long for the client's before closing the socket." },
 	{ "drain-timeout-ms", K_MS, U32(drain_timeout_ms), 1, DAY_MS, false, "MS",
@@ -91,13 +91,14 @@ static const struct key keys[] = {
 	  "Longest message payload a client may send; a longer one closes it with 1009. Must fit "
 	  "in buffer-size-bytes with 256 bytes of header room." },
 	{ "buffer-size-bytes", K_BYTES, U32(buffer_size_bytes), BUFFER_MIN, BUFFER_MAX, true, "BYTES",
-	  "Size of every pool buffer: receive buffers, message copies, send staging, queue "
-	  "storage." },
+	  "Size of every pool buffer: receive buffers and message copies (arena, assembly of "
+	  "fragmented messages)." },
 	{ "recv-buffers", K_COUNT, U32(recv_buffers), 1, 32768, true, "N",
 	  "Buffers per worker lent to the kernel's receive ring (io_uring allows a power of two up to "
 	  "32768)." },
 	{ "pool-buffers", K_COUNT, U32(pool_buffers), 1, 1u << 24, false, "N",
-	  "Buffers per worker for message copies, send staging and outbound queues." },
+	  "Buffers per worker for message copies: messages still queued for slow subscribers, "
+	  "re-encodings, assembled messages." },
 	{ "queue-msgs-max", K_COUNT, U32(queue_msgs_max), 1, 1u << 20, true, "N",
 	  "Messages queued per subscriber before the slow-consumer policy applies." },
 	{ "queue-bytes-max", K_BYTES, U32(queue_bytes_max), 1, GIB, false, "BYTES",
@@ -113,7 +114,7 @@ static const struct key keys[] = {
 	{ "topics-max", K_COUNT, U32(topics_max), 1, 1u << 24, false, "N",
 	  "Topics that may exist at once, per worker." },
 	{ "subscriptions-max", K_COUNT, U32(subscriptions_max), 1, 1u << 28, false, "N",
-	  "Subscriptions at once, per worker (each costs about 48 bytes, reserved at start)." },
+	  "Subscriptions at once, per worker (64 bytes each, touched only as used)." },
 	{ "topics-per-connection-max", K_COUNT, U32(topics_per_connection_max), 1, RC_APP_TOPICS_MAX,
 	  false, "N",
 	  "Most topics in a connect URL (topics=); the protocol's limit is 64." },

@@ -108,7 +108,7 @@ typedef struct rc_cfg {
 	                                   defaults make a region of (1024 + 2048) * 64 KiB = 192 MiB
 	                                   per worker */
 	uint32_t recv_buffers;          /* buffers lent to the kernel's receive ring, per worker */
-	uint32_t pool_buffers;          /* POOL buffers (arenas, staging, queues), per worker */
+	uint32_t pool_buffers;          /* POOL buffers (message arena, assembly), per worker */
 	uint32_t queue_msgs_max;        /* per subscriber queue, messages */
 	uint32_t queue_bytes_max;       /* per subscriber queue, bytes */
 	enum rc_policy slow_policy;     /* when a subscriber's queue is full */

@@ -33,8 +33,8 @@
 enum rc_log_level {
 	RC_LOG_ERROR = 0, /* the server cannot do what it should (a failed syscall at start, a bug) */
 	RC_LOG_WARN = 1,  /* something is wrong but handled (a pool running dry, a refused config) */
-	RC_LOG_INFO = 2,  /* lifecycle: start, stop, connections opened and closed */
-	RC_LOG_DEBUG = 3, /* per-message detail; never on by default */
+	RC_LOG_INFO = 2,  /* lifecycle: start, listening, drain, exit */
+	RC_LOG_DEBUG = 3, /* per-connection events (open, close, refusals); never on by default */
 };
 #define RC_LOG_LEVEL_COUNT 4
 

@@ -75,6 +75,22 @@ static int listen_socket(const rc_cfg *cfg, char *text, size_t cap)
 		len = sizeof *s4;
 	}
 	rc_cfg_addr_format(&cfg->listen, text, cap);
+	/* SO_REUSEPORT (below) would let this server share a port another process already listens
+	 * on, silently splitting clients between the two: bind once without it first. */
+	if (cfg->listen.port != 0) {
+		int probe = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int one = 1;
+		if (probe >= 0) {
+			setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+			if (bind(probe, (struct sockaddr *)&ss, len) != 0 && errno == EADDRINUSE) {
+				rc_log(RC_LOG_ERROR, "listen", "addr=%s error=\"address already in use\" "
+				       "hint=\"another process listens there (ss -ltnp)\"", text);
+				close(probe);
+				return -1;
+			}
+			close(probe);
+		}
+	}
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc_log(RC_LOG_ERROR, "listen", "addr=%s error=\"socket: %s\"", text, strerror(errno));
@@ -101,6 +117,10 @@ static int listen_socket(const rc_cfg *cfg, char *text, size_t cap)
 int rc_server_run(const rc_cfg *cfg_in)
 {
 	rc_cfg cfg = *cfg_in;
+	if (cfg.workers > 1 || cfg.cpu_count > 0)
+		rc_log(RC_LOG_WARN, "workers", "workers=%u cpus=%u note=\"this version runs one worker "
+		       "on the calling thread; --workers and --cpus are not applied yet\"", cfg.workers,
+		       cfg.cpu_count);
 	uint32_t slots = descriptor_slots(&cfg);
 	memlock_check(&cfg);
 

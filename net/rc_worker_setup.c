@@ -161,13 +161,10 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, int listen_fd, int sign
 		rc_log(RC_LOG_ERROR, "config", "error=\"queue-msgs-max must be a power of two\"");
 		goto err;
 	}
+	/* One chunk serves as staging (RC_CHUNK_BYTES used), control output or a queue's ring. */
 	size_t chunk = RC_CHUNK_BYTES;
-	if (rc_outq_storage_bytes(&w->qcfg) > chunk) {
-		rc_log(RC_LOG_ERROR, "config", "error=\"queue-msgs-max %u needs %zu bytes of ring, "
-		       "over %u\"", cfg->queue_msgs_max, rc_outq_storage_bytes(&w->qcfg), RC_CHUNK_BYTES);
-		r = -EINVAL;
-		goto err;
-	}
+	if (rc_outq_storage_bytes(&w->qcfg) > chunk)
+		chunk = rc_outq_storage_bytes(&w->qcfg);
 	w->qalloc = (rc_outq_alloc){ .get = qstore_get, .put = qstore_put, .ctx = w };
 	r = rc_chunks_init(&w->chunks, chunk, slots * 3);
 	if (r < 0)
@@ -215,7 +212,8 @@ void rc_worker_destroy(rc_worker *w)
 		rc_bufring_fini(&w->ring, &w->bufring);
 		io_uring_queue_exit(&w->ring);
 	}
-	rc_arena_release(&w->arena);
+	if (w->arena.pool != NULL)
+		rc_arena_release(&w->arena);
 	if (w->msgs.slab != NULL)
 		rc_msgs_fini(&w->msgs);
 	rc_topics_fini(&w->topics);
