@@ -1,0 +1,2369 @@
+/* ringcast-bench: ringcast's load generator. This version drives the FAN-OUT workload.
+ *
+ *   ringcast-bench [options] ws://HOST:PORT/PATH[?QUERY]
+ *
+ * N subscribers and P publishers connect to one WebSocket URL; the publishers send messages of S
+ * bytes on one topic and every subscriber should receive every message. Two ways to publish:
+ *   --rate R   open loop: message k of the run is due at t0 + k/R (spread over the publishers) and
+ *              carries that intended time; latency is measured from it, so a publisher held up by
+ *              a stalled server (or by this bench) shows the stall as latency instead of quietly
+ *              sending less (no coordinated omission).
+ *   --max      closed loop: at most --window messages in flight (published, not yet received by
+ *              every receiver), to find the peak delivery rate. Latency is from the actual send.
+ * Two ways to connect (--proto):
+ *   plain      ringcast's /ws: subscribers connect to URL?topics=T, publishers to URL?publish=T;
+ *              a message is expected at every subscriber (never at its publisher).
+ *   generic    any broadcast server: every client connects to URL as given, and a message from a
+ *              publisher is expected at every other client (publishers included).
+ *
+ * Every payload starts with a 24-byte head: intended send time (CLOCK_MONOTONIC ns; the server and
+ * the bench share the machine), sequence number (per publisher, from 1), publisher id and a random
+ * nonce of this run (so messages of anyone else on a shared broadcast server are recognised and
+ * counted as foreign). With --text the payload is TEXT and the head is 48 hex digits. Receivers
+ * track, per publisher, the next sequence number they expect: a jump is a gap (messages missed), a
+ * step back a duplicate or out-of-order delivery. Latency goes into a log-linear histogram (128
+ * sub-buckets per power of two: under 0.8% error, 0 to 137 s).
+ *
+ * Timeline: connect everything (in batches of --connect-batch per thread, so 10,000 connections
+ * do not overrun the server's accept queue), then t0; --warmup seconds whose messages are not
+ * counted; the measured --duration; then the publishers stop and the receivers get up to --drain
+ * seconds to catch up; then every connection is closed with 1000. Counted over the measured
+ * interval: messages whose intended time falls in it (published, delivered, latency), deliveries
+ * that arrive in it (deliveries/s), this process's CPU time (getrusage) and, with --server-pid, the
+ * server's (utime + stime from /proc/PID/stat). Gaps and duplicates are counted over the whole run.
+ *
+ * Output: a table on stderr, one JSON object on stdout (fields: see print_json).
+ *
+ * Design: one thread per --cpus entry, each pinned, with its own io_uring and its own share of the
+ * connections (round robin). Receiving is one multishot recv per connection over a provided buffer
+ * ring (set up by hand: liburing 2.3 lacks io_uring_setup_buf_ring, FACTS.md), so a receive costs
+ * no system call and a recv completion carries whatever frames had arrived; frames are parsed in
+ * place with proto's rc_frame parser (client role) and only the 24 or 48 bytes of the head are
+ * looked at, copied only when a frame is split across buffers. Each connection has one send in
+ * flight at most (FACTS.md: unlinked sends on one socket can complete out of order); a publisher
+ * puts every frame that is due into one send. With --max the window is shared between threads: each
+ * publisher has a ring of slots, one per message in flight, holding (sequence tag, receivers still
+ * to pass); each thread batches its decrements per loop turn, so a message costs one atomic per
+ * thread, not one per delivery. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rc_app.h"
+#include "rc_close.h"
+#include "rc_frame.h"
+#include "rc_handshake.h"
+#include "rc_http.h"
+#include "rc_mask.h"
+
+#define BENCH_VERSION "0.1"
+
+/* ---- limits and constants ----------------------------------------------------------------- */
+
+#define CPUS_MAX 64
+#define HEAD_BIN_LEN 24              /* ts, seq, publisher, nonce */
+#define HEAD_TEXT_LEN (2 * HEAD_BIN_LEN)
+#define HS_RESP_MAX 8192             /* longest 101 response we accept (rc_http's request limit) */
+#define HS_FIELDS_MAX 64
+#define SQ_ENTRIES 1024              /* a full SQ is submitted and reused (get_sqe) */
+#define BGID 1                       /* the provided buffer group of every worker's ring */
+#define SUB_TX_MIN 512               /* subscriber send buffer: a pong (131 B) and a close (8 B) */
+#define NS_PER_S 1000000000ull
+#define WIN_TAG_SHIFT 24             /* --max slot: tag << 24 | receivers left (< 2^24 > 20k fds) */
+#define WIN_LEFT_MASK ((1ull << WIN_TAG_SHIFT) - 1)
+#define WIN_TAG_MASK ((1ull << (64 - WIN_TAG_SHIFT)) - 1)
+#define CLOSE_GRACE_NS (1000ull * 1000 * 1000) /* how long our closing 1000s may take */
+#define DRAIN_CHECK_NS (10ull * 1000 * 1000)   /* how often a thread checks it has caught up */
+#define IDLE_WAIT_NS (10ull * 1000 * 1000)     /* longest wait: phase changes are seen this fast */
+/* Above this share of its CPUs the bench may be what limits the result: it says so. Mostly kernel
+ * time: on loopback a receiver pays for its recv, its ACK and the sender's processing of that ACK,
+ * about 0.9 us per segment here (perf, 1 frame per segment, --rate 1000 x 1000 subscribers). */
+#define BENCH_SATURATED 0.9
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+enum proto_mode { PROTO_PLAIN, PROTO_GENERIC };
+
+struct opts {
+	const char *url;
+	enum proto_mode proto;
+	uint32_t subs, pubs, size;
+	const char *topic;
+	bool max;                  /* --max (the default unless --rate is given) */
+	double rate;               /* --rate: messages per second, all publishers together */
+	uint32_t window;           /* --max: messages in flight, all publishers together */
+	double duration_s, warmup_s, drain_s, connect_timeout_s;
+	int cpus[CPUS_MAX];
+	uint32_t ncpus;            /* 0: one thread, not pinned */
+	char cpus_text[128];
+	long server_pid;           /* 0: none */
+	bool text;
+	uint32_t connect_batch;
+	uint32_t source_addrs;     /* 0: let the kernel choose; n: 127.0.0.1 .. 127.0.0.n */
+	uint32_t recv_buf_bytes, recv_bufs, send_batch_bytes, stall_ms;
+	bool busy_poll;            /* never sleep in the kernel: poll the rings */
+	bool quiet;
+};
+
+static struct opts g_o = {
+	.proto = PROTO_PLAIN,
+	.subs = 1000,
+	.pubs = 1,
+	.size = 64,
+	.topic = "bench",
+	.max = true,
+	/* 256: on the 2-vCPU dev VM a window of 64 left ringcast idle half the time (each round trip
+	 * between the vCPUs is ~100 us) at 3.7M deliveries/s; 256 gave 9-13M, 512 10-16M at twice the
+	 * latency (1000 subscribers, 64 B). 256 also stays below the per-subscriber queues of servers
+	 * (ringcast: 1024 messages), so the default does not provoke drops. */
+	.window = 256,
+	.duration_s = 10,
+	.warmup_s = 2,
+	.drain_s = 2,
+	.connect_timeout_s = 30,
+	.connect_batch = 256,
+	.recv_buf_bytes = 16384,
+	.send_batch_bytes = 65536,
+	.stall_ms = 1000,
+};
+
+/* ---- state shared by the threads ------------------------------------------------------------ */
+
+enum phase {
+	PH_SETUP,       /* workers connect and handshake */
+	PH_SETUP_STOP,  /* main gave up waiting: workers abandon unfinished setups, then ack */
+	PH_RUN,         /* g.t0 .. g.t_drain are set: workers run the timeline by themselves */
+};
+
+/* One per publisher. `seq` is written by the publisher's thread only; the rest by anyone. */
+struct pub_shared {
+	_Atomic uint64_t seq;     /* last sequence number sent (0: none) */
+	_Atomic uint32_t live;    /* receivers each new message is expected at */
+	_Atomic bool stopped;     /* the publisher is done: seq is final */
+	_Atomic uint64_t *slot;   /* --max: g.slots slots, tag << WIN_TAG_SHIFT | receivers left */
+} __attribute__((aligned(64)));
+
+static struct {
+	_Atomic int phase;
+	_Atomic uint32_t settled;      /* connections whose setup ended, open or failed */
+	_Atomic uint32_t open_subs, open_pubs;
+	_Atomic uint32_t acks;
+	uint64_t t0, t_measure, t_end, t_drain; /* set before phase PH_RUN (release) */
+	struct pub_shared *pub;
+	uint32_t total;                /* connections: publishers are 0 .. P-1 */
+	uint32_t threads;
+	uint32_t nonce;                /* this run's, in every payload */
+	uint32_t win;                  /* --max: window per publisher (messages in flight) */
+	uint32_t slots;                /* --max: slot ring size, win rounded up to a power of two so
+	                                  that the per-delivery slot index is a mask, not a division
+	                                  (perf: win_pass fell from 8.5% to ~2% of the bench's CPU) */
+	uint32_t head_len;             /* 24, or 48 with --text */
+	uint32_t frame_len;            /* a whole masked client frame of --size bytes */
+	uint8_t opcode;
+	double period_ns;              /* --rate: ns between two messages, all publishers together */
+	uint64_t stall_ns;
+	uint8_t *fill;                 /* --size bytes of payload filler */
+	struct sockaddr_storage dst;
+	socklen_t dst_len;
+	char req_sub[2048], req_pub[2048]; /* request heads up to "Sec-WebSocket-Key: " */
+	size_t req_sub_len, req_pub_len;
+	char target_sub[1024], target_pub[1024];
+} g;
+
+/* ---- small helpers -------------------------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until_ns(uint64_t t)
+{
+	struct timespec ts = { .tv_sec = (time_t)(t / NS_PER_S), .tv_nsec = (long)(t % NS_PER_S) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static uint64_t xorshift64(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+__attribute__((noreturn)) static void die(const char *what, int err)
+{
+	fprintf(stderr, "ringcast-bench: %s%s%s\n", what, err ? ": " : "", err ? strerror(err) : "");
+	exit(1);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (p == NULL)
+		die("out of memory", 0);
+	return p;
+}
+
+static uint32_t pow2_at_least(uint32_t v)
+{
+	uint32_t p = 1;
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+static const char *errno_name(int e)
+{
+	const char *n = strerrorname_np(e);
+	return n ? n : "EUNKNOWN";
+}
+
+/* ---- counters with a name ------------------------------------------------------------------- */
+
+/* A small name -> count map for the rare events worth naming in the report: close codes from the
+ * server, connect and handshake failures by cause, send and receive errors. */
+#define TALLY_MAX 32
+struct tally {
+	uint32_t n;
+	struct {
+		char key[40];
+		uint64_t count;
+	} e[TALLY_MAX];
+};
+
+static void tally_add(struct tally *t, const char *key, uint64_t k)
+{
+	for (uint32_t i = 0; i < t->n; i++)
+		if (strcmp(t->e[i].key, key) == 0) {
+			t->e[i].count += k;
+			return;
+		}
+	if (t->n == TALLY_MAX) { /* full: the last entry, "other", absorbs the rest */
+		t->e[TALLY_MAX - 1].count += k;
+		return;
+	}
+	uint32_t i = t->n++;
+	snprintf(t->e[i].key, sizeof t->e[i].key, "%s", i == TALLY_MAX - 1 ? "other" : key);
+	t->e[i].count += k;
+}
+
+/* ---- latency histogram ---------------------------------------------------------------------- */
+
+/* Log-linear, HDR style: values below 256 ns have their own bucket; above, each power of two is cut
+ * in 128 equal sub-buckets, so a bucket is at most 1/128 (0.8%) of its value wide. Up to 2^37 ns
+ * (137 s): 3968 buckets, 31 KiB per thread. */
+#define HIST_SUB_BITS 7
+#define HIST_SUB (1u << HIST_SUB_BITS)
+#define HIST_TOP_BITS 37
+#define HIST_MAX_NS ((1ull << HIST_TOP_BITS) - 1)
+#define HIST_BUCKETS (HIST_SUB * (HIST_TOP_BITS - HIST_SUB_BITS + 1))
+
+static inline uint32_t hist_index(uint64_t v)
+{
+	if (v > HIST_MAX_NS)
+		v = HIST_MAX_NS;
+	if (v < HIST_SUB)
+		return (uint32_t)v;
+	unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS */
+	return HIST_SUB * (e - HIST_SUB_BITS + 1) + (uint32_t)((v >> (e - HIST_SUB_BITS)) - HIST_SUB);
+}
+
+/* The highest value that lands in bucket i (what HdrHistogram reports: never optimistic). */
+static uint64_t hist_value(uint32_t i)
+{
+	uint32_t octave = i / HIST_SUB, sub = i % HIST_SUB;
+	if (octave == 0)
+		return i;
+	uint64_t lower = (uint64_t)(HIST_SUB + sub) << (octave - 1);
+	return lower + (1ull << (octave - 1)) - 1;
+}
+
+/* ---- per thread statistics ------------------------------------------------------------------ */
+
+struct stats {
+	uint64_t published;       /* messages with their intended time in the measured interval */
+	uint64_t published_total; /* all messages sent, warmup included */
+	uint64_t unsent;          /* --rate: messages due in the measured interval never sent */
+	uint64_t expected;        /* sum over measured messages of the receivers expecting each */
+	uint64_t delivered;       /* deliveries of measured messages (new sequence numbers only) */
+	uint64_t delivered_total; /* deliveries of any message, warmup and drain included */
+	uint64_t arrivals;        /* deliveries that arrived within the measured interval */
+	uint64_t gaps;            /* sequence numbers skipped over, whole run */
+	uint64_t lost_tail;       /* at the end: sent but never received (after the last received) */
+	uint64_t dups;            /* a sequence number at or below one already received */
+	uint64_t self;            /* generic: own messages echoed back (not expected, not counted) */
+	uint64_t foreign;         /* data messages without our head or nonce */
+	uint64_t unexpected;      /* plain: data at a connection that subscribes to nothing */
+	uint64_t stalls;          /* --max: window slots given up on after --stall-ms */
+	uint64_t closed_in_run;   /* connections that ended during the run, not by us */
+	uint64_t sends, send_bytes, recv_cqes, recv_bytes, enobufs, rearms;
+	uint64_t lat_count, lat_sum_ns, lat_max_ns;
+	uint64_t lag_sum_ns, lag_max_ns; /* --rate: how late this bench sent measured messages */
+	uint64_t hist[HIST_BUCKETS];
+	struct tally closes;      /* close codes the server sent first (1006: no close frame) */
+	struct tally errors;      /* connect, handshake, protocol, send and receive failures */
+};
+
+/* ---- connections ---------------------------------------------------------------------------- */
+
+enum conn_state {
+	CS_IDLE,        /* not started */
+	CS_CONNECTING,  /* connect in flight */
+	CS_HANDSHAKE,   /* request being sent, then the response being read */
+	CS_OPEN,
+	CS_CLOSING,     /* shut down, waiting for its operations to complete */
+	CS_CLOSED,      /* descriptor closed */
+};
+
+struct handshake {
+	char key[RC_WS_KEY_LEN];
+	uint32_t len;
+	uint8_t buf[HS_RESP_MAX];
+};
+
+struct conn {
+	int fd;
+	uint32_t idx;            /* in its worker's array */
+	int32_t pub_id;          /* publisher number, -1 for a subscriber */
+	int32_t rx_row;          /* row of w->seq_next, -1 if no message is expected here */
+	uint8_t state;
+	uint8_t ops;             /* operations in flight: the descriptor is closed at 0 */
+	bool recv_armed, send_inflight, dirty, rearm, gone, was_open;
+	bool pong_pending, close_pending, close_sent, close_rcvd, proto_err;
+	uint16_t close_code_out;
+	uint8_t pong_len;
+	uint8_t mhave;           /* head bytes of the message in progress collected in mhead */
+	uint64_t mlen;           /* bytes of the message in progress so far */
+	uint8_t *tx;
+	uint32_t tx_cap, tx_len, tx_off;
+	struct handshake *hs;    /* during the handshake only */
+	/* publisher */
+	uint64_t seq_sent;       /* last sequence number put in a send */
+	uint64_t win_base;       /* --max: oldest sequence number not yet passed by every receiver */
+	uint64_t win_moved_ns;
+	bool stopped;
+	rc_frame_parser fp;
+	uint8_t mhead[HEAD_TEXT_LEN];
+	uint8_t pong[RC_FRAME_CONTROL_MAX];
+};
+
+/* --max: one thread's pending decrements of one publisher's window, flushed once per loop turn. */
+struct winloc {
+	uint64_t *seq;
+	uint32_t *cnt;
+	uint8_t *listed;
+	uint32_t *touched;
+	uint32_t ntouched;
+};
+
+struct worker {
+	uint32_t id;
+	int cpu;                     /* -1: not pinned */
+	pthread_t thread;
+	struct io_uring ring;
+	bool ring_ok;
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	uint8_t *bufs;
+	size_t bufs_bytes;
+	uint32_t nbufs, buf_size, br_added;
+	struct conn *conns;
+	uint32_t nconns;
+	uint32_t next_connect, setting_up;
+	uint32_t open;               /* connections with a descriptor */
+	uint32_t *dirty, ndirty;
+	uint32_t *rearm, nrearm;
+	uint32_t *pubs, npubs;       /* local indices of the publishers */
+	uint32_t nrx;
+	uint64_t *seq_next;          /* nrx x P: next sequence number expected */
+	struct winloc *win;          /* P entries with --max */
+	bool acked, closing, stopped_all;
+	uint64_t next_drain_check, close_deadline;
+	uint64_t rng;
+	uint8_t *tx_arena;
+	struct stats st;
+};
+
+/* ---- user_data ------------------------------------------------------------------------------ */
+
+/* What a completion is for: the operation in the top byte, the connection's index in its worker in
+ * the low 32 bits. A connection is used for one connection's life only and its descriptor is closed
+ * only when no operation is in flight, so no generation is needed to tell stale completions. */
+enum op { OP_CONNECT = 1, OP_SEND, OP_HS_RECV, OP_RECV };
+
+static inline uint64_t ud_make(enum op op, uint32_t idx)
+{
+	return (uint64_t)op << 56 | idx;
+}
+static inline enum op ud_op(uint64_t ud)
+{
+	return (enum op)(ud >> 56);
+}
+static inline uint32_t ud_idx(uint64_t ud)
+{
+	return (uint32_t)ud;
+}
+
+static struct io_uring_sqe *get_sqe(struct worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	if (sqe == NULL) {
+		io_uring_submit(&w->ring); /* SQ full: hand it to the kernel and take a fresh one */
+		sqe = io_uring_get_sqe(&w->ring);
+		assert(sqe != NULL);
+	}
+	return sqe;
+}
+
+/* ---- the payload head ----------------------------------------------------------------------- */
+
+struct head {
+	uint64_t ts_ns, seq;
+	uint32_t pub, nonce;
+};
+
+static void head_encode(uint8_t *out, const struct head *h)
+{
+	uint8_t b[HEAD_BIN_LEN];
+	memcpy(b, &h->ts_ns, 8);
+	memcpy(b + 8, &h->seq, 8);
+	memcpy(b + 16, &h->pub, 4);
+	memcpy(b + 20, &h->nonce, 4);
+	if (!g_o.text) {
+		memcpy(out, b, sizeof b);
+		return;
+	}
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < sizeof b; i++) {
+		out[2 * i] = (uint8_t)hex[b[i] >> 4];
+		out[2 * i + 1] = (uint8_t)hex[b[i] & 15];
+	}
+}
+
+static int hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decode a head and check it is ours. False for anything else (a foreign message). */
+static bool head_decode(const uint8_t *in, struct head *h)
+{
+	uint8_t b[HEAD_BIN_LEN];
+	if (g_o.text) {
+		for (size_t i = 0; i < sizeof b; i++) {
+			int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				return false;
+			b[i] = (uint8_t)(hi << 4 | lo);
+		}
+		in = b;
+	}
+	memcpy(&h->ts_ns, in, 8);
+	memcpy(&h->seq, in + 8, 8);
+	memcpy(&h->pub, in + 16, 4);
+	memcpy(&h->nonce, in + 20, 4);
+	return h->nonce == g.nonce && h->pub < g_o.pubs && h->seq != 0;
+}
+
+/* ---- the --max window ----------------------------------------------------------------------- */
+
+static void win_flush_slot(struct worker *w, uint32_t pub, uint32_t i)
+{
+	struct winloc *wl = &w->win[pub];
+	uint32_t k = wl->cnt[i];
+	if (k == 0)
+		return;
+	wl->cnt[i] = 0;
+	uint64_t tag = wl->seq[i] & WIN_TAG_MASK;
+	_Atomic uint64_t *a = &g.pub[pub].slot[i];
+	uint64_t v = atomic_load_explicit(a, memory_order_relaxed), nv;
+	do {
+		if (v >> WIN_TAG_SHIFT != tag)
+			return; /* the slot moved on (a stall gave up on it): the decrement is stale */
+		uint64_t left = v & WIN_LEFT_MASK;
+		nv = v - (k < left ? k : left);
+	} while (!atomic_compare_exchange_weak_explicit(a, &v, nv, memory_order_release,
+	                                                memory_order_relaxed));
+}
+
+/* A receiver moved past sequence numbers from..to of publisher `pub` (delivered, or skipped over
+ * in a gap): count it off their window slots. Only the last g.win numbers can still be in flight,
+ * and a slot is reused only once its previous number left the window (win <= slots). */
+static void win_pass(struct worker *w, uint32_t pub, uint64_t from, uint64_t to)
+{
+	if (!g_o.max || from > to)
+		return;
+	if (to - from >= g.win)
+		from = to - g.win + 1;
+	struct winloc *wl = &w->win[pub];
+	for (uint64_t s = from; s <= to; s++) {
+		uint32_t i = (uint32_t)s & (g.slots - 1);
+		if (wl->cnt[i] != 0 && wl->seq[i] != s)
+			win_flush_slot(w, pub, i);
+		wl->seq[i] = s;
+		wl->cnt[i]++;
+		if (!wl->listed[i]) {
+			wl->listed[i] = 1;
+			wl->touched[wl->ntouched++] = i;
+		}
+	}
+}
+
+static void win_flush(struct worker *w)
+{
+	if (!g_o.max)
+		return;
+	for (uint32_t p = 0; p < g_o.pubs; p++) {
+		struct winloc *wl = &w->win[p];
+		for (uint32_t j = 0; j < wl->ntouched; j++) {
+			uint32_t i = wl->touched[j];
+			win_flush_slot(w, p, i);
+			wl->listed[i] = 0;
+		}
+		wl->ntouched = 0;
+	}
+}
+
+/* ---- connection lifecycle ------------------------------------------------------------------- */
+
+static void conn_maybe_finish(struct worker *w, struct conn *c)
+{
+	if (c->state != CS_CLOSING || c->ops != 0)
+		return;
+	close(c->fd);
+	c->fd = -1;
+	c->state = CS_CLOSED;
+	assert(w->open > 0);
+	w->open--;
+}
+
+/* An open connection ended (the server closed it, a protocol or I/O error) before the end of the
+ * run: messages are no longer expected at it, and a publisher is done. */
+static void conn_gone(struct worker *w, struct conn *c)
+{
+	if (c->gone)
+		return;
+	c->gone = true;
+	if (atomic_load_explicit(&g.phase, memory_order_acquire) != PH_RUN) {
+		atomic_fetch_sub(c->pub_id >= 0 ? &g.open_pubs : &g.open_subs, 1);
+		return;
+	}
+	if (w->closing)
+		return; /* our own close at the end */
+	w->st.closed_in_run++;
+	if (c->pub_id >= 0)
+		atomic_store_explicit(&g.pub[c->pub_id].stopped, true, memory_order_release);
+	if (c->rx_row < 0)
+		return;
+	for (uint32_t p = 0; p < g_o.pubs; p++) {
+		if ((int32_t)p == c->pub_id)
+			continue;
+		atomic_fetch_sub(&g.pub[p].live, 1);
+		uint64_t next = w->seq_next[(size_t)c->rx_row * g_o.pubs + p];
+		win_pass(w, p, next, atomic_load_explicit(&g.pub[p].seq, memory_order_acquire));
+	}
+}
+
+/* Close: shut the socket down so that the operations in flight complete, and close the descriptor
+ * when the last one has (a pending recv holds the socket open, FACTS.md). */
+static void conn_close(struct worker *w, struct conn *c)
+{
+	if (c->state == CS_CLOSING) {
+		conn_maybe_finish(w, c);
+		return;
+	}
+	if (c->state == CS_CLOSED)
+		return;
+	if (c->state == CS_OPEN)
+		conn_gone(w, c);
+	c->state = CS_CLOSING;
+	free(c->hs);
+	c->hs = NULL;
+	if (c->ops != 0)
+		shutdown(c->fd, SHUT_RDWR);
+	conn_maybe_finish(w, c);
+}
+
+static void mark_dirty(struct worker *w, struct conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	w->dirty[w->ndirty++] = c->idx;
+}
+
+/* Queue a close frame (sent by the next flush); the connection is closed once it is out. */
+static void conn_send_close(struct worker *w, struct conn *c, uint16_t code)
+{
+	if (c->close_pending || c->close_sent || c->state != CS_OPEN)
+		return;
+	c->close_pending = true;
+	c->close_code_out = code;
+	mark_dirty(w, c);
+}
+
+static void setup_end(struct worker *w, struct conn *c, const char *fail)
+{
+	assert(w->setting_up > 0);
+	w->setting_up--;
+	atomic_fetch_add_explicit(&g.settled, 1, memory_order_release);
+	if (fail == NULL) {
+		c->was_open = true;
+		atomic_fetch_add(c->pub_id >= 0 ? &g.open_pubs : &g.open_subs, 1);
+		return;
+	}
+	tally_add(&w->st.errors, fail, 1);
+	conn_close(w, c);
+}
+
+/* ---- sending -------------------------------------------------------------------------------- */
+
+static void conn_submit_send(struct worker *w, struct conn *c)
+{
+	assert(c->tx_off < c->tx_len);
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->idx));
+	c->send_inflight = true;
+	c->ops++;
+}
+
+/* Append one masked client frame to c's send buffer (the caller checked it fits). */
+static void put_frame(struct worker *w, struct conn *c, uint8_t opcode, const uint8_t *payload,
+                      uint32_t len)
+{
+	uint64_t r = xorshift64(&w->rng);
+	uint8_t key[4];
+	memcpy(key, &r, 4);
+	uint8_t *out = c->tx + c->tx_len;
+	size_t h = rc_frame_header_encode(out, opcode, true, len, key);
+	if (len)
+		memcpy(out + h, payload, len);
+	rc_mask_apply(out + h, len, key, 0);
+	c->tx_len += (uint32_t)(h + len);
+	assert(c->tx_len <= c->tx_cap);
+}
+
+/* The control frames owed: a pong for the last ping, a close. */
+static void put_ctl(struct worker *w, struct conn *c)
+{
+	assert(!c->send_inflight);
+	if (c->pong_pending && !c->close_sent) {
+		put_frame(w, c, RC_OP_PONG, c->pong, c->pong_len);
+		c->pong_pending = false;
+	}
+	if (c->close_pending) {
+		uint8_t p[2 + RC_CLOSE_REASON_MAX];
+		uint32_t n = 0;
+		if (rc_close_code_valid(c->close_code_out))
+			n = (uint32_t)rc_close_payload(p, c->close_code_out, NULL);
+		put_frame(w, c, RC_OP_CLOSE, p, n);
+		c->close_pending = false;
+		c->close_sent = true;
+	}
+}
+
+/* ---- publishing ----------------------------------------------------------------------------- */
+
+/* --rate: when message `index` (0-based) of publisher `pub` is due. Publishers take turns, so the
+ * aggregate stream is evenly spaced at 1/rate. */
+static uint64_t intended_ns(uint32_t pub, uint64_t index)
+{
+	return g.t0 + (uint64_t)(((double)index * g_o.pubs + pub) * g.period_ns);
+}
+
+/* --rate: the first message index of publisher `pub` due at or after t. */
+static uint64_t first_index_due(int32_t pub, uint64_t t)
+{
+	uint64_t lo = 0, hi = 1;
+	while (intended_ns((uint32_t)pub, hi) < t)
+		hi *= 2;
+	while (lo < hi) { /* the answer is in [lo, hi] */
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (intended_ns((uint32_t)pub, mid) < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t ts, uint32_t live,
+                        uint64_t now)
+{
+	uint8_t *out = c->tx + c->tx_len;
+	size_t h = rc_frame_header_len(g_o.size, true);
+	uint64_t r = xorshift64(&w->rng);
+	uint8_t key[4];
+	memcpy(key, &r, 4);
+	rc_frame_header_encode(out, g.opcode, true, g_o.size, key);
+	memcpy(out + h, g.fill, g_o.size);
+	struct head hd = { .ts_ns = ts, .seq = seq, .pub = (uint32_t)c->pub_id, .nonce = g.nonce };
+	head_encode(out + h, &hd);
+	rc_mask_apply(out + h, g_o.size, key, 0);
+	c->tx_len += g.frame_len;
+	w->st.published_total++;
+	if (ts >= g.t_measure && ts < g.t_end) {
+		w->st.published++;
+		w->st.expected += live;
+		/* Send lag: the bench's own lateness (its loop, or a send held up by the server). It is
+		 * inside the latency already; reported apart to tell whose it is. */
+		uint64_t lag = now > ts ? now - ts : 0;
+		w->st.lag_sum_ns += lag;
+		if (lag > w->st.lag_max_ns)
+			w->st.lag_max_ns = lag;
+	}
+}
+
+static void pub_stop(struct conn *c)
+{
+	if (c->stopped)
+		return;
+	c->stopped = true;
+	atomic_store_explicit(&g.pub[c->pub_id].stopped, true, memory_order_release);
+}
+
+/* --max: move the window base past every message all receivers have passed; give up on the oldest
+ * one after --stall-ms without progress (a receiver the server dropped without a close). */
+static void win_advance(struct worker *w, struct conn *c, uint64_t now)
+{
+	struct pub_shared *ps = &g.pub[c->pub_id];
+	uint64_t base0 = c->win_base;
+	while (c->win_base <= c->seq_sent) {
+		uint64_t v = atomic_load_explicit(&ps->slot[c->win_base & (g.slots - 1)],
+		                                  memory_order_acquire);
+		if (v != (c->win_base & WIN_TAG_MASK) << WIN_TAG_SHIFT)
+			break;
+		c->win_base++;
+	}
+	if (c->win_base != base0 || c->win_base > c->seq_sent) {
+		c->win_moved_ns = now;
+	} else if (now - c->win_moved_ns > g.stall_ns) {
+		c->win_base++;
+		c->win_moved_ns = now;
+		w->st.stalls++;
+	}
+}
+
+/* Put every message due on publisher c into one send. */
+static void pub_fill(struct worker *w, struct conn *c, uint64_t now)
+{
+	if (c->send_inflight || c->state != CS_OPEN)
+		return;
+	put_ctl(w, c);
+	struct pub_shared *ps = &g.pub[c->pub_id];
+	uint64_t seq = c->seq_sent;
+	bool stop = false;
+	if (!c->close_sent && !c->stopped && now >= g.t0) {
+		uint32_t live = atomic_load_explicit(&ps->live, memory_order_relaxed);
+		if (!g_o.max) {
+			for (;;) {
+				uint64_t t = intended_ns((uint32_t)c->pub_id, seq);
+				if (t >= g.t_end) {
+					stop = true;
+					break;
+				}
+				if (t > now || c->tx_len + g.frame_len > c->tx_cap)
+					break;
+				put_message(w, c, seq + 1, t, live, now);
+				seq++;
+			}
+		} else if (now >= g.t_end) {
+			stop = true;
+		} else {
+			win_advance(w, c, now);
+			while (seq + 1 - c->win_base < g.win && c->tx_len + g.frame_len <= c->tx_cap) {
+				seq++;
+				/* The slot is set before the message can be received: the send comes later. */
+				atomic_store_explicit(&ps->slot[seq & (g.slots - 1)],
+				                      (seq & WIN_TAG_MASK) << WIN_TAG_SHIFT | live,
+				                      memory_order_release);
+				put_message(w, c, seq, now, live, now);
+			}
+		}
+	}
+	if (seq != c->seq_sent) {
+		c->seq_sent = seq;
+		atomic_store_explicit(&ps->seq, seq, memory_order_release);
+	}
+	if (stop)
+		pub_stop(c); /* after the store above: a reader that sees stopped sees the final seq */
+	if (c->tx_len != 0)
+		conn_submit_send(w, c);
+}
+
+/* ---- receiving ------------------------------------------------------------------------------ */
+
+static void on_message(struct worker *w, struct conn *c, const uint8_t *head, uint64_t now)
+{
+	struct head h;
+	if (!head_decode(head, &h)) {
+		w->st.foreign++;
+		return;
+	}
+	if (c->rx_row < 0) {
+		w->st.unexpected++;
+		return;
+	}
+	if ((int32_t)h.pub == c->pub_id) {
+		w->st.self++;
+		return;
+	}
+	uint64_t *next = &w->seq_next[(size_t)c->rx_row * g_o.pubs + h.pub];
+	if (h.seq < *next) {
+		w->st.dups++;
+		return;
+	}
+	if (h.seq > *next)
+		w->st.gaps += h.seq - *next;
+	win_pass(w, h.pub, *next, h.seq);
+	*next = h.seq + 1;
+	w->st.delivered_total++;
+	if (now >= g.t_measure && now < g.t_end)
+		w->st.arrivals++;
+	if (h.ts_ns >= g.t_measure && h.ts_ns < g.t_end) {
+		uint64_t lat = now > h.ts_ns ? now - h.ts_ns : 0;
+		w->st.delivered++;
+		w->st.lat_count++;
+		w->st.lat_sum_ns += lat;
+		if (lat > w->st.lat_max_ns)
+			w->st.lat_max_ns = lat;
+		w->st.hist[hist_index(lat)]++;
+	}
+}
+
+/* A chunk of a data message: the head is read where it lies when the message is whole in the
+ * chunk (the common case), else collected across chunks. */
+static void on_data(struct worker *w, struct conn *c, const rc_frame_event *ev, uint64_t now)
+{
+	uint32_t need = g.head_len;
+	if (c->mlen == 0 && ev->msg_end) {
+		if (ev->data_len >= need)
+			on_message(w, c, ev->data, now);
+		else
+			w->st.foreign++;
+		return;
+	}
+	if (c->mhave < need) {
+		size_t k = need - c->mhave;
+		if (k > ev->data_len)
+			k = ev->data_len;
+		memcpy(c->mhead + c->mhave, ev->data, k);
+		c->mhave = (uint8_t)(c->mhave + k);
+	}
+	c->mlen += ev->data_len;
+	if (!ev->msg_end)
+		return;
+	if (c->mhave == need)
+		on_message(w, c, c->mhead, now);
+	else
+		w->st.foreign++;
+	c->mhave = 0;
+	c->mlen = 0;
+}
+
+static void on_control(struct worker *w, struct conn *c, const rc_frame_event *ev)
+{
+	switch (ev->opcode) {
+	case RC_OP_PING:
+		if (c->close_sent || c->close_pending)
+			break;
+		memcpy(c->pong, ev->data, ev->data_len);
+		c->pong_len = (uint8_t)ev->data_len;
+		c->pong_pending = true;
+		mark_dirty(w, c);
+		break;
+	case RC_OP_CLOSE:
+		c->close_rcvd = true;
+		if (c->close_sent) { /* the answer to ours: done */
+			conn_close(w, c);
+			break;
+		}
+		if (!w->closing) {
+			char k[16];
+			snprintf(k, sizeof k, "%u", ev->close_code);
+			tally_add(&w->st.closes, k, 1);
+		}
+		conn_gone(w, c);
+		/* Echo the code (RFC 6455 §5.5.1); a close without one is answered without one. */
+		conn_send_close(w, c, ev->close_code);
+		break;
+	default: /* pong */
+		break;
+	}
+}
+
+/* Feed received bytes to c's frame parser and act on every event: the receive hot path. */
+static void conn_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n, uint64_t now)
+{
+	while (!c->proto_err && !c->close_rcvd) {
+		rc_frame_event ev;
+		ssize_t k = rc_frame_parse(&c->fp, p, n, &ev);
+		if (k < 0) {
+			const char *why;
+			uint16_t code = rc_frame_error(&c->fp, &why);
+			char key[40];
+			snprintf(key, sizeof key, "protocol_%u", code);
+			tally_add(&w->st.errors, key, 1);
+			c->proto_err = true;
+			conn_gone(w, c);
+			conn_send_close(w, c, code);
+			return;
+		}
+		p += k;
+		n -= (size_t)k;
+		switch (ev.type) {
+		case RC_FRAME_NEED_MORE:
+			return;
+		case RC_FRAME_DATA_START:
+			break;
+		case RC_FRAME_DATA:
+			on_data(w, c, &ev, now);
+			break;
+		case RC_FRAME_CONTROL:
+			on_control(w, c, &ev);
+			break;
+		}
+	}
+}
+
+static void arm_recv(struct worker *w, struct conn *c)
+{
+	assert(!c->recv_armed);
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data64(sqe, ud_make(OP_RECV, c->idx));
+	c->recv_armed = true;
+	c->ops++;
+}
+
+static void buf_recycle(struct worker *w, uint32_t bid)
+{
+	io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * w->buf_size, w->buf_size,
+	                      (unsigned short)bid, io_uring_buf_ring_mask(w->nbufs), (int)w->br_added);
+	w->br_added++;
+}
+
+static void on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+	if (res > 0) {
+		assert(cqe->flags & IORING_CQE_F_BUFFER);
+		uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		w->st.recv_cqes++;
+		w->st.recv_bytes += (uint64_t)res;
+		if (c->state == CS_OPEN)
+			conn_feed(w, c, w->bufs + (size_t)bid * w->buf_size, (size_t)res, mono_ns());
+		buf_recycle(w, bid);
+	}
+	if (cqe->flags & IORING_CQE_F_MORE)
+		return;
+	c->recv_armed = false;
+	c->ops--;
+	if (c->state == CS_OPEN && !c->close_rcvd && (res > 0 || res == -ENOBUFS)) {
+		/* The multishot ended with the connection alive (-ENOBUFS: the buffer ring ran dry; the
+		 * data waits in the socket). Re-arm after this batch's buffers are back in the ring. */
+		if (res == -ENOBUFS)
+			w->st.enobufs++;
+		c->rearm = true;
+		w->rearm[w->nrearm++] = c->idx;
+		return;
+	}
+	if (c->state == CS_OPEN && !c->close_rcvd && !c->close_sent && !w->closing) {
+		/* The server went away without a close frame. */
+		tally_add(&w->st.closes, "1006", 1);
+		if (res < 0) {
+			char k[40];
+			snprintf(k, sizeof k, "recv_%s", errno_name(-res));
+			tally_add(&w->st.errors, k, 1);
+		}
+	}
+	conn_close(w, c);
+}
+
+static void on_send(struct worker *w, struct conn *c, int res)
+{
+	c->ops--;
+	c->send_inflight = false;
+	if (res <= 0) {
+		if (c->state == CS_OPEN && !w->closing) {
+			char k[40];
+			snprintf(k, sizeof k, "send_%s", res == 0 ? "zero" : errno_name(-res));
+			tally_add(&w->st.errors, k, 1);
+		}
+		if (c->state == CS_HANDSHAKE) {
+			setup_end(w, c, "handshake_send");
+			return;
+		}
+		conn_close(w, c);
+		return;
+	}
+	w->st.send_bytes += (uint64_t)res;
+	c->tx_off += (uint32_t)res;
+	if (c->tx_off < c->tx_len) { /* a short send: resume it ourselves (FACTS.md) */
+		if (c->state == CS_OPEN || c->state == CS_HANDSHAKE)
+			conn_submit_send(w, c);
+		else
+			conn_maybe_finish(w, c);
+		return;
+	}
+	w->st.sends++;
+	c->tx_len = c->tx_off = 0;
+	if (c->state == CS_HANDSHAKE) {
+		struct io_uring_sqe *sqe = get_sqe(w);
+		io_uring_prep_recv(sqe, c->fd, c->hs->buf, sizeof c->hs->buf, 0);
+		io_uring_sqe_set_data64(sqe, ud_make(OP_HS_RECV, c->idx));
+		c->ops++;
+		return;
+	}
+	if (c->state != CS_OPEN) {
+		conn_maybe_finish(w, c);
+		return;
+	}
+	if (c->close_sent && (c->close_rcvd || c->proto_err)) {
+		conn_close(w, c); /* our answer to the server's close, or our protocol error close */
+		return;
+	}
+	if (c->pong_pending || c->close_pending)
+		mark_dirty(w, c);
+}
+
+/* ---- connecting and the opening handshake --------------------------------------------------- */
+
+static void base64_16(const uint8_t in[16], char out[RC_WS_KEY_LEN])
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+	for (size_t i = 0; i < 15; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		out[o++] = a[v >> 6 & 63];
+		out[o++] = a[v & 63];
+	}
+	uint32_t v = (uint32_t)in[15] << 16;
+	out[o++] = a[v >> 18 & 63];
+	out[o++] = a[v >> 12 & 63];
+	out[o++] = '=';
+	out[o++] = '=';
+	assert(o == RC_WS_KEY_LEN);
+}
+
+static void conn_start(struct worker *w, struct conn *c)
+{
+	assert(c->state == CS_IDLE);
+	w->setting_up++;
+	c->state = CS_CONNECTING;
+	c->fd = socket(g.dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		char k[40];
+		snprintf(k, sizeof k, "socket_%s", errno_name(errno));
+		c->state = CS_CLOSED;
+		w->setting_up--;
+		atomic_fetch_add_explicit(&g.settled, 1, memory_order_release);
+		tally_add(&w->st.errors, k, 1);
+		return;
+	}
+	w->open++;
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (g_o.source_addrs > 0 && g.dst.ss_family == AF_INET) {
+		/* Spread the source address over 127.0.0.1..n: each gives another ~28k ports towards the
+		 * server (FACTS.md). NO_PORT defers the port choice to connect, where the kernel picks it
+		 * for the full 4-tuple instead of reserving it per source address. */
+		uint32_t global = c->idx * g.threads + w->id;
+		struct sockaddr_in src = { .sin_family = AF_INET };
+		src.sin_addr.s_addr = htonl(0x7f000001u + global % g_o.source_addrs);
+		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+		if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) {
+			char k[40];
+			snprintf(k, sizeof k, "bind_%s", errno_name(errno));
+			c->state = CS_HANDSHAKE; /* so that setup_end closes it */
+			setup_end(w, c, k);
+			return;
+		}
+	}
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&g.dst, g.dst_len);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_CONNECT, c->idx));
+	c->ops++;
+}
+
+static void on_connect(struct worker *w, struct conn *c, int res)
+{
+	c->ops--;
+	if (c->state != CS_CONNECTING) { /* abandoned at the setup timeout */
+		conn_maybe_finish(w, c);
+		return;
+	}
+	c->state = CS_HANDSHAKE;
+	if (res < 0) {
+		char k[40];
+		snprintf(k, sizeof k, "connect_%s", errno_name(-res));
+		setup_end(w, c, k);
+		return;
+	}
+	c->hs = malloc(sizeof *c->hs);
+	if (c->hs == NULL) {
+		setup_end(w, c, "out_of_memory");
+		return;
+	}
+	c->hs->len = 0;
+	uint8_t nonce[16];
+	if (getrandom(nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) {
+		for (size_t i = 0; i < sizeof nonce; i++)
+			nonce[i] = (uint8_t)xorshift64(&w->rng);
+	}
+	base64_16(nonce, c->hs->key);
+	const char *req = c->pub_id >= 0 ? g.req_pub : g.req_sub;
+	size_t n = c->pub_id >= 0 ? g.req_pub_len : g.req_sub_len;
+	assert(n + RC_WS_KEY_LEN + 4 <= c->tx_cap);
+	memcpy(c->tx, req, n);
+	memcpy(c->tx + n, c->hs->key, RC_WS_KEY_LEN);
+	memcpy(c->tx + n + RC_WS_KEY_LEN, "\r\n\r\n", 4);
+	c->tx_len = (uint32_t)(n + RC_WS_KEY_LEN + 4);
+	c->tx_off = 0;
+	conn_submit_send(w, c);
+}
+
+static size_t find_head_end(const uint8_t *p, size_t n)
+{
+	for (size_t i = 3; i < n; i++)
+		if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
+			return i + 1;
+	return 0;
+}
+
+/* The client's checks of the server's answer (RFC 6455 §4.1): status 101, Upgrade: websocket,
+ * Connection: upgrade, exactly one Sec-WebSocket-Accept equal to that of our key, and no extension
+ * or subprotocol, since we offered none. buf[0..n) is the head. Returns NULL if it is acceptable,
+ * else a name for the error tally (in `scratch` for an unexpected status). */
+static const char *hs_check(const uint8_t *buf, size_t n, const char *key, char *scratch,
+                            size_t scratch_cap)
+{
+	if (n < 13 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
+		return "handshake_bad_status_line";
+	int status = 0;
+	for (size_t i = 9; i < 12; i++) {
+		if (buf[i] < '0' || buf[i] > '9')
+			return "handshake_bad_status_line";
+		status = status * 10 + (buf[i] - '0');
+	}
+	if (status != 101) {
+		snprintf(scratch, scratch_cap, "http_%d", status);
+		return scratch;
+	}
+	rc_http_header fields[HS_FIELDS_MAX];
+	rc_http_request req = { .headers = fields };
+	size_t i = 0;
+	while (i < n && buf[i] != '\n') /* skip the status line */
+		i++;
+	for (i++; i < n;) {
+		size_t eol = i;
+		while (eol < n && buf[eol] != '\n')
+			eol++;
+		size_t end = eol > i && buf[eol - 1] == '\r' ? eol - 1 : eol;
+		if (end == i)
+			break; /* the empty line */
+		size_t colon = i;
+		while (colon < end && buf[colon] != ':')
+			colon++;
+		if (colon == end || colon == i)
+			return "handshake_bad_field";
+		if (req.header_count == HS_FIELDS_MAX)
+			return "handshake_too_many_fields";
+		size_t vs = colon + 1, ve = end;
+		while (vs < ve && (buf[vs] == ' ' || buf[vs] == '\t'))
+			vs++;
+		while (ve > vs && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
+			ve--;
+		const char *base = (const char *)buf;
+		fields[req.header_count++] = (rc_http_header){
+			.name = { .ptr = base + i, .off = (uint32_t)i, .len = (uint32_t)(colon - i) },
+			.value = { .ptr = base + vs, .off = (uint32_t)vs, .len = (uint32_t)(ve - vs) },
+		};
+		i = eol + 1;
+	}
+	if (!rc_http_header_has_token(&req, "Upgrade", "websocket"))
+		return "handshake_no_upgrade";
+	if (!rc_http_header_has_token(&req, "Connection", "upgrade"))
+		return "handshake_no_connection_upgrade";
+	if (rc_http_header_count(&req, "Sec-WebSocket-Accept") != 1)
+		return "handshake_no_accept";
+	const rc_http_header *acc = rc_http_header_find(&req, "Sec-WebSocket-Accept", NULL);
+	char want[RC_WS_ACCEPT_LEN];
+	if (rc_ws_accept(key, RC_WS_KEY_LEN, want) != 0)
+		return "handshake_accept_failed";
+	if (acc->value.len != RC_WS_ACCEPT_LEN || memcmp(acc->value.ptr, want, RC_WS_ACCEPT_LEN) != 0)
+		return "handshake_wrong_accept";
+	if (rc_http_header_find(&req, "Sec-WebSocket-Extensions", NULL) != NULL)
+		return "handshake_unrequested_extension";
+	if (rc_http_header_find(&req, "Sec-WebSocket-Protocol", NULL) != NULL)
+		return "handshake_unrequested_subprotocol";
+	return NULL;
+}
+
+static void on_hs_recv(struct worker *w, struct conn *c, int res)
+{
+	c->ops--;
+	if (c->state != CS_HANDSHAKE) {
+		conn_maybe_finish(w, c);
+		return;
+	}
+	struct handshake *hs = c->hs;
+	if (res <= 0) {
+		char k[40];
+		snprintf(k, sizeof k, "handshake_recv_%s", res == 0 ? "eof" : errno_name(-res));
+		setup_end(w, c, k);
+		return;
+	}
+	size_t old = hs->len;
+	hs->len += (uint32_t)res;
+	size_t from = old > 3 ? old - 3 : 0;
+	size_t end = find_head_end(hs->buf + from, hs->len - from);
+	if (end == 0) {
+		if (hs->len == sizeof hs->buf) {
+			setup_end(w, c, "handshake_too_long");
+			return;
+		}
+		struct io_uring_sqe *sqe = get_sqe(w);
+		io_uring_prep_recv(sqe, c->fd, hs->buf + hs->len, sizeof hs->buf - hs->len, 0);
+		io_uring_sqe_set_data64(sqe, ud_make(OP_HS_RECV, c->idx));
+		c->ops++;
+		return;
+	}
+	end += from;
+	char scratch[40];
+	const char *bad = hs_check(hs->buf, end, hs->key, scratch, sizeof scratch);
+	if (bad != NULL) {
+		setup_end(w, c, bad);
+		return;
+	}
+	c->state = CS_OPEN;
+	c->hs = NULL; /* detached first: feeding may close the connection, which frees c->hs */
+	setup_end(w, c, NULL);
+	arm_recv(w, c);
+	/* Frames that came with the 101 belong to the connection. */
+	if (end < hs->len)
+		conn_feed(w, c, hs->buf + end, hs->len - end, mono_ns());
+	free(hs);
+}
+
+/* ---- the worker ----------------------------------------------------------------------------- */
+
+static int ring_init(struct worker *w, uint32_t cq_entries)
+{
+	struct io_uring_params p = { 0 };
+	/* SINGLE_ISSUER (6.0): only this thread submits, so the kernel skips submission locking; the
+	 * ring is created here, on its thread (FACTS.md: -EEXIST otherwise). DEFER_TASKRUN (6.1):
+	 * completion work runs when we ask for completions, once per loop turn in a batch, instead of
+	 * interrupting the loop at every packet; it needs SINGLE_ISSUER. CQSIZE: every connection may
+	 * complete a recv in the same turn; a CQ that holds them all keeps off the overflow list. */
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+	p.cq_entries = cq_entries;
+	int r = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+	if (r == -EINVAL) { /* kernel before 6.1: COOP_TASKRUN (5.19) at least avoids the IPIs */
+		p = (struct io_uring_params){ .flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE,
+		                              .cq_entries = cq_entries };
+		r = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+	}
+	if (r == -EINVAL) {
+		p = (struct io_uring_params){ .flags = IORING_SETUP_CQSIZE, .cq_entries = cq_entries };
+		r = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+	}
+	return r;
+}
+
+/* The provided buffer ring, by hand (liburing 2.3 has no io_uring_setup_buf_ring): page-aligned
+ * memory for the ring, registered, then every buffer added. */
+static int bufring_init(struct worker *w)
+{
+	w->br_bytes = (size_t)w->nbufs * sizeof(struct io_uring_buf);
+	void *ring = mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+	                  0);
+	if (ring == MAP_FAILED)
+		return -errno;
+	w->br = ring;
+	io_uring_buf_ring_init(w->br);
+	struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)ring,
+		                        .ring_entries = w->nbufs,
+		                        .bgid = BGID };
+	int r = io_uring_register_buf_ring(&w->ring, &reg, 0);
+	if (r < 0)
+		return r;
+	w->bufs_bytes = (size_t)w->nbufs * w->buf_size;
+	void *bufs = mmap(NULL, w->bufs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	                  -1, 0);
+	if (bufs == MAP_FAILED)
+		return -errno;
+	w->bufs = bufs;
+	for (uint32_t i = 0; i < w->nbufs; i++)
+		buf_recycle(w, i);
+	io_uring_buf_ring_advance(w->br, (int)w->br_added);
+	w->br_added = 0;
+	return 0;
+}
+
+static void setup_start_more(struct worker *w)
+{
+	while (w->setting_up < g_o.connect_batch && w->next_connect < w->nconns)
+		conn_start(w, &w->conns[w->next_connect++]);
+}
+
+/* Main gave up waiting for the setup: what is still connecting fails. */
+static void setup_abandon(struct worker *w)
+{
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE) {
+			setup_end(w, c, "connect_timeout");
+		} else if (c->state == CS_IDLE) {
+			c->state = CS_CLOSED;
+			atomic_fetch_add_explicit(&g.settled, 1, memory_order_release);
+			tally_add(&w->st.errors, "connect_timeout", 1);
+		}
+	}
+	w->next_connect = w->nconns;
+}
+
+/* The run is over for this thread: count what never arrived, then close every connection with
+ * 1000 (the server answers and closes). */
+static void begin_close(struct worker *w, uint64_t now)
+{
+	w->closing = true;
+	w->close_deadline = now + CLOSE_GRACE_NS;
+	for (uint32_t j = 0; j < w->npubs && !g_o.max; j++) {
+		/* A publisher held up until now (or cut off by the server) never sent some messages that
+		 * were due: they are not in `published`, so say how many. */
+		struct conn *c = &w->conns[w->pubs[j]];
+		if (!c->was_open)
+			continue;
+		uint64_t lo = first_index_due(c->pub_id, g.t_measure);
+		uint64_t hi = first_index_due(c->pub_id, g.t_end);
+		if (c->seq_sent > lo)
+			lo = c->seq_sent;
+		if (hi > lo)
+			w->st.unsent += hi - lo;
+	}
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->state != CS_OPEN || c->rx_row < 0 || c->gone)
+			continue;
+		for (uint32_t p = 0; p < g_o.pubs; p++) {
+			if ((int32_t)p == c->pub_id)
+				continue;
+			uint64_t last = atomic_load_explicit(&g.pub[p].seq, memory_order_acquire);
+			uint64_t next = w->seq_next[(size_t)c->rx_row * g_o.pubs + p];
+			if (last >= next)
+				w->st.lost_tail += last - next + 1;
+		}
+	}
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->state == CS_OPEN)
+			conn_send_close(w, c, RC_CLOSE_NORMAL);
+		else if (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE)
+			conn_close(w, c);
+	}
+}
+
+/* Drain: has every receiver of this thread got everything every publisher sent? */
+static bool caught_up(struct worker *w)
+{
+	for (uint32_t p = 0; p < g_o.pubs; p++)
+		if (!atomic_load_explicit(&g.pub[p].stopped, memory_order_acquire))
+			return false;
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->state != CS_OPEN || c->rx_row < 0 || c->gone)
+			continue;
+		for (uint32_t p = 0; p < g_o.pubs; p++) {
+			if ((int32_t)p == c->pub_id)
+				continue;
+			uint64_t last = atomic_load_explicit(&g.pub[p].seq, memory_order_acquire);
+			if (w->seq_next[(size_t)c->rx_row * g_o.pubs + p] <= last)
+				return false;
+		}
+	}
+	return true;
+}
+
+static void flush_dirty(struct worker *w, uint64_t now)
+{
+	for (uint32_t j = 0; j < w->ndirty; j++) {
+		struct conn *c = &w->conns[w->dirty[j]];
+		c->dirty = false;
+		if (c->send_inflight || c->state != CS_OPEN)
+			continue; /* a send completion marks it again if it still owes something */
+		if (c->pub_id >= 0 && atomic_load_explicit(&g.phase, memory_order_relaxed) == PH_RUN) {
+			pub_fill(w, c, now);
+			continue;
+		}
+		put_ctl(w, c);
+		if (c->tx_len != 0)
+			conn_submit_send(w, c);
+	}
+	w->ndirty = 0;
+}
+
+/* How long the loop may sleep: until the next message is due (--rate), else until something
+ * completes, but never past IDLE_WAIT_NS so that phase changes and deadlines are seen. */
+static uint64_t wait_ns(struct worker *w, int ph, uint64_t now)
+{
+	uint64_t until = now + IDLE_WAIT_NS;
+	if (ph != PH_RUN)
+		return IDLE_WAIT_NS;
+	if (now < g.t0 && g.t0 < until)
+		until = g.t0;
+	for (uint32_t j = 0; j < w->npubs; j++) {
+		struct conn *c = &w->conns[w->pubs[j]];
+		if (c->state != CS_OPEN || c->send_inflight || c->stopped || now < g.t0)
+			continue;
+		uint64_t due = g_o.max ? now + 1000 * 1000 /* window freed by another thread */
+		                       : intended_ns((uint32_t)c->pub_id, c->seq_sent);
+		if (due < until)
+			until = due;
+	}
+	if (now < g.t_end && g.t_end < until)
+		until = g.t_end;
+	return until > now ? until - now : 0;
+}
+
+static void worker_loop(struct worker *w)
+{
+	for (;;) {
+		/* 1. phase: the timeline */
+		uint64_t now = mono_ns();
+		int ph = atomic_load_explicit(&g.phase, memory_order_acquire);
+		if (ph == PH_SETUP) {
+			setup_start_more(w);
+		} else if (!w->acked) {
+			setup_abandon(w);
+			w->acked = true;
+			atomic_fetch_add_explicit(&g.acks, 1, memory_order_release);
+		}
+		if (ph == PH_RUN && !w->closing && now >= g.t_end && now >= w->next_drain_check) {
+			w->next_drain_check = now + DRAIN_CHECK_NS;
+			if (now >= g.t_drain || caught_up(w))
+				begin_close(w, now);
+		}
+		if (w->closing && (w->open == 0 || now >= w->close_deadline))
+			return;
+		/* 2. publish: every publisher puts what is due into one send */
+		if (ph == PH_RUN && !w->closing)
+			for (uint32_t j = 0; j < w->npubs; j++)
+				pub_fill(w, &w->conns[w->pubs[j]], now);
+		/* 3. flush: control frames owed */
+		flush_dirty(w, now);
+		/* 4. submit and wait. A sleeping vCPU here wakes ~50-150 us after its timer or its
+		 * packet (clock_nanosleep is 113 us late on average on the 2-vCPU dev VM), which would
+		 * land in send times and receive timestamps: --busy-poll trades the CPU for it. */
+		uint64_t wait = g_o.busy_poll ? 0 : wait_ns(w, ph, now);
+		if (wait == 0) {
+			io_uring_submit_and_get_events(&w->ring);
+		} else {
+			struct __kernel_timespec ts = { .tv_sec = (long long)(wait / NS_PER_S),
+				                        .tv_nsec = (long long)(wait % NS_PER_S) };
+			struct io_uring_cqe *cqe;
+			io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		}
+		/* 5. reap the completions in a batch */
+		unsigned head, seen = 0;
+		struct io_uring_cqe *cqe;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
+			struct conn *c = &w->conns[ud_idx(ud)];
+			switch (ud_op(ud)) {
+			case OP_CONNECT:
+				on_connect(w, c, cqe->res);
+				break;
+			case OP_SEND:
+				on_send(w, c, cqe->res);
+				break;
+			case OP_HS_RECV:
+				on_hs_recv(w, c, cqe->res);
+				break;
+			case OP_RECV:
+				on_recv(w, c, cqe);
+				break;
+			}
+			seen++;
+		}
+		io_uring_cq_advance(&w->ring, seen);
+		/* 6. give the buffers back, re-arm what ran dry, publish the window progress */
+		if (w->br_added) {
+			io_uring_buf_ring_advance(w->br, (int)w->br_added);
+			w->br_added = 0;
+		}
+		for (uint32_t j = 0; j < w->nrearm; j++) {
+			struct conn *c = &w->conns[w->rearm[j]];
+			c->rearm = false;
+			if (c->state == CS_OPEN && !c->recv_armed) {
+				w->st.rearms++;
+				arm_recv(w, c);
+			} else {
+				conn_maybe_finish(w, c);
+			}
+		}
+		w->nrearm = 0;
+		win_flush(w);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		int r = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+		if (r != 0)
+			fprintf(stderr, "ringcast-bench: cannot pin thread %u to CPU %d: %s\n", w->id,
+			        w->cpu, strerror(r));
+	}
+	/* Wake-ups at the intended send times without the default 50 us of timer slack. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	uint32_t cq = pow2_at_least(2 * w->nconns + 1024);
+	if (cq > 65536)
+		cq = 65536;
+	int r = ring_init(w, cq);
+	if (r == 0) {
+		w->ring_ok = true;
+		r = bufring_init(w);
+	}
+	if (r < 0) {
+		fprintf(stderr, "ringcast-bench: thread %u: io_uring setup failed: %s\n", w->id,
+		        strerror(-r));
+		for (uint32_t i = 0; i < w->nconns; i++)
+			tally_add(&w->st.errors, "io_uring_setup", 1);
+		atomic_fetch_add(&g.settled, w->nconns);
+		while (atomic_load(&g.phase) == PH_SETUP)
+			usleep(1000);
+		atomic_fetch_add(&g.acks, 1);
+		return NULL;
+	}
+	worker_loop(w);
+	return NULL;
+}
+
+static void worker_fini(struct worker *w)
+{
+	if (w->ring_ok)
+		io_uring_queue_exit(&w->ring); /* cancels what is still in flight */
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->fd >= 0 && c->state != CS_CLOSED && c->state != CS_IDLE)
+			close(c->fd);
+		free(c->hs);
+	}
+	if (w->bufs)
+		munmap(w->bufs, w->bufs_bytes);
+	if (w->br)
+		munmap(w->br, w->br_bytes);
+	if (w->win) {
+		for (uint32_t p = 0; p < g_o.pubs; p++) {
+			free(w->win[p].seq);
+			free(w->win[p].cnt);
+			free(w->win[p].listed);
+			free(w->win[p].touched);
+		}
+		free(w->win);
+	}
+	free(w->conns);
+	free(w->dirty);
+	free(w->rearm);
+	free(w->pubs);
+	free(w->seq_next);
+	free(w->tx_arena);
+}
+
+/* Connections are dealt round robin: global number k goes to worker k % T as its local k / T;
+ * numbers 0 .. P-1 are the publishers. */
+static void worker_prepare(struct worker *w, uint32_t id)
+{
+	w->id = id;
+	w->cpu = g_o.ncpus ? g_o.cpus[id] : -1;
+	w->nconns = g.total / g.threads + (id < g.total % g.threads ? 1 : 0);
+	w->conns = xcalloc(w->nconns, sizeof *w->conns);
+	w->dirty = xcalloc(w->nconns, sizeof *w->dirty);
+	w->rearm = xcalloc(w->nconns, sizeof *w->rearm);
+	w->pubs = xcalloc(w->nconns, sizeof *w->pubs);
+	w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)g.nonce << 20) ^ (id + 1);
+	uint32_t sub_tx = SUB_TX_MIN;
+	size_t req_max = (g.req_sub_len > g.req_pub_len ? g.req_sub_len : g.req_pub_len) +
+	                 RC_WS_KEY_LEN + 4;
+	if (sub_tx < req_max)
+		sub_tx = (uint32_t)req_max;
+	uint32_t pub_tx = g_o.send_batch_bytes;
+	if (pub_tx < g.frame_len + SUB_TX_MIN)
+		pub_tx = g.frame_len + SUB_TX_MIN;
+	if (pub_tx < sub_tx)
+		pub_tx = sub_tx;
+	size_t arena = 0;
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		uint32_t global = i * g.threads + id;
+		arena += global < g_o.pubs ? pub_tx : sub_tx;
+	}
+	w->tx_arena = xcalloc(arena, 1);
+	rc_frame_cfg fcfg = { .role = RC_FRAME_CLIENT };
+	uint8_t *tx = w->tx_arena;
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		uint32_t global = i * g.threads + id;
+		c->fd = -1;
+		c->idx = i;
+		c->pub_id = global < g_o.pubs ? (int32_t)global : -1;
+		c->tx = tx;
+		c->tx_cap = c->pub_id >= 0 ? pub_tx : sub_tx;
+		tx += c->tx_cap;
+		c->win_base = 1;
+		rc_frame_parser_init(&c->fp, &fcfg);
+		bool rx = g_o.proto == PROTO_GENERIC || c->pub_id < 0;
+		c->rx_row = rx ? (int32_t)w->nrx++ : -1;
+		if (c->pub_id >= 0)
+			w->pubs[w->npubs++] = i;
+	}
+	w->seq_next = xcalloc((size_t)w->nrx * g_o.pubs, sizeof *w->seq_next);
+	for (size_t i = 0; i < (size_t)w->nrx * g_o.pubs; i++)
+		w->seq_next[i] = 1;
+	if (g_o.max) {
+		w->win = xcalloc(g_o.pubs, sizeof *w->win);
+		for (uint32_t p = 0; p < g_o.pubs; p++) {
+			w->win[p].seq = xcalloc(g.slots, sizeof(uint64_t));
+			w->win[p].cnt = xcalloc(g.slots, sizeof(uint32_t));
+			w->win[p].listed = xcalloc(g.slots, 1);
+			w->win[p].touched = xcalloc(g.slots, sizeof(uint32_t));
+		}
+	}
+	uint32_t per = pow2_at_least(w->nconns);
+	/* One buffer per connection (256..4096): a turn can then take a completion from each. */
+	w->nbufs = g_o.recv_bufs ? pow2_at_least(g_o.recv_bufs)
+	         : per < 256     ? 256
+	         : per > 4096    ? 4096
+	                         : per;
+	if (w->nbufs > 32768)
+		w->nbufs = 32768;
+	w->buf_size = g_o.recv_buf_bytes;
+}
+
+/* ---- the report ----------------------------------------------------------------------------- */
+
+static void stats_merge(struct stats *to, const struct stats *from)
+{
+	to->published += from->published;
+	to->published_total += from->published_total;
+	to->unsent += from->unsent;
+	to->expected += from->expected;
+	to->delivered += from->delivered;
+	to->delivered_total += from->delivered_total;
+	to->arrivals += from->arrivals;
+	to->gaps += from->gaps;
+	to->lost_tail += from->lost_tail;
+	to->dups += from->dups;
+	to->self += from->self;
+	to->foreign += from->foreign;
+	to->unexpected += from->unexpected;
+	to->stalls += from->stalls;
+	to->closed_in_run += from->closed_in_run;
+	to->sends += from->sends;
+	to->send_bytes += from->send_bytes;
+	to->recv_cqes += from->recv_cqes;
+	to->recv_bytes += from->recv_bytes;
+	to->enobufs += from->enobufs;
+	to->rearms += from->rearms;
+	to->lat_count += from->lat_count;
+	to->lat_sum_ns += from->lat_sum_ns;
+	if (from->lat_max_ns > to->lat_max_ns)
+		to->lat_max_ns = from->lat_max_ns;
+	to->lag_sum_ns += from->lag_sum_ns;
+	if (from->lag_max_ns > to->lag_max_ns)
+		to->lag_max_ns = from->lag_max_ns;
+	for (uint32_t i = 0; i < HIST_BUCKETS; i++)
+		to->hist[i] += from->hist[i];
+	for (uint32_t i = 0; i < from->closes.n; i++)
+		tally_add(&to->closes, from->closes.e[i].key, from->closes.e[i].count);
+	for (uint32_t i = 0; i < from->errors.n; i++)
+		tally_add(&to->errors, from->errors.e[i].key, from->errors.e[i].count);
+}
+
+/* The latency at quantile q in microseconds, never above the largest value recorded. */
+static double hist_quantile_us(const struct stats *s, double q)
+{
+	if (s->lat_count == 0)
+		return 0;
+	uint64_t rank = (uint64_t)(q * (double)s->lat_count + 0.999999);
+	if (rank < 1)
+		rank = 1;
+	uint64_t seen = 0;
+	for (uint32_t i = 0; i < HIST_BUCKETS; i++) {
+		seen += s->hist[i];
+		if (seen >= rank) {
+			uint64_t v = hist_value(i);
+			return (double)(v < s->lat_max_ns ? v : s->lat_max_ns) / 1e3;
+		}
+	}
+	return (double)s->lat_max_ns / 1e3;
+}
+
+struct report {
+	struct stats st;
+	uint32_t open_subs, open_pubs, threads;
+	double measured_s, bench_cpu_s, server_cpu_s; /* server_cpu_s < 0: not measured */
+	double bench_util;                            /* bench_cpu_s / (measured_s x threads) */
+	const char *error;
+};
+
+static void print_tally_json(const struct tally *t)
+{
+	putchar('{');
+	for (uint32_t i = 0; i < t->n; i++)
+		printf("%s\"%s\":%" PRIu64, i ? "," : "", t->e[i].key, t->e[i].count);
+	putchar('}');
+}
+
+static void print_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+/* The one JSON object on stdout. Counts are over the measured interval unless named _total;
+ * gaps, dups, lost_tail over the whole run; latency in microseconds. */
+static void print_json(const struct report *r)
+{
+	const struct stats *s = &r->st;
+	double dur = r->measured_s;
+	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
+	printf("{\"bench\":\"ringcast-bench\",\"version\":\"%s\",\"workload\":\"fanout\",",
+	       BENCH_VERSION);
+	printf("\"ok\":%s,", r->error ? "false" : "true");
+	if (r->error) {
+		printf("\"error\":");
+		print_json_str(r->error);
+		putchar(',');
+	}
+	printf("\"url\":");
+	print_json_str(g_o.url);
+	printf(",\"proto\":\"%s\",\"topic\":", g_o.proto == PROTO_PLAIN ? "plain" : "generic");
+	print_json_str(g_o.topic);
+	printf(",\"subscribers\":%u,\"publishers\":%u,\"size\":%u,\"opcode\":\"%s\",", g_o.subs,
+	       g_o.pubs, g_o.size, g_o.text ? "text" : "binary");
+	printf("\"mode\":\"%s\",", g_o.max ? "max" : "rate");
+	if (g_o.max)
+		printf("\"window\":%u,\"rate\":null,", g_o.window);
+	else
+		printf("\"window\":null,\"rate\":%.3f,", g_o.rate);
+	printf("\"duration_s\":%.3f,\"warmup_s\":%.3f,\"drain_s\":%.3f,\"measured_s\":%.6f,",
+	       g_o.duration_s, g_o.warmup_s, g_o.drain_s, dur);
+	printf("\"threads\":%u,\"cpus\":", r->threads);
+	if (g_o.ncpus)
+		print_json_str(g_o.cpus_text);
+	else
+		printf("null");
+	printf(",\"connected_subscribers\":%u,\"connected_publishers\":%u,", r->open_subs,
+	       r->open_pubs);
+	uint32_t clients = r->open_subs + r->open_pubs;
+	printf("\"receivers_per_message\":%u,",
+	       g_o.proto == PROTO_PLAIN ? r->open_subs : clients ? clients - 1 : 0);
+	printf("\"published\":%" PRIu64 ",\"published_total\":%" PRIu64 ",", s->published,
+	       s->published_total);
+	if (!g_o.max)
+		printf("\"unsent\":%" PRIu64 ",", s->unsent);
+	printf("\"msgs_per_sec\":%.1f,", dur > 0 ? (double)s->published / dur : 0);
+	printf("\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"missing\":%" PRIu64 ",",
+	       s->expected, s->delivered, missing);
+	printf("\"delivered_total\":%" PRIu64 ",", s->delivered_total);
+	printf("\"deliveries_per_sec\":%.1f,", dur > 0 ? (double)s->arrivals / dur : 0);
+	printf("\"gaps\":%" PRIu64 ",\"lost_tail\":%" PRIu64 ",\"dups\":%" PRIu64 ",", s->gaps,
+	       s->lost_tail, s->dups);
+	printf("\"self\":%" PRIu64 ",\"foreign\":%" PRIu64 ",\"unexpected\":%" PRIu64 ",", s->self,
+	       s->foreign, s->unexpected);
+	printf("\"stalls\":%" PRIu64 ",\"closed_in_run\":%" PRIu64 ",", s->stalls, s->closed_in_run);
+	printf("\"latency_us\":{\"count\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,"
+	       "\"p99\":%.1f,\"p99_9\":%.1f,\"p99_99\":%.1f,\"max\":%.1f},",
+	       s->lat_count, s->lat_count ? (double)s->lat_sum_ns / (double)s->lat_count / 1e3 : 0,
+	       hist_quantile_us(s, 0.5), hist_quantile_us(s, 0.9), hist_quantile_us(s, 0.99),
+	       hist_quantile_us(s, 0.999), hist_quantile_us(s, 0.9999), (double)s->lat_max_ns / 1e3);
+	if (!g_o.max)
+		printf("\"send_lag_us\":{\"mean\":%.1f,\"max\":%.1f},",
+		       s->published ? (double)s->lag_sum_ns / (double)s->published / 1e3 : 0,
+		       (double)s->lag_max_ns / 1e3);
+	printf("\"busy_poll\":%s,\"bench_cpu_s\":%.3f,\"bench_cpu_util\":%.3f,\"bench_saturated\":%s,",
+	       g_o.busy_poll ? "true" : "false", r->bench_cpu_s, r->bench_util,
+	       !g_o.busy_poll && r->bench_util > BENCH_SATURATED ? "true" : "false");
+	if (r->server_cpu_s >= 0)
+		printf("\"server_pid\":%ld,\"server_cpu_s\":%.3f,\"deliveries_per_server_cpu_s\":%.1f,",
+		       g_o.server_pid, r->server_cpu_s,
+		       r->server_cpu_s > 0 ? (double)s->arrivals / r->server_cpu_s : 0);
+	else
+		printf("\"server_pid\":null,\"server_cpu_s\":null,\"deliveries_per_server_cpu_s\":null,");
+	printf("\"server_closes\":");
+	print_tally_json(&s->closes);
+	printf(",\"errors\":");
+	print_tally_json(&s->errors);
+	printf(",\"io\":{\"sends\":%" PRIu64 ",\"send_bytes\":%" PRIu64 ",\"recv_completions\":%" PRIu64
+	       ",\"recv_bytes\":%" PRIu64 ",\"recv_enobufs\":%" PRIu64 ",\"recv_rearms\":%" PRIu64 "}",
+	       s->sends, s->send_bytes, s->recv_cqes, s->recv_bytes, s->enobufs, s->rearms);
+	printf("}\n");
+	fflush(stdout);
+}
+
+static void print_table(const struct report *r)
+{
+	const struct stats *s = &r->st;
+	double dur = r->measured_s;
+	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
+	FILE *f = stderr;
+	fprintf(f, "ringcast-bench fanout  %s  proto=%s  topic=%s\n", g_o.url,
+	        g_o.proto == PROTO_PLAIN ? "plain" : "generic", g_o.topic);
+	if (g_o.max)
+		fprintf(f, "  mode             max, window %u\n", g_o.window);
+	else
+		fprintf(f, "  mode             open loop, %.1f msgs/s\n", g_o.rate);
+	fprintf(f, "  clients          %u/%u subscribers, %u/%u publishers, %u thread(s)%s%s\n",
+	        r->open_subs, g_o.subs, r->open_pubs, g_o.pubs, r->threads,
+	        g_o.ncpus ? " on CPUs " : "", g_o.ncpus ? g_o.cpus_text : "");
+	fprintf(f, "  messages         %u bytes %s, %.1f s measured after %.1f s warmup\n", g_o.size,
+	        g_o.text ? "text" : "binary", dur, g_o.warmup_s);
+	fprintf(f, "  published        %" PRIu64 " (%.1f msgs/s)\n", s->published,
+	        dur > 0 ? (double)s->published / dur : 0);
+	if (!g_o.max && s->unsent)
+		fprintf(f, "  NOT SENT         %" PRIu64 " messages were due but never sent\n",
+		        s->unsent);
+	fprintf(f, "  delivered        %" PRIu64 " of %" PRIu64 " expected (missing %" PRIu64 ")\n",
+	        s->delivered, s->expected, missing);
+	fprintf(f, "  deliveries/s     %.0f\n", dur > 0 ? (double)s->arrivals / dur : 0);
+	fprintf(f, "  gaps %" PRIu64 "  lost at end %" PRIu64 "  dups %" PRIu64 "  foreign %" PRIu64
+	           "  stalls %" PRIu64 "  closed in run %" PRIu64 "\n",
+	        s->gaps, s->lost_tail, s->dups, s->foreign, s->stalls, s->closed_in_run);
+	fprintf(f, "  latency us       p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f  max %.1f\n",
+	        hist_quantile_us(s, 0.5), hist_quantile_us(s, 0.9), hist_quantile_us(s, 0.99),
+	        hist_quantile_us(s, 0.999), hist_quantile_us(s, 0.9999), (double)s->lat_max_ns / 1e3);
+	if (!g_o.max)
+		fprintf(f, "  send lag us      mean %.1f  max %.1f  (sent after the intended time)\n",
+		        s->published ? (double)s->lag_sum_ns / (double)s->published / 1e3 : 0,
+		        (double)s->lag_max_ns / 1e3);
+	fprintf(f, "  bench cpu        %.2f s (%.0f%% of its %u CPU(s))%s\n", r->bench_cpu_s,
+	        100 * r->bench_util, r->threads,
+	        g_o.busy_poll                     ? "  busy polling"
+	        : r->bench_util > BENCH_SATURATED ? "  WARNING: near saturation, may be the limit"
+	                                          : "");
+	if (r->server_cpu_s >= 0)
+		fprintf(f, "  server cpu       %.2f s (%.0f%% of one CPU), %.0f deliveries per CPU-second\n",
+		        r->server_cpu_s, dur > 0 ? 100 * r->server_cpu_s / dur : 0,
+		        r->server_cpu_s > 0 ? (double)s->arrivals / r->server_cpu_s : 0);
+	if (s->closes.n) {
+		fprintf(f, "  server closes   ");
+		for (uint32_t i = 0; i < s->closes.n; i++)
+			fprintf(f, " %s x%" PRIu64, s->closes.e[i].key, s->closes.e[i].count);
+		fputc('\n', f);
+	}
+	if (s->errors.n) {
+		fprintf(f, "  errors          ");
+		for (uint32_t i = 0; i < s->errors.n; i++)
+			fprintf(f, " %s x%" PRIu64, s->errors.e[i].key, s->errors.e[i].count);
+		fputc('\n', f);
+	}
+	if (r->error)
+		fprintf(f, "  ERROR            %s\n", r->error);
+}
+
+/* ---- setup: URL, requests, options ---------------------------------------------------------- */
+
+static double cpu_s_self(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* utime + stime of a process from /proc/PID/stat, in seconds; < 0 if it cannot be read. The
+ * command name (field 2) is in parentheses and may hold spaces, so fields are counted after the
+ * last ')': utime and stime are fields 14 and 15. */
+static double cpu_s_pid(long pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	if (p == NULL)
+		return -1;
+	unsigned long long ut, st;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+struct url {
+	char host[256], port[16], hostport[300], path[1024];
+};
+
+/* ws://HOST[:PORT][/PATH][?QUERY]; HOST may be [IPv6]. path gets PATH?QUERY ("/" if none). */
+static int url_parse(const char *u, struct url *out)
+{
+	if (strncmp(u, "wss://", 6) == 0) {
+		fprintf(stderr, "ringcast-bench: wss:// is not supported yet\n");
+		return -1;
+	}
+	if (strncmp(u, "ws://", 5) != 0)
+		return -1;
+	const char *h = u + 5, *e;
+	if (*h == '[') {
+		e = strchr(h, ']');
+		if (e == NULL)
+			return -1;
+		snprintf(out->host, sizeof out->host, "%.*s", (int)(e - h - 1), h + 1);
+		e++;
+	} else {
+		e = h + strcspn(h, ":/?");
+		snprintf(out->host, sizeof out->host, "%.*s", (int)(e - h), h);
+	}
+	if (out->host[0] == 0)
+		return -1;
+	snprintf(out->port, sizeof out->port, "80");
+	if (*e == ':') {
+		const char *pe = e + 1 + strcspn(e + 1, "/?");
+		if (pe == e + 1 || pe - e - 1 >= (long)sizeof out->port)
+			return -1;
+		snprintf(out->port, sizeof out->port, "%.*s", (int)(pe - e - 1), e + 1);
+		e = pe;
+	}
+	snprintf(out->hostport, sizeof out->hostport, "%.*s", (int)(e - h), h);
+	if (*e == 0)
+		snprintf(out->path, sizeof out->path, "/");
+	else if (*e == '?')
+		snprintf(out->path, sizeof out->path, "/%s", e);
+	else
+		snprintf(out->path, sizeof out->path, "%s", e);
+	for (const char *p = out->path; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '#')
+			return -1;
+	return 0;
+}
+
+static void build_request(char *out, size_t cap, size_t *len, const char *target,
+                          const char *hostport)
+{
+	int n = snprintf(out, cap,
+	                 "GET %s HTTP/1.1\r\n"
+	                 "Host: %s\r\n"
+	                 "Upgrade: websocket\r\n"
+	                 "Connection: Upgrade\r\n"
+	                 "Sec-WebSocket-Version: 13\r\n"
+	                 "User-Agent: ringcast-bench/" BENCH_VERSION "\r\n"
+	                 "Sec-WebSocket-Key: ",
+	                 target, hostport);
+	if (n < 0 || (size_t)n >= cap)
+		die("URL too long", 0);
+	*len = (size_t)n;
+}
+
+static void targets_build(const struct url *u)
+{
+	if (g_o.proto == PROTO_GENERIC) {
+		snprintf(g.target_sub, sizeof g.target_sub, "%s", u->path);
+		snprintf(g.target_pub, sizeof g.target_pub, "%s", u->path);
+	} else {
+		const char *sep = strchr(u->path, '?') ? "&" : "?";
+		int a = snprintf(g.target_sub, sizeof g.target_sub, "%s%stopics=%s", u->path, sep,
+		                 g_o.topic);
+		int b = snprintf(g.target_pub, sizeof g.target_pub, "%s%spublish=%s", u->path, sep,
+		                 g_o.topic);
+		if (a < 0 || b < 0 || (size_t)a >= sizeof g.target_sub || (size_t)b >= sizeof g.target_pub)
+			die("URL too long", 0);
+	}
+	build_request(g.req_sub, sizeof g.req_sub, &g.req_sub_len, g.target_sub, u->hostport);
+	build_request(g.req_pub, sizeof g.req_pub, &g.req_pub_len, g.target_pub, u->hostport);
+}
+
+static void resolve(const struct url *u)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	int r = getaddrinfo(u->host, u->port, &hints, &ai);
+	if (r != 0) {
+		fprintf(stderr, "ringcast-bench: cannot resolve %s: %s\n", u->host, gai_strerror(r));
+		exit(2);
+	}
+	memcpy(&g.dst, ai->ai_addr, ai->ai_addrlen);
+	g.dst_len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+}
+
+/* "1", "0-3", "1,3,5-6" */
+static int cpus_parse(const char *s)
+{
+	snprintf(g_o.cpus_text, sizeof g_o.cpus_text, "%s", s);
+	g_o.ncpus = 0;
+	while (*s) {
+		char *e;
+		long a = strtol(s, &e, 10), b = a;
+		if (e == s || a < 0 || a >= CPU_SETSIZE)
+			return -1;
+		if (*e == '-') {
+			s = e + 1;
+			b = strtol(s, &e, 10);
+			if (e == s || b < a || b >= CPU_SETSIZE)
+				return -1;
+		}
+		for (long c = a; c <= b; c++) {
+			if (g_o.ncpus == CPUS_MAX)
+				return -1;
+			g_o.cpus[g_o.ncpus++] = (int)c;
+		}
+		if (*e == ',')
+			e++;
+		else if (*e != 0)
+			return -1;
+		s = e;
+	}
+	return g_o.ncpus ? 0 : -1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: ringcast-bench [options] ws://HOST:PORT/PATH[?QUERY]\n"
+	        "\n"
+	        "Fan-out: N subscribers and P publishers on one topic; every subscriber should get\n"
+	        "every message. A table goes to stderr, one JSON object to stdout.\n"
+	        "\n"
+	        "  -n, --subscribers N     subscribers (default 1000)\n"
+	        "  -p, --publishers P      publishers (default 1)\n"
+	        "  -s, --size BYTES        payload size (default 64; at least 24, 48 with --text)\n"
+	        "      --topic T           topic for --proto plain (default bench)\n"
+	        "      --proto plain       ringcast /ws: subscribers URL?topics=T, publishers\n"
+	        "                          URL?publish=T (default)\n"
+	        "      --proto generic     every client connects to URL as given; a message is\n"
+	        "                          expected at every client but its publisher\n"
+	        "  -r, --rate R            open loop: R messages/s in all, paced by intended send\n"
+	        "                          times; latency is measured from them\n"
+	        "      --max               closed loop, peak throughput (default)\n"
+	        "  -w, --window N          --max: messages in flight, all publishers (default 256)\n"
+	        "  -d, --duration SEC      measured interval (default 10)\n"
+	        "      --warmup SEC        before it, not counted (default 2)\n"
+	        "      --drain SEC         after it, to let deliveries arrive (default 2)\n"
+	        "      --cpus LIST         one pinned thread per CPU, e.g. 1 or 2-3 (default: one\n"
+	        "                          thread, not pinned)\n"
+	        "      --server-pid PID    also report the server's CPU time (/proc/PID/stat)\n"
+	        "      --text              send TEXT frames (head as hex) instead of BINARY\n"
+	        "      --connect-batch N   connections being set up at once per thread (default 256)\n"
+	        "      --connect-timeout S give up on connections not open after S s (default 30)\n"
+	        "      --source-addrs N    bind sources to 127.0.0.1..N (more than ~28k connections)\n"
+	        "      --recv-buf BYTES    size of each receive buffer (default 16384)\n"
+	        "      --recv-bufs N       receive buffers per thread (default: connections, 256..4096)\n"
+	        "      --send-batch BYTES  a publisher's send buffer (default 65536)\n"
+	        "      --stall-ms MS       --max: give up on a message after MS ms (default 1000)\n"
+	        "      --busy-poll         never sleep: poll for completions (takes whole CPUs; keeps\n"
+	        "                          the ~100 us wake-up delay of an idle vCPU out of the\n"
+	        "                          send times and receive timestamps)\n"
+	        "  -q, --quiet             no table on stderr\n"
+	        "  -h, --help\n");
+}
+
+static double parse_num(const char *s, const char *what, double lo, double hi)
+{
+	char *e;
+	double v = strtod(s, &e);
+	if (e == s || *e != 0 || !(v >= lo && v <= hi)) {
+		fprintf(stderr, "ringcast-bench: bad %s: %s\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	enum { O_TOPIC = 256, O_PROTO, O_MAX, O_WARMUP, O_DRAIN, O_CPUS, O_PID, O_TEXT, O_CBATCH,
+	       O_CTIMEOUT, O_SRC, O_RBUF, O_RBUFS, O_SBATCH, O_STALL, O_BUSY };
+	static const struct option lo[] = {
+		{ "subscribers", required_argument, NULL, 'n' },
+		{ "publishers", required_argument, NULL, 'p' },
+		{ "size", required_argument, NULL, 's' },
+		{ "topic", required_argument, NULL, O_TOPIC },
+		{ "proto", required_argument, NULL, O_PROTO },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "max", no_argument, NULL, O_MAX },
+		{ "window", required_argument, NULL, 'w' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "warmup", required_argument, NULL, O_WARMUP },
+		{ "drain", required_argument, NULL, O_DRAIN },
+		{ "cpus", required_argument, NULL, O_CPUS },
+		{ "server-pid", required_argument, NULL, O_PID },
+		{ "text", no_argument, NULL, O_TEXT },
+		{ "connect-batch", required_argument, NULL, O_CBATCH },
+		{ "connect-timeout", required_argument, NULL, O_CTIMEOUT },
+		{ "source-addrs", required_argument, NULL, O_SRC },
+		{ "recv-buf", required_argument, NULL, O_RBUF },
+		{ "recv-bufs", required_argument, NULL, O_RBUFS },
+		{ "send-batch", required_argument, NULL, O_SBATCH },
+		{ "stall-ms", required_argument, NULL, O_STALL },
+		{ "busy-poll", no_argument, NULL, O_BUSY },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool rate_given = false, max_given = false;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "n:p:s:r:w:d:qh", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'n': g_o.subs = (uint32_t)parse_num(optarg, "--subscribers", 0, 1000000); break;
+		case 'p': g_o.pubs = (uint32_t)parse_num(optarg, "--publishers", 1, 100000); break;
+		case 's': g_o.size = (uint32_t)parse_num(optarg, "--size", 0, 64 << 20); break;
+		case O_TOPIC: g_o.topic = optarg; break;
+		case O_PROTO:
+			if (strcmp(optarg, "plain") == 0)
+				g_o.proto = PROTO_PLAIN;
+			else if (strcmp(optarg, "generic") == 0)
+				g_o.proto = PROTO_GENERIC;
+			else {
+				fprintf(stderr, "ringcast-bench: --proto is plain or generic\n");
+				exit(2);
+			}
+			break;
+		case 'r':
+			g_o.rate = parse_num(optarg, "--rate", 1e-3, 1e9);
+			rate_given = true;
+			break;
+		case O_MAX: max_given = true; break;
+		case 'w': g_o.window = (uint32_t)parse_num(optarg, "--window", 1, 1 << 20); break;
+		case 'd': g_o.duration_s = parse_num(optarg, "--duration", 0.01, 1e6); break;
+		case O_WARMUP: g_o.warmup_s = parse_num(optarg, "--warmup", 0, 1e6); break;
+		case O_DRAIN: g_o.drain_s = parse_num(optarg, "--drain", 0, 1e6); break;
+		case O_CPUS:
+			if (cpus_parse(optarg) < 0) {
+				fprintf(stderr, "ringcast-bench: bad --cpus: %s\n", optarg);
+				exit(2);
+			}
+			break;
+		case O_PID: g_o.server_pid = (long)parse_num(optarg, "--server-pid", 1, 1 << 30); break;
+		case O_TEXT: g_o.text = true; break;
+		case O_CBATCH: g_o.connect_batch = (uint32_t)parse_num(optarg, "--connect-batch", 1, 1e6); break;
+		case O_CTIMEOUT: g_o.connect_timeout_s = parse_num(optarg, "--connect-timeout", 0.1, 1e6); break;
+		case O_SRC: g_o.source_addrs = (uint32_t)parse_num(optarg, "--source-addrs", 0, 254); break;
+		case O_RBUF: g_o.recv_buf_bytes = (uint32_t)parse_num(optarg, "--recv-buf", 256, 1 << 24); break;
+		case O_RBUFS: g_o.recv_bufs = (uint32_t)parse_num(optarg, "--recv-bufs", 1, 32768); break;
+		case O_SBATCH:
+			g_o.send_batch_bytes = (uint32_t)parse_num(optarg, "--send-batch", 64, 1 << 26);
+			break;
+		case O_STALL: g_o.stall_ms = (uint32_t)parse_num(optarg, "--stall-ms", 1, 1e7); break;
+		case O_BUSY: g_o.busy_poll = true; break;
+		case 'q': g_o.quiet = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); exit(2);
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		exit(2);
+	}
+	g_o.url = argv[optind];
+	if (rate_given && max_given) {
+		fprintf(stderr, "ringcast-bench: --rate and --max exclude each other\n");
+		exit(2);
+	}
+	g_o.max = !rate_given;
+	uint32_t head = g_o.text ? HEAD_TEXT_LEN : HEAD_BIN_LEN;
+	if (g_o.size < head) {
+		fprintf(stderr, "ringcast-bench: --size must be at least %u\n", head);
+		exit(2);
+	}
+	const uint8_t *topic = (const uint8_t *)g_o.topic;
+	if (g_o.proto == PROTO_PLAIN && !rc_app_topic_valid(topic, strlen(g_o.topic))) {
+		fprintf(stderr, "ringcast-bench: bad --topic (1-128 bytes of A-Z a-z 0-9 . _ - : / @)\n");
+		exit(2);
+	}
+}
+
+/* The payload after the head: printable, so that it is also valid text. */
+static void fill_build(void)
+{
+	g.fill = xcalloc(g_o.size, 1);
+	for (uint32_t i = 0; i < g_o.size; i++)
+		g.fill[i] = (uint8_t)('a' + i % 26);
+}
+
+static void raise_nofile(uint32_t need)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < (rlim_t)need + 64)
+		fprintf(stderr,
+		        "ringcast-bench: warning: %u connections but the descriptor limit is %llu\n",
+		        need, (unsigned long long)rl.rlim_cur);
+}
+
+int main(int argc, char **argv)
+{
+	parse_args(argc, argv);
+	struct url u;
+	if (url_parse(g_o.url, &u) < 0) {
+		fprintf(stderr, "ringcast-bench: bad URL (ws://HOST:PORT/PATH[?QUERY]): %s\n", g_o.url);
+		return 2;
+	}
+	resolve(&u);
+	targets_build(&u);
+	signal(SIGPIPE, SIG_IGN);
+
+	g.total = g_o.subs + g_o.pubs;
+	g.threads = g_o.ncpus ? g_o.ncpus : 1;
+	if (g.threads > g.total)
+		g.threads = g.total;
+	if (getrandom(&g.nonce, sizeof g.nonce, 0) != (ssize_t)sizeof g.nonce)
+		g.nonce = (uint32_t)mono_ns() ^ (uint32_t)getpid();
+	g.head_len = g_o.text ? HEAD_TEXT_LEN : HEAD_BIN_LEN;
+	g.opcode = g_o.text ? RC_OP_TEXT : RC_OP_BINARY;
+	g.frame_len = (uint32_t)(rc_frame_header_len(g_o.size, true) + g_o.size);
+	g.win = g_o.window / g_o.pubs ? g_o.window / g_o.pubs : 1;
+	g.slots = pow2_at_least(g.win);
+	g.stall_ns = (uint64_t)g_o.stall_ms * 1000000u;
+	g.period_ns = g_o.max ? 0 : 1e9 / g_o.rate;
+	if (g_o.source_addrs == 0 && g.total > 25000 && g.dst.ss_family == AF_INET &&
+	    (ntohl(((struct sockaddr_in *)&g.dst)->sin_addr.s_addr) >> 24) == 127)
+		g_o.source_addrs = g.total / 25000 + 1;
+	fill_build();
+	raise_nofile(g.total);
+
+	g.pub = aligned_alloc(64, sizeof *g.pub * g_o.pubs);
+	if (g.pub == NULL)
+		die("out of memory", 0);
+	memset(g.pub, 0, sizeof *g.pub * g_o.pubs);
+	for (uint32_t p = 0; p < g_o.pubs; p++)
+		if (g_o.max)
+			g.pub[p].slot = xcalloc(g.slots, sizeof(uint64_t));
+
+	struct worker *ws = xcalloc(g.threads, sizeof *ws);
+	for (uint32_t i = 0; i < g.threads; i++)
+		worker_prepare(&ws[i], i);
+	atomic_store(&g.phase, PH_SETUP);
+	for (uint32_t i = 0; i < g.threads; i++) {
+		int r = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
+		if (r != 0)
+			die("pthread_create", r);
+	}
+
+	/* Setup: wait for every connection to be open or failed, or for the timeout. */
+	uint64_t t_setup = mono_ns();
+	uint64_t setup_deadline = t_setup + (uint64_t)(g_o.connect_timeout_s * 1e9);
+	while (atomic_load_explicit(&g.settled, memory_order_acquire) < g.total &&
+	       mono_ns() < setup_deadline)
+		usleep(2000);
+	atomic_store_explicit(&g.phase, PH_SETUP_STOP, memory_order_release);
+	while (atomic_load_explicit(&g.acks, memory_order_acquire) < g.threads)
+		usleep(1000);
+	uint32_t open_subs = atomic_load(&g.open_subs), open_pubs = atomic_load(&g.open_pubs);
+	if (!g_o.quiet)
+		fprintf(stderr, "ringcast-bench: %u/%u subscribers, %u/%u publishers connected in %.2f s\n",
+		        open_subs, g_o.subs, open_pubs, g_o.pubs, (double)(mono_ns() - t_setup) / 1e9);
+	/* Receivers per message: every subscriber (plain) or every other client (generic). A publisher
+	 * that did not connect publishes nothing, so its count does not matter. */
+	for (uint32_t p = 0; p < g_o.pubs; p++) {
+		uint32_t live = g_o.proto == PROTO_PLAIN ? open_subs
+		                                         : open_subs + open_pubs - (open_pubs ? 1 : 0);
+		atomic_store(&g.pub[p].live, live);
+	}
+
+	/* The timeline. t0 leaves the workers time to see the phase change. */
+	uint64_t now = mono_ns();
+	g.t0 = now + 50 * 1000 * 1000;
+	g.t_measure = g.t0 + (uint64_t)(g_o.warmup_s * 1e9);
+	g.t_end = g.t_measure + (uint64_t)(g_o.duration_s * 1e9);
+	g.t_drain = g.t_end + (uint64_t)(g_o.drain_s * 1e9);
+	/* Publishers that never connected publish nothing and are done from the start. */
+	for (uint32_t i = 0; i < g.threads; i++)
+		for (uint32_t j = 0; j < ws[i].npubs; j++) {
+			struct conn *c = &ws[i].conns[ws[i].pubs[j]];
+			if (!c->was_open)
+				atomic_store(&g.pub[c->pub_id].stopped, true);
+		}
+	atomic_store_explicit(&g.phase, PH_RUN, memory_order_release);
+
+	sleep_until_ns(g.t_measure);
+	double cpu0 = cpu_s_self(), srv0 = g_o.server_pid ? cpu_s_pid(g_o.server_pid) : -1;
+	sleep_until_ns(g.t_end);
+	double cpu1 = cpu_s_self(), srv1 = g_o.server_pid ? cpu_s_pid(g_o.server_pid) : -1;
+	for (uint32_t i = 0; i < g.threads; i++)
+		pthread_join(ws[i].thread, NULL);
+
+	struct report r = { .open_subs = open_subs, .open_pubs = open_pubs, .threads = g.threads };
+	for (uint32_t i = 0; i < g.threads; i++)
+		stats_merge(&r.st, &ws[i].st);
+	r.measured_s = (double)(g.t_end - g.t_measure) / 1e9;
+	r.bench_cpu_s = cpu1 - cpu0;
+	r.bench_util = r.measured_s > 0 ? r.bench_cpu_s / (r.measured_s * g.threads) : 0;
+	r.server_cpu_s = srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1;
+	if (g_o.server_pid && r.server_cpu_s < 0)
+		fprintf(stderr, "ringcast-bench: warning: cannot read /proc/%ld/stat\n", g_o.server_pid);
+	if (open_subs + open_pubs == 0)
+		r.error = "no connection could be opened";
+	else if (open_pubs == 0)
+		r.error = "no publisher could connect";
+	else if (r.st.closed_in_run >= open_subs + open_pubs)
+		r.error = "the server closed every connection during the run";
+	if (!g_o.quiet)
+		print_table(&r);
+	print_json(&r);
+	for (uint32_t i = 0; i < g.threads; i++)
+		worker_fini(&ws[i]);
+	free(ws);
+	for (uint32_t p = 0; p < g_o.pubs; p++)
+		free(g.pub[p].slot);
+	free(g.pub);
+	free(g.fill);
+	return r.error ? 1 : 0;
+}
