@@ -407,20 +407,30 @@ static void on_recv(rc_worker *w, rc_conn *c, int res, uint32_t cflags)
 
 /* ---- sending -------------------------------------------------------------------------------- */
 
-static void submit_send(rc_worker *w, rc_conn *c, const uint8_t *p, uint32_t len)
+/* A send in two tries. The first is MSG_DONTWAIT with no deadline: when the socket has room (a
+ * consumer that keeps up, nearly always) it completes at once, and a linked timeout would only
+ * cost a timer armed and cancelled per send (measured: with one on every send, the same CPU did a
+ * quarter of the sends; docs/benchmarks.md). When the socket is full (-EAGAIN) or takes only part
+ * (a short send), the rest goes again with MSG_WAITALL and the write deadline linked to it: it
+ * completes when the consumer has taken the whole batch, or fails at the deadline, and a consumer
+ * that cannot take one batch in time is a slow consumer. */
+static void submit_send(rc_worker *w, rc_conn *c, const uint8_t *p, uint32_t len, bool deadline)
 {
 	uint32_t slot = conn_slot(w, c);
 	sq_reserve(w, 2);
 	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
-	/* MSG_WAITALL: the send completes when the whole batch is taken, or fails at the write
-	 * deadline; a consumer that cannot take one batch in time is a slow consumer. */
-	io_uring_prep_send(sqe, (int)slot, p, len, MSG_WAITALL | MSG_NOSIGNAL);
-	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+	io_uring_prep_send(sqe, (int)slot, p, len,
+	                   (deadline ? MSG_WAITALL : MSG_DONTWAIT) | MSG_NOSIGNAL);
+	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SEND, c->gen, slot));
-	sqe = rc_uring_sqe(&w->ring);
-	io_uring_prep_link_timeout(sqe, &w->ts_write, 0);
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SEND_TIMEOUT, c->gen, slot));
-	c->inflight++; /* the send: its linked timeout is not counted (see dispatch) */
+	if (deadline) {
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe = rc_uring_sqe(&w->ring);
+		io_uring_prep_link_timeout(sqe, &w->ts_write, 0);
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SEND_TIMEOUT, c->gen, slot));
+		c->flags |= F_SEND_DEADLINE;
+	}
+	c->inflight++; /* the send: a linked timeout is not counted (see dispatch) */
 	c->flags |= F_SEND;
 }
 
@@ -507,7 +517,7 @@ static void flush_conn(rc_worker *w, rc_conn *c)
 				uint32_t off = rc_outq_head_offset(&c->q);
 				rc_outq_pin(&c->q, 1);
 				c->flags |= F_PINNED;
-				submit_send(w, c, m->frame + off, m->len - off);
+				submit_send(w, c, m->frame + off, m->len - off, false);
 				return;
 			}
 		}
@@ -532,12 +542,46 @@ static void flush_conn(rc_worker *w, rc_conn *c)
 		c->flags = (c->flags & ~F_CLOSE_QUEUED) | F_CLOSE_IN_OUT;
 	c->out = buf;
 	c->out_len = len;
-	submit_send(w, c, buf, len);
+	c->out_done = 0;
+	submit_send(w, c, buf, len, false);
+}
+
+/* The first, deadline-free try of a send came back short or with -EAGAIN: send the rest with the
+ * write deadline (see submit_send). Returns false if this was not such a case. */
+static bool send_rest(rc_worker *w, rc_conn *c, int res, bool had_deadline)
+{
+	if (had_deadline || c->state >= CS_ABORT || (res < 0 && res != -EAGAIN))
+		return false;
+	uint32_t sent = res > 0 ? (uint32_t)res : 0;
+	if (c->flags & F_PINNED) {
+		rc_msg *m = rc_outq_peek(&c->q, &w->qcfg, 0);
+		uint32_t off = rc_outq_head_offset(&c->q);
+		if (sent >= m->len - off)
+			return false; /* complete */
+		if (sent > 0) {
+			struct rc_msg *done[1];
+			rc_outq_sent(&c->q, &w->qcfg, &w->qalloc, sent, done, 1); /* pops nothing */
+			rc_outq_pin(&c->q, 1);
+			off = rc_outq_head_offset(&c->q);
+		}
+		submit_send(w, c, m->frame + off, m->len - off, true);
+	} else {
+		if (c->out_done + sent >= c->out_len)
+			return false; /* complete */
+		c->out_done += sent;
+		submit_send(w, c, c->out + c->out_done, c->out_len - c->out_done, true);
+	}
+	if (sent > 0)
+		rc_metric_add(&w->metrics, RC_M_BYTES_OUT, sent);
+	return true;
 }
 
 static void on_send(rc_worker *w, rc_conn *c, int res)
 {
-	c->flags &= ~F_SEND;
+	bool had_deadline = c->flags & F_SEND_DEADLINE;
+	c->flags &= ~(F_SEND | F_SEND_DEADLINE);
+	if (send_rest(w, c, res, had_deadline))
+		return;
 	uint32_t want;
 	if (c->flags & F_PINNED) {
 		c->flags &= ~F_PINNED;
@@ -551,7 +595,7 @@ static void on_send(rc_worker *w, rc_conn *c, int res)
 			rc_msg_unref(&w->msgs, done[0]);
 		}
 	} else {
-		want = c->out_len;
+		want = c->out_len - c->out_done;
 		rc_chunk_put(&w->chunks, c->out);
 		c->out = NULL;
 		c->out_len = 0;

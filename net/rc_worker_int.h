@@ -72,6 +72,7 @@ enum conn_flag {
 	F_PURGE = 1u << 16,       /* an unsubscribe happened with messages queued: the flush skips
 	                             messages of topics no longer subscribed */
 	F_REAP = 1u << 17,        /* on the reap list */
+	F_SEND_DEADLINE = 1u << 18, /* the send in flight is the second try, with the write deadline */
 };
 
 /* A connection. Its slot in w->conns is its direct descriptor index. An idle WebSocket holds
@@ -89,6 +90,7 @@ typedef struct rc_conn {
 	uint64_t deadline_ns;      /* CLOCK_MONOTONIC: handshake deadline (CS_HTTP) or close
 	                              deadline (CS_CLOSING) */
 	uint32_t out_len;
+	uint32_t out_done;         /* bytes of out already sent by an earlier try */
 	uint32_t ctl_len;
 	uint32_t flags;            /* enum conn_flag */
 	uint32_t gen;              /* bumped when the slot is reused (user_data) */
