@@ -372,7 +372,9 @@ static void on_recv(rc_worker *w, rc_conn *c, int res, uint32_t cflags)
 			ws_feed(w, c, data, (size_t)res, buf);
 		/* else: bytes after a plain HTTP request: ignored, the response closes */
 		rc_pool_unref(&w->pool, buf);
-		if (rc_msgs_buffer_live(&w->msgs, buf))
+		/* A buffer is filled at most once per iteration (it goes back to the ring only in
+		 * phase 5), so the ring's size bounds the list. */
+		if (rc_msgs_buffer_live(&w->msgs, buf) && w->ntouched < w->bufring.entries)
 			w->touched[w->ntouched++] = buf;
 		if (c->flags & F_RX_REARM)
 			c->flags &= ~F_RX_REARM; /* the cancel found nothing: re-arm here */
