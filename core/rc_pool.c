@@ -3,15 +3,21 @@
  * Per buffer the pool keeps a refcount and a state byte (below); the FREE buffers are a stack of
  * indices (LIFO, so the buffer freed last, still warm in cache, is the next one handed out), and
  * the returned RECV buffers are a singly linked list threaded through a per-buffer `next` array: a
- * buffer is on at most one list, so pushing costs one store and never allocates.
+ * buffer is on at most one list, so pushing costs one store and never allocates. The remote stack
+ * (rc_pool.h) threads through the same `next`: it holds only referenced buffers (refs 1), the
+ * returned list only unreferenced ones, so the two never share a buffer.
  *
  * Invariant tying the two together (rc_pool_validate checks it):
  *     refs == 0  <=>  state is FREE, RECV_KERNEL or RECV_RETURNED
- * and each state has its counter (free_top for FREE).
+ * and each state has its counter (free_top for FREE). next[] is RC_POOL_NONE for FREE and
+ * RECV_KERNEL buffers, a link for RECV_RETURNED ones, and for POOL / RECV_HELD buffers either
+ * RC_POOL_NONE or, while one sits on the remote stack, the pusher's link (not checked: it may be
+ * being written by another thread).
  */
 #include "rc_pool.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +65,11 @@ int rc_pool_init(rc_pool *p, void *base, size_t buf_size, uint32_t count)
 	p->mark = calloc((count + 63) / 64, sizeof *p->mark);
 	if (p->mark == NULL)
 		goto err_next;
+	static_assert(sizeof(struct rc_pool_remote) <= RC_POOL_REMOTE_LINE, "head fits its line");
+	p->remote = aligned_alloc(RC_POOL_REMOTE_LINE, RC_POOL_REMOTE_LINE);
+	if (p->remote == NULL)
+		goto err_mark;
+	atomic_init(&p->remote->head, RC_POOL_NONE);
 
 	/* Pushed in reverse, so a fresh pool hands out 0, 1, 2, ... (easier to read in a debugger). */
 	for (uint32_t i = 0; i < count; i++) {
@@ -69,6 +80,8 @@ int rc_pool_init(rc_pool *p, void *base, size_t buf_size, uint32_t count)
 	p->free_top = count;
 	return 0;
 
+err_mark:
+	free(p->mark);
 err_next:
 	free(p->next);
 err_stack:
@@ -86,6 +99,7 @@ err:
 void rc_pool_fini(rc_pool *p)
 {
 	assert(p != NULL);
+	free(p->remote);
 	free(p->mark);
 	free(p->next);
 	free(p->free_stack);
@@ -110,14 +124,13 @@ static inline uint32_t free_pop(rc_pool *p)
 	return idx;
 }
 
-/* The one place a buffer whose last reference went goes home. Today that is always this pool on
- * this thread. Issue 4 (several workers): a buffer released on another worker must not touch these
- * arrays; that worker will push the index onto a lock-free return stack owned by this pool, and the
- * owner drains it once per loop iteration and calls pool_put for each index. The refcount drop that
- * leads here stays with whoever owns the count, so pool_put itself stays owner-only. */
+/* The one place a buffer whose last reference went goes home, on the owner's thread: from a local
+ * last rc_pool_unref, or from rc_pool_collect_remote for a buffer released on another worker. */
 static void pool_put(rc_pool *p, uint32_t idx)
 {
 	assert(p->refs[idx] == 0);
+	/* On no list: the remote stack's link was cleared when the stack was taken. */
+	assert(p->next[idx] == RC_POOL_NONE);
 	switch ((enum pool_state)p->state[idx]) {
 	case ST_POOL:
 		assert(p->pool_used > 0);
@@ -246,6 +259,50 @@ void rc_pool_unlend_recv(rc_pool *p, uint32_t idx)
 	free_push(p, idx);
 }
 
+void rc_pool_remote_put(rc_pool *p, uint32_t idx)
+{
+	assert(idx < p->count);
+	/* Reading the owner's arrays is safe here (rc_pool.h): the owner does not write them for idx
+	 * while the last reference is out of its hands. A buffer on the returned list (RECV_RETURNED)
+	 * or free fails here, so next[] never serves both lists. */
+	assert(p->state[idx] == ST_POOL || p->state[idx] == ST_RECV_HELD);
+	assert(p->refs[idx] == 1);
+	_Atomic uint32_t *head = &p->remote->head;
+	/* Relaxed: the value of head is only stored into our own link, never followed. */
+	uint32_t old = atomic_load_explicit(head, memory_order_relaxed);
+	do {
+		p->next[idx] = old;
+	} while (!atomic_compare_exchange_weak_explicit(head, &old, idx, memory_order_release,
+	                                                memory_order_relaxed));
+}
+
+uint32_t rc_pool_collect_remote(rc_pool *p)
+{
+	_Atomic uint32_t *head = &p->remote->head;
+	/* The common case is an empty stack: a plain load keeps the line shared instead of taking it
+	 * exclusive every iteration. A push it misses is collected next iteration. */
+	if (atomic_load_explicit(head, memory_order_relaxed) == RC_POOL_NONE)
+		return 0;
+	uint32_t idx = atomic_exchange_explicit(head, RC_POOL_NONE, memory_order_acquire);
+	uint32_t n = 0;
+	while (idx != RC_POOL_NONE) {
+		assert(idx < p->count);
+		/* Still referenced in our books, so neither free nor on the returned list; a buffer pushed
+		 * twice, or also released locally, is FREE or RETURNED by its second visit and stops
+		 * here (which also ends the cycle a double push makes). */
+		assert(p->state[idx] == ST_POOL || p->state[idx] == ST_RECV_HELD);
+		assert(p->refs[idx] == 1);
+		uint32_t next = p->next[idx];
+		p->next[idx] = RC_POOL_NONE;
+		p->refs[idx] = 0;
+		pool_put(p, idx);
+		idx = next;
+		n++;
+	}
+	p->remote_frees += n;
+	return n;
+}
+
 void rc_pool_set_reserve(rc_pool *p, uint32_t reserve)
 {
 	p->reserve = reserve;
@@ -263,6 +320,7 @@ void rc_pool_stats(const rc_pool *p, struct rc_pool_stats *out)
 		.recv_returned = p->recv_returned,
 		.reserve = p->reserve,
 		.alloc_failed = p->alloc_failed,
+		.remote_frees = p->remote_frees,
 	};
 }
 
@@ -300,7 +358,10 @@ bool rc_pool_validate(const rc_pool *p)
 		bool unreferenced = st == ST_FREE || st == ST_RECV_KERNEL || st == ST_RECV_RETURNED;
 		CHECK(unreferenced == (p->refs[i] == 0), "buffer %u: state %u with refcount %u", i, st,
 		      p->refs[i]);
-		CHECK(st == ST_RECV_RETURNED || p->next[i] == RC_POOL_NONE,
+		/* POOL and RECV_HELD may be on the remote stack, their link written by another thread:
+		 * not read. */
+		CHECK(st == ST_RECV_RETURNED || st == ST_POOL || st == ST_RECV_HELD ||
+		              p->next[i] == RC_POOL_NONE,
 		      "buffer %u: state %u but linked to %u", i, st, p->next[i]);
 	}
 	CHECK(n[ST_FREE] == p->free_top, "%u FREE buffers, free stack holds %u", n[ST_FREE],

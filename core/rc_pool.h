@@ -24,8 +24,45 @@
  *            --ref/unref...--> last unref --> returned --rc_pool_take_returned_recv--> kernel
  *
  * Ownership: a pool belongs to one worker and is used only from its thread: alloc, ref and unref
- * are plain loads and stores, no atomics. Issue 4 adds a lock-free path for buffers released on
- * other workers; the seam is pool_put() in rc_pool.c, the one place a buffer "goes home".
+ * are plain loads and stores, no atomics. The one exception is rc_pool_remote_put, below.
+ *
+ * Remote free. A message built in this pool may lose its last reference on another worker's
+ * thread. That thread must not write the owner's arrays, so it hands the buffer home with
+ * rc_pool_remote_put, which pushes the index onto the pool's remote stack, and the owner calls
+ * rc_pool_collect_remote once per loop iteration: it takes the whole stack and sends each buffer
+ * home exactly as a local last unref does (pool_put in rc_pool.c: POOL to the free stack, RECV to
+ * the returned list). No lock anywhere.
+ *
+ * The remote stack is an intrusive lock-free multi-producer single-consumer stack: a Treiber stack
+ * with no single-node pop. Its head is one _Atomic uint32_t (RC_POOL_NONE = empty), alone on a
+ * cache line of its own so that pushes from other cores do not bounce the owner's fields; its
+ * links are the per-buffer next[] that the returned list also uses.
+ *     push (any thread):  old = load(head); do next[idx] = old;
+ *                         while (!compare_exchange_weak(head, &old, idx), release on success)
+ *     take (owner only):  list = exchange(head, RC_POOL_NONE), acquire; then walk it privately
+ * Lock-free: a push's CAS fails only because another push or a take succeeded in between.
+ * ABA-safe: ABA breaks a Treiber stack's pop, which reads head A, then A's link B, and CASes head
+ * from A to B; if meanwhile A was popped and pushed back with another link, the CAS still succeeds
+ * and installs a stale B. Nothing here pops a single node. A push reads no link from shared state,
+ * only head's value, and writes only its own node's link: if head went A -> ... -> A between its
+ * load and its CAS, linking idx -> A is still exactly right, because head's current value is all
+ * the push relied on and the CAS checks it. The take detaches the whole list in one atomic step,
+ * so no node is ever unlinked while another thread could be following it. Hence no tag/counter in
+ * the head, no hazard pointers, no epochs.
+ * Memory order: each push's release CAS publishes its plain write of next[idx] and everything the
+ * pusher did with the buffer; the owner's acquire exchange synchronises with every push in the
+ * list it takes (a later push's CAS is a read-modify-write, so it continues an earlier push's
+ * release sequence), so the owner's plain reads of next[] and of the buffer come after them.
+ *
+ * What stays owner-only: refs[], state[], the free stack, the returned list and every counter.
+ * The remote path never decrements refs[]. The model is that the message layer holds ONE pool
+ * reference per buffer (taken by rc_pool_alloc or rc_pool_recv_filled) and counts its own sharing
+ * across workers with its own atomic refcount; whichever thread drops that count to zero releases
+ * the pool reference: rc_pool_unref on the owner, rc_pool_remote_put anywhere else. So a buffer
+ * on the remote stack is still POOL or RECV held with refs 1 until the owner collects it: the
+ * owner's accounting counts it in use, rc_pool_validate holds between any two owner operations,
+ * and it cannot also be on the returned list (which holds only unreferenced RECV buffers), so
+ * next[] serves one list at a time. Both ends assert it.
  *
  * Memory pressure: rc_pool_low() says when the free stack has fallen below a reserve, so the server
  * can apply the slow-consumer policy (which releases POOL memory) before rc_pool_alloc fails.
@@ -36,6 +73,7 @@
 #define RC_POOL_H
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +81,10 @@
 #define RC_POOL_BUF_MIN 256u        /* smallest buf_size rc_pool_init accepts */
 #define RC_POOL_ALIGN_MAX 4096u     /* base must be aligned to min(buf_size, this) */
 #define RC_POOL_NONE UINT32_MAX     /* "no buffer" (never a valid index) */
+/* The remote stack's head gets this many bytes to itself: two 64-byte lines, because x86's
+ * adjacent-line prefetcher fetches lines in pairs (what folly and C++17's
+ * hardware_destructive_interference_size use on x86-64). */
+#define RC_POOL_REMOTE_LINE 128u
 
 /* What a buffer is used for (rc_pool_kind). */
 enum rc_buf_kind {
@@ -63,6 +105,12 @@ struct rc_pool_stats {
 	uint32_t recv_returned; /* RECV buffers released, waiting for net/ to re-provide them */
 	uint32_t reserve;       /* rc_pool_low() threshold */
 	uint64_t alloc_failed;  /* rc_pool_alloc calls that returned -ENOBUFS */
+	uint64_t remote_frees;  /* buffers that came home through rc_pool_collect_remote */
+};
+
+/* The remote stack's head (see above), the only pool memory other threads write. */
+struct rc_pool_remote {
+	_Atomic uint32_t head; /* last buffer pushed, or RC_POOL_NONE */
 };
 
 /* The handle. Fields are public only so that rc_pool_data/rc_pool_index_of can be inline and the
@@ -76,8 +124,12 @@ typedef struct rc_pool {
 	uint8_t *state;         /* [count] enum pool_state (rc_pool.c): kind and RECV sub-state */
 	uint32_t *free_stack;   /* [count] indices of FREE buffers; [0, free_top) in use */
 	uint32_t free_top;
-	uint32_t *next;         /* [count] link of the returned-RECV list, per buffer (intrusive) */
+	uint32_t *next;         /* [count] link of the returned list or the remote stack (intrusive) */
 	uint32_t returned_head; /* first returned RECV buffer or RC_POOL_NONE */
+	/* Head of the remote stack, the only field other threads touch. Allocated at init on its own
+	 * RC_POOL_REMOTE_LINE bytes rather than embedded: the pool is embedded in a calloc'd worker, so
+	 * an _Alignas member would not be honoured (and would be undefined behaviour). */
+	struct rc_pool_remote *remote;
 	uint64_t *mark;         /* [count / 64 rounded up] scratch bits for rc_pool_validate */
 	uint32_t pool_used;
 	uint32_t recv_kernel;
@@ -85,6 +137,7 @@ typedef struct rc_pool {
 	uint32_t recv_returned;
 	uint32_t reserve;
 	uint64_t alloc_failed;
+	uint64_t remote_frees;
 } rc_pool;
 
 /* Carve [base, base + buf_size * count) into count buffers, all FREE; the reserve starts at 0
@@ -101,7 +154,8 @@ typedef struct rc_pool {
 int rc_pool_init(rc_pool *p, void *base, size_t buf_size, uint32_t count);
 
 /* Free the metadata. Buffers still in use are not checked: at shutdown the messages and the ring
- * that hold them go away with the pool. The region itself is the caller's to unmap. */
+ * that hold them go away with the pool, and so do buffers still on the remote stack (no other
+ * thread may push once fini has started). The region itself is the caller's to unmap. */
 void rc_pool_fini(rc_pool *p);
 
 /* First byte of buffer idx. */
@@ -162,6 +216,23 @@ uint32_t rc_pool_take_returned_recv(rc_pool *p, uint32_t *out_idx, uint32_t max)
  * taken it out of the ring), back to the free stack. For tearing a ring down or shrinking it. */
 void rc_pool_unlend_recv(rc_pool *p, uint32_t idx);
 
+/* Any thread: release the last pool reference on buffer idx, which belongs to this pool's owner.
+ * idx must be POOL or RECV held with exactly one reference (the one the message layer holds: see
+ * "What stays owner-only" above) and the caller must already own that reference, i.e. have dropped
+ * the last reference of its own atomic count, which orders the owner's earlier writes to the
+ * buffer's metadata before this call. The push writes only next[idx] and the stack's head; it reads
+ * state[idx] and refs[idx] for its assertions, which is race-free because the owner writes neither
+ * while the reference is out of its hands. The buffer stays counted as in use until the owner runs
+ * rc_pool_collect_remote. Never blocks, never fails; lock-free (a CAS loop). */
+void rc_pool_remote_put(rc_pool *p, uint32_t idx);
+
+/* Owner only, once per loop iteration: take every buffer pushed by rc_pool_remote_put so far and
+ * send each home as a last rc_pool_unref would (POOL to the free stack, RECV to the returned list
+ * for rc_pool_take_returned_recv). Counts them in stats.remote_frees and returns how many. An empty
+ * stack costs one relaxed load. Aborts (assert) on a buffer pushed twice or released locally as
+ * well. */
+uint32_t rc_pool_collect_remote(rc_pool *p);
+
 /* Buffers on the free stack. */
 static inline uint32_t rc_pool_free_count(const rc_pool *p)
 {
@@ -180,9 +251,12 @@ void rc_pool_stats(const rc_pool *p, struct rc_pool_stats *out);
 
 /* Check every invariant: each free-stack entry is a FREE buffer and appears once, every FREE buffer
  * is on the stack, the returned list holds exactly the returned RECV buffers, once each, without a
- * cycle; the refcount is 0 exactly for FREE, with-kernel and returned buffers; the counters match
- * the states and add up to count. O(count); for tests and debug checks. Returns true if all hold
- * (and says what failed on stderr otherwise). */
+ * cycle; the refcount is 0 exactly for FREE, with-kernel and returned buffers; FREE and with-kernel
+ * buffers are on no list; the counters match the states and add up to count. Buffers pending on
+ * the remote stack are POOL or RECV held (in use): their next[] link is not read, since another
+ * thread may be writing it. Owner thread only, between operations; remote pushes may run
+ * concurrently. O(count); for tests and debug checks. Returns true if all hold (and says what
+ * failed on stderr otherwise). */
 bool rc_pool_validate(const rc_pool *p);
 
 #endif
