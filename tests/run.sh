@@ -9,7 +9,10 @@
 #   3. Sanitizer build (clang, ASan + UBSan, warnings are errors): the unit tests again, the
 #      integration tests against the sanitized server (RC_SLOW=1: it is ~3x slower, the tests
 #      scale their waits and loads), then every libFuzzer target for RC_FUZZ_SECONDS (default 45)
-#      seconds.
+#      seconds;
+#   4. ThreadSanitizer build (clang, -fsanitize=thread, warnings are errors): the multi-threaded
+#      unit tests (ctest label `concurrency`: mailboxes, the pool's remote free) again; any
+#      ThreadSanitizer report fails them.
 # Exits non-zero at the first failure. .ci/run calls exactly this.
 #
 # Environment: RC_FUZZ_SECONDS (seconds per fuzz target), RC_JOBS (build parallelism, default nproc),
@@ -70,6 +73,8 @@ fi
 # A leak or any undefined behaviour fails the run, with a stack to read.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# A data race kills the test at once (and ctest also fails on the report's text).
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
 configure_build() { # configure_build DIR cmake-args...
 	local dir=$1; shift
@@ -103,6 +108,11 @@ RC_SLOW=1 run_ctest --test-dir "$build/asan" --output-on-failure -L integration
 step "sanitizer: fuzz targets, ${fuzz_seconds}s each"
 # One at a time: each fuzzer wants a whole core, and the machine has two.
 run_ctest --test-dir "$build/asan" --output-on-failure -L fuzz
+
+step "thread sanitizer build (clang, TSan)"
+configure_build "$build/tsan" -DCMAKE_BUILD_TYPE=Tsan -DCMAKE_C_COMPILER=clang
+step "thread sanitizer: concurrency tests"
+run_ctest --test-dir "$build/tsan" --output-on-failure -j "$jobs" -L concurrency
 
 echo
 echo "ringcast: $passed passed, $failed failed"
