@@ -55,7 +55,7 @@ static void respond_raw(rc_worker *w, rc_conn *c, const char *resp, size_t n,
 	head_release(w, c);
 	c->why = (uint8_t)why;
 	c->state = CS_CLOSING;
-	c->deadline_ns = rc_now_ns() + (uint64_t)w->cfg->close_timeout_ms * 1000000u;
+	c->deadline_ms = conn_deadline_in(w, w->cfg->close_timeout_ms);
 	if (n == 0 || !conn_ctl_append(w, c, resp, n)) {
 		conn_abort(w, c, why);
 		return;

@@ -262,7 +262,7 @@ void conn_close(rc_worker *w, rc_conn *c, uint16_t code, enum rc_close_reason wh
 	}
 	conn_release_asm(w, c);
 	c->state = CS_CLOSING;
-	c->deadline_ns = rc_now_ns() + (uint64_t)w->cfg->close_timeout_ms * 1000000u;
+	c->deadline_ms = conn_deadline_in(w, w->cfg->close_timeout_ms);
 	if (code == RC_CLOSE_GOING_AWAY) {
 		c->flags |= F_DRAIN_CLOSE;
 	} else {
@@ -304,7 +304,7 @@ void conn_start_recv(rc_worker *w, rc_conn *c)
 	switch (c->state) {
 	case CS_HTTP:
 	case CS_CLOSING:
-		ts = ts_abs(w, c->deadline_ns);
+		ts = ts_abs(w, conn_deadline_ns(w, c->deadline_ms));
 		tflags = IORING_TIMEOUT_ABS;
 		break;
 	case CS_OPEN:
@@ -694,7 +694,7 @@ static void on_accept(rc_worker *w, int res, uint32_t cflags)
 	c->why = RC_WHY_UNSET;
 	c->asm_buf = RC_POOL_NONE;
 	c->pub_topic = -1;
-	c->deadline_ns = rc_now_ns() + (uint64_t)w->cfg->handshake_timeout_ms * 1000000u;
+	c->deadline_ms = conn_deadline_in(w, w->cfg->handshake_timeout_ms);
 	w->open++;
 	if (w->open > w->cfg->max_connections)
 		c->flags |= F_OVER_LIMIT;

@@ -87,8 +87,10 @@ typedef struct rc_conn {
 	uint8_t *ctl;              /* chunk of control output waiting to be sent: HTTP response,
 	                              notices, pongs, pings, close frame */
 	uint8_t *head;             /* request head chunk while CS_HTTP (parser, fields, bytes) */
-	uint64_t deadline_ns;      /* CLOCK_MONOTONIC: handshake deadline (CS_HTTP) or close
-	                              deadline (CS_CLOSING) */
+	uint32_t deadline_ms;      /* handshake deadline (CS_HTTP) or close deadline (CS_CLOSING), in
+	                              ms of CLOCK_MONOTONIC since the worker started (w->t0_ns): 32
+	                              bits where a nanosecond time would take 64, for the 400-byte
+	                              budget; wraps after 49 days, far beyond any deadline */
 	uint32_t out_len;
 	uint32_t out_done;         /* bytes of out already sent by an earlier try */
 	uint32_t ctl_len;
@@ -109,7 +111,8 @@ typedef struct rc_conn {
 
 /* The per-connection budget of an idle connection is 400 bytes of user-space memory (issue 3,
  * measured by perf/ringcast-bench's idle workload); this struct is all of it. */
-_Static_assert(sizeof(rc_conn) <= 384, "rc_conn outgrew the idle-connection budget");
+_Static_assert(sizeof(rc_conn) <= 368, "rc_conn outgrew the idle-connection budget: 368 bytes "
+               "measured 394 bytes of RSS per idle connection (docs/benchmarks.md), 376 measured 402");
 
 /* The request head chunk: parser state and fields, then the bytes. */
 typedef struct rc_head {
@@ -164,6 +167,7 @@ struct rc_worker {
 	rc_ws_handshake_cfg hs_ws;
 	rc_ws_handshake_cfg hs_echo;
 	rc_frame_cfg frame_cfg;
+	uint64_t t0_ns;            /* CLOCK_MONOTONIC at start: the origin of conn deadlines */
 	uint64_t next_trim_ns;     /* earliest time for the next rc_chunks_trim */
 	uint8_t *scratch;          /* RC_SCRATCH_BYTES: query decoding, metrics rendering */
 };
@@ -173,12 +177,22 @@ struct rc_worker {
  * (which may embed the first half). */
 #define RC_SCRATCH_BYTES (128u << 10)
 
+/* A deadline ms milliseconds from now, and back to CLOCK_MONOTONIC nanoseconds. */
+uint64_t rc_now_ns(void);
+static inline uint32_t conn_deadline_in(const struct rc_worker *w, uint32_t ms)
+{
+	return (uint32_t)((rc_now_ns() - w->t0_ns) / 1000000u) + ms;
+}
+static inline uint64_t conn_deadline_ns(const struct rc_worker *w, uint32_t deadline_ms)
+{
+	return w->t0_ns + (uint64_t)deadline_ms * 1000000u;
+}
+
 static inline uint32_t conn_slot(const rc_worker *w, const rc_conn *c)
 {
 	return (uint32_t)(c - w->conns);
 }
 
-uint64_t rc_now_ns(void);
 
 /* rc_worker.c */
 void conn_dirty(rc_worker *w, rc_conn *c);

@@ -183,6 +183,7 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, int listen_fd, int sign
 		goto err;
 	}
 	w->ts_abs_cap = RC_TS_ABS_MAX;
+	w->t0_ns = rc_now_ns();
 	ts_set_ms(&w->ts_idle, cfg->idle_timeout_ms);
 	ts_set_ms(&w->ts_write, cfg->write_timeout_ms);
 	ts_set_ms(&w->ts_drain, cfg->drain_timeout_ms);
