@@ -118,13 +118,23 @@ static void push(rc_worker *w, rc_conn *c, rc_msg *m, rc_sub *s)
 	}
 }
 
+static void msg_done(rc_worker *w, rc_msg *m)
+{
+	if (m != NULL)
+		rc_msg_unref(&w->msgs, m);
+}
+
 /* Deliver to every subscriber of topic tid but the publisher: mplain to plain subscribers, mv1 to
- * ringcast.v1 ones (either may be NULL when nobody of that kind subscribes). */
+ * ringcast.v1 ones (either may be NULL when nobody of that kind subscribes, or no memory was
+ * left), then drop the creator's reference on both: the queues hold their own. */
 static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc_msg *mv1)
 {
 	rc_topic *t = rc_topic_get(&w->topics, tid);
-	if (t == NULL)
+	if (t == NULL) {
+		msg_done(w, mplain);
+		msg_done(w, mv1);
 		return;
+	}
 	rc_topic_pin_id(&w->topics, tid); /* a subscriber closed mid-loop must not delete it */
 	rc_sub *s, *next;
 	RC_TOPIC_FOREACH_SUB(t, s, next) {
@@ -136,27 +146,40 @@ static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc
 			push(w, sc, m, s);
 	}
 	rc_topic_unpin(&w->topics, tid);
+	msg_done(w, mplain);
+	msg_done(w, mv1);
 }
 
 /* A frame built by copying into the arena: header, then prefix (may be empty), then payload. */
+static void no_memory(rc_worker *w)
+{
+	rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_NO_MEMORY));
+}
+
+/* The two ways a message is built; NULL (counted as a no_memory drop) when the pool or the
+ * descriptor slab is exhausted. */
 static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, size_t plen,
                           const uint8_t *payload, size_t len, uint32_t tid, uint64_t seq,
                           uint8_t kind)
 {
 	size_t total = plen + len;
 	size_t h = rc_frame_header_len(total, false);
-	if (h + total > w->pool.buf_size)
+	uint8_t *f = h + total <= w->pool.buf_size ? rc_arena_alloc(&w->arena, (uint32_t)(h + total))
+	                                           : NULL;
+	if (f == NULL) {
+		no_memory(w);
 		return NULL;
-	uint8_t *f = rc_arena_alloc(&w->arena, (uint32_t)(h + total));
-	if (f == NULL)
-		return NULL;
+	}
 	rc_frame_header_encode(f, opcode, true, total, NULL);
 	if (plen > 0) /* memcpy from NULL is undefined even for 0 bytes */
 		memcpy(f + h, prefix, plen);
 	if (len > 0)
 		memcpy(f + h + plen, payload, len);
 	rc_metric_inc(&w->metrics, RC_M_COPIES(RC_COPY_REENCODE));
-	return rc_msg_new(&w->msgs, f, (uint32_t)(h + total), tid, seq, kind);
+	rc_msg *m = rc_msg_new(&w->msgs, f, (uint32_t)(h + total), tid, seq, kind);
+	if (m == NULL)
+		no_memory(w);
+	return m;
 }
 
 /* A frame in place: the server header written just before payload, inside a buffer the caller
@@ -165,18 +188,10 @@ static rc_msg *frame_in_place(rc_worker *w, uint8_t opcode, uint8_t *payload, si
                               uint32_t tid, uint64_t seq, uint8_t kind)
 {
 	uint8_t *f = rc_frame_header_prepend(payload, opcode, true, len);
-	return rc_msg_new(&w->msgs, f, (uint32_t)(payload + len - f), tid, seq, kind);
-}
-
-static void msg_done(rc_worker *w, rc_msg *m)
-{
-	if (m != NULL)
-		rc_msg_unref(&w->msgs, m);
-}
-
-static void no_memory(rc_worker *w)
-{
-	rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_NO_MEMORY));
+	rc_msg *m = rc_msg_new(&w->msgs, f, (uint32_t)(payload + len - f), tid, seq, kind);
+	if (m == NULL)
+		no_memory(w);
+	return m;
 }
 
 static bool may_publish(rc_worker *w, rc_conn *c)
@@ -203,17 +218,10 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *pay
 		size_t hl = rc_app_pub_encode_header(env, opcode == RC_OP_TEXT ? RC_APP_FLAG_TEXT : 0,
 		                                     t->name, t->name_len, seq);
 		mv1 = copy_frame(w, RC_OP_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1);
-		if (mv1 == NULL)
-			no_memory(w);
 	}
-	if (t->subs_plain > 0) {
+	if (t->subs_plain > 0)
 		mplain = frame_in_place(w, opcode, payload, len, tid, seq, RC_MSG_PLAIN);
-		if (mplain == NULL)
-			no_memory(w);
-	}
 	fan_out(w, c, tid, mplain, mv1);
-	msg_done(w, mplain);
-	msg_done(w, mv1);
 }
 
 /* A ringcast.v1 binary PUBLISH: the frame itself becomes the MESSAGE (sequence number written in
@@ -241,17 +249,10 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 		uint8_t op = (pub.flags & RC_APP_FLAG_TEXT) ? RC_OP_TEXT : RC_OP_BINARY;
 		mplain = copy_frame(w, op, NULL, 0, pub.payload.ptr, pub.payload.len, tid, seq,
 		                    RC_MSG_PLAIN);
-		if (mplain == NULL)
-			no_memory(w);
 	}
-	if (t->subs_v1 > 0) {
+	if (t->subs_v1 > 0)
 		mv1 = frame_in_place(w, RC_OP_BINARY, payload, len, tid, seq, RC_MSG_V1);
-		if (mv1 == NULL)
-			no_memory(w);
-	}
 	fan_out(w, c, tid, mplain, mv1);
-	msg_done(w, mplain);
-	msg_done(w, mv1);
 }
 
 /* ---- ringcast.v1 commands ------------------------------------------------------------------ */
@@ -347,10 +348,8 @@ static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, 
 {
 	if (c->route == ROUTE_ECHO) {
 		rc_msg *m = frame_in_place(w, opcode, payload, len, 0, 0, RC_MSG_PLAIN);
-		if (m == NULL) {
-			no_memory(w);
+		if (m == NULL)
 			return;
-		}
 		push(w, c, m, NULL);
 		rc_msg_unref(&w->msgs, m);
 	} else if (!(c->flags & F_V1)) {
