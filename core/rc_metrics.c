@@ -65,7 +65,6 @@ static const char *const drop_reasons[RC_DROP_COUNT] = {
 static const char *const copy_reasons[RC_COPY_COUNT] = {
 	[RC_COPY_SPANNING] = "spanning",
 	[RC_COPY_FRAGMENTED] = "fragmented",
-	[RC_COPY_OVERSIZE] = "oversize",
 	[RC_COPY_REENCODE] = "reencode",
 };
 

@@ -58,7 +58,6 @@ enum rc_drop_reason {
 enum rc_copy_reason {
 	RC_COPY_SPANNING,    /* the frame spanned two receive buffers */
 	RC_COPY_FRAGMENTED,  /* the message came in several frames */
-	RC_COPY_OVERSIZE,    /* too large to get its server header in place */
 	RC_COPY_REENCODE,    /* encoded a second time for the other kind of subscriber: a plain publisher's
 	                        message wrapped for ringcast.v1, or a PUBLISH unwrapped for plain ones */
 	RC_COPY_COUNT

@@ -131,19 +131,35 @@ static void release_msg(void *ctx, struct rc_msg *m)
 	rc_msg_unref(&w->msgs, m);
 }
 
-/* Everything a connection holds that the kernel is not using. Called on every way out, and again
- * when a send in flight comes back. */
-static void conn_release(rc_worker *w, rc_conn *c)
+/* No more deliveries to or from c: its subscriptions, its publish topic, a half-assembled
+ * message. The first step of every close. */
+static void conn_stop(rc_worker *w, rc_conn *c)
 {
-	if (c->sub.subs_len > 0) {
-		uint32_t n = rc_unsubscribe_all(&w->topics, &c->sub);
-		(void)n;
-	}
+	if (c->sub.subs_len > 0)
+		rc_unsubscribe_all(&w->topics, &c->sub);
 	if (c->pub_topic >= 0) {
 		rc_topic_unpin(&w->topics, (uint32_t)c->pub_topic);
 		c->pub_topic = -1;
 	}
 	conn_release_asm(w, c);
+}
+
+/* Discard c's queue (no send may be using it), counting the messages as slow-consumer drops when
+ * that is why c is closing. */
+static void conn_drop_queue(rc_worker *w, rc_conn *c)
+{
+	if (rc_outq_empty(&c->q))
+		return;
+	uint32_t n = rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, release_msg, w);
+	if (c->why == RC_CLOSED_SLOW_CONSUMER || c->why == RC_CLOSED_WRITE_TIMEOUT)
+		rc_metric_add(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT), n);
+}
+
+/* Everything a connection holds that the kernel is not using. Called on every way out, and again
+ * when a send in flight comes back. */
+static void conn_release(rc_worker *w, rc_conn *c)
+{
+	conn_stop(w, c);
 	if (c->head != NULL) {
 		rc_chunk_put(&w->heads, c->head);
 		c->head = NULL;
@@ -158,11 +174,7 @@ static void conn_release(rc_worker *w, rc_conn *c)
 			rc_chunk_put(&w->chunks, c->out);
 			c->out = NULL;
 		}
-		if (!rc_outq_empty(&c->q)) {
-			uint32_t n = rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, release_msg, w);
-			if (c->why == RC_CLOSED_SLOW_CONSUMER || c->why == RC_CLOSED_WRITE_TIMEOUT)
-				rc_metric_add(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT), n);
-		}
+		conn_drop_queue(w, c);
 	}
 }
 
@@ -254,23 +266,14 @@ void conn_close(rc_worker *w, rc_conn *c, uint16_t code, enum rc_close_reason wh
 	if (rc_log_enabled(RC_LOG_DEBUG))
 		rc_log(RC_LOG_DEBUG, "conn_closing", "conn=%u code=%u reason=\"%s\"", c->id, code,
 		       reason ? reason : "");
-	if (c->sub.subs_len > 0)
-		rc_unsubscribe_all(&w->topics, &c->sub);
-	if (c->pub_topic >= 0) {
-		rc_topic_unpin(&w->topics, (uint32_t)c->pub_topic);
-		c->pub_topic = -1;
-	}
-	conn_release_asm(w, c);
+	conn_stop(w, c);
 	c->state = CS_CLOSING;
 	c->deadline_ms = conn_deadline_in(w, w->cfg->close_timeout_ms);
 	if (code == RC_CLOSE_GOING_AWAY) {
 		c->flags |= F_DRAIN_CLOSE;
 	} else {
-		if (!(c->flags & F_SEND) && !rc_outq_empty(&c->q)) {
-			uint32_t n = rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, release_msg, w);
-			if (why == RC_CLOSED_SLOW_CONSUMER)
-				rc_metric_add(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT), n);
-		}
+		if (!(c->flags & F_SEND))
+			conn_drop_queue(w, c); /* else when the send comes back (on_send) */
 		uint8_t f[RC_CLOSE_FRAME_MAX];
 		size_t n = close_frame(f, code, reason);
 		/* ctl always keeps RC_CLOSE_FRAME_MAX bytes free for this. */
@@ -639,9 +642,8 @@ static void on_send(rc_worker *w, rc_conn *c, int res)
 		}
 	}
 	if (c->state == CS_CLOSING && !(c->flags & (F_DRAIN_CLOSE | F_CLOSE_QUEUED)) &&
-	    !rc_outq_empty(&c->q)) {
-		rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, release_msg, w);
-	}
+	    !rc_outq_empty(&c->q))
+		conn_drop_queue(w, c);
 	if (c->ctl_len > 0 || !rc_outq_empty(&c->q) || (c->flags & F_DRAIN_CLOSE) ||
 	    rc_subscriber_missed_pending(&c->sub))
 		conn_dirty(w, c);
@@ -957,8 +959,11 @@ int rc_worker_run(rc_worker *w)
 		}
 		io_uring_cq_advance(&w->ring, n);
 		flush_dirty(w);
-		if (rc_pool_low(&w->pool))
-			ws_relieve_pressure(w);
+		if (rc_pool_low(&w->pool)) {
+			uint64_t t = rc_now_ns();
+			if (t >= w->next_relief_ns && ws_relieve_pressure(w) == 0)
+				w->next_relief_ns = t + 10000000u;
+		}
 		promote_touched(w);
 		reprovide(w);
 	}

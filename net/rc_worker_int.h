@@ -71,7 +71,6 @@ enum conn_flag {
 	F_OVER_LIMIT = 1u << 15,  /* accepted beyond max-connections: an upgrade gets 503 */
 	F_PURGE = 1u << 16,       /* an unsubscribe happened with messages queued: the flush skips
 	                             messages of topics no longer subscribed */
-	F_REAP = 1u << 17,        /* on the reap list */
 	F_SEND_DEADLINE = 1u << 18, /* the send in flight is the second try, with the write deadline */
 };
 
@@ -82,7 +81,7 @@ typedef struct rc_conn {
 	rc_outq q;                 /* outbound messages (by reference) */
 	rc_subscriber sub;         /* its subscriptions */
 	struct rc_conn *dirty_next;
-	struct rc_conn *list_next; /* the starved list or the reap list */
+	struct rc_conn *list_next; /* the starved list */
 	uint8_t *out;              /* chunk of the send in flight, NULL if none or by reference */
 	uint8_t *ctl;              /* chunk of control output waiting to be sent: HTTP response,
 	                              notices, pongs, pings, close frame */
@@ -149,7 +148,6 @@ struct rc_worker {
 	uint32_t next_id;
 	rc_conn *dirty;            /* flush list */
 	rc_conn *starved;          /* recvs waiting for buffers */
-	rc_conn *reap;             /* aborting connections with nothing in flight: close them */
 	uint32_t *touched;         /* recv buffers parsed this iteration that still hold messages */
 	uint32_t ntouched;
 	uint32_t *returned;        /* scratch for rc_pool_take_returned_recv */
@@ -168,6 +166,7 @@ struct rc_worker {
 	rc_ws_handshake_cfg hs_echo;
 	rc_frame_cfg frame_cfg;
 	uint64_t t0_ns;            /* CLOCK_MONOTONIC at start: the origin of conn deadlines */
+	uint64_t next_relief_ns;   /* pressure relief found nothing: not again before this */
 	uint64_t next_trim_ns;     /* earliest time for the next rc_chunks_trim */
 	uint8_t *scratch;          /* RC_SCRATCH_BYTES: query decoding, metrics rendering */
 };
@@ -207,7 +206,7 @@ void conn_release_asm(rc_worker *w, rc_conn *c);
 /* rc_ws.c */
 void ws_open(rc_worker *w, rc_conn *c);
 void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf);
-void ws_relieve_pressure(rc_worker *w);
+uint32_t ws_relieve_pressure(rc_worker *w);
 
 /* rc_route.c */
 void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf);

@@ -485,8 +485,10 @@ static void relief_drop(void *ctx, struct rc_msg *m)
  * by connection, until the reserve is restored: under the disconnect policy by closing the
  * connection (4000), otherwise by dropping its queue (counted as no_memory, announced to
  * ringcast.v1 clients as missed). Receive buffers are never held by a queue past promotion, so
- * this keeps promotion, and with it the receive ring, going (docs/architecture.md). */
-void ws_relieve_pressure(rc_worker *w)
+ * this keeps promotion, and with it the receive ring, going (docs/architecture.md). Walks every
+ * slot: the caller runs it only while the pool is low, and at most every 10 ms when it found
+ * nothing to take back. Returns the number of connections relieved. */
+uint32_t ws_relieve_pressure(rc_worker *w)
 {
 	uint32_t relieved = 0;
 	for (uint32_t i = 0; i < w->nslots && rc_pool_low(&w->pool); i++) {
@@ -507,4 +509,5 @@ void ws_relieve_pressure(rc_worker *w)
 	if (relieved > 0)
 		rc_log(RC_LOG_WARN, "pool_pressure", "free_buffers=%u reserve=%u queues_relieved=%u",
 		       rc_pool_free_count(&w->pool), w->pool.reserve, relieved);
+	return relieved;
 }

@@ -214,7 +214,6 @@ Test(metrics, families_named_in_the_brief)
 		{ RC_M_BUFFERS(RC_BUFS_RECV_HELD), "buffers", "recv_held" },
 		{ RC_M_COPIES(RC_COPY_SPANNING), "slow_path_copies_total", "spanning" },
 		{ RC_M_COPIES(RC_COPY_FRAGMENTED), "slow_path_copies_total", "fragmented" },
-		{ RC_M_COPIES(RC_COPY_OVERSIZE), "slow_path_copies_total", "oversize" },
 		{ RC_M_COPIES(RC_COPY_REENCODE), "slow_path_copies_total", "reencode" },
 		{ RC_M_PROMOTIONS, "promotions_total", NULL },
 		{ RC_M_FDS_OPEN, "open_fds", NULL },
