@@ -48,27 +48,11 @@ run_ctest() { # run_ctest ctest-args...
 }
 
 # --- Debian packages -------------------------------------------------------------------------
-pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
-      liburing-dev libwolfssl-dev libcriterion-dev python3 python3-websockets)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-# Node and npm may come from elsewhere than Debian (a nodejs build that bundles npm): install
-# Debian's only when the commands are missing.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-	step "installing ${missing[*]}"
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "tests/run.sh: missing Debian packages: ${missing[*]}" >&2
-		echo "run this script as root, or: sudo apt-get install ${missing[*]}" >&2
-		exit 1
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# Node and npm may come from elsewhere than Debian: Debian's only when the commands are missing.
+. "$top/tools/apt-need.sh"
+apt_need tests/run.sh build-essential cmake pkg-config clang libclang-rt-14-dev \
+	liburing-dev libwolfssl-dev libcriterion-dev python3 python3-websockets \
+	--cmd node nodejs --cmd npm npm
 
 # A leak or any undefined behaviour fails the run, with a stack to read.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}

@@ -54,22 +54,8 @@ done
 step() { printf '\n==> %s\n' "$*"; }
 
 # --- 1. Debian packages ----------------------------------------------------------------------
-pkgs=(build-essential cmake pkg-config liburing-dev libwolfssl-dev libcriterion-dev)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	step "installing ${missing[*]}"
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "demo: missing Debian packages: ${missing[*]}" >&2
-		echo "run this script as root, or first: sudo apt-get install ${missing[*]}" >&2
-		exit 1
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+. "$top/tools/apt-need.sh"
+apt_need demo build-essential cmake pkg-config liburing-dev libwolfssl-dev libcriterion-dev
 
 # --- 2. build --------------------------------------------------------------------------------
 step "building into ${build#"$top"/} (release)"
