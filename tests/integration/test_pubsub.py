@@ -418,5 +418,37 @@ def many_topics(ctx):
         p.ws.close_handshake()
 
 
+@suite.case(timeout=90)
+def open_loop_1000_subscribers(ctx):
+    """1,000 subscribers, 300 messages/s paced open loop by our load generator (perf/ringcast-bench,
+    built next to the server): each message arrives alone and becomes ~1,000 sends. This is the
+    load under which the server once aborted (it counted every send's linked timeout as in flight,
+    and under load the kernel posts those completions hundreds of loop turns late, so the
+    per-connection count wrapped). Every message must reach every subscriber, and the server must
+    then exit 0."""
+    import subprocess
+    bench = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(ctx.binary))), "perf",
+                         "ringcast-bench")
+    if not os.access(bench, os.X_OK):
+        raise Fail("no load generator at %s (build the perf/ targets)" % bench)
+    srv = ctx.server()
+    cmd = [bench, "--rate", "300", "-n", "1000", "-s", "64", "-d", "3", "--warmup", "1",
+           "--drain", str(t(3)), "-q", "ws://127.0.0.1:%d/ws" % srv.port]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=t(60))
+    try:
+        r = json.loads(out.stdout)
+    except ValueError:
+        raise Fail("ringcast-bench printed no JSON (exit %d): %s" % (out.returncode,
+                                                                     out.stderr[-500:]))
+    check(r.get("ok") is True, "bench not ok: %r" % r.get("error"))
+    expect_eq(r["connected_subscribers"], 1000, "subscribers connected")
+    expect_eq(r["missing"], 0, "messages missing at some subscriber")
+    expect_eq(r["gaps"], 0, "gaps")
+    check(r["expected"] >= 800 * 1000, "expected ~900,000 deliveries, the bench counted %d"
+          % r["expected"])
+    check(not r["server_closes"], "the server closed bench connections: %r" % r["server_closes"])
+    ctx.note("%d deliveries, p99 %.1f ms" % (r["delivered"], r["latency_us"]["p99"] / 1000))
+
+
 if __name__ == "__main__":
     raise SystemExit(suite.main())
