@@ -131,6 +131,12 @@ static const struct key keys[] = {
 	  "mask)." },
 	{ "cpus", K_CPUS, 0, 0, 0, false, "LIST",
 	  "CPUs to pin workers to, in order." },
+	{ "mailbox-records", K_COUNT, U32(mailbox_records), 64, 1u << 20, true, "N",
+	  "Messages in flight from one worker to another (16 bytes each, one mailbox per ordered "
+	  "worker pair); past that, hand-offs are dropped and the receivers' subscribers told." },
+	{ "idle-spin-us", K_COUNT, U32(idle_spin_us), 0, 1000000, false, "US",
+	  "With several workers, how long an idle worker polls for work before it sleeps in the "
+	  "kernel (a sleeping worker is woken by IORING_OP_MSG_RING, which costs tens of us)." },
 };
 
 #define KEY_COUNT (sizeof keys / sizeof keys[0])
@@ -173,6 +179,8 @@ void rc_cfg_defaults(rc_cfg *c)
 	c->allow_no_origin = true;
 	c->log_level = RC_LOG_INFO;
 	c->workers = 0;
+	c->mailbox_records = 4096;
+	c->idle_spin_us = 0;
 }
 
 /* ---- small helpers ---------------------------------------------------------------------------- */

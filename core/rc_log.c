@@ -20,6 +20,13 @@ static FILE *g_sink;
 /* Read on every call from every thread, written rarely: relaxed is enough, nothing else is
  * published through it. */
 static _Atomic int g_level = RC_LOG_INFO;
+/* The worker this thread runs, -1 if none (rc_log_set_worker). */
+static _Thread_local int t_worker = -1;
+
+void rc_log_set_worker(int worker)
+{
+	t_worker = worker;
+}
 
 void rc_log_init(FILE *sink, enum rc_log_level level)
 {
@@ -89,6 +96,8 @@ size_t rc_log_format(char *line, size_t cap, const struct timespec *ts, enum rc_
 	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 	                 tm.tm_sec, (long)(ts->tv_nsec / 1000000), level_names[level], event);
 	assert(n > 0);
+	if (t_worker >= 0 && (size_t)n < cap)
+		n += snprintf(line + n, cap - (size_t)n, " worker=%d", t_worker);
 	/* want: the length of the whole line without its newline, had there been room. */
 	size_t want = (size_t)n;
 	if (fmt != NULL && *fmt != '\0' && want + 1 < cap) {

@@ -1,9 +1,10 @@
 /* rc_log: structured logs, one line per event.
  *
  * A line is logfmt: space-separated key=value pairs, always starting with the same three keys
- *     ts=2026-11-23T10:00:00.123Z level=info event=conn_open conn=12 peer=127.0.0.1:5555
+ *     ts=2026-11-23T10:00:00.123Z level=info event=conn_open worker=0 conn=12 peer=127.0.0.1:5555
  * ts is UTC with milliseconds; level is error|warn|info|debug; event is a fixed snake_case name
- * (asserted: [a-z0-9_]+) chosen by the caller; the rest comes from the caller's printf format.
+ * (asserted: [a-z0-9_]+) chosen by the caller; worker=N follows on a worker's thread
+ * (rc_log_set_worker); the rest comes from the caller's printf format.
  *
  * Hostile values. Anything a client controls (an Origin, a close reason, a path, a token-shaped
  * string) goes through rc_log_value() before it reaches the format: it comes back bare if it is a
@@ -46,6 +47,10 @@ enum rc_log_level {
 void rc_log_init(FILE *sink, enum rc_log_level level);
 
 void rc_log_set_level(enum rc_log_level level);
+
+/* Tag every line this thread writes from now on with worker=N right after event= (N >= 0), or
+ * stop tagging (N < 0). Each worker thread calls it once. */
+void rc_log_set_worker(int worker);
 enum rc_log_level rc_log_get_level(void);
 
 /* Would a line at this level be written? Lets a caller skip building expensive values. */

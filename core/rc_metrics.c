@@ -60,12 +60,20 @@ static const char *const drop_reasons[RC_DROP_COUNT] = {
 	[RC_DROP_CONFLATED] = "conflated",
 	[RC_DROP_SLOW_DISCONNECT] = "slow_disconnect",
 	[RC_DROP_NO_MEMORY] = "no_memory",
+	[RC_DROP_HANDOFF_LOST] = "handoff_lost",
 };
 
 static const char *const copy_reasons[RC_COPY_COUNT] = {
 	[RC_COPY_SPANNING] = "spanning",
 	[RC_COPY_FRAGMENTED] = "fragmented",
 	[RC_COPY_REENCODE] = "reencode",
+	[RC_COPY_HANDOFF] = "handoff",
+};
+
+static const char *const handoff_results[RC_HANDOFF_COUNT] = {
+	[RC_HANDOFF_SENT] = "sent",
+	[RC_HANDOFF_MAILBOX_FULL] = "mailbox_full",
+	[RC_HANDOFF_NO_MEMORY] = "no_memory",
 };
 
 struct family {
@@ -117,13 +125,20 @@ static const struct family families[] = {
 	    "Messages moved out of a receive buffer into a pool arena at the end of an iteration."),
 	ONE(RC_M_BUFFER_ALLOC_FAILURES, false, "buffer_alloc_failures_total",
 	    "Pool buffer allocations that found no free buffer."),
+	FAM(RC_M_HANDOFFS_BASE, RC_HANDOFF_COUNT, false, "handoffs_total",
+	    "Messages handed to another worker, once per receiving worker, by result.", "result",
+	    handoff_results),
+	ONE(RC_M_HANDOFFS_RECEIVED, false, "handoffs_received_total",
+	    "Messages taken from other workers' mailboxes."),
+	ONE(RC_M_WAKEUPS, false, "wakeups_sent_total",
+	    "IORING_OP_MSG_RING sent to wake a worker asleep in the kernel."),
 };
 
 #define FAMILY_COUNT (sizeof families / sizeof families[0])
 
 /* The families tile the ids: the last one ends exactly at RC_M_COUNT (each start is checked
  * against the previous end at run time by family_of and by the unit test). */
-static_assert(RC_M_BUFFER_ALLOC_FAILURES + 1 == RC_M_COUNT, "a new slot needs a family entry");
+static_assert(RC_M_WAKEUPS + 1 == RC_M_COUNT, "a new slot needs a family entry");
 
 static const struct family *family_of(unsigned id)
 {

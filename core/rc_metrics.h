@@ -51,6 +51,8 @@ enum rc_drop_reason {
 	RC_DROP_CONFLATED,         /* conflate: replaced by a newer message of its topic */
 	RC_DROP_SLOW_DISCONNECT,   /* still queued when its subscriber was closed as a slow consumer */
 	RC_DROP_NO_MEMORY,         /* no pool buffer to hold it (queue storage or a copy) */
+	RC_DROP_HANDOFF_LOST,      /* published on another worker and lost on the way to this one
+	                              (its mailbox was full, or the sender had no memory) */
 	RC_DROP_COUNT
 };
 
@@ -60,7 +62,16 @@ enum rc_copy_reason {
 	RC_COPY_FRAGMENTED,  /* the message came in several frames */
 	RC_COPY_REENCODE,    /* encoded a second time for the other kind of subscriber: a plain publisher's
 	                        message wrapped for ringcast.v1, or a PUBLISH unwrapped for plain ones */
+	RC_COPY_HANDOFF,     /* built from a message handed over by another worker */
 	RC_COPY_COUNT
+};
+
+/* What became of a message handed to another worker (counted per receiving worker). */
+enum rc_handoff_result {
+	RC_HANDOFF_SENT,         /* in the receiver's mailbox */
+	RC_HANDOFF_MAILBOX_FULL, /* lost: the mailbox was full (the receiver is told how many) */
+	RC_HANDOFF_NO_MEMORY,    /* lost: no pool buffer to copy it into (the receiver is told) */
+	RC_HANDOFF_COUNT
 };
 
 /* Where a pool buffer is; the five states of rc_pool_stats, which add up to the pool's count. */
@@ -122,6 +133,10 @@ enum rc_metric {
 	RC_M_PROMOTIONS = RC_M_COPIES_BASE + RC_COPY_COUNT, /* messages moved out of a receive
 	                                                       buffer into a POOL arena */
 	RC_M_BUFFER_ALLOC_FAILURES, /* pool allocations that found no free buffer */
+	RC_M_HANDOFFS_BASE,     /* family: messages handed to other workers (enum rc_handoff_result) */
+	RC_M_HANDOFFS_RECEIVED = RC_M_HANDOFFS_BASE + RC_HANDOFF_COUNT, /* hand-offs taken from
+	                                                                  mailboxes */
+	RC_M_WAKEUPS,           /* IORING_OP_MSG_RING sent to wake a sleeping worker */
 	RC_M_COUNT
 };
 
@@ -130,6 +145,7 @@ enum rc_metric {
 #define RC_M_CLOSED(reason) (RC_M_CLOSED_BASE + (reason))
 #define RC_M_DROPPED(reason) (RC_M_DROPPED_BASE + (reason))
 #define RC_M_COPIES(reason) (RC_M_COPIES_BASE + (reason))
+#define RC_M_HANDOFFS(result) (RC_M_HANDOFFS_BASE + (result))
 
 typedef struct rc_metrics {
 	_Atomic uint64_t v[RC_M_COUNT];

@@ -90,6 +90,11 @@ uint32_t rc_topics_home(const rc_topics *t, const uint8_t *name, size_t len)
 	return hash32(t, name, len) & t->mask;
 }
 
+uint32_t rc_topics_hash(const rc_topics *t, const uint8_t *name, size_t len)
+{
+	return hash32(t, name, len);
+}
+
 /* ---- Init / fini ----------------------------------------------------------------------------- */
 
 int rc_topics_init(rc_topics *t, uint32_t topics_max, uint32_t subs_max, uint64_t seed)
@@ -316,6 +321,20 @@ uint64_t rc_topic_next_seq(rc_topics *t, uint32_t id)
 	return tp->next_seq++;
 }
 
+void rc_topic_skip_seq(rc_topics *t, uint32_t id, uint64_t n)
+{
+	rc_topic *tp = live_topic(t, id);
+	assert(tp->next_seq + n > tp->next_seq);
+	tp->next_seq += n;
+}
+
+void rc_topics_watch(rc_topics *t, void (*fn)(void *ctx, uint32_t hash, bool has_subscribers),
+                     void *ctx)
+{
+	t->watch = fn;
+	t->watch_ctx = ctx;
+}
+
 /* ---- Subscriptions --------------------------------------------------------------------------- */
 
 void rc_subscriber_init(rc_subscriber *sr, bool v1)
@@ -390,6 +409,8 @@ int rc_subscribe(rc_topics *t, rc_subscriber *sr, const uint8_t *name, size_t le
 	if (tp->subs != NULL)
 		tp->subs->topic_prev = s;
 	tp->subs = s;
+	if (tp->subs_v1 + tp->subs_plain == 0 && t->watch != NULL)
+		t->watch(t->watch_ctx, tp->hash, true);
 	if (sr->v1)
 		tp->subs_v1++;
 	else
@@ -447,6 +468,8 @@ static void sub_remove(rc_topics *t, rc_sub *s)
 		assert(tp->subs_plain > 0);
 		tp->subs_plain--;
 	}
+	if (tp->subs_v1 + tp->subs_plain == 0 && t->watch != NULL)
+		t->watch(t->watch_ctx, tp->hash, false);
 
 	if (s->sub_prev != NULL)
 		s->sub_prev->sub_next = s->sub_next;

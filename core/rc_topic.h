@@ -123,6 +123,8 @@ typedef struct rc_topics {
 	                               free list is empty, so the slab is touched only as far as
 	                               subscriptions have ever reached, not subs_max at init */
 	uint64_t key[2];            /* hash keys derived from the seed */
+	void (*watch)(void *ctx, uint32_t hash, bool has_subscribers); /* rc_topics_watch */
+	void *watch_ctx;
 	/* metrics */
 	uint32_t topics_live;
 	uint32_t topics_hwm;        /* high-water mark of topics_live */
@@ -152,6 +154,10 @@ bool rc_topics_validate(const rc_topics *t);
  * for diagnostics. */
 uint32_t rc_topics_home(const rc_topics *t, const uint8_t *name, size_t len);
 
+/* The 32-bit hash of a name (what rc_topic.hash holds for a live topic), whether or not a topic of
+ * that name exists: indexes built with the same seed agree on it. */
+uint32_t rc_topics_hash(const rc_topics *t, const uint8_t *name, size_t len);
+
 /* ---- Topics ---------------------------------------------------------------------------------- */
 
 /* The id of the live topic called name[0..len), or RC_TOPIC_NONE. Any bytes may be passed; an
@@ -175,6 +181,17 @@ void rc_topic_unpin(rc_topics *t, uint32_t id);
 
 /* The sequence number of a new message on a live topic; the next call returns one more. */
 uint64_t rc_topic_next_seq(rc_topics *t, uint32_t id);
+
+/* Skip n numbers of a live topic (messages that took numbers but were lost on their way to this
+ * index: net/ hand-offs between workers, docs/protocol.md 6.5). */
+void rc_topic_skip_seq(rc_topics *t, uint32_t id, uint64_t n);
+
+/* Call fn(ctx, topic->hash, true) whenever a topic gains its first subscriber and fn(ctx, hash,
+ * false) when it loses its last (a topic alive only through pins has no subscriber): how a worker
+ * advertises its topics to the others (rc_interest.h). fn must not call back into the index. NULL
+ * turns it off. */
+void rc_topics_watch(rc_topics *t, void (*fn)(void *ctx, uint32_t hash, bool has_subscribers),
+                     void *ctx);
 
 /* Iterate over a topic's subscriptions: `s` is each rc_sub * in turn, `next_` a scratch rc_sub *.
  * Safe removals in the body: the current subscription (rc_unsubscribe), anything of the current

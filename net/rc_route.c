@@ -88,9 +88,9 @@ static void respond(rc_worker *w, rc_conn *c, int status, const char *ctype, con
 
 /* Open descriptors: the process's own (listener, ring, signalfd, stdio...) plus the direct
  * descriptors of connections, which /proc does not list. */
-static uint64_t fds_open(rc_worker *w)
+static uint64_t fds_open(uint64_t connections)
 {
-	uint64_t n = w->open;
+	uint64_t n = connections;
 	DIR *d = opendir("/proc/self/fd");
 	if (d == NULL)
 		return n;
@@ -99,24 +99,20 @@ static uint64_t fds_open(rc_worker *w)
 		if (e->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n > w->open ? n - 1 : n; /* not the one opendir itself holds */
+	return n > connections ? n - 1 : n; /* not the one opendir itself holds */
 }
 
+/* The figures of every worker added up. Each worker sets its own gauges (no worker reads another's
+ * state): this one's are fresh, the others' are at most one loop turn old, except queued bytes,
+ * at most RC_GAUGES_NS old (rc_worker.c). */
 static void route_metrics(rc_worker *w, rc_conn *c)
 {
-	rc_metrics *m = &w->metrics;
-	struct rc_pool_stats ps;
-	rc_pool_stats(&w->pool, &ps);
-	rc_metrics_set_pool(m, &ps);
-	rc_metric_set(m, RC_M_CONNECTIONS, w->open);
-	rc_metric_set(m, RC_M_FDS_OPEN, fds_open(w));
-	rc_metric_set(m, RC_M_TOPICS, w->topics.topics_live);
-	rc_metric_set(m, RC_M_SUBSCRIPTIONS, w->topics.subs_live);
-	uint64_t queued = 0;
-	for (uint32_t i = 0; i < w->nslots; i++)
-		if (w->conns[i].state != CS_FREE)
-			queued += rc_outq_bytes(&w->conns[i].q);
-	rc_metric_set(m, RC_M_QUEUED_BYTES, queued);
+	worker_gauges(w);
+	rc_metrics sum, *m = &sum;
+	rc_metrics_init(m);
+	for (uint32_t i = 0; i < w->group->n; i++)
+		rc_metrics_add(m, rc_worker_metrics(w->group->workers[i]));
+	rc_metric_set(m, RC_M_FDS_OPEN, fds_open(rc_metric_get(m, RC_M_CONNECTIONS)));
 	char *body = (char *)w->scratch;
 	size_t n = rc_metrics_render(m, body, RC_METRICS_RENDER_MAX);
 	if (n == 0) {

@@ -2,6 +2,7 @@
 #include "rc_server.h"
 
 #include <arpa/inet.h>
+#include <sched.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -13,7 +14,7 @@
 #include <unistd.h>
 
 #include "rc_log.h"
-#include "rc_worker.h"
+#include "rc_group.h"
 #include "rc_worker_int.h"
 
 #define RC_FDS_SPARE 64 /* plain descriptors kept for the process itself (ring, listener, logs) */
@@ -45,10 +46,11 @@ static uint32_t descriptor_slots(rc_cfg *cfg)
 	return (uint32_t)want;
 }
 
-static void memlock_check(const rc_cfg *cfg)
+static void memlock_check(const rc_cfg *cfg, uint32_t workers)
 {
 	struct rlimit rl;
-	uint64_t need = ((uint64_t)cfg->recv_buffers + cfg->pool_buffers) * cfg->buffer_size_bytes;
+	uint64_t need = ((uint64_t)cfg->recv_buffers + cfg->pool_buffers) * cfg->buffer_size_bytes *
+	                workers;
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur < need)
 		rc_log(RC_LOG_INFO, "memlock_limit", "rlimit_memlock=%llu registered_bytes=%llu "
@@ -56,7 +58,9 @@ static void memlock_check(const rc_cfg *cfg)
 		       (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
-static int listen_socket(const rc_cfg *cfg, char *text, size_t cap)
+/* A listening socket on cfg's address, or on `port` if it is not 0 (the port the first worker's
+ * socket got): every worker has its own, SO_REUSEPORT spreads new connections over them. */
+static int listen_socket(const rc_cfg *cfg, uint16_t port, char *text, size_t cap)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -75,9 +79,11 @@ static int listen_socket(const rc_cfg *cfg, char *text, size_t cap)
 		len = sizeof *s4;
 	}
 	rc_cfg_addr_format(&cfg->listen, text, cap);
+	if (port != 0)
+		((struct sockaddr_in *)&ss)->sin_port = htons(port); /* same offset in sockaddr_in6 */
 	/* SO_REUSEPORT (below) would let this server share a port another process already listens
 	 * on, silently splitting clients between the two: bind once without it first. */
-	if (cfg->listen.port != 0) {
+	if (cfg->listen.port != 0 && port == 0) {
 		int probe = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		int one = 1;
 		if (probe >= 0) {
@@ -98,7 +104,7 @@ static int listen_socket(const rc_cfg *cfg, char *text, size_t cap)
 	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	/* Each worker will have its own listener on the same port (issue 4). */
+	/* Each worker has its own listener on the same port. */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
 		rc_log(RC_LOG_ERROR, "listen", "addr=%s error=\"%s\"", text, strerror(errno));
@@ -114,15 +120,47 @@ static int listen_socket(const rc_cfg *cfg, char *text, size_t cap)
 	return fd;
 }
 
+/* The CPUs workers are pinned to, in order: --cpus, or the process's affinity mask. Returns how
+ * many (0 if the mask could not be read). */
+static uint32_t cpu_list(const rc_cfg *cfg, int *out, uint32_t cap)
+{
+	uint32_t n = 0;
+	if (cfg->cpu_count > 0) {
+		for (uint32_t c = 0; c < RC_CFG_CPUS_MAX && n < cap; c++)
+			if (rc_cfg_cpu_isset(cfg, c))
+				out[n++] = (int)c;
+		return n;
+	}
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) != 0)
+		return 0;
+	for (int c = 0; c < CPU_SETSIZE && n < cap; c++)
+		if (CPU_ISSET(c, &set))
+			out[n++] = c;
+	return n;
+}
+
 int rc_server_run(const rc_cfg *cfg_in)
 {
 	rc_cfg cfg = *cfg_in;
-	if (cfg.workers > 1 || cfg.cpu_count > 0)
-		rc_log(RC_LOG_WARN, "workers", "workers=%u cpus=%u note=\"this version runs one worker "
-		       "on the calling thread; --workers and --cpus are not applied yet\"", cfg.workers,
-		       cfg.cpu_count);
+	int cpus[RC_INTEREST_WORKERS_MAX];
+	uint32_t ncpus = cpu_list(&cfg, cpus, RC_INTEREST_WORKERS_MAX);
+	uint32_t n = cfg.workers != 0 ? cfg.workers : ncpus;
+	if (n == 0)
+		n = 1;
+	if (n > RC_INTEREST_WORKERS_MAX) {
+		rc_log(RC_LOG_ERROR, "workers", "workers=%u error=\"at most %u workers\" hint=\"pass "
+		       "--workers or a shorter --cpus list\"", n, RC_INTEREST_WORKERS_MAX);
+		return 1;
+	}
+	int cpu[RC_INTEREST_WORKERS_MAX];
+	for (uint32_t i = 0; i < n; i++)
+		cpu[i] = ncpus > 0 ? cpus[i % ncpus] : -1;
+	if (ncpus > 0 && n > ncpus)
+		rc_log(RC_LOG_WARN, "workers", "workers=%u cpus=%u note=\"more workers than CPUs: "
+		       "they share CPUs round-robin\"", n, ncpus);
 	uint32_t slots = descriptor_slots(&cfg);
-	memlock_check(&cfg);
+	memlock_check(&cfg, n);
 
 	sigset_t set;
 	sigemptyset(&set);
@@ -139,27 +177,33 @@ int rc_server_run(const rc_cfg *cfg_in)
 		return 1;
 	}
 	char addr[RC_CFG_ADDR_TEXT_MAX];
-	int lfd = listen_socket(&cfg, addr, sizeof addr);
-	if (lfd < 0) {
-		close(sfd);
-		return 1;
+	int lfd[RC_INTEREST_WORKERS_MAX];
+	uint32_t nl = 0;
+	uint16_t port = 0;
+	for (; nl < n; nl++) {
+		lfd[nl] = listen_socket(&cfg, port, addr, sizeof addr);
+		if (lfd[nl] < 0)
+			break;
+		if (nl == 0) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof ss;
+			getsockname(lfd[0], (struct sockaddr *)&ss, &len);
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
 	}
-	rc_worker *w;
-	int r = rc_worker_create(&w, &cfg, lfd, sfd, slots);
-	if (r < 0) {
-		close(lfd);
-		close(sfd);
-		return 1;
+	int r = -1;
+	if (nl == n) {
+		if (cfg.publish_token[0] == '\0')
+			rc_log(RC_LOG_WARN, "publish_open", "note=\"no --publish-token: anyone may "
+			       "publish\"");
+		rc_log(RC_LOG_INFO, "listening", "addr=%s workers=%u max_connections=%u slots=%u "
+		       "slow_policy=%s buffers=%u+%u buffer_size=%u", addr, n, cfg.max_connections,
+		       slots, rc_cfg_policy_name(cfg.slow_policy), cfg.recv_buffers, cfg.pool_buffers,
+		       cfg.buffer_size_bytes);
+		r = rc_group_run(&cfg, n, lfd, cpu, sfd, slots);
 	}
-	if (cfg.publish_token[0] == '\0')
-		rc_log(RC_LOG_WARN, "publish_open", "note=\"no --publish-token: anyone may publish\"");
-	rc_log(RC_LOG_INFO, "listening", "addr=%s max_connections=%u slots=%u slow_policy=%s "
-	       "buffers=%u+%u buffer_size=%u", addr, cfg.max_connections, slots,
-	       rc_cfg_policy_name(cfg.slow_policy), cfg.recv_buffers, cfg.pool_buffers,
-	       cfg.buffer_size_bytes);
-	r = rc_worker_run(w);
-	rc_worker_destroy(w);
-	close(lfd);
+	for (uint32_t i = 0; i < nl; i++)
+		close(lfd[i]);
 	close(sfd);
 	rc_log(RC_LOG_INFO, "exit", "status=%d", r < 0 ? 1 : 0);
 	return r < 0 ? 1 : 0;

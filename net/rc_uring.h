@@ -28,6 +28,9 @@ enum rc_op {
 	RC_OP_CANCEL,        /* cancel of everything in flight on a descriptor */
 	RC_OP_CLOSEFD,       /* close of the direct descriptor: the last operation of a connection */
 	RC_OP_PEER,          /* install of the direct descriptor as a plain one, to read the peer */
+	RC_OP_WAKE,          /* posted by another worker's MSG_RING: mail is waiting (worker) */
+	RC_OP_STOP,          /* posted by worker 0's MSG_RING: a signal came; res = signals so far */
+	RC_OP_MSG_RING,      /* our MSG_RING to another worker (its CQE comes only on failure) */
 };
 
 #define RC_UD_WORKER UINT32_MAX

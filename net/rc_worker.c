@@ -1,9 +1,11 @@
 /* rc_worker.c: one worker's event loop, its I/O and the life of a connection.
  *
  * The loop (rc_worker_run) is five phases, one iteration at a time:
- *   1. submit what the last iteration prepared and wait for at least one completion;
+ *   1. submit what the last iteration prepared and wait for at least one completion (with other
+ *      workers: only if no mailbox holds anything, after arming the wake flag; rc_xfer.c);
  *   2. reap every completion and dispatch it (accepts, receives -> parsing, publishing and
- *      fan-out into subscribers' queues, send completions, deadlines);
+ *      fan-out into subscribers' queues, hand-offs to other workers, send completions,
+ *      deadlines), then take what other workers handed over and fan it out too;
  *   3. flush: one send per dirty connection, carrying its control output and as many queued
  *      frames as fit in one chunk;
  *   4. promote: messages still queued in a receive buffer move to POOL memory, so every receive
@@ -210,6 +212,7 @@ static void conn_free(rc_worker *w, rc_conn *c)
 	c->gen = gen;
 	c->state = CS_FREE;
 	w->open--;
+	atomic_fetch_sub_explicit(&w->group->open, 1, memory_order_relaxed);
 	if (w->accept_paused && !w->drain_expired) {
 		w->accept_paused = false;
 		arm_accept(w);
@@ -698,7 +701,9 @@ static void on_accept(rc_worker *w, int res, uint32_t cflags)
 	c->pub_topic = -1;
 	c->deadline_ms = conn_deadline_in(w, w->cfg->handshake_timeout_ms);
 	w->open++;
-	if (w->open > w->cfg->max_connections)
+	/* --max-connections counts every worker's connections. */
+	if (atomic_fetch_add_explicit(&w->group->open, 1, memory_order_relaxed) >=
+	    w->cfg->max_connections)
 		c->flags |= F_OVER_LIMIT;
 	rc_metric_inc(&w->metrics, RC_M_ACCEPTED);
 	if (rc_log_enabled(RC_LOG_DEBUG)) {
@@ -770,21 +775,38 @@ static void start_drain(rc_worker *w)
 	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_DRAIN, 0, RC_UD_WORKER));
 }
 
+/* The count-th SIGTERM/SIGINT (signo, or 0 when worker 0 relays it): the first drains, the
+ * second closes everything at once. */
+void worker_signal(rc_worker *w, uint32_t signo, uint32_t count)
+{
+	if (count <= w->signals)
+		return;
+	w->signals = count > UINT8_MAX ? UINT8_MAX : (uint8_t)count;
+	if (!w->draining) {
+		if (signo != 0)
+			rc_log(RC_LOG_INFO, "signal", "signo=%u action=drain", signo);
+		start_drain(w);
+	}
+	if (count >= 2 && !w->drain_expired) {
+		if (signo != 0)
+			rc_log(RC_LOG_WARN, "signal", "signo=%u action=exit_now", signo);
+		w->drain_expired = true;
+		abort_all(w);
+	}
+}
+
+/* Only worker 0 reads the signalfd; it tells the others with a MSG_RING each. */
 static void on_signal(rc_worker *w, int res)
 {
 	if (res != (int)sizeof *w->siginfo) {
 		rc_log(RC_LOG_ERROR, "signal_read", "res=%d", res);
 		return;
 	}
-	w->signals++;
-	if (w->signals == 1) {
-		rc_log(RC_LOG_INFO, "signal", "signo=%u action=drain", w->siginfo->ssi_signo);
-		start_drain(w);
-	} else {
-		rc_log(RC_LOG_WARN, "signal", "signo=%u action=exit_now", w->siginfo->ssi_signo);
-		w->drain_expired = true;
-		abort_all(w);
-	}
+	uint32_t count = (uint32_t)w->signals + 1;
+	worker_signal(w, w->siginfo->ssi_signo, count);
+	for (uint32_t to = 0; to < w->group->n; to++)
+		if (to != w->index)
+			xfer_wake(w, to, rc_ud(RC_OP_STOP, 0, RC_UD_WORKER), count);
 	arm_signal(w);
 }
 
@@ -802,6 +824,14 @@ static void dispatch(rc_worker *w, const struct io_uring_cqe *cqe)
 			break;
 		case RC_OP_SIGNAL:
 			on_signal(w, cqe->res);
+			break;
+		case RC_OP_WAKE: /* its only job was to end the wait: the mailboxes are read below */
+			break;
+		case RC_OP_STOP:
+			worker_signal(w, 0, (uint32_t)cqe->res);
+			break;
+		case RC_OP_MSG_RING:
+			rc_log(RC_LOG_ERROR, "msg_ring", "error=\"%s\"", strerror(-cqe->res));
 			break;
 		case RC_OP_DRAIN:
 			if (cqe->res == -ETIME && !w->drain_expired) {
@@ -917,6 +947,87 @@ static bool trim_due(const rc_worker *w)
 	       w->heads.touched > rc_chunks_used(&w->heads) + RC_TRIM_KEEP;
 }
 
+/* The cheap gauges, set at the end of every loop turn (a dozen plain stores): connections, topics,
+ * subscriptions, buffers. So a /metrics answer served by another worker adds up figures at most
+ * one loop turn old. */
+static void gauges_cheap(rc_worker *w)
+{
+	rc_metrics *m = &w->metrics;
+	struct rc_pool_stats ps;
+	rc_pool_stats(&w->pool, &ps);
+	rc_metrics_set_pool(m, &ps);
+	rc_metric_set(m, RC_M_CONNECTIONS, w->open);
+	rc_metric_set(m, RC_M_TOPICS, w->topics.topics_live);
+	rc_metric_set(m, RC_M_SUBSCRIPTIONS, w->topics.subs_live);
+}
+
+/* Every gauge, queued bytes included, which walks every slot: on /metrics for this worker, and for
+ * the others at most every RC_GAUGES_NS while anything happens. */
+void worker_gauges(rc_worker *w)
+{
+	rc_metrics *m = &w->metrics;
+	gauges_cheap(w);
+	uint64_t queued = 0;
+	for (uint32_t i = 0; i < w->nslots; i++)
+		if (w->conns[i].state != CS_FREE)
+			queued += rc_outq_bytes(&w->conns[i].q);
+	rc_metric_set(m, RC_M_QUEUED_BYTES, queued);
+	w->gauges_ns = rc_now_ns();
+	w->gauges_stale = false;
+}
+
+/* Poll the completion queue and the mailboxes for up to spin_ns before sleeping: waking a sleeping
+ * CPU costs tens of microseconds here (FACTS.md). Returns true if something came. */
+static bool idle_spin(rc_worker *w)
+{
+	uint64_t until = rc_now_ns() + w->spin_ns;
+	do {
+		io_uring_submit_and_get_events(&w->ring);
+		if (io_uring_cq_ready(&w->ring) > 0 || !xfer_idle(w))
+			return true;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	} while (rc_now_ns() < until);
+	return false;
+}
+
+/* Phase 1: submit, and wait for a completion unless another worker's mail is waiting. */
+static int wait_for_work(rc_worker *w)
+{
+	rc_group *g = w->group;
+	bool sleep = !w->xin_more;
+	bool armed = false;
+	if (sleep && g->n > 1) {
+		if (w->spin_ns > 0 && idle_spin(w))
+			sleep = false;
+		if (sleep) {
+			/* The wake protocol of core/rc_mailbox.h: arm, re-check, sleep. */
+			rc_wakeflag_arm(&g->wake[w->index]);
+			armed = true;
+			sleep = xfer_idle(w);
+		}
+	}
+	int r;
+	if (!sleep) {
+		r = io_uring_submit_and_get_events(&w->ring);
+	} else if (trim_due(w) || (w->gauges_stale && g->n > 1)) {
+		/* Wake up after a while even if nothing happens: chunk memory a burst made resident
+		 * goes back to the kernel once things calm down (1 s), and the gauges other workers
+		 * read are refreshed (RC_GAUGES_NS). */
+		struct io_uring_cqe *first;
+		struct __kernel_timespec ts = { .tv_sec = 1 };
+		if (w->gauges_stale && g->n > 1)
+			ts = (struct __kernel_timespec){ .tv_nsec = RC_GAUGES_NS };
+		r = io_uring_submit_and_wait_timeout(&w->ring, &first, 1, &ts, NULL);
+	} else {
+		r = io_uring_submit_and_wait(&w->ring, 1);
+	}
+	if (armed)
+		rc_wakeflag_disarm(&g->wake[w->index]);
+	return r;
+}
+
 int rc_worker_run(rc_worker *w)
 {
 	arm_accept(w);
@@ -930,16 +1041,7 @@ int rc_worker_run(rc_worker *w)
 			if (w->open == 0)
 				break;
 		}
-		int r;
-		if (trim_due(w)) {
-			/* Wait at most a second, so that chunk memory a burst made resident goes back
-			 * to the kernel once things calm down, even if nothing else happens. */
-			struct io_uring_cqe *first;
-			struct __kernel_timespec sec = { .tv_sec = 1 };
-			r = io_uring_submit_and_wait_timeout(&w->ring, &first, 1, &sec, NULL);
-		} else {
-			r = io_uring_submit_and_wait(&w->ring, 1);
-		}
+		int r = wait_for_work(w);
 		w->ts_abs_used = 0;
 		uint64_t now = rc_now_ns();
 		if (now >= w->next_trim_ns && trim_due(w)) {
@@ -958,6 +1060,8 @@ int rc_worker_run(rc_worker *w)
 			n++;
 		}
 		io_uring_cq_advance(&w->ring, n);
+		xfer_receive(w);
+		rc_pool_collect_remote(&w->pool);
 		flush_dirty(w);
 		if (rc_pool_low(&w->pool)) {
 			uint64_t t = rc_now_ns();
@@ -966,7 +1070,16 @@ int rc_worker_run(rc_worker *w)
 		}
 		promote_touched(w);
 		reprovide(w);
+		xfer_flush(w);
+		if (w->group->n > 1) {
+			gauges_cheap(w);
+			if (n > 0)
+				w->gauges_stale = true;
+			if (w->gauges_stale && now - w->gauges_ns >= RC_GAUGES_NS)
+				worker_gauges(w);
+		}
 	}
+	io_uring_submit(&w->ring); /* what the last turn prepared: a STOP for the other workers */
 	rc_log(RC_LOG_INFO, "drained", "accepted=%llu",
 	       (unsigned long long)rc_metric_get(&w->metrics, RC_M_ACCEPTED));
 	return 0;

@@ -15,6 +15,7 @@
 #include "rc_chunks.h"
 #include "rc_close.h"
 #include "rc_frame.h"
+#include "rc_group.h"
 #include "rc_handshake.h"
 #include "rc_http.h"
 #include "rc_log.h"
@@ -25,6 +26,7 @@
 #include "rc_topic.h"
 #include "rc_uring.h"
 #include "rc_worker.h"
+#include "rc_xmsg.h"
 
 #define RC_BGID 0                  /* the provided buffer ring's group id */
 /* Staging and control chunk. As large as a receive buffer, so that one send per subscriber per
@@ -113,6 +115,27 @@ typedef struct rc_conn {
 _Static_assert(sizeof(rc_conn) <= 368, "rc_conn outgrew the idle-connection budget: 368 bytes "
                "measured 394 bytes of RSS per idle connection (docs/benchmarks.md), 376 measured 402");
 
+/* Hand-offs to one other worker (rc_xfer.c). Losses (a full mailbox, no memory for the copy) are
+ * remembered per topic until the mailbox has room to carry a LOSS record, so that the receiving
+ * worker can tell its subscribers exactly what they missed (docs/protocol.md 6.5). */
+#define RC_XFER_LOSS_MAX 16        /* topics with losses remembered per receiver; more are
+                                      counted in lost_untold (a log line and a metric) */
+typedef struct xfer_loss {
+	uint32_t count;
+	uint8_t len;
+	uint8_t name[RC_APP_TOPIC_MAX];
+} xfer_loss;
+
+typedef struct xfer_out {
+	bool notify;               /* pushed since the last rc_mailbox_notify */
+	uint32_t nloss;            /* entries of loss[] in use */
+	xfer_loss loss[RC_XFER_LOSS_MAX];
+} xfer_out;
+
+#define RC_XFER_POP 64u            /* records taken from a mailbox at a time */
+#define RC_XFER_BUDGET 4096u       /* records taken per mailbox per loop turn: a flood from one
+                                      worker cannot starve this worker's own connections */
+
 /* The request head chunk: parser state and fields, then the bytes. */
 typedef struct rc_head {
 	rc_http_parser parser;
@@ -124,6 +147,17 @@ typedef struct rc_head {
 
 struct rc_worker {
 	const rc_cfg *cfg;
+	rc_group *group;
+	uint32_t index;            /* in the group */
+	rc_interest_local interest;
+	rc_xarena xarena;          /* hand-offs built here for other workers */
+	xfer_out *xout;            /* [group->n]: per receiving worker */
+	bool xin_more;             /* a mailbox still held records after its budget: do not sleep */
+	bool xloss;                /* some xout has losses to tell */
+	bool gauges_stale;         /* gauges not refreshed since something changed */
+	uint64_t gauges_ns;        /* last gauge refresh */
+	uint64_t spin_ns;          /* idle spin before sleeping */
+	uint64_t lost_untold;      /* losses that found no room in xout[].loss */
 	struct io_uring ring;
 	rc_uring_info uinfo;
 	rc_bufring bufring;
@@ -171,6 +205,11 @@ struct rc_worker {
 	uint8_t *scratch;          /* RC_SCRATCH_BYTES: query decoding, metrics rendering */
 };
 
+/* With several workers, gauges (connections, topics, queued bytes, buffers) are refreshed by their
+ * own worker, at most this often while anything happens, so that /metrics, served by whichever
+ * worker the request lands on, can add them up without touching another worker's state. */
+#define RC_GAUGES_NS 250000000u
+
 /* Scratch space of the worker for what is built and copied at once: the first half for the
  * metrics text, decoded connect parameters and notices; the second half for whole HTTP responses
  * (which may embed the first half). */
@@ -207,6 +246,23 @@ void conn_release_asm(rc_worker *w, rc_conn *c);
 void ws_open(rc_worker *w, rc_conn *c);
 void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf);
 uint32_t ws_relieve_pressure(rc_worker *w);
+
+/* rc_xfer.c: hand-offs between workers */
+void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash, bool text,
+                  const uint8_t *payload, size_t len);
+void xfer_receive(rc_worker *w);
+void xfer_flush(rc_worker *w);
+bool xfer_idle(rc_worker *w);
+void xfer_wake(rc_worker *w, uint32_t to, uint64_t what, uint32_t arg);
+
+/* rc_ws.c, for hand-offs */
+void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text,
+                const uint8_t *payload, size_t len);
+void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count);
+
+/* rc_worker.c */
+void worker_signal(rc_worker *w, uint32_t signo, uint32_t count);
+void worker_gauges(rc_worker *w);
 
 /* rc_route.c */
 void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf);

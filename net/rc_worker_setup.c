@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -54,14 +53,27 @@ static int register_region(rc_worker *w)
 	return io_uring_register_buffers(&w->ring, iov, (unsigned)n);
 }
 
-int rc_worker_create(rc_worker **out, const rc_cfg *cfg, int listen_fd, int signal_fd,
-                     uint32_t slots)
+/* A topic on this worker gained its first subscriber or lost its last: tell the other workers. */
+static void topic_watch(void *ctx, uint32_t hash, bool has_subscribers)
+{
+	rc_worker *w = ctx;
+	if (has_subscribers)
+		rc_interest_add(&w->interest, hash);
+	else
+		rc_interest_del(&w->interest, hash);
+}
+
+int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t index,
+                     int listen_fd, int signal_fd, uint32_t slots)
 {
 	int r;
 	rc_worker *w = calloc(1, sizeof *w);
 	if (w == NULL)
 		return -ENOMEM;
 	w->cfg = cfg;
+	w->group = g;
+	w->index = index;
+	w->spin_ns = (uint64_t)cfg->idle_spin_us * 1000u;
 	w->listen_fd = listen_fd;
 	w->signal_fd = signal_fd;
 	w->nslots = slots;
@@ -74,6 +86,7 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, int listen_fd, int sign
 		free(w);
 		return r;
 	}
+	g->ring_fd[index] = w->ring.ring_fd;
 	rc_log(RC_LOG_INFO, "ring", "sq_entries=%u cq_entries=%u single_issuer=%d defer_taskrun=%d "
 	       "coop_taskrun=%d", w->uinfo.sq_entries, w->uinfo.cq_entries, w->uinfo.single_issuer,
 	       w->uinfo.defer_taskrun, w->uinfo.coop_taskrun);
@@ -148,12 +161,23 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, int listen_fd, int sign
 	if (r < 0)
 		goto err;
 	rc_arena_init(&w->arena, &w->pool);
-	uint64_t seed;
-	if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
-		seed = rc_now_ns() ^ (uint64_t)getpid() << 32;
-	r = rc_topics_init(&w->topics, cfg->topics_max, cfg->subscriptions_max, seed);
+	/* Every worker hashes topic names with the group's seed, so that the interest buckets
+	 * (rc_interest.h) agree. */
+	r = rc_topics_init(&w->topics, cfg->topics_max, cfg->subscriptions_max, g->seed);
 	if (r < 0)
 		goto err;
+	r = rc_interest_local_init(&w->interest, &g->interest, index);
+	if (r < 0)
+		goto err;
+	rc_topics_watch(&w->topics, topic_watch, w);
+	r = rc_xarena_init(&w->xarena, &w->pool);
+	if (r < 0)
+		goto err;
+	w->xout = calloc(g->n, sizeof *w->xout);
+	if (w->xout == NULL) {
+		r = -ENOMEM;
+		goto err;
+	}
 	w->qcfg = (rc_outq_cfg){ .msgs_max = cfg->queue_msgs_max, .bytes_max = cfg->queue_bytes_max,
 	                         .policy = (enum rc_outq_policy)cfg->slow_policy };
 	r = rc_outq_cfg_check(&w->qcfg);
@@ -215,6 +239,9 @@ void rc_worker_destroy(rc_worker *w)
 	}
 	if (w->arena.pool != NULL)
 		rc_arena_release(&w->arena);
+	rc_xarena_fini(&w->xarena);
+	rc_interest_local_fini(&w->interest);
+	free(w->xout);
 	if (w->msgs.slab != NULL)
 		rc_msgs_fini(&w->msgs);
 	rc_topics_fini(&w->topics);

@@ -160,7 +160,7 @@ static void no_memory(rc_worker *w)
  * descriptor slab is exhausted. */
 static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, size_t plen,
                           const uint8_t *payload, size_t len, uint32_t tid, uint64_t seq,
-                          uint8_t kind)
+                          uint8_t kind, enum rc_copy_reason why)
 {
 	size_t total = plen + len;
 	size_t h = rc_frame_header_len(total, false);
@@ -175,7 +175,7 @@ static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, s
 		memcpy(f + h, prefix, plen);
 	if (len > 0)
 		memcpy(f + h + plen, payload, len);
-	rc_metric_inc(&w->metrics, RC_M_COPIES(RC_COPY_REENCODE));
+	rc_metric_inc(&w->metrics, RC_M_COPIES(why));
 	rc_msg *m = rc_msg_new(&w->msgs, f, (uint32_t)(h + total), tid, seq, kind);
 	if (m == NULL)
 		no_memory(w);
@@ -217,10 +217,12 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *pay
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
 		size_t hl = rc_app_pub_encode_header(env, opcode == RC_OP_TEXT ? RC_APP_FLAG_TEXT : 0,
 		                                     t->name, t->name_len, seq);
-		mv1 = copy_frame(w, RC_OP_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1);
+		mv1 = copy_frame(w, RC_OP_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1,
+		                 RC_COPY_REENCODE);
 	}
 	if (t->subs_plain > 0)
 		mplain = frame_in_place(w, opcode, payload, len, tid, seq, RC_MSG_PLAIN);
+	xfer_publish(w, t->name, t->name_len, t->hash, opcode == RC_OP_TEXT, payload, len);
 	fan_out(w, c, tid, mplain, mv1);
 }
 
@@ -237,22 +239,75 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 	if (!may_publish(w, c))
 		return;
 	rc_metric_inc(&w->metrics, RC_M_PUBLISHED);
+	bool text = (pub.flags & RC_APP_FLAG_TEXT) != 0;
 	int id = rc_topic_find(&w->topics, pub.topic.ptr, pub.topic.len);
+	if (w->group->n > 1) {
+		uint32_t hash = id >= 0 ? rc_topic_get(&w->topics, (uint32_t)id)->hash
+		                        : rc_topics_hash(&w->topics, pub.topic.ptr, pub.topic.len);
+		xfer_publish(w, pub.topic.ptr, pub.topic.len, hash, text, pub.payload.ptr,
+		             pub.payload.len);
+	}
 	if (id < 0)
-		return; /* nobody subscribes and nobody holds the topic: nothing to deliver */
+		return; /* nobody here subscribes and nobody holds the topic: nothing to deliver */
 	uint32_t tid = (uint32_t)id;
 	rc_topic *t = rc_topic_get(&w->topics, tid);
 	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
 	rc_app_seq_write(pub.seq_slot, seq);
 	rc_msg *mplain = NULL, *mv1 = NULL;
-	if (t->subs_plain > 0) {
-		uint8_t op = (pub.flags & RC_APP_FLAG_TEXT) ? RC_OP_TEXT : RC_OP_BINARY;
-		mplain = copy_frame(w, op, NULL, 0, pub.payload.ptr, pub.payload.len, tid, seq,
-		                    RC_MSG_PLAIN);
-	}
+	if (t->subs_plain > 0)
+		mplain = copy_frame(w, text ? RC_OP_TEXT : RC_OP_BINARY, NULL, 0, pub.payload.ptr,
+		                    pub.payload.len, tid, seq, RC_MSG_PLAIN, RC_COPY_REENCODE);
 	if (t->subs_v1 > 0)
 		mv1 = frame_in_place(w, RC_OP_BINARY, payload, len, tid, seq, RC_MSG_V1);
 	fan_out(w, c, tid, mplain, mv1);
+}
+
+/* ---- hand-offs from other workers (rc_xfer.c) --------------------------------------------- */
+
+/* A message published on another worker, for this worker's subscribers of its topic: numbered in
+ * this worker's index and built here, in this worker's memory (core/rc_xmsg.h says why). */
+void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text,
+                const uint8_t *payload, size_t len)
+{
+	int id = rc_topic_find(&w->topics, topic, tlen);
+	if (id < 0)
+		return; /* the subscribers left meanwhile, or another topic shares the bucket */
+	uint32_t tid = (uint32_t)id;
+	rc_topic *t = rc_topic_get(&w->topics, tid);
+	if (t->subs_plain + t->subs_v1 == 0)
+		return;
+	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
+	rc_msg *mplain = NULL, *mv1 = NULL;
+	if (t->subs_v1 > 0) {
+		uint8_t env[RC_APP_PUB_HEADER_MAX];
+		size_t hl = rc_app_pub_encode_header(env, text ? RC_APP_FLAG_TEXT : 0, t->name,
+		                                     t->name_len, seq);
+		mv1 = copy_frame(w, RC_OP_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1,
+		                 RC_COPY_HANDOFF);
+	}
+	if (t->subs_plain > 0)
+		mplain = copy_frame(w, text ? RC_OP_TEXT : RC_OP_BINARY, NULL, 0, payload, len, tid,
+		                    seq, RC_MSG_PLAIN, RC_COPY_HANDOFF);
+	fan_out(w, NULL, tid, mplain, mv1);
+}
+
+/* count messages of a topic were lost on their way from another worker: they take numbers here,
+ * and every subscriber of the topic is owed a missed notice for them. */
+void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
+{
+	int id = rc_topic_find(&w->topics, topic, tlen);
+	if (id < 0)
+		return;
+	uint32_t tid = (uint32_t)id;
+	rc_topic *t = rc_topic_get(&w->topics, tid);
+	rc_topic_skip_seq(&w->topics, tid, count);
+	rc_sub *s, *next;
+	RC_TOPIC_FOREACH_SUB(t, s, next) {
+		rc_conn *sc = container_of(s->subscriber, rc_conn, sub);
+		rc_metric_add(&w->metrics, RC_M_DROPPED(RC_DROP_HANDOFF_LOST), count);
+		if (sc->state == CS_OPEN && rc_sub_add_missed(&w->topics, s, count))
+			conn_dirty(w, sc);
+	}
 }
 
 /* ---- ringcast.v1 commands ------------------------------------------------------------------ */

@@ -205,12 +205,15 @@ def churn_10k(ctx):
     ctx.note("after: %d descriptors, RSS %d KiB (baseline %d KiB)" % (srv.fd_count(), rss1, rss0))
     check(rss1 - rss0 <= margin, "server RSS grew by %d KiB over %d cycles (from %d to %d KiB), "
           "more than %d KiB" % (rss1 - rss0, CYCLES, rss0, rss1, margin))
-    m = srv.metrics()
-    acc = m.get_("ringcast_connections_accepted_total")
-    closed = m.total("ringcast_connections_closed_total")
-    expect_eq(acc - closed, m.get_("ringcast_connections"),
-              "connections_accepted_total - sum(connections_closed_total) vs the connections "
-              "gauge")
+    # Each worker sets its gauges at the end of its loop turn and /metrics adds up every worker's
+    # figures, so the identity holds once every worker has finished its turn: poll for it.
+    def consistent():
+        m = srv.metrics()
+        acc = m.get_("ringcast_connections_accepted_total")
+        closed = m.total("ringcast_connections_closed_total")
+        return (acc, m) if acc - closed == m.get_("ringcast_connections") else None
+    acc, m = wait_until(consistent, t(5), "connections_accepted_total - "
+                        "sum(connections_closed_total) == the connections gauge")
     check(acc >= CYCLES + 350, "connections_accepted_total %d < %d cycles" % (acc, CYCLES + 350))
     # still serving
     sub = RawWS.connect(srv.port, "/ws?topics=after", protocols=["ringcast.v1"])

@@ -1,0 +1,83 @@
+#include "rc_xmsg.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int rc_xarena_init(rc_xarena *a, rc_pool *pool)
+{
+	a->pool = pool;
+	a->cur = RC_POOL_NONE;
+	a->used = 0;
+	a->built = 0;
+	a->holds = calloc(pool->count, sizeof *a->holds);
+	return a->holds != NULL ? 0 : -ENOMEM;
+}
+
+/* The arena lets go of its current buffer. */
+static void drop_current(rc_xarena *a)
+{
+	if (a->cur == RC_POOL_NONE)
+		return;
+	uint32_t buf = a->cur;
+	a->cur = RC_POOL_NONE;
+	rc_xmsg_release(a, buf, 1, true);
+}
+
+void rc_xarena_fini(rc_xarena *a)
+{
+	if (a->holds == NULL)
+		return;
+	drop_current(a);
+	free(a->holds);
+	a->holds = NULL;
+}
+
+rc_xmsg *rc_xmsg_new(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint8_t *topic,
+                     size_t topic_len, const uint8_t *payload, size_t len, uint32_t count,
+                     uint32_t holders)
+{
+	assert(holders >= 1 && topic_len >= 1 && topic_len <= UINT8_MAX);
+	size_t size = rc_xmsg_size(topic_len, len);
+	if (size > a->pool->buf_size)
+		return NULL;
+	if (a->cur == RC_POOL_NONE || a->used + size > a->pool->buf_size) {
+		drop_current(a);
+		int32_t idx = rc_pool_alloc(a->pool);
+		if (idx < 0)
+			return NULL;
+		a->cur = (uint32_t)idx;
+		a->used = 0;
+		assert(atomic_load_explicit(&a->holds[idx], memory_order_relaxed) == 0);
+		atomic_store_explicit(&a->holds[idx], 1, memory_order_relaxed);
+	}
+	rc_xmsg *x = (rc_xmsg *)(rc_pool_data(a->pool, a->cur) + a->used);
+	a->used += (uint32_t)size;
+	x->len = (uint32_t)len;
+	x->count = count;
+	x->buf = a->cur;
+	x->kind = (uint8_t)kind;
+	x->text = text;
+	x->topic_len = (uint8_t)topic_len;
+	x->reserved = 0;
+	memcpy(x->data, topic, topic_len);
+	if (len > 0)
+		memcpy(x->data + topic_len, payload, len);
+	atomic_fetch_add_explicit(&a->holds[a->cur], holders, memory_order_relaxed);
+	a->built++;
+	return x;
+}
+
+void rc_xmsg_release(rc_xarena *a, uint32_t buf, uint32_t n, bool owner)
+{
+	assert(buf < a->pool->count && n >= 1);
+	uint32_t before = atomic_fetch_sub_explicit(&a->holds[buf], n, memory_order_acq_rel);
+	assert(before >= n);
+	if (before != n)
+		return;
+	if (owner)
+		rc_pool_unref(a->pool, buf);
+	else
+		rc_pool_remote_put(a->pool, buf);
+}

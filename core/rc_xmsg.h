@@ -1,0 +1,98 @@
+/* rc_xmsg: a message on its way from the worker it was published on to the other workers that have
+ * subscribers for its topic (issue 4), and the arena the publishing worker builds them in.
+ *
+ * What travels. The publishing worker A copies the message once, whatever the number of workers it
+ * goes to, into an rc_xmsg: the topic name, text-or-binary, the payload. A pointer to it goes into
+ * the mailbox of each interested worker B (rc_mailbox.h, one per ordered worker pair). B reads it,
+ * builds its own frames from it in its own memory (it numbers the message in its own topic index,
+ * so it must write its own sequence number anyway), fans them out to its subscribers and releases
+ * the rc_xmsg at once. So B's queues never hold A's memory: a slow consumer on B pins only B's
+ * pool, where B's slow-consumer policy and pressure relief can reach it, and A's memory comes home
+ * within one loop turn of every receiver. An rc_xmsg of kind LOSS carries no payload but a count:
+ * "count messages of this topic were lost on the way to you" (a full mailbox, docs/protocol.md 6.5).
+ *
+ * Memory. rc_xmsgs are bump-allocated in POOL buffers of A's pool (rc_xarena), never straddling
+ * two. The pool buffer is held by ONE pool reference, and the sharing across threads is counted in
+ * an atomic per-buffer count of holds, in an array beside the pool (holds[buf]):
+ *   - the arena holds 1 while the buffer is its current one;
+ *   - each rc_xmsg in it holds 1 per receiver it was pushed to (rc_xmsg_new takes that many, the
+ *     publisher gives back the holds of pushes that failed).
+ * Whoever drops holds[buf] to zero releases the pool reference: rc_pool_unref when that is A
+ * itself, rc_pool_remote_put from any other worker (the pool's lock-free remote-free path), and A
+ * collects it in its loop (rc_pool_collect_remote). Nothing is written into a buffer after it was
+ * handed out, and each receiver only reads.
+ *
+ * Memory orders. A writes an rc_xmsg with plain stores and takes its holds with a relaxed add;
+ * the mailbox push (a release store) publishes both, and B's pop (acquire) sees them. B's reads of
+ * the rc_xmsg happen before its release of the hold (fetch_sub with release); the thread whose
+ * fetch_sub reaches zero uses acquire too, so every other holder's reads happen before the buffer
+ * goes home (the fetch_subs on one counter form a release sequence), and the remote push (release)
+ * orders that before A's collect (acquire) and A's reuse of the buffer.
+ *
+ * Errors are negative errno values, or NULL, as each function says.
+ */
+#ifndef RC_XMSG_H
+#define RC_XMSG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rc_pool.h"
+
+enum rc_xmsg_kind {
+	RC_XMSG_PUBLISH = 1, /* a message: deliver it to this worker's subscribers of the topic */
+	RC_XMSG_LOSS = 2,    /* `count` messages of the topic were lost on the way here */
+};
+
+/* A hand-off, 8-byte aligned, followed by the topic name and then the payload. */
+typedef struct rc_xmsg {
+	uint32_t len;        /* payload bytes */
+	uint32_t count;      /* LOSS: messages lost (>= 1); PUBLISH: 1 */
+	uint32_t buf;        /* the owner's pool buffer holding it */
+	uint8_t kind;        /* enum rc_xmsg_kind */
+	uint8_t text;        /* the payload is text (opcode 1), else binary */
+	uint8_t topic_len;   /* 1 .. RC_APP_TOPIC_MAX */
+	uint8_t reserved;
+	uint8_t data[];      /* topic_len bytes of name, then len bytes of payload */
+} rc_xmsg;
+
+static inline const uint8_t *rc_xmsg_topic(const rc_xmsg *x) { return x->data; }
+static inline const uint8_t *rc_xmsg_payload(const rc_xmsg *x) { return x->data + x->topic_len; }
+
+/* Bytes an rc_xmsg with this topic and payload takes in a buffer. */
+static inline size_t rc_xmsg_size(size_t topic_len, size_t len)
+{
+	return (sizeof(rc_xmsg) + topic_len + len + 7) & ~(size_t)7;
+}
+
+/* The publishing worker's arena. */
+typedef struct rc_xarena {
+	rc_pool *pool;
+	_Atomic uint32_t *holds; /* [pool->count]: holds per buffer (see above); 0 unless in use */
+	uint32_t cur;            /* current buffer, or RC_POOL_NONE */
+	uint32_t used;           /* bytes of cur handed out */
+	uint64_t built;          /* rc_xmsgs built, for metrics */
+} rc_xarena;
+
+/* An empty arena over pool (which must outlive it). Returns 0 or -ENOMEM. */
+int rc_xarena_init(rc_xarena *a, rc_pool *pool);
+
+/* Drop the arena's hold on its current buffer (the buffer goes home when its rc_xmsgs are all
+ * released) and free the holds array. Owner thread, after every receiver has stopped. */
+void rc_xarena_fini(rc_xarena *a);
+
+/* Owner thread: build an rc_xmsg for `holders` receivers (>= 1). For LOSS, payload is NULL and len
+ * 0. Returns it, or NULL if it cannot fit in one pool buffer or the pool has no free buffer (the
+ * pool counts the failed allocation). */
+rc_xmsg *rc_xmsg_new(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint8_t *topic,
+                     size_t topic_len, const uint8_t *payload, size_t len, uint32_t count,
+                     uint32_t holders);
+
+/* Any thread: give back n holds on buffer buf of the arena's pool. `owner` says whether the caller
+ * is the arena's own worker (its pool may be touched directly) or another one (the buffer goes home
+ * through rc_pool_remote_put). */
+void rc_xmsg_release(rc_xarena *a, uint32_t buf, uint32_t n, bool owner);
+
+#endif

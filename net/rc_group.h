@@ -1,0 +1,60 @@
+/* rc_group: the workers of one server process and what they share (issue 4).
+ *
+ * One worker per CPU, each a thread pinned to its CPU with its own io_uring, listener, buffers,
+ * connections and topic index (rc_worker.h). What they share is only this:
+ *   - mail[from * n + to]: a lock-free SPSC mailbox per ordered worker pair (core/rc_mailbox.h),
+ *     carrying pointers to rc_xmsgs (core/rc_xmsg.h) from the worker a message was published on
+ *     to each worker that has subscribers for its topic;
+ *   - wake[to]: the "asleep in io_uring_enter" flag of each worker, shared by its incoming
+ *     mailboxes, and ring_fd[to], where a sender aims IORING_OP_MSG_RING to wake it;
+ *   - interest: which workers have subscribers for which topic hashes (core/rc_interest.h);
+ *   - open: connections open on all workers, against --max-connections;
+ *   - the topic hash seed (the same on every worker, so that interest buckets agree).
+ * docs/architecture.md draws the threads, mailboxes and memory ownership.
+ *
+ * Life: rc_group_run creates the group, starts one thread per worker, and each thread pins itself,
+ * creates its worker (the ring must be created on the thread that uses it: SINGLE_ISSUER), waits
+ * for all the others, runs until drained, waits for all the others again (no worker may touch
+ * another's memory after it is destroyed), and destroys its worker.
+ */
+#ifndef RC_GROUP_H
+#define RC_GROUP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rc_cfg.h"
+#include "rc_interest.h"
+#include "rc_mailbox.h"
+
+typedef struct rc_worker rc_worker;
+
+typedef struct rc_group {
+	const rc_cfg *cfg;
+	uint32_t n;                /* workers */
+	rc_worker **workers;       /* [n], set before any worker runs */
+	int *ring_fd;              /* [n] */
+	rc_mailbox *mail;          /* [n * n]; mail[i * n + i] unused */
+	rc_wakeflag *wake;         /* [n] */
+	rc_interest interest;
+	_Atomic uint32_t open;     /* connections on all workers */
+	uint64_t seed;             /* topic hash seed */
+	pthread_barrier_t barrier;
+	_Atomic bool failed;       /* a worker could not start: every thread gives up */
+} rc_group;
+
+static inline rc_mailbox *rc_group_mail(rc_group *g, uint32_t from, uint32_t to)
+{
+	return &g->mail[(size_t)from * g->n + to];
+}
+
+/* Run n workers (1 .. RC_INTEREST_WORKERS_MAX) until a signal drains them all: worker i listens on
+ * listen_fd[i] and, if cpu[i] >= 0, is pinned to that CPU. Worker 0 reads signal_fd and tells the
+ * others. slots is each worker's descriptor table size. Returns 0 after a clean drain, -errno if a
+ * worker could not start or failed (already logged). */
+int rc_group_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu,
+                 int signal_fd, uint32_t slots);
+
+#endif
