@@ -87,7 +87,7 @@ static inline uint32_t frame_buffer(const rc_pool *pool, const uint8_t *frame, u
 rc_msg *rc_msg_new(rc_msgs *s, uint8_t *frame, uint32_t len, uint32_t topic, uint64_t seq,
                    uint8_t kind)
 {
-	assert(kind == RC_MSG_PLAIN || kind == RC_MSG_V1);
+	assert(kind == RC_MSG_PLAIN || kind == RC_MSG_V1 || kind == RC_MSG_MISSED);
 	uint32_t buf = frame_buffer(s->pool, frame, len);
 	rc_msg *m = s->free;
 	if (m == NULL) {
@@ -150,6 +150,14 @@ static uint8_t *arena_take(rc_arena *a, uint32_t len)
 	uint8_t *dst = rc_pool_data(a->pool, a->cur) + a->used;
 	a->used += len;
 	return dst;
+}
+
+bool rc_arena_idle(rc_arena *a)
+{
+	if (a->cur == RC_POOL_NONE || rc_pool_refs(a->pool, a->cur) != 1)
+		return false;
+	rc_arena_release(a);
+	return true;
 }
 
 uint8_t *rc_arena_alloc(rc_arena *a, uint32_t len)

@@ -43,6 +43,8 @@
 enum rc_msg_kind {
 	RC_MSG_PLAIN = 0, /* the published payload as is (subscribers without a subprotocol) */
 	RC_MSG_V1 = 1,    /* the ringcast.v1 MESSAGE envelope (docs/protocol.md) */
+	RC_MSG_MISSED = 2, /* a ringcast.v1 `missed` notice queued in order like a message: `seq` holds
+	                      its count (net/: messages lost on their way from another worker) */
 };
 
 typedef struct rc_msg {
@@ -121,6 +123,10 @@ void rc_arena_init(rc_arena *a, rc_pool *pool);
 /* Drop the arena's own hold on its current buffer (the messages in it keep theirs) and start
  * afresh. Call at shutdown, or to let a mostly dead arena buffer go home. */
 void rc_arena_release(rc_arena *a);
+
+/* If the arena's current buffer holds no live message any more, release it (rc_arena_release), so
+ * that an idle worker keeps no POOL buffer. Returns true if it did. */
+bool rc_arena_idle(rc_arena *a);
 
 /* len bytes (1 .. buffer size) of POOL memory for a frame built by copying (a re-encoded or
  * assembled message, a control frame): they lie in the arena's current buffer, on which the arena

@@ -25,6 +25,15 @@ static void drop_current(rc_xarena *a)
 	rc_xmsg_release(a, buf, 1, true);
 }
 
+bool rc_xarena_idle(rc_xarena *a)
+{
+	if (a->cur == RC_POOL_NONE ||
+	    atomic_load_explicit(&a->holds[a->cur], memory_order_acquire) != 1)
+		return false;
+	drop_current(a);
+	return true;
+}
+
 void rc_xarena_fini(rc_xarena *a)
 {
 	if (a->holds == NULL)

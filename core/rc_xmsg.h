@@ -83,6 +83,11 @@ int rc_xarena_init(rc_xarena *a, rc_pool *pool);
  * released) and free the holds array. Owner thread, after every receiver has stopped. */
 void rc_xarena_fini(rc_xarena *a);
 
+/* Owner thread: if every rc_xmsg of the current buffer has been released, let the buffer go home
+ * now rather than keep it for the next hand-off (the worker calls it before sleeping, so an idle
+ * worker holds no hand-off buffer). Returns true if it did. */
+bool rc_xarena_idle(rc_xarena *a);
+
 /* Owner thread: build an rc_xmsg for `holders` receivers (>= 1). For LOSS, payload is NULL and len
  * 0. Returns it, or NULL if it cannot fit in one pool buffer or the pool has no free buffer (the
  * pool counts the failed allocation). */

@@ -133,6 +133,15 @@ static void release_msg(void *ctx, struct rc_msg *m)
 	rc_msg_unref(&w->msgs, m);
 }
 
+/* release_msg, counting the messages (not the queued notices) as slow-consumer drops. */
+static void release_dropped(void *ctx, struct rc_msg *m)
+{
+	rc_worker *w = ctx;
+	if (m->kind != RC_MSG_MISSED)
+		rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT));
+	rc_msg_unref(&w->msgs, m);
+}
+
 /* No more deliveries to or from c: its subscriptions, its publish topic, a half-assembled
  * message. The first step of every close. */
 static void conn_stop(rc_worker *w, rc_conn *c)
@@ -152,9 +161,8 @@ static void conn_drop_queue(rc_worker *w, rc_conn *c)
 {
 	if (rc_outq_empty(&c->q))
 		return;
-	uint32_t n = rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, release_msg, w);
-	if (c->why == RC_CLOSED_SLOW_CONSUMER || c->why == RC_CLOSED_WRITE_TIMEOUT)
-		rc_metric_add(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT), n);
+	bool slow = c->why == RC_CLOSED_SLOW_CONSUMER || c->why == RC_CLOSED_WRITE_TIMEOUT;
+	rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, slow ? release_dropped : release_msg, w);
 }
 
 /* Everything a connection holds that the kernel is not using. Called on every way out, and again
@@ -506,7 +514,8 @@ static void flush_conn(rc_worker *w, rc_conn *c)
 					memcpy(buf + len, m->frame + skip, m->len - skip);
 					len += m->len - skip;
 					n++;
-					rc_metric_inc(&w->metrics, RC_M_DELIVERED);
+					if (m->kind != RC_MSG_MISSED)
+						rc_metric_inc(&w->metrics, RC_M_DELIVERED);
 				}
 				if (n == 0)
 					break;
@@ -998,6 +1007,13 @@ static int wait_for_work(rc_worker *w)
 	rc_group *g = w->group;
 	bool sleep = !w->xin_more;
 	bool armed = false;
+	if (sleep) {
+		/* About to go idle: arena buffers whose messages are all gone go home. */
+		bool freed = rc_arena_idle(&w->arena);
+		freed |= rc_xarena_idle(&w->xarena);
+		if (freed && g->n > 1)
+			gauges_cheap(w);
+	}
 	if (sleep && g->n > 1) {
 		if (w->spin_ns > 0 && idle_spin(w))
 			sleep = false;
@@ -1011,13 +1027,16 @@ static int wait_for_work(rc_worker *w)
 	int r;
 	if (!sleep) {
 		r = io_uring_submit_and_get_events(&w->ring);
-	} else if (trim_due(w) || (w->gauges_stale && g->n > 1)) {
-		/* Wake up after a while even if nothing happens: chunk memory a burst made resident
-		 * goes back to the kernel once things calm down (1 s), and the gauges other workers
-		 * read are refreshed (RC_GAUGES_NS). */
+	} else if (trim_due(w) || (w->gauges_stale && g->n > 1) || w->xloss) {
+		/* Wake up after a while even if nothing happens: losses to tell another worker wait
+		 * for room in its mailbox (1 ms), the gauges other workers read are refreshed
+		 * (RC_GAUGES_NS), and chunk memory a burst made resident goes back to the kernel
+		 * once things calm down (1 s). */
 		struct io_uring_cqe *first;
 		struct __kernel_timespec ts = { .tv_sec = 1 };
-		if (w->gauges_stale && g->n > 1)
+		if (w->xloss)
+			ts = (struct __kernel_timespec){ .tv_nsec = 1000000 };
+		else if (w->gauges_stale && g->n > 1)
 			ts = (struct __kernel_timespec){ .tv_nsec = RC_GAUGES_NS };
 		r = io_uring_submit_and_wait_timeout(&w->ring, &first, 1, &ts, NULL);
 	} else {

@@ -74,12 +74,17 @@ static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *ms
 static void count_drop(rc_worker *w, rc_conn *c, const rc_msg *m, enum rc_drop_reason reason,
                        rc_sub *s)
 {
-	rc_metric_inc(&w->metrics, RC_M_DROPPED(reason));
+	/* A queued missed notice that is itself dropped is not a message: its count joins the
+	 * pending notice, which goes out before anything else. */
+	bool notice = m->kind == RC_MSG_MISSED;
+	if (!notice)
+		rc_metric_inc(&w->metrics, RC_M_DROPPED(reason));
 	if (c->route != ROUTE_WS || !(c->flags & F_V1))
 		return;
 	rc_sub *sub = s != NULL && s->topic == m->topic ? s
 	                                                : rc_sub_find(&w->topics, &c->sub, m->topic);
-	if (sub != NULL && rc_sub_add_missed(&w->topics, sub, 1))
+	uint32_t n = notice ? (uint32_t)m->seq : 1;
+	if (sub != NULL && rc_sub_add_missed(&w->topics, sub, n))
 		conn_dirty(w, c);
 }
 
@@ -106,7 +111,8 @@ static void push(rc_worker *w, rc_conn *c, rc_msg *m, rc_sub *s)
 	switch (r.status) {
 	case RC_OUTQ_OVERFLOW:
 		rc_metric_inc(&w->metrics, RC_M_SLOW_DISCONNECTS);
-		rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT));
+		if (m->kind != RC_MSG_MISSED)
+			rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT));
 		conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER, "slow consumer");
 		break;
 	case RC_OUTQ_DROPPED_NEWEST:
@@ -175,7 +181,8 @@ static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, s
 		memcpy(f + h, prefix, plen);
 	if (len > 0)
 		memcpy(f + h + plen, payload, len);
-	rc_metric_inc(&w->metrics, RC_M_COPIES(why));
+	if (why < RC_COPY_COUNT)
+		rc_metric_inc(&w->metrics, RC_M_COPIES(why));
 	rc_msg *m = rc_msg_new(&w->msgs, f, (uint32_t)(h + total), tid, seq, kind);
 	if (m == NULL)
 		no_memory(w);
@@ -292,7 +299,9 @@ void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text,
 }
 
 /* count messages of a topic were lost on their way from another worker: they take numbers here,
- * and every subscriber of the topic is owed a missed notice for them. */
+ * and every ringcast.v1 subscriber of the topic gets a missed notice for them at this point of its
+ * stream: queued like a message, behind what was queued before, so that under drop-oldest the gap
+ * between two MESSAGEs still equals the missed counts between them (docs/protocol.md 6.5). */
 void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 {
 	int id = rc_topic_find(&w->topics, topic, tlen);
@@ -301,10 +310,23 @@ void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 	uint32_t tid = (uint32_t)id;
 	rc_topic *t = rc_topic_get(&w->topics, tid);
 	rc_topic_skip_seq(&w->topics, tid, count);
+	rc_metric_add(&w->metrics, RC_M_DROPPED(RC_DROP_HANDOFF_LOST),
+	              (uint64_t)count * (t->subs_plain + t->subs_v1));
+	if (t->subs_v1 == 0)
+		return;
+	uint8_t body[RC_APP_NOTICE_MISSED_MAX];
+	size_t n = rc_app_notice_missed(body, sizeof body, t->name, t->name_len, count);
+	rc_msg *m = copy_frame(w, RC_OP_TEXT, NULL, 0, body, n, tid, count, RC_MSG_MISSED,
+	                       RC_COPY_COUNT);
+	if (m != NULL) {
+		fan_out(w, NULL, tid, NULL, m);
+		return;
+	}
+	/* No memory for the notice frame: owe it as a pending notice (it may then come ahead of
+	 * messages queued before the loss; the counts still add up). */
 	rc_sub *s, *next;
 	RC_TOPIC_FOREACH_SUB(t, s, next) {
 		rc_conn *sc = container_of(s->subscriber, rc_conn, sub);
-		rc_metric_add(&w->metrics, RC_M_DROPPED(RC_DROP_HANDOFF_LOST), count);
 		if (sc->state == CS_OPEN && rc_sub_add_missed(&w->topics, s, count))
 			conn_dirty(w, sc);
 	}
