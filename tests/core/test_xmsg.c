@@ -330,6 +330,8 @@ static void hammer_run(uint32_t nrecv)
 	fx_fini(&h.f); /* the arena's last buffer goes home; all 16 free */
 }
 
+/* One timeout for all three: with different .timeout values in one run, Criterion 2.4.1's runner
+ * leaks 48 bytes (LeakSanitizer reports it in the Asan build). */
 Test(xmsg_hammer, two_receivers, .timeout = 120) { hammer_run(2); }
 Test(xmsg_hammer, three_receivers, .timeout = 120) { hammer_run(3); }
-Test(xmsg_hammer, seven_receivers, .timeout = 180) { hammer_run(7); }
+Test(xmsg_hammer, seven_receivers, .timeout = 120) { hammer_run(7); }
