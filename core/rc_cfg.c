@@ -131,6 +131,9 @@ static const struct key keys[] = {
 	  "mask)." },
 	{ "cpus", K_CPUS, 0, 0, 0, false, "LIST",
 	  "CPUs to pin workers to, in order." },
+	{ "steer-by-cpu", K_BOOL, offsetof(rc_cfg, steer_by_cpu), 0, 0, false, "BOOL",
+	  "Hand a new connection to the worker pinned to the CPU that received it (a reuseport BPF "
+	  "program), instead of spreading connections by a hash of their addresses." },
 	{ "mailbox-records", K_COUNT, U32(mailbox_records), 64, 1u << 20, true, "N",
 	  "Messages in flight from one worker to another (16 bytes each, one mailbox per ordered "
 	  "worker pair); past that, hand-offs are dropped and the receivers' subscribers told." },

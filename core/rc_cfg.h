@@ -125,6 +125,7 @@ typedef struct rc_cfg {
 	uint32_t workers;               /* 0 = one per CPU of the mask */
 	uint32_t cpu_count;             /* CPUs set in cpus; 0 = use the process's affinity mask */
 	uint64_t cpus[RC_CFG_CPUS_MAX / 64]; /* bit n of word n / 64: CPU n */
+	bool steer_by_cpu;              /* reuseport BPF: a connection goes to its CPU's worker */
 	uint32_t mailbox_records;       /* records per worker-pair mailbox (power of two) */
 	uint32_t idle_spin_us;          /* poll this long before sleeping (several workers only) */
 } rc_cfg;

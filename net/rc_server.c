@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <sched.h>
+#include <linux/filter.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -120,6 +121,34 @@ static int listen_socket(const rc_cfg *cfg, uint16_t port, char *text, size_t ca
 	return fd;
 }
 
+/* --steer-by-cpu: a classic BPF program on the reuseport group that picks, for each new
+ * connection, the listener of the worker pinned to the CPU handling it (SKF_AD_CPU: the CPU the
+ * packet is processed on, the NIC queue's CPU with RSS, the client's CPU on loopback), so that a
+ * connection's packets and its worker share a CPU. A CPU with no worker falls back to cpu % n.
+ * The index is the listener's place in the group, i.e. the order they were created in. */
+static int steer_by_cpu(int lfd, const int *cpu, uint32_t n)
+{
+	struct sock_filter code[2 * RC_INTEREST_WORKERS_MAX + 3];
+	uint32_t k = 0;
+	code[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF +
+	                                                                              SKF_AD_CPU));
+	for (uint32_t i = 0; i < n; i++) {
+		/* if A == cpu[i] fall through to "return i", else skip it */
+		code[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)cpu[i], 0,
+		                                         1);
+		code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, i);
+	}
+	code[k++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n);
+	code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_A, 0);
+	struct sock_fprog prog = { .len = (unsigned short)k, .filter = code };
+	if (setsockopt(lfd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
+		rc_log(RC_LOG_ERROR, "steer_by_cpu", "error=\"%s\" hint=\"needs Linux 4.6 or later; "
+		       "run without --steer-by-cpu\"", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* The CPUs workers are pinned to, in order: --cpus, or the process's affinity mask. Returns how
  * many (0 if the mask could not be read). */
 static uint32_t cpu_list(const rc_cfg *cfg, int *out, uint32_t cap)
@@ -192,13 +221,24 @@ int rc_server_run(const rc_cfg *cfg_in)
 		}
 	}
 	int r = -1;
-	if (nl == n) {
+	bool ok = nl == n;
+	if (ok && cfg.steer_by_cpu) {
+		if (ncpus == 0) {
+			rc_log(RC_LOG_ERROR, "steer_by_cpu", "error=\"the workers are not pinned (the "
+			       "affinity mask could not be read)\"");
+			ok = false;
+		} else {
+			ok = steer_by_cpu(lfd[0], cpu, n) == 0;
+		}
+	}
+	if (ok) {
 		if (cfg.publish_token[0] == '\0')
 			rc_log(RC_LOG_WARN, "publish_open", "note=\"no --publish-token: anyone may "
 			       "publish\"");
-		rc_log(RC_LOG_INFO, "listening", "addr=%s workers=%u max_connections=%u slots=%u "
-		       "slow_policy=%s buffers=%u+%u buffer_size=%u", addr, n, cfg.max_connections,
-		       slots, rc_cfg_policy_name(cfg.slow_policy), cfg.recv_buffers, cfg.pool_buffers,
+		rc_log(RC_LOG_INFO, "listening", "addr=%s workers=%u steer_by_cpu=%d "
+		       "max_connections=%u slots=%u slow_policy=%s buffers=%u+%u buffer_size=%u", addr,
+		       n, cfg.steer_by_cpu, cfg.max_connections, slots,
+		       rc_cfg_policy_name(cfg.slow_policy), cfg.recv_buffers, cfg.pool_buffers,
 		       cfg.buffer_size_bytes);
 		r = rc_group_run(&cfg, n, lfd, cpu, sfd, slots);
 	}

@@ -212,6 +212,7 @@ static const struct {
 	{ "log-level", { "error", "debug", "warn" }, { "error", "debug", "warn" } },
 	{ "workers", { "1", "2", "1024" }, { "1", "2", "1024" } },
 	{ "cpus", { "0", "1-2", "6,0-3" }, { "0", "1-2", "0-3,6" } },
+	{ "steer-by-cpu", { "true", "false", "yes" }, { "true", "false", "true" } },
 	{ "mailbox-records", { "64", "8192", "1048576" }, { "64", "8192", "1048576" } },
 	{ "idle-spin-us", { "1", "50", "1000000" }, { "1", "50", "1000000" } },
 };

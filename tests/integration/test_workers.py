@@ -23,6 +23,8 @@ sigterm_drains_every_worker 4 workers: SIGTERM closes every client on every work
 churn_every_worker       4 workers: 1,200 connect / subscribe / publish / close-or-reset cycles
                          spread over all workers; connections, subscriptions, buffers and
                          descriptors come back to the baseline.
+steer_by_cpu             2 workers pinned to 2 CPUs with --steer-by-cpu: a client connecting from
+                         a thread on CPU k lands on the worker of CPU k, every time.
 """
 
 import json
@@ -421,6 +423,32 @@ def churn_every_worker(ctx):
     wait_until(lambda: srv.fd_count() == fds0 or None, t(5), "descriptors back to %d" % fds0)
     for s in stay:
         s.close()
+
+
+@suite.case(timeout=60)
+def steer_by_cpu(ctx):
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    if len(cpus) < 2:
+        ctx.note("one CPU only: nothing to steer between (not tested)")
+        return
+    srv = start(ctx, 2, "--cpus", "%d,%d" % tuple(cpus), "--steer-by-cpu", "true")
+    check("steer_by_cpu=1" in srv.log_events("listening")[0], "listening line says steer_by_cpu=1")
+    mask = os.sched_getaffinity(0)
+    clients = []
+    try:
+        for rnd in range(2):
+            for i, cpu in enumerate(cpus):
+                # On loopback the CPU that processes the SYN is the connecting thread's.
+                os.sched_setaffinity(0, {cpu})
+                for _ in range(4):
+                    c = RawWS.connect(srv.port, "/ws?topics=steer")
+                    clients.append((c, i, cpu))
+    finally:
+        os.sched_setaffinity(0, mask)
+    for c, want, cpu in clients:
+        expect_eq(worker_of(srv, c), want, "worker of a client connected from CPU %d" % cpu)
+    for c, _, _ in clients:
+        c.close()
 
 
 if __name__ == "__main__":
