@@ -244,8 +244,10 @@ def slow_consumer_one_worker(ctx):
     slow_w = worker_of(srv, ws)
     slow = V1Sub(ws, "slow")
     pub = publisher(srv)
-    N = scaled(4000, 1000)
-    body = lambda i, k: b"%08d" % k + b"x" * 992
+    # More than the kernel buffers between the server and the slow subscriber (~4 MB of send
+    # buffer) even when SLOW shrinks N, so its queue must overflow.
+    N = scaled(4000, 2000)
+    body = lambda i, k: b"%08d" % k + b"x" * 4088
     publish_lockstep([pub], fast, topic, N, 32, body, 30)  # 32 < queue-msgs-max: fast ones never drop
     want = [body(0, k) for k in range(N)]
     for w, ss in fast_by.items():
