@@ -894,3 +894,31 @@ Test(msg, random_against_model)
 	cr_assert_eq(ps.recv_kernel, R_RING);
 	fx_fini(&f);
 }
+
+Test(msg, arena_idle_lets_go_only_of_an_empty_buffer)
+{
+	fixture f;
+	fx_init(&f, 256, 4, 8);
+	rc_arena a;
+	rc_arena_init(&a, &f.pool);
+	cr_assert_not(rc_arena_idle(&a), "no buffer yet");
+	uint8_t *p = rc_arena_alloc(&a, 100);
+	cr_assert_not_null(p);
+	uint32_t buf = a.cur;
+	fill_frame(p, 100, 7);
+	rc_msg *m = rc_msg_new(&f.msgs, p, 100, 0, 1, RC_MSG_PLAIN);
+	cr_assert_not_null(m);
+	cr_assert_not(rc_arena_idle(&a), "a live message is in it");
+	cr_assert_eq(a.cur, buf);
+	rc_msg_unref(&f.msgs, m);
+	cr_assert(rc_arena_idle(&a), "only the arena holds it now");
+	cr_assert_eq(a.cur, RC_POOL_NONE);
+	cr_assert_eq(rc_pool_kind(&f.pool, buf), RC_BUF_FREE, "gone home");
+	cr_assert_eq(rc_pool_free_count(&f.pool), 4);
+	VALID(&f.msgs);
+	/* and the arena starts afresh */
+	cr_assert_not_null(rc_arena_alloc(&a, 10));
+	rc_arena_release(&a);
+	cr_assert_eq(rc_pool_free_count(&f.pool), 4);
+	fx_fini(&f);
+}

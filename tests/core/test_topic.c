@@ -1065,3 +1065,69 @@ Test(topic, model_randomized, .timeout = 240)
 	cr_assert_eq(t.topics_live + t.subs_live, 0);
 	rc_topics_fini(&t);
 }
+
+/* The hook a worker uses to advertise its topics to the others (rc_interest.h). */
+struct watch_log {
+	uint32_t hash[16];
+	bool live[16];
+	int n;
+};
+
+static void watch_cb(void *ctx, uint32_t hash, bool has_subscribers)
+{
+	struct watch_log *l = ctx;
+	cr_assert_lt(l->n, 16);
+	l->hash[l->n] = hash;
+	l->live[l->n] = has_subscribers;
+	l->n++;
+}
+
+Test(topic, watch_reports_first_and_last_subscriber_only)
+{
+	rc_topics t;
+	init(&t, 8, 16);
+	struct watch_log log = { .n = 0 };
+	rc_topics_watch(&t, watch_cb, &log);
+	rc_subscriber a, b;
+	rc_subscriber_init(&a, true);
+	rc_subscriber_init(&b, false);
+	uint32_t h = rc_topics_hash(&t, S("ticks"));
+	int pin = rc_topic_pin(&t, S("ticks"));
+	cr_assert_geq(pin, 0);
+	cr_assert_eq(rc_topic_get(&t, (uint32_t)pin)->hash, h, "rc_topics_hash is the topic's hash");
+	cr_assert_eq(log.n, 0, "a pin is not a subscriber");
+	cr_assert_eq(rc_subscribe(&t, &a, S("ticks")), 0);
+	cr_assert_eq(log.n, 1);
+	cr_assert(log.live[0] && log.hash[0] == h);
+	cr_assert_eq(rc_subscribe(&t, &b, S("ticks")), 0);
+	cr_assert_eq(rc_subscribe(&t, &a, S("ticks")), -EEXIST);
+	cr_assert_eq(log.n, 1, "second subscriber: no call");
+	cr_assert_eq(rc_unsubscribe(&t, &a, S("ticks")), 0);
+	cr_assert_eq(log.n, 1);
+	cr_assert_eq(rc_unsubscribe_all(&t, &b), 1);
+	cr_assert_eq(log.n, 2);
+	cr_assert(!log.live[1] && log.hash[1] == h);
+	cr_assert_eq(rc_topic_find(&t, S("ticks")), pin, "the pin keeps the topic");
+	cr_assert_eq(rc_subscribe(&t, &b, S("quotes")), 0);
+	cr_assert_eq(log.n, 3);
+	cr_assert(log.live[2] && log.hash[2] == rc_topics_hash(&t, S("quotes")));
+	rc_topics_watch(&t, NULL, NULL);
+	rc_unsubscribe_all(&t, &b);
+	cr_assert_eq(log.n, 3, "watch off");
+	rc_topic_unpin(&t, (uint32_t)pin);
+	VALID(&t);
+	rc_topics_fini(&t);
+}
+
+Test(topic, skip_seq_takes_numbers)
+{
+	rc_topics t;
+	init(&t, 4, 4);
+	int id = rc_topic_pin(&t, S("a"));
+	cr_assert_eq(rc_topic_next_seq(&t, (uint32_t)id), 1);
+	rc_topic_skip_seq(&t, (uint32_t)id, 17);
+	cr_assert_eq(rc_topic_next_seq(&t, (uint32_t)id), 19, "1 taken, 2..18 skipped");
+	rc_topic_unpin(&t, (uint32_t)id);
+	VALID(&t);
+	rc_topics_fini(&t);
+}

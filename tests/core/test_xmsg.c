@@ -335,3 +335,21 @@ static void hammer_run(uint32_t nrecv)
 Test(xmsg_hammer, two_receivers, .timeout = 120) { hammer_run(2); }
 Test(xmsg_hammer, three_receivers, .timeout = 120) { hammer_run(3); }
 Test(xmsg_hammer, seven_receivers, .timeout = 120) { hammer_run(7); }
+
+Test(xmsg, idle_lets_go_only_when_every_holder_released)
+{
+	fixture f;
+	fx_init(&f, 2);
+	cr_assert_not(rc_xarena_idle(&f.a), "no buffer yet");
+	rc_xmsg *x = rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, NULL, 0, 1, 2);
+	uint32_t buf = x->buf;
+	cr_assert_not(rc_xarena_idle(&f.a), "two receivers hold it");
+	rc_xmsg_release(&f.a, buf, 1, false);
+	cr_assert_not(rc_xarena_idle(&f.a), "one receiver holds it");
+	rc_xmsg_release(&f.a, buf, 1, false);
+	cr_assert_eq(rc_pool_collect_remote(&f.pool), 0, "the arena's hold keeps it");
+	cr_assert(rc_xarena_idle(&f.a));
+	cr_assert_eq(rc_pool_kind(&f.pool, buf), RC_BUF_FREE);
+	cr_assert_eq(f.a.cur, RC_POOL_NONE);
+	fx_fini(&f);
+}
