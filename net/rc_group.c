@@ -37,9 +37,9 @@ static void *worker_main(void *p)
 		CPU_SET((unsigned)a->cpu, &set);
 		int r = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 		if (r != 0) {
-			rc_log(RC_LOG_ERROR, "pin", "worker=%u cpu=%d error=\"%s\" hint=\"is the CPU "
-			       "online and in the process's affinity mask (taskset)?\"", a->index, a->cpu,
-			       strerror(r));
+			rc_log(RC_LOG_ERROR, "pin", "cpu=%d error=\"%s\" hint=\"is the CPU online and in "
+			       "the process's affinity mask (taskset)?\"", a->cpu, strerror(r));
+			a->result = -r;
 			atomic_store(&g->failed, true);
 		}
 	}
@@ -143,6 +143,8 @@ int rc_group_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int 
 		if (args[i].result < 0 && r == 0)
 			r = args[i].result;
 	}
+	if (r == 0 && atomic_load(&g.failed))
+		r = -ECANCELED; /* cannot happen: whoever set it also set its result */
 	pthread_barrier_destroy(&g.barrier);
 	free(args);
 	free(threads);

@@ -25,6 +25,8 @@ churn_every_worker       4 workers: 1,200 connect / subscribe / publish / close-
                          descriptors come back to the baseline.
 steer_by_cpu             2 workers pinned to 2 CPUs with --steer-by-cpu: a client connecting from
                          a thread on CPU k lands on the worker of CPU k, every time.
+cpu_outside_the_mask_refused  --cpus naming a CPU the process may not run on: an error line
+                         (event=pin) and exit status 1, nothing left running.
 """
 
 import json
@@ -451,6 +453,24 @@ def steer_by_cpu(ctx):
         expect_eq(worker_of(srv, c), want, "worker of a client connected from CPU %d" % cpu)
     for c, _, _ in clients:
         c.close()
+
+
+@suite.case(timeout=30)
+def cpu_outside_the_mask_refused(ctx):
+    bad = max(os.sched_getaffinity(0)) + 1
+    srv = ctx.server("--workers", "2", "--cpus", "%d,%d" % (min(os.sched_getaffinity(0)), bad),
+                     start=False)
+    try:
+        srv.start()
+    except Fail:
+        pass                                     # it may exit before or after event=listening
+    rc = srv.proc.wait(timeout=t(10))
+    srv.exit_status = rc
+    srv._log.close()
+    expect_eq(rc, 1, "exit status with a worker pinned to CPU %d (not in the mask)" % bad)
+    pins = srv.log_events("pin")
+    check(pins and "level=error" in pins[0] and "cpu=%d" % bad in pins[0],
+          "an error line event=pin naming cpu=%d, got %r" % (bad, pins))
 
 
 if __name__ == "__main__":
