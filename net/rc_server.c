@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,6 +108,11 @@ static int listen_socket(const rc_cfg *cfg, uint16_t port, char *text, size_t ca
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	/* Each worker has its own listener on the same port. */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	/* No Nagle: accepted sockets inherit TCP_NODELAY from the listener (a direct descriptor takes
+	 * no setsockopt). The server batches frames into one send per subscriber per loop turn
+	 * itself; Nagle would hold a subscriber's next send until the client's delayed ACK (tens of
+	 * milliseconds) whenever the previous one is unacknowledged. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
 		rc_log(RC_LOG_ERROR, "listen", "addr=%s error=\"%s\"", text, strerror(errno));
 		close(fd);
