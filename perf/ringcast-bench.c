@@ -1,27 +1,43 @@
-/* ringcast-bench: ringcast's load generator. This version drives the FAN-OUT workload.
+/* ringcast-bench: ringcast's load generator.
  *
- *   ringcast-bench [options] ws://HOST:PORT/PATH[?QUERY]
+ *   ringcast-bench [--workload NAME] [options] ws://HOST:PORT/PATH[?QUERY]
  *
- * N subscribers and P publishers connect to one WebSocket URL; the publishers send messages of S
- * bytes on one topic and every subscriber should receive every message. Two ways to publish:
+ * Workloads (docs/ringcast-bench.md has every flag and JSON field):
+ *   fanout  (default) N subscribers and P publishers on one topic; every subscriber should receive
+ *           every message.
+ *   market  market data over ringcast.v1: T topics, each subscriber on k of them and publishers on
+ *           topics drawn from one Zipf distribution, sizes uniform in a range, open loop.
+ *   slow    fan-out (ringcast.v1 by default) where a fraction of the subscribers stops reading after
+ *           the warmup (or reads at --slow-rate bytes/s); the fast and the slow are reported apart.
+ *   echo    C connections to an echo URL, each its own publisher and receiver: latency is the round
+ *           trip (one message in flight per connection, or --rate in all).
+ *   idle    C connections held open for --duration; with --server-pid the server's memory and
+ *           descriptors before and after, and per connection.
+ *
+ * The fan-out engine below runs all of them. Publishers send messages of S bytes; two ways to pace:
  *   --rate R   open loop: message k of the run is due at t0 + k/R (spread over the publishers) and
  *              carries that intended time; latency is measured from it, so a publisher held up by
  *              a stalled server (or by this bench) shows the stall as latency instead of quietly
  *              sending less (no coordinated omission).
  *   --max      closed loop: at most --window messages in flight (published, not yet received by
  *              every receiver), to find the peak delivery rate. Latency is from the actual send.
- * Two ways to connect (--proto):
+ * Three ways to connect (--proto):
  *   plain      ringcast's /ws: subscribers connect to URL?topics=T, publishers to URL?publish=T;
  *              a message is expected at every subscriber (never at its publisher).
+ *   v1         ringcast's /ws with the ringcast.v1 subprotocol: subscribers connect to
+ *              URL?topics=a,b,c, publishers send binary PUBLISH frames naming the topic of each
+ *              message; receivers also check the server's per-topic sequence numbers against its
+ *              `missed` notices (docs/protocol.md 6.5).
  *   generic    any broadcast server: every client connects to URL as given, and a message from a
  *              publisher is expected at every other client (publishers included).
  *
  * Every payload starts with a 24-byte head: intended send time (CLOCK_MONOTONIC ns; the server and
- * the bench share the machine), sequence number (per publisher, from 1), publisher id and a random
- * nonce of this run (so messages of anyone else on a shared broadcast server are recognised and
- * counted as foreign). With --text the payload is TEXT and the head is 48 hex digits. Receivers
- * track, per publisher, the next sequence number they expect: a jump is a gap (messages missed), a
- * step back a duplicate or out-of-order delivery. Latency goes into a log-linear histogram (128
+ * the bench share the machine), sequence number (per publisher, from 1; with v1 per publisher and
+ * topic, so that a receiver can tell a gap on one topic from messages sent on others), publisher id
+ * and a random nonce of this run (so messages of anyone else on a shared broadcast server are
+ * recognised and counted as foreign). With --text the payload is TEXT and the head is 48 hex
+ * digits. Receivers track, per publisher (and topic), the next sequence number they expect: a
+ * jump is a gap (messages missed), a step back a duplicate or out-of-order delivery. Latency goes into a log-linear histogram (128
  * sub-buckets per power of two: under 0.8% error, 0 to 137 s).
  *
  * Timeline: connect everything (in batches of --connect-batch per thread, so 10,000 connections
@@ -48,17 +64,20 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <liburing.h>
 #include <limits.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -103,15 +122,32 @@
  * time: on loopback a receiver pays for its recv, its ACK and the sender's processing of that ACK,
  * about 0.9 us per segment here (perf, 1 frame per segment, --rate 1000 x 1000 subscribers). */
 #define BENCH_SATURATED 0.9
+#define TOPICS_MAX 65536             /* --topics: names are precomputed, 136 bytes each */
+#define TOPIC_NAME_MAX (RC_APP_TOPIC_MAX + 8)
+/* v1: the bytes of a message collected when it is split across receive buffers: the MESSAGE
+ * envelope (11 + 128) and the head (48), or a whole notice short enough to parse (`missed` is at
+ * most 190 bytes; a longer notice is a `subscribed` list, which needs no parsing). */
+#define MHEAD_MAX 256
+#define SLOW_READ_TICK_NS (10ull * 1000 * 1000) /* --slow-rate: one read per 10 ms at most */
 
 /* ---- options ------------------------------------------------------------------------------ */
 
-enum proto_mode { PROTO_PLAIN, PROTO_GENERIC };
+enum proto_mode { PROTO_PLAIN, PROTO_GENERIC, PROTO_V1 };
+
+enum workload { WL_FANOUT, WL_MARKET, WL_SLOW, WL_ECHO, WL_IDLE };
+static const char *const workload_names[] = { "fanout", "market", "slow", "echo", "idle" };
 
 struct opts {
 	const char *url;
+	enum workload workload;
 	enum proto_mode proto;
 	uint32_t subs, pubs, size;
+	uint32_t size_min, size_max; /* payload sizes, uniform; both --size unless the workload says */
+	uint32_t topics, per_sub;    /* v1: topics in all, topics per subscriber */
+	double zipf;                 /* v1: popularity exponent of topic k is 1/(k+1)^zipf */
+	double slow_fraction;        /* slow: share of the subscribers that stop reading */
+	double slow_rate;            /* slow: bytes/s a slow subscriber reads (0: nothing) */
+	const char *percentiles;     /* write the latency distribution to this file */
 	const char *topic;
 	bool max;                  /* --max (the default unless --rate is given) */
 	double rate;               /* --rate: messages per second, all publishers together */
@@ -134,6 +170,10 @@ static struct opts g_o = {
 	.subs = 1000,
 	.pubs = 1,
 	.size = 64,
+	.topics = 1,
+	.per_sub = 1,
+	.zipf = 1.0,
+	.slow_fraction = 0.1,
 	.topic = "bench",
 	.max = true,
 	/* 256: on the 2-vCPU dev VM a window of 64 left ringcast idle half the time (each round trip
@@ -163,6 +203,7 @@ enum phase {
 struct pub_shared {
 	_Atomic uint64_t seq;     /* last sequence number sent (0: none) */
 	_Atomic uint32_t live;    /* receivers each new message is expected at */
+	_Atomic uint32_t live_slow; /* --workload slow: how many of them are slow */
 	_Atomic bool stopped;     /* the publisher is done: seq is final */
 	_Atomic uint64_t *slot;   /* --max: g.slots slots, tag << WIN_TAG_SHIFT | receivers left */
 } __attribute__((aligned(64)));
@@ -183,6 +224,16 @@ static struct {
 	                                  (perf: win_pass fell from 8.5% to ~2% of the bench's CPU) */
 	uint32_t head_len;             /* 24, or 48 with --text */
 	uint32_t frame_len;            /* a whole masked client frame of --size bytes */
+	uint32_t frame_max;            /* the longest frame a publisher may put in a send */
+	bool v1, echo;                 /* --proto v1; --workload echo (receive own messages only) */
+	uint32_t kmax;                 /* topics per receiver row (v1: --per-sub, else 1) */
+	char (*tname)[TOPIC_NAME_MAX]; /* v1: topic names, "T" or "T.<k>" */
+	uint8_t *tname_len;
+	double *zipf_cdf;              /* v1: cumulative popularity of topics 0..k */
+	_Atomic uint32_t *topic_live;  /* v1: open subscribers of each topic */
+	_Atomic uint32_t *topic_live_slow;
+	_Atomic uint64_t *stream_seq;  /* v1: P x T, last sequence number sent per publisher, topic */
+	uint32_t slow_total;           /* --workload slow: subscribers that are slow */
 	uint8_t opcode;
 	double period_ns;              /* --rate: ns between two messages, all publishers together */
 	uint64_t stall_ns;
@@ -191,6 +242,9 @@ static struct {
 	socklen_t dst_len;
 	char req_sub[2048], req_pub[2048]; /* request heads up to "Sec-WebSocket-Key: " */
 	size_t req_sub_len, req_pub_len;
+	char req_tail[1024];           /* v1: the head after the target, per subscriber */
+	size_t req_tail_len, req_sub_max;
+	char path[1024];
 	char target_sub[1024], target_pub[1024];
 } g;
 
@@ -325,6 +379,10 @@ struct stats {
 	uint64_t unexpected;      /* plain: data at a connection that subscribes to nothing */
 	uint64_t stalls;          /* --max: window slots given up on after --stall-ms */
 	uint64_t closed_in_run;   /* connections that ended during the run, not by us */
+	uint64_t missed;          /* v1: messages the server said it dropped (`missed` counts) */
+	uint64_t unexplained;     /* v1: server sequence numbers skipped that no `missed` explains */
+	uint64_t seq_back;        /* v1: a server sequence number at or below the previous one */
+	uint64_t notices;         /* v1: notices received (subscribed, missed, ...) */
 	uint64_t sends, send_bytes, recv_cqes, recv_bytes, enobufs, rearms;
 	uint64_t lat_count, lat_sum_ns, lat_max_ns;
 	uint64_t lag_sum_ns, lag_max_ns; /* --rate: how late this bench sent measured messages */
@@ -361,7 +419,7 @@ struct conn {
 	bool pong_pending, close_pending, close_sent, close_rcvd, proto_err;
 	uint16_t close_code_out;
 	uint8_t pong_len;
-	uint8_t mhave;           /* head bytes of the message in progress collected in mhead */
+	uint16_t mhave;          /* bytes of the message in progress collected in mhead */
 	uint64_t mlen;           /* bytes of the message in progress so far */
 	uint8_t *tx;
 	uint32_t tx_cap, tx_len, tx_off;
@@ -371,8 +429,15 @@ struct conn {
 	uint64_t win_base;       /* --max: oldest sequence number not yet passed by every receiver */
 	uint64_t win_moved_ns;
 	bool stopped;
+	bool slow;               /* --workload slow: stops reading at the end of the warmup */
+	bool paused;             /* slow, in the measured interval: multishot recv cancelled */
+	uint8_t mop;             /* opcode of the message in progress */
+	uint8_t ntopics;         /* v1 subscriber: topics, sorted */
+	uint32_t *topics;
+	uint64_t *tseq;          /* v1 publisher: last sequence number sent per topic */
+	uint64_t next_read_ns;   /* --slow-rate: when the next read may start */
 	rc_frame_parser fp;
-	uint8_t mhead[HEAD_TEXT_LEN];
+	uint8_t mhead[MHEAD_MAX];
 	uint8_t pong[RC_FRAME_CONTROL_MAX];
 };
 
@@ -404,13 +469,20 @@ struct worker {
 	uint32_t *rearm, nrearm;
 	uint32_t *pubs, npubs;       /* local indices of the publishers */
 	uint32_t nrx;
-	uint64_t *seq_next;          /* nrx x P: next sequence number expected */
+	uint64_t *seq_next;          /* nrx x kmax x P: next sequence number expected (rx_next) */
+	uint64_t *srv_last;          /* v1, nrx x kmax: last server sequence number per topic */
+	uint64_t *srv_credit;        /* v1, nrx x kmax: `missed` counts not yet matched by a gap */
+	uint32_t *topic_arena;       /* v1: every subscriber's topic list */
+	uint64_t *tseq_arena;        /* v1: every publisher's per-topic sequence numbers */
+	bool slow_paused, slow_resumed;
+	uint64_t next_slow_ns;       /* --slow-rate: the next scan for reads due */
 	struct winloc *win;          /* P entries with --max */
 	bool acked, closing, stopped_all;
 	uint64_t next_drain_check, close_deadline;
 	uint64_t rng;
 	uint8_t *tx_arena;
 	struct stats st;
+	struct stats st_slow;        /* --workload slow: what the slow receivers saw */
 };
 
 /* ---- user_data ------------------------------------------------------------------------------ */
@@ -418,7 +490,7 @@ struct worker {
 /* What a completion is for: the operation in the top byte, the connection's index in its worker in
  * the low 32 bits. A connection is used for one connection's life only and its descriptor is closed
  * only when no operation is in flight, so no generation is needed to tell stale completions. */
-enum op { OP_CONNECT = 1, OP_SEND, OP_HS_RECV, OP_RECV };
+enum op { OP_CONNECT = 1, OP_SEND, OP_HS_RECV, OP_RECV, OP_CANCEL };
 
 static inline uint64_t ud_make(enum op op, uint32_t idx)
 {
@@ -496,6 +568,49 @@ static bool head_decode(const uint8_t *in, struct head *h)
 	memcpy(&h->pub, in + 16, 4);
 	memcpy(&h->nonce, in + 20, 4);
 	return h->nonce == g.nonce && h->pub < g_o.pubs && h->seq != 0;
+}
+
+/* ---- receiver streams ------------------------------------------------------------------------ */
+
+/* A receiver expects one stream of sequence numbers per (topic it subscribes to, publisher): one
+ * topic but v1, and with echo only its own publisher's. */
+static bool rx_expects(const struct conn *c, uint32_t pub)
+{
+	return g.echo ? (int32_t)pub == c->pub_id : (int32_t)pub != c->pub_id;
+}
+
+static uint64_t *rx_next(struct worker *w, const struct conn *c, uint32_t slot, uint32_t pub)
+{
+	assert(c->rx_row >= 0 && slot < g.kmax && pub < g_o.pubs);
+	if (g.echo)
+		return &w->seq_next[c->rx_row];
+	return &w->seq_next[((size_t)c->rx_row * g.kmax + slot) * g_o.pubs + pub];
+}
+
+static uint32_t rx_slots(const struct conn *c)
+{
+	return g.v1 ? c->ntopics : 1;
+}
+
+/* The topic of slot `slot` of receiver c (0 unless v1). */
+static uint32_t rx_topic(const struct conn *c, uint32_t slot)
+{
+	return g.v1 ? c->topics[slot] : 0;
+}
+
+/* The last sequence number publisher `pub` sent on `topic`. */
+static uint64_t stream_last(uint32_t pub, uint32_t topic)
+{
+	if (g.v1)
+		return atomic_load_explicit(&g.stream_seq[(size_t)pub * g_o.topics + topic],
+		                            memory_order_acquire);
+	return atomic_load_explicit(&g.pub[pub].seq, memory_order_acquire);
+}
+
+/* Where a receiver's counts go: the slow subscribers of --workload slow have their own. */
+static struct stats *stats_of(struct worker *w, const struct conn *c)
+{
+	return c->slow ? &w->st_slow : &w->st;
 }
 
 /* ---- the --max window ----------------------------------------------------------------------- */
@@ -583,17 +698,25 @@ static void conn_gone(struct worker *w, struct conn *c)
 	}
 	if (w->closing)
 		return; /* our own close at the end */
-	w->st.closed_in_run++;
+	stats_of(w, c)->closed_in_run++;
 	if (c->pub_id >= 0)
 		atomic_store_explicit(&g.pub[c->pub_id].stopped, true, memory_order_release);
 	if (c->rx_row < 0)
 		return;
+	for (uint32_t k = 0; g.v1 && k < c->ntopics; k++) {
+		atomic_fetch_sub(&g.topic_live[c->topics[k]], 1);
+		if (c->slow)
+			atomic_fetch_sub(&g.topic_live_slow[c->topics[k]], 1);
+	}
 	for (uint32_t p = 0; p < g_o.pubs; p++) {
-		if ((int32_t)p == c->pub_id)
+		if (!rx_expects(c, p))
 			continue;
 		atomic_fetch_sub(&g.pub[p].live, 1);
-		uint64_t next = w->seq_next[(size_t)c->rx_row * g_o.pubs + p];
-		win_pass(w, p, next, atomic_load_explicit(&g.pub[p].seq, memory_order_acquire));
+		if (c->slow)
+			atomic_fetch_sub(&g.pub[p].live_slow, 1);
+		/* The window (--max) is per publisher, with one topic: slot 0. */
+		if (g_o.max)
+			win_pass(w, p, *rx_next(w, c, 0, p), stream_last(p, 0));
 	}
 }
 
@@ -721,24 +844,69 @@ static uint64_t first_index_due(int32_t pub, uint64_t t)
 	return lo;
 }
 
-static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t ts, uint32_t live,
-                        uint64_t now)
+/* v1: the topic of the next message, drawn from the Zipf popularity (a binary search of its
+ * cumulative distribution). */
+static uint32_t zipf_pick(struct worker *w)
 {
+	if (g_o.topics == 1)
+		return 0;
+	double u = (double)(xorshift64(&w->rng) >> 11) * 0x1.0p-53;
+	uint32_t lo = 0, hi = g_o.topics - 1;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (g.zipf_cdf[mid] < u)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static uint32_t size_pick(struct worker *w)
+{
+	if (g_o.size_min == g_o.size_max)
+		return g_o.size_min;
+	return g_o.size_min + (uint32_t)(xorshift64(&w->rng) % (g_o.size_max - g_o.size_min + 1));
+}
+
+/* Append one message of publisher c: a plain frame, or with v1 a PUBLISH on a Zipf-drawn topic
+ * whose head carries the publisher's sequence number on that topic instead of `seq`. */
+static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t ts, uint64_t now)
+{
+	uint32_t topic = g.v1 ? zipf_pick(w) : 0, size = size_pick(w);
+	uint32_t env = g.v1 ? (uint32_t)rc_app_pub_header_len(g.tname_len[topic]) : 0;
+	uint32_t len = env + size;
 	uint8_t *out = c->tx + c->tx_len;
-	size_t h = rc_frame_header_len(g_o.size, true);
+	size_t h = rc_frame_header_len(len, true);
 	uint64_t r = xorshift64(&w->rng);
 	uint8_t key[4];
 	memcpy(key, &r, 4);
-	rc_frame_header_encode(out, g.opcode, true, g_o.size, key);
-	memcpy(out + h, g.fill, g_o.size);
+	rc_frame_header_encode(out, g.opcode, true, len, key);
+	uint8_t *pl = out + h;
+	uint32_t live, live_slow;
+	if (g.v1) {
+		rc_app_pub_encode_header(pl, g_o.text ? RC_APP_FLAG_TEXT : 0,
+		                         (const uint8_t *)g.tname[topic], g.tname_len[topic], 0);
+		seq = ++c->tseq[topic];
+		atomic_store_explicit(&g.stream_seq[(size_t)c->pub_id * g_o.topics + topic], seq,
+		                      memory_order_release);
+		live = atomic_load_explicit(&g.topic_live[topic], memory_order_relaxed);
+		live_slow = atomic_load_explicit(&g.topic_live_slow[topic], memory_order_relaxed);
+	} else {
+		live = atomic_load_explicit(&g.pub[c->pub_id].live, memory_order_relaxed);
+		live_slow = atomic_load_explicit(&g.pub[c->pub_id].live_slow, memory_order_relaxed);
+	}
+	memcpy(pl + env, g.fill, size);
 	struct head hd = { .ts_ns = ts, .seq = seq, .pub = (uint32_t)c->pub_id, .nonce = g.nonce };
-	head_encode(out + h, &hd);
-	rc_mask_apply(out + h, g_o.size, key, 0);
-	c->tx_len += g.frame_len;
+	head_encode(pl + env, &hd);
+	rc_mask_apply(pl, len, key, 0);
+	c->tx_len += (uint32_t)(h + len);
+	assert(c->tx_len <= c->tx_cap);
 	w->st.published_total++;
 	if (ts >= g.t_measure && ts < g.t_end) {
 		w->st.published++;
-		w->st.expected += live;
+		w->st.expected += live - live_slow;
+		w->st_slow.expected += live_slow;
 		/* Send lag: the bench's own lateness (its loop, or a send held up by the server). It is
 		 * inside the latency already; reported apart to tell whose it is. */
 		uint64_t lag = now > ts ? now - ts : 0;
@@ -796,22 +964,22 @@ static void pub_fill(struct worker *w, struct conn *c, uint64_t now)
 					stop = true;
 					break;
 				}
-				if (t > now || c->tx_len + g.frame_len > c->tx_cap)
+				if (t > now || c->tx_len + g.frame_max > c->tx_cap)
 					break;
-				put_message(w, c, seq + 1, t, live, now);
+				put_message(w, c, seq + 1, t, now);
 				seq++;
 			}
 		} else if (now >= g.t_end) {
 			stop = true;
 		} else {
 			win_advance(w, c, now);
-			while (seq + 1 - c->win_base < g.win && c->tx_len + g.frame_len <= c->tx_cap) {
+			while (seq + 1 - c->win_base < g.win && c->tx_len + g.frame_max <= c->tx_cap) {
 				seq++;
 				/* The slot is set before the message can be received: the send comes later. */
 				atomic_store_explicit(&ps->slot[seq & (g.slots - 1)],
 				                      (seq & WIN_TAG_MASK) << WIN_TAG_SHIFT | live,
 				                      memory_order_release);
-				put_message(w, c, seq, now, live, now);
+				put_message(w, c, seq, now, now);
 			}
 		}
 	}
@@ -827,54 +995,178 @@ static void pub_fill(struct worker *w, struct conn *c, uint64_t now)
 
 /* ---- receiving ------------------------------------------------------------------------------ */
 
-static void on_message(struct worker *w, struct conn *c, const uint8_t *head, uint64_t now)
+/* One of our messages reached receiver c on the stream whose next expected number is *next. */
+static void stream_recv(struct worker *w, struct conn *c, uint64_t *next, const struct head *h,
+                        uint64_t now)
 {
-	struct head h;
-	if (!head_decode(head, &h)) {
-		w->st.foreign++;
+	struct stats *s = stats_of(w, c);
+	if (h->seq < *next) {
+		s->dups++;
 		return;
 	}
-	if (c->rx_row < 0) {
-		w->st.unexpected++;
-		return;
-	}
-	if ((int32_t)h.pub == c->pub_id) {
-		w->st.self++;
-		return;
-	}
-	uint64_t *next = &w->seq_next[(size_t)c->rx_row * g_o.pubs + h.pub];
-	if (h.seq < *next) {
-		w->st.dups++;
-		return;
-	}
-	if (h.seq > *next)
-		w->st.gaps += h.seq - *next;
-	win_pass(w, h.pub, *next, h.seq);
-	*next = h.seq + 1;
-	w->st.delivered_total++;
+	if (h->seq > *next)
+		s->gaps += h->seq - *next;
+	win_pass(w, h->pub, *next, h->seq);
+	*next = h->seq + 1;
+	s->delivered_total++;
 	if (now >= g.t_measure && now < g.t_end)
-		w->st.arrivals++;
-	if (h.ts_ns >= g.t_measure && h.ts_ns < g.t_end) {
-		uint64_t lat = now > h.ts_ns ? now - h.ts_ns : 0;
-		w->st.delivered++;
-		w->st.lat_count++;
-		w->st.lat_sum_ns += lat;
-		if (lat > w->st.lat_max_ns)
-			w->st.lat_max_ns = lat;
-		w->st.hist[hist_index(lat)]++;
+		s->arrivals++;
+	if (h->ts_ns >= g.t_measure && h->ts_ns < g.t_end) {
+		uint64_t lat = now > h->ts_ns ? now - h->ts_ns : 0;
+		s->delivered++;
+		s->lat_count++;
+		s->lat_sum_ns += lat;
+		if (lat > s->lat_max_ns)
+			s->lat_max_ns = lat;
+		s->hist[hist_index(lat)]++;
 	}
 }
 
-/* A chunk of a data message: the head is read where it lies when the message is whole in the
- * chunk (the common case), else collected across chunks. */
+/* plain, generic, echo: the payload starts with the head. */
+static void on_message(struct worker *w, struct conn *c, const uint8_t *head, uint64_t now)
+{
+	struct stats *s = stats_of(w, c);
+	struct head h;
+	if (!head_decode(head, &h)) {
+		s->foreign++;
+		return;
+	}
+	if (c->rx_row < 0) {
+		s->unexpected++;
+		return;
+	}
+	if (!rx_expects(c, h.pub)) {
+		if ((int32_t)h.pub == c->pub_id)
+			s->self++;
+		else
+			s->unexpected++; /* echo: another connection's message came back here */
+		return;
+	}
+	stream_recv(w, c, rx_next(w, c, 0, h.pub), &h, now);
+}
+
+/* v1: the slot of topic name p[0..n) in subscriber c's list, or -1 if c does not subscribe to it.
+ * Names are ours ("T", or "T.<k>" with several topics), so the index is read from the name. */
+static int topic_slot(const struct conn *c, const uint8_t *p, size_t n)
+{
+	uint32_t t = 0;
+	if (g_o.topics == 1) {
+		if (n != g.tname_len[0] || memcmp(p, g.tname[0], n) != 0)
+			return -1;
+	} else {
+		size_t pl = strlen(g_o.topic);
+		if (n <= pl + 1 || n > pl + 6 || memcmp(p, g_o.topic, pl) != 0 || p[pl] != '.')
+			return -1;
+		for (size_t i = pl + 1; i < n; i++) {
+			if (p[i] < '0' || p[i] > '9')
+				return -1;
+			t = t * 10 + (uint32_t)(p[i] - '0');
+		}
+		if (t >= g_o.topics)
+			return -1;
+	}
+	for (uint32_t k = 0; k < c->ntopics; k++)
+		if (c->topics[k] == t)
+			return (int)k;
+	return -1;
+}
+
+/* v1: the server numbered this MESSAGE n on slot k. A gap since the previous one must be covered
+ * by `missed` counts received meanwhile (docs/protocol.md 6.5); under drop-newest and conflate a
+ * notice may count drops ahead of messages still queued, so unused counts carry over. */
+static void srv_seq_check(struct worker *w, struct conn *c, uint32_t k, uint64_t n)
+{
+	struct stats *s = stats_of(w, c);
+	size_t i = (size_t)c->rx_row * g.kmax + k;
+	uint64_t last = w->srv_last[i];
+	if (last == 0) { /* the first: the topic may have any number (no history) */
+		w->srv_credit[i] = 0;
+		w->srv_last[i] = n;
+		return;
+	}
+	if (n <= last) {
+		s->seq_back++;
+		return;
+	}
+	uint64_t gap = n - last - 1, credit = w->srv_credit[i];
+	uint64_t cover = gap < credit ? gap : credit;
+	w->srv_credit[i] = credit - cover;
+	s->unexplained += gap - cover;
+	w->srv_last[i] = n;
+}
+
+/* v1: a MESSAGE; p[0..have) is its start (envelope and head at least, when it is ours). */
+static void on_v1_message(struct worker *w, struct conn *c, const uint8_t *p, size_t have,
+                          uint64_t now)
+{
+	struct stats *s = stats_of(w, c);
+	struct head h;
+	size_t env = have >= 3 ? rc_app_pub_header_len(p[2]) : SIZE_MAX;
+	if (p[0] != RC_APP_KIND_MESSAGE || env > have || have - env < g.head_len ||
+	    !head_decode(p + env, &h)) {
+		s->foreign++;
+		return;
+	}
+	int k = c->rx_row >= 0 ? topic_slot(c, p + 3, p[2]) : -1;
+	if (k < 0) {
+		s->unexpected++; /* a topic this connection did not subscribe to */
+		return;
+	}
+	srv_seq_check(w, c, (uint32_t)k, rc_app_seq_read(p + 3 + p[2]));
+	stream_recv(w, c, rx_next(w, c, (uint32_t)k, h.pub), &h, now);
+}
+
+/* v1: a notice, p[0..have) of its len bytes. Only `missed` matters for the accounting; a notice
+ * longer than MHEAD_MAX is a long `subscribed` list. */
+static void on_notice(struct worker *w, struct conn *c, const uint8_t *p, size_t have, uint64_t len)
+{
+	struct stats *s = stats_of(w, c);
+	s->notices++;
+	if (have < len)
+		return;
+	rc_app_notice nt;
+	if (rc_app_notice_parse(p, have, &nt) != RC_APP_OK) {
+		tally_add(&s->errors, "bad_notice", 1);
+		return;
+	}
+	if (nt.type == RC_APP_NOTICE_MISSED) {
+		s->missed += nt.count;
+		int k = c->rx_row >= 0 ? topic_slot(c, nt.topics[0].ptr, nt.topics[0].len) : -1;
+		if (k >= 0)
+			w->srv_credit[(size_t)c->rx_row * g.kmax + (uint32_t)k] += nt.count;
+	} else if (nt.type == RC_APP_NOTICE_ERROR) {
+		char key[40];
+		snprintf(key, sizeof key, "notice_%s", rc_app_error_name(nt.code));
+		tally_add(&s->errors, key, 1);
+	}
+}
+
+/* A whole message: p[0..have) of its len bytes (have is less when it was split across buffers:
+ * what was collected in c->mhead). */
+static void on_whole(struct worker *w, struct conn *c, uint8_t opcode, const uint8_t *p,
+                     size_t have, uint64_t len, uint64_t now)
+{
+	if (!g.v1) {
+		if (have >= g.head_len)
+			on_message(w, c, p, now);
+		else
+			stats_of(w, c)->foreign++;
+	} else if (opcode == RC_OP_TEXT) {
+		on_notice(w, c, p, have, len);
+	} else if (have > 0) {
+		on_v1_message(w, c, p, have, now);
+	} else {
+		stats_of(w, c)->foreign++;
+	}
+}
+
+/* A chunk of a data message: the message is read where it lies when it is whole in the chunk (the
+ * common case), else its first bytes are collected across chunks. */
 static void on_data(struct worker *w, struct conn *c, const rc_frame_event *ev, uint64_t now)
 {
-	uint32_t need = g.head_len;
+	uint32_t need = g.v1 ? MHEAD_MAX : g.head_len;
 	if (c->mlen == 0 && ev->msg_end) {
-		if (ev->data_len >= need)
-			on_message(w, c, ev->data, now);
-		else
-			w->st.foreign++;
+		on_whole(w, c, ev->msg_opcode, ev->data, ev->data_len, ev->data_len, now);
 		return;
 	}
 	if (c->mhave < need) {
@@ -882,15 +1174,12 @@ static void on_data(struct worker *w, struct conn *c, const rc_frame_event *ev, 
 		if (k > ev->data_len)
 			k = ev->data_len;
 		memcpy(c->mhead + c->mhave, ev->data, k);
-		c->mhave = (uint8_t)(c->mhave + k);
+		c->mhave = (uint16_t)(c->mhave + k);
 	}
 	c->mlen += ev->data_len;
 	if (!ev->msg_end)
 		return;
-	if (c->mhave == need)
-		on_message(w, c, c->mhead, now);
-	else
-		w->st.foreign++;
+	on_whole(w, c, ev->msg_opcode, c->mhead, c->mhave, c->mlen, now);
 	c->mhave = 0;
 	c->mlen = 0;
 }
@@ -915,7 +1204,7 @@ static void on_control(struct worker *w, struct conn *c, const rc_frame_event *e
 		if (!w->closing) {
 			char k[16];
 			snprintf(k, sizeof k, "%u", ev->close_code);
-			tally_add(&w->st.closes, k, 1);
+			tally_add(&stats_of(w, c)->closes, k, 1);
 		}
 		conn_gone(w, c);
 		/* Echo the code (RFC 6455 §5.5.1); a close without one is answered without one. */
@@ -995,9 +1284,12 @@ static void on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe 
 		return;
 	c->recv_armed = false;
 	c->ops--;
-	if (c->state == CS_OPEN && !c->close_rcvd && (res > 0 || res == -ENOBUFS)) {
+	if (c->state == CS_OPEN && !c->close_rcvd &&
+	    (res > 0 || res == -ENOBUFS || (res == -ECANCELED && c->paused))) {
 		/* The multishot ended with the connection alive (-ENOBUFS: the buffer ring ran dry; the
-		 * data waits in the socket). Re-arm after this batch's buffers are back in the ring. */
+		 * data waits in the socket). Re-arm after this batch's buffers are back in the ring (not
+		 * while a slow subscriber is paused: its recv was cancelled on purpose, or was one read of
+		 * --slow-rate). */
 		if (res == -ENOBUFS)
 			w->st.enobufs++;
 		c->rearm = true;
@@ -1006,7 +1298,7 @@ static void on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe 
 	}
 	if (c->state == CS_OPEN && !c->close_rcvd && !c->close_sent && !w->closing) {
 		/* The server went away without a close frame. */
-		tally_add(&w->st.closes, "1006", 1);
+		tally_add(&stats_of(w, c)->closes, "1006", 1);
 		if (res < 0) {
 			char k[40];
 			snprintf(k, sizeof k, "recv_%s", errno_name(-res));
@@ -1124,6 +1416,24 @@ static void conn_start(struct worker *w, struct conn *c)
 	c->ops++;
 }
 
+/* v1 subscriber: the request head up to the key, its topics in the target (?topics=a,b,c).
+ * g.req_sub_max, from which tx_cap was sized, bounds its length. */
+static size_t req_write_v1_sub(const struct conn *c, char *out, size_t cap)
+{
+	size_t n = (size_t)snprintf(out, cap, "GET %s%stopics=", g.path, strchr(g.path, '?') ? "&" : "?");
+	for (uint32_t k = 0; k < c->ntopics; k++) {
+		uint32_t t = c->topics[k];
+		if (k)
+			out[n++] = ',';
+		memcpy(out + n, g.tname[t], g.tname_len[t]);
+		n += g.tname_len[t];
+	}
+	memcpy(out + n, g.req_tail, g.req_tail_len);
+	n += g.req_tail_len;
+	assert(n <= g.req_sub_max && n < cap);
+	return n;
+}
+
 static void on_connect(struct worker *w, struct conn *c, int res)
 {
 	c->ops--;
@@ -1150,10 +1460,15 @@ static void on_connect(struct worker *w, struct conn *c, int res)
 			nonce[i] = (uint8_t)xorshift64(&w->rng);
 	}
 	base64_16(nonce, c->hs->key);
-	const char *req = c->pub_id >= 0 ? g.req_pub : g.req_sub;
-	size_t n = c->pub_id >= 0 ? g.req_pub_len : g.req_sub_len;
+	size_t n;
+	if (g.v1 && c->ntopics > 0) {
+		n = req_write_v1_sub(c, (char *)c->tx, c->tx_cap);
+	} else {
+		const char *req = c->pub_id >= 0 ? g.req_pub : g.req_sub;
+		n = c->pub_id >= 0 ? g.req_pub_len : g.req_sub_len;
+		memcpy(c->tx, req, n);
+	}
 	assert(n + RC_WS_KEY_LEN + 4 <= c->tx_cap);
-	memcpy(c->tx, req, n);
 	memcpy(c->tx + n, c->hs->key, RC_WS_KEY_LEN);
 	memcpy(c->tx + n + RC_WS_KEY_LEN, "\r\n\r\n", 4);
 	c->tx_len = (uint32_t)(n + RC_WS_KEY_LEN + 4);
@@ -1170,8 +1485,8 @@ static size_t find_head_end(const uint8_t *p, size_t n)
 }
 
 /* The client's checks of the server's answer (RFC 6455 §4.1): status 101, Upgrade: websocket,
- * Connection: upgrade, exactly one Sec-WebSocket-Accept equal to that of our key, and no extension
- * or subprotocol, since we offered none. buf[0..n) is the head. Returns NULL if it is acceptable,
+ * Connection: upgrade, exactly one Sec-WebSocket-Accept equal to that of our key, no extension,
+ * and the subprotocol we offered (ringcast.v1 with --proto v1, else none). buf[0..n) is the head. Returns NULL if it is acceptable,
  * else a name for the error tally (in `scratch` for an unexpected status). */
 static const char *hs_check(const uint8_t *buf, size_t n, const char *key, char *scratch,
                             size_t scratch_cap)
@@ -1233,8 +1548,13 @@ static const char *hs_check(const uint8_t *buf, size_t n, const char *key, char 
 		return "handshake_wrong_accept";
 	if (rc_http_header_find(&req, "Sec-WebSocket-Extensions", NULL) != NULL)
 		return "handshake_unrequested_extension";
-	if (rc_http_header_find(&req, "Sec-WebSocket-Protocol", NULL) != NULL)
-		return "handshake_unrequested_subprotocol";
+	const rc_http_header *proto = rc_http_header_find(&req, "Sec-WebSocket-Protocol", NULL);
+	if (!g.v1)
+		return proto != NULL ? "handshake_unrequested_subprotocol" : NULL;
+	if (proto == NULL || rc_http_header_count(&req, "Sec-WebSocket-Protocol") != 1)
+		return "handshake_no_subprotocol";
+	if (proto->value.len != 11 || memcmp(proto->value.ptr, "ringcast.v1", 11) != 0)
+		return "handshake_wrong_subprotocol";
 	return NULL;
 }
 
@@ -1384,14 +1704,15 @@ static void begin_close(struct worker *w, uint64_t now)
 		struct conn *c = &w->conns[i];
 		if (c->state != CS_OPEN || c->rx_row < 0 || c->gone)
 			continue;
-		for (uint32_t p = 0; p < g_o.pubs; p++) {
-			if ((int32_t)p == c->pub_id)
-				continue;
-			uint64_t last = atomic_load_explicit(&g.pub[p].seq, memory_order_acquire);
-			uint64_t next = w->seq_next[(size_t)c->rx_row * g_o.pubs + p];
-			if (last >= next)
-				w->st.lost_tail += last - next + 1;
-		}
+		for (uint32_t k = 0; k < rx_slots(c); k++)
+			for (uint32_t p = 0; p < g_o.pubs; p++) {
+				if (!rx_expects(c, p))
+					continue;
+				uint64_t last = stream_last(p, rx_topic(c, k));
+				uint64_t next = *rx_next(w, c, k, p);
+				if (last >= next)
+					stats_of(w, c)->lost_tail += last - next + 1;
+			}
 	}
 	for (uint32_t i = 0; i < w->nconns; i++) {
 		struct conn *c = &w->conns[i];
@@ -1412,15 +1733,84 @@ static bool caught_up(struct worker *w)
 		struct conn *c = &w->conns[i];
 		if (c->state != CS_OPEN || c->rx_row < 0 || c->gone)
 			continue;
-		for (uint32_t p = 0; p < g_o.pubs; p++) {
-			if ((int32_t)p == c->pub_id)
-				continue;
-			uint64_t last = atomic_load_explicit(&g.pub[p].seq, memory_order_acquire);
-			if (w->seq_next[(size_t)c->rx_row * g_o.pubs + p] <= last)
-				return false;
-		}
+		for (uint32_t k = 0; k < rx_slots(c); k++)
+			for (uint32_t p = 0; p < g_o.pubs; p++)
+				if (rx_expects(c, p) && *rx_next(w, c, k, p) <= stream_last(p, rx_topic(c, k)))
+					return false;
 	}
 	return true;
+}
+
+/* --workload slow: at the end of the warmup the slow subscribers stop reading: their multishot
+ * recv is cancelled, so what the server sends backs up in their sockets and then in its queues. */
+static void slow_pause(struct worker *w)
+{
+	w->slow_paused = true;
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		if (!c->slow || c->state != CS_OPEN)
+			continue;
+		c->paused = true;
+		if (!c->recv_armed)
+			continue;
+		struct io_uring_sqe *sqe = get_sqe(w);
+		io_uring_prep_cancel64(sqe, ud_make(OP_RECV, c->idx), 0);
+		io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, c->idx));
+	}
+}
+
+/* --slow-rate: a paused subscriber reads at most rate x tick bytes per tick, one plain recv from
+ * the buffer ring (its length caps what the kernel copies out). */
+static void slow_read(struct worker *w, uint64_t now)
+{
+	uint64_t len = (uint64_t)(g_o.slow_rate * (double)SLOW_READ_TICK_NS / 1e9);
+	if (len < 1)
+		len = 1;
+	if (len > w->buf_size)
+		len = w->buf_size;
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		if (!c->paused || c->state != CS_OPEN || c->recv_armed || c->close_rcvd ||
+		    now < c->next_read_ns)
+			continue;
+		c->next_read_ns = now + SLOW_READ_TICK_NS;
+		struct io_uring_sqe *sqe = get_sqe(w);
+		io_uring_prep_recv(sqe, c->fd, NULL, (size_t)len, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = BGID;
+		io_uring_sqe_set_data64(sqe, ud_make(OP_RECV, c->idx));
+		c->recv_armed = true;
+		c->ops++;
+	}
+}
+
+/* At the end of the measured interval the slow subscribers read again, to learn what the server
+ * told them meanwhile (`missed` notices, a close) and so that the drain can catch up. */
+static void slow_resume(struct worker *w)
+{
+	w->slow_resumed = true;
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		if (!c->paused)
+			continue;
+		c->paused = false;
+		if (c->state == CS_OPEN && !c->recv_armed && !c->close_rcvd)
+			arm_recv(w, c);
+	}
+}
+
+static void slow_phase(struct worker *w, uint64_t now)
+{
+	if (g.slow_total == 0)
+		return;
+	if (!w->slow_paused && now >= g.t_measure)
+		slow_pause(w);
+	if (!w->slow_resumed && now >= g.t_end)
+		slow_resume(w);
+	else if (w->slow_paused && !w->slow_resumed && g_o.slow_rate > 0 && now >= w->next_slow_ns) {
+		w->next_slow_ns = now + SLOW_READ_TICK_NS / 10; /* a scan per ms, not per loop turn */
+		slow_read(w, now);
+	}
 }
 
 static void flush_dirty(struct worker *w, uint64_t now)
@@ -1484,6 +1874,8 @@ static void worker_loop(struct worker *w)
 		}
 		if (w->closing && (w->open == 0 || now >= w->close_deadline))
 			return;
+		if (ph == PH_RUN && !w->closing)
+			slow_phase(w, now);
 		/* 2. publish: every publisher puts what is due into one send */
 		if (ph == PH_RUN && !w->closing)
 			for (uint32_t j = 0; j < w->npubs; j++)
@@ -1521,6 +1913,8 @@ static void worker_loop(struct worker *w)
 			case OP_RECV:
 				on_recv(w, c, cqe);
 				break;
+			case OP_CANCEL: /* the recv it cancelled reports on its own */
+				break;
 			}
 			seen++;
 		}
@@ -1533,7 +1927,7 @@ static void worker_loop(struct worker *w)
 		for (uint32_t j = 0; j < w->nrearm; j++) {
 			struct conn *c = &w->conns[w->rearm[j]];
 			c->rearm = false;
-			if (c->state == CS_OPEN && !c->recv_armed) {
+			if (c->state == CS_OPEN && !c->recv_armed && !c->paused) {
 				w->st.rearms++;
 				arm_recv(w, c);
 			} else {
@@ -1610,7 +2004,74 @@ static void worker_fini(struct worker *w)
 	free(w->rearm);
 	free(w->pubs);
 	free(w->seq_next);
+	free(w->srv_last);
+	free(w->srv_credit);
+	free(w->topic_arena);
+	free(w->tseq_arena);
 	free(w->tx_arena);
+}
+
+/* --workload slow: subscriber j (0-based) is slow when the running count floor(j x F) steps up at
+ * it, which spreads the slow ones evenly over the subscribers (and the threads). */
+static bool is_slow(uint32_t j)
+{
+	if (g_o.workload != WL_SLOW)
+		return false;
+	double f = g_o.slow_fraction;
+	return (uint64_t)((double)(j + 1) * f) > (uint64_t)((double)j * f);
+}
+
+/* v1 subscriber: k distinct topics drawn from the Zipf popularity, sorted. Rejection sampling;
+ * when the popular topics are all taken after many tries (k close to T with a steep skew), the
+ * rest are the most popular ones still free. */
+static void topics_draw(struct worker *w, uint32_t *out, uint32_t k)
+{
+	uint32_t n = 0;
+	for (uint32_t tries = 0; n < k && tries < 64 * k; tries++) {
+		uint32_t t = zipf_pick(w), j = 0;
+		while (j < n && out[j] != t)
+			j++;
+		if (j == n)
+			out[n++] = t;
+	}
+	for (uint32_t t = 0; n < k; t++) {
+		uint32_t j = 0;
+		while (j < n && out[j] != t)
+			j++;
+		if (j == n)
+			out[n++] = t;
+	}
+	for (uint32_t i = 1; i < n; i++) /* insertion sort: k <= 64 */
+		for (uint32_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
+			uint32_t x = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = x;
+		}
+}
+
+/* v1: each subscriber's topics, each publisher's per-topic sequence numbers, and the server
+ * sequence state of every (receiver, topic). */
+static void worker_prepare_v1(struct worker *w)
+{
+	uint32_t nsubs = w->nconns - w->npubs;
+	w->topic_arena = xcalloc((size_t)nsubs * g.kmax, sizeof *w->topic_arena);
+	w->tseq_arena = xcalloc((size_t)w->npubs * g_o.topics, sizeof *w->tseq_arena);
+	w->srv_last = xcalloc((size_t)w->nrx * g.kmax, sizeof *w->srv_last);
+	w->srv_credit = xcalloc((size_t)w->nrx * g.kmax, sizeof *w->srv_credit);
+	uint32_t *tp = w->topic_arena;
+	uint64_t *sp = w->tseq_arena;
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->pub_id >= 0) {
+			c->tseq = sp;
+			sp += g_o.topics;
+			continue;
+		}
+		c->topics = tp;
+		c->ntopics = (uint8_t)g_o.per_sub;
+		topics_draw(w, tp, g_o.per_sub);
+		tp += g.kmax;
+	}
 }
 
 /* Connections are dealt round robin: global number k goes to worker k % T as its local k / T;
@@ -1626,13 +2087,15 @@ static void worker_prepare(struct worker *w, uint32_t id)
 	w->pubs = xcalloc(w->nconns, sizeof *w->pubs);
 	w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)g.nonce << 20) ^ (id + 1);
 	uint32_t sub_tx = SUB_TX_MIN;
-	size_t req_max = (g.req_sub_len > g.req_pub_len ? g.req_sub_len : g.req_pub_len) +
-	                 RC_WS_KEY_LEN + 4;
+	size_t req_max = (g.req_sub_len > g.req_pub_len ? g.req_sub_len : g.req_pub_len);
+	if (req_max < g.req_sub_max)
+		req_max = g.req_sub_max;
+	req_max += RC_WS_KEY_LEN + 4;
 	if (sub_tx < req_max)
 		sub_tx = (uint32_t)req_max;
 	uint32_t pub_tx = g_o.send_batch_bytes;
-	if (pub_tx < g.frame_len + SUB_TX_MIN)
-		pub_tx = g.frame_len + SUB_TX_MIN;
+	if (pub_tx < g.frame_max + SUB_TX_MIN)
+		pub_tx = g.frame_max + SUB_TX_MIN;
 	if (pub_tx < sub_tx)
 		pub_tx = sub_tx;
 	size_t arena = 0;
@@ -1654,14 +2117,19 @@ static void worker_prepare(struct worker *w, uint32_t id)
 		tx += c->tx_cap;
 		c->win_base = 1;
 		rc_frame_parser_init(&c->fp, &fcfg);
-		bool rx = g_o.proto == PROTO_GENERIC || c->pub_id < 0;
+		bool rx = g_o.proto == PROTO_GENERIC || g.echo || c->pub_id < 0;
 		c->rx_row = rx ? (int32_t)w->nrx++ : -1;
 		if (c->pub_id >= 0)
 			w->pubs[w->npubs++] = i;
+		else
+			c->slow = is_slow(global - g_o.pubs);
 	}
-	w->seq_next = xcalloc((size_t)w->nrx * g_o.pubs, sizeof *w->seq_next);
-	for (size_t i = 0; i < (size_t)w->nrx * g_o.pubs; i++)
+	size_t rows = (size_t)w->nrx * (g.echo ? 1 : (size_t)g.kmax * g_o.pubs);
+	w->seq_next = xcalloc(rows, sizeof *w->seq_next);
+	for (size_t i = 0; i < rows; i++)
 		w->seq_next[i] = 1;
+	if (g.v1)
+		worker_prepare_v1(w);
 	if (g_o.max) {
 		w->win = xcalloc(g_o.pubs, sizeof *w->win);
 		for (uint32_t p = 0; p < g_o.pubs; p++) {
@@ -1701,6 +2169,10 @@ static void stats_merge(struct stats *to, const struct stats *from)
 	to->unexpected += from->unexpected;
 	to->stalls += from->stalls;
 	to->closed_in_run += from->closed_in_run;
+	to->missed += from->missed;
+	to->unexplained += from->unexplained;
+	to->seq_back += from->seq_back;
+	to->notices += from->notices;
 	to->sends += from->sends;
 	to->send_bytes += from->send_bytes;
 	to->recv_cqes += from->recv_cqes;
@@ -1741,8 +2213,16 @@ static double hist_quantile_us(const struct stats *s, double q)
 	return (double)s->lat_max_ns / 1e3;
 }
 
+/* A process's resident memory and open descriptors, for --workload idle. */
+struct proc_mem {
+	long rss_kib, fds; /* < 0: could not be read */
+};
+
 struct report {
 	struct stats st;
+	struct stats st_slow;                         /* --workload slow */
+	uint32_t open_slow;                           /* slow subscribers connected */
+	struct proc_mem mem_before, mem_loaded;       /* --workload idle with --server-pid */
 	uint32_t open_subs, open_pubs, threads;
 	double measured_s, bench_cpu_s, server_cpu_s; /* server_cpu_s < 0: not measured */
 	double bench_util;                            /* bench_cpu_s / (measured_s x threads) */
@@ -1772,6 +2252,83 @@ static void print_json_str(const char *s)
 	putchar('"');
 }
 
+static const char *proto_name(void)
+{
+	return g_o.proto == PROTO_PLAIN ? "plain" : g_o.proto == PROTO_V1 ? "v1" : "generic";
+}
+
+static void print_latency_json(const struct stats *s)
+{
+	printf("{\"count\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,"
+	       "\"p99\":%.1f,\"p99_9\":%.1f,\"p99_99\":%.1f,\"max\":%.1f}",
+	       s->lat_count, s->lat_count ? (double)s->lat_sum_ns / (double)s->lat_count / 1e3 : 0,
+	       hist_quantile_us(s, 0.5), hist_quantile_us(s, 0.9), hist_quantile_us(s, 0.99),
+	       hist_quantile_us(s, 0.999), hist_quantile_us(s, 0.9999), (double)s->lat_max_ns / 1e3);
+}
+
+/* --workload slow: what the slow subscribers got and were told, apart from the fast ones. */
+static void print_json_slow(const struct report *r)
+{
+	const struct stats *s = &r->st_slow;
+	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
+	printf("\"slow\":{\"fraction\":%.4f,\"subscribers\":%u,\"connected\":%u,", g_o.slow_fraction,
+	       g.slow_total, r->open_slow);
+	if (g_o.slow_rate > 0)
+		printf("\"read_bytes_per_sec\":%.1f,", g_o.slow_rate);
+	else
+		printf("\"read_bytes_per_sec\":0,");
+	printf("\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"missing\":%" PRIu64
+	       ",\"delivered_total\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"lost_tail\":%" PRIu64
+	       ",\"dups\":%" PRIu64 ",\"closed_in_run\":%" PRIu64 ",",
+	       s->expected, s->delivered, missing, s->delivered_total, s->gaps, s->lost_tail, s->dups,
+	       s->closed_in_run);
+	if (g.v1)
+		printf("\"missed\":%" PRIu64 ",\"unexplained_gaps\":%" PRIu64 ",\"seq_back\":%" PRIu64
+		       ",\"notices\":%" PRIu64 ",",
+		       s->missed, s->unexplained, s->seq_back, s->notices);
+	printf("\"latency_us\":");
+	print_latency_json(s);
+	printf(",\"server_closes\":");
+	print_tally_json(&s->closes);
+	printf(",\"errors\":");
+	print_tally_json(&s->errors);
+	printf("},");
+}
+
+static double per_conn(long after, long before, uint32_t n)
+{
+	return n ? (double)(after - before) / n : 0;
+}
+
+/* --workload idle: the server's memory and descriptors, before and with the connections. */
+static void print_json_mem(const struct report *r)
+{
+	const struct proc_mem *a = &r->mem_before, *b = &r->mem_loaded;
+	uint32_t n = r->open_subs + r->open_pubs;
+	if (!g_o.server_pid || a->rss_kib < 0 || b->rss_kib < 0) {
+		printf("\"server_mem\":null,");
+		return;
+	}
+	printf("\"server_mem\":{\"rss_kib_before\":%ld,\"rss_kib_loaded\":%ld,\"fds_before\":%ld,"
+	       "\"fds_loaded\":%ld,\"rss_bytes_per_conn\":%.1f,\"fds_per_conn\":%.3f},",
+	       a->rss_kib, b->rss_kib, a->fds, b->fds, 1024 * per_conn(b->rss_kib, a->rss_kib, n),
+	       per_conn(b->fds, a->fds, n));
+}
+
+/* The fields only the other workloads and v1 have (after "opcode"). */
+static void print_json_workload(const struct report *r)
+{
+	printf("\"size_min\":%u,\"size_max\":%u,", g_o.size_min, g_o.size_max);
+	if (g.v1)
+		printf("\"topics\":%u,\"per_sub\":%u,\"zipf\":%.3f,", g_o.topics, g_o.per_sub, g_o.zipf);
+	if (g_o.workload == WL_ECHO || g_o.workload == WL_IDLE)
+		printf("\"connections\":%u,", g_o.workload == WL_ECHO ? g_o.pubs : g_o.subs);
+	if (g_o.workload == WL_SLOW)
+		print_json_slow(r);
+	if (g_o.workload == WL_IDLE)
+		print_json_mem(r);
+}
+
 /* The one JSON object on stdout. Counts are over the measured interval unless named _total;
  * gaps, dups, lost_tail over the whole run; latency in microseconds. */
 static void print_json(const struct report *r)
@@ -1779,8 +2336,8 @@ static void print_json(const struct report *r)
 	const struct stats *s = &r->st;
 	double dur = r->measured_s;
 	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
-	printf("{\"bench\":\"ringcast-bench\",\"version\":\"%s\",\"workload\":\"fanout\",",
-	       BENCH_VERSION);
+	printf("{\"bench\":\"ringcast-bench\",\"version\":\"%s\",\"workload\":\"%s\",",
+	       BENCH_VERSION, workload_names[g_o.workload]);
 	printf("\"ok\":%s,", r->error ? "false" : "true");
 	if (r->error) {
 		printf("\"error\":");
@@ -1789,10 +2346,12 @@ static void print_json(const struct report *r)
 	}
 	printf("\"url\":");
 	print_json_str(g_o.url);
-	printf(",\"proto\":\"%s\",\"topic\":", g_o.proto == PROTO_PLAIN ? "plain" : "generic");
+	printf(",\"proto\":\"%s\",\"topic\":", proto_name());
 	print_json_str(g_o.topic);
 	printf(",\"subscribers\":%u,\"publishers\":%u,\"size\":%u,\"opcode\":\"%s\",", g_o.subs,
 	       g_o.pubs, g_o.size, g_o.text ? "text" : "binary");
+	if (g_o.workload != WL_FANOUT || g.v1)
+		print_json_workload(r);
 	printf("\"mode\":\"%s\",", g_o.max ? "max" : "rate");
 	if (g_o.max)
 		printf("\"window\":%u,\"rate\":null,", g_o.window);
@@ -1808,8 +2367,14 @@ static void print_json(const struct report *r)
 	printf(",\"connected_subscribers\":%u,\"connected_publishers\":%u,", r->open_subs,
 	       r->open_pubs);
 	uint32_t clients = r->open_subs + r->open_pubs;
-	printf("\"receivers_per_message\":%u,",
-	       g_o.proto == PROTO_PLAIN ? r->open_subs : clients ? clients - 1 : 0);
+	if (g.v1 && g_o.topics > 1) /* each message has its topic's subscribers: see expected */
+		printf("\"receivers_per_message\":null,");
+	else
+		printf("\"receivers_per_message\":%u,",
+		       g.echo                       ? 1
+		       : g_o.proto != PROTO_GENERIC ? r->open_subs - r->open_slow
+		       : clients                    ? clients - 1
+		                                    : 0);
 	printf("\"published\":%" PRIu64 ",\"published_total\":%" PRIu64 ",", s->published,
 	       s->published_total);
 	if (!g_o.max)
@@ -1823,12 +2388,14 @@ static void print_json(const struct report *r)
 	       s->lost_tail, s->dups);
 	printf("\"self\":%" PRIu64 ",\"foreign\":%" PRIu64 ",\"unexpected\":%" PRIu64 ",", s->self,
 	       s->foreign, s->unexpected);
+	if (g.v1)
+		printf("\"missed\":%" PRIu64 ",\"unexplained_gaps\":%" PRIu64 ",\"seq_back\":%" PRIu64
+		       ",\"notices\":%" PRIu64 ",",
+		       s->missed, s->unexplained, s->seq_back, s->notices);
 	printf("\"stalls\":%" PRIu64 ",\"closed_in_run\":%" PRIu64 ",", s->stalls, s->closed_in_run);
-	printf("\"latency_us\":{\"count\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,"
-	       "\"p99\":%.1f,\"p99_9\":%.1f,\"p99_99\":%.1f,\"max\":%.1f},",
-	       s->lat_count, s->lat_count ? (double)s->lat_sum_ns / (double)s->lat_count / 1e3 : 0,
-	       hist_quantile_us(s, 0.5), hist_quantile_us(s, 0.9), hist_quantile_us(s, 0.99),
-	       hist_quantile_us(s, 0.999), hist_quantile_us(s, 0.9999), (double)s->lat_max_ns / 1e3);
+	printf("\"latency_us\":");
+	print_latency_json(s);
+	putchar(',');
 	if (!g_o.max)
 		printf("\"send_lag_us\":{\"mean\":%.1f,\"max\":%.1f},",
 		       s->published ? (double)s->lag_sum_ns / (double)s->published / 1e3 : 0,
@@ -1853,23 +2420,91 @@ static void print_json(const struct report *r)
 	fflush(stdout);
 }
 
-static void print_table(const struct report *r)
+static void print_latency_table(FILE *f, const struct stats *s)
+{
+	fprintf(f, "p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f  max %.1f\n",
+	        hist_quantile_us(s, 0.5), hist_quantile_us(s, 0.9), hist_quantile_us(s, 0.99),
+	        hist_quantile_us(s, 0.999), hist_quantile_us(s, 0.9999), (double)s->lat_max_ns / 1e3);
+}
+
+static void print_tally_table(FILE *f, const char *label, const struct tally *t)
+{
+	if (t->n == 0)
+		return;
+	fprintf(f, "%s", label);
+	for (uint32_t i = 0; i < t->n; i++)
+		fprintf(f, " %s x%" PRIu64, t->e[i].key, t->e[i].count);
+	fputc('\n', f);
+}
+
+static void print_table_slow(FILE *f, const struct report *r)
+{
+	const struct stats *s = &r->st_slow;
+	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
+	fprintf(f, "  SLOW subscribers %u/%u connected, reading %s after the warmup\n", r->open_slow,
+	        g.slow_total, g_o.slow_rate > 0 ? "slowly" : "nothing");
+	fprintf(f, "    delivered      %" PRIu64 " of %" PRIu64 " expected (missing %" PRIu64
+	           ")  gaps %" PRIu64 "  closed in run %" PRIu64 "\n",
+	        s->delivered, s->expected, missing, s->gaps, s->closed_in_run);
+	if (g.v1)
+		fprintf(f, "    told           missed %" PRIu64 "  unexplained gaps %" PRIu64 "\n", s->missed,
+		        s->unexplained);
+	fprintf(f, "    latency us     ");
+	print_latency_table(f, s);
+	print_tally_table(f, "    server closes ", &s->closes);
+	print_tally_table(f, "    errors        ", &s->errors);
+}
+
+/* --percentiles FILE: every non-empty bucket of the histogram, as (value, percentile, count):
+ * the bucket's highest value in microseconds, the share of samples at or below it, its count. */
+static void write_percentiles(const char *path, const struct stats *s)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL) {
+		fprintf(stderr, "ringcast-bench: cannot write --percentiles %s: %s\n", path,
+		        strerror(errno));
+		return;
+	}
+	fprintf(f, "# %s latency, %" PRIu64 " samples\n# value_us percentile count\n",
+	        workload_names[g_o.workload], s->lat_count);
+	uint64_t seen = 0;
+	for (uint32_t i = 0; i < HIST_BUCKETS && s->lat_count; i++) {
+		if (s->hist[i] == 0)
+			continue;
+		seen += s->hist[i];
+		uint64_t v = hist_value(i);
+		if (v > s->lat_max_ns)
+			v = s->lat_max_ns;
+		fprintf(f, "%.3f %.6f %" PRIu64 "\n", (double)v / 1e3,
+		        100.0 * (double)seen / (double)s->lat_count, s->hist[i]);
+	}
+	if (fclose(f) != 0)
+		fprintf(stderr, "ringcast-bench: cannot write --percentiles %s\n", path);
+}
+
+/* The message part of the table: every workload but idle. */
+static void print_table_traffic(FILE *f, const struct report *r)
 {
 	const struct stats *s = &r->st;
 	double dur = r->measured_s;
 	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
-	FILE *f = stderr;
-	fprintf(f, "ringcast-bench fanout  %s  proto=%s  topic=%s\n", g_o.url,
-	        g_o.proto == PROTO_PLAIN ? "plain" : "generic", g_o.topic);
 	if (g_o.max)
 		fprintf(f, "  mode             max, window %u\n", g_o.window);
 	else
 		fprintf(f, "  mode             open loop, %.1f msgs/s\n", g_o.rate);
-	fprintf(f, "  clients          %u/%u subscribers, %u/%u publishers, %u thread(s)%s%s\n",
-	        r->open_subs, g_o.subs, r->open_pubs, g_o.pubs, r->threads,
-	        g_o.ncpus ? " on CPUs " : "", g_o.ncpus ? g_o.cpus_text : "");
-	fprintf(f, "  messages         %u bytes %s, %.1f s measured after %.1f s warmup\n", g_o.size,
-	        g_o.text ? "text" : "binary", dur, g_o.warmup_s);
+	if (g.echo)
+		fprintf(f, "  connections      %u/%u, each its own receiver", r->open_pubs, g_o.pubs);
+	else
+		fprintf(f, "  clients          %u/%u subscribers, %u/%u publishers", r->open_subs,
+		        g_o.subs, r->open_pubs, g_o.pubs);
+	fprintf(f, ", %u thread(s)%s%s\n", r->threads, g_o.ncpus ? " on CPUs " : "",
+	        g_o.ncpus ? g_o.cpus_text : "");
+	if (g_o.size_min == g_o.size_max)
+		fprintf(f, "  messages         %u bytes", g_o.size);
+	else
+		fprintf(f, "  messages         %u..%u bytes", g_o.size_min, g_o.size_max);
+	fprintf(f, " %s, %.1f s measured after %.1f s warmup\n", g_o.text ? "text" : "binary", dur,
+	        g_o.warmup_s);
 	fprintf(f, "  published        %" PRIu64 " (%.1f msgs/s)\n", s->published,
 	        dur > 0 ? (double)s->published / dur : 0);
 	if (!g_o.max && s->unsent)
@@ -1881,13 +2516,33 @@ static void print_table(const struct report *r)
 	fprintf(f, "  gaps %" PRIu64 "  lost at end %" PRIu64 "  dups %" PRIu64 "  foreign %" PRIu64
 	           "  stalls %" PRIu64 "  closed in run %" PRIu64 "\n",
 	        s->gaps, s->lost_tail, s->dups, s->foreign, s->stalls, s->closed_in_run);
-	fprintf(f, "  latency us       p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f  max %.1f\n",
-	        hist_quantile_us(s, 0.5), hist_quantile_us(s, 0.9), hist_quantile_us(s, 0.99),
-	        hist_quantile_us(s, 0.999), hist_quantile_us(s, 0.9999), (double)s->lat_max_ns / 1e3);
+	if (g.v1)
+		fprintf(f, "  server seq       missed %" PRIu64 "  unexplained gaps %" PRIu64
+		           "  went back %" PRIu64 "  notices %" PRIu64 "\n",
+		        s->missed, s->unexplained, s->seq_back, s->notices);
+	fprintf(f, "  %-17s", g.echo ? "round trip us" : "latency us");
+	print_latency_table(f, s);
 	if (!g_o.max)
 		fprintf(f, "  send lag us      mean %.1f  max %.1f  (sent after the intended time)\n",
 		        s->published ? (double)s->lag_sum_ns / (double)s->published / 1e3 : 0,
 		        (double)s->lag_max_ns / 1e3);
+}
+
+static void print_table(const struct report *r)
+{
+	const struct stats *s = &r->st;
+	double dur = r->measured_s;
+	FILE *f = stderr;
+	fprintf(f, "ringcast-bench %s  %s  proto=%s  topic=%s\n", workload_names[g_o.workload], g_o.url,
+	        proto_name(), g_o.topic);
+	if (g.v1)
+		fprintf(f, "  topics           %u (\"%s%s\"), %u per subscriber, zipf %.2f\n", g_o.topics,
+		        g_o.topic, g_o.topics > 1 ? ".<k>" : "", g_o.per_sub, g_o.zipf);
+	if (g_o.workload != WL_IDLE)
+		print_table_traffic(f, r);
+	else
+		fprintf(f, "  connections      %u/%u held for %.1f s, %u thread(s)\n", r->open_subs,
+		        g_o.subs, dur, r->threads);
 	fprintf(f, "  bench cpu        %.2f s (%.0f%% of its %u CPU(s))%s\n", r->bench_cpu_s,
 	        100 * r->bench_util, r->threads,
 	        g_o.busy_poll                     ? "  busy polling"
@@ -1908,6 +2563,16 @@ static void print_table(const struct report *r)
 		for (uint32_t i = 0; i < s->errors.n; i++)
 			fprintf(f, " %s x%" PRIu64, s->errors.e[i].key, s->errors.e[i].count);
 		fputc('\n', f);
+	}
+	if (g_o.workload == WL_SLOW)
+		print_table_slow(f, r);
+	if (g_o.workload == WL_IDLE && r->mem_before.rss_kib >= 0 && r->mem_loaded.rss_kib >= 0) {
+		uint32_t n = r->open_subs + r->open_pubs;
+		fprintf(f, "  server memory    RSS %ld -> %ld KiB (%.0f B per connection), descriptors "
+		           "%ld -> %ld\n",
+		        r->mem_before.rss_kib, r->mem_loaded.rss_kib,
+		        1024 * per_conn(r->mem_loaded.rss_kib, r->mem_before.rss_kib, n), r->mem_before.fds,
+		        r->mem_loaded.fds);
 	}
 	if (r->error)
 		fprintf(f, "  ERROR            %s\n", r->error);
@@ -2002,15 +2667,38 @@ static void build_request(char *out, size_t cap, size_t *len, const char *target
 	                 "Connection: Upgrade\r\n"
 	                 "Sec-WebSocket-Version: 13\r\n"
 	                 "User-Agent: ringcast-bench/" BENCH_VERSION "\r\n"
+	                 "%s"
 	                 "Sec-WebSocket-Key: ",
-	                 target, hostport);
+	                 target, hostport, g.v1 ? "Sec-WebSocket-Protocol: ringcast.v1\r\n" : "");
 	if (n < 0 || (size_t)n >= cap)
 		die("URL too long", 0);
 	*len = (size_t)n;
 }
 
+/* v1: publishers connect to URL as given (each PUBLISH names its topic); a subscriber's request
+ * is written per connection (req_write_v1_sub): "GET " URL "?topics=" its topics, then req_tail. */
+static void targets_build_v1(const struct url *u)
+{
+	snprintf(g.target_pub, sizeof g.target_pub, "%s", u->path);
+	build_request(g.req_pub, sizeof g.req_pub, &g.req_pub_len, g.target_pub, u->hostport);
+	const char *tail = strstr(g.req_pub, " HTTP/1.1\r\n");
+	assert(tail != NULL);
+	g.req_tail_len = strlen(tail);
+	memcpy(g.req_tail, tail, g.req_tail_len + 1);
+	size_t name_max = 0;
+	for (uint32_t t = 0; t < g_o.topics; t++)
+		if (g.tname_len[t] > name_max)
+			name_max = g.tname_len[t];
+	g.req_sub_max = 4 + strlen(g.path) + 8 + g_o.per_sub * (name_max + 1) + g.req_tail_len;
+}
+
 static void targets_build(const struct url *u)
 {
+	snprintf(g.path, sizeof g.path, "%s", u->path);
+	if (g.v1) {
+		targets_build_v1(u);
+		return;
+	}
 	if (g_o.proto == PROTO_GENERIC) {
 		snprintf(g.target_sub, sizeof g.target_sub, "%s", u->path);
 		snprintf(g.target_pub, sizeof g.target_pub, "%s", u->path);
@@ -2073,11 +2761,21 @@ static int cpus_parse(const char *s)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: ringcast-bench [options] ws://HOST:PORT/PATH[?QUERY]\n"
+	        "usage: ringcast-bench [--workload NAME] [options] ws://HOST:PORT/PATH[?QUERY]\n"
 	        "\n"
-	        "Fan-out: N subscribers and P publishers on one topic; every subscriber should get\n"
-	        "every message. A table goes to stderr, one JSON object to stdout.\n"
+	        "A table goes to stderr, one JSON object to stdout (docs/ringcast-bench.md).\n"
 	        "\n"
+	        "      --workload NAME     fanout (default): N subscribers, P publishers, one topic\n"
+	        "                          market: ringcast.v1, T topics, Zipf popularity, open loop\n"
+	        "                          (defaults -n 1000 -p 4 --rate 1000 --topics 100 --per-sub 5\n"
+	        "                          --size-min 32 --size-max 256)\n"
+	        "                          slow: fan-out where --slow-fraction of the subscribers stop\n"
+	        "                          reading after the warmup (defaults --proto v1 -n 100\n"
+	        "                          --rate 1000 -s 1024)\n"
+	        "                          echo: --connections C to an echo URL (ringcast: /echo), each\n"
+	        "                          one round trip in flight (or --rate in all)\n"
+	        "                          idle: --connections C held for --duration (with --server-pid:\n"
+	        "                          the server's RSS and descriptors per connection)\n"
 	        "  -n, --subscribers N     subscribers (default 1000)\n"
 	        "  -p, --publishers P      publishers (default 1)\n"
 	        "  -s, --size BYTES        payload size (default 64; at least 24, 48 with --text)\n"
@@ -2086,6 +2784,17 @@ static void usage(FILE *f)
 	        "                          URL?publish=T (default)\n"
 	        "      --proto generic     every client connects to URL as given; a message is\n"
 	        "                          expected at every client but its publisher\n"
+	        "      --proto v1          ringcast.v1: URL?topics=a,b and PUBLISH frames; server\n"
+	        "                          sequence numbers checked against `missed` notices\n"
+	        "      --topics T          v1: topics, named TOPIC.0 .. TOPIC.T-1 if T > 1 (market: 100)\n"
+	        "      --per-sub K         v1: topics per subscriber, 1..64 (market: 5)\n"
+	        "      --zipf S            v1: topic k has popularity 1/(k+1)^S (default 1.0)\n"
+	        "      --size-min BYTES    payload sizes uniform in [min, max] (default: --size)\n"
+	        "      --size-max BYTES\n"
+	        "      --slow-fraction F   slow: share of subscribers that are slow (default 0.1)\n"
+	        "      --slow-rate BYTES   slow: they read BYTES/s instead of nothing\n"
+	        "  -c, --connections C     echo, idle: connections (default 100, 1000)\n"
+	        "      --percentiles FILE  write the latency distribution: value_us percentile count\n"
 	        "  -r, --rate R            open loop: R messages/s in all, paced by intended send\n"
 	        "                          times; latency is measured from them\n"
 	        "      --max               closed loop, peak throughput (default)\n"
@@ -2111,6 +2820,132 @@ static void usage(FILE *f)
 	        "  -h, --help\n");
 }
 
+__attribute__((noreturn, format(printf, 1, 2))) static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("ringcast-bench: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(" (--help lists the options)\n", stderr);
+	va_end(ap);
+	exit(2);
+}
+
+/* Which options the command line gave: a workload's presets fill in only the others. */
+struct given {
+	bool subs, pubs, size, size_min, size_max, topics, per_sub, zipf, slow, proto, window;
+	bool warmup, drain, rate, max;
+	uint32_t connections; /* 0: not given */
+};
+
+static enum workload workload_parse(const char *s)
+{
+	for (uint32_t i = 0; i < sizeof workload_names / sizeof workload_names[0]; i++)
+		if (strcmp(s, workload_names[i]) == 0)
+			return (enum workload)i;
+	usage_error("unknown --workload '%s' (fanout, market, slow, echo or idle)", s);
+}
+
+/* The presets of each workload, for what the command line left out. */
+static void workload_apply(struct given *gv)
+{
+	switch (g_o.workload) {
+	case WL_FANOUT:
+		break;
+	case WL_MARKET:
+		if (gv->proto && g_o.proto != PROTO_V1)
+			usage_error("--workload market speaks ringcast.v1 (--proto v1)");
+		g_o.proto = PROTO_V1;
+		if (!gv->topics)
+			g_o.topics = 100;
+		if (!gv->per_sub)
+			g_o.per_sub = 5;
+		if (!gv->pubs)
+			g_o.pubs = 4;
+		if (!gv->rate && !gv->max) {
+			g_o.rate = 1000;
+			gv->rate = true;
+		}
+		break;
+	case WL_SLOW:
+		if (!gv->proto)
+			g_o.proto = PROTO_V1;
+		if (!gv->subs)
+			g_o.subs = 100;
+		if (!gv->size)
+			g_o.size = 1024;
+		if (!gv->rate && !gv->max) {
+			g_o.rate = 1000;
+			gv->rate = true;
+		}
+		break;
+	case WL_ECHO:
+		if (gv->proto)
+			usage_error("--workload echo connects to the URL as given: no --proto");
+		g_o.proto = PROTO_GENERIC;
+		g_o.pubs = gv->connections ? gv->connections : 100;
+		g_o.subs = 0;
+		if (!gv->window) /* one round trip in flight per connection */
+			g_o.window = g_o.pubs;
+		break;
+	case WL_IDLE:
+		g_o.subs = gv->connections ? gv->connections : 1000;
+		g_o.pubs = 0;
+		if (!gv->warmup)
+			g_o.warmup_s = 0;
+		if (!gv->drain)
+			g_o.drain_s = 0;
+		break;
+	}
+	/* Sizes: --size-min/--size-max, else --size for both, else the preset (market: 32..256). */
+	bool range = g_o.workload == WL_MARKET && !gv->size;
+	if (!gv->size_min)
+		g_o.size_min = range ? 32 : g_o.size;
+	if (!gv->size_max)
+		g_o.size_max = range ? 256 : g_o.size;
+	if (g_o.proto == PROTO_V1)
+		g_o.per_sub = gv->per_sub || g_o.workload == WL_MARKET ? g_o.per_sub : 1;
+}
+
+/* The combinations that cannot work, each said in words. */
+static void opts_check(const struct given *gv)
+{
+	bool v1 = g_o.proto == PROTO_V1;
+	if (gv->rate && gv->max)
+		usage_error("--rate and --max exclude each other");
+	if (!v1 && (gv->topics || gv->per_sub || gv->zipf))
+		usage_error("--topics, --per-sub and --zipf need ringcast.v1 (--proto v1 or --workload "
+		            "market)");
+	if (gv->slow && g_o.workload != WL_SLOW)
+		usage_error("--slow-fraction and --slow-rate belong to --workload slow");
+	if (gv->connections && g_o.workload != WL_ECHO && g_o.workload != WL_IDLE)
+		usage_error("--connections belongs to --workload echo and idle (fanout: -n and -p)");
+	if (g_o.workload == WL_IDLE && (gv->rate || gv->max || gv->pubs || gv->subs))
+		usage_error("--workload idle publishes nothing: --connections, not -n, -p, --rate, --max");
+	if (g_o.workload == WL_ECHO && (gv->subs || gv->pubs))
+		usage_error("--workload echo takes --connections, not -n or -p");
+	if (g_o.workload == WL_SLOW && g_o.max)
+		usage_error("--workload slow needs --rate: a --max window would wait for the slow ones");
+	if (v1 && g_o.max && g_o.topics > 1)
+		usage_error("--max needs one topic (its window counts per publisher): use --rate");
+	if (v1 && g_o.per_sub > g_o.topics)
+		usage_error("--per-sub %u is more than the %u --topics", g_o.per_sub, g_o.topics);
+	uint32_t head = g_o.text ? HEAD_TEXT_LEN : HEAD_BIN_LEN;
+	if (g_o.size_min > g_o.size_max)
+		usage_error("--size-min %u is above --size-max %u", g_o.size_min, g_o.size_max);
+	if (g_o.size_min < head)
+		usage_error("message sizes must be at least %u bytes (the head%s): --size or --size-min",
+		            head, g_o.text ? " in hex, --text" : "");
+	g_o.size = g_o.size_max;
+	const uint8_t *topic = (const uint8_t *)g_o.topic;
+	size_t tl = strlen(g_o.topic);
+	if (g_o.proto != PROTO_GENERIC && !rc_app_topic_valid(topic, tl))
+		usage_error("bad --topic (1-128 bytes of A-Z a-z 0-9 . _ - : / @)");
+	if (v1 && g_o.topics > 1 && tl + 6 > RC_APP_TOPIC_MAX)
+		usage_error("--topic is too long for the names TOPIC.<k> (at most %d bytes)",
+		            RC_APP_TOPIC_MAX - 6);
+}
+
 static double parse_num(const char *s, const char *what, double lo, double hi)
 {
 	char *e;
@@ -2125,7 +2960,8 @@ static double parse_num(const char *s, const char *what, double lo, double hi)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_TOPIC = 256, O_PROTO, O_MAX, O_WARMUP, O_DRAIN, O_CPUS, O_PID, O_TEXT, O_CBATCH,
-	       O_CTIMEOUT, O_SRC, O_RBUF, O_RBUFS, O_SBATCH, O_STALL, O_BUSY };
+	       O_CTIMEOUT, O_SRC, O_RBUF, O_RBUFS, O_SBATCH, O_STALL, O_BUSY, O_WORKLOAD, O_TOPICS,
+	       O_PERSUB, O_ZIPF, O_SMIN, O_SMAX, O_SLOWF, O_SLOWR, O_PCT };
 	static const struct option lo[] = {
 		{ "subscribers", required_argument, NULL, 'n' },
 		{ "publishers", required_argument, NULL, 'p' },
@@ -2149,37 +2985,102 @@ static void parse_args(int argc, char **argv)
 		{ "send-batch", required_argument, NULL, O_SBATCH },
 		{ "stall-ms", required_argument, NULL, O_STALL },
 		{ "busy-poll", no_argument, NULL, O_BUSY },
+		{ "workload", required_argument, NULL, O_WORKLOAD },
+		{ "topics", required_argument, NULL, O_TOPICS },
+		{ "per-sub", required_argument, NULL, O_PERSUB },
+		{ "zipf", required_argument, NULL, O_ZIPF },
+		{ "size-min", required_argument, NULL, O_SMIN },
+		{ "size-max", required_argument, NULL, O_SMAX },
+		{ "slow-fraction", required_argument, NULL, O_SLOWF },
+		{ "slow-rate", required_argument, NULL, O_SLOWR },
+		{ "connections", required_argument, NULL, 'c' },
+		{ "percentiles", required_argument, NULL, O_PCT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	struct given gv = { 0 };
 	bool rate_given = false, max_given = false;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "n:p:s:r:w:d:qh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "n:p:s:r:w:d:c:qh", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'n': g_o.subs = (uint32_t)parse_num(optarg, "--subscribers", 0, 1000000); break;
-		case 'p': g_o.pubs = (uint32_t)parse_num(optarg, "--publishers", 1, 100000); break;
-		case 's': g_o.size = (uint32_t)parse_num(optarg, "--size", 0, 64 << 20); break;
+		case 'n':
+			g_o.subs = (uint32_t)parse_num(optarg, "--subscribers", 0, 1000000);
+			gv.subs = true;
+			break;
+		case 'p':
+			g_o.pubs = (uint32_t)parse_num(optarg, "--publishers", 1, 100000);
+			gv.pubs = true;
+			break;
+		case 's':
+			g_o.size = (uint32_t)parse_num(optarg, "--size", 0, 64 << 20);
+			gv.size = true;
+			break;
+		case O_WORKLOAD: g_o.workload = workload_parse(optarg); break;
+		case O_TOPICS:
+			g_o.topics = (uint32_t)parse_num(optarg, "--topics", 1, TOPICS_MAX);
+			gv.topics = true;
+			break;
+		case O_PERSUB:
+			g_o.per_sub = (uint32_t)parse_num(optarg, "--per-sub", 1, RC_APP_TOPICS_MAX);
+			gv.per_sub = true;
+			break;
+		case O_ZIPF:
+			g_o.zipf = parse_num(optarg, "--zipf", 0, 10);
+			gv.zipf = true;
+			break;
+		case O_SMIN:
+			g_o.size_min = (uint32_t)parse_num(optarg, "--size-min", 0, 64 << 20);
+			gv.size_min = true;
+			break;
+		case O_SMAX:
+			g_o.size_max = (uint32_t)parse_num(optarg, "--size-max", 0, 64 << 20);
+			gv.size_max = true;
+			break;
+		case O_SLOWF:
+			g_o.slow_fraction = parse_num(optarg, "--slow-fraction (0 < F <= 1)", 1e-9, 1);
+			gv.slow = true;
+			break;
+		case O_SLOWR:
+			g_o.slow_rate = parse_num(optarg, "--slow-rate (bytes/s)", 1, 1e12);
+			gv.slow = true;
+			break;
+		case 'c':
+			gv.connections = (uint32_t)parse_num(optarg, "--connections", 1, 1000000);
+			break;
+		case O_PCT: g_o.percentiles = optarg; break;
 		case O_TOPIC: g_o.topic = optarg; break;
 		case O_PROTO:
+			gv.proto = true;
 			if (strcmp(optarg, "plain") == 0)
 				g_o.proto = PROTO_PLAIN;
 			else if (strcmp(optarg, "generic") == 0)
 				g_o.proto = PROTO_GENERIC;
-			else {
-				fprintf(stderr, "ringcast-bench: --proto is plain or generic\n");
-				exit(2);
-			}
+			else if (strcmp(optarg, "v1") == 0)
+				g_o.proto = PROTO_V1;
+			else
+				usage_error("--proto is plain, v1 or generic, not '%s'", optarg);
 			break;
 		case 'r':
 			g_o.rate = parse_num(optarg, "--rate", 1e-3, 1e9);
 			rate_given = true;
 			break;
 		case O_MAX: max_given = true; break;
-		case 'w': g_o.window = (uint32_t)parse_num(optarg, "--window", 1, 1 << 20); break;
-		case 'd': g_o.duration_s = parse_num(optarg, "--duration", 0.01, 1e6); break;
-		case O_WARMUP: g_o.warmup_s = parse_num(optarg, "--warmup", 0, 1e6); break;
-		case O_DRAIN: g_o.drain_s = parse_num(optarg, "--drain", 0, 1e6); break;
+		case 'w':
+			g_o.window = (uint32_t)parse_num(optarg, "--window", 1, 1 << 20);
+			gv.window = true;
+			break;
+		case 'd':
+			g_o.duration_s = parse_num(optarg, "--duration", 0.01, 1e6);
+			break;
+		case O_WARMUP:
+			g_o.warmup_s = parse_num(optarg, "--warmup", 0, 1e6);
+			gv.warmup = true;
+			break;
+		case O_DRAIN:
+			g_o.drain_s = parse_num(optarg, "--drain", 0, 1e6);
+			gv.drain = true;
+			break;
 		case O_CPUS:
 			if (cpus_parse(optarg) < 0) {
 				fprintf(stderr, "ringcast-bench: bad --cpus: %s\n", optarg);
@@ -2212,17 +3113,11 @@ static void parse_args(int argc, char **argv)
 		fprintf(stderr, "ringcast-bench: --rate and --max exclude each other\n");
 		exit(2);
 	}
-	g_o.max = !rate_given;
-	uint32_t head = g_o.text ? HEAD_TEXT_LEN : HEAD_BIN_LEN;
-	if (g_o.size < head) {
-		fprintf(stderr, "ringcast-bench: --size must be at least %u\n", head);
-		exit(2);
-	}
-	const uint8_t *topic = (const uint8_t *)g_o.topic;
-	if (g_o.proto == PROTO_PLAIN && !rc_app_topic_valid(topic, strlen(g_o.topic))) {
-		fprintf(stderr, "ringcast-bench: bad --topic (1-128 bytes of A-Z a-z 0-9 . _ - : / @)\n");
-		exit(2);
-	}
+	gv.rate = rate_given;
+	gv.max = max_given;
+	workload_apply(&gv);
+	g_o.max = !gv.rate;
+	opts_check(&gv);
 }
 
 /* The payload after the head: printable, so that it is also valid text. */
@@ -2231,6 +3126,93 @@ static void fill_build(void)
 	g.fill = xcalloc(g_o.size, 1);
 	for (uint32_t i = 0; i < g_o.size; i++)
 		g.fill[i] = (uint8_t)('a' + i % 26);
+}
+
+/* v1: topic names, the Zipf distribution over them, and the shared per-topic counters. */
+static void topics_build(void)
+{
+	uint32_t n = g_o.topics;
+	g.tname = xcalloc(n, sizeof *g.tname);
+	g.tname_len = xcalloc(n, 1);
+	g.zipf_cdf = xcalloc(n, sizeof *g.zipf_cdf);
+	g.topic_live = xcalloc(n, sizeof *g.topic_live);
+	g.topic_live_slow = xcalloc(n, sizeof *g.topic_live_slow);
+	g.stream_seq = xcalloc((size_t)n * (g_o.pubs ? g_o.pubs : 1), sizeof *g.stream_seq);
+	double sum = 0;
+	for (uint32_t t = 0; t < n; t++) {
+		int k = n == 1 ? snprintf(g.tname[t], TOPIC_NAME_MAX, "%s", g_o.topic)
+		               : snprintf(g.tname[t], TOPIC_NAME_MAX, "%s.%u", g_o.topic, t);
+		assert(k > 0 && k <= RC_APP_TOPIC_MAX);
+		g.tname_len[t] = (uint8_t)k;
+		sum += pow(t + 1.0, -g_o.zipf);
+		g.zipf_cdf[t] = sum;
+	}
+	for (uint32_t t = 0; t < n; t++)
+		g.zipf_cdf[t] /= sum;
+	g.zipf_cdf[n - 1] = 1.0; /* no rounding gap above the last topic */
+}
+
+static void topics_free(void)
+{
+	free(g.tname);
+	free(g.tname_len);
+	free(g.zipf_cdf);
+	free(g.topic_live);
+	free(g.topic_live_slow);
+	free(g.stream_seq);
+}
+
+/* VmRSS from /proc/PID/status and the entries of /proc/PID/fd; -1 for what cannot be read. */
+static struct proc_mem proc_mem_read(long pid)
+{
+	struct proc_mem m = { -1, -1 };
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%ld/status", pid);
+	FILE *f = fopen(path, "r");
+	if (f != NULL) {
+		while (fgets(line, sizeof line, f) != NULL)
+			if (sscanf(line, "VmRSS: %ld kB", &m.rss_kib) == 1)
+				break;
+		fclose(f);
+	}
+	snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+	DIR *d = opendir(path);
+	if (d != NULL) {
+		m.fds = 0;
+		for (struct dirent *e; (e = readdir(d)) != NULL;)
+			if (e->d_name[0] != '.')
+				m.fds++;
+		closedir(d);
+	}
+	return m;
+}
+
+/* After the setup: how many receivers each message will have. Plain and v1 with one topic:
+ * every open subscriber (pub.live); v1: the open subscribers of each topic (topic_live); echo: the
+ * publisher itself; generic: every other client. Slow subscribers are counted apart as well. */
+static uint32_t live_counts(struct worker *ws, uint32_t open_subs, uint32_t open_pubs)
+{
+	uint32_t open_slow = 0;
+	for (uint32_t i = 0; i < g.threads; i++)
+		for (uint32_t j = 0; j < ws[i].nconns; j++) {
+			const struct conn *c = &ws[i].conns[j];
+			if (!c->was_open || c->pub_id >= 0)
+				continue;
+			open_slow += c->slow;
+			for (uint32_t k = 0; g.v1 && k < c->ntopics; k++) {
+				atomic_fetch_add(&g.topic_live[c->topics[k]], 1);
+				if (c->slow)
+					atomic_fetch_add(&g.topic_live_slow[c->topics[k]], 1);
+			}
+		}
+	for (uint32_t p = 0; p < g_o.pubs; p++) {
+		uint32_t live = g.echo                       ? 1
+		              : g_o.proto != PROTO_GENERIC ? open_subs
+		                                           : open_subs + open_pubs - (open_pubs ? 1 : 0);
+		atomic_store(&g.pub[p].live, live);
+		atomic_store(&g.pub[p].live_slow, g.echo ? 0 : open_slow);
+	}
+	return open_slow;
 }
 
 static void raise_nofile(uint32_t need)
@@ -2251,6 +3233,11 @@ static void raise_nofile(uint32_t need)
 int main(int argc, char **argv)
 {
 	parse_args(argc, argv);
+	g.v1 = g_o.proto == PROTO_V1;
+	g.echo = g_o.workload == WL_ECHO;
+	g.kmax = g.v1 ? g_o.per_sub : 1;
+	if (g.v1)
+		topics_build();
 	struct url u;
 	if (url_parse(g_o.url, &u) < 0) {
 		fprintf(stderr, "ringcast-bench: bad URL (ws://HOST:PORT/PATH[?QUERY]): %s\n", g_o.url);
@@ -2267,9 +3254,17 @@ int main(int argc, char **argv)
 	if (getrandom(&g.nonce, sizeof g.nonce, 0) != (ssize_t)sizeof g.nonce)
 		g.nonce = (uint32_t)mono_ns() ^ (uint32_t)getpid();
 	g.head_len = g_o.text ? HEAD_TEXT_LEN : HEAD_BIN_LEN;
-	g.opcode = g_o.text ? RC_OP_TEXT : RC_OP_BINARY;
+	/* v1: PUBLISH is always BINARY; a text payload is told by its flag. */
+	g.opcode = g_o.text && !g.v1 ? RC_OP_TEXT : RC_OP_BINARY;
 	g.frame_len = (uint32_t)(rc_frame_header_len(g_o.size, true) + g_o.size);
-	g.win = g_o.window / g_o.pubs ? g_o.window / g_o.pubs : 1;
+	g.frame_max = g.frame_len;
+	if (g.v1) {
+		size_t len = g_o.size_max + RC_APP_PUB_HEADER_MAX;
+		g.frame_max = (uint32_t)(rc_frame_header_len(len, true) + len);
+	}
+	for (uint32_t j = 0; j < g_o.subs; j++)
+		g.slow_total += is_slow(j);
+	g.win = g_o.pubs && g_o.window / g_o.pubs ? g_o.window / g_o.pubs : 1;
 	g.slots = pow2_at_least(g.win);
 	g.stall_ns = (uint64_t)g_o.stall_ms * 1000000u;
 	g.period_ns = g_o.max ? 0 : 1e9 / g_o.rate;
@@ -2279,22 +3274,25 @@ int main(int argc, char **argv)
 	fill_build();
 	raise_nofile(g.total);
 
-	g.pub = aligned_alloc(64, sizeof *g.pub * g_o.pubs);
+	g.pub = aligned_alloc(64, sizeof *g.pub * (g_o.pubs ? g_o.pubs : 1));
 	if (g.pub == NULL)
 		die("out of memory", 0);
-	memset(g.pub, 0, sizeof *g.pub * g_o.pubs);
+	memset(g.pub, 0, sizeof *g.pub * (g_o.pubs ? g_o.pubs : 1));
 	for (uint32_t p = 0; p < g_o.pubs; p++)
 		if (g_o.max)
 			g.pub[p].slot = xcalloc(g.slots, sizeof(uint64_t));
 
+	struct report r = { .mem_before = { -1, -1 }, .mem_loaded = { -1, -1 } };
+	if (g_o.server_pid)
+		r.mem_before = proc_mem_read(g_o.server_pid);
 	struct worker *ws = xcalloc(g.threads, sizeof *ws);
 	for (uint32_t i = 0; i < g.threads; i++)
 		worker_prepare(&ws[i], i);
 	atomic_store(&g.phase, PH_SETUP);
 	for (uint32_t i = 0; i < g.threads; i++) {
-		int r = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
-		if (r != 0)
-			die("pthread_create", r);
+		int err = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
+		if (err != 0)
+			die("pthread_create", err);
 	}
 
 	/* Setup: wait for every connection to be open or failed, or for the timeout. */
@@ -2310,13 +3308,8 @@ int main(int argc, char **argv)
 	if (!g_o.quiet)
 		fprintf(stderr, "ringcast-bench: %u/%u subscribers, %u/%u publishers connected in %.2f s\n",
 		        open_subs, g_o.subs, open_pubs, g_o.pubs, (double)(mono_ns() - t_setup) / 1e9);
-	/* Receivers per message: every subscriber (plain) or every other client (generic). A publisher
-	 * that did not connect publishes nothing, so its count does not matter. */
-	for (uint32_t p = 0; p < g_o.pubs; p++) {
-		uint32_t live = g_o.proto == PROTO_PLAIN ? open_subs
-		                                         : open_subs + open_pubs - (open_pubs ? 1 : 0);
-		atomic_store(&g.pub[p].live, live);
-	}
+	/* A publisher that did not connect publishes nothing, so its counts do not matter. */
+	r.open_slow = live_counts(ws, open_subs, open_pubs);
 
 	/* The timeline. t0 leaves the workers time to see the phase change. */
 	uint64_t now = mono_ns();
@@ -2337,12 +3330,18 @@ int main(int argc, char **argv)
 	double cpu0 = cpu_s_self(), srv0 = g_o.server_pid ? cpu_s_pid(g_o.server_pid) : -1;
 	sleep_until_ns(g.t_end);
 	double cpu1 = cpu_s_self(), srv1 = g_o.server_pid ? cpu_s_pid(g_o.server_pid) : -1;
+	if (g_o.server_pid) /* every connection still open: the end of the hold (idle) */
+		r.mem_loaded = proc_mem_read(g_o.server_pid);
 	for (uint32_t i = 0; i < g.threads; i++)
 		pthread_join(ws[i].thread, NULL);
 
-	struct report r = { .open_subs = open_subs, .open_pubs = open_pubs, .threads = g.threads };
-	for (uint32_t i = 0; i < g.threads; i++)
+	r.open_subs = open_subs;
+	r.open_pubs = open_pubs;
+	r.threads = g.threads;
+	for (uint32_t i = 0; i < g.threads; i++) {
 		stats_merge(&r.st, &ws[i].st);
+		stats_merge(&r.st_slow, &ws[i].st_slow);
+	}
 	r.measured_s = (double)(g.t_end - g.t_measure) / 1e9;
 	r.bench_cpu_s = cpu1 - cpu0;
 	r.bench_util = r.measured_s > 0 ? r.bench_cpu_s / (r.measured_s * g.threads) : 0;
@@ -2351,13 +3350,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast-bench: warning: cannot read /proc/%ld/stat\n", g_o.server_pid);
 	if (open_subs + open_pubs == 0)
 		r.error = "no connection could be opened";
-	else if (open_pubs == 0)
+	else if (open_pubs == 0 && g_o.pubs > 0)
 		r.error = "no publisher could connect";
 	else if (r.st.closed_in_run >= open_subs + open_pubs)
 		r.error = "the server closed every connection during the run";
 	if (!g_o.quiet)
 		print_table(&r);
 	print_json(&r);
+	if (g_o.percentiles)
+		write_percentiles(g_o.percentiles, &r.st);
 	for (uint32_t i = 0; i < g.threads; i++)
 		worker_fini(&ws[i]);
 	free(ws);
@@ -2365,5 +3366,7 @@ int main(int argc, char **argv)
 		free(g.pub[p].slot);
 	free(g.pub);
 	free(g.fill);
+	if (g.v1)
+		topics_free();
 	return r.error ? 1 : 0;
 }
