@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// ws-broadcast: a WebSocket broadcast server on Node's `ws`, for side-by-side runs (issue 5).
+//
+//   (cd perf/peers && npm ci)
+//   node perf/peers/ws-broadcast.js --port 8082
+//
+// Every client connects to ws://127.0.0.1:PORT/ (any path), and every message, text or binary,
+// received from one client is sent unchanged to every other connected client. One Node process,
+// one thread of JavaScript.
+//
+// This is the broadcast of the ws README ("Server broadcast", "to all connected WebSocket clients,
+// excluding itself"), with one addition: a client whose unsent backlog (ws's bufferedAmount) is
+// over BACKLOG_BYTES_MAX is skipped for that message, so a slow client costs bounded memory. ws
+// has no way to drop the oldest queued message, so it is the newest that is dropped; the drops are
+// counted and printed when the server stops (SIGINT or SIGTERM). No permessage-deflate, like the
+// other servers compared.
+'use strict';
+
+const { WebSocketServer, WebSocket } = require('ws');
+
+// 1,024 messages of 64 bytes plus frame headers, as lws-broadcast.c's QUEUE_MAX: the saturation
+// run (256 messages in flight) never reaches it.
+const BACKLOG_BYTES_MAX = 1024 * 66;
+// Longest message relayed; ws closes a sender of a longer one with 1009.
+const MSG_LEN_MAX = 64 * 1024;
+
+function usage(out) {
+  out.write('usage: node ws-broadcast.js --port N [--host ADDR]\n' +
+            'Relays every WebSocket message from a client to every other client.\n' +
+            '  --port N     TCP port to listen on (required)\n' +
+            '  --host ADDR  address to listen on (default 127.0.0.1)\n');
+}
+
+function parseArgs(argv) {
+  const args = { host: '127.0.0.1', port: null };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--port' && i + 1 < argv.length) {
+      const port = Number(argv[++i]);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        process.stderr.write(`ws-broadcast: --port wants 1..65535, not ${argv[i]}\n`);
+        process.exit(2);
+      }
+      args.port = port;
+    } else if (argv[i] === '--host' && i + 1 < argv.length) {
+      args.host = argv[++i];
+    } else if (argv[i] === '-h' || argv[i] === '--help') {
+      usage(process.stdout);
+      process.exit(0);
+    } else {
+      usage(process.stderr);
+      process.exit(2);
+    }
+  }
+  if (args.port === null) {
+    usage(process.stderr);
+    process.exit(2);
+  }
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+let relayed = 0;
+let dropped = 0;
+
+const wss = new WebSocketServer({
+  host: args.host,
+  port: args.port,
+  perMessageDeflate: false,
+  maxPayload: MSG_LEN_MAX,
+});
+
+wss.on('connection', (ws) => {
+  ws.on('error', () => {}); // a client that goes away mid-frame: ws closes it, nothing to do here
+  ws.on('message', (data, isBinary) => {
+    relayed++;
+    for (const client of wss.clients) {
+      if (client === ws || client.readyState !== WebSocket.OPEN)
+        continue;
+      if (client.bufferedAmount > BACKLOG_BYTES_MAX) {
+        dropped++;
+        continue;
+      }
+      client.send(data, { binary: isBinary });
+    }
+  });
+});
+
+wss.on('listening', () => {
+  const pkg = require('ws/package.json');
+  process.stderr.write(`ws-broadcast: listening on ${args.host}:${args.port} ` +
+                       `(ws ${pkg.version}, node ${process.version})\n`);
+});
+
+wss.on('error', (err) => {
+  process.stderr.write(`ws-broadcast: cannot listen on ${args.host}:${args.port}: ${err.message}\n`);
+  process.exit(1);
+});
+
+function stop() {
+  process.stderr.write(`ws-broadcast: relayed ${relayed} messages, dropped ${dropped} ` +
+                       'deliveries (client backlog full)\n');
+  process.exit(0);
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
