@@ -13,6 +13,11 @@
  *           trip (one message in flight per connection, or --rate in all).
  *   idle    C connections held open for --duration; with --server-pid the server's memory and
  *           descriptors before and after, and per connection.
+ *   churn   connections opened at --rate per second (open loop), held briefly, closed with a close
+ *           frame or a reset; handshake latency, failures and ends by kind (own engine: below).
+ *   storm   handshakes as fast as the server takes them, --inflight in progress (same engine).
+ * --reconnect (fanout, market, slow, echo, idle): what the server closes or refuses is opened
+ * again after an exponential backoff with full jitter (retry_schedule).
  *
  * The fan-out engine below runs all of them. Publishers send messages of S bytes; two ways to pace:
  *   --rate R   open loop: message k of the run is due at t0 + k/R (spread over the publishers) and
@@ -134,8 +139,9 @@
 
 enum proto_mode { PROTO_PLAIN, PROTO_GENERIC, PROTO_V1 };
 
-enum workload { WL_FANOUT, WL_MARKET, WL_SLOW, WL_ECHO, WL_IDLE };
-static const char *const workload_names[] = { "fanout", "market", "slow", "echo", "idle" };
+enum workload { WL_FANOUT, WL_MARKET, WL_SLOW, WL_ECHO, WL_IDLE, WL_CHURN, WL_STORM };
+static const char *const workload_names[] = { "fanout", "market", "slow", "echo",
+	                                      "idle",   "churn",  "storm" };
 
 struct opts {
 	const char *url;
@@ -163,6 +169,11 @@ struct opts {
 	uint32_t recv_buf_bytes, recv_bufs, send_batch_bytes, stall_ms;
 	bool busy_poll;            /* never sleep in the kernel: poll the rings */
 	bool quiet;
+	double reset_fraction;     /* churn: share of connections ended by a reset */
+	uint32_t hold_ms;          /* churn: a connection stays open 0..hold_ms after its handshake */
+	uint32_t inflight;         /* churn, storm: connections in progress at once, at most */
+	bool reconnect;            /* long-lived workloads: reconnect after a close or a refusal */
+	uint32_t backoff_base_ms, backoff_cap_ms;
 };
 
 static struct opts g_o = {
@@ -189,6 +200,11 @@ static struct opts g_o = {
 	.recv_buf_bytes = 16384,
 	.send_batch_bytes = 65536,
 	.stall_ms = 1000,
+	.reset_fraction = 0.2,
+	.hold_ms = 50,
+	.inflight = 256,
+	.backoff_base_ms = 100,
+	.backoff_cap_ms = 10000,
 };
 
 /* ---- state shared by the threads ------------------------------------------------------------ */
@@ -383,6 +399,10 @@ struct stats {
 	uint64_t unexplained;     /* v1: server sequence numbers skipped that no `missed` explains */
 	uint64_t seq_back;        /* v1: a server sequence number at or below the previous one */
 	uint64_t notices;         /* v1: notices received (subscribed, missed, ...) */
+	uint64_t reconnects;      /* --reconnect: attempts started */
+	uint64_t reconnected;     /* --reconnect: attempts that completed the handshake */
+	uint64_t reconnect_failed; /* --reconnect: attempts that did not open (errors says why) */
+	uint64_t waits_told;      /* --reconnect: waits lengthened by Retry-After, 1012 or 1013 */
 	uint64_t sends, send_bytes, recv_cqes, recv_bytes, enobufs, rearms;
 	uint64_t lat_count, lat_sum_ns, lat_max_ns;
 	uint64_t lag_sum_ns, lag_max_ns; /* --rate: how late this bench sent measured messages */
@@ -436,6 +456,14 @@ struct conn {
 	uint32_t *topics;
 	uint64_t *tseq;          /* v1 publisher: last sequence number sent per topic */
 	uint64_t next_read_ns;   /* --slow-rate: when the next read may start */
+	/* --reconnect */
+	bool want_retry;         /* reconnect once the descriptor is closed */
+	bool retrying;           /* waiting for retry_at */
+	bool rejoining;          /* the setup in progress is a reconnect */
+	uint32_t attempt;        /* failed attempts in a row: the backoff's exponent */
+	uint32_t floor_ms;       /* the server asked for at least this wait (Retry-After, 1012/1013) */
+	uint64_t retry_at;
+	uint64_t rejoin_ns;      /* when it last rejoined: older messages are not expected here */
 	rc_frame_parser fp;
 	uint8_t mhead[MHEAD_MAX];
 	uint8_t pong[RC_FRAME_CONTROL_MAX];
@@ -478,6 +506,8 @@ struct worker {
 	uint64_t next_slow_ns;       /* --slow-rate: the next scan for reads due */
 	struct winloc *win;          /* P entries with --max */
 	bool acked, closing, stopped_all;
+	uint32_t nretry;             /* --reconnect: connections waiting for their retry_at */
+	uint64_t next_retry_scan;
 	uint64_t next_drain_check, close_deadline;
 	uint64_t rng;
 	uint8_t *tx_arena;
@@ -674,6 +704,29 @@ static void win_flush(struct worker *w)
 
 /* ---- connection lifecycle ------------------------------------------------------------------- */
 
+/* --reconnect: the next attempt after `attempt` failures in a row, exponential backoff with full
+ * jitter (a uniform draw in [0, min(cap, base x 2^attempt)], so that connections the server shed
+ * together do not come back together), but never sooner than the server asked (floor_ms). */
+static void retry_schedule(struct worker *w, struct conn *c)
+{
+	assert(c->state == CS_CLOSED && !c->retrying);
+	c->want_retry = false;
+	uint64_t ceil_ms = g_o.backoff_cap_ms;
+	if (c->attempt < 32 && ((uint64_t)g_o.backoff_base_ms << c->attempt) < ceil_ms)
+		ceil_ms = (uint64_t)g_o.backoff_base_ms << c->attempt;
+	uint64_t ns = xorshift64(&w->rng) % (ceil_ms * 1000000u + 1);
+	if (c->floor_ms && ns < (uint64_t)c->floor_ms * 1000000u) {
+		ns = (uint64_t)c->floor_ms * 1000000u;
+		w->st.waits_told++;
+	}
+	c->floor_ms = 0;
+	if (c->attempt < 64)
+		c->attempt++;
+	c->retry_at = mono_ns() + ns;
+	c->retrying = true;
+	w->nretry++;
+}
+
 static void conn_maybe_finish(struct worker *w, struct conn *c)
 {
 	if (c->state != CS_CLOSING || c->ops != 0)
@@ -683,6 +736,8 @@ static void conn_maybe_finish(struct worker *w, struct conn *c)
 	c->state = CS_CLOSED;
 	assert(w->open > 0);
 	w->open--;
+	if (c->want_retry && !w->closing)
+		retry_schedule(w, c);
 }
 
 /* An open connection ended (the server closed it, a protocol or I/O error) before the end of the
@@ -692,6 +747,7 @@ static void conn_gone(struct worker *w, struct conn *c)
 	if (c->gone)
 		return;
 	c->gone = true;
+	c->want_retry = g_o.reconnect && !w->closing;
 	if (atomic_load_explicit(&g.phase, memory_order_acquire) != PH_RUN) {
 		atomic_fetch_sub(c->pub_id >= 0 ? &g.open_pubs : &g.open_subs, 1);
 		return;
@@ -769,6 +825,11 @@ static void setup_end(struct worker *w, struct conn *c, const char *fail)
 		return;
 	}
 	tally_add(&w->st.errors, fail, 1);
+	if (c->rejoining) {
+		c->rejoining = false;
+		w->st.reconnect_failed++;
+	}
+	c->want_retry = g_o.reconnect && !w->closing;
 	conn_close(w, c);
 }
 
@@ -1001,7 +1062,9 @@ static void stream_recv(struct worker *w, struct conn *c, uint64_t *next, const 
 {
 	struct stats *s = stats_of(w, c);
 	if (h->seq < *next) {
-		s->dups++;
+		/* --reconnect: sent before this connection rejoined, not expected here */
+		if (c->rejoin_ns == 0 || h->ts_ns >= c->rejoin_ns)
+			s->dups++;
 		return;
 	}
 	if (h->seq > *next)
@@ -1205,6 +1268,9 @@ static void on_control(struct worker *w, struct conn *c, const rc_frame_event *e
 			char k[16];
 			snprintf(k, sizeof k, "%u", ev->close_code);
 			tally_add(&stats_of(w, c)->closes, k, 1);
+			/* 1012 service restart, 1013 try again later: not before 5 backoff bases. */
+			if (ev->close_code == 1012 || ev->close_code == 1013)
+				c->floor_ms = 5 * g_o.backoff_base_ms;
 		}
 		conn_gone(w, c);
 		/* Echo the code (RFC 6455 §5.5.1); a close without one is answered without one. */
@@ -1558,6 +1624,59 @@ static const char *hs_check(const uint8_t *buf, size_t n, const char *key, char 
 	return NULL;
 }
 
+/* The seconds of a Retry-After field (delta-seconds form) in response head buf[0..n), or -1. */
+static long hs_retry_after_s(const uint8_t *buf, size_t n)
+{
+	static const char name[] = "retry-after:";
+	for (size_t i = 0; i + sizeof name < n; i++) {
+		if (buf[i] != '\n' || strncasecmp((const char *)buf + i + 1, name, sizeof name - 1) != 0)
+			continue;
+		size_t j = i + sizeof name;
+		while (j < n && (buf[j] == ' ' || buf[j] == '\t'))
+			j++;
+		long v = 0;
+		size_t d = j;
+		while (j < n && buf[j] >= '0' && buf[j] <= '9' && v < 86400)
+			v = v * 10 + (buf[j++] - '0');
+		return j > d ? v : -1;
+	}
+	return -1;
+}
+
+/* --reconnect: a connection of the run is open again. Messages are expected at it from now on:
+ * the publishers count it again, and each of its streams starts after the last message sent so
+ * far (what was sent meanwhile is not expected here; what was sent before this point and still
+ * arrives is ignored, not counted as a duplicate: see stream_recv). */
+static void rejoin(struct worker *w, struct conn *c)
+{
+	w->st.reconnected++;
+	c->attempt = 0;
+	c->rejoin_ns = mono_ns();
+	if (c->pub_id >= 0 && !c->stopped)
+		atomic_store_explicit(&g.pub[c->pub_id].stopped, false, memory_order_release);
+	if (c->rx_row < 0)
+		return;
+	for (uint32_t k = 0; g.v1 && k < c->ntopics; k++) {
+		atomic_fetch_add(&g.topic_live[c->topics[k]], 1);
+		if (c->slow)
+			atomic_fetch_add(&g.topic_live_slow[c->topics[k]], 1);
+		w->srv_last[(size_t)c->rx_row * g.kmax + k] = 0; /* a new subscription: any number */
+		w->srv_credit[(size_t)c->rx_row * g.kmax + k] = 0;
+	}
+	for (uint32_t p = 0; p < g_o.pubs; p++) {
+		if (!rx_expects(c, p))
+			continue;
+		if (!g.v1) {
+			atomic_fetch_add(&g.pub[p].live, 1);
+			if (c->slow)
+				atomic_fetch_add(&g.pub[p].live_slow, 1);
+		}
+		/* After the count went up: whatever is sent from now on counted this receiver. */
+		for (uint32_t k = 0; k < rx_slots(c); k++)
+			*rx_next(w, c, k, p) = stream_last(p, rx_topic(c, k)) + 1;
+	}
+}
+
 static void on_hs_recv(struct worker *w, struct conn *c, int res)
 {
 	c->ops--;
@@ -1591,13 +1710,27 @@ static void on_hs_recv(struct worker *w, struct conn *c, int res)
 	char scratch[40];
 	const char *bad = hs_check(hs->buf, end, hs->key, scratch, sizeof scratch);
 	if (bad != NULL) {
+		long ra = strcmp(bad, "http_503") == 0 ? hs_retry_after_s(hs->buf, end) : -1;
+		if (ra >= 0) /* the server said when to come back */
+			c->floor_ms = (uint32_t)ra * 1000;
 		setup_end(w, c, bad);
 		return;
 	}
 	c->state = CS_OPEN;
 	c->hs = NULL; /* detached first: feeding may close the connection, which frees c->hs */
 	setup_end(w, c, NULL);
-	arm_recv(w, c);
+	if (c->rejoining) {
+		c->rejoining = false;
+		if (w->closing) { /* too late: the run is over */
+			free(hs);
+			conn_send_close(w, c, RC_CLOSE_NORMAL);
+			return;
+		}
+		rejoin(w, c);
+		c->paused = c->slow && w->slow_paused && !w->slow_resumed;
+	}
+	if (!c->paused)
+		arm_recv(w, c);
 	/* Frames that came with the 101 belong to the connection. */
 	if (end < hs->len)
 		conn_feed(w, c, hs->buf + end, hs->len - end, mono_ns());
@@ -1606,7 +1739,7 @@ static void on_hs_recv(struct worker *w, struct conn *c, int res)
 
 /* ---- the worker ----------------------------------------------------------------------------- */
 
-static int ring_init(struct worker *w, uint32_t cq_entries)
+static int ring_init(struct io_uring *ring, uint32_t cq_entries)
 {
 	struct io_uring_params p = { 0 };
 	/* SINGLE_ISSUER (6.0): only this thread submits, so the kernel skips submission locking; the
@@ -1616,15 +1749,15 @@ static int ring_init(struct worker *w, uint32_t cq_entries)
 	 * complete a recv in the same turn; a CQ that holds them all keeps off the overflow list. */
 	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
 	p.cq_entries = cq_entries;
-	int r = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+	int r = io_uring_queue_init_params(SQ_ENTRIES, ring, &p);
 	if (r == -EINVAL) { /* kernel before 6.1: COOP_TASKRUN (5.19) at least avoids the IPIs */
 		p = (struct io_uring_params){ .flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE,
 		                              .cq_entries = cq_entries };
-		r = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+		r = io_uring_queue_init_params(SQ_ENTRIES, ring, &p);
 	}
 	if (r == -EINVAL) {
 		p = (struct io_uring_params){ .flags = IORING_SETUP_CQSIZE, .cq_entries = cq_entries };
-		r = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+		r = io_uring_queue_init_params(SQ_ENTRIES, ring, &p);
 	}
 	return r;
 }
@@ -1720,6 +1853,40 @@ static void begin_close(struct worker *w, uint64_t now)
 			conn_send_close(w, c, RC_CLOSE_NORMAL);
 		else if (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE)
 			conn_close(w, c);
+	}
+}
+
+/* --reconnect: a connection whose retry time has come starts again, from a clean state. Not
+ * after the measured interval: nothing would be measured. */
+static void conn_reset(struct conn *c)
+{
+	assert(c->state == CS_CLOSED && c->ops == 0 && c->hs == NULL);
+	c->state = CS_IDLE;
+	c->recv_armed = c->send_inflight = c->gone = false;
+	c->pong_pending = c->close_pending = c->close_sent = c->close_rcvd = c->proto_err = false;
+	c->paused = false;
+	c->mhave = 0;
+	c->mlen = 0;
+	c->tx_len = c->tx_off = 0;
+	rc_frame_cfg fcfg = { .role = RC_FRAME_CLIENT };
+	rc_frame_parser_init(&c->fp, &fcfg);
+}
+
+static void retry_due(struct worker *w, uint64_t now)
+{
+	if (w->nretry == 0 || now < w->next_retry_scan)
+		return;
+	w->next_retry_scan = now + 1000 * 1000; /* a scan per ms at most */
+	for (uint32_t i = 0; i < w->nconns && now < g.t_end; i++) {
+		struct conn *c = &w->conns[i];
+		if (!c->retrying || now < c->retry_at)
+			continue;
+		c->retrying = false;
+		w->nretry--;
+		conn_reset(c);
+		c->rejoining = true;
+		w->st.reconnects++;
+		conn_start(w, c);
 	}
 }
 
@@ -1874,8 +2041,10 @@ static void worker_loop(struct worker *w)
 		}
 		if (w->closing && (w->open == 0 || now >= w->close_deadline))
 			return;
-		if (ph == PH_RUN && !w->closing)
+		if (ph == PH_RUN && !w->closing) {
 			slow_phase(w, now);
+			retry_due(w, now);
+		}
 		/* 2. publish: every publisher puts what is due into one send */
 		if (ph == PH_RUN && !w->closing)
 			for (uint32_t j = 0; j < w->npubs; j++)
@@ -1956,7 +2125,7 @@ static void *worker_main(void *arg)
 	uint32_t cq = pow2_at_least(2 * w->nconns + 1024);
 	if (cq > 65536)
 		cq = 65536;
-	int r = ring_init(w, cq);
+	int r = ring_init(&w->ring, cq);
 	if (r == 0) {
 		w->ring_ok = true;
 		r = bufring_init(w);
@@ -2150,6 +2319,551 @@ static void worker_prepare(struct worker *w, uint32_t id)
 	w->buf_size = g_o.recv_buf_bytes;
 }
 
+/* ---- churn and storm: connections that come and go ------------------------------------------ */
+
+/* --workload churn opens connections at --rate per second, open loop: connection k is due at
+ * t0 + k/R and its handshake latency is measured from then, so a server that stalls its accepts
+ * shows the stall as latency, not as fewer attempts. Each connects, shakes hands (subscribing with
+ * URL?topics=T under --proto plain; generic: the URL as given), holds for a random 0..--hold-ms,
+ * then ends with a close frame answered by the server's, or, for --reset-fraction of them, with a
+ * reset (SO_LINGER 0, then close: the kernel sends RST instead of FIN).
+ * --workload storm keeps --inflight connections in progress, each closed (cleanly) as soon as its
+ * handshake is done: the rate at which the server takes handshakes.
+ *
+ * A slot holds one connection from socket() to close() and has at most one operation in flight
+ * (connect, send, recv, in turn), so a completion finds its slot by index and a slot is reused
+ * only after its last completion: no generation is needed. Deadlines (the handshake's
+ * --connect-timeout, the end of the hold, the close's answer) are checked by a scan every
+ * CHURN_SCAN_NS; an operation past its deadline is cancelled and its completion ends the slot. */
+#define CHURN_SCAN_NS (2ull * 1000 * 1000)
+#define CHURN_CLOSE_TIMEOUT_NS (2ull * NS_PER_S) /* for the server's answer to our close frame */
+#define CHURN_TX_MAX (sizeof g.req_sub + RC_WS_KEY_LEN + 4)
+
+enum cc_state { CC_FREE, CC_CONNECT, CC_HS_SEND, CC_HS_RECV, CC_HOLD, CC_CLOSE_SEND, CC_CLOSE_WAIT };
+enum { CO_IO = 1, CO_CANCEL };
+
+struct cconn {
+	int fd;
+	uint8_t state;
+	bool busy;           /* an operation is in flight */
+	bool expired;        /* its deadline passed: that operation was cancelled */
+	bool measured;       /* its start is in the measured interval: it is counted */
+	bool reset;          /* ends with a reset instead of a close frame */
+	uint64_t t_start;    /* intended (churn) or actual (storm) start */
+	uint64_t deadline;   /* of the handshake, the hold or the close */
+	uint32_t len;        /* bytes in buf */
+	uint32_t tx_len, tx_off;
+	char key[RC_WS_KEY_LEN];
+	rc_frame_parser fp;
+	uint8_t tx[CHURN_TX_MAX];
+	uint8_t buf[HS_RESP_MAX];
+};
+
+/* What happened to the connections started in the measured interval. */
+struct cstats {
+	uint64_t attempted;  /* started (socket and connect) */
+	uint64_t completed;  /* got a valid 101 */
+	uint64_t failed;     /* did not: by kind in stats.errors */
+	uint64_t unstarted;  /* churn: due in the interval, never started (no free slot) */
+	uint64_t abandoned;  /* still in progress at the end of the drain */
+	uint64_t inflight_max;
+	struct tally ends;   /* how the completed ones ended: clean, reset, server_<code>, ... */
+};
+
+struct cworker {
+	uint32_t id;
+	int cpu;
+	pthread_t thread;
+	struct io_uring ring;
+	bool ring_ok;
+	struct cconn *slot;
+	uint32_t nslots, nbusy;
+	uint32_t *free_list, nfree;
+	uint64_t next_k;     /* churn: this thread's next connection number */
+	uint64_t next_scan;
+	uint64_t rng;
+	struct stats st;     /* handshake latency, failures (errors), server closes */
+	struct cstats cs;
+};
+
+static struct io_uring_sqe *cc_sqe(struct cworker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	if (sqe == NULL) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+		assert(sqe != NULL);
+	}
+	return sqe;
+}
+
+/* Release the slot: close (with a reset if asked: linger 0 makes close send RST). Nothing may be
+ * in flight on it (an operation in flight holds the socket open past close, FACTS.md). */
+static void cc_release(struct cworker *w, struct cconn *c, bool reset)
+{
+	assert(!c->busy && c->state != CC_FREE);
+	if (reset) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	}
+	close(c->fd);
+	c->fd = -1;
+	c->state = CC_FREE;
+	w->free_list[w->nfree++] = (uint32_t)(c - w->slot);
+	assert(w->nbusy > 0);
+	w->nbusy--;
+}
+
+static void cc_fail(struct cworker *w, struct cconn *c, const char *kind)
+{
+	if (c->measured) {
+		w->cs.failed++;
+		tally_add(&w->st.errors, kind, 1);
+	}
+	cc_release(w, c, false);
+}
+
+static void cc_ended(struct cworker *w, struct cconn *c, const char *how, bool reset)
+{
+	if (c->measured)
+		tally_add(&w->cs.ends, how, 1);
+	cc_release(w, c, reset);
+}
+
+/* A failure's kind from an errno: the names the report promises for the common ones. */
+static const char *cc_errno_kind(const char *what, int err, char *buf, size_t cap)
+{
+	if (err == ECONNREFUSED)
+		return "refused";
+	if (err == ECONNRESET || err == EPIPE)
+		return "reset";
+	if (err == ETIMEDOUT)
+		return "timeout";
+	snprintf(buf, cap, "%s_%s", what, errno_name(err));
+	return buf;
+}
+
+static void cc_submit(struct cworker *w, struct cconn *c, struct io_uring_sqe *sqe)
+{
+	io_uring_sqe_set_data64(sqe, (uint64_t)CO_IO << 56 | (uint32_t)(c - w->slot));
+	c->busy = true;
+}
+
+static void cc_send(struct cworker *w, struct cconn *c)
+{
+	struct io_uring_sqe *sqe = cc_sqe(w);
+	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+	cc_submit(w, c, sqe);
+}
+
+static void cc_recv(struct cworker *w, struct cconn *c, uint32_t at)
+{
+	struct io_uring_sqe *sqe = cc_sqe(w);
+	io_uring_prep_recv(sqe, c->fd, c->buf + at, sizeof c->buf - at, 0);
+	cc_submit(w, c, sqe);
+}
+
+static void cc_start(struct cworker *w, uint64_t t_start, uint64_t now)
+{
+	assert(w->nfree > 0);
+	struct cconn *c = &w->slot[w->free_list[--w->nfree]];
+	w->nbusy++;
+	if (w->nbusy > w->cs.inflight_max)
+		w->cs.inflight_max = w->nbusy;
+	c->measured = t_start >= g.t_measure && t_start < g.t_end;
+	c->t_start = t_start;
+	c->deadline = now + (uint64_t)(g_o.connect_timeout_s * 1e9);
+	c->expired = false;
+	c->len = 0;
+	c->reset = g_o.workload == WL_CHURN && g_o.reset_fraction > 0 &&
+	           (double)(xorshift64(&w->rng) >> 11) * 0x1.0p-53 < g_o.reset_fraction;
+	if (c->measured)
+		w->cs.attempted++;
+	c->fd = socket(g.dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		char k[40];
+		snprintf(k, sizeof k, "socket_%s", errno_name(errno));
+		if (c->measured) {
+			w->cs.failed++;
+			tally_add(&w->st.errors, k, 1);
+		}
+		c->state = CC_FREE;
+		w->free_list[w->nfree++] = (uint32_t)(c - w->slot);
+		w->nbusy--;
+		return;
+	}
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->state = CC_CONNECT;
+	struct io_uring_sqe *sqe = cc_sqe(w);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&g.dst, g.dst_len);
+	cc_submit(w, c, sqe);
+}
+
+/* The handshake is done: hold, or end at once. */
+static void cc_end(struct cworker *w, struct cconn *c, uint64_t now);
+
+static void cc_opened(struct cworker *w, struct cconn *c, uint32_t head_end, uint64_t now)
+{
+	if (c->measured) {
+		uint64_t lat = now > c->t_start ? now - c->t_start : 0;
+		struct stats *s = &w->st;
+		w->cs.completed++;
+		s->lat_count++;
+		s->lat_sum_ns += lat;
+		if (lat > s->lat_max_ns)
+			s->lat_max_ns = lat;
+		s->hist[hist_index(lat)]++;
+	}
+	/* Bytes after the 101 are the server's first frames: kept for the close's reading. */
+	memmove(c->buf, c->buf + head_end, c->len - head_end);
+	c->len -= head_end;
+	rc_frame_cfg fcfg = { .role = RC_FRAME_CLIENT };
+	rc_frame_parser_init(&c->fp, &fcfg);
+	uint64_t hold = 0;
+	if (g_o.workload == WL_CHURN && g_o.hold_ms > 0)
+		hold = xorshift64(&w->rng) % ((uint64_t)g_o.hold_ms * 1000000u + 1);
+	if (hold == 0) {
+		cc_end(w, c, now);
+		return;
+	}
+	c->state = CC_HOLD;
+	c->deadline = now + hold;
+}
+
+/* Read frames until the server's close: 1 when the connection ended, 0 for more. */
+static int cc_feed(struct cworker *w, struct cconn *c, uint8_t *p, size_t n)
+{
+	for (;;) {
+		rc_frame_event ev;
+		ssize_t k = rc_frame_parse(&c->fp, p, n, &ev);
+		if (k < 0) {
+			cc_ended(w, c, "protocol_error", true);
+			return 1;
+		}
+		p += k;
+		n -= (size_t)k;
+		if (ev.type == RC_FRAME_NEED_MORE)
+			return 0;
+		if (ev.type != RC_FRAME_CONTROL || ev.opcode != RC_OP_CLOSE)
+			continue; /* data (a notice) and pings: not answered, we are leaving */
+		if (ev.close_code == RC_CLOSE_NORMAL) {
+			cc_ended(w, c, "clean", false);
+			return 1;
+		}
+		/* The server closed first (or answered with another code): say which. */
+		char k2[24];
+		snprintf(k2, sizeof k2, "%u", ev.close_code);
+		if (c->measured)
+			tally_add(&w->st.closes, k2, 1);
+		snprintf(k2, sizeof k2, "server_%u", ev.close_code);
+		cc_ended(w, c, k2, false);
+		return 1;
+	}
+}
+
+/* End a connection that is open: a reset, or a close frame 1000 and the wait for the answer. */
+static void cc_end(struct cworker *w, struct cconn *c, uint64_t now)
+{
+	if (c->reset) {
+		cc_ended(w, c, "reset", true);
+		return;
+	}
+	uint8_t p[2 + RC_CLOSE_REASON_MAX];
+	size_t n = rc_close_payload(p, RC_CLOSE_NORMAL, NULL);
+	uint64_t r = xorshift64(&w->rng);
+	uint8_t key[4];
+	memcpy(key, &r, 4);
+	size_t h = rc_frame_header_encode(c->tx, RC_OP_CLOSE, true, n, key);
+	memcpy(c->tx + h, p, n);
+	rc_mask_apply(c->tx + h, n, key, 0);
+	c->tx_len = (uint32_t)(h + n);
+	c->tx_off = 0;
+	c->state = CC_CLOSE_SEND;
+	c->deadline = now + CHURN_CLOSE_TIMEOUT_NS;
+	cc_send(w, c);
+}
+
+static void cc_hs_send(struct cworker *w, struct cconn *c)
+{
+	uint8_t nonce[16];
+	for (size_t i = 0; i < sizeof nonce; i += 8) {
+		uint64_t r = xorshift64(&w->rng);
+		memcpy(nonce + i, &r, 8);
+	}
+	base64_16(nonce, c->key);
+	memcpy(c->tx, g.req_sub, g.req_sub_len);
+	memcpy(c->tx + g.req_sub_len, c->key, RC_WS_KEY_LEN);
+	memcpy(c->tx + g.req_sub_len + RC_WS_KEY_LEN, "\r\n\r\n", 4);
+	c->tx_len = (uint32_t)(g.req_sub_len + RC_WS_KEY_LEN + 4);
+	c->tx_off = 0;
+	c->state = CC_HS_SEND;
+	cc_send(w, c);
+}
+
+/* A deadline passed with an operation in flight: what it was waiting for. */
+static void cc_expired(struct cworker *w, struct cconn *c)
+{
+	if (c->state == CC_CLOSE_SEND || c->state == CC_CLOSE_WAIT)
+		cc_ended(w, c, "close_timeout", true);
+	else
+		cc_fail(w, c, "timeout");
+}
+
+static void cc_on_cqe(struct cworker *w, struct cconn *c, int res, uint64_t now)
+{
+	char k[40];
+	assert(c->busy);
+	c->busy = false;
+	if (c->expired) {
+		cc_expired(w, c);
+		return;
+	}
+	switch (c->state) {
+	case CC_CONNECT:
+		if (res < 0) {
+			cc_fail(w, c, cc_errno_kind("connect", -res, k, sizeof k));
+			return;
+		}
+		cc_hs_send(w, c);
+		return;
+	case CC_HS_SEND:
+	case CC_CLOSE_SEND:
+		if (res <= 0) {
+			const char *kind = res == 0 ? "send_zero" : cc_errno_kind("send", -res, k, sizeof k);
+			if (c->state == CC_HS_SEND)
+				cc_fail(w, c, kind);
+			else
+				cc_ended(w, c, strcmp(kind, "reset") == 0 ? "reset_by_server" : kind, true);
+			return;
+		}
+		c->tx_off += (uint32_t)res;
+		if (c->tx_off < c->tx_len) {
+			cc_send(w, c);
+		} else if (c->state == CC_HS_SEND) {
+			c->state = CC_HS_RECV;
+			cc_recv(w, c, 0);
+		} else {
+			c->state = CC_CLOSE_WAIT;
+			uint32_t n = c->len;
+			c->len = 0;
+			if (cc_feed(w, c, c->buf, n) == 0)
+				cc_recv(w, c, 0);
+		}
+		return;
+	case CC_HS_RECV: {
+		if (res <= 0) {
+			cc_fail(w, c, res == 0 ? "eof" : cc_errno_kind("recv", -res, k, sizeof k));
+			return;
+		}
+		uint32_t old = c->len;
+		c->len += (uint32_t)res;
+		uint32_t from = old > 3 ? old - 3 : 0;
+		size_t end = find_head_end(c->buf + from, c->len - from);
+		if (end == 0) {
+			if (c->len == sizeof c->buf)
+				cc_fail(w, c, "handshake_too_long");
+			else
+				cc_recv(w, c, c->len);
+			return;
+		}
+		end += from;
+		const char *bad = hs_check(c->buf, end, c->key, k, sizeof k);
+		if (bad != NULL) {
+			cc_fail(w, c, bad);
+			return;
+		}
+		cc_opened(w, c, (uint32_t)end, now);
+		return;
+	}
+	case CC_CLOSE_WAIT:
+		if (res == 0) {
+			cc_ended(w, c, "no_close_frame", false);
+			return;
+		}
+		if (res < 0) {
+			const char *kind = cc_errno_kind("recv", -res, k, sizeof k);
+			cc_ended(w, c, strcmp(kind, "reset") == 0 ? "reset_by_server" : kind, true);
+			return;
+		}
+		if (cc_feed(w, c, c->buf, (size_t)res) == 0)
+			cc_recv(w, c, 0);
+		return;
+	default:
+		assert(0 && "completion on a slot without an operation");
+	}
+}
+
+/* Deadlines: holds that are over end; operations past theirs are cancelled. After the drain
+ * (abandon), everything in progress is given up. */
+static void cc_scan(struct cworker *w, uint64_t now, bool abandon)
+{
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		struct cconn *c = &w->slot[i];
+		if (c->state == CC_FREE || c->expired || (now < c->deadline && !abandon))
+			continue;
+		if (abandon && c->measured) {
+			w->cs.abandoned++;
+			c->measured = false; /* counted as abandoned, not as a failure too */
+		}
+		if (c->state == CC_HOLD) {
+			if (abandon)
+				cc_release(w, c, true);
+			else
+				cc_end(w, c, now);
+			continue;
+		}
+		c->expired = true;
+		struct io_uring_sqe *sqe = cc_sqe(w);
+		io_uring_prep_cancel64(sqe, (uint64_t)CO_IO << 56 | i, 0);
+		io_uring_sqe_set_data64(sqe, (uint64_t)CO_CANCEL << 56 | i);
+	}
+}
+
+/* Start what is due: churn, every connection whose intended time has come (while slots last);
+ * storm, as many as there are free slots. Nothing starts at or after t_end. */
+/* churn: when connection k (of all threads) is due. */
+static uint64_t cc_due(uint64_t k)
+{
+	return g.t0 + (uint64_t)((double)k * g.period_ns);
+}
+
+static void cc_start_due(struct cworker *w, uint64_t now)
+{
+	if (now < g.t0 || now >= g.t_end)
+		return;
+	if (g_o.workload == WL_STORM) {
+		while (w->nfree > 0)
+			cc_start(w, now, now);
+		return;
+	}
+	for (;;) {
+		uint64_t t = cc_due(w->next_k * g.threads + w->id);
+		if (t > now || t >= g.t_end || w->nfree == 0)
+			return;
+		cc_start(w, t, now);
+		w->next_k++;
+	}
+}
+
+static void cworker_loop(struct cworker *w)
+{
+	uint64_t hard_end = g.t_drain + CHURN_CLOSE_TIMEOUT_NS;
+	bool abandoned = false;
+	for (;;) {
+		uint64_t now = mono_ns();
+		cc_start_due(w, now);
+		if (now >= g.t_end && w->nbusy == 0)
+			break;
+		if (now >= w->next_scan || (now >= g.t_drain && !abandoned)) {
+			w->next_scan = now + CHURN_SCAN_NS;
+			cc_scan(w, now, now >= g.t_drain && !abandoned);
+			abandoned = now >= g.t_drain;
+		}
+		if (now >= hard_end)
+			break; /* cancelled operations that never completed: io_uring_queue_exit reaps them */
+		uint64_t wait = CHURN_SCAN_NS;
+		if (g_o.workload == WL_CHURN && now < g.t_end && w->nfree > 0) {
+			uint64_t t = cc_due(w->next_k * g.threads + w->id);
+			wait = t > now ? t - now : 0;
+			if (wait > CHURN_SCAN_NS)
+				wait = CHURN_SCAN_NS;
+		}
+		if (wait == 0 || g_o.busy_poll) {
+			io_uring_submit_and_get_events(&w->ring);
+		} else {
+			struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = (long long)wait };
+			struct io_uring_cqe *cqe;
+			io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		}
+		now = mono_ns();
+		unsigned head, seen = 0;
+		struct io_uring_cqe *cqe;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
+			if (ud >> 56 == CO_IO)
+				cc_on_cqe(w, &w->slot[(uint32_t)ud], cqe->res, now);
+			seen++;
+		}
+		io_uring_cq_advance(&w->ring, seen);
+	}
+	/* Due in the measured interval, never started: the open loop fell behind. */
+	if (g_o.workload == WL_CHURN)
+		for (uint64_t k = w->next_k;; k++) {
+			uint64_t t = cc_due(k * g.threads + w->id);
+			if (t >= g.t_end)
+				break;
+			if (t >= g.t_measure)
+				w->cs.unstarted++;
+		}
+}
+
+static void *cworker_main(void *arg)
+{
+	struct cworker *w = arg;
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		int r = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+		if (r != 0)
+			fprintf(stderr, "ringcast-bench: cannot pin thread %u to CPU %d: %s\n", w->id,
+			        w->cpu, strerror(r));
+	}
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	/* At most two completions per slot at once (an operation and its cancel); the kernel wants a
+	 * CQ at least as large as the SQ. */
+	int r = ring_init(&w->ring, pow2_at_least(2 * w->nslots + SQ_ENTRIES));
+	if (r < 0) {
+		fprintf(stderr, "ringcast-bench: thread %u: io_uring setup failed: %s\n", w->id,
+		        strerror(-r));
+		tally_add(&w->st.errors, "io_uring_setup", 1);
+		return NULL;
+	}
+	w->ring_ok = true;
+	cworker_loop(w);
+	return NULL;
+}
+
+static void cworker_prepare(struct cworker *w, uint32_t id)
+{
+	w->id = id;
+	w->cpu = g_o.ncpus ? g_o.cpus[id] : -1;
+	w->nslots = g_o.inflight / g.threads + (id < g_o.inflight % g.threads ? 1 : 0);
+	if (w->nslots == 0)
+		w->nslots = 1;
+	w->slot = xcalloc(w->nslots, sizeof *w->slot);
+	w->free_list = xcalloc(w->nslots, sizeof *w->free_list);
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		w->slot[i].fd = -1;
+		w->free_list[w->nfree++] = w->nslots - 1 - i; /* slot 0 is taken first */
+	}
+	w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)g.nonce << 20) ^ (id + 1);
+}
+
+static void cworker_fini(struct cworker *w)
+{
+	if (w->ring_ok)
+		io_uring_queue_exit(&w->ring); /* cancels what is still in flight */
+	for (uint32_t i = 0; i < w->nslots; i++)
+		if (w->slot[i].state != CC_FREE)
+			close(w->slot[i].fd);
+	free(w->slot);
+	free(w->free_list);
+}
+
+static void cstats_merge(struct cstats *to, const struct cstats *from)
+{
+	to->attempted += from->attempted;
+	to->completed += from->completed;
+	to->failed += from->failed;
+	to->unstarted += from->unstarted;
+	to->abandoned += from->abandoned;
+	to->inflight_max += from->inflight_max; /* a bound: the threads' peaks need not coincide */
+	for (uint32_t i = 0; i < from->ends.n; i++)
+		tally_add(&to->ends, from->ends.e[i].key, from->ends.e[i].count);
+}
+
 /* ---- the report ----------------------------------------------------------------------------- */
 
 static void stats_merge(struct stats *to, const struct stats *from)
@@ -2173,6 +2887,10 @@ static void stats_merge(struct stats *to, const struct stats *from)
 	to->unexplained += from->unexplained;
 	to->seq_back += from->seq_back;
 	to->notices += from->notices;
+	to->reconnects += from->reconnects;
+	to->reconnected += from->reconnected;
+	to->reconnect_failed += from->reconnect_failed;
+	to->waits_told += from->waits_told;
 	to->sends += from->sends;
 	to->send_bytes += from->send_bytes;
 	to->recv_cqes += from->recv_cqes;
@@ -2222,7 +2940,10 @@ struct report {
 	struct stats st;
 	struct stats st_slow;                         /* --workload slow */
 	uint32_t open_slow;                           /* slow subscribers connected */
-	struct proc_mem mem_before, mem_loaded;       /* --workload idle with --server-pid */
+	struct proc_mem mem_before, mem_loaded;       /* idle, churn, storm with --server-pid */
+	struct proc_mem mem_after;                    /* churn, storm: once every connection ended */
+	double settle_s;                              /* churn, storm: how long until mem_after */
+	struct cstats cs;                             /* churn, storm */
 	uint32_t open_subs, open_pubs, threads;
 	double measured_s, bench_cpu_s, server_cpu_s; /* server_cpu_s < 0: not measured */
 	double bench_util;                            /* bench_cpu_s / (measured_s x threads) */
@@ -2315,9 +3036,39 @@ static void print_json_mem(const struct report *r)
 	       per_conn(b->fds, a->fds, n));
 }
 
+/* churn, storm: what happened to the connections, and the server's memory and descriptors. */
+static void print_json_churn(const struct report *r)
+{
+	const struct cstats *cs = &r->cs;
+	printf("\"%s\":{\"inflight\":%u,", workload_names[g_o.workload], g_o.inflight);
+	if (g_o.workload == WL_CHURN)
+		printf("\"hold_ms\":%u,\"reset_fraction\":%.4f,", g_o.hold_ms, g_o.reset_fraction);
+	printf("\"attempted\":%" PRIu64 ",\"completed\":%" PRIu64 ",\"failed\":%" PRIu64
+	       ",\"unstarted\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"inflight_max\":%" PRIu64
+	       ",\"handshakes_per_sec\":%.1f,\"failures\":",
+	       cs->attempted, cs->completed, cs->failed, cs->unstarted, cs->abandoned,
+	       cs->inflight_max, r->measured_s > 0 ? (double)cs->completed / r->measured_s : 0);
+	print_tally_json(&r->st.errors);
+	printf(",\"ends\":");
+	print_tally_json(&cs->ends);
+	printf("},");
+	const struct proc_mem *a = &r->mem_before, *b = &r->mem_loaded, *c = &r->mem_after;
+	if (!g_o.server_pid || a->rss_kib < 0 || b->rss_kib < 0 || c->rss_kib < 0) {
+		printf("\"server_mem\":null,");
+		return;
+	}
+	printf("\"server_mem\":{\"rss_kib_before\":%ld,\"rss_kib_loaded\":%ld,\"rss_kib_after\":%ld,"
+	       "\"fds_before\":%ld,\"fds_loaded\":%ld,\"fds_after\":%ld,\"settle_s\":%.3f},",
+	       a->rss_kib, b->rss_kib, c->rss_kib, a->fds, b->fds, c->fds, r->settle_s);
+}
+
 /* The fields only the other workloads and v1 have (after "opcode"). */
 static void print_json_workload(const struct report *r)
 {
+	if (g_o.workload == WL_CHURN || g_o.workload == WL_STORM) {
+		print_json_churn(r);
+		return;
+	}
 	printf("\"size_min\":%u,\"size_max\":%u,", g_o.size_min, g_o.size_max);
 	if (g.v1)
 		printf("\"topics\":%u,\"per_sub\":%u,\"zipf\":%.3f,", g_o.topics, g_o.per_sub, g_o.zipf);
@@ -2393,6 +3144,12 @@ static void print_json(const struct report *r)
 		       ",\"notices\":%" PRIu64 ",",
 		       s->missed, s->unexplained, s->seq_back, s->notices);
 	printf("\"stalls\":%" PRIu64 ",\"closed_in_run\":%" PRIu64 ",", s->stalls, s->closed_in_run);
+	if (g_o.reconnect) {
+		printf("\"reconnect\":{\"backoff_base_ms\":%u,\"backoff_cap_ms\":%u,\"attempts\":%" PRIu64
+		       ",\"succeeded\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"waits_told\":%" PRIu64 "},",
+		       g_o.backoff_base_ms, g_o.backoff_cap_ms, s->reconnects, s->reconnected,
+		       s->reconnect_failed, s->waits_told);
+	}
 	printf("\"latency_us\":");
 	print_latency_json(s);
 	putchar(',');
@@ -2528,6 +3285,29 @@ static void print_table_traffic(FILE *f, const struct report *r)
 		        (double)s->lag_max_ns / 1e3);
 }
 
+static void print_table_churn(FILE *f, const struct report *r)
+{
+	const struct cstats *cs = &r->cs;
+	double dur = r->measured_s;
+	if (g_o.workload == WL_CHURN)
+		fprintf(f, "  mode             open loop, %.1f connections/s, hold 0..%u ms, %.0f%% reset\n",
+		        g_o.rate, g_o.hold_ms, 100 * g_o.reset_fraction);
+	else
+		fprintf(f, "  mode             storm, %u in progress at most\n", g_o.inflight);
+	fprintf(f, "  connections      %" PRIu64 " attempted, %" PRIu64 " completed (%.1f/s), %" PRIu64
+	           " failed, %" PRIu64 " never started, %" PRIu64 " abandoned; %u thread(s)\n",
+	        cs->attempted, cs->completed, dur > 0 ? (double)cs->completed / dur : 0, cs->failed,
+	        cs->unstarted, cs->abandoned, r->threads);
+	fprintf(f, "  handshake us     ");
+	print_latency_table(f, &r->st);
+	print_tally_table(f, "  ends            ", &cs->ends);
+	if (r->mem_before.rss_kib >= 0 && r->mem_after.rss_kib >= 0)
+		fprintf(f, "  server memory    RSS %ld -> %ld -> %ld KiB, descriptors %ld -> %ld -> %ld "
+		           "(before, at the end, %.2f s after)\n",
+		        r->mem_before.rss_kib, r->mem_loaded.rss_kib, r->mem_after.rss_kib,
+		        r->mem_before.fds, r->mem_loaded.fds, r->mem_after.fds, r->settle_s);
+}
+
 static void print_table(const struct report *r)
 {
 	const struct stats *s = &r->st;
@@ -2538,7 +3318,9 @@ static void print_table(const struct report *r)
 	if (g.v1)
 		fprintf(f, "  topics           %u (\"%s%s\"), %u per subscriber, zipf %.2f\n", g_o.topics,
 		        g_o.topic, g_o.topics > 1 ? ".<k>" : "", g_o.per_sub, g_o.zipf);
-	if (g_o.workload != WL_IDLE)
+	if (g_o.workload == WL_CHURN || g_o.workload == WL_STORM)
+		print_table_churn(f, r);
+	else if (g_o.workload != WL_IDLE)
 		print_table_traffic(f, r);
 	else
 		fprintf(f, "  connections      %u/%u held for %.1f s, %u thread(s)\n", r->open_subs,
@@ -2574,6 +3356,10 @@ static void print_table(const struct report *r)
 		        1024 * per_conn(r->mem_loaded.rss_kib, r->mem_before.rss_kib, n), r->mem_before.fds,
 		        r->mem_loaded.fds);
 	}
+	if (g_o.reconnect)
+		fprintf(f, "  reconnects       %" PRIu64 " attempted, %" PRIu64 " opened, %" PRIu64
+		           " failed, %" PRIu64 " waits lengthened by the server (Retry-After, 1012, 1013)\n",
+		        s->reconnects, s->reconnected, s->reconnect_failed, s->waits_told);
 	if (r->error)
 		fprintf(f, "  ERROR            %s\n", r->error);
 }
@@ -2776,6 +3562,10 @@ static void usage(FILE *f)
 	        "                          one round trip in flight (or --rate in all)\n"
 	        "                          idle: --connections C held for --duration (with --server-pid:\n"
 	        "                          the server's RSS and descriptors per connection)\n"
+	        "                          churn: --rate connections/s, each connects, subscribes,\n"
+	        "                          holds 0..--hold-ms and closes (--reset-fraction: reset)\n"
+	        "                          storm: handshakes as fast as the server takes them,\n"
+	        "                          --inflight at once, each closed at once\n"
 	        "  -n, --subscribers N     subscribers (default 1000)\n"
 	        "  -p, --publishers P      publishers (default 1)\n"
 	        "  -s, --size BYTES        payload size (default 64; at least 24, 48 with --text)\n"
@@ -2816,6 +3606,13 @@ static void usage(FILE *f)
 	        "      --busy-poll         never sleep: poll for completions (takes whole CPUs; keeps\n"
 	        "                          the ~100 us wake-up delay of an idle vCPU out of the\n"
 	        "                          send times and receive timestamps)\n"
+	        "      --reset-fraction F  churn: share of connections ended by a reset (default 0.2)\n"
+	        "      --hold-ms MS        churn: hold each connection 0..MS ms, uniform (default 50)\n"
+	        "      --inflight N        churn, storm: connections in progress at once (default 256)\n"
+	        "      --reconnect         fanout, market, slow, echo, idle: reconnect what the server\n"
+	        "                          closes or refuses, exponential backoff with full jitter\n"
+	        "      --backoff-base-ms MS  first backoff (default 100)\n"
+	        "      --backoff-cap-ms MS   longest backoff (default 10000)\n"
 	        "  -q, --quiet             no table on stderr\n"
 	        "  -h, --help\n");
 }
@@ -2835,6 +3632,7 @@ __attribute__((noreturn, format(printf, 1, 2))) static void usage_error(const ch
 struct given {
 	bool subs, pubs, size, size_min, size_max, topics, per_sub, zipf, slow, proto, window;
 	bool warmup, drain, rate, max;
+	bool churn, inflight, ctimeout, backoff;
 	uint32_t connections; /* 0: not given */
 };
 
@@ -2843,7 +3641,7 @@ static enum workload workload_parse(const char *s)
 	for (uint32_t i = 0; i < sizeof workload_names / sizeof workload_names[0]; i++)
 		if (strcmp(s, workload_names[i]) == 0)
 			return (enum workload)i;
-	usage_error("unknown --workload '%s' (fanout, market, slow, echo or idle)", s);
+	usage_error("unknown --workload '%s' (fanout, market, slow, echo, idle, churn or storm)", s);
 }
 
 /* The presets of each workload, for what the command line left out. */
@@ -2896,6 +3694,24 @@ static void workload_apply(struct given *gv)
 		if (!gv->drain)
 			g_o.drain_s = 0;
 		break;
+	case WL_CHURN:
+	case WL_STORM:
+		if (g_o.proto == PROTO_V1)
+			usage_error("--workload %s connects with --proto plain or generic",
+			            workload_names[g_o.workload]);
+		if (g_o.workload == WL_CHURN && !gv->rate && !gv->max) {
+			g_o.rate = 100; /* connections per second */
+			gv->rate = true;
+		}
+		if (g_o.workload == WL_STORM)
+			g_o.window = g_o.inflight;
+		g_o.subs = 0;
+		g_o.pubs = 0;
+		if (!gv->warmup)
+			g_o.warmup_s = 0;
+		if (!gv->ctimeout) /* a handshake slower than this is a failure (timeout) */
+			g_o.connect_timeout_s = 5;
+		break;
 	}
 	/* Sizes: --size-min/--size-max, else --size for both, else the preset (market: 32..256). */
 	bool range = g_o.workload == WL_MARKET && !gv->size;
@@ -2918,6 +3734,27 @@ static void opts_check(const struct given *gv)
 		            "market)");
 	if (gv->slow && g_o.workload != WL_SLOW)
 		usage_error("--slow-fraction and --slow-rate belong to --workload slow");
+	bool cc = g_o.workload == WL_CHURN || g_o.workload == WL_STORM;
+	if (gv->churn && g_o.workload != WL_CHURN)
+		usage_error("--reset-fraction and --hold-ms belong to --workload churn");
+	if (gv->inflight && !cc)
+		usage_error("--inflight belongs to --workload churn and storm");
+	if (cc && (gv->subs || gv->pubs || gv->connections || gv->size || gv->topics || g_o.text))
+		usage_error("--workload %s opens and closes connections: no -n, -p, --connections, "
+		            "--size, --topics, --text", workload_names[g_o.workload]);
+	if (g_o.workload == WL_CHURN && gv->max)
+		usage_error("--workload churn is open loop (--rate connections/s): no --max");
+	if (g_o.workload == WL_STORM && gv->rate)
+		usage_error("--workload storm takes connections as fast as the server does: no --rate "
+		            "(--workload churn paces them), --inflight bounds them");
+	if (g_o.reconnect && cc)
+		usage_error("--reconnect is for the workloads with long-lived connections, not %s",
+		            workload_names[g_o.workload]);
+	if (gv->backoff && !g_o.reconnect)
+		usage_error("--backoff-base-ms and --backoff-cap-ms need --reconnect");
+	if (g_o.backoff_base_ms > g_o.backoff_cap_ms)
+		usage_error("--backoff-base-ms %u is above --backoff-cap-ms %u", g_o.backoff_base_ms,
+		            g_o.backoff_cap_ms);
 	if (gv->connections && g_o.workload != WL_ECHO && g_o.workload != WL_IDLE)
 		usage_error("--connections belongs to --workload echo and idle (fanout: -n and -p)");
 	if (g_o.workload == WL_IDLE && (gv->rate || gv->max || gv->pubs || gv->subs))
@@ -2961,7 +3798,8 @@ static void parse_args(int argc, char **argv)
 {
 	enum { O_TOPIC = 256, O_PROTO, O_MAX, O_WARMUP, O_DRAIN, O_CPUS, O_PID, O_TEXT, O_CBATCH,
 	       O_CTIMEOUT, O_SRC, O_RBUF, O_RBUFS, O_SBATCH, O_STALL, O_BUSY, O_WORKLOAD, O_TOPICS,
-	       O_PERSUB, O_ZIPF, O_SMIN, O_SMAX, O_SLOWF, O_SLOWR, O_PCT };
+	       O_PERSUB, O_ZIPF, O_SMIN, O_SMAX, O_SLOWF, O_SLOWR, O_PCT, O_RESETF, O_HOLD, O_INFLIGHT,
+	       O_RECONNECT, O_BBASE, O_BCAP };
 	static const struct option lo[] = {
 		{ "subscribers", required_argument, NULL, 'n' },
 		{ "publishers", required_argument, NULL, 'p' },
@@ -2995,6 +3833,12 @@ static void parse_args(int argc, char **argv)
 		{ "slow-rate", required_argument, NULL, O_SLOWR },
 		{ "connections", required_argument, NULL, 'c' },
 		{ "percentiles", required_argument, NULL, O_PCT },
+		{ "reset-fraction", required_argument, NULL, O_RESETF },
+		{ "hold-ms", required_argument, NULL, O_HOLD },
+		{ "inflight", required_argument, NULL, O_INFLIGHT },
+		{ "reconnect", no_argument, NULL, O_RECONNECT },
+		{ "backoff-base-ms", required_argument, NULL, O_BBASE },
+		{ "backoff-cap-ms", required_argument, NULL, O_BCAP },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -3049,6 +3893,27 @@ static void parse_args(int argc, char **argv)
 			gv.connections = (uint32_t)parse_num(optarg, "--connections", 1, 1000000);
 			break;
 		case O_PCT: g_o.percentiles = optarg; break;
+		case O_RESETF:
+			g_o.reset_fraction = parse_num(optarg, "--reset-fraction (0 <= F <= 1)", 0, 1);
+			gv.churn = true;
+			break;
+		case O_HOLD:
+			g_o.hold_ms = (uint32_t)parse_num(optarg, "--hold-ms", 0, 3600000);
+			gv.churn = true;
+			break;
+		case O_INFLIGHT:
+			g_o.inflight = (uint32_t)parse_num(optarg, "--inflight", 1, 100000);
+			gv.inflight = true;
+			break;
+		case O_RECONNECT: g_o.reconnect = true; break;
+		case O_BBASE:
+			g_o.backoff_base_ms = (uint32_t)parse_num(optarg, "--backoff-base-ms", 1, 3600000);
+			gv.backoff = true;
+			break;
+		case O_BCAP:
+			g_o.backoff_cap_ms = (uint32_t)parse_num(optarg, "--backoff-cap-ms", 1, 3600000);
+			gv.backoff = true;
+			break;
 		case O_TOPIC: g_o.topic = optarg; break;
 		case O_PROTO:
 			gv.proto = true;
@@ -3090,7 +3955,10 @@ static void parse_args(int argc, char **argv)
 		case O_PID: g_o.server_pid = (long)parse_num(optarg, "--server-pid", 1, 1 << 30); break;
 		case O_TEXT: g_o.text = true; break;
 		case O_CBATCH: g_o.connect_batch = (uint32_t)parse_num(optarg, "--connect-batch", 1, 1e6); break;
-		case O_CTIMEOUT: g_o.connect_timeout_s = parse_num(optarg, "--connect-timeout", 0.1, 1e6); break;
+		case O_CTIMEOUT:
+			g_o.connect_timeout_s = parse_num(optarg, "--connect-timeout", 0.1, 1e6);
+			gv.ctimeout = true;
+			break;
 		case O_SRC: g_o.source_addrs = (uint32_t)parse_num(optarg, "--source-addrs", 0, 254); break;
 		case O_RBUF: g_o.recv_buf_bytes = (uint32_t)parse_num(optarg, "--recv-buf", 256, 1 << 24); break;
 		case O_RBUFS: g_o.recv_bufs = (uint32_t)parse_num(optarg, "--recv-bufs", 1, 32768); break;
@@ -3230,6 +4098,79 @@ static void raise_nofile(uint32_t need)
 		        need, (unsigned long long)rl.rlim_cur);
 }
 
+/* churn, storm: the server's descriptors once every connection ended. The server sees a reset or
+ * a close some time after this process closed its socket, so wait (up to the drain, at least a
+ * second) for its count to come back to where it was before, and say how long that took. */
+static struct proc_mem settle_mem(const struct report *r, double *waited_s)
+{
+	uint64_t t = mono_ns(), limit = (uint64_t)((g_o.drain_s > 1 ? g_o.drain_s : 1) * 1e9);
+	struct proc_mem m = proc_mem_read(g_o.server_pid);
+	while (m.fds > r->mem_before.fds && mono_ns() - t < limit) {
+		usleep(10000);
+		m = proc_mem_read(g_o.server_pid);
+	}
+	*waited_s = (double)(mono_ns() - t) / 1e9;
+	return m;
+}
+
+/* --workload churn and storm: their own engine (above), the same timeline and report. */
+static int run_churn(void)
+{
+	g.threads = g_o.ncpus ? g_o.ncpus : 1;
+	if (g.threads > g_o.inflight)
+		g.threads = g_o.inflight;
+	g.period_ns = g_o.max ? 0 : 1e9 / g_o.rate;
+	raise_nofile(g_o.inflight);
+	struct report r = { .mem_before = { -1, -1 }, .mem_loaded = { -1, -1 },
+		            .mem_after = { -1, -1 } };
+	if (g_o.server_pid)
+		r.mem_before = proc_mem_read(g_o.server_pid);
+	struct cworker *ws = xcalloc(g.threads, sizeof *ws);
+	for (uint32_t i = 0; i < g.threads; i++)
+		cworker_prepare(&ws[i], i);
+	g.t0 = mono_ns() + 20 * 1000 * 1000;
+	g.t_measure = g.t0 + (uint64_t)(g_o.warmup_s * 1e9);
+	g.t_end = g.t_measure + (uint64_t)(g_o.duration_s * 1e9);
+	g.t_drain = g.t_end + (uint64_t)(g_o.drain_s * 1e9);
+	for (uint32_t i = 0; i < g.threads; i++) {
+		int err = pthread_create(&ws[i].thread, NULL, cworker_main, &ws[i]);
+		if (err != 0)
+			die("pthread_create", err);
+	}
+	sleep_until_ns(g.t_measure);
+	double cpu0 = cpu_s_self(), srv0 = g_o.server_pid ? cpu_s_pid(g_o.server_pid) : -1;
+	sleep_until_ns(g.t_end);
+	double cpu1 = cpu_s_self(), srv1 = g_o.server_pid ? cpu_s_pid(g_o.server_pid) : -1;
+	if (g_o.server_pid) /* connections still coming and going: the load's level */
+		r.mem_loaded = proc_mem_read(g_o.server_pid);
+	for (uint32_t i = 0; i < g.threads; i++)
+		pthread_join(ws[i].thread, NULL);
+	for (uint32_t i = 0; i < g.threads; i++) {
+		stats_merge(&r.st, &ws[i].st);
+		cstats_merge(&r.cs, &ws[i].cs);
+		cworker_fini(&ws[i]);
+	}
+	free(ws);
+	if (g_o.server_pid)
+		r.mem_after = settle_mem(&r, &r.settle_s);
+	r.st.unsent = r.cs.unstarted;
+	r.threads = g.threads;
+	r.measured_s = (double)(g.t_end - g.t_measure) / 1e9;
+	r.bench_cpu_s = cpu1 - cpu0;
+	r.bench_util = r.measured_s > 0 ? r.bench_cpu_s / (r.measured_s * g.threads) : 0;
+	r.server_cpu_s = srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1;
+	if (r.cs.attempted == 0)
+		r.error = "no connection was attempted";
+	else if (r.cs.completed == 0)
+		r.error = "no handshake completed";
+	if (!g_o.quiet)
+		print_table(&r);
+	print_json(&r);
+	if (g_o.percentiles)
+		write_percentiles(g_o.percentiles, &r.st);
+	return r.error ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	parse_args(argc, argv);
@@ -3246,13 +4187,15 @@ int main(int argc, char **argv)
 	resolve(&u);
 	targets_build(&u);
 	signal(SIGPIPE, SIG_IGN);
+	if (getrandom(&g.nonce, sizeof g.nonce, 0) != (ssize_t)sizeof g.nonce)
+		g.nonce = (uint32_t)mono_ns() ^ (uint32_t)getpid();
+	if (g_o.workload == WL_CHURN || g_o.workload == WL_STORM)
+		return run_churn();
 
 	g.total = g_o.subs + g_o.pubs;
 	g.threads = g_o.ncpus ? g_o.ncpus : 1;
 	if (g.threads > g.total)
 		g.threads = g.total;
-	if (getrandom(&g.nonce, sizeof g.nonce, 0) != (ssize_t)sizeof g.nonce)
-		g.nonce = (uint32_t)mono_ns() ^ (uint32_t)getpid();
 	g.head_len = g_o.text ? HEAD_TEXT_LEN : HEAD_BIN_LEN;
 	/* v1: PUBLISH is always BINARY; a text payload is told by its flag. */
 	g.opcode = g_o.text && !g.v1 ? RC_OP_TEXT : RC_OP_BINARY;
@@ -3352,7 +4295,7 @@ int main(int argc, char **argv)
 		r.error = "no connection could be opened";
 	else if (open_pubs == 0 && g_o.pubs > 0)
 		r.error = "no publisher could connect";
-	else if (r.st.closed_in_run >= open_subs + open_pubs)
+	else if (r.st.closed_in_run >= open_subs + open_pubs + r.st.reconnected)
 		r.error = "the server closed every connection during the run";
 	if (!g_o.quiet)
 		print_table(&r);

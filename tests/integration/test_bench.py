@@ -16,12 +16,22 @@ slow         one subscriber in four stops reading after the warmup; the server (
              every drop by `missed` notices. With --slow-policy disconnect it is closed instead.
 echo         round trips on /echo, closed loop and open loop; --percentiles writes the distribution.
 idle         connections held; the server's RSS and descriptors before and loaded.
+churn        connections opened at a rate, held briefly, closed (a fifth by a reset): every one
+             attempted is completed or has a failure kind, every completed one ended somehow,
+             and the server's descriptors are back where they were.
+storm        handshakes as fast as the server takes them, 32 in progress: all complete, all close
+             cleanly.
+reconnect_503      a server full at 5 connections refuses the rest with 503 and Retry-After: the
+                   bench counts the 503s and retries, never sooner than Retry-After (1 s).
+reconnect_restart  the server is stopped (1001) and started again on the same port mid-run: the
+                   1001s are counted and every subscriber comes back.
 bad_flags    wrong options are refused with exit status 2 and a message naming the option.
 """
 
 import json
 import os
 import subprocess
+import time
 
 from rcserver import Suite, Fail, check, expect_eq, t, scaled
 
@@ -100,7 +110,9 @@ def slow_run(ctx, srv):
     # loopback) and the server's queue within the measured second: 500 x 32 KiB = 16 MB/s.
     return run_bench(ctx, "ws://127.0.0.1:%d/ws" % srv.port, "--workload", "slow", "-n", 4,
                      "--slow-fraction", 0.25, "-s", 32768, "--rate", 500,
-                     "-d", 1.5, "--warmup", 0.5, "--drain", t(3))
+                     "-d", 1.5, "--warmup", 0.5, "--drain", t(10))  # ends once caught up:
+    # the fast ones' 48 MB can take seconds to arrive on a loaded machine (seen: a few dozen
+    # messages still on their way after 3 s, none dropped)
 
 
 @suite.case(timeout=40)
@@ -171,6 +183,123 @@ def idle(ctx):
     ctx.note("%.0f B of server RSS per connection" % m["rss_bytes_per_conn"])
 
 
+FAILURE_KINDS = ("refused", "timeout", "reset", "eof")
+
+
+def settle_fds(srv):
+    """Wait until the server's descriptor count stops moving (its workers open their rings after
+    the listening line), so that the bench's "before" is a baseline."""
+    last, deadline = srv.fd_count(), time.monotonic() + t(5)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        n = srv.fd_count()
+        if n == last:
+            return
+        last = n
+
+
+@suite.case(timeout=40)
+def churn(ctx):
+    srv = ctx.server()
+    settle_fds(srv)
+    rate = scaled(300, 50)
+    r = run_bench(ctx, "ws://127.0.0.1:%d/ws" % srv.port, "--workload", "churn", "--rate", rate,
+                  "--hold-ms", 20, "-d", 1.5, "--drain", t(2), "--server-pid", srv.pid)
+    c = r["churn"]
+    # Open loop: every connection due in the 1.5 s was started, none left hanging at the end.
+    check(abs(c["attempted"] - rate * 1.5) <= 2, "attempted %d, %d due" % (c["attempted"],
+                                                                           rate * 1.5))
+    expect_eq((c["unstarted"], c["abandoned"]), (0, 0), "never started, abandoned")
+    check(c["completed"] > 0, "no handshake completed: %r" % c)
+    expect_eq(c["completed"] + c["failed"], c["attempted"], "completed + failed")
+    expect_eq(sum(c["failures"].values()), c["failed"], "failures by kind")
+    check(all(k in FAILURE_KINDS or k.startswith("http_") for k in c["failures"]),
+          "unexplained failures %r" % c["failures"])
+    expect_eq(sum(c["ends"].values()), c["completed"], "ends of the completed connections")
+    # A fifth end by a reset, the rest by a close answered with 1000 (the server closes none).
+    check(c["ends"].get("reset", 0) > 0 and c["ends"].get("clean", 0) > 0, "ends %r" % c["ends"])
+    check(set(c["ends"]) <= {"reset", "clean"}, "ends %r" % c["ends"])
+    expect_eq(r["latency_us"]["count"], c["completed"], "handshake latency samples")
+    m = r["server_mem"]
+    check(m is not None, "--server-pid given but no server_mem")
+    expect_eq(m["fds_after"], m["fds_before"], "server descriptors after the churn")
+    ctx.note("%d connections, handshake p99 %.1f ms, ends %r" % (
+        c["completed"], r["latency_us"]["p99"] / 1000, c["ends"]))
+
+
+@suite.case(timeout=40)
+def storm(ctx):
+    srv = ctx.server()
+    r = run_bench(ctx, "ws://127.0.0.1:%d/ws" % srv.port, "--workload", "storm", "--inflight", 32,
+                  "-d", 1, "--drain", t(2))
+    c = r["storm"]
+    check(c["completed"] > 0 and c["handshakes_per_sec"] > 0, "no handshake: %r" % c)
+    check(c["inflight_max"] <= 32, "%d in progress, --inflight 32" % c["inflight_max"])
+    expect_eq((c["failed"], c["abandoned"]), (0, 0), "failed, abandoned (%r)" % c["failures"])
+    expect_eq(c["ends"], {"clean": c["completed"]}, "ends")
+    ctx.note("%.0f handshakes/s, p99 %.1f ms" % (c["handshakes_per_sec"],
+                                                r["latency_us"]["p99"] / 1000))
+
+
+@suite.case(timeout=40)
+def reconnect_503(ctx):
+    srv = ctx.server("--max-connections", "5")
+    # 1 publisher + 10 subscribers: at least 6 are refused; each is retried, never within a
+    # second of its 503 (Retry-After: 1), so in ~2.5 s it tries at most 3 times.
+    # One connection set up at a time, so that the publisher (the first) gets in.
+    r = run_bench(ctx, "ws://127.0.0.1:%d/ws" % srv.port, "-n", 10, "--rate", scaled(200, 50),
+                  "--connect-batch", 1, "--reconnect", "--backoff-base-ms", 10, *timeline(2))
+    refused = 11 - r["connected_subscribers"] - r["connected_publishers"]
+    check(refused >= 6, "only %d refused by a server full at 5" % refused)
+    rc = r["reconnect"]
+    check(r["errors"].get("http_503", 0) >= refused, "503s %r" % r["errors"])
+    check(rc["attempts"] >= refused, "%d reconnects for %d refused" % (rc["attempts"], refused))
+    expect_eq(rc["succeeded"], 0, "reconnects into a full server")
+    expect_eq(rc["failed"], rc["attempts"], "failed reconnects")
+    # Every wait followed a 503 and was lengthened to its Retry-After (a 10 ms backoff would not).
+    expect_eq(rc["waits_told"], r["errors"]["http_503"], "waits lengthened by Retry-After")
+    check(rc["attempts"] <= 3 * refused, "%d reconnects: Retry-After not honoured" % rc["attempts"])
+    expect_eq(r["missing"], 0, "deliveries missing at the connected subscribers")
+    ctx.note("%d refused, %d reconnects, errors %r" % (refused, rc["attempts"], r["errors"]))
+
+
+@suite.case(timeout=60)
+def reconnect_restart(ctx):
+    srv = ctx.server()
+    port = srv.port
+    cmd = [bench_path(ctx), "-q", "-n", 20, "--rate", scaled(200, 50), "--reconnect",
+           "--backoff-base-ms", 50, "--backoff-cap-ms", 500, "-d", t(4), "--warmup", 0.5,
+           "--drain", t(2), "ws://127.0.0.1:%d/ws" % port]
+    bench = subprocess.Popen([str(a) for a in cmd], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(t(1.5))
+        srv.stop()  # drain: every connection is closed with 1001
+        srv2 = ctx.server("--listen", "127.0.0.1:%d" % port)
+        out, err = bench.communicate(timeout=t(30))
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+    r = json.loads(out)
+    check(r["ok"] is True and bench.returncode == 0, "bench not ok (exit %d): %r %s"
+          % (bench.returncode, r.get("error"), err[-300:]))
+    expect_eq(r["connected_subscribers"] + r["connected_publishers"], 21, "connected at start")
+    closed = r["server_closes"].get("1001", 0)
+    check(closed > 0, "no 1001 close counted: %r" % r["server_closes"])
+    rc = r["reconnect"]
+    # Each connection the drain closed came back (the others may have been reset before theirs).
+    check(rc["succeeded"] >= closed and rc["succeeded"] <= 21, "%d back of %d closed with 1001 (%r)"
+          % (rc["succeeded"], closed, rc))
+    expect_eq(rc["attempts"], rc["succeeded"] + rc["failed"], "attempts")
+    check(set(r["errors"]) <= {"connect_ECONNREFUSED", "handshake_recv_ECONNRESET", "http_503",
+                               "handshake_recv_eof"}, "errors %r" % r["errors"])
+    check(r["delivered"] > 0, "nothing delivered")
+    srv2.stop()
+    ctx.note("%d closed with 1001, %d reconnects (%d opened)" % (closed, rc["attempts"],
+                                                                 rc["succeeded"]))
+
+
 @suite.case(timeout=20)
 def bad_flags(ctx):
     bench = bench_path(ctx)
@@ -181,7 +310,14 @@ def bad_flags(ctx):
                        (["--workload", "slow", "--max"], "--rate"),
                        (["--workload", "echo", "-n", "5"], "--connections"),
                        (["--workload", "market", "--size-min", "8"], "at least"),
-                       (["--slow-rate", "100"], "--workload slow")):
+                       (["--slow-rate", "100"], "--workload slow"),
+                       (["--workload", "churn", "--max"], "--rate"),
+                       (["--workload", "storm", "--rate", "10"], "--inflight"),
+                       (["--workload", "churn", "-n", "5"], "-n"),
+                       (["--reset-fraction", "0.5"], "--workload churn"),
+                       (["--workload", "storm", "--reconnect"], "--reconnect"),
+                       (["--backoff-cap-ms", "50"], "--reconnect"),
+                       (["--inflight", "5"], "--inflight")):
         out = subprocess.run([bench] + args + [url], capture_output=True, text=True,
                              timeout=t(10))
         expect_eq(out.returncode, 2, "exit status of %s" % " ".join(args))
