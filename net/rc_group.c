@@ -20,6 +20,8 @@ typedef struct worker_arg {
 	int cpu;
 	int signal_fd;
 	uint32_t slots;
+	void (*ready)(void *ctx);
+	void *ready_ctx;
 	int result;
 } worker_arg;
 
@@ -53,8 +55,14 @@ static void *worker_main(void *p)
 			g->workers[a->index] = w;
 	}
 	pthread_barrier_wait(&g->barrier); /* every worker exists (or one failed) */
-	if (!atomic_load(&g->failed))
+	if (!atomic_load(&g->failed)) {
+		if (a->index == 0 && a->ready != NULL) {
+			rc_log_set_worker(-1); /* a line about the whole server */
+			a->ready(a->ready_ctx);
+			rc_log_set_worker(0);
+		}
 		a->result = rc_worker_run(w);
+	}
 	pthread_barrier_wait(&g->barrier); /* nobody touches another worker any more */
 	rc_worker_destroy(w);
 	return NULL;
@@ -105,7 +113,7 @@ static int group_init(rc_group *g, const rc_cfg *cfg, uint32_t n)
 }
 
 int rc_group_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu,
-                 int signal_fd, uint32_t slots)
+                 int signal_fd, uint32_t slots, void (*ready)(void *ctx), void *ready_ctx)
 {
 	if (n == 0 || n > RC_INTEREST_WORKERS_MAX)
 		return -EINVAL;
@@ -124,7 +132,8 @@ int rc_group_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int 
 	uint32_t started = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		args[i] = (worker_arg){ .g = &g, .index = i, .listen_fd = listen_fd[i], .cpu = cpu[i],
-		                        .signal_fd = signal_fd, .slots = slots };
+		                        .signal_fd = signal_fd, .slots = slots, .ready = ready,
+		                        .ready_ctx = ready_ctx };
 		int e = pthread_create(&threads[i], NULL, worker_main, &args[i]);
 		if (e != 0) {
 			rc_log(RC_LOG_ERROR, "workers", "error=\"pthread_create: %s\"", strerror(e));

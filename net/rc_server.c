@@ -155,6 +155,26 @@ static int steer_by_cpu(int lfd, const int *cpu, uint32_t n)
 	return 0;
 }
 
+/* The "listening" line, once every worker exists: tools and tests take it to mean the server is
+ * set up (its buffer region registered and resident), not only bound. */
+struct listening {
+	const rc_cfg *cfg;
+	const char *addr;
+	uint32_t workers;
+	uint32_t slots;
+};
+
+static void say_listening(void *ctx)
+{
+	const struct listening *l = ctx;
+	const rc_cfg *cfg = l->cfg;
+	rc_log(RC_LOG_INFO, "listening", "addr=%s workers=%u steer_by_cpu=%d max_connections=%u "
+	       "slots=%u slow_policy=%s buffers=%u+%u buffer_size=%u", l->addr, l->workers,
+	       cfg->steer_by_cpu, cfg->max_connections, l->slots,
+	       rc_cfg_policy_name(cfg->slow_policy), cfg->recv_buffers, cfg->pool_buffers,
+	       cfg->buffer_size_bytes);
+}
+
 /* The CPUs workers are pinned to, in order: --cpus, or the process's affinity mask. Returns how
  * many (0 if the mask could not be read). */
 static uint32_t cpu_list(const rc_cfg *cfg, int *out, uint32_t cap)
@@ -241,12 +261,8 @@ int rc_server_run(const rc_cfg *cfg_in)
 		if (cfg.publish_token[0] == '\0')
 			rc_log(RC_LOG_WARN, "publish_open", "note=\"no --publish-token: anyone may "
 			       "publish\"");
-		rc_log(RC_LOG_INFO, "listening", "addr=%s workers=%u steer_by_cpu=%d "
-		       "max_connections=%u slots=%u slow_policy=%s buffers=%u+%u buffer_size=%u", addr,
-		       n, cfg.steer_by_cpu, cfg.max_connections, slots,
-		       rc_cfg_policy_name(cfg.slow_policy), cfg.recv_buffers, cfg.pool_buffers,
-		       cfg.buffer_size_bytes);
-		r = rc_group_run(&cfg, n, lfd, cpu, sfd, slots);
+		struct listening what = { .cfg = &cfg, .addr = addr, .workers = n, .slots = slots };
+		r = rc_group_run(&cfg, n, lfd, cpu, sfd, slots, say_listening, &what);
 	}
 	for (uint32_t i = 0; i < nl; i++)
 		close(lfd[i]);

@@ -40,7 +40,7 @@ def start_server(args, flags, taskset):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with open(log.name) as f:
-            m = re.search(r"event=listening addr=127\.0\.0\.1:(\d+)", f.read())
+            m = re.search(r"event=listening\b.*?\baddr=127\.0\.0\.1:(\d+)", f.read())
         if m:
             return proc, int(m.group(1)), log.name
         if proc.poll() is not None:
