@@ -28,42 +28,17 @@ import argparse
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
+
+from rcperf import server_start, server_stop
 
 ARGS = None
 
 
-def server_start(extra=()):
-    log = tempfile.NamedTemporaryFile(prefix="goals-", suffix=".log", delete=False)
-    cmd = ["taskset", "-c", str(ARGS.server_cpu), os.path.join(ARGS.build, "tools", "ringcast"),
-           "--listen", "127.0.0.1:0"] + list(extra)
-    proc = subprocess.Popen(cmd, stderr=log, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        with open(log.name) as f:
-            m = re.search(r"event=listening\b.*?\baddr=127\.0\.0\.1:(\d+)", f.read())
-        if m:
-            return proc, int(m.group(1)), log.name
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    sys.exit("server did not start: %s (log %s)" % (" ".join(cmd), log.name))
-
-
-def server_stop(proc, logname):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    os.unlink(logname)
+def start(extra=()):
+    return server_start(ARGS.build, extra, taskset=ARGS.server_cpu)
 
 
 def rss_kib(pid):
@@ -87,7 +62,7 @@ def bench(port, pid, *args):
 
 
 def one_server(*args, extra=()):
-    proc, port, log = server_start(extra)
+    proc, port, log = start(extra)
     try:
         return bench(port, proc.pid, *args)
     finally:
@@ -144,7 +119,7 @@ def goal_ramp(rows):
     rates = [1000, 2000, 4000, 8000, 16000, 1000]
     series = []
     for _ in range(ARGS.runs):
-        proc, port, log = server_start()
+        proc, port, log = start()
         try:
             got = []
             for rate in rates:
@@ -169,7 +144,7 @@ def goal_ramp(rows):
 def goal_idle(rows):
     per = []
     for _ in range(ARGS.runs):
-        proc, port, log = server_start(["--max-connections", "12000"])
+        proc, port, log = start(["--max-connections", "12000"])
         try:
             out = subprocess.run(
                 ["taskset", "-c", str(ARGS.bench_cpu), sys.executable,
@@ -195,7 +170,7 @@ def goal_slow(rows):
         r = one_server("--rate", rate, "-n", 1000, "-d", ARGS.duration, extra=flags)
         say("allfast", r)
         fast_all.append(r["deliveries_per_sec"] / 1000)    # per subscriber
-        proc, port, log = server_start(flags)
+        proc, port, log = start(flags)
         try:
             r = bench(port, proc.pid, "--workload", "slow", "--slow-fraction", "0.1", "--rate",
                       rate, "-n", 1000, "-d", ARGS.duration)

@@ -411,6 +411,32 @@ struct stats {
 	struct tally errors;      /* connect, handshake, protocol, send and receive failures */
 };
 
+/* One latency sample. */
+static void stats_latency(struct stats *s, uint64_t lat)
+{
+	s->lat_count++;
+	s->lat_sum_ns += lat;
+	if (lat > s->lat_max_ns)
+		s->lat_max_ns = lat;
+	s->hist[hist_index(lat)]++;
+}
+
+/* A bench thread's start: pinned to cpu (if >= 0) and woken at the intended send times without
+ * the default 50 us of timer slack. */
+static void thread_setup(uint32_t id, int cpu)
+{
+	if (cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		int r = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+		if (r != 0)
+			fprintf(stderr, "ringcast-bench: cannot pin thread %u to CPU %d: %s\n", id, cpu,
+			        strerror(r));
+	}
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+}
+
 /* ---- connections ---------------------------------------------------------------------------- */
 
 enum conn_state {
@@ -1075,13 +1101,8 @@ static void stream_recv(struct worker *w, struct conn *c, uint64_t *next, const 
 	if (now >= g.t_measure && now < g.t_end)
 		s->arrivals++;
 	if (h->ts_ns >= g.t_measure && h->ts_ns < g.t_end) {
-		uint64_t lat = now > h->ts_ns ? now - h->ts_ns : 0;
 		s->delivered++;
-		s->lat_count++;
-		s->lat_sum_ns += lat;
-		if (lat > s->lat_max_ns)
-			s->lat_max_ns = lat;
-		s->hist[hist_index(lat)]++;
+		stats_latency(s, now > h->ts_ns ? now - h->ts_ns : 0);
 	}
 }
 
@@ -1315,16 +1336,25 @@ static void conn_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n, ui
 	}
 }
 
-static void arm_recv(struct worker *w, struct conn *c)
+/* A recv into the provided buffer ring: multishot (len 0), or one of at most len bytes. */
+static void arm_recv_len(struct worker *w, struct conn *c, size_t len)
 {
 	assert(!c->recv_armed);
 	struct io_uring_sqe *sqe = get_sqe(w);
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	if (len == 0)
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	else
+		io_uring_prep_recv(sqe, c->fd, NULL, len, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, ud_make(OP_RECV, c->idx));
 	c->recv_armed = true;
 	c->ops++;
+}
+
+static void arm_recv(struct worker *w, struct conn *c)
+{
+	arm_recv_len(w, c, 0);
 }
 
 static void buf_recycle(struct worker *w, uint32_t bid)
@@ -1941,13 +1971,7 @@ static void slow_read(struct worker *w, uint64_t now)
 		    now < c->next_read_ns)
 			continue;
 		c->next_read_ns = now + SLOW_READ_TICK_NS;
-		struct io_uring_sqe *sqe = get_sqe(w);
-		io_uring_prep_recv(sqe, c->fd, NULL, (size_t)len, 0);
-		sqe->flags |= IOSQE_BUFFER_SELECT;
-		sqe->buf_group = BGID;
-		io_uring_sqe_set_data64(sqe, ud_make(OP_RECV, c->idx));
-		c->recv_armed = true;
-		c->ops++;
+		arm_recv_len(w, c, (size_t)len);
 	}
 }
 
@@ -2111,17 +2135,7 @@ static void worker_loop(struct worker *w)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	if (w->cpu >= 0) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(w->cpu, &set);
-		int r = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-		if (r != 0)
-			fprintf(stderr, "ringcast-bench: cannot pin thread %u to CPU %d: %s\n", w->id,
-			        w->cpu, strerror(r));
-	}
-	/* Wake-ups at the intended send times without the default 50 us of timer slack. */
-	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	thread_setup(w->id, w->cpu);
 	uint32_t cq = pow2_at_least(2 * w->nconns + 1024);
 	if (cq > 65536)
 		cq = 65536;
@@ -2506,14 +2520,8 @@ static void cc_end(struct cworker *w, struct cconn *c, uint64_t now);
 static void cc_opened(struct cworker *w, struct cconn *c, uint32_t head_end, uint64_t now)
 {
 	if (c->measured) {
-		uint64_t lat = now > c->t_start ? now - c->t_start : 0;
-		struct stats *s = &w->st;
 		w->cs.completed++;
-		s->lat_count++;
-		s->lat_sum_ns += lat;
-		if (lat > s->lat_max_ns)
-			s->lat_max_ns = lat;
-		s->hist[hist_index(lat)]++;
+		stats_latency(&w->st, now > c->t_start ? now - c->t_start : 0);
 	}
 	/* Bytes after the 101 are the server's first frames: kept for the close's reading. */
 	memmove(c->buf, c->buf + head_end, c->len - head_end);
@@ -2801,16 +2809,7 @@ static void cworker_loop(struct cworker *w)
 static void *cworker_main(void *arg)
 {
 	struct cworker *w = arg;
-	if (w->cpu >= 0) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(w->cpu, &set);
-		int r = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-		if (r != 0)
-			fprintf(stderr, "ringcast-bench: cannot pin thread %u to CPU %d: %s\n", w->id,
-			        w->cpu, strerror(r));
-	}
-	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	thread_setup(w->id, w->cpu);
 	/* At most two completions per slot at once (an operation and its cancel); the kernel wants a
 	 * CQ at least as large as the SQ. */
 	int r = ring_init(&w->ring, pow2_at_least(2 * w->nslots + SQ_ENTRIES));

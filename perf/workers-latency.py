@@ -22,36 +22,16 @@ something else", and compare configurations with each other, not with a many-cor
 import argparse
 import json
 import os
-import re
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 
-
-def start_server(args, flags, taskset):
-    log = tempfile.NamedTemporaryFile(prefix="workers-latency-", suffix=".log", delete=False)
-    cmd = ([] if taskset is None else ["taskset", "-c", str(taskset)]) + [
-        os.path.join(args.build, "tools", "ringcast"), "--listen", "127.0.0.1:0",
-        "--pool-buffers", "512", "--recv-buffers", "256"] + flags
-    proc = subprocess.Popen(cmd, stderr=log, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with open(log.name) as f:
-            m = re.search(r"event=listening\b.*?\baddr=127\.0\.0\.1:(\d+)", f.read())
-        if m:
-            return proc, int(m.group(1)), log.name
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    sys.exit("server did not start: %s (log %s)" % (" ".join(cmd), log.name))
+from rcperf import server_start, server_stop
 
 
 def run_one(args, flags, taskset):
-    proc, port, logname = start_server(args, flags, taskset)
+    proc, port, logname = server_start(args.build, ["--pool-buffers", "512", "--recv-buffers",
+                                                    "256"] + flags, taskset)
     try:
         out = subprocess.run(
             ["taskset", "-c", str(args.bench_cpu),
@@ -63,11 +43,9 @@ def run_one(args, flags, taskset):
             sys.exit("ringcast-bench failed: %s" % out.stderr[-2000:])
         res = json.loads(out.stdout)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    with open(logname) as f:
-        text = f.read()
-    os.unlink(logname)
+        with open(logname) as f:
+            text = f.read()
+        server_stop(proc, logname)
     return res, text
 
 
