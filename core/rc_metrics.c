@@ -132,13 +132,16 @@ static const struct family families[] = {
 	    "Messages taken from other workers' mailboxes."),
 	ONE(RC_M_WAKEUPS, false, "wakeups_sent_total",
 	    "IORING_OP_MSG_RING sent to wake a worker asleep in the kernel."),
+	ONE(RC_M_MAIL_LATE, false, "handoffs_found_by_check_total",
+	    "Loop turns in which a sleeping worker found hand-offs at its 100 ms check before any "
+	    "wake-up: rare by timing; a steady rate means lost wake-ups."),
 };
 
 #define FAMILY_COUNT (sizeof families / sizeof families[0])
 
 /* The families tile the ids: the last one ends exactly at RC_M_COUNT (each start is checked
  * against the previous end at run time by family_of and by the unit test). */
-static_assert(RC_M_WAKEUPS + 1 == RC_M_COUNT, "a new slot needs a family entry");
+static_assert(RC_M_MAIL_LATE + 1 == RC_M_COUNT, "a new slot needs a family entry");
 
 static const struct family *family_of(unsigned id)
 {

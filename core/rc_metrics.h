@@ -137,6 +137,9 @@ enum rc_metric {
 	RC_M_HANDOFFS_RECEIVED = RC_M_HANDOFFS_BASE + RC_HANDOFF_COUNT, /* hand-offs taken from
 	                                                                  mailboxes */
 	RC_M_WAKEUPS,           /* IORING_OP_MSG_RING sent to wake a sleeping worker */
+	RC_M_MAIL_LATE,         /* mail found by a sleeping worker's periodic check, no wake-up
+	                           taken: rare by timing (pushed just before the check, not yet
+	                           notified); a steady rate would mean lost wake-ups */
 	RC_M_COUNT
 };
 

@@ -1039,11 +1039,17 @@ static int wait_for_work(rc_worker *w)
 		else if (w->gauges_stale && g->n > 1)
 			ts = (struct __kernel_timespec){ .tv_nsec = RC_GAUGES_NS };
 		r = io_uring_submit_and_wait_timeout(&w->ring, &first, 1, &ts, NULL);
+	} else if (g->n > 1) {
+		struct io_uring_cqe *first;
+		struct __kernel_timespec ts = { .tv_nsec = RC_MAIL_CHECK_NS };
+		r = io_uring_submit_and_wait_timeout(&w->ring, &first, 1, &ts, NULL);
 	} else {
 		r = io_uring_submit_and_wait(&w->ring, 1);
 	}
-	if (armed)
-		rc_wakeflag_disarm(&g->wake[w->index]);
+	/* disarm says whether a producer took the wake-up; if none did and the wait ran out, any
+	 * mail found next was found by the check. */
+	bool taken = armed && rc_wakeflag_disarm(&g->wake[w->index]);
+	w->mail_check = armed && !taken && r == -ETIME;
 	return r;
 }
 
@@ -1079,7 +1085,9 @@ int rc_worker_run(rc_worker *w)
 			n++;
 		}
 		io_uring_cq_advance(&w->ring, n);
-		xfer_receive(w);
+		if (xfer_receive(w) > 0 && w->mail_check && n == 0)
+			rc_metric_inc(&w->metrics, RC_M_MAIL_LATE);
+		w->mail_check = false;
 		rc_pool_collect_remote(&w->pool);
 		flush_dirty(w);
 		if (rc_pool_low(&w->pool)) {

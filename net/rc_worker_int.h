@@ -154,6 +154,8 @@ struct rc_worker {
 	xfer_out *xout;            /* [group->n]: per receiving worker */
 	bool xin_more;             /* a mailbox still held records after its budget: do not sleep */
 	bool xloss;                /* some xout has losses to tell */
+	bool mail_check;           /* the last wait ended by its RC_MAIL_CHECK_NS timeout with the
+	                              wake flag still armed (no producer took the wake-up) */
 	bool gauges_stale;         /* gauges not refreshed since something changed */
 	uint64_t gauges_ns;        /* last gauge refresh */
 	uint64_t spin_ns;          /* idle spin before sleeping */
@@ -210,6 +212,11 @@ struct rc_worker {
  * worker the request lands on, can add them up without touching another worker's state. */
 #define RC_GAUGES_NS 250000000u
 
+/* With several workers a sleeping worker also wakes this often to look at its mailboxes: a
+ * safety net under the MSG_RING wake-up that bounds what a lost wake-up could cost and counts
+ * what it finds (ringcast_handoffs_found_by_check_total), for ten idle wake-ups a second. */
+#define RC_MAIL_CHECK_NS 100000000u
+
 /* Scratch space of the worker for what is built and copied at once: the first half for the
  * metrics text, decoded connect parameters and notices; the second half for whole HTTP responses
  * (which may embed the first half). */
@@ -250,7 +257,7 @@ uint32_t ws_relieve_pressure(rc_worker *w);
 /* rc_xfer.c: hand-offs between workers */
 void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash, bool text,
                   const uint8_t *payload, size_t len);
-void xfer_receive(rc_worker *w);
+uint32_t xfer_receive(rc_worker *w);
 void xfer_flush(rc_worker *w);
 bool xfer_idle(rc_worker *w);
 void xfer_wake(rc_worker *w, uint32_t to, uint64_t what, uint32_t arg);

@@ -147,12 +147,13 @@ void xfer_flush(rc_worker *w)
 	}
 }
 
-void xfer_receive(rc_worker *w)
+uint32_t xfer_receive(rc_worker *w)
 {
 	rc_group *g = w->group;
 	w->xin_more = false;
 	if (g->n == 1)
-		return;
+		return 0;
+	uint32_t taken = 0;
 	rc_mail recs[RC_XFER_POP];
 	for (uint32_t from = 0; from < g->n; from++) {
 		if (from == w->index)
@@ -164,6 +165,7 @@ void xfer_receive(rc_worker *w)
 		       (k = rc_mailbox_pop_many(mb, recs, budget < RC_XFER_POP ? budget
 		                                                                : RC_XFER_POP)) > 0) {
 			budget -= k;
+			taken += k;
 			rc_metric_add(&w->metrics, RC_M_HANDOFFS_RECEIVED, k);
 			uint32_t buf = RC_POOL_NONE, holds = 0;
 			for (uint32_t i = 0; i < k; i++) {
@@ -185,6 +187,7 @@ void xfer_receive(rc_worker *w)
 		if (budget == 0)
 			w->xin_more = true;
 	}
+	return taken;
 }
 
 bool xfer_idle(rc_worker *w)
