@@ -33,35 +33,9 @@ import os
 import subprocess
 import time
 
-from rcserver import Suite, Fail, check, expect_eq, t, scaled
+from rcserver import Suite, Fail, check, expect_eq, t, scaled, bench_path, run_bench
 
 suite = Suite("bench")
-
-
-def bench_path(ctx) -> str:
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(ctx.binary))), "perf",
-                        "ringcast-bench")
-    if not os.access(path, os.X_OK):
-        raise Fail("no load generator at %s (build the perf/ targets)" % path)
-    return path
-
-
-def run_bench(ctx, url: str, *args, want_ok: bool = True) -> dict:
-    """Run the bench quietly; return its JSON object (checked: ok, and the workload's name)."""
-    cmd = [bench_path(ctx), "-q"] + [str(a) for a in args] + [url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=t(60))
-    try:
-        r = json.loads(out.stdout)
-    except ValueError:
-        raise Fail("ringcast-bench printed no JSON (exit %d): %s" % (out.returncode,
-                                                                     out.stderr[-500:]))
-    if want_ok:
-        check(r.get("ok") is True and out.returncode == 0,
-              "bench not ok (exit %d): %r" % (out.returncode, r.get("error")))
-    for key in ("workload", "published", "expected", "delivered", "missing", "latency_us",
-                "bench_cpu_s", "server_cpu_s", "server_closes", "errors"):
-        check(key in r, "no %r in the JSON" % key)
-    return r
 
 
 def timeline(duration: float = 1.0):

@@ -32,6 +32,7 @@ import struct
 import time
 
 from rcserver import (Suite, Fail, check, expect_eq, t, scaled, RawWS, Peer, pump, pump_until,
+                      run_bench,
                       encode_frame, v1_publish, v1_parse, subscribe_cmd, OP_TEXT, OP_BINARY)
 
 suite = Suite("pubsub")
@@ -426,21 +427,9 @@ def open_loop_1000_subscribers(ctx):
     and under load the kernel posts those completions hundreds of loop turns late, so the
     per-connection count wrapped). Every message must reach every subscriber, and the server must
     then exit 0."""
-    import subprocess
-    bench = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(ctx.binary))), "perf",
-                         "ringcast-bench")
-    if not os.access(bench, os.X_OK):
-        raise Fail("no load generator at %s (build the perf/ targets)" % bench)
     srv = ctx.server()
-    cmd = [bench, "--rate", "300", "-n", "1000", "-s", "64", "-d", "3", "--warmup", "1",
-           "--drain", str(t(3)), "-q", "ws://127.0.0.1:%d/ws" % srv.port]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=t(60))
-    try:
-        r = json.loads(out.stdout)
-    except ValueError:
-        raise Fail("ringcast-bench printed no JSON (exit %d): %s" % (out.returncode,
-                                                                     out.stderr[-500:]))
-    check(r.get("ok") is True, "bench not ok: %r" % r.get("error"))
+    r = run_bench(ctx, "ws://127.0.0.1:%d/ws" % srv.port, "--rate", 300, "-n", 1000, "-s", 64,
+                  "-d", 3, "--warmup", 1, "--drain", t(3))
     expect_eq(r["connected_subscribers"], 1000, "subscribers connected")
     expect_eq(r["missing"], 0, "messages missing at some subscriber")
     expect_eq(r["gaps"], 0, "gaps")
