@@ -223,7 +223,7 @@ static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool 
 		uint8_t *note = w->scratch + RC_SCRATCH_BYTES / 2;
 		size_t len = rc_app_notice_subscribed(note, RC_SCRATCH_BYTES / 2, conn.topics,
 		                                      conn.topics_len);
-		if (len == 0 || !conn_ctl_frame(w, c, RC_OP_TEXT, note, len)) {
+		if (len == 0 || !conn_ctl_frame(w, c, RC_OPCODE_TEXT, note, len)) {
 			conn_abort(w, c, RC_CLOSED_IO_ERROR);
 			return;
 		}

@@ -113,7 +113,7 @@ static size_t close_frame(uint8_t *buf, uint16_t code, const char *reason)
 {
 	uint8_t payload[2 + RC_CLOSE_REASON_MAX];
 	size_t n = rc_close_payload(payload, code, reason);
-	size_t h = rc_frame_header_encode(buf, RC_OP_CLOSE, true, n, NULL);
+	size_t h = rc_frame_header_encode(buf, RC_OPCODE_CLOSE, true, n, NULL);
 	memcpy(buf + h, payload, n);
 	return h + n;
 }
@@ -195,7 +195,7 @@ static void conn_closefd(rc_worker *w, rc_conn *c)
 	c->state = CS_CLOSED;
 	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
 	io_uring_prep_close_direct(sqe, conn_slot(w, c));
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_CLOSEFD, c->gen, conn_slot(w, c)));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_CLOSEFD, c->gen, conn_slot(w, c)));
 	c->inflight++;
 }
 
@@ -241,7 +241,7 @@ void conn_abort(rc_worker *w, rc_conn *c, enum rc_close_reason why)
 		struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
 		io_uring_prep_cancel_fd(sqe, (int)conn_slot(w, c),
 		                        IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-		io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_CANCEL, c->gen, conn_slot(w, c)));
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_CANCEL, c->gen, conn_slot(w, c)));
 		c->inflight++;
 	} else {
 		conn_closefd(w, c);
@@ -254,8 +254,8 @@ static void cancel_recv_for_rearm(rc_worker *w, rc_conn *c)
 		return;
 	c->flags |= F_RX_REARM;
 	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
-	io_uring_prep_cancel64(sqe, rc_ud(RC_OP_RECV, c->gen, conn_slot(w, c)), 0);
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_CANCEL, c->gen, conn_slot(w, c)));
+	io_uring_prep_cancel64(sqe, rc_ud(RC_IO_RECV, c->gen, conn_slot(w, c)), 0);
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_CANCEL, c->gen, conn_slot(w, c)));
 	c->inflight++;
 }
 
@@ -333,10 +333,10 @@ void conn_start_recv(rc_worker *w, rc_conn *c)
 	io_uring_prep_recv(sqe, (int)slot, NULL, (size_t)w->pool.buf_size, 0);
 	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT | IOSQE_IO_LINK;
 	sqe->buf_group = RC_BGID;
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_RECV, c->gen, slot));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_RECV, c->gen, slot));
 	sqe = rc_uring_sqe(&w->ring);
 	io_uring_prep_link_timeout(sqe, ts, tflags);
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_RECV_TIMEOUT, c->gen, slot));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_RECV_TIMEOUT, c->gen, slot));
 	c->inflight++; /* the recv: its linked timeout is not counted (see dispatch) */
 	c->flags |= F_RECV;
 }
@@ -353,7 +353,7 @@ static void read_deadline(rc_worker *w, rc_conn *c)
 			return;
 		}
 		c->flags |= F_PINGED;
-		if (!conn_ctl_frame(w, c, RC_OP_PING, NULL, 0)) {
+		if (!conn_ctl_frame(w, c, RC_OPCODE_PING, NULL, 0)) {
 			conn_close(w, c, RC_CLOSE_IDLE_TIMEOUT, RC_CLOSED_IDLE_TIMEOUT, "idle timeout");
 			return;
 		}
@@ -438,12 +438,12 @@ static void submit_send(rc_worker *w, rc_conn *c, const uint8_t *p, uint32_t len
 	io_uring_prep_send(sqe, (int)slot, p, len,
 	                   (deadline ? MSG_WAITALL : MSG_DONTWAIT) | MSG_NOSIGNAL);
 	sqe->flags |= IOSQE_FIXED_FILE;
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SEND, c->gen, slot));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_SEND, c->gen, slot));
 	if (deadline) {
 		sqe->flags |= IOSQE_IO_LINK;
 		sqe = rc_uring_sqe(&w->ring);
 		io_uring_prep_link_timeout(sqe, &w->ts_write, 0);
-		io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SEND_TIMEOUT, c->gen, slot));
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_SEND_TIMEOUT, c->gen, slot));
 		c->flags |= F_SEND_DEADLINE;
 	}
 	c->inflight++; /* the send: a linked timeout is not counted (see dispatch) */
@@ -460,7 +460,7 @@ static size_t missed_frame(rc_worker *w, uint8_t *dst, uint32_t topic_id, uint32
 	size_t n = rc_app_notice_missed(body, sizeof body, t->name, t->name_len, count);
 	if (n == 0)
 		return 0;
-	size_t h = rc_frame_header_encode(dst, RC_OP_TEXT, true, n, NULL);
+	size_t h = rc_frame_header_encode(dst, RC_OPCODE_TEXT, true, n, NULL);
 	memcpy(dst + h, body, n);
 	return h + n;
 }
@@ -669,7 +669,7 @@ static void arm_accept(rc_worker *w)
 		return;
 	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
 	io_uring_prep_multishot_accept_direct(sqe, w->listen_fd, NULL, NULL, 0);
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_ACCEPT, 0, RC_UD_WORKER));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_ACCEPT, 0, RC_UD_WORKER));
 	w->accept_armed = true;
 }
 
@@ -699,7 +699,7 @@ static void on_accept(rc_worker *w, int res, uint32_t cflags)
 		rc_log(RC_LOG_ERROR, "accept_bad_slot", "slot=%u", slot);
 		struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
 		io_uring_prep_close_direct(sqe, slot);
-		io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_NONE, 0, RC_UD_WORKER));
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_NONE, 0, RC_UD_WORKER));
 		return;
 	}
 	rc_conn *c = &w->conns[slot];
@@ -721,7 +721,7 @@ static void on_accept(rc_worker *w, int res, uint32_t cflags)
 		struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
 		io_uring_prep_rw(IORING_OP_FIXED_FD_INSTALL, sqe, (int)slot, NULL, 0, 0);
 		sqe->flags |= IOSQE_FIXED_FILE;
-		io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_PEER, c->gen, slot));
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_PEER, c->gen, slot));
 		c->inflight++;
 	}
 	conn_start_recv(w, c);
@@ -759,7 +759,7 @@ static void arm_signal(rc_worker *w)
 		return;
 	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
 	io_uring_prep_read(sqe, w->signal_fd, w->siginfo, sizeof *w->siginfo, 0);
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SIGNAL, 0, RC_UD_WORKER));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_SIGNAL, 0, RC_UD_WORKER));
 }
 
 static void abort_all(rc_worker *w)
@@ -781,7 +781,7 @@ static void start_drain(rc_worker *w)
 	}
 	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
 	io_uring_prep_timeout(sqe, &w->ts_drain, 0, 0);
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_DRAIN, 0, RC_UD_WORKER));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_DRAIN, 0, RC_UD_WORKER));
 }
 
 /* The count-th SIGTERM/SIGINT (signo, or 0 when worker 0 relays it): the first drains, the
@@ -815,7 +815,7 @@ static void on_signal(rc_worker *w, int res)
 	worker_signal(w, w->siginfo->ssi_signo, count);
 	for (uint32_t to = 0; to < w->group->n; to++)
 		if (to != w->index)
-			xfer_wake(w, to, rc_ud(RC_OP_STOP, 0, RC_UD_WORKER), count);
+			xfer_wake(w, to, rc_ud(RC_IO_STOP, 0, RC_UD_WORKER), count);
 	arm_signal(w);
 }
 
@@ -824,25 +824,25 @@ static void on_signal(rc_worker *w, int res)
 static void dispatch(rc_worker *w, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = cqe->user_data;
-	enum rc_op op = rc_ud_op(ud);
+	enum rc_io op = rc_ud_op(ud);
 	uint32_t slot = rc_ud_slot(ud);
 	if (slot == RC_UD_WORKER) {
 		switch (op) {
-		case RC_OP_ACCEPT:
+		case RC_IO_ACCEPT:
 			on_accept(w, cqe->res, cqe->flags);
 			break;
-		case RC_OP_SIGNAL:
+		case RC_IO_SIGNAL:
 			on_signal(w, cqe->res);
 			break;
-		case RC_OP_WAKE: /* its only job was to end the wait: the mailboxes are read below */
+		case RC_IO_WAKE: /* its only job was to end the wait: the mailboxes are read below */
 			break;
-		case RC_OP_STOP:
+		case RC_IO_STOP:
 			worker_signal(w, 0, (uint32_t)cqe->res);
 			break;
-		case RC_OP_MSG_RING:
+		case RC_IO_MSG_RING:
 			rc_log(RC_LOG_ERROR, "msg_ring", "error=\"%s\"", strerror(-cqe->res));
 			break;
-		case RC_OP_DRAIN:
+		case RC_IO_DRAIN:
 			if (cqe->res == -ETIME && !w->drain_expired) {
 				rc_log(RC_LOG_WARN, "drain_timeout", "websockets=%u", w->ws_open);
 				w->drain_expired = true;
@@ -855,7 +855,7 @@ static void dispatch(rc_worker *w, const struct io_uring_cqe *cqe)
 		return;
 	}
 	assert(slot < w->nslots);
-	if (op == RC_OP_RECV_TIMEOUT || op == RC_OP_SEND_TIMEOUT) {
+	if (op == RC_IO_RECV_TIMEOUT || op == RC_IO_SEND_TIMEOUT) {
 		/* Not counted in flight: the kernel (6.18, DEFER_TASKRUN) posts the completion of a
 		 * linked timeout whose request finished first from deferred task work, sometimes
 		 * hundreds of loop turns later, and at exit sometimes never (measured: 407 of 1.16M
@@ -866,7 +866,7 @@ static void dispatch(rc_worker *w, const struct io_uring_cqe *cqe)
 	rc_conn *c = &w->conns[slot];
 	if ((c->gen & RC_GEN_MASK) != rc_ud_gen(ud) || c->state == CS_FREE) {
 		/* A completion for a connection that no longer exists: only a buffer matters. */
-		if (op == RC_OP_RECV && (cqe->flags & IORING_CQE_F_BUFFER)) {
+		if (op == RC_IO_RECV && (cqe->flags & IORING_CQE_F_BUFFER)) {
 			uint32_t buf = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 			rc_pool_recv_filled(&w->pool, buf);
 			rc_pool_unref(&w->pool, buf);
@@ -877,16 +877,16 @@ static void dispatch(rc_worker *w, const struct io_uring_cqe *cqe)
 	assert(c->inflight > 0);
 	c->inflight--;
 	switch (op) {
-	case RC_OP_RECV:
+	case RC_IO_RECV:
 		on_recv(w, c, cqe->res, cqe->flags);
 		break;
-	case RC_OP_SEND:
+	case RC_IO_SEND:
 		on_send(w, c, cqe->res);
 		break;
-	case RC_OP_PEER:
+	case RC_IO_PEER:
 		on_peer(w, c, cqe->res);
 		break;
-	case RC_OP_CLOSEFD:
+	case RC_IO_CLOSEFD:
 		assert(c->state == CS_CLOSED);
 		if (c->inflight == 0)
 			conn_free(w, c);

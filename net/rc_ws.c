@@ -50,7 +50,7 @@ static void notice(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
 {
 	if (n == 0)
 		return;
-	if (!conn_ctl_frame(w, c, RC_OP_TEXT, p, n))
+	if (!conn_ctl_frame(w, c, RC_OPCODE_TEXT, p, n))
 		conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER, "notices not read");
 }
 
@@ -222,14 +222,14 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *pay
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_v1 > 0) {
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
-		size_t hl = rc_app_pub_encode_header(env, opcode == RC_OP_TEXT ? RC_APP_FLAG_TEXT : 0,
+		size_t hl = rc_app_pub_encode_header(env, opcode == RC_OPCODE_TEXT ? RC_APP_FLAG_TEXT : 0,
 		                                     t->name, t->name_len, seq);
-		mv1 = copy_frame(w, RC_OP_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1,
+		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1,
 		                 RC_COPY_REENCODE);
 	}
 	if (t->subs_plain > 0)
 		mplain = frame_in_place(w, opcode, payload, len, tid, seq, RC_MSG_PLAIN);
-	xfer_publish(w, t->name, t->name_len, t->hash, opcode == RC_OP_TEXT, payload, len);
+	xfer_publish(w, t->name, t->name_len, t->hash, opcode == RC_OPCODE_TEXT, payload, len);
 	fan_out(w, c, tid, mplain, mv1);
 }
 
@@ -262,10 +262,10 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 	rc_app_seq_write(pub.seq_slot, seq);
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_plain > 0)
-		mplain = copy_frame(w, text ? RC_OP_TEXT : RC_OP_BINARY, NULL, 0, pub.payload.ptr,
+		mplain = copy_frame(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, pub.payload.ptr,
 		                    pub.payload.len, tid, seq, RC_MSG_PLAIN, RC_COPY_REENCODE);
 	if (t->subs_v1 > 0)
-		mv1 = frame_in_place(w, RC_OP_BINARY, payload, len, tid, seq, RC_MSG_V1);
+		mv1 = frame_in_place(w, RC_OPCODE_BINARY, payload, len, tid, seq, RC_MSG_V1);
 	fan_out(w, c, tid, mplain, mv1);
 }
 
@@ -289,11 +289,11 @@ void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text,
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
 		size_t hl = rc_app_pub_encode_header(env, text ? RC_APP_FLAG_TEXT : 0, t->name,
 		                                     t->name_len, seq);
-		mv1 = copy_frame(w, RC_OP_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1,
+		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1,
 		                 RC_COPY_HANDOFF);
 	}
 	if (t->subs_plain > 0)
-		mplain = copy_frame(w, text ? RC_OP_TEXT : RC_OP_BINARY, NULL, 0, payload, len, tid,
+		mplain = copy_frame(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, payload, len, tid,
 		                    seq, RC_MSG_PLAIN, RC_COPY_HANDOFF);
 	fan_out(w, NULL, tid, mplain, mv1);
 }
@@ -316,7 +316,7 @@ void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 		return;
 	uint8_t body[RC_APP_NOTICE_MISSED_MAX];
 	size_t n = rc_app_notice_missed(body, sizeof body, t->name, t->name_len, count);
-	rc_msg *m = copy_frame(w, RC_OP_TEXT, NULL, 0, body, n, tid, count, RC_MSG_MISSED,
+	rc_msg *m = copy_frame(w, RC_OPCODE_TEXT, NULL, 0, body, n, tid, count, RC_MSG_MISSED,
 	                       RC_COPY_COUNT);
 	if (m != NULL) {
 		fan_out(w, NULL, tid, NULL, m);
@@ -431,7 +431,7 @@ static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, 
 		rc_msg_unref(&w->msgs, m);
 	} else if (!(c->flags & F_V1)) {
 		publish_plain(w, c, opcode, payload, len);
-	} else if (opcode == RC_OP_TEXT) {
+	} else if (opcode == RC_OPCODE_TEXT) {
 		command(w, c, payload, len);
 	} else {
 		publish_v1(w, c, payload, len);
@@ -442,7 +442,7 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 {
 	/* The zero-copy path: the whole message is this one frame, in this receive buffer, with its
 	 * header in front of it in the same buffer (a header split over two reads is not). */
-	if (c->asm_buf == RC_POOL_NONE && ev->opcode != RC_OP_CONT && ev->frame_end &&
+	if (c->asm_buf == RC_POOL_NONE && ev->opcode != RC_OPCODE_CONT && ev->frame_end &&
 	    ev->msg_end && ev->data_len == ev->frame_len &&
 	    (size_t)(ev->data - rc_pool_data(&w->pool, buf)) >=
 	            rc_frame_header_len(ev->data_len, false)) {
@@ -476,17 +476,17 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 static void on_control(rc_worker *w, rc_conn *c, const rc_frame_event *ev)
 {
 	switch (ev->opcode) {
-	case RC_OP_PING:
+	case RC_OPCODE_PING:
 		if (c->state != CS_OPEN)
 			return;
 		/* Pongs go out with the control output, ahead of queued data. A client that pings
 		 * faster than it reads fills that chunk: a ping flood. */
-		if (!conn_ctl_frame(w, c, RC_OP_PONG, ev->data, ev->data_len))
+		if (!conn_ctl_frame(w, c, RC_OPCODE_PONG, ev->data, ev->data_len))
 			conn_close(w, c, RC_CLOSE_PING_FLOOD, RC_CLOSED_PING_FLOOD, "ping flood");
 		return;
-	case RC_OP_PONG:
+	case RC_OPCODE_PONG:
 		return;
-	case RC_OP_CLOSE:
+	case RC_OPCODE_CLOSE:
 		c->flags |= F_CLOSE_RCVD;
 		if (c->state == CS_OPEN) {
 			uint16_t code = ev->close_code == RC_CLOSE_NO_STATUS ? RC_CLOSE_NORMAL

@@ -122,7 +122,7 @@ void xfer_wake(rc_worker *w, uint32_t to, uint64_t what, uint32_t arg)
 	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
 	io_uring_prep_msg_ring(sqe, w->group->ring_fd[to], arg, what, 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_MSG_RING, 0, RC_UD_WORKER));
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_MSG_RING, 0, RC_UD_WORKER));
 	rc_metric_inc(&w->metrics, RC_M_WAKEUPS);
 }
 
@@ -143,7 +143,7 @@ void xfer_flush(rc_worker *w)
 			continue;
 		o->notify = false;
 		if (rc_mailbox_notify(rc_group_mail(g, w->index, to)))
-			xfer_wake(w, to, rc_ud(RC_OP_WAKE, 0, RC_UD_WORKER), 0);
+			xfer_wake(w, to, rc_ud(RC_IO_WAKE, 0, RC_UD_WORKER), 0);
 	}
 }
 

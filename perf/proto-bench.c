@@ -128,7 +128,7 @@ static struct frame_ctx frame_setup(size_t payload, size_t total)
 		abort();
 	uint8_t *p = c.buf;
 	for (size_t i = 0; i < c.frames; i++) {
-		p += rc_frame_header_encode(p, RC_OP_BINARY, true, payload, key);
+		p += rc_frame_header_encode(p, RC_OPCODE_BINARY, true, payload, key);
 		for (size_t j = 0; j < payload; j++)
 			p[j] = (uint8_t)(j * 7 + i);
 		rc_mask_apply(p, payload, key, 0);

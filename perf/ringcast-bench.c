@@ -892,7 +892,7 @@ static void put_ctl(struct worker *w, struct conn *c)
 {
 	assert(!c->send_inflight);
 	if (c->pong_pending && !c->close_sent) {
-		put_frame(w, c, RC_OP_PONG, c->pong, c->pong_len);
+		put_frame(w, c, RC_OPCODE_PONG, c->pong, c->pong_len);
 		c->pong_pending = false;
 	}
 	if (c->close_pending) {
@@ -900,7 +900,7 @@ static void put_ctl(struct worker *w, struct conn *c)
 		uint32_t n = 0;
 		if (rc_close_code_valid(c->close_code_out))
 			n = (uint32_t)rc_close_payload(p, c->close_code_out, NULL);
-		put_frame(w, c, RC_OP_CLOSE, p, n);
+		put_frame(w, c, RC_OPCODE_CLOSE, p, n);
 		c->close_pending = false;
 		c->close_sent = true;
 	}
@@ -1235,7 +1235,7 @@ static void on_whole(struct worker *w, struct conn *c, uint8_t opcode, const uin
 			on_message(w, c, p, now);
 		else
 			stats_of(w, c)->foreign++;
-	} else if (opcode == RC_OP_TEXT) {
+	} else if (opcode == RC_OPCODE_TEXT) {
 		on_notice(w, c, p, have, len);
 	} else if (have > 0) {
 		on_v1_message(w, c, p, have, now);
@@ -1271,7 +1271,7 @@ static void on_data(struct worker *w, struct conn *c, const rc_frame_event *ev, 
 static void on_control(struct worker *w, struct conn *c, const rc_frame_event *ev)
 {
 	switch (ev->opcode) {
-	case RC_OP_PING:
+	case RC_OPCODE_PING:
 		if (c->close_sent || c->close_pending)
 			break;
 		memcpy(c->pong, ev->data, ev->data_len);
@@ -1279,7 +1279,7 @@ static void on_control(struct worker *w, struct conn *c, const rc_frame_event *e
 		c->pong_pending = true;
 		mark_dirty(w, c);
 		break;
-	case RC_OP_CLOSE:
+	case RC_OPCODE_CLOSE:
 		c->close_rcvd = true;
 		if (c->close_sent) { /* the answer to ours: done */
 			conn_close(w, c);
@@ -2553,7 +2553,7 @@ static int cc_feed(struct cworker *w, struct cconn *c, uint8_t *p, size_t n)
 		n -= (size_t)k;
 		if (ev.type == RC_FRAME_NEED_MORE)
 			return 0;
-		if (ev.type != RC_FRAME_CONTROL || ev.opcode != RC_OP_CLOSE)
+		if (ev.type != RC_FRAME_CONTROL || ev.opcode != RC_OPCODE_CLOSE)
 			continue; /* data (a notice) and pings: not answered, we are leaving */
 		if (ev.close_code == RC_CLOSE_NORMAL) {
 			cc_ended(w, c, "clean", false);
@@ -2582,7 +2582,7 @@ static void cc_end(struct cworker *w, struct cconn *c, uint64_t now)
 	uint64_t r = xorshift64(&w->rng);
 	uint8_t key[4];
 	memcpy(key, &r, 4);
-	size_t h = rc_frame_header_encode(c->tx, RC_OP_CLOSE, true, n, key);
+	size_t h = rc_frame_header_encode(c->tx, RC_OPCODE_CLOSE, true, n, key);
 	memcpy(c->tx + h, p, n);
 	rc_mask_apply(c->tx + h, n, key, 0);
 	c->tx_len = (uint32_t)(h + n);
@@ -4197,7 +4197,7 @@ int main(int argc, char **argv)
 		g.threads = g.total;
 	g.head_len = g_o.text ? HEAD_TEXT_LEN : HEAD_BIN_LEN;
 	/* v1: PUBLISH is always BINARY; a text payload is told by its flag. */
-	g.opcode = g_o.text && !g.v1 ? RC_OP_TEXT : RC_OP_BINARY;
+	g.opcode = g_o.text && !g.v1 ? RC_OPCODE_TEXT : RC_OPCODE_BINARY;
 	g.frame_len = (uint32_t)(rc_frame_header_len(g_o.size, true) + g_o.size);
 	g.frame_max = g.frame_len;
 	if (g.v1) {

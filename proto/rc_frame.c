@@ -55,7 +55,7 @@ static bool op_is_control(unsigned op)
 
 static bool op_is_defined(unsigned op)
 {
-	return op <= RC_OP_BINARY || (op >= RC_OP_CLOSE && op <= RC_OP_PONG);
+	return op <= RC_OPCODE_BINARY || (op >= RC_OPCODE_CLOSE && op <= RC_OPCODE_PONG);
 }
 
 static uint64_t load_be(const uint8_t *p, size_t n)
@@ -85,7 +85,7 @@ static bool fail(rc_frame_parser *p, uint16_t code, const char *reason)
 /* No message in progress: the next data frame must be TEXT or BINARY. */
 static void message_reset(rc_frame_parser *p)
 {
-	p->msg_opcode = RC_OP_CONT;
+	p->msg_opcode = RC_OPCODE_CONT;
 	p->msg_len = 0;
 	rc_utf8_init(&p->utf8);
 }
@@ -138,10 +138,10 @@ static bool head_start(rc_frame_parser *p, const uint8_t *h)
 			return fail(p, RC_CLOSE_PROTOCOL, "fragmented control frame");
 		if (len7 > RC_FRAME_CONTROL_MAX)
 			return fail(p, RC_CLOSE_PROTOCOL, "control frame too long");
-	} else if (op == RC_OP_CONT) {
-		if (p->msg_opcode == RC_OP_CONT)
+	} else if (op == RC_OPCODE_CONT) {
+		if (p->msg_opcode == RC_OPCODE_CONT)
 			return fail(p, RC_CLOSE_PROTOCOL, "continuation without a message");
-	} else if (p->msg_opcode != RC_OP_CONT) {
+	} else if (p->msg_opcode != RC_OPCODE_CONT) {
 		return fail(p, RC_CLOSE_PROTOCOL, "new message inside a fragmented one");
 	}
 
@@ -182,8 +182,8 @@ static bool head_finish(rc_frame_parser *p, const uint8_t *hdr)
 		return true;
 	}
 
-	if (p->opcode != RC_OP_CONT) {
-		assert(p->msg_opcode == RC_OP_CONT && p->msg_len == 0);
+	if (p->opcode != RC_OPCODE_CONT) {
+		assert(p->msg_opcode == RC_OPCODE_CONT && p->msg_len == 0);
 		p->msg_opcode = p->opcode;
 	}
 	/* msg_len <= message_max holds between frames, so the subtraction cannot wrap. */
@@ -217,7 +217,7 @@ static void data_chunk(rc_frame_parser *p, uint8_t *buf, size_t len, size_t *off
 	if (n != 0) {
 		if (p->masked)
 			p->phase = (uint8_t)rc_mask_apply(buf, n, p->key, p->phase);
-		if (p->msg_opcode == RC_OP_TEXT && rc_utf8_feed(&p->utf8, buf, n) != n) {
+		if (p->msg_opcode == RC_OPCODE_TEXT && rc_utf8_feed(&p->utf8, buf, n) != n) {
 			fail(p, RC_CLOSE_INVALID_DATA, "invalid UTF-8 in text message");
 			return;
 		}
@@ -235,7 +235,7 @@ static void data_chunk(rc_frame_parser *p, uint8_t *buf, size_t len, size_t *off
 	if (!p->fin)
 		return; /* the message goes on in a continuation frame */
 	ev->msg_end = true;
-	if (p->msg_opcode == RC_OP_TEXT && !rc_utf8_complete(&p->utf8)) {
+	if (p->msg_opcode == RC_OPCODE_TEXT && !rc_utf8_complete(&p->utf8)) {
 		fail(p, RC_CLOSE_INVALID_DATA, "text message ends inside a UTF-8 character");
 		return;
 	}
@@ -265,7 +265,7 @@ static void control_take(rc_frame_parser *p, const uint8_t *buf, size_t len, siz
 	event_frame(p, ev, RC_FRAME_CONTROL);
 	ev->data = p->ctl;
 	ev->data_len = p->ctl_len;
-	if (p->opcode == RC_OP_CLOSE) {
+	if (p->opcode == RC_OPCODE_CLOSE) {
 		uint16_t bad = rc_close_parse(p->ctl, p->ctl_len, &ev->close_code, &ev->close_reason,
 		                              &ev->close_reason_len);
 		if (bad != 0) {

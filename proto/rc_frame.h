@@ -61,12 +61,12 @@
 #include "rc_utf8.h"
 
 enum rc_opcode {
-	RC_OP_CONT = 0x0,
-	RC_OP_TEXT = 0x1,
-	RC_OP_BINARY = 0x2,
-	RC_OP_CLOSE = 0x8,
-	RC_OP_PING = 0x9,
-	RC_OP_PONG = 0xA,
+	RC_OPCODE_CONT = 0x0,
+	RC_OPCODE_TEXT = 0x1,
+	RC_OPCODE_BINARY = 0x2,
+	RC_OPCODE_CLOSE = 0x8,
+	RC_OPCODE_PING = 0x9,
+	RC_OPCODE_PONG = 0xA,
 };
 
 #define RC_FRAME_HEADER_MAX 14      /* 2 + 8 (64-bit length) + 4 (mask key) */
@@ -96,7 +96,7 @@ enum rc_frame_event_type {
 
 typedef struct rc_frame_event {
 	enum rc_frame_event_type type;
-	uint8_t opcode;        /* this frame's opcode (RC_OP_CONT for a continuation) */
+	uint8_t opcode;        /* this frame's opcode (RC_OPCODE_CONT for a continuation) */
 	uint8_t msg_opcode;    /* the message's opcode: TEXT or BINARY for data, else == opcode */
 	bool fin;
 	bool frame_end;        /* DATA: last chunk of this frame */
@@ -118,7 +118,7 @@ typedef struct rc_frame_parser {
 	uint8_t key[4];
 	uint8_t phase;          /* masking phase within the current payload */
 	uint8_t msg_opcode;     /* opcode of the message in progress (from its first frame's header
-	                           to the end of its FIN frame), RC_OP_CONT if none */
+	                           to the end of its FIN frame), RC_OPCODE_CONT if none */
 	uint64_t frame_len, frame_left;
 	uint64_t msg_len;       /* bytes of the current message so far, including this frame */
 	rc_utf8 utf8;           /* validator of the current text message */

@@ -548,7 +548,7 @@ static int conn_send_close(struct conn *c, uint16_t code, const char *reason)
 	uint8_t payload[2 + RC_CLOSE_REASON_MAX];
 	size_t n = rc_close_payload(payload, code, reason);
 	c->close_sent = true;
-	return conn_control(c, RC_OP_CLOSE, payload, n);
+	return conn_control(c, RC_OPCODE_CLOSE, payload, n);
 }
 
 /* A complete TEXT message from the server: on ringcast.v1, a notice. Errors are worth a line
@@ -612,8 +612,8 @@ static int conn_read(struct conn *c)
 			if (ev.type == RC_FRAME_NEED_MORE)
 				break;
 			if (ev.type == RC_FRAME_DATA_START) {
-				if (ev.opcode != RC_OP_CONT) {
-					c->in_text = ev.msg_opcode == RC_OP_TEXT;
+				if (ev.opcode != RC_OPCODE_CONT) {
+					c->in_text = ev.msg_opcode == RC_OPCODE_TEXT;
 					c->notice_len = 0;
 					c->notice_skip = false;
 				}
@@ -626,12 +626,12 @@ static int conn_read(struct conn *c)
 				if (ev.msg_end && !c->notice_skip)
 					on_notice(c);
 			} else if (ev.type == RC_FRAME_CONTROL) {
-				if (ev.opcode == RC_OP_PING && !c->close_sent) {
-					if (conn_control(c, RC_OP_PONG, ev.data, ev.data_len) < 0) {
+				if (ev.opcode == RC_OPCODE_PING && !c->close_sent) {
+					if (conn_control(c, RC_OPCODE_PONG, ev.data, ev.data_len) < 0) {
 						c->eof = true;
 						return -1;
 					}
-				} else if (ev.opcode == RC_OP_CLOSE) {
+				} else if (ev.opcode == RC_OPCODE_CLOSE) {
 					c->close_rcvd = true;
 					c->close_code = ev.close_code;
 					size_t rl = ev.close_reason_len < RC_CLOSE_REASON_MAX
@@ -839,7 +839,7 @@ static void conn_open(struct conn *c, const char *publish)
 			ssize_t used = rc_frame_parse(&c->fp, p, extra, &ev);
 			if (used < 0 || ev.type == RC_FRAME_NEED_MORE)
 				break;
-			if (ev.type == RC_FRAME_CONTROL && ev.opcode == RC_OP_CLOSE) {
+			if (ev.type == RC_FRAME_CONTROL && ev.opcode == RC_OPCODE_CLOSE) {
 				c->close_rcvd = true;
 				c->close_code = ev.close_code;
 			}
@@ -993,12 +993,12 @@ int main(int argc, char **argv)
 			uint64_t ts = wall0 + (uint64_t)((double)k * period_ns);
 			size_t jl = quote_json(t, ts, json);
 			if (g_opt.plain) {
-				frame_append(c, RC_OP_TEXT, NULL, 0, json, jl);
+				frame_append(c, RC_OPCODE_TEXT, NULL, 0, json, jl);
 			} else {
 				size_t hl = rc_app_pub_encode_header(pubhdr, RC_APP_FLAG_TEXT,
 				                                     (const uint8_t *)t->name,
 				                                     t->name_len, 0);
-				frame_append(c, RC_OP_BINARY, pubhdr, hl, json, jl);
+				frame_append(c, RC_OPCODE_BINARY, pubhdr, hl, json, jl);
 			}
 			g_sent_msgs++;
 		}

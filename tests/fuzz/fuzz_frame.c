@@ -139,11 +139,11 @@ static void on_event(sink *s, const rc_frame_event *ev, const uint8_t *buf, size
 	case RC_FRAME_DATA_START:
 		CHECK(!s->in_frame);
 		CHECK(n <= RC_FRAME_HEADER_MAX); /* a start event consumes at most one header */
-		CHECK(ev->opcode <= RC_OP_BINARY);
-		CHECK(ev->msg_opcode == RC_OP_TEXT || ev->msg_opcode == RC_OP_BINARY);
-		CHECK(ev->opcode == RC_OP_CONT || ev->opcode == ev->msg_opcode);
+		CHECK(ev->opcode <= RC_OPCODE_BINARY);
+		CHECK(ev->msg_opcode == RC_OPCODE_TEXT || ev->msg_opcode == RC_OPCODE_BINARY);
+		CHECK(ev->opcode == RC_OPCODE_CONT || ev->opcode == ev->msg_opcode);
 		CHECK(ev->frame_len >> 63 == 0);
-		if (ev->opcode != RC_OP_CONT)
+		if (ev->opcode != RC_OPCODE_CONT)
 			CHECK(s->msg_len == 0);
 		else
 			CHECK(ev->msg_opcode == s->msg_opcode);
@@ -181,16 +181,16 @@ static void on_event(sink *s, const rc_frame_event *ev, const uint8_t *buf, size
 		s->in_frame = false;
 		if (!ev->msg_end)
 			break;
-		if (s->msg_opcode == RC_OP_TEXT)
+		if (s->msg_opcode == RC_OPCODE_TEXT)
 			CHECK(rc_utf8_valid(s->msg, s->msg_len));
 		s->msg_len = 0;
 		break;
 	case RC_FRAME_CONTROL:
 		CHECK(!s->in_frame);
-		CHECK(ev->opcode >= RC_OP_CLOSE && ev->opcode <= RC_OP_PONG);
+		CHECK(ev->opcode >= RC_OPCODE_CLOSE && ev->opcode <= RC_OPCODE_PONG);
 		CHECK(ev->msg_opcode == ev->opcode && ev->fin);
 		CHECK(ev->frame_len <= RC_FRAME_CONTROL_MAX && ev->data_len == ev->frame_len);
-		if (ev->opcode == RC_OP_CLOSE) {
+		if (ev->opcode == RC_OPCODE_CLOSE) {
 			CHECK(ev->close_code == RC_CLOSE_NO_STATUS || rc_close_code_valid(ev->close_code));
 			CHECK((ev->close_code == RC_CLOSE_NO_STATUS) == (ev->data_len == 0));
 			CHECK(ev->close_reason_len + (ev->data_len ? 2 : 0) == ev->data_len);
@@ -386,9 +386,9 @@ static void emit(script *g, uint8_t op, bool fin, const uint8_t *payload, size_t
 
 static void script_data(script *g, uint8_t cmd, uint8_t *buf)
 {
-	uint8_t op = RC_OP_CONT;
+	uint8_t op = RC_OPCODE_CONT;
 	if (!g->msg_open) {
-		op = cmd & 8 ? RC_OP_TEXT : RC_OP_BINARY;
+		op = cmd & 8 ? RC_OPCODE_TEXT : RC_OPCODE_BINARY;
 		g->msg_open = true;
 		g->msg_op = op;
 		g->pend_len = g->pend_at = 0;
@@ -396,7 +396,7 @@ static void script_data(script *g, uint8_t cmd, uint8_t *buf)
 	bool fin = (cmd & 0x10) != 0;
 	size_t n = script_len(g);
 	for (size_t i = 0; i < n; i++)
-		buf[i] = g->msg_op == RC_OP_TEXT ? text_byte(g) : take(g);
+		buf[i] = g->msg_op == RC_OPCODE_TEXT ? text_byte(g) : take(g);
 	while (fin && g->pend_at < g->pend_len) /* a text message ends on a character boundary */
 		buf[n++] = g->pend[g->pend_at++];
 	emit(g, op, fin, buf, n);
@@ -410,10 +410,10 @@ static void script_control(script *g, uint8_t cmd, uint8_t *buf)
 {
 	static const uint16_t codes[] = { 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
 		                          1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999 };
-	uint8_t op = (cmd & 7) == 5 ? RC_OP_PING : (cmd & 7) == 6 ? RC_OP_PONG : RC_OP_CLOSE;
+	uint8_t op = (cmd & 7) == 5 ? RC_OPCODE_PING : (cmd & 7) == 6 ? RC_OPCODE_PONG : RC_OPCODE_CLOSE;
 	size_t n = take(g) % (RC_FRAME_CONTROL_MAX + 1);
 	uint16_t code = 0;
-	if (op == RC_OP_CLOSE) {
+	if (op == RC_OPCODE_CLOSE) {
 		code = RC_CLOSE_NO_STATUS;
 		if (n == 1)
 			n = 0;
@@ -429,8 +429,8 @@ static void script_control(script *g, uint8_t cmd, uint8_t *buf)
 			buf[i] = take(g);
 	}
 	emit(g, op, true, buf, n);
-	tr_control(&g->want, op, buf, n, code, op == RC_OP_CLOSE && n ? buf + 2 : NULL,
-	           op == RC_OP_CLOSE && n ? n - 2 : 0);
+	tr_control(&g->want, op, buf, n, code, op == RC_OPCODE_CLOSE && n ? buf + 2 : NULL,
+	           op == RC_OPCODE_CLOSE && n ? n - 2 : 0);
 }
 
 static void script_round(const uint8_t *in, size_t len, uint64_t seed)

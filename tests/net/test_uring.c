@@ -12,7 +12,7 @@
 
 Test(uring, user_data_round_trips)
 {
-	const enum rc_op ops[] = { RC_OP_ACCEPT, RC_OP_RECV, RC_OP_SEND_TIMEOUT, RC_OP_PEER };
+	const enum rc_io ops[] = { RC_IO_ACCEPT, RC_IO_RECV, RC_IO_SEND_TIMEOUT, RC_IO_PEER };
 	const uint32_t gens[] = { 0, 1, RC_GEN_MASK, RC_GEN_MASK + 5 };
 	const uint32_t slots[] = { 0, 7, 65535, RC_UD_WORKER };
 	for (size_t i = 0; i < 4; i++)
@@ -68,7 +68,7 @@ Test(uring, provided_buffers_serve_a_recv_and_run_out)
 		io_uring_prep_recv(sqe, sv[0], NULL, 64, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = 7;
-		io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_RECV, 3, 42));
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_RECV, 3, 42));
 		cr_assert_eq(io_uring_submit(&ring), 1);
 		struct io_uring_cqe *cqe;
 		cr_assert_eq(io_uring_wait_cqe(&ring, &cqe), 0);

@@ -140,9 +140,9 @@ typedef struct want {
 	{ .type = RC_FRAME_CONTROL, .opcode = (op), .msg_opcode = (op), .fin = true, .frame_len = (n), \
 	  .data = (p) }
 #define W_CLOSE(code, why, n) \
-	{ .type = RC_FRAME_CONTROL, .opcode = RC_OP_CLOSE, .msg_opcode = RC_OP_CLOSE, .fin = true, \
+	{ .type = RC_FRAME_CONTROL, .opcode = RC_OPCODE_CLOSE, .msg_opcode = RC_OPCODE_CLOSE, .fin = true, \
 	  .frame_len = (n), .close_code = (code), .reason = (why) }
-#define W_TEXT(s) W_DATA(RC_OP_TEXT, RC_OP_TEXT, true, s, sizeof(s) - 1)
+#define W_TEXT(s) W_DATA(RC_OPCODE_TEXT, RC_OPCODE_TEXT, true, s, sizeof(s) - 1)
 #define NW(w) (sizeof(w) / sizeof((w)[0]))
 
 /* --- what a run produced ---------------------------------------------------------------------- */
@@ -208,10 +208,10 @@ static void got_event(got *g, const rc_frame_event *ev, const uint8_t *buf, size
 		break;
 	case RC_FRAME_DATA_START:
 		f = got_push(g, ev, label);
-		cr_assert(ev->opcode <= RC_OP_BINARY, "%s: DATA_START opcode %u", label, ev->opcode);
-		cr_assert(ev->msg_opcode == RC_OP_TEXT || ev->msg_opcode == RC_OP_BINARY,
+		cr_assert(ev->opcode <= RC_OPCODE_BINARY, "%s: DATA_START opcode %u", label, ev->opcode);
+		cr_assert(ev->msg_opcode == RC_OPCODE_TEXT || ev->msg_opcode == RC_OPCODE_BINARY,
 		          "%s: msg_opcode %u", label, ev->msg_opcode);
-		cr_assert(ev->opcode == RC_OP_CONT || ev->opcode == ev->msg_opcode, "%s", label);
+		cr_assert(ev->opcode == RC_OPCODE_CONT || ev->opcode == ev->msg_opcode, "%s", label);
 		break;
 	case RC_FRAME_DATA:
 		cr_assert(f && f->type == RC_FRAME_DATA_START && !f->complete,
@@ -236,11 +236,11 @@ static void got_event(got *g, const rc_frame_event *ev, const uint8_t *buf, size
 		break;
 	case RC_FRAME_CONTROL:
 		f = got_push(g, ev, label);
-		cr_assert(ev->opcode >= RC_OP_CLOSE && ev->opcode <= RC_OP_PONG && ev->fin, "%s", label);
+		cr_assert(ev->opcode >= RC_OPCODE_CLOSE && ev->opcode <= RC_OPCODE_PONG && ev->fin, "%s", label);
 		cr_assert_eq(ev->data_len, ev->frame_len, "%s: control payload not whole", label);
 		got_append(f, ev->data, ev->data_len);
 		f->complete = true;
-		if (ev->opcode == RC_OP_CLOSE) {
+		if (ev->opcode == RC_OPCODE_CLOSE) {
 			f->close_code = ev->close_code;
 			f->reason_len = ev->close_reason_len;
 			cr_assert_leq(f->reason_len, sizeof f->reason, "%s", label);
@@ -326,7 +326,7 @@ static void compare(const got *g, size_t len, const want *w, size_t nw, uint16_t
 		if (x->data && x->frame_len)
 			cr_assert(memcmp(f->data, x->data, f->data_len) == 0,
 			          "%s: frame %zu: payload differs", label, i);
-		if (x->opcode != RC_OP_CLOSE)
+		if (x->opcode != RC_OPCODE_CLOSE)
 			continue;
 		cr_assert_eq(f->close_code, x->close_code, "%s: frame %zu: close code %u", label, i,
 		             f->close_code);
@@ -415,21 +415,21 @@ Test(rfc_examples, single_frame_masked_text)
 Test(rfc_examples, fragmented_unmasked_text)
 {
 	const want w[] = {
-		W_DATA(RC_OP_TEXT, RC_OP_TEXT, false, "Hel", 3),
-		W_DATA(RC_OP_CONT, RC_OP_TEXT, true, "lo", 2),
+		W_DATA(RC_OPCODE_TEXT, RC_OPCODE_TEXT, false, "Hel", 3),
+		W_DATA(RC_OPCODE_CONT, RC_OPCODE_TEXT, true, "lo", 2),
 	};
 	check(cfg_of(RC_FRAME_CLIENT, 0), HEL_LO, sizeof HEL_LO, w, NW(w), 0);
 }
 
 Test(rfc_examples, unmasked_ping)
 {
-	const want w[] = { W_CTL(RC_OP_PING, "Hello", 5) };
+	const want w[] = { W_CTL(RC_OPCODE_PING, "Hello", 5) };
 	check(cfg_of(RC_FRAME_CLIENT, 0), PING_HELLO, sizeof PING_HELLO, w, NW(w), 0);
 }
 
 Test(rfc_examples, masked_pong)
 {
-	const want w[] = { W_CTL(RC_OP_PONG, "Hello", 5) };
+	const want w[] = { W_CTL(RC_OPCODE_PONG, "Hello", 5) };
 	check(cfg_of(RC_FRAME_SERVER, 0), PONG_HELLO_MASKED, sizeof PONG_HELLO_MASKED, w, NW(w), 0);
 }
 
@@ -440,11 +440,11 @@ static void check_rfc_binary(size_t n, const uint8_t *head, size_t head_len)
 	bytes in = { 0 };
 	put(&in, head, head_len);
 	put(&in, payload, n);
-	const want w[] = { W_DATA(RC_OP_BINARY, RC_OP_BINARY, true, payload, n) };
+	const want w[] = { W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, payload, n) };
 	check(cfg_of(RC_FRAME_CLIENT, 0), in.p, in.len, w, NW(w), 0);
 
 	uint8_t out[RC_FRAME_HEADER_MAX];
-	cr_assert_eq(rc_frame_header_encode(out, RC_OP_BINARY, true, n, NULL), head_len);
+	cr_assert_eq(rc_frame_header_encode(out, RC_OPCODE_BINARY, true, n, NULL), head_len);
 	cr_assert(memcmp(out, head, head_len) == 0);
 	free(payload);
 	free(in.p);
@@ -481,12 +481,12 @@ static void check_encoding(const uint8_t *example, size_t example_len, uint8_t o
 
 Test(rfc_examples, encoding)
 {
-	check_encoding(HELLO_TEXT, sizeof HELLO_TEXT, RC_OP_TEXT, true, "Hello", NULL);
-	check_encoding(HELLO_TEXT_MASKED, sizeof HELLO_TEXT_MASKED, RC_OP_TEXT, true, "Hello", KEY);
-	check_encoding(HEL_LO, 5, RC_OP_TEXT, false, "Hel", NULL);
-	check_encoding(HEL_LO + 5, 4, RC_OP_CONT, true, "lo", NULL);
-	check_encoding(PING_HELLO, sizeof PING_HELLO, RC_OP_PING, true, "Hello", NULL);
-	check_encoding(PONG_HELLO_MASKED, sizeof PONG_HELLO_MASKED, RC_OP_PONG, true, "Hello", KEY);
+	check_encoding(HELLO_TEXT, sizeof HELLO_TEXT, RC_OPCODE_TEXT, true, "Hello", NULL);
+	check_encoding(HELLO_TEXT_MASKED, sizeof HELLO_TEXT_MASKED, RC_OPCODE_TEXT, true, "Hello", KEY);
+	check_encoding(HEL_LO, 5, RC_OPCODE_TEXT, false, "Hel", NULL);
+	check_encoding(HEL_LO + 5, 4, RC_OPCODE_CONT, true, "lo", NULL);
+	check_encoding(PING_HELLO, sizeof PING_HELLO, RC_OPCODE_PING, true, "Hello", NULL);
+	check_encoding(PONG_HELLO_MASKED, sizeof PONG_HELLO_MASKED, RC_OPCODE_PONG, true, "Hello", KEY);
 }
 
 /* --- lengths ---------------------------------------------------------------------------------- */
@@ -500,8 +500,8 @@ Test(lengths, every_boundary_both_roles)
 		uint8_t *payload = pattern(n, (unsigned)i);
 		for (size_t r = 0; r < NW(ROLES); r++) {
 			bytes in = { 0 };
-			put_as(&in, ROLES[r], FIN | RC_OP_BINARY, payload, n);
-			const want w[] = { W_DATA(RC_OP_BINARY, RC_OP_BINARY, true, payload, n) };
+			put_as(&in, ROLES[r], FIN | RC_OPCODE_BINARY, payload, n);
+			const want w[] = { W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, payload, n) };
 			check(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), 0);
 			free(in.p);
 		}
@@ -516,9 +516,9 @@ Test(lengths, encoder_uses_the_shortest_form)
 		size_t form_len = n < 126 ? 2 : n <= 0xFFFF ? 4 : 10;
 		for (int masked = 0; masked <= 1; masked++) {
 			bytes ref = { 0 };
-			put_header(&ref, FIN | RC_OP_TEXT, masked ? KEY : NULL, n, FORM_SHORTEST);
+			put_header(&ref, FIN | RC_OPCODE_TEXT, masked ? KEY : NULL, n, FORM_SHORTEST);
 			uint8_t out[RC_FRAME_HEADER_MAX];
-			size_t h = rc_frame_header_encode(out, RC_OP_TEXT, true, n, masked ? KEY : NULL);
+			size_t h = rc_frame_header_encode(out, RC_OPCODE_TEXT, true, n, masked ? KEY : NULL);
 			cr_assert_eq(h, form_len + (masked ? 4 : 0), "length %llu",
 			             (unsigned long long)n);
 			cr_assert_eq(rc_frame_header_len(n, masked), h);
@@ -531,10 +531,10 @@ Test(lengths, encoder_uses_the_shortest_form)
 	/* The largest length there is, and the 64-bit form with every byte in use. */
 	uint8_t out[RC_FRAME_HEADER_MAX];
 	static const uint8_t big[] = { 0x02, 0x7F, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF };
-	cr_assert_eq(rc_frame_header_encode(out, RC_OP_BINARY, false, INT64_MAX, NULL), 10);
+	cr_assert_eq(rc_frame_header_encode(out, RC_OPCODE_BINARY, false, INT64_MAX, NULL), 10);
 	cr_assert(memcmp(out, big, sizeof big) == 0);
 	static const uint8_t odd[] = { 0x82, 0x7F, 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF };
-	cr_assert_eq(rc_frame_header_encode(out, RC_OP_BINARY, true, 0x0123456789ABCDEFull, NULL), 10);
+	cr_assert_eq(rc_frame_header_encode(out, RC_OPCODE_BINARY, true, 0x0123456789ABCDEFull, NULL), 10);
 	cr_assert(memcmp(out, odd, sizeof odd) == 0);
 }
 
@@ -553,8 +553,8 @@ Test(lengths, non_minimal_encodings_accepted)
 		for (size_t r = 0; r < NW(ROLES); r++) {
 			bytes in = { 0 };
 			const uint8_t *key = ROLES[r] == RC_FRAME_SERVER ? KEY : NULL;
-			put_frame(&in, FIN | RC_OP_BINARY, key, payload, n, cases[i].form);
-			const want w[] = { W_DATA(RC_OP_BINARY, RC_OP_BINARY, true, payload, n) };
+			put_frame(&in, FIN | RC_OPCODE_BINARY, key, payload, n, cases[i].form);
+			const want w[] = { W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, payload, n) };
 			check(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), 0);
 			free(in.p);
 		}
@@ -578,15 +578,15 @@ static void reject_head(rc_frame_cfg cfg, unsigned b0, const uint8_t *key, size_
 
 Test(reject, masked_frame_to_client)
 {
-	reject_head(cfg_of(RC_FRAME_CLIENT, 0), FIN | RC_OP_TEXT, KEY, 5, RC_CLOSE_PROTOCOL);
+	reject_head(cfg_of(RC_FRAME_CLIENT, 0), FIN | RC_OPCODE_TEXT, KEY, 5, RC_CLOSE_PROTOCOL);
 	check(cfg_of(RC_FRAME_CLIENT, 0), PONG_HELLO_MASKED, sizeof PONG_HELLO_MASKED, NULL, 0,
 	      RC_CLOSE_PROTOCOL);
 }
 
 Test(reject, unmasked_frame_to_server)
 {
-	reject_head(cfg_of(RC_FRAME_SERVER, 0), FIN | RC_OP_TEXT, NULL, 5, RC_CLOSE_PROTOCOL);
-	reject_head(cfg_of(RC_FRAME_SERVER, 0), FIN | RC_OP_PING, NULL, 0, RC_CLOSE_PROTOCOL);
+	reject_head(cfg_of(RC_FRAME_SERVER, 0), FIN | RC_OPCODE_TEXT, NULL, 5, RC_CLOSE_PROTOCOL);
+	reject_head(cfg_of(RC_FRAME_SERVER, 0), FIN | RC_OPCODE_PING, NULL, 0, RC_CLOSE_PROTOCOL);
 	check(cfg_of(RC_FRAME_SERVER, 0), HELLO_TEXT, sizeof HELLO_TEXT, NULL, 0, RC_CLOSE_PROTOCOL);
 }
 
@@ -596,9 +596,9 @@ Test(reject, rsv_bits)
 	for (size_t i = 0; i < NW(rsv); i++)
 		for (size_t r = 0; r < NW(ROLES); r++) {
 			const uint8_t *key = ROLES[r] == RC_FRAME_SERVER ? KEY : NULL;
-			reject_head(cfg_of(ROLES[r], 0), FIN | rsv[i] | RC_OP_BINARY, key, 3,
+			reject_head(cfg_of(ROLES[r], 0), FIN | rsv[i] | RC_OPCODE_BINARY, key, 3,
 			            RC_CLOSE_PROTOCOL);
-			reject_head(cfg_of(ROLES[r], 0), FIN | rsv[i] | RC_OP_PING, key, 3,
+			reject_head(cfg_of(ROLES[r], 0), FIN | rsv[i] | RC_OPCODE_PING, key, 3,
 			            RC_CLOSE_PROTOCOL);
 		}
 }
@@ -607,12 +607,12 @@ Test(reject, rsv_bit_allowed_by_an_extension)
 {
 	rc_frame_cfg cfg = { .role = RC_FRAME_CLIENT, .rsv_allowed = RSV1 };
 	bytes in = { 0 };
-	put_frame(&in, FIN | RSV1 | RC_OP_BINARY, NULL, "abc", 3, FORM_SHORTEST);
-	const want w[] = { W_DATA(RC_OP_BINARY, RC_OP_BINARY, true, "abc", 3) };
+	put_frame(&in, FIN | RSV1 | RC_OPCODE_BINARY, NULL, "abc", 3, FORM_SHORTEST);
+	const want w[] = { W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, "abc", 3) };
 	check(cfg, in.p, in.len, w, NW(w), 0);
 	free(in.p);
-	reject_head(cfg, FIN | RSV2 | RC_OP_BINARY, NULL, 3, RC_CLOSE_PROTOCOL);
-	reject_head(cfg, FIN | RSV1 | RSV3 | RC_OP_BINARY, NULL, 3, RC_CLOSE_PROTOCOL);
+	reject_head(cfg, FIN | RSV2 | RC_OPCODE_BINARY, NULL, 3, RC_CLOSE_PROTOCOL);
+	reject_head(cfg, FIN | RSV1 | RSV3 | RC_OPCODE_BINARY, NULL, 3, RC_CLOSE_PROTOCOL);
 }
 
 Test(reject, every_reserved_opcode)
@@ -630,14 +630,14 @@ Test(reject, control_frame_over_125_bytes)
 {
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		const uint8_t *key = ROLES[r] == RC_FRAME_SERVER ? KEY : NULL;
-		reject_head(cfg_of(ROLES[r], 0), FIN | RC_OP_PING, key, 126, RC_CLOSE_PROTOCOL);
-		reject_head(cfg_of(ROLES[r], 0), FIN | RC_OP_PONG, key, 127, RC_CLOSE_PROTOCOL);
-		reject_head(cfg_of(ROLES[r], 0), FIN | RC_OP_CLOSE, key, 65536, RC_CLOSE_PROTOCOL);
+		reject_head(cfg_of(ROLES[r], 0), FIN | RC_OPCODE_PING, key, 126, RC_CLOSE_PROTOCOL);
+		reject_head(cfg_of(ROLES[r], 0), FIN | RC_OPCODE_PONG, key, 127, RC_CLOSE_PROTOCOL);
+		reject_head(cfg_of(ROLES[r], 0), FIN | RC_OPCODE_CLOSE, key, 65536, RC_CLOSE_PROTOCOL);
 		/* 125 is the most a control frame may carry. */
 		uint8_t *payload = pattern(125, 2);
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], FIN | RC_OP_PING, payload, 125);
-		const want w[] = { W_CTL(RC_OP_PING, payload, 125) };
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_PING, payload, 125);
+		const want w[] = { W_CTL(RC_OPCODE_PING, payload, 125) };
 		check(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), 0);
 		free(in.p);
 		free(payload);
@@ -648,8 +648,8 @@ Test(reject, fragmented_control_frame)
 {
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		const uint8_t *key = ROLES[r] == RC_FRAME_SERVER ? KEY : NULL;
-		reject_head(cfg_of(ROLES[r], 0), RC_OP_PING, key, 2, RC_CLOSE_PROTOCOL);
-		reject_head(cfg_of(ROLES[r], 0), RC_OP_CLOSE, key, 0, RC_CLOSE_PROTOCOL);
+		reject_head(cfg_of(ROLES[r], 0), RC_OPCODE_PING, key, 2, RC_CLOSE_PROTOCOL);
+		reject_head(cfg_of(ROLES[r], 0), RC_OPCODE_CLOSE, key, 0, RC_CLOSE_PROTOCOL);
 	}
 }
 
@@ -657,13 +657,13 @@ Test(reject, continuation_first)
 {
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		const uint8_t *key = ROLES[r] == RC_FRAME_SERVER ? KEY : NULL;
-		reject_head(cfg_of(ROLES[r], 0), FIN | RC_OP_CONT, key, 3, RC_CLOSE_PROTOCOL);
-		reject_head(cfg_of(ROLES[r], 0), RC_OP_CONT, key, 0, RC_CLOSE_PROTOCOL);
+		reject_head(cfg_of(ROLES[r], 0), FIN | RC_OPCODE_CONT, key, 3, RC_CLOSE_PROTOCOL);
+		reject_head(cfg_of(ROLES[r], 0), RC_OPCODE_CONT, key, 0, RC_CLOSE_PROTOCOL);
 		/* ... and a continuation after a message that ended. */
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], FIN | RC_OP_TEXT, "ab", 2);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_TEXT, "ab", 2);
 		size_t at = in.len + 2;
-		put_as(&in, ROLES[r], FIN | RC_OP_CONT, "cd", 2);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_CONT, "cd", 2);
 		const want w[] = { W_TEXT("ab") };
 		reject(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), RC_CLOSE_PROTOCOL, at);
 		free(in.p);
@@ -672,14 +672,14 @@ Test(reject, continuation_first)
 
 Test(reject, new_message_inside_fragmented_one)
 {
-	static const unsigned second[] = { RC_OP_TEXT, FIN | RC_OP_TEXT, FIN | RC_OP_BINARY };
+	static const unsigned second[] = { RC_OPCODE_TEXT, FIN | RC_OPCODE_TEXT, FIN | RC_OPCODE_BINARY };
 	for (size_t r = 0; r < NW(ROLES); r++)
 		for (size_t i = 0; i < NW(second); i++) {
 			bytes in = { 0 };
-			put_as(&in, ROLES[r], RC_OP_TEXT, "Hel", 3);
+			put_as(&in, ROLES[r], RC_OPCODE_TEXT, "Hel", 3);
 			size_t at = in.len + 2;
 			put_as(&in, ROLES[r], second[i], "lo", 2);
-			const want w[] = { W_DATA(RC_OP_TEXT, RC_OP_TEXT, false, "Hel", 3) };
+			const want w[] = { W_DATA(RC_OPCODE_TEXT, RC_OPCODE_TEXT, false, "Hel", 3) };
 			reject(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), RC_CLOSE_PROTOCOL, at);
 			free(in.p);
 		}
@@ -690,14 +690,14 @@ Test(reject, length_with_top_bit_set)
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		const uint8_t *key = ROLES[r] == RC_FRAME_SERVER ? KEY : NULL;
 		bytes in = { 0 };
-		put_header(&in, FIN | RC_OP_BINARY, key, 0x8000000000000000ull, FORM_64);
+		put_header(&in, FIN | RC_OPCODE_BINARY, key, 0x8000000000000000ull, FORM_64);
 		put(&in, "abcd", 4);
 		reject(cfg_of(ROLES[r], 0), in.p, in.len, NULL, 0, RC_CLOSE_PROTOCOL, in.len - 4);
 		free(in.p);
 		/* The largest legal length is only a header: no error, a frame that never ends. */
 		in = (bytes){ 0 };
-		put_header(&in, FIN | RC_OP_BINARY, key, INT64_MAX, FORM_64);
-		const want w[] = { W_PARTIAL(RC_OP_BINARY, RC_OP_BINARY, true, INT64_MAX) };
+		put_header(&in, FIN | RC_OPCODE_BINARY, key, INT64_MAX, FORM_64);
+		const want w[] = { W_PARTIAL(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, INT64_MAX) };
 		check(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), 0);
 		free(in.p);
 	}
@@ -710,18 +710,18 @@ Test(reject, message_over_max_from_the_header)
 		rc_frame_cfg cfg = cfg_of(ROLES[r], 1000);
 		/* Only the header is fed: the error must be there already. */
 		bytes in = { 0 };
-		put_header(&in, FIN | RC_OP_BINARY, key, 1001, FORM_SHORTEST);
+		put_header(&in, FIN | RC_OPCODE_BINARY, key, 1001, FORM_SHORTEST);
 		reject(cfg, in.p, in.len, NULL, 0, RC_CLOSE_TOO_BIG, in.len);
 		free(in.p);
 		in = (bytes){ 0 };
-		put_header(&in, FIN | RC_OP_TEXT, key, 1ull << 40, FORM_SHORTEST);
+		put_header(&in, FIN | RC_OPCODE_TEXT, key, 1ull << 40, FORM_SHORTEST);
 		reject(cfg, in.p, in.len, NULL, 0, RC_CLOSE_TOO_BIG, in.len);
 		free(in.p);
 		/* Exactly the maximum is fine. */
 		uint8_t *payload = pattern(1000, 5);
 		in = (bytes){ 0 };
-		put_as(&in, ROLES[r], FIN | RC_OP_BINARY, payload, 1000);
-		const want w[] = { W_DATA(RC_OP_BINARY, RC_OP_BINARY, true, payload, 1000) };
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_BINARY, payload, 1000);
+		const want w[] = { W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, payload, 1000) };
 		check(cfg, in.p, in.len, w, NW(w), 0);
 		free(in.p);
 		free(payload);
@@ -734,27 +734,27 @@ Test(reject, fragmented_message_sum_over_max)
 		rc_frame_cfg cfg = cfg_of(ROLES[r], 10);
 		/* 6 + 4 = 10 fits, and the next message starts from zero again. */
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], RC_OP_TEXT, "abcdef", 6);
-		put_as(&in, ROLES[r], FIN | RC_OP_PING, "p", 1); /* control frames do not count */
-		put_as(&in, ROLES[r], FIN | RC_OP_CONT, "ghij", 4);
-		put_as(&in, ROLES[r], FIN | RC_OP_BINARY, "0123456789", 10);
+		put_as(&in, ROLES[r], RC_OPCODE_TEXT, "abcdef", 6);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_PING, "p", 1); /* control frames do not count */
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_CONT, "ghij", 4);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_BINARY, "0123456789", 10);
 		const want ok[] = {
-			W_DATA(RC_OP_TEXT, RC_OP_TEXT, false, "abcdef", 6),
-			W_CTL(RC_OP_PING, "p", 1),
-			W_DATA(RC_OP_CONT, RC_OP_TEXT, true, "ghij", 4),
-			W_DATA(RC_OP_BINARY, RC_OP_BINARY, true, "0123456789", 10),
+			W_DATA(RC_OPCODE_TEXT, RC_OPCODE_TEXT, false, "abcdef", 6),
+			W_CTL(RC_OPCODE_PING, "p", 1),
+			W_DATA(RC_OPCODE_CONT, RC_OPCODE_TEXT, true, "ghij", 4),
+			W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, "0123456789", 10),
 		};
 		check(cfg, in.p, in.len, ok, NW(ok), 0);
 		free(in.p);
 		/* 6 + 3 + 2 = 11 does not: refused at the third frame's header. */
 		in = (bytes){ 0 };
-		put_as(&in, ROLES[r], RC_OP_BINARY, "abcdef", 6);
-		put_as(&in, ROLES[r], RC_OP_CONT, "ghi", 3);
+		put_as(&in, ROLES[r], RC_OPCODE_BINARY, "abcdef", 6);
+		put_as(&in, ROLES[r], RC_OPCODE_CONT, "ghi", 3);
 		size_t at = in.len + small_header_len(ROLES[r]);
-		put_as(&in, ROLES[r], FIN | RC_OP_CONT, "jk", 2);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_CONT, "jk", 2);
 		const want w[] = {
-			W_DATA(RC_OP_BINARY, RC_OP_BINARY, false, "abcdef", 6),
-			W_DATA(RC_OP_CONT, RC_OP_BINARY, false, "ghi", 3),
+			W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, false, "abcdef", 6),
+			W_DATA(RC_OPCODE_CONT, RC_OPCODE_BINARY, false, "ghi", 3),
 		};
 		reject(cfg, in.p, in.len, w, NW(w), RC_CLOSE_TOO_BIG, at);
 		free(in.p);
@@ -765,7 +765,7 @@ static void reject_close_payload(const void *payload, size_t n, uint16_t err)
 {
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], FIN | RC_OP_CLOSE, payload, n);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_CLOSE, payload, n);
 		reject(cfg_of(ROLES[r], 0), in.p, in.len, NULL, 0, err, in.len);
 		free(in.p);
 	}
@@ -806,11 +806,11 @@ static void check_split_character(size_t pieces)
 		bytes in = { 0 };
 		want w[4];
 		for (size_t i = 0; i < pieces; i++) {
-			uint8_t op = i == 0 ? RC_OP_TEXT : RC_OP_CONT;
+			uint8_t op = i == 0 ? RC_OPCODE_TEXT : RC_OPCODE_CONT;
 			bool fin = i + 1 == pieces;
 			size_t n = cut[i + 1] - cut[i];
 			put_as(&in, ROLES[r], (fin ? FIN : 0) | op, text + cut[i], n);
-			w[i] = (want)W_DATA(op, RC_OP_TEXT, fin, text + cut[i], n);
+			w[i] = (want)W_DATA(op, RC_OPCODE_TEXT, fin, text + cut[i], n);
 		}
 		check(cfg_of(ROLES[r], 0), in.p, in.len, w, pieces, 0);
 		free(in.p);
@@ -830,12 +830,12 @@ Test(utf8, invalid_sequence_across_frames_fails_at_the_first_bad_byte)
 	 * The message's FIN frame is never fed: the error must not wait for it. */
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], RC_OP_TEXT, "ok\xF0\x9F", 4);
+		put_as(&in, ROLES[r], RC_OPCODE_TEXT, "ok\xF0\x9F", 4);
 		size_t at = in.len + small_header_len(ROLES[r]) + 1;
-		put_as(&in, ROLES[r], RC_OP_CONT, "\x98(x", 3);
+		put_as(&in, ROLES[r], RC_OPCODE_CONT, "\x98(x", 3);
 		const want w[] = {
-			W_DATA(RC_OP_TEXT, RC_OP_TEXT, false, "ok\xF0\x9F", 4),
-			W_PARTIAL(RC_OP_CONT, RC_OP_TEXT, false, 3),
+			W_DATA(RC_OPCODE_TEXT, RC_OPCODE_TEXT, false, "ok\xF0\x9F", 4),
+			W_PARTIAL(RC_OPCODE_CONT, RC_OPCODE_TEXT, false, 3),
 		};
 		reject(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), RC_CLOSE_INVALID_DATA, at + 1);
 		free(in.p);
@@ -847,24 +847,24 @@ Test(utf8, message_ending_inside_a_character)
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		/* Split: the FIN frame (here empty) leaves E2 82 open. */
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], RC_OP_TEXT, "a\xE2\x82", 3);
-		put_as(&in, ROLES[r], FIN | RC_OP_CONT, "", 0);
+		put_as(&in, ROLES[r], RC_OPCODE_TEXT, "a\xE2\x82", 3);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_CONT, "", 0);
 		const want w[] = {
-			W_DATA(RC_OP_TEXT, RC_OP_TEXT, false, "a\xE2\x82", 3),
-			W_PARTIAL(RC_OP_CONT, RC_OP_TEXT, true, 0),
+			W_DATA(RC_OPCODE_TEXT, RC_OPCODE_TEXT, false, "a\xE2\x82", 3),
+			W_PARTIAL(RC_OPCODE_CONT, RC_OPCODE_TEXT, true, 0),
 		};
 		check(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), RC_CLOSE_INVALID_DATA);
 		free(in.p);
 		/* One frame: decided at its last byte. */
 		in = (bytes){ 0 };
-		put_as(&in, ROLES[r], FIN | RC_OP_TEXT, "ab\xF0\x9F\x98", 5);
-		const want w1[] = { W_PARTIAL(RC_OP_TEXT, RC_OP_TEXT, true, 5) };
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_TEXT, "ab\xF0\x9F\x98", 5);
+		const want w1[] = { W_PARTIAL(RC_OPCODE_TEXT, RC_OPCODE_TEXT, true, 5) };
 		reject(cfg_of(ROLES[r], 0), in.p, in.len, w1, NW(w1), RC_CLOSE_INVALID_DATA, in.len);
 		free(in.p);
 		/* A binary message may end anywhere. */
 		in = (bytes){ 0 };
-		put_as(&in, ROLES[r], FIN | RC_OP_BINARY, "ab\xF0\x9F\x98", 5);
-		const want w2[] = { W_DATA(RC_OP_BINARY, RC_OP_BINARY, true, "ab\xF0\x9F\x98", 5) };
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_BINARY, "ab\xF0\x9F\x98", 5);
+		const want w2[] = { W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, "ab\xF0\x9F\x98", 5) };
 		check(cfg_of(ROLES[r], 0), in.p, in.len, w2, NW(w2), 0);
 		free(in.p);
 	}
@@ -883,20 +883,20 @@ Test(utf8, fail_fast_autobahn_6_4)
 		put(&body, prefix, sizeof prefix - 1);
 		put(&body, rest, sizeof rest - 1);
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], FIN | RC_OP_TEXT, body.p, body.len);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_TEXT, body.p, body.len);
 		size_t bad = in.len - total + sizeof prefix - 1 + 1; /* offset of 0x90 */
-		const want w[] = { W_PARTIAL(RC_OP_TEXT, RC_OP_TEXT, true, total) };
+		const want w[] = { W_PARTIAL(RC_OPCODE_TEXT, RC_OPCODE_TEXT, true, total) };
 		reject(cfg_of(ROLES[r], 0), in.p, bad + 1, w, NW(w), RC_CLOSE_INVALID_DATA, bad + 1);
 		free(in.p);
 		/* The same as fragments (6.4.1): the error comes in the second one. */
 		in = (bytes){ 0 };
-		put_as(&in, ROLES[r], RC_OP_TEXT, prefix, sizeof prefix - 1);
-		put_as(&in, ROLES[r], RC_OP_CONT, "\xf4\x90\x80\x80", 4);
+		put_as(&in, ROLES[r], RC_OPCODE_TEXT, prefix, sizeof prefix - 1);
+		put_as(&in, ROLES[r], RC_OPCODE_CONT, "\xf4\x90\x80\x80", 4);
 		bad = in.len - 3;
-		put_as(&in, ROLES[r], FIN | RC_OP_CONT, "edited", 6);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_CONT, "edited", 6);
 		const want wf[] = {
-			W_DATA(RC_OP_TEXT, RC_OP_TEXT, false, prefix, sizeof prefix - 1),
-			W_PARTIAL(RC_OP_CONT, RC_OP_TEXT, false, 4),
+			W_DATA(RC_OPCODE_TEXT, RC_OPCODE_TEXT, false, prefix, sizeof prefix - 1),
+			W_PARTIAL(RC_OPCODE_CONT, RC_OPCODE_TEXT, false, 4),
 		};
 		reject(cfg_of(ROLES[r], 0), in.p, in.len, wf, NW(wf), RC_CLOSE_INVALID_DATA, bad + 1);
 		free(in.p);
@@ -909,12 +909,12 @@ Test(utf8, text_state_resets_between_messages)
 	/* Two valid text messages, then binary bytes that are not UTF-8: all accepted. */
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], FIN | RC_OP_TEXT, "\xc3\xa9", 2);
-		put_as(&in, ROLES[r], FIN | RC_OP_BINARY, "\xff\xc3", 2);
-		put_as(&in, ROLES[r], FIN | RC_OP_TEXT, "x", 1);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_TEXT, "\xc3\xa9", 2);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_BINARY, "\xff\xc3", 2);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_TEXT, "x", 1);
 		const want w[] = {
 			W_TEXT("\xc3\xa9"),
-			W_DATA(RC_OP_BINARY, RC_OP_BINARY, true, "\xff\xc3", 2),
+			W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, "\xff\xc3", 2),
 			W_TEXT("x"),
 		};
 		check(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), 0);
@@ -928,17 +928,17 @@ Test(control, ping_between_fragments)
 {
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], RC_OP_TEXT, "Hel", 3);
-		put_as(&in, ROLES[r], FIN | RC_OP_PING, "are you there", 13);
-		put_as(&in, ROLES[r], RC_OP_CONT, "l\xc3", 2);
-		put_as(&in, ROLES[r], FIN | RC_OP_PONG, "", 0);
-		put_as(&in, ROLES[r], FIN | RC_OP_CONT, "\xa9o", 2);
+		put_as(&in, ROLES[r], RC_OPCODE_TEXT, "Hel", 3);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_PING, "are you there", 13);
+		put_as(&in, ROLES[r], RC_OPCODE_CONT, "l\xc3", 2);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_PONG, "", 0);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_CONT, "\xa9o", 2);
 		const want w[] = {
-			W_DATA(RC_OP_TEXT, RC_OP_TEXT, false, "Hel", 3),
-			W_CTL(RC_OP_PING, "are you there", 13),
-			W_DATA(RC_OP_CONT, RC_OP_TEXT, false, "l\xc3", 2),
-			W_CTL(RC_OP_PONG, "", 0),
-			W_DATA(RC_OP_CONT, RC_OP_TEXT, true, "\xa9o", 2),
+			W_DATA(RC_OPCODE_TEXT, RC_OPCODE_TEXT, false, "Hel", 3),
+			W_CTL(RC_OPCODE_PING, "are you there", 13),
+			W_DATA(RC_OPCODE_CONT, RC_OPCODE_TEXT, false, "l\xc3", 2),
+			W_CTL(RC_OPCODE_PONG, "", 0),
+			W_DATA(RC_OPCODE_CONT, RC_OPCODE_TEXT, true, "\xa9o", 2),
 		};
 		check(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), 0);
 		free(in.p);
@@ -949,10 +949,10 @@ Test(control, empty_pong_and_empty_close)
 {
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], FIN | RC_OP_PONG, "", 0);
-		put_as(&in, ROLES[r], FIN | RC_OP_CLOSE, "", 0);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_PONG, "", 0);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_CLOSE, "", 0);
 		const want w[] = {
-			W_CTL(RC_OP_PONG, "", 0),
+			W_CTL(RC_OPCODE_PONG, "", 0),
 			W_CLOSE(RC_CLOSE_NO_STATUS, NULL, 0),
 		};
 		check(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), 0);
@@ -968,8 +968,8 @@ Test(control, close_with_code_and_reason)
 			uint8_t p[] = { (uint8_t)(codes[i] >> 8), (uint8_t)codes[i], 'b', 'y',
 				        0xc3, 0xa9 };
 			bytes in = { 0 };
-			put_as(&in, ROLES[r], FIN | RC_OP_CLOSE, p, 2);
-			put_as(&in, ROLES[r], FIN | RC_OP_CLOSE, p, sizeof p);
+			put_as(&in, ROLES[r], FIN | RC_OPCODE_CLOSE, p, 2);
+			put_as(&in, ROLES[r], FIN | RC_OPCODE_CLOSE, p, sizeof p);
 			const want w[] = {
 				W_CLOSE(codes[i], NULL, 2),
 				W_CLOSE(codes[i], "by\xc3\xa9", sizeof p),
@@ -986,20 +986,20 @@ Test(stream, frames_back_to_back)
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		uint8_t *big = pattern(300, 4);
 		bytes in = { 0 };
-		put_as(&in, ROLES[r], FIN | RC_OP_TEXT, "one", 3);
-		put_as(&in, ROLES[r], FIN | RC_OP_BINARY, big, 300);
-		put_as(&in, ROLES[r], FIN | RC_OP_TEXT, "", 0);
-		put_as(&in, ROLES[r], RC_OP_BINARY, "", 0);
-		put_as(&in, ROLES[r], FIN | RC_OP_PING, "x", 1);
-		put_as(&in, ROLES[r], FIN | RC_OP_CONT, "two", 3);
-		put_as(&in, ROLES[r], FIN | RC_OP_CLOSE, "\x03\xe8", 2);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_TEXT, "one", 3);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_BINARY, big, 300);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_TEXT, "", 0);
+		put_as(&in, ROLES[r], RC_OPCODE_BINARY, "", 0);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_PING, "x", 1);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_CONT, "two", 3);
+		put_as(&in, ROLES[r], FIN | RC_OPCODE_CLOSE, "\x03\xe8", 2);
 		const want w[] = {
 			W_TEXT("one"),
-			W_DATA(RC_OP_BINARY, RC_OP_BINARY, true, big, 300),
+			W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, big, 300),
 			W_TEXT(""),
-			W_DATA(RC_OP_BINARY, RC_OP_BINARY, false, "", 0),
-			W_CTL(RC_OP_PING, "x", 1),
-			W_DATA(RC_OP_CONT, RC_OP_BINARY, true, "two", 3),
+			W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, false, "", 0),
+			W_CTL(RC_OPCODE_PING, "x", 1),
+			W_DATA(RC_OPCODE_CONT, RC_OPCODE_BINARY, true, "two", 3),
 			W_CLOSE(RC_CLOSE_NORMAL, NULL, 2),
 		};
 		check(cfg_of(ROLES[r], 0), in.p, in.len, w, NW(w), 0);
@@ -1035,8 +1035,8 @@ Test(stream, payload_unmasked_in_place)
 	 * pointing at the payload's place in the caller's buffer, which now holds the plain text. */
 	rc_frame_cfg cfg = cfg_of(RC_FRAME_SERVER, 0);
 	bytes in = { 0 };
-	put_frame(&in, FIN | RC_OP_TEXT, KEY, "Hello", 5, FORM_SHORTEST);
-	put_frame(&in, FIN | RC_OP_BINARY, KEY, "abcdefghij", 10, FORM_64);
+	put_frame(&in, FIN | RC_OPCODE_TEXT, KEY, "Hello", 5, FORM_SHORTEST);
+	put_frame(&in, FIN | RC_OPCODE_BINARY, KEY, "abcdefghij", 10, FORM_64);
 	rc_guard g = rc_guard_copy(in.p, in.len);
 	rc_frame_parser p;
 	rc_frame_parser_init(&p, &cfg);
@@ -1145,7 +1145,7 @@ Test(encoder, prepend_writes_exactly_before_the_payload)
 		uint8_t *payload = mem + room;
 		for (size_t j = 0; j < n; j++)
 			payload[j] = (uint8_t)j;
-		uint8_t *start = rc_frame_header_prepend(payload, RC_OP_BINARY, i % 2 == 0, n);
+		uint8_t *start = rc_frame_header_prepend(payload, RC_OPCODE_BINARY, i % 2 == 0, n);
 		size_t h = rc_frame_header_len(n, false);
 		cr_assert_eq(start, payload - h, "length %zu", n);
 		for (uint8_t *q = mem; q < start; q++)
@@ -1153,7 +1153,7 @@ Test(encoder, prepend_writes_exactly_before_the_payload)
 		for (size_t j = 0; j < n; j++)
 			cr_assert_eq(payload[j], (uint8_t)j, "length %zu: payload touched", n);
 		uint8_t ref[RC_FRAME_HEADER_MAX];
-		cr_assert_eq(rc_frame_header_encode(ref, RC_OP_BINARY, i % 2 == 0, n, NULL), h);
+		cr_assert_eq(rc_frame_header_encode(ref, RC_OPCODE_BINARY, i % 2 == 0, n, NULL), h);
 		cr_assert(memcmp(ref, start, h) == 0);
 
 		/* It parses back, as a client, into the same frame, with the payload in place. */
@@ -1163,7 +1163,7 @@ Test(encoder, prepend_writes_exactly_before_the_payload)
 		rc_frame_event ev;
 		cr_assert_eq(rc_frame_parse(&p, start, h + n, &ev), (ssize_t)h);
 		cr_assert_eq(ev.type, RC_FRAME_DATA_START);
-		cr_assert(ev.opcode == RC_OP_BINARY && ev.fin == (i % 2 == 0) && ev.frame_len == n);
+		cr_assert(ev.opcode == RC_OPCODE_BINARY && ev.fin == (i % 2 == 0) && ev.frame_len == n);
 		cr_assert_eq(rc_frame_parse(&p, payload, n, &ev), (ssize_t)n);
 		cr_assert(ev.type == RC_FRAME_DATA && ev.frame_end && ev.data == payload &&
 		          ev.data_len == n);
@@ -1177,7 +1177,7 @@ Test(encoder, prepend_over_a_client_header_in_place)
 	 * over the end of its own header and is then a valid server frame. */
 	uint8_t *payload_ref = pattern(200, 6);
 	bytes in = { 0 };
-	put_frame(&in, FIN | RC_OP_BINARY, KEY, payload_ref, 200, FORM_SHORTEST);
+	put_frame(&in, FIN | RC_OPCODE_BINARY, KEY, payload_ref, 200, FORM_SHORTEST);
 	rc_guard g = rc_guard_copy(in.p, in.len);
 	rc_frame_cfg srv = cfg_of(RC_FRAME_SERVER, 0);
 	rc_frame_parser p;
@@ -1186,9 +1186,9 @@ Test(encoder, prepend_over_a_client_header_in_place)
 	cr_assert_eq(rc_frame_parse(&p, g.data, g.len, &ev), 8);
 	cr_assert_eq(rc_frame_parse(&p, g.data + 8, g.len - 8, &ev), 200);
 	cr_assert(ev.frame_end && ev.data == g.data + 8);
-	uint8_t *start = rc_frame_header_prepend(ev.data, RC_OP_BINARY, true, ev.data_len);
+	uint8_t *start = rc_frame_header_prepend(ev.data, RC_OPCODE_BINARY, true, ev.data_len);
 	cr_assert_eq(start, g.data + 4);
-	const want w[] = { W_DATA(RC_OP_BINARY, RC_OP_BINARY, true, payload_ref, 200) };
+	const want w[] = { W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, true, payload_ref, 200) };
 	check(cfg_of(RC_FRAME_CLIENT, 0), start, g.len - 4, w, NW(w), 0);
 	rc_guard_free(&g);
 	free(in.p);
@@ -1218,10 +1218,10 @@ Test(encoder, masked_round_trip)
 		cr_assert_not_null(plain);
 		for (size_t j = 0; j < n; j++)
 			plain[j] = (uint8_t)rng();
-		uint8_t op = i % 3 == 2 ? RC_OP_PING : RC_OP_BINARY;
-		if (op == RC_OP_PING)
+		uint8_t op = i % 3 == 2 ? RC_OPCODE_PING : RC_OPCODE_BINARY;
+		if (op == RC_OPCODE_PING)
 			n %= RC_FRAME_CONTROL_MAX + 1;
-		bool fin = op == RC_OP_PING || i % 4 != 1;
+		bool fin = op == RC_OPCODE_PING || i % 4 != 1;
 		uint8_t *frame = malloc(RC_FRAME_HEADER_MAX + n);
 		cr_assert_not_null(frame);
 		size_t h = rc_frame_header_encode(frame, op, fin, n, key);
@@ -1232,10 +1232,10 @@ Test(encoder, masked_round_trip)
 		unsigned phase = rc_mask_apply(frame + h, n / 3, key, 0);
 		cr_assert_eq(rc_mask_apply(frame + h + n / 3, n - n / 3, key, phase), n % 4);
 		want w[1];
-		if (op == RC_OP_PING)
-			w[0] = (want)W_CTL(RC_OP_PING, plain, n);
+		if (op == RC_OPCODE_PING)
+			w[0] = (want)W_CTL(RC_OPCODE_PING, plain, n);
 		else
-			w[0] = (want)W_DATA(RC_OP_BINARY, RC_OP_BINARY, fin, plain, n);
+			w[0] = (want)W_DATA(RC_OPCODE_BINARY, RC_OPCODE_BINARY, fin, plain, n);
 		if (n <= 4096)
 			check(cfg_of(RC_FRAME_SERVER, 0), frame, h + n, w, 1, 0);
 		else
