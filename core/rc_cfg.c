@@ -44,11 +44,11 @@ enum kind {
 struct key {
 	const char *name; /* flag without dashes, file key, and (upper-cased) the environment name */
 	enum kind kind;
-	size_t off;       /* offset of the field, for the integer kinds and K_BOOL */
+	size_t off;        /* offset of the field, for the integer kinds and K_BOOL */
 	uint32_t min, max; /* integer kinds: the range, inclusive */
-	bool pow2;        /* integer kinds: must be a power of two */
-	const char *arg;  /* the value's placeholder in --help */
-	const char *help; /* one or two sentences */
+	bool pow2;         /* integer kinds: must be a power of two */
+	const char *arg;   /* the value's placeholder in --help */
+	const char *help;  /* one or two sentences */
 };
 
 #define DAY_MS 86400000u
@@ -69,8 +69,7 @@ static_assert(RC_APP_NOTICE_MAX + RC_FRAME_HEADER_MAX <= BUFFER_MIN,
 #define U32(field) offsetof(rc_cfg, field)
 
 static const struct key keys[] = {
-	{ "listen", K_LISTEN, 0, 0, 0, false, "ADDR",
-	  "Address to listen on (TCP)." },
+	{ "listen", K_LISTEN, 0, 0, 0, false, "ADDR", "Address to listen on (TCP)." },
 	{ "max-connections", K_COUNT, U32(max_connections), 1, 1u << 20, false, "N",
 	  "Connections open at once; more are refused with 503. The server checks it against "
 	  "RLIMIT_NOFILE at start. 1M is the io_uring fixed-file table's limit." },
@@ -116,21 +115,18 @@ static const struct key keys[] = {
 	{ "subscriptions-max", K_COUNT, U32(subscriptions_max), 1, 1u << 28, false, "N",
 	  "Subscriptions at once, per worker (64 bytes each, touched only as used)." },
 	{ "topics-per-connection-max", K_COUNT, U32(topics_per_connection_max), 1, RC_APP_TOPICS_MAX,
-	  false, "N",
-	  "Most topics in a connect URL (topics=); the protocol's limit is 64." },
+	  false, "N", "Most topics in a connect URL (topics=); the protocol's limit is 64." },
 	{ "publish-token", K_TOKEN, 0, 0, 0, false, "TOKEN",
 	  "Token a client must present (token= or Authorization: Bearer) to publish." },
 	{ "origins", K_ORIGINS, 0, 0, 0, false, "LIST",
 	  "Origins allowed to open a WebSocket (browsers send Origin); others get 403." },
 	{ "allow-no-origin", K_BOOL, offsetof(rc_cfg, allow_no_origin), 0, 0, false, "BOOL",
 	  "Accept a handshake without an Origin header (non-browser clients)." },
-	{ "log-level", K_LOG_LEVEL, 0, 0, 0, false, "LEVEL",
-	  "Most verbose level logged." },
+	{ "log-level", K_LOG_LEVEL, 0, 0, 0, false, "LEVEL", "Most verbose level logged." },
 	{ "workers", K_COUNT, U32(workers), 0, RC_CFG_CPUS_MAX, false, "N",
 	  "Worker threads, one io_uring each; 0 = one per CPU of the CPU list (or of the affinity "
 	  "mask)." },
-	{ "cpus", K_CPUS, 0, 0, 0, false, "LIST",
-	  "CPUs to pin workers to, in order." },
+	{ "cpus", K_CPUS, 0, 0, 0, false, "LIST", "CPUs to pin workers to, in order." },
 	{ "steer-by-cpu", K_BOOL, offsetof(rc_cfg, steer_by_cpu), 0, 0, false, "BOOL",
 	  "Hand a new connection to the worker pinned to the CPU that received it (a reuseport BPF "
 	  "program), instead of spreading connections by a hash of their addresses." },
@@ -188,7 +184,8 @@ void rc_cfg_defaults(rc_cfg *c)
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4)))
+static void say(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (err == NULL || errlen == 0)
@@ -258,8 +255,9 @@ static void allowed(const struct key *k, char *out, size_t cap)
 		snprintf(out, cap, "true or false (also 1/0, yes/no, on/off)");
 		break;
 	case K_LISTEN:
-		snprintf(out, cap, "IPv4:PORT, [IPv6]:PORT or localhost:PORT, literal addresses only, "
-		                   "port 0..65535 (0: any free port)");
+		snprintf(out, cap,
+		         "IPv4:PORT, [IPv6]:PORT or localhost:PORT, literal addresses only, "
+		         "port 0..65535 (0: any free port)");
 		break;
 	case K_POLICY:
 		snprintf(out, cap, "drop-oldest, drop-newest, conflate or disconnect");
@@ -268,12 +266,16 @@ static void allowed(const struct key *k, char *out, size_t cap)
 		snprintf(out, cap, "error, warn, info or debug");
 		break;
 	case K_TOKEN:
-		snprintf(out, cap, "1..%d bytes of printable ASCII without space, or empty (anyone may "
-		                   "publish)", RC_CFG_TOKEN_MAX);
+		snprintf(out, cap,
+		         "1..%d bytes of printable ASCII without space, or empty (anyone may "
+		         "publish)",
+		         RC_CFG_TOKEN_MAX);
 		break;
 	case K_ORIGINS:
-		snprintf(out, cap, "comma-separated origins, each scheme://host[:port] without a path "
-		                   "or null, at most %d, or empty (any origin)", RC_CFG_ORIGINS_MAX);
+		snprintf(out, cap,
+		         "comma-separated origins, each scheme://host[:port] without a path "
+		         "or null, at most %d, or empty (any origin)",
+		         RC_CFG_ORIGINS_MAX);
 		break;
 	case K_CPUS:
 		snprintf(out, cap, "a CPU list like 0-3,6 (CPUs 0..%d), or empty (the affinity mask)",
@@ -303,10 +305,20 @@ static int parse_u64(const char *s, bool suffix, uint64_t *out)
 	unsigned shift = 0;
 	if (suffix && *p != '\0') {
 		switch (*p) {
-		case 'K': case 'k': shift = 10; break;
-		case 'M': case 'm': shift = 20; break;
-		case 'G': case 'g': shift = 30; break;
-		default: return -EINVAL;
+		case 'K':
+		case 'k':
+			shift = 10;
+			break;
+		case 'M':
+		case 'm':
+			shift = 20;
+			break;
+		case 'G':
+		case 'g':
+			shift = 30;
+			break;
+		default:
+			return -EINVAL;
 		}
 		p++;
 	}
@@ -497,14 +509,14 @@ size_t rc_cfg_addr_format(const rc_cfg_addr *a, char *out, size_t cap)
 	char host[48];
 	size_t h = 0;
 	if (a->family == RC_ADDR_IPV4) {
-		h = (size_t)snprintf(host, sizeof host, "%u.%u.%u.%u", a->addr[0], a->addr[1],
-		                     a->addr[2], a->addr[3]);
+		h = (size_t)snprintf(host, sizeof host, "%u.%u.%u.%u", a->addr[0], a->addr[1], a->addr[2],
+		                     a->addr[3]);
 	} else {
 		assert(a->family == RC_ADDR_IPV6);
 		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 		if (memcmp(a->addr, mapped, 12) == 0) { /* RFC 5952 §5 */
-			h = (size_t)snprintf(host, sizeof host, "::ffff:%u.%u.%u.%u", a->addr[12],
-			                     a->addr[13], a->addr[14], a->addr[15]);
+			h = (size_t)snprintf(host, sizeof host, "::ffff:%u.%u.%u.%u", a->addr[12], a->addr[13],
+			                     a->addr[14], a->addr[15]);
 		} else {
 			unsigned g[8];
 			for (int i = 0; i < 8; i++)
@@ -950,46 +962,58 @@ int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen)
 	    (unsigned)c->log_level >= RC_LOG_LEVEL_COUNT || c->origin_count > RC_CFG_ORIGINS_MAX ||
 	    memchr(c->publish_token, '\0', sizeof c->publish_token) == NULL ||
 	    !token_ok(c->publish_token)) {
-		say(err, errlen, "%s", "a listen, slow-policy, log-level, origins or publish-token "
-		                       "field holds a value no setting can produce");
+		say(err, errlen, "%s",
+		    "a listen, slow-policy, log-level, origins or publish-token "
+		    "field holds a value no setting can produce");
 		return -EINVAL;
 	}
 
 	uint64_t buf = c->buffer_size_bytes;
 	if ((uint64_t)c->message_max_bytes + RC_CFG_HEADROOM_BYTES > buf) {
-		say(err, errlen, "message-max-bytes %u needs %u bytes of header room in one buffer, "
+		say(err, errlen,
+		    "message-max-bytes %u needs %u bytes of header room in one buffer, "
 		    "more than buffer-size-bytes %u: raise buffer-size-bytes or lower message-max-bytes "
-		    "to at most %u", c->message_max_bytes, RC_CFG_HEADROOM_BYTES, c->buffer_size_bytes,
+		    "to at most %u",
+		    c->message_max_bytes, RC_CFG_HEADROOM_BYTES, c->buffer_size_bytes,
 		    c->buffer_size_bytes - RC_CFG_HEADROOM_BYTES);
 		return -EINVAL;
 	}
 	if (c->queue_bytes_max < c->message_max_bytes) {
-		say(err, errlen, "queue-bytes-max %u is below message-max-bytes %u: a queue could never "
-		    "hold the largest message", c->queue_bytes_max, c->message_max_bytes);
+		say(err, errlen,
+		    "queue-bytes-max %u is below message-max-bytes %u: a queue could never "
+		    "hold the largest message",
+		    c->queue_bytes_max, c->message_max_bytes);
 		return -EINVAL;
 	}
 	if (c->queue_bytes_max > (uint64_t)c->pool_buffers * buf) {
-		say(err, errlen, "queue-bytes-max %u is more than the whole pool (pool-buffers %u * "
-		    "buffer-size-bytes %u)", c->queue_bytes_max, c->pool_buffers, c->buffer_size_bytes);
+		say(err, errlen,
+		    "queue-bytes-max %u is more than the whole pool (pool-buffers %u * "
+		    "buffer-size-bytes %u)",
+		    c->queue_bytes_max, c->pool_buffers, c->buffer_size_bytes);
 		return -EINVAL;
 	}
 	if ((uint64_t)c->queue_msgs_max * RC_CFG_QUEUE_ENTRY_BYTES > buf) {
-		say(err, errlen, "queue-msgs-max %u needs %llu bytes of ring, more than one buffer "
-		    "(buffer-size-bytes %u): at most %u", c->queue_msgs_max,
-		    (unsigned long long)c->queue_msgs_max * RC_CFG_QUEUE_ENTRY_BYTES,
+		say(err, errlen,
+		    "queue-msgs-max %u needs %llu bytes of ring, more than one buffer "
+		    "(buffer-size-bytes %u): at most %u",
+		    c->queue_msgs_max, (unsigned long long)c->queue_msgs_max * RC_CFG_QUEUE_ENTRY_BYTES,
 		    c->buffer_size_bytes, c->buffer_size_bytes / RC_CFG_QUEUE_ENTRY_BYTES);
 		return -EINVAL;
 	}
 	if (c->header_bytes_max > buf) {
-		say(err, errlen, "header-bytes-max %u is more than one buffer (buffer-size-bytes %u), "
-		    "where a request head is read", c->header_bytes_max, c->buffer_size_bytes);
+		say(err, errlen,
+		    "header-bytes-max %u is more than one buffer (buffer-size-bytes %u), "
+		    "where a request head is read",
+		    c->header_bytes_max, c->buffer_size_bytes);
 		return -EINVAL;
 	}
 	uint64_t region = ((uint64_t)c->recv_buffers + c->pool_buffers) * buf;
 	if (region > RC_CFG_REGION_BYTES_MAX) {
-		say(err, errlen, "(recv-buffers %u + pool-buffers %u) * buffer-size-bytes %u = %llu "
-		    "bytes per worker, more than %llu", c->recv_buffers, c->pool_buffers,
-		    c->buffer_size_bytes, (unsigned long long)region, RC_CFG_REGION_BYTES_MAX);
+		say(err, errlen,
+		    "(recv-buffers %u + pool-buffers %u) * buffer-size-bytes %u = %llu "
+		    "bytes per worker, more than %llu",
+		    c->recv_buffers, c->pool_buffers, c->buffer_size_bytes, (unsigned long long)region,
+		    RC_CFG_REGION_BYTES_MAX);
 		return -EINVAL;
 	}
 	say(err, errlen, "%s", "");
@@ -1273,10 +1297,12 @@ void rc_cfg_usage(FILE *out, const char *prog)
 	rc_cfg_defaults(&d);
 	fprintf(out, "Usage: %s [OPTION]...\n", prog != NULL ? prog : "ringcast");
 	fprintf(out, "WebSocket broadcast (pub/sub) server.\n\n");
-	wrapped(out, "Every option is also a config file key (\"key = value\", one per line, # "
-	             "comments) and an environment variable RINGCAST_KEY (the key in upper case, '-' "
-	             "as '_'). Later sources win: defaults, then --config FILE, then the "
-	             "environment, then the command line.", 0);
+	wrapped(out,
+	        "Every option is also a config file key (\"key = value\", one per line, # "
+	        "comments) and an environment variable RINGCAST_KEY (the key in upper case, '-' "
+	        "as '_'). Later sources win: defaults, then --config FILE, then the "
+	        "environment, then the command line.",
+	        0);
 	fputc('\n', out);
 	for (size_t i = 0; i < KEY_COUNT; i++) {
 		const struct key *k = &keys[i];

@@ -96,38 +96,38 @@ typedef struct rc_cfg_addr {
 #define RC_CFG_ADDR_TEXT_MAX 56
 
 typedef struct rc_cfg {
-	rc_cfg_addr listen;             /* listen: 127.0.0.1:8080 */
-	uint32_t max_connections;       /* connections at once; the server checks RLIMIT_NOFILE */
-	uint32_t handshake_timeout_ms;  /* accept to complete request head */
-	uint32_t idle_timeout_ms;       /* no frame for this long: ping; again: close 4003 */
-	uint32_t write_timeout_ms;      /* a send that makes no progress this long: close 4000 */
-	uint32_t close_timeout_ms;      /* wait for the peer's close frame after ours */
-	uint32_t drain_timeout_ms;      /* at SIGTERM, wait at most this long for clients to go */
-	uint32_t message_max_bytes;     /* longest message payload accepted (else close 1009) */
-	uint32_t buffer_size_bytes;     /* size of every pool buffer (receive and POOL alike); the
-	                                   defaults make a region of (1024 + 2048) * 64 KiB = 192 MiB
-	                                   per worker */
-	uint32_t recv_buffers;          /* buffers lent to the kernel's receive ring, per worker */
-	uint32_t pool_buffers;          /* POOL buffers (message arena, assembly), per worker */
-	uint32_t queue_msgs_max;        /* per subscriber queue, messages */
-	uint32_t queue_bytes_max;       /* per subscriber queue, bytes */
-	enum rc_policy slow_policy;     /* when a subscriber's queue is full */
-	uint32_t header_bytes_max;      /* longest HTTP request head (else 431) */
-	uint32_t header_fields_max;     /* most request header fields (else 431) */
-	uint32_t topics_max;            /* topics that may exist at once, per worker */
-	uint32_t subscriptions_max;     /* subscriptions at once, per worker */
+	rc_cfg_addr listen;            /* listen: 127.0.0.1:8080 */
+	uint32_t max_connections;      /* connections at once; the server checks RLIMIT_NOFILE */
+	uint32_t handshake_timeout_ms; /* accept to complete request head */
+	uint32_t idle_timeout_ms;      /* no frame for this long: ping; again: close 4003 */
+	uint32_t write_timeout_ms;     /* a send that makes no progress this long: close 4000 */
+	uint32_t close_timeout_ms;     /* wait for the peer's close frame after ours */
+	uint32_t drain_timeout_ms;     /* at SIGTERM, wait at most this long for clients to go */
+	uint32_t message_max_bytes;    /* longest message payload accepted (else close 1009) */
+	/* size of every pool buffer (receive and POOL alike); the defaults make a region of (1024 +
+	 * 2048) * 64 KiB = 192 MiB per worker */
+	uint32_t buffer_size_bytes;
+	uint32_t recv_buffers;              /* buffers lent to the kernel's receive ring, per worker */
+	uint32_t pool_buffers;              /* POOL buffers (message arena, assembly), per worker */
+	uint32_t queue_msgs_max;            /* per subscriber queue, messages */
+	uint32_t queue_bytes_max;           /* per subscriber queue, bytes */
+	enum rc_policy slow_policy;         /* when a subscriber's queue is full */
+	uint32_t header_bytes_max;          /* longest HTTP request head (else 431) */
+	uint32_t header_fields_max;         /* most request header fields (else 431) */
+	uint32_t topics_max;                /* topics that may exist at once, per worker */
+	uint32_t subscriptions_max;         /* subscriptions at once, per worker */
 	uint32_t topics_per_connection_max; /* topics in the connect URL */
 	char publish_token[RC_CFG_TOKEN_MAX + 1]; /* "" = anyone may publish */
 	char origins[RC_CFG_ORIGINS_BYTES]; /* origin_count strings, each NUL-terminated, end to end */
-	uint32_t origin_count;          /* 0 = any origin */
-	bool allow_no_origin;           /* accept a handshake without Origin (non-browser clients) */
+	uint32_t origin_count;              /* 0 = any origin */
+	bool allow_no_origin; /* accept a handshake without Origin (non-browser clients) */
 	enum rc_log_level log_level;
-	uint32_t workers;               /* 0 = one per CPU of the mask */
-	uint32_t cpu_count;             /* CPUs set in cpus; 0 = use the process's affinity mask */
+	uint32_t workers;                    /* 0 = one per CPU of the mask */
+	uint32_t cpu_count;                  /* CPUs set in cpus; 0 = use the process's affinity mask */
 	uint64_t cpus[RC_CFG_CPUS_MAX / 64]; /* bit n of word n / 64: CPU n */
-	bool steer_by_cpu;              /* reuseport BPF: a connection goes to its CPU's worker */
-	uint32_t mailbox_records;       /* records per worker-pair mailbox (power of two) */
-	uint32_t idle_spin_us;          /* poll this long before sleeping (several workers only) */
+	bool steer_by_cpu;                   /* reuseport BPF: a connection goes to its CPU's worker */
+	uint32_t mailbox_records;            /* records per worker-pair mailbox (power of two) */
+	uint32_t idle_spin_us;               /* poll this long before sleeping (several workers only) */
 } rc_cfg;
 
 /* What rc_cfg_parse_args asks the program to do (>= 0; errors are negative). */

@@ -19,14 +19,15 @@
 #include <stdint.h>
 
 typedef struct rc_chunks {
-	uint8_t *base;      /* the mapping: count * size bytes */
-	size_t size;        /* bytes per chunk, a multiple of 64 */
+	uint8_t *base; /* the mapping: count * size bytes */
+	size_t size;   /* bytes per chunk, a multiple of 64 */
 	uint32_t count;
-	uint32_t free_top;  /* free[0..free_top) are free chunk indices; the top is reused first */
+	uint32_t free_top; /* free[0..free_top) are free chunk indices; the top is reused first */
 	uint32_t *free;
-	uint32_t used_hwm;  /* most chunks ever in use at once */
-	uint32_t touched;   /* free[free_top - (touched - used) .. free_top) may hold resident
-	                       pages: the chunks used since the last trim */
+	uint32_t used_hwm; /* most chunks ever in use at once */
+	/* free[free_top - (touched - used) .. free_top) may hold resident pages: the chunks used
+	 * since the last trim */
+	uint32_t touched;
 } rc_chunks;
 
 /* Map count chunks of size bytes (size rounded up to a multiple of 64, count >= 1). Returns 0,

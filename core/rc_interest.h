@@ -45,7 +45,7 @@ typedef struct rc_interest {
 /* One worker's side: its bit and its per-bucket counts. */
 typedef struct rc_interest_local {
 	rc_interest *shared;
-	uint32_t *count;        /* [RC_INTEREST_BUCKETS] topics with subscribers per bucket */
+	uint32_t *count; /* [RC_INTEREST_BUCKETS] topics with subscribers per bucket */
 	uint64_t bit;
 } rc_interest_local;
 

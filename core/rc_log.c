@@ -93,8 +93,8 @@ size_t rc_log_format(char *line, size_t cap, const struct timespec *ts, enum rc_
 	time_t sec = ts->tv_sec;
 	gmtime_r(&sec, &tm);
 	int n = snprintf(line, cap, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s",
-	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	                 tm.tm_sec, (long)(ts->tv_nsec / 1000000), level_names[level], event);
+	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	                 (long)(ts->tv_nsec / 1000000), level_names[level], event);
 	assert(n > 0);
 	if (t_worker >= 0 && (size_t)n < cap)
 		n += snprintf(line + n, cap - (size_t)n, " worker=%d", t_worker);

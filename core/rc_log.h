@@ -39,8 +39,8 @@ enum rc_log_level {
 };
 #define RC_LOG_LEVEL_COUNT 4
 
-#define RC_LOG_LINE_MAX 1024   /* bytes per line, newline included */
-#define RC_LOG_VALUE_MAX 256   /* a good size for rc_log_value's buffer: longer values are cut */
+#define RC_LOG_LINE_MAX 1024 /* bytes per line, newline included */
+#define RC_LOG_VALUE_MAX 256 /* a good size for rc_log_value's buffer: longer values are cut */
 
 /* Where lines go (NULL: stderr) and the most verbose level written. Call before other threads log.
  * The stream stays the caller's: rc_log never closes it. Default before any call: stderr, info. */
@@ -59,16 +59,16 @@ bool rc_log_enabled(enum rc_log_level level);
 /* Write one line if level passes the filter. fmt (may be NULL: no fields beyond event) gives the
  * caller's key=value pairs, without a leading space or a trailing newline. */
 void rc_log(enum rc_log_level level, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 void rc_logv(enum rc_log_level level, const char *event, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
+        __attribute__((format(printf, 3, 0)));
 
 /* Format the line rc_log would write at time ts into line[0..cap): the line, its newline, a NUL.
  * Returns its length, newline included: at most min(cap - 1, RC_LOG_LINE_MAX); a longer line is
  * cut and ends in "...\n". cap must be >= 64. rc_log uses it; tests call it with a fixed time. */
 size_t rc_log_format(char *line, size_t cap, const struct timespec *ts, enum rc_log_level level,
                      const char *event, const char *fmt, va_list ap)
-	__attribute__((format(printf, 6, 0)));
+        __attribute__((format(printf, 6, 0)));
 
 /* The n bytes at s (any bytes, NUL included; s may be NULL when n == 0) as a log value, written to
  * buf[0..cap) with its NUL; returns buf, so it can be an argument of rc_log:

@@ -191,12 +191,12 @@ bool rc_mailbox_sleep_end(rc_mailbox *mb)
 
 bool rc_mailbox_validate(const rc_mailbox *mb)
 {
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "rc_mailbox_validate: %s failed\n", #cond);    \
-			return false;                                                  \
-		}                                                                      \
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, "rc_mailbox_validate: %s failed\n", #cond); \
+			return false; \
+		} \
 	} while (0)
 	uint32_t cap = mb->p_mask + 1;
 	uint32_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);

@@ -73,8 +73,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define RC_MAILBOX_LINE 64u                 /* bytes of padding between the two sides */
-#define RC_MAILBOX_CAPACITY_MAX (1u << 28)  /* records; 4 GiB of slots, far past any real need */
+#define RC_MAILBOX_LINE 64u                /* bytes of padding between the two sides */
+#define RC_MAILBOX_CAPACITY_MAX (1u << 28) /* records; 4 GiB of slots, far past any real need */
 
 /* One record: two opaque words (e.g. a message pointer and a tag). */
 typedef struct rc_mail {
@@ -95,20 +95,20 @@ typedef struct rc_wakeflag {
 typedef struct rc_mailbox {
 	char pad0[RC_MAILBOX_LINE];
 	/* producer side */
-	_Atomic uint32_t tail;    /* records pushed; written by the producer only */
-	uint32_t head_cache;      /* the producer's last view of head (<= head) */
+	_Atomic uint32_t tail; /* records pushed; written by the producer only */
+	uint32_t head_cache;   /* the producer's last view of head (<= head) */
 	uint32_t p_mask;
 	rc_mail *p_slots;
 	rc_wakeflag *p_wake;
 	char pad1[RC_MAILBOX_LINE];
 	/* consumer side */
-	_Atomic uint32_t head;    /* records popped; written by the consumer only */
-	uint32_t tail_cache;      /* the consumer's last view of tail (head <= it <= tail) */
+	_Atomic uint32_t head; /* records popped; written by the consumer only */
+	uint32_t tail_cache;   /* the consumer's last view of tail (head <= it <= tail) */
 	uint32_t c_mask;
 	rc_mail *c_slots;
 	rc_wakeflag *c_wake;
 	char pad2[RC_MAILBOX_LINE];
-	rc_wakeflag own_wake;     /* the flag used unless rc_mailbox_use_wakeflag says otherwise */
+	rc_wakeflag own_wake; /* the flag used unless rc_mailbox_use_wakeflag says otherwise */
 } rc_mailbox;
 
 /* Allocate a ring of `capacity` records (a power of two, 1 .. RC_MAILBOX_CAPACITY_MAX), empty,

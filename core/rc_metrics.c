@@ -24,14 +24,10 @@ static const char *const buf_states[RC_BUFS_COUNT] = {
 };
 
 static const char *const reject_reasons[RC_REJECT_COUNT] = {
-	[RC_REJECT_OVER_LIMIT] = "over_limit",
-	[RC_REJECT_BAD_REQUEST] = "bad_request",
-	[RC_REJECT_FORBIDDEN] = "forbidden",
-	[RC_REJECT_NOT_FOUND] = "not_found",
-	[RC_REJECT_METHOD] = "method",
-	[RC_REJECT_UPGRADE_REQUIRED] = "upgrade_required",
-	[RC_REJECT_TOO_LARGE] = "too_large",
-	[RC_REJECT_HTTP_VERSION] = "http_version",
+	[RC_REJECT_OVER_LIMIT] = "over_limit", [RC_REJECT_BAD_REQUEST] = "bad_request",
+	[RC_REJECT_FORBIDDEN] = "forbidden",   [RC_REJECT_NOT_FOUND] = "not_found",
+	[RC_REJECT_METHOD] = "method",         [RC_REJECT_UPGRADE_REQUIRED] = "upgrade_required",
+	[RC_REJECT_TOO_LARGE] = "too_large",   [RC_REJECT_HTTP_VERSION] = "http_version",
 	[RC_REJECT_DRAINING] = "draining",
 };
 
@@ -77,17 +73,23 @@ static const char *const handoff_results[RC_HANDOFF_COUNT] = {
 };
 
 struct family {
-	unsigned base;              /* first id */
-	unsigned n;                 /* ids in the family: 1, or the number of label values */
+	unsigned base; /* first id */
+	unsigned n;    /* ids in the family: 1, or the number of label values */
 	bool gauge;
-	const char *name;           /* without the ringcast_ prefix */
+	const char *name; /* without the ringcast_ prefix */
 	const char *help;
-	const char *label;          /* NULL when n == 1 and there is no label */
-	const char *const *values;  /* [n] label values */
+	const char *label;         /* NULL when n == 1 and there is no label */
+	const char *const *values; /* [n] label values */
 };
 
-#define ONE(id, g, nm, hp) { (id), 1, (g), (nm), (hp), NULL, NULL }
-#define FAM(id, cnt, g, nm, hp, lb, vals) { (id), (cnt), (g), (nm), (hp), (lb), (vals) }
+#define ONE(id, g, nm, hp) \
+	{ \
+		(id), 1, (g), (nm), (hp), NULL, NULL \
+	}
+#define FAM(id, cnt, g, nm, hp, lb, vals) \
+	{ \
+		(id), (cnt), (g), (nm), (hp), (lb), (vals) \
+	}
 
 /* In id order (rc_metric_describe and the tiling check rely on it). */
 static const struct family families[] = {
@@ -112,15 +114,15 @@ static const struct family families[] = {
 	ONE(RC_M_DELIVERED, false, "messages_delivered_total",
 	    "Messages handed to the kernel, counted once per subscriber."),
 	FAM(RC_M_DROPPED_BASE, RC_DROP_COUNT, false, "messages_dropped_total",
-	    "Messages not delivered to a subscriber, by reason; counted once per subscriber.",
-	    "reason", drop_reasons),
+	    "Messages not delivered to a subscriber, by reason; counted once per subscriber.", "reason",
+	    drop_reasons),
 	ONE(RC_M_BYTES_IN, false, "bytes_received_total", "Bytes received on all connections."),
 	ONE(RC_M_BYTES_OUT, false, "bytes_sent_total", "Bytes sent on all connections."),
 	ONE(RC_M_SENDS, false, "sends_total",
 	    "Send requests completed; messages_delivered_total / sends_total is frames per send."),
 	FAM(RC_M_COPIES_BASE, RC_COPY_COUNT, false, "slow_path_copies_total",
-	    "Messages copied once instead of broadcast from their receive buffer, by reason.",
-	    "reason", copy_reasons),
+	    "Messages copied once instead of broadcast from their receive buffer, by reason.", "reason",
+	    copy_reasons),
 	ONE(RC_M_PROMOTIONS, false, "promotions_total",
 	    "Messages moved out of a receive buffer into a pool arena at the end of an iteration."),
 	ONE(RC_M_BUFFER_ALLOC_FAILURES, false, "buffer_alloc_failures_total",
@@ -185,8 +187,7 @@ void rc_metrics_set_pool(rc_metrics *m, const struct rc_pool_stats *s)
 	rc_metric_set(m, RC_M_BUFFERS(RC_BUFS_RECV_HELD), s->recv_held);
 	rc_metric_set(m, RC_M_BUFFERS(RC_BUFS_RECV_RETURNED), s->recv_returned);
 	/* A counter, but the pool keeps it: copy its running total rather than counting twice. */
-	atomic_store_explicit(&m->v[RC_M_BUFFER_ALLOC_FAILURES], s->alloc_failed,
-	                      memory_order_relaxed);
+	atomic_store_explicit(&m->v[RC_M_BUFFER_ALLOC_FAILURES], s->alloc_failed, memory_order_relaxed);
 }
 
 void rc_metrics_add(rc_metrics *dst, const rc_metrics *src)
@@ -221,7 +222,7 @@ struct out {
 	bool overflow;
 };
 
-__attribute__((format(printf, 2, 3)))
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(struct out *o, const char *fmt, ...)
 {
 	if (o->overflow)

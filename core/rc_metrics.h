@@ -51,18 +51,20 @@ enum rc_drop_reason {
 	RC_DROP_CONFLATED,         /* conflate: replaced by a newer message of its topic */
 	RC_DROP_SLOW_DISCONNECT,   /* still queued when its subscriber was closed as a slow consumer */
 	RC_DROP_NO_MEMORY,         /* no pool buffer to hold it (queue storage or a copy) */
-	RC_DROP_HANDOFF_LOST,      /* published on another worker and lost on the way to this one
-	                              (its mailbox was full, or the sender had no memory) */
+	/* published on another worker and lost on the way to this one (its mailbox was full, or the
+	 * sender had no memory) */
+	RC_DROP_HANDOFF_LOST,
 	RC_DROP_COUNT
 };
 
 /* Why a message was copied once instead of broadcast from its receive buffer (DESIGN.md). */
 enum rc_copy_reason {
-	RC_COPY_SPANNING,    /* the frame spanned two receive buffers */
-	RC_COPY_FRAGMENTED,  /* the message came in several frames */
-	RC_COPY_REENCODE,    /* encoded a second time for the other kind of subscriber: a plain publisher's
-	                        message wrapped for ringcast.v1, or a PUBLISH unwrapped for plain ones */
-	RC_COPY_HANDOFF,     /* built from a message handed over by another worker */
+	RC_COPY_SPANNING,   /* the frame spanned two receive buffers */
+	RC_COPY_FRAGMENTED, /* the message came in several frames */
+	/* encoded a second time for the other kind of subscriber: a plain publisher's message
+	 * wrapped for ringcast.v1, or a PUBLISH unwrapped for plain ones */
+	RC_COPY_REENCODE,
+	RC_COPY_HANDOFF, /* built from a message handed over by another worker */
 	RC_COPY_COUNT
 };
 
@@ -109,37 +111,37 @@ enum rc_close_reason {
 /* Every slot. A family is a run of ids starting at its _BASE; use the macros below for them. */
 enum rc_metric {
 	/* gauges */
-	RC_M_CONNECTIONS,       /* open connections, any state */
-	RC_M_FDS_OPEN,          /* descriptors open (connections, listeners, ...) */
-	RC_M_TOPICS,            /* topics that exist */
-	RC_M_SUBSCRIPTIONS,     /* (connection, topic) subscriptions */
-	RC_M_QUEUED_BYTES,      /* bytes waiting in outbound queues */
-	RC_M_BUFFERS_BASE,      /* family: pool buffers by state (enum rc_buf_state) */
+	RC_M_CONNECTIONS,   /* open connections, any state */
+	RC_M_FDS_OPEN,      /* descriptors open (connections, listeners, ...) */
+	RC_M_TOPICS,        /* topics that exist */
+	RC_M_SUBSCRIPTIONS, /* (connection, topic) subscriptions */
+	RC_M_QUEUED_BYTES,  /* bytes waiting in outbound queues */
+	RC_M_BUFFERS_BASE,  /* family: pool buffers by state (enum rc_buf_state) */
 	/* counters */
 	RC_M_ACCEPTED = RC_M_BUFFERS_BASE + RC_BUFS_COUNT, /* connections accepted */
-	RC_M_REJECTED_BASE,     /* family: refused handshakes by reason (enum rc_reject_reason) */
-	RC_M_CLOSED_BASE = RC_M_REJECTED_BASE + RC_REJECT_COUNT, /* family: connections closed by
-	                                                            reason (enum rc_close_reason) */
-	RC_M_SLOW_DISCONNECTS = RC_M_CLOSED_BASE + RC_CLOSED_COUNT, /* slow-consumer disconnects
-	                                                               (both kinds of 4000) */
-	RC_M_PUBLISHED,         /* messages accepted from publishers */
-	RC_M_DELIVERED,         /* messages handed to the kernel, once per subscriber */
-	RC_M_DROPPED_BASE,      /* family: messages dropped by reason (enum rc_drop_reason) */
+	RC_M_REJECTED_BASE, /* family: refused handshakes by reason (enum rc_reject_reason) */
+	/* family: connections closed by reason (enum rc_close_reason) */
+	RC_M_CLOSED_BASE = RC_M_REJECTED_BASE + RC_REJECT_COUNT,
+	/* slow-consumer disconnects (both kinds of 4000) */
+	RC_M_SLOW_DISCONNECTS = RC_M_CLOSED_BASE + RC_CLOSED_COUNT,
+	RC_M_PUBLISHED,    /* messages accepted from publishers */
+	RC_M_DELIVERED,    /* messages handed to the kernel, once per subscriber */
+	RC_M_DROPPED_BASE, /* family: messages dropped by reason (enum rc_drop_reason) */
 	RC_M_BYTES_IN = RC_M_DROPPED_BASE + RC_DROP_COUNT, /* bytes received on all connections */
-	RC_M_BYTES_OUT,         /* bytes sent on all connections */
-	RC_M_SENDS,             /* send requests completed: delivered / sends = frames per send,
-	                           the lever of FACTS.md */
-	RC_M_COPIES_BASE,       /* family: slow-path copies by reason (enum rc_copy_reason) */
-	RC_M_PROMOTIONS = RC_M_COPIES_BASE + RC_COPY_COUNT, /* messages moved out of a receive
-	                                                       buffer into a POOL arena */
+	RC_M_BYTES_OUT,                                    /* bytes sent on all connections */
+	/* send requests completed: delivered / sends = frames per send, the lever of FACTS.md */
+	RC_M_SENDS,
+	RC_M_COPIES_BASE, /* family: slow-path copies by reason (enum rc_copy_reason) */
+	/* messages moved out of a receive buffer into a POOL arena */
+	RC_M_PROMOTIONS = RC_M_COPIES_BASE + RC_COPY_COUNT,
 	RC_M_BUFFER_ALLOC_FAILURES, /* pool allocations that found no free buffer */
-	RC_M_HANDOFFS_BASE,     /* family: messages handed to other workers (enum rc_handoff_result) */
-	RC_M_HANDOFFS_RECEIVED = RC_M_HANDOFFS_BASE + RC_HANDOFF_COUNT, /* hand-offs taken from
-	                                                                  mailboxes */
-	RC_M_WAKEUPS,           /* IORING_OP_MSG_RING sent to wake a sleeping worker */
-	RC_M_MAIL_LATE,         /* mail found by a sleeping worker's periodic check, no wake-up
-	                           taken: rare by timing (pushed just before the check, not yet
-	                           notified); a steady rate would mean lost wake-ups */
+	RC_M_HANDOFFS_BASE, /* family: messages handed to other workers (enum rc_handoff_result) */
+	/* hand-offs taken from mailboxes */
+	RC_M_HANDOFFS_RECEIVED = RC_M_HANDOFFS_BASE + RC_HANDOFF_COUNT,
+	RC_M_WAKEUPS, /* IORING_OP_MSG_RING sent to wake a sleeping worker */
+	/* mail found by a sleeping worker's periodic check, no wake-up taken: rare by timing (pushed
+	 * just before the check, not yet notified); a steady rate would mean lost wake-ups */
+	RC_M_MAIL_LATE,
 	RC_M_COUNT
 };
 
@@ -202,8 +204,8 @@ size_t rc_metrics_render(const rc_metrics *m, char *out, size_t cap);
  * or "gauge", the label key or NULL, and the label value or NULL). Returns 0, or -EINVAL for an id
  * out of range. */
 typedef struct rc_metric_info {
-	const char *name;  /* e.g. "messages_dropped_total" */
-	const char *type;  /* "counter" or "gauge" */
+	const char *name; /* e.g. "messages_dropped_total" */
+	const char *type; /* "counter" or "gauge" */
 	const char *help;
 	const char *label; /* e.g. "reason"; NULL for a metric without labels */
 	const char *value; /* e.g. "queue_full_oldest"; NULL for a metric without labels */

@@ -97,7 +97,9 @@ rc_msg *rc_msg_new(rc_msgs *s, uint8_t *frame, uint32_t len, uint32_t topic, uin
 	assert(m->refs == 0);
 	s->free = m->next_in_buf;
 	rc_pool_ref(s->pool, buf); /* asserts the caller holds the buffer */
-	*m = (rc_msg){ .frame = frame, .len = len, .refs = 1, .topic = topic, .seq = seq, .kind = kind };
+	*m = (rc_msg){
+		.frame = frame, .len = len, .refs = 1, .topic = topic, .seq = seq, .kind = kind
+	};
 	chain_link(s, m, buf);
 	s->live++;
 	return m;
@@ -204,13 +206,13 @@ void rc_msgs_stats(const rc_msgs *s, struct rc_msgs_stats *out)
 	};
 }
 
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "rc_msgs_validate: " __VA_ARGS__);                         \
-			fputc('\n', stderr);                                                       \
-			return false;                                                              \
-		}                                                                                  \
+#define CHECK(cond, ...) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, "rc_msgs_validate: " __VA_ARGS__); \
+			fputc('\n', stderr); \
+			return false; \
+		} \
 	} while (0)
 
 static bool in_slab(const rc_msgs *s, const rc_msg *m)

@@ -43,8 +43,9 @@
 enum rc_msg_kind {
 	RC_MSG_PLAIN = 0, /* the published payload as is (subscribers without a subprotocol) */
 	RC_MSG_V1 = 1,    /* the ringcast.v1 MESSAGE envelope (docs/protocol.md) */
-	RC_MSG_MISSED = 2, /* a ringcast.v1 `missed` notice queued in order like a message: `seq` holds
-	                      its count (net/: messages lost on their way from another worker) */
+	/* a ringcast.v1 `missed` notice queued in order like a message: `seq` holds its count (net/:
+	 * messages lost on their way from another worker) */
+	RC_MSG_MISSED = 2,
 };
 
 typedef struct rc_msg {
@@ -56,7 +57,7 @@ typedef struct rc_msg {
 	uint64_t seq;               /* per-topic sequence number */
 	struct rc_msg *next_in_buf; /* next live message in the same buffer; NULL ends the chain */
 	struct rc_msg *prev_in_buf;
-	uint8_t kind;               /* enum rc_msg_kind */
+	uint8_t kind; /* enum rc_msg_kind */
 } rc_msg;
 
 /* The descriptor slab of one worker, and the chains of live messages per pool buffer. */
@@ -70,11 +71,11 @@ struct rc_msgs_stats {
 
 typedef struct rc_msgs {
 	rc_pool *pool;
-	rc_msg *slab;       /* [count] */
+	rc_msg *slab; /* [count] */
 	uint32_t count;
 	uint32_t live;
-	rc_msg *free;       /* unused descriptors, linked through next_in_buf, refs 0 */
-	rc_msg **buf_head;  /* [pool->count] first live message of each buffer, or NULL */
+	rc_msg *free;      /* unused descriptors, linked through next_in_buf, refs 0 */
+	rc_msg **buf_head; /* [pool->count] first live message of each buffer, or NULL */
 	uint64_t slab_empty;
 	uint64_t promoted_msgs;
 	uint64_t promoted_bytes;

@@ -347,12 +347,12 @@ uint32_t rc_outq_drain(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *
 	return n;
 }
 
-#define CHECK(cond)                                                                          \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) { \
 			fprintf(stderr, "rc_outq_validate: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			return false;                                                        \
-		}                                                                            \
+			return false; \
+		} \
 	} while (0)
 
 bool rc_outq_validate(const rc_outq *q, const rc_outq_cfg *cfg)

@@ -117,8 +117,8 @@ enum rc_outq_policy {
 
 /* Shared by all queues of a worker. Check it once with rc_outq_cfg_check. */
 typedef struct rc_outq_cfg {
-	uint32_t msgs_max;          /* power of two, 1 .. RC_OUTQ_MSGS_MAX_LIMIT */
-	uint32_t bytes_max;         /* >= 1; a message longer than this is refused (RC_OUTQ_TOO_BIG) */
+	uint32_t msgs_max;  /* power of two, 1 .. RC_OUTQ_MSGS_MAX_LIMIT */
+	uint32_t bytes_max; /* >= 1; a message longer than this is refused (RC_OUTQ_TOO_BIG) */
 	enum rc_outq_policy policy;
 } rc_outq_cfg;
 
@@ -145,19 +145,21 @@ enum rc_outq_status {
 	RC_OUTQ_QUEUED = 0,         /* queued, nothing dropped */
 	RC_OUTQ_DROPPED_NEWEST = 1, /* not queued (DROP_NEWEST, or no room even after evicting all) */
 	RC_OUTQ_DROPPED_OLDEST = 2, /* dropped[] were evicted; queued unless res.more */
-	RC_OUTQ_CONFLATED = 3,      /* queued in place of dropped[ndropped - 1]; any earlier dropped[]
-	                               were evicted oldest-first to make the replacement fit */
-	RC_OUTQ_OVERFLOW = 4,       /* DISCONNECT: not queued, close the client with 4000 */
-	RC_OUTQ_NOMEM = 5,          /* not queued: the allocator had no storage (queue was empty) */
-	RC_OUTQ_TOO_BIG = 6,        /* not queued: msg->len > bytes_max, whatever the policy */
+	/* queued in place of dropped[ndropped - 1]; any earlier dropped[] were evicted oldest-first
+	 * to make the replacement fit */
+	RC_OUTQ_CONFLATED = 3,
+	RC_OUTQ_OVERFLOW = 4, /* DISCONNECT: not queued, close the client with 4000 */
+	RC_OUTQ_NOMEM = 5,    /* not queued: the allocator had no storage (queue was empty) */
+	RC_OUTQ_TOO_BIG = 6,  /* not queued: msg->len > bytes_max, whatever the policy */
 };
 #define RC_OUTQ_STATUS_COUNT 7
 
 typedef struct rc_outq_result {
 	enum rc_outq_status status;
-	bool queued;      /* msg is in the queue now: the caller takes one reference for it */
-	bool more;        /* push unfinished (status DROPPED_OLDEST, queued false): release dropped[],
-	                     then push the same msg again */
+	bool queued; /* msg is in the queue now: the caller takes one reference for it */
+	/* push unfinished (status DROPPED_OLDEST, queued false): release dropped[], then push the
+	 * same msg again */
+	bool more;
 	uint32_t ndropped;
 	struct rc_msg *dropped[RC_OUTQ_DROPPED_MAX]; /* oldest first; each leaves with its reference */
 } rc_outq_result;
@@ -189,12 +191,27 @@ void rc_outq_fini(rc_outq *q);
 void rc_outq_push(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *alloc,
                   struct rc_msg *msg, rc_outq_result *res);
 
-static inline uint32_t rc_outq_count(const rc_outq *q) { return q->count; }
-static inline uint32_t rc_outq_bytes(const rc_outq *q) { return q->bytes; }
-static inline bool rc_outq_empty(const rc_outq *q) { return q->count == 0; }
+static inline uint32_t rc_outq_count(const rc_outq *q)
+{
+	return q->count;
+}
+static inline uint32_t rc_outq_bytes(const rc_outq *q)
+{
+	return q->bytes;
+}
+static inline bool rc_outq_empty(const rc_outq *q)
+{
+	return q->count == 0;
+}
 /* Bytes of the head message already sent: the next send starts at peek(q, cfg, 0)->frame + this. */
-static inline uint32_t rc_outq_head_offset(const rc_outq *q) { return q->head_offset; }
-static inline uint32_t rc_outq_pinned(const rc_outq *q) { return q->pinned; }
+static inline uint32_t rc_outq_head_offset(const rc_outq *q)
+{
+	return q->head_offset;
+}
+static inline uint32_t rc_outq_pinned(const rc_outq *q)
+{
+	return q->pinned;
+}
 
 /* The i-th queued message, 0 being the head; i < count. The queue keeps it. */
 struct rc_msg *rc_outq_peek(const rc_outq *q, const rc_outq_cfg *cfg, uint32_t i);

@@ -324,13 +324,13 @@ void rc_pool_stats(const rc_pool *p, struct rc_pool_stats *out)
 	};
 }
 
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "rc_pool_validate: " __VA_ARGS__);                         \
-			fputc('\n', stderr);                                                       \
-			return false;                                                              \
-		}                                                                                  \
+#define CHECK(cond, ...) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, "rc_pool_validate: " __VA_ARGS__); \
+			fputc('\n', stderr); \
+			return false; \
+		} \
 	} while (0)
 
 /* The mark bits are scratch owned by the pool (allocated at init, so validate never allocates);
@@ -367,8 +367,8 @@ bool rc_pool_validate(const rc_pool *p)
 	CHECK(n[ST_FREE] == p->free_top, "%u FREE buffers, free stack holds %u", n[ST_FREE],
 	      p->free_top);
 	CHECK(n[ST_POOL] == p->pool_used, "%u POOL buffers, counter %u", n[ST_POOL], p->pool_used);
-	CHECK(n[ST_RECV_KERNEL] == p->recv_kernel, "%u RECV with kernel, counter %u",
-	      n[ST_RECV_KERNEL], p->recv_kernel);
+	CHECK(n[ST_RECV_KERNEL] == p->recv_kernel, "%u RECV with kernel, counter %u", n[ST_RECV_KERNEL],
+	      p->recv_kernel);
 	CHECK(n[ST_RECV_HELD] == p->recv_held, "%u RECV held, counter %u", n[ST_RECV_HELD],
 	      p->recv_held);
 	CHECK(n[ST_RECV_RETURNED] == p->recv_returned, "%u RECV returned, counter %u",

@@ -78,9 +78,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RC_POOL_BUF_MIN 256u        /* smallest buf_size rc_pool_init accepts */
-#define RC_POOL_ALIGN_MAX 4096u     /* base must be aligned to min(buf_size, this) */
-#define RC_POOL_NONE UINT32_MAX     /* "no buffer" (never a valid index) */
+#define RC_POOL_BUF_MIN 256u    /* smallest buf_size rc_pool_init accepts */
+#define RC_POOL_ALIGN_MAX 4096u /* base must be aligned to min(buf_size, this) */
+#define RC_POOL_NONE UINT32_MAX /* "no buffer" (never a valid index) */
 /* The remote stack's head gets this many bytes to itself: two 64-byte lines, because x86's
  * adjacent-line prefetcher fetches lines in pairs (what folly and C++17's
  * hardware_destructive_interference_size use on x86-64). */
@@ -116,13 +116,13 @@ struct rc_pool_remote {
 /* The handle. Fields are public only so that rc_pool_data/rc_pool_index_of can be inline and the
  * pool can be embedded in the worker; use the functions. */
 typedef struct rc_pool {
-	uint8_t *base;          /* first byte of the region */
+	uint8_t *base; /* first byte of the region */
 	size_t buf_size;
-	unsigned shift;         /* log2(buf_size) */
+	unsigned shift; /* log2(buf_size) */
 	uint32_t count;
-	uint32_t *refs;         /* [count] references per buffer */
-	uint8_t *state;         /* [count] enum pool_state (rc_pool.c): kind and RECV sub-state */
-	uint32_t *free_stack;   /* [count] indices of FREE buffers; [0, free_top) in use */
+	uint32_t *refs;       /* [count] references per buffer */
+	uint8_t *state;       /* [count] enum pool_state (rc_pool.c): kind and RECV sub-state */
+	uint32_t *free_stack; /* [count] indices of FREE buffers; [0, free_top) in use */
 	uint32_t free_top;
 	uint32_t *next;         /* [count] link of the returned list or the remote stack (intrusive) */
 	uint32_t returned_head; /* first returned RECV buffer or RC_POOL_NONE */
@@ -130,7 +130,7 @@ typedef struct rc_pool {
 	 * RC_POOL_REMOTE_LINE bytes rather than embedded: the pool is embedded in a calloc'd worker, so
 	 * an _Alignas member would not be honoured (and would be undefined behaviour). */
 	struct rc_pool_remote *remote;
-	uint64_t *mark;         /* [count / 64 rounded up] scratch bits for rc_pool_validate */
+	uint64_t *mark; /* [count / 64 rounded up] scratch bits for rc_pool_validate */
 	uint32_t pool_used;
 	uint32_t recv_kernel;
 	uint32_t recv_held;

@@ -61,7 +61,7 @@ static uint64_t name_hash(const rc_topics *t, const uint8_t *p, size_t n)
 		left -= 16;
 	}
 	uint64_t a, b;
-	if (n > 16) {          /* the last 16 bytes, overlapping the previous block */
+	if (n > 16) { /* the last 16 bytes, overlapping the previous block */
 		a = load64(p + left - 16);
 		b = load64(p + left - 8);
 	} else if (left >= 8) {
@@ -537,8 +537,7 @@ bool rc_sub_add_missed(rc_topics *t, rc_sub *s, uint32_t n)
 	return true;
 }
 
-bool rc_subscriber_pop_missed(rc_topics *t, rc_subscriber *sr, uint32_t *topic_id,
-                              uint32_t *count)
+bool rc_subscriber_pop_missed(rc_topics *t, rc_subscriber *sr, uint32_t *topic_id, uint32_t *count)
 {
 	rc_sub *s = sr->missed_head;
 	if (s == NULL)
@@ -553,12 +552,12 @@ bool rc_subscriber_pop_missed(rc_topics *t, rc_subscriber *sr, uint32_t *topic_i
 
 /* ---- Validation ------------------------------------------------------------------------------ */
 
-#define CHECK(cond)                                                                        \
-	do {                                                                                   \
-		if (!(cond)) {                                                                     \
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) { \
 			fprintf(stderr, "rc_topics_validate: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			return false;                                                                  \
-		}                                                                                  \
+			return false; \
+		} \
 	} while (0)
 
 static bool validate_slots(const rc_topics *t)
@@ -702,12 +701,12 @@ static bool validate_subs(const rc_topics *t)
 	CHECK(pairs != NULL);
 	bool ok = false;
 #undef CHECK_OUT
-#define CHECK_OUT(cond)                                                                    \
-	do {                                                                                   \
-		if (!(cond)) {                                                                     \
+#define CHECK_OUT(cond) \
+	do { \
+		if (!(cond)) { \
 			fprintf(stderr, "rc_topics_validate: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			goto out;                                                                      \
-		}                                                                                  \
+			goto out; \
+		} \
 	} while (0)
 
 	for (uint32_t i = 0; i < t->subs_max; i++) {

@@ -58,8 +58,8 @@
 
 #include "rc_app.h"
 
-#define RC_TOPIC_NONE (-1)              /* rc_topic_find: no topic of that name */
-#define RC_TOPICS_MAX_LIMIT (1u << 30)  /* largest topics_max (the slot count fits in 32 bits) */
+#define RC_TOPIC_NONE (-1)             /* rc_topic_find: no topic of that name */
+#define RC_TOPICS_MAX_LIMIT (1u << 30) /* largest topics_max (the slot count fits in 32 bits) */
 
 struct rc_sub;
 
@@ -68,36 +68,37 @@ typedef struct rc_subscriber {
 	struct rc_sub *subs;        /* its subscriptions, newest first */
 	struct rc_sub *missed_head; /* subscriptions with a pending missed notice, oldest first */
 	struct rc_sub *missed_tail;
-	uint32_t subs_len;          /* length of the subs list */
-	uint8_t v1;                 /* negotiated ringcast.v1: receives envelopes and notices */
+	uint32_t subs_len; /* length of the subs list */
+	uint8_t v1;        /* negotiated ringcast.v1: receives envelopes and notices */
 } rc_subscriber;
 
 /* One subscriber on one topic. 64 bytes; the two fields fan-out reads come first. */
 typedef struct rc_sub {
-	struct rc_sub *topic_next;  /* in the topic's list; the free list's link while free */
-	rc_subscriber *subscriber;  /* NULL while the subscription is free */
+	struct rc_sub *topic_next; /* in the topic's list; the free list's link while free */
+	rc_subscriber *subscriber; /* NULL while the subscription is free */
 	struct rc_sub *topic_prev;
-	struct rc_sub *sub_next;    /* in the subscriber's list */
+	struct rc_sub *sub_next; /* in the subscriber's list */
 	struct rc_sub *sub_prev;
 	struct rc_sub *missed_next; /* in the subscriber's pending-missed list, while missed > 0 */
 	struct rc_sub *missed_prev;
-	uint32_t topic;             /* the topic's id */
-	uint32_t missed;            /* messages dropped for this subscriber on this topic since the
-	                               last missed notice (saturating). missed > 0 is the "notice
-	                               pending" flag: one field, so the two cannot disagree */
+	uint32_t topic; /* the topic's id */
+	/* messages dropped for this subscriber on this topic since the last missed notice
+	 * (saturating). missed > 0 is the "notice pending" flag: one field, so the two cannot
+	 * disagree */
+	uint32_t missed;
 } rc_sub;
 
 typedef struct rc_topic {
-	rc_sub *subs;               /* its subscriptions, newest first (NULL if none) */
-	uint64_t next_seq;          /* the number the next message takes; starts at 1 */
-	uint32_t id;                /* its index in the topic array, stable while it lives */
-	uint32_t hash;              /* low 32 bits of the name's hash (home slot, quick compare) */
-	uint32_t subs_plain;        /* subscribers without ringcast.v1 (receive bare payloads) */
-	uint32_t subs_v1;           /* ringcast.v1 subscribers (receive MESSAGE envelopes) */
-	uint32_t pins;              /* rc_topic_pin holders */
-	uint32_t next_free;         /* the free list's link while dead */
+	rc_sub *subs;        /* its subscriptions, newest first (NULL if none) */
+	uint64_t next_seq;   /* the number the next message takes; starts at 1 */
+	uint32_t id;         /* its index in the topic array, stable while it lives */
+	uint32_t hash;       /* low 32 bits of the name's hash (home slot, quick compare) */
+	uint32_t subs_plain; /* subscribers without ringcast.v1 (receive bare payloads) */
+	uint32_t subs_v1;    /* ringcast.v1 subscribers (receive MESSAGE envelopes) */
+	uint32_t pins;       /* rc_topic_pin holders */
+	uint32_t next_free;  /* the free list's link while dead */
 	bool live;
-	uint8_t name_len;           /* 1..RC_APP_TOPIC_MAX while live */
+	uint8_t name_len; /* 1..RC_APP_TOPIC_MAX while live */
 	uint8_t name[RC_APP_TOPIC_MAX];
 } rc_topic;
 
@@ -111,25 +112,25 @@ typedef struct rc_topic_slot {
 /* The index. The counters are for /metrics and may be read directly; everything else is private
  * to rc_topic.c. */
 typedef struct rc_topics {
-	rc_topic_slot *slots;       /* mask + 1 slots */
+	rc_topic_slot *slots; /* mask + 1 slots */
 	uint32_t mask;
 	uint32_t topics_max;
-	rc_topic *topics;           /* topics_max */
-	uint32_t free_topic;        /* head of the dead topics' free list, or RC_TOPIC_SLOT_EMPTY */
+	rc_topic *topics;    /* topics_max */
+	uint32_t free_topic; /* head of the dead topics' free list, or RC_TOPIC_SLOT_EMPTY */
 	uint32_t subs_max;
-	rc_sub *subs;               /* the subscription slab, subs_max */
-	rc_sub *free_sub;           /* head of the free subscriptions (linked by topic_next) */
-	uint32_t subs_fresh;        /* subs[subs_fresh..subs_max) were never used: taken once the
-	                               free list is empty, so the slab is touched only as far as
-	                               subscriptions have ever reached, not subs_max at init */
-	uint64_t key[2];            /* hash keys derived from the seed */
+	rc_sub *subs;     /* the subscription slab, subs_max */
+	rc_sub *free_sub; /* head of the free subscriptions (linked by topic_next) */
+	/* subs[subs_fresh..subs_max) were never used: taken once the free list is empty, so the slab
+	 * is touched only as far as subscriptions have ever reached, not subs_max at init */
+	uint32_t subs_fresh;
+	uint64_t key[2]; /* hash keys derived from the seed */
 	void (*watch)(void *ctx, uint32_t hash, bool has_subscribers); /* rc_topics_watch */
 	void *watch_ctx;
 	/* metrics */
 	uint32_t topics_live;
-	uint32_t topics_hwm;        /* high-water mark of topics_live */
+	uint32_t topics_hwm; /* high-water mark of topics_live */
 	uint32_t subs_live;
-	uint32_t subs_hwm;          /* high-water mark of subs_live */
+	uint32_t subs_hwm; /* high-water mark of subs_live */
 } rc_topics;
 
 /* Allocate the index: room for topics_max live topics (1..RC_TOPICS_MAX_LIMIT) and subs_max
@@ -239,8 +240,7 @@ bool rc_sub_add_missed(rc_topics *t, rc_sub *s, uint32_t n);
 /* Take the oldest pending missed notice of sr: sets *topic_id and *count (>= 1), resets that
  * subscription's count and returns true; false if none is pending. The flush calls it until false
  * before sending anything else (protocol §6.5). */
-bool rc_subscriber_pop_missed(rc_topics *t, rc_subscriber *sr, uint32_t *topic_id,
-                              uint32_t *count);
+bool rc_subscriber_pop_missed(rc_topics *t, rc_subscriber *sr, uint32_t *topic_id, uint32_t *count);
 
 /* True if sr has a pending missed notice. */
 static inline bool rc_subscriber_missed_pending(const rc_subscriber *sr)

@@ -48,18 +48,24 @@ enum rc_xmsg_kind {
 
 /* A hand-off, 8-byte aligned, followed by the topic name and then the payload. */
 typedef struct rc_xmsg {
-	uint32_t len;        /* payload bytes */
-	uint32_t count;      /* LOSS: messages lost (>= 1); PUBLISH: 1 */
-	uint32_t buf;        /* the owner's pool buffer holding it */
-	uint8_t kind;        /* enum rc_xmsg_kind */
-	uint8_t text;        /* the payload is text (opcode 1), else binary */
-	uint8_t topic_len;   /* 1 .. RC_APP_TOPIC_MAX */
+	uint32_t len;      /* payload bytes */
+	uint32_t count;    /* LOSS: messages lost (>= 1); PUBLISH: 1 */
+	uint32_t buf;      /* the owner's pool buffer holding it */
+	uint8_t kind;      /* enum rc_xmsg_kind */
+	uint8_t text;      /* the payload is text (opcode 1), else binary */
+	uint8_t topic_len; /* 1 .. RC_APP_TOPIC_MAX */
 	uint8_t reserved;
-	uint8_t data[];      /* topic_len bytes of name, then len bytes of payload */
+	uint8_t data[]; /* topic_len bytes of name, then len bytes of payload */
 } rc_xmsg;
 
-static inline const uint8_t *rc_xmsg_topic(const rc_xmsg *x) { return x->data; }
-static inline const uint8_t *rc_xmsg_payload(const rc_xmsg *x) { return x->data + x->topic_len; }
+static inline const uint8_t *rc_xmsg_topic(const rc_xmsg *x)
+{
+	return x->data;
+}
+static inline const uint8_t *rc_xmsg_payload(const rc_xmsg *x)
+{
+	return x->data + x->topic_len;
+}
 
 /* Bytes an rc_xmsg with this topic and payload takes in a buffer. */
 static inline size_t rc_xmsg_size(size_t topic_len, size_t len)

@@ -39,8 +39,10 @@ static void *worker_main(void *p)
 		CPU_SET((unsigned)a->cpu, &set);
 		int r = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 		if (r != 0) {
-			rc_log(RC_LOG_ERROR, "pin", "cpu=%d error=\"%s\" hint=\"is the CPU online and in "
-			       "the process's affinity mask (taskset)?\"", a->cpu, strerror(r));
+			rc_log(RC_LOG_ERROR, "pin",
+			       "cpu=%d error=\"%s\" hint=\"is the CPU online and in "
+			       "the process's affinity mask (taskset)?\"",
+			       a->cpu, strerror(r));
 			a->result = -r;
 			atomic_store(&g->failed, true);
 		}
@@ -112,8 +114,8 @@ static int group_init(rc_group *g, const rc_cfg *cfg, uint32_t n)
 	return 0;
 }
 
-int rc_group_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu,
-                 int signal_fd, uint32_t slots, void (*ready)(void *ctx), void *ready_ctx)
+int rc_group_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu, int signal_fd,
+                 uint32_t slots, void (*ready)(void *ctx), void *ready_ctx)
 {
 	if (n == 0 || n > RC_INTEREST_WORKERS_MAX)
 		return -EINVAL;
@@ -131,9 +133,14 @@ int rc_group_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int 
 	pthread_barrier_init(&g.barrier, NULL, n);
 	uint32_t started = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		args[i] = (worker_arg){ .g = &g, .index = i, .listen_fd = listen_fd[i], .cpu = cpu[i],
-		                        .signal_fd = signal_fd, .slots = slots, .ready = ready,
-		                        .ready_ctx = ready_ctx };
+		args[i] = (worker_arg){ .g = &g,
+			                    .index = i,
+			                    .listen_fd = listen_fd[i],
+			                    .cpu = cpu[i],
+			                    .signal_fd = signal_fd,
+			                    .slots = slots,
+			                    .ready = ready,
+			                    .ready_ctx = ready_ctx };
 		int e = pthread_create(&threads[i], NULL, worker_main, &args[i]);
 		if (e != 0) {
 			rc_log(RC_LOG_ERROR, "workers", "error=\"pthread_create: %s\"", strerror(e));

@@ -33,16 +33,16 @@ typedef struct rc_worker rc_worker;
 
 typedef struct rc_group {
 	const rc_cfg *cfg;
-	uint32_t n;                /* workers */
-	rc_worker **workers;       /* [n], set before any worker runs */
-	int *ring_fd;              /* [n] */
-	rc_mailbox *mail;          /* [n * n]; mail[i * n + i] unused */
-	rc_wakeflag *wake;         /* [n] */
+	uint32_t n;          /* workers */
+	rc_worker **workers; /* [n], set before any worker runs */
+	int *ring_fd;        /* [n] */
+	rc_mailbox *mail;    /* [n * n]; mail[i * n + i] unused */
+	rc_wakeflag *wake;   /* [n] */
 	rc_interest interest;
-	_Atomic uint32_t open;     /* connections on all workers */
-	uint64_t seed;             /* topic hash seed */
+	_Atomic uint32_t open; /* connections on all workers */
+	uint64_t seed;         /* topic hash seed */
 	pthread_barrier_t barrier;
-	_Atomic bool failed;       /* a worker could not start: every thread gives up */
+	_Atomic bool failed; /* a worker could not start: every thread gives up */
 } rc_group;
 
 static inline rc_mailbox *rc_group_mail(rc_group *g, uint32_t from, uint32_t to)
@@ -56,7 +56,7 @@ static inline rc_mailbox *rc_group_mail(rc_group *g, uint32_t from, uint32_t to)
  * once every worker exists (its buffers registered), before any serves: the place to say
  * "listening". Returns 0 after a clean drain, -errno if a
  * worker could not start or failed (already logged). */
-int rc_group_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu,
-                 int signal_fd, uint32_t slots, void (*ready)(void *ctx), void *ready_ctx);
+int rc_group_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu, int signal_fd,
+                 uint32_t slots, void (*ready)(void *ctx), void *ready_ctx);
 
 #endif

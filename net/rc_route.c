@@ -70,8 +70,8 @@ static void reject(rc_worker *w, rc_conn *c, int status, enum rc_reject_reason r
 	size_t n = rc_ws_error_response(resp, sizeof resp, status, text);
 	rc_metric_inc(&w->metrics, RC_M_REJECTED(reason));
 	if (rc_log_enabled(RC_LOG_DEBUG))
-		rc_log(RC_LOG_DEBUG, "conn_rejected", "conn=%u status=%d reason=\"%s\"", c->id,
-		       status, text ? text : "");
+		rc_log(RC_LOG_DEBUG, "conn_rejected", "conn=%u status=%d reason=\"%s\"", c->id, status,
+		       text ? text : "");
 	respond_raw(w, c, resp, n, RC_CLOSED_REJECTED);
 }
 
@@ -81,8 +81,7 @@ static void respond(rc_worker *w, rc_conn *c, int status, const char *ctype, con
 	_Static_assert(RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX <= RC_SCRATCH_BYTES / 2, "scratch");
 	size_t cap = RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX;
 	char *resp = (char *)w->scratch + RC_SCRATCH_BYTES / 2; /* the body may be in the first half */
-	size_t n = rc_http_response(resp, cap, status, ctype, "Cache-Control: no-store\r\n", body,
-	                            len);
+	size_t n = rc_http_response(resp, cap, status, ctype, "Cache-Control: no-store\r\n", body, len);
 	respond_raw(w, c, resp, n, RC_CLOSED_HTTP_DONE);
 }
 
@@ -138,12 +137,11 @@ static bool token_equal(const uint8_t *a, size_t alen, const char *b)
 static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v1,
                     rc_app_connect *conn, const char **why)
 {
-	enum rc_app_query_error qe = rc_app_query_parse(conn, (const uint8_t *)req->query.ptr,
-	                                                req->query.len);
+	enum rc_app_query_error qe =
+	        rc_app_query_parse(conn, (const uint8_t *)req->query.ptr, req->query.len);
 	const rc_http_header *auth = rc_http_header_find(req, "Authorization", NULL);
 	if (qe == RC_APP_QUERY_OK && auth != NULL)
-		qe = rc_app_connect_authorization(conn, (const uint8_t *)auth->value.ptr,
-		                                  auth->value.len);
+		qe = rc_app_connect_authorization(conn, (const uint8_t *)auth->value.ptr, auth->value.len);
 	if (qe == RC_APP_QUERY_OK)
 		qe = rc_app_connect_check(conn, v1);
 	if (qe != RC_APP_QUERY_OK) {
@@ -155,8 +153,8 @@ static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v
 		return 400;
 	}
 	const char *want = w->cfg->publish_token;
-	if (want[0] == '\0' || (conn->token.len > 0 && token_equal(conn->token.ptr, conn->token.len,
-	                                                          want)))
+	if (want[0] == '\0' ||
+	    (conn->token.len > 0 && token_equal(conn->token.ptr, conn->token.len, want)))
 		c->flags |= F_AUTH;
 	rc_subscriber_init(&c->sub, v1);
 	if (v1)
@@ -181,8 +179,8 @@ static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v
 	return 0;
 }
 
-static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool echo,
-                     uint8_t *rest, size_t rest_len, uint32_t buf)
+static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool echo, uint8_t *rest,
+                     size_t rest_len, uint32_t buf)
 {
 	if (c->flags & F_OVER_LIMIT) {
 		reject(w, c, 503, RC_REJECT_OVER_LIMIT, "server full: too many connections");
@@ -206,8 +204,7 @@ static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool 
 		const char *why = NULL;
 		status = ws_setup(w, c, req, v1, &conn, &why);
 		if (status != 0) {
-			reject(w, c, status, status == 503 ? RC_REJECT_OVER_LIMIT
-			                                   : RC_REJECT_BAD_REQUEST, why);
+			reject(w, c, status, status == 503 ? RC_REJECT_OVER_LIMIT : RC_REJECT_BAD_REQUEST, why);
 			return;
 		}
 	}
@@ -221,8 +218,8 @@ static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool 
 	}
 	if (v1 && conn.topics_len > 0) {
 		uint8_t *note = w->scratch + RC_SCRATCH_BYTES / 2;
-		size_t len = rc_app_notice_subscribed(note, RC_SCRATCH_BYTES / 2, conn.topics,
-		                                      conn.topics_len);
+		size_t len =
+		        rc_app_notice_subscribed(note, RC_SCRATCH_BYTES / 2, conn.topics, conn.topics_len);
 		if (len == 0 || !conn_ctl_frame(w, c, RC_OPCODE_TEXT, note, len)) {
 			conn_abort(w, c, RC_CLOSED_IO_ERROR);
 			return;
@@ -230,8 +227,8 @@ static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool 
 	}
 	head_release(w, c);
 	if (rc_log_enabled(RC_LOG_DEBUG))
-		rc_log(RC_LOG_DEBUG, "ws_open", "conn=%u route=%s v1=%d topics=%zu publish=%d",
-		       c->id, echo ? "echo" : "ws", v1, conn.topics_len, c->pub_topic >= 0);
+		rc_log(RC_LOG_DEBUG, "ws_open", "conn=%u route=%s v1=%d topics=%zu publish=%d", c->id,
+		       echo ? "echo" : "ws", v1, conn.topics_len, c->pub_topic >= 0);
 	if (rest_len > 0)
 		ws_feed(w, c, rest, rest_len, buf);
 }
@@ -252,7 +249,8 @@ static void route(rc_worker *w, rc_conn *c, const rc_http_request *req, uint8_t 
 	else if (path.len == 8 && memcmp(path.ptr, "/metrics", 8) == 0)
 		route_metrics(w, c);
 	else
-		reject(w, c, 404, RC_REJECT_NOT_FOUND, "no such path: try /ws, /echo, /healthz, "
+		reject(w, c, 404, RC_REJECT_NOT_FOUND,
+		       "no such path: try /ws, /echo, /healthz, "
 		       "/readyz or /metrics");
 }
 
@@ -270,7 +268,7 @@ void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf
 		h->cap = w->cfg->header_bytes_max + 1;
 		h->len = 0;
 		rc_http_cfg hc = { .header_bytes_max = w->cfg->header_bytes_max,
-		                   .header_fields_max = w->cfg->header_fields_max };
+			               .header_fields_max = w->cfg->header_fields_max };
 		rc_http_parser_init(&h->parser, &hc, h->fields);
 		c->head = (uint8_t *)h;
 	}

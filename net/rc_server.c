@@ -37,11 +37,13 @@ static uint32_t descriptor_slots(rc_cfg *cfg)
 	uint64_t want = (uint64_t)cfg->max_connections + RC_SLOT_RESERVE;
 	if (want + RC_FDS_SPARE > limit) {
 		uint64_t room = limit > RC_FDS_SPARE + RC_SLOT_RESERVE + 1
-		                        ? limit - RC_FDS_SPARE - RC_SLOT_RESERVE : 1;
-		rc_log(RC_LOG_WARN, "nofile_limit", "max_connections=%u rlimit_nofile=%llu "
+		                        ? limit - RC_FDS_SPARE - RC_SLOT_RESERVE
+		                        : 1;
+		rc_log(RC_LOG_WARN, "nofile_limit",
+		       "max_connections=%u rlimit_nofile=%llu "
 		       "serving_at_most=%llu hint=\"raise the descriptor limit (ulimit -n, "
-		       "LimitNOFILE=) or lower --max-connections\"", cfg->max_connections,
-		       (unsigned long long)limit, (unsigned long long)room);
+		       "LimitNOFILE=) or lower --max-connections\"",
+		       cfg->max_connections, (unsigned long long)limit, (unsigned long long)room);
 		cfg->max_connections = (uint32_t)room;
 		want = room + RC_SLOT_RESERVE;
 	}
@@ -51,11 +53,11 @@ static uint32_t descriptor_slots(rc_cfg *cfg)
 static void memlock_check(const rc_cfg *cfg, uint32_t workers)
 {
 	struct rlimit rl;
-	uint64_t need = ((uint64_t)cfg->recv_buffers + cfg->pool_buffers) * cfg->buffer_size_bytes *
-	                workers;
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < need)
-		rc_log(RC_LOG_INFO, "memlock_limit", "rlimit_memlock=%llu registered_bytes=%llu "
+	uint64_t need =
+	        ((uint64_t)cfg->recv_buffers + cfg->pool_buffers) * cfg->buffer_size_bytes * workers;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		rc_log(RC_LOG_INFO, "memlock_limit",
+		       "rlimit_memlock=%llu registered_bytes=%llu "
 		       "note=\"enough only with CAP_IPC_LOCK; otherwise registration fails with a hint\"",
 		       (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
@@ -91,8 +93,10 @@ static int listen_socket(const rc_cfg *cfg, uint16_t port, char *text, size_t ca
 		if (probe >= 0) {
 			setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 			if (bind(probe, (struct sockaddr *)&ss, len) != 0 && errno == EADDRINUSE) {
-				rc_log(RC_LOG_ERROR, "listen", "addr=%s error=\"address already in use\" "
-				       "hint=\"another process listens there (ss -ltnp)\"", text);
+				rc_log(RC_LOG_ERROR, "listen",
+				       "addr=%s error=\"address already in use\" "
+				       "hint=\"another process listens there (ss -ltnp)\"",
+				       text);
 				close(probe);
 				return -1;
 			}
@@ -136,20 +140,21 @@ static int steer_by_cpu(int lfd, const int *cpu, uint32_t n)
 {
 	struct sock_filter code[2 * RC_INTEREST_WORKERS_MAX + 3];
 	uint32_t k = 0;
-	code[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF +
-	                                                                              SKF_AD_CPU));
+	code[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	                                         (uint32_t)(SKF_AD_OFF + SKF_AD_CPU));
 	for (uint32_t i = 0; i < n; i++) {
 		/* if A == cpu[i] fall through to "return i", else skip it */
-		code[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)cpu[i], 0,
-		                                         1);
+		code[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)cpu[i], 0, 1);
 		code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, i);
 	}
 	code[k++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n);
 	code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_A, 0);
 	struct sock_fprog prog = { .len = (unsigned short)k, .filter = code };
 	if (setsockopt(lfd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
-		rc_log(RC_LOG_ERROR, "steer_by_cpu", "error=\"%s\" hint=\"needs Linux 4.6 or later; "
-		       "run without --steer-by-cpu\"", strerror(errno));
+		rc_log(RC_LOG_ERROR, "steer_by_cpu",
+		       "error=\"%s\" hint=\"needs Linux 4.6 or later; "
+		       "run without --steer-by-cpu\"",
+		       strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -168,9 +173,10 @@ static void say_listening(void *ctx)
 {
 	const struct listening *l = ctx;
 	const rc_cfg *cfg = l->cfg;
-	rc_log(RC_LOG_INFO, "listening", "addr=%s workers=%u steer_by_cpu=%d max_connections=%u "
-	       "slots=%u slow_policy=%s buffers=%u+%u buffer_size=%u", l->addr, l->workers,
-	       cfg->steer_by_cpu, cfg->max_connections, l->slots,
+	rc_log(RC_LOG_INFO, "listening",
+	       "addr=%s workers=%u steer_by_cpu=%d max_connections=%u "
+	       "slots=%u slow_policy=%s buffers=%u+%u buffer_size=%u",
+	       l->addr, l->workers, cfg->steer_by_cpu, cfg->max_connections, l->slots,
 	       rc_cfg_policy_name(cfg->slow_policy), cfg->recv_buffers, cfg->pool_buffers,
 	       cfg->buffer_size_bytes);
 }
@@ -204,16 +210,20 @@ int rc_server_run(const rc_cfg *cfg_in)
 	if (n == 0)
 		n = 1;
 	if (n > RC_INTEREST_WORKERS_MAX) {
-		rc_log(RC_LOG_ERROR, "workers", "workers=%u error=\"at most %u workers\" hint=\"pass "
-		       "--workers or a shorter --cpus list\"", n, RC_INTEREST_WORKERS_MAX);
+		rc_log(RC_LOG_ERROR, "workers",
+		       "workers=%u error=\"at most %u workers\" hint=\"pass "
+		       "--workers or a shorter --cpus list\"",
+		       n, RC_INTEREST_WORKERS_MAX);
 		return 1;
 	}
 	int cpu[RC_INTEREST_WORKERS_MAX];
 	for (uint32_t i = 0; i < n; i++)
 		cpu[i] = ncpus > 0 ? cpus[i % ncpus] : -1;
 	if (ncpus > 0 && n > ncpus)
-		rc_log(RC_LOG_WARN, "workers", "workers=%u cpus=%u note=\"more workers than CPUs: "
-		       "they share CPUs round-robin\"", n, ncpus);
+		rc_log(RC_LOG_WARN, "workers",
+		       "workers=%u cpus=%u note=\"more workers than CPUs: "
+		       "they share CPUs round-robin\"",
+		       n, ncpus);
 	uint32_t slots = descriptor_slots(&cfg);
 	memlock_check(&cfg, n);
 
@@ -250,7 +260,8 @@ int rc_server_run(const rc_cfg *cfg_in)
 	bool ok = nl == n;
 	if (ok && cfg.steer_by_cpu) {
 		if (ncpus == 0) {
-			rc_log(RC_LOG_ERROR, "steer_by_cpu", "error=\"the workers are not pinned (the "
+			rc_log(RC_LOG_ERROR, "steer_by_cpu",
+			       "error=\"the workers are not pinned (the "
 			       "affinity mask could not be read)\"");
 			ok = false;
 		} else {
@@ -259,7 +270,8 @@ int rc_server_run(const rc_cfg *cfg_in)
 	}
 	if (ok) {
 		if (cfg.publish_token[0] == '\0')
-			rc_log(RC_LOG_WARN, "publish_open", "note=\"no --publish-token: anyone may "
+			rc_log(RC_LOG_WARN, "publish_open",
+			       "note=\"no --publish-token: anyone may "
 			       "publish\"");
 		struct listening what = { .cfg = &cfg, .addr = addr, .workers = n, .slots = slots };
 		r = rc_group_run(&cfg, n, lfd, cpu, sfd, slots, say_listening, &what);

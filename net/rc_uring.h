@@ -18,19 +18,19 @@
 /* Operations, the first byte of user_data. */
 enum rc_io {
 	RC_IO_NONE = 0,
-	RC_IO_ACCEPT,        /* multishot accept into direct descriptors (worker) */
-	RC_IO_SIGNAL,        /* read of the signalfd (worker) */
-	RC_IO_DRAIN,         /* the drain deadline timeout (worker) */
-	RC_IO_RECV,          /* a connection's read, with a buffer from the provided ring */
-	RC_IO_RECV_TIMEOUT,  /* the LINK_TIMEOUT linked to that read */
-	RC_IO_SEND,          /* a connection's one send in flight */
-	RC_IO_SEND_TIMEOUT,  /* the LINK_TIMEOUT linked to it */
-	RC_IO_CANCEL,        /* cancel of everything in flight on a descriptor */
-	RC_IO_CLOSEFD,       /* close of the direct descriptor: the last operation of a connection */
-	RC_IO_PEER,          /* install of the direct descriptor as a plain one, to read the peer */
-	RC_IO_WAKE,          /* posted by another worker's MSG_RING: mail is waiting (worker) */
-	RC_IO_STOP,          /* posted by worker 0's MSG_RING: a signal came; res = signals so far */
-	RC_IO_MSG_RING,      /* our MSG_RING to another worker (its CQE comes only on failure) */
+	RC_IO_ACCEPT,       /* multishot accept into direct descriptors (worker) */
+	RC_IO_SIGNAL,       /* read of the signalfd (worker) */
+	RC_IO_DRAIN,        /* the drain deadline timeout (worker) */
+	RC_IO_RECV,         /* a connection's read, with a buffer from the provided ring */
+	RC_IO_RECV_TIMEOUT, /* the LINK_TIMEOUT linked to that read */
+	RC_IO_SEND,         /* a connection's one send in flight */
+	RC_IO_SEND_TIMEOUT, /* the LINK_TIMEOUT linked to it */
+	RC_IO_CANCEL,       /* cancel of everything in flight on a descriptor */
+	RC_IO_CLOSEFD,      /* close of the direct descriptor: the last operation of a connection */
+	RC_IO_PEER,         /* install of the direct descriptor as a plain one, to read the peer */
+	RC_IO_WAKE,         /* posted by another worker's MSG_RING: mail is waiting (worker) */
+	RC_IO_STOP,         /* posted by worker 0's MSG_RING: a signal came; res = signals so far */
+	RC_IO_MSG_RING,     /* our MSG_RING to another worker (its CQE comes only on failure) */
 };
 
 #define RC_UD_WORKER UINT32_MAX
@@ -40,9 +40,18 @@ static inline uint64_t rc_ud(enum rc_io op, uint32_t gen, uint32_t slot)
 {
 	return (uint64_t)op << 56 | (uint64_t)(gen & RC_GEN_MASK) << 32 | slot;
 }
-static inline enum rc_io rc_ud_op(uint64_t ud) { return (enum rc_io)(ud >> 56); }
-static inline uint32_t rc_ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & RC_GEN_MASK; }
-static inline uint32_t rc_ud_slot(uint64_t ud) { return (uint32_t)ud; }
+static inline enum rc_io rc_ud_op(uint64_t ud)
+{
+	return (enum rc_io)(ud >> 56);
+}
+static inline uint32_t rc_ud_gen(uint64_t ud)
+{
+	return (uint32_t)(ud >> 32) & RC_GEN_MASK;
+}
+static inline uint32_t rc_ud_slot(uint64_t ud)
+{
+	return (uint32_t)ud;
+}
 
 /* Newer than the liburing 2.3 headers, present in kernel 6.18. */
 #ifndef IORING_OP_FIXED_FD_INSTALL

@@ -375,8 +375,8 @@ static void on_recv(rc_worker *w, rc_conn *c, int res, uint32_t cflags)
 		rc_pool_recv_filled(&w->pool, buf);
 	}
 	c->flags &= ~F_RECV;
-	if (res > 0 && buf != RC_POOL_NONE && (c->state == CS_HTTP || c->state == CS_OPEN ||
-	                                      c->state == CS_CLOSING)) {
+	if (res > 0 && buf != RC_POOL_NONE &&
+	    (c->state == CS_HTTP || c->state == CS_OPEN || c->state == CS_CLOSING)) {
 		rc_metric_add(&w->metrics, RC_M_BYTES_IN, (uint64_t)res);
 		c->flags &= ~F_PINGED;
 		uint8_t *data = rc_pool_data(&w->pool, buf);
@@ -416,8 +416,7 @@ static void on_recv(rc_worker *w, rc_conn *c, int res, uint32_t cflags)
 	} else if (res > 0) {
 		conn_abort(w, c, RC_CLOSED_IO_ERROR); /* data without a buffer: cannot happen */
 	} else {
-		conn_abort(w, c, res == -ECONNRESET || res == -EPIPE ? RC_CLOSED_EOF
-		                                                       : RC_CLOSED_IO_ERROR);
+		conn_abort(w, c, res == -ECONNRESET || res == -EPIPE ? RC_CLOSED_EOF : RC_CLOSED_IO_ERROR);
 	}
 }
 
@@ -605,8 +604,7 @@ static void on_send(rc_worker *w, rc_conn *c, int res)
 		rc_msg *m = rc_outq_peek(&c->q, &w->qcfg, 0);
 		want = m->len - rc_outq_head_offset(&c->q);
 		struct rc_msg *done[1];
-		uint32_t n = rc_outq_sent(&c->q, &w->qcfg, &w->qalloc, res > 0 ? (size_t)res : 0,
-		                          done, 1);
+		uint32_t n = rc_outq_sent(&c->q, &w->qcfg, &w->qalloc, res > 0 ? (size_t)res : 0, done, 1);
 		if (n == 1) {
 			rc_metric_inc(&w->metrics, RC_M_DELIVERED);
 			rc_msg_unref(&w->msgs, done[0]);
@@ -632,13 +630,12 @@ static void on_send(rc_worker *w, rc_conn *c, int res)
 		if (rc_log_enabled(RC_LOG_DEBUG))
 			rc_log(RC_LOG_DEBUG, "slow_consumer", "conn=%u write_timeout_ms=%u", c->id,
 			       w->cfg->write_timeout_ms);
-		conn_abort(w, c, c->state == CS_OPEN ? RC_CLOSED_WRITE_TIMEOUT
-		                                     : (enum rc_close_reason)c->why);
+		conn_abort(w, c,
+		           c->state == CS_OPEN ? RC_CLOSED_WRITE_TIMEOUT : (enum rc_close_reason)c->why);
 		return;
 	}
 	if (res < 0) {
-		conn_abort(w, c, res == -EPIPE || res == -ECONNRESET ? RC_CLOSED_EOF
-		                                                       : RC_CLOSED_IO_ERROR);
+		conn_abort(w, c, res == -EPIPE || res == -ECONNRESET ? RC_CLOSED_EOF : RC_CLOSED_IO_ERROR);
 		return;
 	}
 	if (c->flags & F_HTTP_DONE) {
@@ -682,8 +679,8 @@ static void on_accept(rc_worker *w, int res, uint32_t cflags)
 			/* The descriptor table is full: the kernel keeps new clients in the listen
 			 * backlog until a connection closes (conn_free re-arms). No spinning. */
 			if (!w->accept_paused)
-				rc_log(RC_LOG_WARN, "accept_paused", "error=%s open=%u slots=%u",
-				       strerror(-res), w->open, w->nslots);
+				rc_log(RC_LOG_WARN, "accept_paused", "error=%s open=%u slots=%u", strerror(-res),
+				       w->open, w->nslots);
 			w->accept_paused = true;
 			if (w->open == 0)
 				w->accept_paused = false; /* nothing will free a slot: try again */
@@ -772,8 +769,8 @@ static void abort_all(rc_worker *w)
 static void start_drain(rc_worker *w)
 {
 	w->draining = true;
-	rc_log(RC_LOG_INFO, "draining", "connections=%u websockets=%u drain_timeout_ms=%u",
-	       w->open, w->ws_open, w->cfg->drain_timeout_ms);
+	rc_log(RC_LOG_INFO, "draining", "connections=%u websockets=%u drain_timeout_ms=%u", w->open,
+	       w->ws_open, w->cfg->drain_timeout_ms);
 	for (uint32_t i = 0; i < w->nslots; i++) {
 		rc_conn *c = &w->conns[i];
 		if (c->state == CS_OPEN)
@@ -1080,7 +1077,7 @@ int rc_worker_run(rc_worker *w)
 		}
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
+		io_uring_for_each_cqe (&w->ring, head, cqe) {
 			dispatch(w, cqe);
 			n++;
 		}

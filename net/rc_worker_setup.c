@@ -63,8 +63,8 @@ static void topic_watch(void *ctx, uint32_t hash, bool has_subscribers)
 		rc_interest_del(&w->interest, hash);
 }
 
-int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t index,
-                     int listen_fd, int signal_fd, uint32_t slots)
+int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t index, int listen_fd,
+                     int signal_fd, uint32_t slots)
 {
 	int r;
 	rc_worker *w = calloc(1, sizeof *w);
@@ -81,29 +81,33 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 
 	r = rc_uring_init(&w->ring, RC_SQ_ENTRIES, &w->uinfo);
 	if (r < 0) {
-		rc_log(RC_LOG_ERROR, "ring_setup", "error=\"%s\" hint=\"is io_uring enabled? "
-		       "(sysctl kernel.io_uring_disabled=0)\"", strerror(-r));
+		rc_log(RC_LOG_ERROR, "ring_setup",
+		       "error=\"%s\" hint=\"is io_uring enabled? "
+		       "(sysctl kernel.io_uring_disabled=0)\"",
+		       strerror(-r));
 		free(w);
 		return r;
 	}
 	g->ring_fd[index] = w->ring.ring_fd;
-	rc_log(RC_LOG_INFO, "ring", "sq_entries=%u cq_entries=%u single_issuer=%d defer_taskrun=%d "
-	       "coop_taskrun=%d", w->uinfo.sq_entries, w->uinfo.cq_entries, w->uinfo.single_issuer,
-	       w->uinfo.defer_taskrun, w->uinfo.coop_taskrun);
+	rc_log(RC_LOG_INFO, "ring",
+	       "sq_entries=%u cq_entries=%u single_issuer=%d defer_taskrun=%d "
+	       "coop_taskrun=%d",
+	       w->uinfo.sq_entries, w->uinfo.cq_entries, w->uinfo.single_issuer, w->uinfo.defer_taskrun,
+	       w->uinfo.coop_taskrun);
 	if (!w->uinfo.defer_taskrun)
-		rc_log(RC_LOG_WARN, "ring_fallback", "missing=DEFER_TASKRUN fallback=%s "
+		rc_log(RC_LOG_WARN, "ring_fallback",
+		       "missing=DEFER_TASKRUN fallback=%s "
 		       "effect=\"completions may interrupt the loop (kernel < 6.1?)\"",
 		       w->uinfo.coop_taskrun ? "COOP_TASKRUN" : "none");
 
 	uint32_t nbuf = cfg->recv_buffers + cfg->pool_buffers;
 	w->region_len = (size_t)nbuf * cfg->buffer_size_bytes;
-	w->region = mmap(NULL, w->region_len, PROT_READ | PROT_WRITE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	w->region =
+	        mmap(NULL, w->region_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (w->region == MAP_FAILED) {
 		r = -errno;
 		w->region = NULL;
-		rc_log(RC_LOG_ERROR, "region_map", "bytes=%zu error=\"%s\"", w->region_len,
-		       strerror(-r));
+		rc_log(RC_LOG_ERROR, "region_map", "bytes=%zu error=\"%s\"", w->region_len, strerror(-r));
 		goto err;
 	}
 	r = rc_pool_init(&w->pool, w->region, cfg->buffer_size_bytes, nbuf);
@@ -124,25 +128,30 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 		goto err;
 	r = register_region(w);
 	if (r < 0) {
-		rc_log(RC_LOG_ERROR, "register_buffers", "bytes=%zu error=\"%s\" hint=\"registering "
+		rc_log(RC_LOG_ERROR, "register_buffers",
+		       "bytes=%zu error=\"%s\" hint=\"registering "
 		       "the buffer region locks it in memory: raise RLIMIT_MEMLOCK to at least %zu KiB "
 		       "(ulimit -l %zu, or LimitMEMLOCK= in a systemd unit), run with CAP_IPC_LOCK, or "
-		       "lower --recv-buffers, --pool-buffers or --buffer-size-bytes\"", w->region_len,
-		       strerror(-r), w->region_len / 1024, w->region_len / 1024);
+		       "lower --recv-buffers, --pool-buffers or --buffer-size-bytes\"",
+		       w->region_len, strerror(-r), w->region_len / 1024, w->region_len / 1024);
 		goto err;
 	}
 	w->region_registered = true;
 	r = rc_bufring_init(&w->ring, &w->bufring, ring_entries, RC_BGID);
 	if (r < 0) {
-		rc_log(RC_LOG_ERROR, "buffer_ring", "error=\"%s\" hint=\"provided buffer rings need "
-		       "Linux 5.19 or later\"", strerror(-r));
+		rc_log(RC_LOG_ERROR, "buffer_ring",
+		       "error=\"%s\" hint=\"provided buffer rings need "
+		       "Linux 5.19 or later\"",
+		       strerror(-r));
 		goto err;
 	}
 	for (uint32_t i = 0; i < cfg->recv_buffers; i++) {
 		uint32_t idx = w->returned[i];
 		if (idx > UINT16_MAX) {
-			rc_log(RC_LOG_ERROR, "buffer_ring", "error=\"buffer id %u over 65535\" "
-			       "hint=\"at most 65536 buffers in all\"", idx);
+			rc_log(RC_LOG_ERROR, "buffer_ring",
+			       "error=\"buffer id %u over 65535\" "
+			       "hint=\"at most 65536 buffers in all\"",
+			       idx);
 			r = -EINVAL;
 			goto err;
 		}
@@ -152,8 +161,10 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 	rc_bufring_publish(&w->bufring);
 	r = io_uring_register_files_sparse(&w->ring, slots);
 	if (r < 0) {
-		rc_log(RC_LOG_ERROR, "register_files", "slots=%u error=\"%s\" hint=\"the descriptor "
-		       "table is limited by RLIMIT_NOFILE\"", slots, strerror(-r));
+		rc_log(RC_LOG_ERROR, "register_files",
+		       "slots=%u error=\"%s\" hint=\"the descriptor "
+		       "table is limited by RLIMIT_NOFILE\"",
+		       slots, strerror(-r));
 		goto err;
 	}
 	uint32_t descs = nbuf * 16 > 65536 ? nbuf * 16 : 65536;
@@ -178,8 +189,9 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 		r = -ENOMEM;
 		goto err;
 	}
-	w->qcfg = (rc_outq_cfg){ .msgs_max = cfg->queue_msgs_max, .bytes_max = cfg->queue_bytes_max,
-	                         .policy = (enum rc_outq_policy)cfg->slow_policy };
+	w->qcfg = (rc_outq_cfg){ .msgs_max = cfg->queue_msgs_max,
+		                     .bytes_max = cfg->queue_bytes_max,
+		                     .policy = (enum rc_outq_policy)cfg->slow_policy };
 	r = rc_outq_cfg_check(&w->qcfg);
 	if (r < 0) {
 		rc_log(RC_LOG_ERROR, "config", "error=\"queue-msgs-max must be a power of two\"");
@@ -214,14 +226,17 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 
 	size_t no = rc_cfg_origins(cfg, w->origins, RC_CFG_ORIGINS_MAX);
 	w->subprotocols[0] = RC_APP_SUBPROTOCOL;
-	w->hs_ws = (rc_ws_handshake_cfg){ .origins = w->origins, .origin_count = no,
-	                                  .allow_no_origin = cfg->allow_no_origin,
-	                                  .subprotocols = w->subprotocols, .subprotocol_count = 1 };
+	w->hs_ws = (rc_ws_handshake_cfg){ .origins = w->origins,
+		                              .origin_count = no,
+		                              .allow_no_origin = cfg->allow_no_origin,
+		                              .subprotocols = w->subprotocols,
+		                              .subprotocol_count = 1 };
 	w->hs_echo = w->hs_ws;
 	w->hs_echo.subprotocols = NULL;
 	w->hs_echo.subprotocol_count = 0;
 	w->frame_cfg = (rc_frame_cfg){ .role = RC_FRAME_SERVER,
-	                               .message_max = cfg->message_max_bytes, .rsv_allowed = 0 };
+		                           .message_max = cfg->message_max_bytes,
+		                           .rsv_allowed = 0 };
 	*out = w;
 	return 0;
 err:

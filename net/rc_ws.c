@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 void ws_open(rc_worker *w, rc_conn *c)
 {
@@ -59,8 +59,7 @@ static void notice(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
 static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *msg)
 {
 	if (c->flags & F_V1) {
-		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, e, msg,
-		                               msg ? strlen(msg) : 0);
+		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, e, msg, msg ? strlen(msg) : 0);
 		notice(w, c, w->scratch, n);
 	}
 	uint16_t code = rc_app_error_close(e);
@@ -81,8 +80,8 @@ static void count_drop(rc_worker *w, rc_conn *c, const rc_msg *m, enum rc_drop_r
 		rc_metric_inc(&w->metrics, RC_M_DROPPED(reason));
 	if (c->route != ROUTE_WS || !(c->flags & F_V1))
 		return;
-	rc_sub *sub = s != NULL && s->topic == m->topic ? s
-	                                                : rc_sub_find(&w->topics, &c->sub, m->topic);
+	rc_sub *sub =
+	        s != NULL && s->topic == m->topic ? s : rc_sub_find(&w->topics, &c->sub, m->topic);
 	uint32_t n = notice ? (uint32_t)m->seq : 1;
 	if (sub != NULL && rc_sub_add_missed(&w->topics, sub, n))
 		conn_dirty(w, c);
@@ -98,8 +97,8 @@ static void push(rc_worker *w, rc_conn *c, rc_msg *m, rc_sub *s)
 		rc_outq_push(&c->q, &w->qcfg, &w->qalloc, m, &r);
 		for (uint32_t i = 0; i < r.ndropped; i++) {
 			bool replaced = r.status == RC_OUTQ_CONFLATED && i + 1 == r.ndropped;
-			count_drop(w, c, r.dropped[i], replaced ? RC_DROP_CONFLATED
-			                                        : RC_DROP_QUEUE_FULL_OLDEST, s);
+			count_drop(w, c, r.dropped[i], replaced ? RC_DROP_CONFLATED : RC_DROP_QUEUE_FULL_OLDEST,
+			           s);
 			rc_msg_unref(&w->msgs, r.dropped[i]);
 		}
 	} while (r.more);
@@ -143,7 +142,7 @@ static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc
 	}
 	rc_topic_pin_id(&w->topics, tid); /* a subscriber closed mid-loop must not delete it */
 	rc_sub *s, *next;
-	RC_TOPIC_FOREACH_SUB(t, s, next) {
+	RC_TOPIC_FOREACH_SUB (t, s, next) {
 		rc_conn *sc = container_of(s->subscriber, rc_conn, sub);
 		if (sc == pub)
 			continue;
@@ -170,8 +169,8 @@ static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, s
 {
 	size_t total = plen + len;
 	size_t h = rc_frame_header_len(total, false);
-	uint8_t *f = h + total <= w->pool.buf_size ? rc_arena_alloc(&w->arena, (uint32_t)(h + total))
-	                                           : NULL;
+	uint8_t *f =
+	        h + total <= w->pool.buf_size ? rc_arena_alloc(&w->arena, (uint32_t)(h + total)) : NULL;
 	if (f == NULL) {
 		no_memory(w);
 		return NULL;
@@ -251,8 +250,7 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 	if (w->group->n > 1) {
 		uint32_t hash = id >= 0 ? rc_topic_get(&w->topics, (uint32_t)id)->hash
 		                        : rc_topics_hash(&w->topics, pub.topic.ptr, pub.topic.len);
-		xfer_publish(w, pub.topic.ptr, pub.topic.len, hash, text, pub.payload.ptr,
-		             pub.payload.len);
+		xfer_publish(w, pub.topic.ptr, pub.topic.len, hash, text, pub.payload.ptr, pub.payload.len);
 	}
 	if (id < 0)
 		return; /* nobody here subscribes and nobody holds the topic: nothing to deliver */
@@ -273,8 +271,8 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 
 /* A message published on another worker, for this worker's subscribers of its topic: numbered in
  * this worker's index and built here, in this worker's memory (core/rc_xmsg.h says why). */
-void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text,
-                const uint8_t *payload, size_t len)
+void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, const uint8_t *payload,
+                size_t len)
 {
 	int id = rc_topic_find(&w->topics, topic, tlen);
 	if (id < 0)
@@ -287,8 +285,8 @@ void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text,
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_v1 > 0) {
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
-		size_t hl = rc_app_pub_encode_header(env, text ? RC_APP_FLAG_TEXT : 0, t->name,
-		                                     t->name_len, seq);
+		size_t hl = rc_app_pub_encode_header(env, text ? RC_APP_FLAG_TEXT : 0, t->name, t->name_len,
+		                                     seq);
 		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1,
 		                 RC_COPY_HANDOFF);
 	}
@@ -325,7 +323,7 @@ void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 	/* No memory for the notice frame: owe it as a pending notice (it may then come ahead of
 	 * messages queued before the loss; the counts still add up). */
 	rc_sub *s, *next;
-	RC_TOPIC_FOREACH_SUB(t, s, next) {
+	RC_TOPIC_FOREACH_SUB (t, s, next) {
 		rc_conn *sc = container_of(s->subscriber, rc_conn, sub);
 		if (sc->state == CS_OPEN && rc_sub_add_missed(&w->topics, s, count))
 			conn_dirty(w, sc);
@@ -363,13 +361,11 @@ static void cmd_subscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 		/* Refused as a whole: undo what this command added. */
 		for (size_t j = 0; j < i; j++)
 			if (added[j])
-				rc_unsubscribe(&w->topics, &c->sub, cmd->topics[j].ptr,
-				               cmd->topics[j].len);
+				rc_unsubscribe(&w->topics, &c->sub, cmd->topics[j].ptr, cmd->topics[j].len);
 		refuse(w, c, code, fail);
 		return;
 	}
-	size_t n = rc_app_notice_subscribed(w->scratch, RC_SCRATCH_BYTES, cmd->topics,
-	                                    cmd->topics_len);
+	size_t n = rc_app_notice_subscribed(w->scratch, RC_SCRATCH_BYTES, cmd->topics, cmd->topics_len);
 	notice(w, c, w->scratch, n);
 }
 
@@ -391,8 +387,8 @@ static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 		char msg[RC_APP_TOPIC_MAX + 32];
 		int m = snprintf(msg, sizeof msg, "not subscribed to %.*s", (int)t->len,
 		                 (const char *)t->ptr);
-		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES,
-		                               RC_APP_ERR_NOT_SUBSCRIBED, msg, (size_t)m);
+		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, RC_APP_ERR_NOT_SUBSCRIBED, msg,
+		                               (size_t)m);
 		notice(w, c, w->scratch, n);
 	}
 	if (nremoved == 0 || c->state != CS_OPEN)
@@ -459,8 +455,7 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 		c->asm_buf = (uint32_t)b;
 		c->asm_len = 0;
 		c->asm_op = ev->msg_opcode;
-		rc_metric_inc(&w->metrics, RC_M_COPIES(ev->fin ? RC_COPY_SPANNING
-		                                               : RC_COPY_FRAGMENTED));
+		rc_metric_inc(&w->metrics, RC_M_COPIES(ev->fin ? RC_COPY_SPANNING : RC_COPY_FRAGMENTED));
 	}
 	uint8_t *base = rc_pool_data(&w->pool, c->asm_buf) + RC_CFG_HEADROOM_BYTES;
 	assert(c->asm_len + ev->data_len <= w->pool.buf_size - RC_CFG_HEADROOM_BYTES);
@@ -489,8 +484,7 @@ static void on_control(rc_worker *w, rc_conn *c, const rc_frame_event *ev)
 	case RC_OPCODE_CLOSE:
 		c->flags |= F_CLOSE_RCVD;
 		if (c->state == CS_OPEN) {
-			uint16_t code = ev->close_code == RC_CLOSE_NO_STATUS ? RC_CLOSE_NORMAL
-			                                                     : ev->close_code;
+			uint16_t code = ev->close_code == RC_CLOSE_NO_STATUS ? RC_CLOSE_NORMAL : ev->close_code;
 			conn_close(w, c, code, RC_CLOSED_CLIENT, NULL);
 		} else if (c->flags & F_CLOSE_SENT) {
 			conn_abort(w, c, (enum rc_close_reason)c->why);
@@ -527,8 +521,7 @@ void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf)
 		case RC_FRAME_DATA_START:
 			if (c->state == CS_OPEN && c->route == ROUTE_WS && !(c->flags & F_V1) &&
 			    c->pub_topic < 0) {
-				conn_close(w, c, RC_CLOSE_BAD_COMMAND, RC_CLOSED_BAD_COMMAND,
-				           "no publish topic");
+				conn_close(w, c, RC_CLOSE_BAD_COMMAND, RC_CLOSED_BAD_COMMAND, "no publish topic");
 				return;
 			}
 			break;
@@ -576,8 +569,7 @@ uint32_t ws_relieve_pressure(rc_worker *w)
 		relieved++;
 		if (w->qcfg.policy == RC_OUTQ_DISCONNECT) {
 			rc_metric_inc(&w->metrics, RC_M_SLOW_DISCONNECTS);
-			conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER,
-			           "slow consumer");
+			conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER, "slow consumer");
 			continue;
 		}
 		struct relief r = { w, c };

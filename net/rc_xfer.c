@@ -48,9 +48,10 @@ static void lose(rc_worker *w, uint32_t to, const uint8_t *topic, size_t tlen, u
 	/* More topics lost messages to one worker than we remember before its mailbox drained: its
 	 * subscribers see a gap that no missed notice explains. Said loudly, never silently. */
 	if (w->lost_untold == 0 || (w->lost_untold & (w->lost_untold - 1)) == 0)
-		rc_log(RC_LOG_WARN, "handoff_loss_untold", "to_worker=%u lost_untold=%llu hint=\"a "
-		       "worker falls behind: raise --mailbox-records, or spread publishers\"", to,
-		       (unsigned long long)w->lost_untold + n);
+		rc_log(RC_LOG_WARN, "handoff_loss_untold",
+		       "to_worker=%u lost_untold=%llu hint=\"a "
+		       "worker falls behind: raise --mailbox-records, or spread publishers\"",
+		       to, (unsigned long long)w->lost_untold + n);
 	w->lost_untold += n;
 }
 
@@ -71,8 +72,8 @@ static bool tell_losses(rc_worker *w, uint32_t to)
 	uint32_t i = 0;
 	for (; i < o->nloss; i++) {
 		xfer_loss *l = &o->loss[i];
-		rc_xmsg *x = rc_xmsg_new(&w->xarena, RC_XMSG_LOSS, false, l->name, l->len, NULL, 0,
-		                         l->count, 1);
+		rc_xmsg *x =
+		        rc_xmsg_new(&w->xarena, RC_XMSG_LOSS, false, l->name, l->len, NULL, 0, l->count, 1);
 		if (x == NULL)
 			break;
 		if (!push(w, to, x)) {
@@ -97,8 +98,8 @@ void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash
 	if (mask == 0)
 		return;
 	uint32_t holders = (uint32_t)__builtin_popcountll(mask);
-	rc_xmsg *x = rc_xmsg_new(&w->xarena, RC_XMSG_PUBLISH, text, topic, tlen, payload, len, 1,
-	                         holders);
+	rc_xmsg *x =
+	        rc_xmsg_new(&w->xarena, RC_XMSG_PUBLISH, text, topic, tlen, payload, len, 1, holders);
 	while (mask != 0) {
 		uint32_t to = (uint32_t)__builtin_ctzll(mask);
 		mask &= mask - 1;
@@ -161,9 +162,8 @@ uint32_t xfer_receive(rc_worker *w)
 		rc_mailbox *mb = rc_group_mail(g, from, w->index);
 		rc_xarena *owner = &g->workers[from]->xarena;
 		uint32_t budget = RC_XFER_BUDGET, k;
-		while (budget > 0 &&
-		       (k = rc_mailbox_pop_many(mb, recs, budget < RC_XFER_POP ? budget
-		                                                                : RC_XFER_POP)) > 0) {
+		while (budget > 0 && (k = rc_mailbox_pop_many(
+		                              mb, recs, budget < RC_XFER_POP ? budget : RC_XFER_POP)) > 0) {
 			budget -= k;
 			taken += k;
 			rc_metric_add(&w->metrics, RC_M_HANDOFFS_RECEIVED, k);
@@ -171,8 +171,8 @@ uint32_t xfer_receive(rc_worker *w)
 			for (uint32_t i = 0; i < k; i++) {
 				const rc_xmsg *x = (const rc_xmsg *)(uintptr_t)recs[i].a;
 				if (x->kind == RC_XMSG_PUBLISH)
-					ws_deliver(w, rc_xmsg_topic(x), x->topic_len, x->text,
-					           rc_xmsg_payload(x), x->len);
+					ws_deliver(w, rc_xmsg_topic(x), x->topic_len, x->text, rc_xmsg_payload(x),
+					           x->len);
 				else
 					ws_lost(w, rc_xmsg_topic(x), x->topic_len, x->count);
 				if (x->buf != buf && holds > 0) {

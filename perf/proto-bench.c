@@ -178,22 +178,22 @@ static struct utf8_ctx utf8_setup(const char *const *pieces, size_t n_pieces, si
 /* --- handshake ------------------------------------------------------------------------------- */
 
 static const char chromium_request[] =
-	"GET /ws?topics=BTC-USD,ETH-USD HTTP/1.1\r\n"
-	"Host: 127.0.0.1:8080\r\n"
-	"Connection: Upgrade\r\n"
-	"Pragma: no-cache\r\n"
-	"Cache-Control: no-cache\r\n"
-	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-	"Chrome/120.0.0.0 Safari/537.36\r\n"
-	"Upgrade: websocket\r\n"
-	"Origin: http://127.0.0.1:8080\r\n"
-	"Sec-WebSocket-Version: 13\r\n"
-	"Accept-Encoding: gzip, deflate, br\r\n"
-	"Accept-Language: en-US,en;q=0.9\r\n"
-	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-	"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
-	"Sec-WebSocket-Protocol: ringcast.v1\r\n"
-	"\r\n";
+        "GET /ws?topics=BTC-USD,ETH-USD HTTP/1.1\r\n"
+        "Host: 127.0.0.1:8080\r\n"
+        "Connection: Upgrade\r\n"
+        "Pragma: no-cache\r\n"
+        "Cache-Control: no-cache\r\n"
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Safari/537.36\r\n"
+        "Upgrade: websocket\r\n"
+        "Origin: http://127.0.0.1:8080\r\n"
+        "Sec-WebSocket-Version: 13\r\n"
+        "Accept-Encoding: gzip, deflate, br\r\n"
+        "Accept-Language: en-US,en;q=0.9\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        "Sec-WebSocket-Protocol: ringcast.v1\r\n"
+        "\r\n";
 
 static void handshake_work(void *arg)
 {
@@ -203,8 +203,8 @@ static void handshake_work(void *arg)
 	cfg.header_fields_max = 32;
 	rc_http_parser parser;
 	rc_http_parser_init(&parser, &cfg, headers);
-	ssize_t n = rc_http_parse(&parser, (const uint8_t *)chromium_request,
-	                          sizeof chromium_request - 1);
+	ssize_t n =
+	        rc_http_parse(&parser, (const uint8_t *)chromium_request, sizeof chromium_request - 1);
 	if (n <= 0) {
 		fprintf(stderr, "proto-bench: handshake request rejected (%zd)\n", n);
 		exit(1);
@@ -226,20 +226,23 @@ static void handshake_work(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "runs", required_argument, NULL, 'r' },
-		{ "ms", required_argument, NULL, 'm' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "only", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{ "runs", required_argument, NULL, 'r' }, { "ms", required_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },       { "only", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },       { 0 },
 	};
 	bool json = false;
 	bool only_handshake = false;
 	for (int c; (c = getopt_long(argc, argv, "r:m:jh", opts, NULL)) != -1;) {
 		switch (c) {
-		case 'r': g_runs = atoi(optarg); break;
-		case 'm': g_ms = atoi(optarg); break;
-		case 'j': json = true; break;
+		case 'r':
+			g_runs = atoi(optarg);
+			break;
+		case 'm':
+			g_ms = atoi(optarg);
+			break;
+		case 'j':
+			json = true;
+			break;
 		case 'o':
 			if (strcmp(optarg, "handshake") != 0) {
 				fprintf(stderr, "proto-bench: --only takes: handshake\n");
@@ -282,12 +285,14 @@ int main(int argc, char **argv)
 	}
 
 	static const char *const ascii[] = {
-		"{\"s\":\"BTC-USD\",\"p\":\"43125.50\",\"q\":\"0.0125\",\"t\":1700000000123,\"side\":\"buy\"}\n",
-		"{\"s\":\"ETH-USD\",\"bids\":[[\"2250.10\",\"3.2\"],[\"2250.05\",\"1.1\"]],\"seq\":918273}\n",
+		"{\"s\":\"BTC-USD\",\"p\":\"43125.50\",\"q\":\"0.0125\",\"t\":1700000000123,\"side\":"
+		"\"buy\"}\n",
+		"{\"s\":\"ETH-USD\",\"bids\":[[\"2250.10\",\"3.2\"],[\"2250.05\",\"1.1\"]],\"seq\":918273}"
+		"\n",
 	};
 	static const char *const mixed[] = {
-		"κόσμε ", "日本語のテキスト ", "emoji 😀🚀 ", "plain ascii words here ", "Größe ",
-		"ελληνικά ", "中文 ", "𝄞 music ",
+		"κόσμε ", "日本語のテキスト ", "emoji 😀🚀 ", "plain ascii words here ",
+		"Größe ", "ελληνικά ",         "中文 ",     "𝄞 music ",
 	};
 	struct utf8_ctx ua = utf8_setup(ascii, 2, 64 * 1024);
 	struct utf8_ctx um = utf8_setup(mixed, 8, 64 * 1024);

@@ -109,15 +109,15 @@
 /* ---- limits and constants ----------------------------------------------------------------- */
 
 #define CPUS_MAX 64
-#define HEAD_BIN_LEN 24              /* ts, seq, publisher, nonce */
+#define HEAD_BIN_LEN 24 /* ts, seq, publisher, nonce */
 #define HEAD_TEXT_LEN (2 * HEAD_BIN_LEN)
-#define HS_RESP_MAX 8192             /* longest 101 response we accept (rc_http's request limit) */
+#define HS_RESP_MAX 8192 /* longest 101 response we accept (rc_http's request limit) */
 #define HS_FIELDS_MAX 64
-#define SQ_ENTRIES 1024              /* a full SQ is submitted and reused (get_sqe) */
-#define BGID 1                       /* the provided buffer group of every worker's ring */
-#define SUB_TX_MIN 512               /* subscriber send buffer: a pong (131 B) and a close (8 B) */
+#define SQ_ENTRIES 1024 /* a full SQ is submitted and reused (get_sqe) */
+#define BGID 1          /* the provided buffer group of every worker's ring */
+#define SUB_TX_MIN 512  /* subscriber send buffer: a pong (131 B) and a close (8 B) */
 #define NS_PER_S 1000000000ull
-#define WIN_TAG_SHIFT 24             /* --max slot: tag << 24 | receivers left (< 2^24 > 20k fds) */
+#define WIN_TAG_SHIFT 24 /* --max slot: tag << 24 | receivers left (< 2^24 > 20k fds) */
 #define WIN_LEFT_MASK ((1ull << WIN_TAG_SHIFT) - 1)
 #define WIN_TAG_MASK ((1ull << (64 - WIN_TAG_SHIFT)) - 1)
 #define CLOSE_GRACE_NS (1000ull * 1000 * 1000) /* how long our closing 1000s may take */
@@ -127,7 +127,7 @@
  * time: on loopback a receiver pays for its recv, its ACK and the sender's processing of that ACK,
  * about 0.9 us per segment here (perf, 1 frame per segment, --rate 1000 x 1000 subscribers). */
 #define BENCH_SATURATED 0.9
-#define TOPICS_MAX 65536             /* --topics: names are precomputed, 136 bytes each */
+#define TOPICS_MAX 65536 /* --topics: names are precomputed, 136 bytes each */
 #define TOPIC_NAME_MAX (RC_APP_TOPIC_MAX + 8)
 /* v1: the bytes of a message collected when it is split across receive buffers: the MESSAGE
  * envelope (11 + 128) and the head (48), or a whole notice short enough to parse (`missed` is at
@@ -137,11 +137,23 @@
 
 /* ---- options ------------------------------------------------------------------------------ */
 
-enum proto_mode { PROTO_PLAIN, PROTO_GENERIC, PROTO_V1 };
+enum proto_mode {
+	PROTO_PLAIN,
+	PROTO_GENERIC,
+	PROTO_V1
+};
 
-enum workload { WL_FANOUT, WL_MARKET, WL_SLOW, WL_ECHO, WL_IDLE, WL_CHURN, WL_STORM };
+enum workload {
+	WL_FANOUT,
+	WL_MARKET,
+	WL_SLOW,
+	WL_ECHO,
+	WL_IDLE,
+	WL_CHURN,
+	WL_STORM
+};
 static const char *const workload_names[] = { "fanout", "market", "slow", "echo",
-	                                      "idle",   "churn",  "storm" };
+	                                          "idle",   "churn",  "storm" };
 
 struct opts {
 	const char *url;
@@ -155,24 +167,24 @@ struct opts {
 	double slow_rate;            /* slow: bytes/s a slow subscriber reads (0: nothing) */
 	const char *percentiles;     /* write the latency distribution to this file */
 	const char *topic;
-	bool max;                  /* --max (the default unless --rate is given) */
-	double rate;               /* --rate: messages per second, all publishers together */
-	uint32_t window;           /* --max: messages in flight, all publishers together */
+	bool max;        /* --max (the default unless --rate is given) */
+	double rate;     /* --rate: messages per second, all publishers together */
+	uint32_t window; /* --max: messages in flight, all publishers together */
 	double duration_s, warmup_s, drain_s, connect_timeout_s;
 	int cpus[CPUS_MAX];
-	uint32_t ncpus;            /* 0: one thread, not pinned */
+	uint32_t ncpus; /* 0: one thread, not pinned */
 	char cpus_text[128];
-	long server_pid;           /* 0: none */
+	long server_pid; /* 0: none */
 	bool text;
 	uint32_t connect_batch;
-	uint32_t source_addrs;     /* 0: let the kernel choose; n: 127.0.0.1 .. 127.0.0.n */
+	uint32_t source_addrs; /* 0: let the kernel choose; n: 127.0.0.1 .. 127.0.0.n */
 	uint32_t recv_buf_bytes, recv_bufs, send_batch_bytes, stall_ms;
-	bool busy_poll;            /* never sleep in the kernel: poll the rings */
+	bool busy_poll; /* never sleep in the kernel: poll the rings */
 	bool quiet;
-	double reset_fraction;     /* churn: share of connections ended by a reset */
-	uint32_t hold_ms;          /* churn: a connection stays open 0..hold_ms after its handshake */
-	uint32_t inflight;         /* churn, storm: connections in progress at once, at most */
-	bool reconnect;            /* long-lived workloads: reconnect after a close or a refusal */
+	double reset_fraction; /* churn: share of connections ended by a reset */
+	uint32_t hold_ms;      /* churn: a connection stays open 0..hold_ms after its handshake */
+	uint32_t inflight;     /* churn, storm: connections in progress at once, at most */
+	bool reconnect;        /* long-lived workloads: reconnect after a close or a refusal */
 	uint32_t backoff_base_ms, backoff_cap_ms;
 };
 
@@ -210,34 +222,34 @@ static struct opts g_o = {
 /* ---- state shared by the threads ------------------------------------------------------------ */
 
 enum phase {
-	PH_SETUP,       /* workers connect and handshake */
-	PH_SETUP_STOP,  /* main gave up waiting: workers abandon unfinished setups, then ack */
-	PH_RUN,         /* g.t0 .. g.t_drain are set: workers run the timeline by themselves */
+	PH_SETUP,      /* workers connect and handshake */
+	PH_SETUP_STOP, /* main gave up waiting: workers abandon unfinished setups, then ack */
+	PH_RUN,        /* g.t0 .. g.t_drain are set: workers run the timeline by themselves */
 };
 
 /* One per publisher. `seq` is written by the publisher's thread only; the rest by anyone. */
 struct pub_shared {
-	_Atomic uint64_t seq;     /* last sequence number sent (0: none) */
-	_Atomic uint32_t live;    /* receivers each new message is expected at */
+	_Atomic uint64_t seq;       /* last sequence number sent (0: none) */
+	_Atomic uint32_t live;      /* receivers each new message is expected at */
 	_Atomic uint32_t live_slow; /* --workload slow: how many of them are slow */
-	_Atomic bool stopped;     /* the publisher is done: seq is final */
-	_Atomic uint64_t *slot;   /* --max: g.slots slots, tag << WIN_TAG_SHIFT | receivers left */
+	_Atomic bool stopped;       /* the publisher is done: seq is final */
+	_Atomic uint64_t *slot;     /* --max: g.slots slots, tag << WIN_TAG_SHIFT | receivers left */
 } __attribute__((aligned(64)));
 
 static struct {
 	_Atomic int phase;
-	_Atomic uint32_t settled;      /* connections whose setup ended, open or failed */
+	_Atomic uint32_t settled; /* connections whose setup ended, open or failed */
 	_Atomic uint32_t open_subs, open_pubs;
 	_Atomic uint32_t acks;
 	uint64_t t0, t_measure, t_end, t_drain; /* set before phase PH_RUN (release) */
 	struct pub_shared *pub;
-	uint32_t total;                /* connections: publishers are 0 .. P-1 */
+	uint32_t total; /* connections: publishers are 0 .. P-1 */
 	uint32_t threads;
-	uint32_t nonce;                /* this run's, in every payload */
-	uint32_t win;                  /* --max: window per publisher (messages in flight) */
-	uint32_t slots;                /* --max: slot ring size, win rounded up to a power of two so
-	                                  that the per-delivery slot index is a mask, not a division
-	                                  (perf: win_pass fell from 8.5% to ~2% of the bench's CPU) */
+	uint32_t nonce; /* this run's, in every payload */
+	uint32_t win;   /* --max: window per publisher (messages in flight) */
+	/* --max: slot ring size, win rounded up to a power of two so that the per-delivery slot
+	 * index is a mask, not a division (perf: win_pass fell from 8.5% to ~2% of the bench's CPU) */
+	uint32_t slots;
 	uint32_t head_len;             /* 24, or 48 with --text */
 	uint32_t frame_len;            /* a whole masked client frame of --size bytes */
 	uint32_t frame_max;            /* the longest frame a publisher may put in a send */
@@ -245,20 +257,20 @@ static struct {
 	uint32_t kmax;                 /* topics per receiver row (v1: --per-sub, else 1) */
 	char (*tname)[TOPIC_NAME_MAX]; /* v1: topic names, "T" or "T.<k>" */
 	uint8_t *tname_len;
-	double *zipf_cdf;              /* v1: cumulative popularity of topics 0..k */
-	_Atomic uint32_t *topic_live;  /* v1: open subscribers of each topic */
+	double *zipf_cdf;             /* v1: cumulative popularity of topics 0..k */
+	_Atomic uint32_t *topic_live; /* v1: open subscribers of each topic */
 	_Atomic uint32_t *topic_live_slow;
-	_Atomic uint64_t *stream_seq;  /* v1: P x T, last sequence number sent per publisher, topic */
-	uint32_t slow_total;           /* --workload slow: subscribers that are slow */
+	_Atomic uint64_t *stream_seq; /* v1: P x T, last sequence number sent per publisher, topic */
+	uint32_t slow_total;          /* --workload slow: subscribers that are slow */
 	uint8_t opcode;
-	double period_ns;              /* --rate: ns between two messages, all publishers together */
+	double period_ns; /* --rate: ns between two messages, all publishers together */
 	uint64_t stall_ns;
-	uint8_t *fill;                 /* --size bytes of payload filler */
+	uint8_t *fill; /* --size bytes of payload filler */
 	struct sockaddr_storage dst;
 	socklen_t dst_len;
 	char req_sub[2048], req_pub[2048]; /* request heads up to "Sec-WebSocket-Key: " */
 	size_t req_sub_len, req_pub_len;
-	char req_tail[1024];           /* v1: the head after the target, per subscriber */
+	char req_tail[1024]; /* v1: the head after the target, per subscriber */
 	size_t req_tail_len, req_sub_max;
 	char path[1024];
 	char target_sub[1024], target_pub[1024];
@@ -289,7 +301,8 @@ static uint64_t xorshift64(uint64_t *s)
 	return *s = x;
 }
 
-__attribute__((noreturn)) static void die(const char *what, int err)
+static void die(const char *what, int err) __attribute__((noreturn));
+static void die(const char *what, int err)
 {
 	fprintf(stderr, "ringcast-bench: %s%s%s\n", what, err ? ": " : "", err ? strerror(err) : "");
 	exit(1);
@@ -380,35 +393,35 @@ static uint64_t hist_value(uint32_t i)
 /* ---- per thread statistics ------------------------------------------------------------------ */
 
 struct stats {
-	uint64_t published;       /* messages with their intended time in the measured interval */
-	uint64_t published_total; /* all messages sent, warmup included */
-	uint64_t unsent;          /* --rate: messages due in the measured interval never sent */
-	uint64_t expected;        /* sum over measured messages of the receivers expecting each */
-	uint64_t delivered;       /* deliveries of measured messages (new sequence numbers only) */
-	uint64_t delivered_total; /* deliveries of any message, warmup and drain included */
-	uint64_t arrivals;        /* deliveries that arrived within the measured interval */
-	uint64_t gaps;            /* sequence numbers skipped over, whole run */
-	uint64_t lost_tail;       /* at the end: sent but never received (after the last received) */
-	uint64_t dups;            /* a sequence number at or below one already received */
-	uint64_t self;            /* generic: own messages echoed back (not expected, not counted) */
-	uint64_t foreign;         /* data messages without our head or nonce */
-	uint64_t unexpected;      /* plain: data at a connection that subscribes to nothing */
-	uint64_t stalls;          /* --max: window slots given up on after --stall-ms */
-	uint64_t closed_in_run;   /* connections that ended during the run, not by us */
-	uint64_t missed;          /* v1: messages the server said it dropped (`missed` counts) */
-	uint64_t unexplained;     /* v1: server sequence numbers skipped that no `missed` explains */
-	uint64_t seq_back;        /* v1: a server sequence number at or below the previous one */
-	uint64_t notices;         /* v1: notices received (subscribed, missed, ...) */
-	uint64_t reconnects;      /* --reconnect: attempts started */
-	uint64_t reconnected;     /* --reconnect: attempts that completed the handshake */
+	uint64_t published;        /* messages with their intended time in the measured interval */
+	uint64_t published_total;  /* all messages sent, warmup included */
+	uint64_t unsent;           /* --rate: messages due in the measured interval never sent */
+	uint64_t expected;         /* sum over measured messages of the receivers expecting each */
+	uint64_t delivered;        /* deliveries of measured messages (new sequence numbers only) */
+	uint64_t delivered_total;  /* deliveries of any message, warmup and drain included */
+	uint64_t arrivals;         /* deliveries that arrived within the measured interval */
+	uint64_t gaps;             /* sequence numbers skipped over, whole run */
+	uint64_t lost_tail;        /* at the end: sent but never received (after the last received) */
+	uint64_t dups;             /* a sequence number at or below one already received */
+	uint64_t self;             /* generic: own messages echoed back (not expected, not counted) */
+	uint64_t foreign;          /* data messages without our head or nonce */
+	uint64_t unexpected;       /* plain: data at a connection that subscribes to nothing */
+	uint64_t stalls;           /* --max: window slots given up on after --stall-ms */
+	uint64_t closed_in_run;    /* connections that ended during the run, not by us */
+	uint64_t missed;           /* v1: messages the server said it dropped (`missed` counts) */
+	uint64_t unexplained;      /* v1: server sequence numbers skipped that no `missed` explains */
+	uint64_t seq_back;         /* v1: a server sequence number at or below the previous one */
+	uint64_t notices;          /* v1: notices received (subscribed, missed, ...) */
+	uint64_t reconnects;       /* --reconnect: attempts started */
+	uint64_t reconnected;      /* --reconnect: attempts that completed the handshake */
 	uint64_t reconnect_failed; /* --reconnect: attempts that did not open (errors says why) */
-	uint64_t waits_told;      /* --reconnect: waits lengthened by Retry-After, 1012 or 1013 */
+	uint64_t waits_told;       /* --reconnect: waits lengthened by Retry-After, 1012 or 1013 */
 	uint64_t sends, send_bytes, recv_cqes, recv_bytes, enobufs, rearms;
 	uint64_t lat_count, lat_sum_ns, lat_max_ns;
 	uint64_t lag_sum_ns, lag_max_ns; /* --rate: how late this bench sent measured messages */
 	uint64_t hist[HIST_BUCKETS];
-	struct tally closes;      /* close codes the server sent first (1006: no close frame) */
-	struct tally errors;      /* connect, handshake, protocol, send and receive failures */
+	struct tally closes; /* close codes the server sent first (1006: no close frame) */
+	struct tally errors; /* connect, handshake, protocol, send and receive failures */
 };
 
 /* One latency sample. */
@@ -440,12 +453,12 @@ static void thread_setup(uint32_t id, int cpu)
 /* ---- connections ---------------------------------------------------------------------------- */
 
 enum conn_state {
-	CS_IDLE,        /* not started */
-	CS_CONNECTING,  /* connect in flight */
-	CS_HANDSHAKE,   /* request being sent, then the response being read */
+	CS_IDLE,       /* not started */
+	CS_CONNECTING, /* connect in flight */
+	CS_HANDSHAKE,  /* request being sent, then the response being read */
 	CS_OPEN,
-	CS_CLOSING,     /* shut down, waiting for its operations to complete */
-	CS_CLOSED,      /* descriptor closed */
+	CS_CLOSING, /* shut down, waiting for its operations to complete */
+	CS_CLOSED,  /* descriptor closed */
 };
 
 struct handshake {
@@ -456,40 +469,40 @@ struct handshake {
 
 struct conn {
 	int fd;
-	uint32_t idx;            /* in its worker's array */
-	int32_t pub_id;          /* publisher number, -1 for a subscriber */
-	int32_t rx_row;          /* row of w->seq_next, -1 if no message is expected here */
+	uint32_t idx;   /* in its worker's array */
+	int32_t pub_id; /* publisher number, -1 for a subscriber */
+	int32_t rx_row; /* row of w->seq_next, -1 if no message is expected here */
 	uint8_t state;
-	uint8_t ops;             /* operations in flight: the descriptor is closed at 0 */
+	uint8_t ops; /* operations in flight: the descriptor is closed at 0 */
 	bool recv_armed, send_inflight, dirty, rearm, gone, was_open;
 	bool pong_pending, close_pending, close_sent, close_rcvd, proto_err;
 	uint16_t close_code_out;
 	uint8_t pong_len;
-	uint16_t mhave;          /* bytes of the message in progress collected in mhead */
-	uint64_t mlen;           /* bytes of the message in progress so far */
+	uint16_t mhave; /* bytes of the message in progress collected in mhead */
+	uint64_t mlen;  /* bytes of the message in progress so far */
 	uint8_t *tx;
 	uint32_t tx_cap, tx_len, tx_off;
-	struct handshake *hs;    /* during the handshake only */
+	struct handshake *hs; /* during the handshake only */
 	/* publisher */
-	uint64_t seq_sent;       /* last sequence number put in a send */
-	uint64_t win_base;       /* --max: oldest sequence number not yet passed by every receiver */
+	uint64_t seq_sent; /* last sequence number put in a send */
+	uint64_t win_base; /* --max: oldest sequence number not yet passed by every receiver */
 	uint64_t win_moved_ns;
 	bool stopped;
-	bool slow;               /* --workload slow: stops reading at the end of the warmup */
-	bool paused;             /* slow, in the measured interval: multishot recv cancelled */
-	uint8_t mop;             /* opcode of the message in progress */
-	uint8_t ntopics;         /* v1 subscriber: topics, sorted */
+	bool slow;       /* --workload slow: stops reading at the end of the warmup */
+	bool paused;     /* slow, in the measured interval: multishot recv cancelled */
+	uint8_t mop;     /* opcode of the message in progress */
+	uint8_t ntopics; /* v1 subscriber: topics, sorted */
 	uint32_t *topics;
-	uint64_t *tseq;          /* v1 publisher: last sequence number sent per topic */
-	uint64_t next_read_ns;   /* --slow-rate: when the next read may start */
+	uint64_t *tseq;        /* v1 publisher: last sequence number sent per topic */
+	uint64_t next_read_ns; /* --slow-rate: when the next read may start */
 	/* --reconnect */
-	bool want_retry;         /* reconnect once the descriptor is closed */
-	bool retrying;           /* waiting for retry_at */
-	bool rejoining;          /* the setup in progress is a reconnect */
-	uint32_t attempt;        /* failed attempts in a row: the backoff's exponent */
-	uint32_t floor_ms;       /* the server asked for at least this wait (Retry-After, 1012/1013) */
+	bool want_retry;   /* reconnect once the descriptor is closed */
+	bool retrying;     /* waiting for retry_at */
+	bool rejoining;    /* the setup in progress is a reconnect */
+	uint32_t attempt;  /* failed attempts in a row: the backoff's exponent */
+	uint32_t floor_ms; /* the server asked for at least this wait (Retry-After, 1012/1013) */
 	uint64_t retry_at;
-	uint64_t rejoin_ns;      /* when it last rejoined: older messages are not expected here */
+	uint64_t rejoin_ns; /* when it last rejoined: older messages are not expected here */
 	rc_frame_parser fp;
 	uint8_t mhead[MHEAD_MAX];
 	uint8_t pong[RC_FRAME_CONTROL_MAX];
@@ -506,7 +519,7 @@ struct winloc {
 
 struct worker {
 	uint32_t id;
-	int cpu;                     /* -1: not pinned */
+	int cpu; /* -1: not pinned */
 	pthread_t thread;
 	struct io_uring ring;
 	bool ring_ok;
@@ -518,27 +531,27 @@ struct worker {
 	struct conn *conns;
 	uint32_t nconns;
 	uint32_t next_connect, setting_up;
-	uint32_t open;               /* connections with a descriptor */
+	uint32_t open; /* connections with a descriptor */
 	uint32_t *dirty, ndirty;
 	uint32_t *rearm, nrearm;
-	uint32_t *pubs, npubs;       /* local indices of the publishers */
+	uint32_t *pubs, npubs; /* local indices of the publishers */
 	uint32_t nrx;
-	uint64_t *seq_next;          /* nrx x kmax x P: next sequence number expected (rx_next) */
-	uint64_t *srv_last;          /* v1, nrx x kmax: last server sequence number per topic */
-	uint64_t *srv_credit;        /* v1, nrx x kmax: `missed` counts not yet matched by a gap */
-	uint32_t *topic_arena;       /* v1: every subscriber's topic list */
-	uint64_t *tseq_arena;        /* v1: every publisher's per-topic sequence numbers */
+	uint64_t *seq_next;    /* nrx x kmax x P: next sequence number expected (rx_next) */
+	uint64_t *srv_last;    /* v1, nrx x kmax: last server sequence number per topic */
+	uint64_t *srv_credit;  /* v1, nrx x kmax: `missed` counts not yet matched by a gap */
+	uint32_t *topic_arena; /* v1: every subscriber's topic list */
+	uint64_t *tseq_arena;  /* v1: every publisher's per-topic sequence numbers */
 	bool slow_paused, slow_resumed;
-	uint64_t next_slow_ns;       /* --slow-rate: the next scan for reads due */
-	struct winloc *win;          /* P entries with --max */
+	uint64_t next_slow_ns; /* --slow-rate: the next scan for reads due */
+	struct winloc *win;    /* P entries with --max */
 	bool acked, closing, stopped_all;
-	uint32_t nretry;             /* --reconnect: connections waiting for their retry_at */
+	uint32_t nretry; /* --reconnect: connections waiting for their retry_at */
 	uint64_t next_retry_scan;
 	uint64_t next_drain_check, close_deadline;
 	uint64_t rng;
 	uint8_t *tx_arena;
 	struct stats st;
-	struct stats st_slow;        /* --workload slow: what the slow receivers saw */
+	struct stats st_slow; /* --workload slow: what the slow receivers saw */
 };
 
 /* ---- user_data ------------------------------------------------------------------------------ */
@@ -546,7 +559,13 @@ struct worker {
 /* What a completion is for: the operation in the top byte, the connection's index in its worker in
  * the low 32 bits. A connection is used for one connection's life only and its descriptor is closed
  * only when no operation is in flight, so no generation is needed to tell stale completions. */
-enum op { OP_CONNECT = 1, OP_SEND, OP_HS_RECV, OP_RECV, OP_CANCEL };
+enum op {
+	OP_CONNECT = 1,
+	OP_SEND,
+	OP_HS_RECV,
+	OP_RECV,
+	OP_CANCEL
+};
 
 static inline uint64_t ud_make(enum op op, uint32_t idx)
 {
@@ -1018,8 +1037,8 @@ static void win_advance(struct worker *w, struct conn *c, uint64_t now)
 	struct pub_shared *ps = &g.pub[c->pub_id];
 	uint64_t base0 = c->win_base;
 	while (c->win_base <= c->seq_sent) {
-		uint64_t v = atomic_load_explicit(&ps->slot[c->win_base & (g.slots - 1)],
-		                                  memory_order_acquire);
+		uint64_t v =
+		        atomic_load_explicit(&ps->slot[c->win_base & (g.slots - 1)], memory_order_acquire);
 		if (v != (c->win_base & WIN_TAG_MASK) << WIN_TAG_SHIFT)
 			break;
 		c->win_base++;
@@ -1516,7 +1535,8 @@ static void conn_start(struct worker *w, struct conn *c)
  * g.req_sub_max, from which tx_cap was sized, bounds its length. */
 static size_t req_write_v1_sub(const struct conn *c, char *out, size_t cap)
 {
-	size_t n = (size_t)snprintf(out, cap, "GET %s%stopics=", g.path, strchr(g.path, '?') ? "&" : "?");
+	size_t n =
+	        (size_t)snprintf(out, cap, "GET %s%stopics=", g.path, strchr(g.path, '?') ? "&" : "?");
 	for (uint32_t k = 0; k < c->ntopics; k++) {
 		uint32_t t = c->topics[k];
 		if (k)
@@ -1782,7 +1802,7 @@ static int ring_init(struct io_uring *ring, uint32_t cq_entries)
 	int r = io_uring_queue_init_params(SQ_ENTRIES, ring, &p);
 	if (r == -EINVAL) { /* kernel before 6.1: COOP_TASKRUN (5.19) at least avoids the IPIs */
 		p = (struct io_uring_params){ .flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE,
-		                              .cq_entries = cq_entries };
+			                          .cq_entries = cq_entries };
 		r = io_uring_queue_init_params(SQ_ENTRIES, ring, &p);
 	}
 	if (r == -EINVAL) {
@@ -1797,21 +1817,21 @@ static int ring_init(struct io_uring *ring, uint32_t cq_entries)
 static int bufring_init(struct worker *w)
 {
 	w->br_bytes = (size_t)w->nbufs * sizeof(struct io_uring_buf);
-	void *ring = mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-	                  0);
+	void *ring =
+	        mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ring == MAP_FAILED)
 		return -errno;
 	w->br = ring;
 	io_uring_buf_ring_init(w->br);
 	struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)ring,
-		                        .ring_entries = w->nbufs,
-		                        .bgid = BGID };
+		                            .ring_entries = w->nbufs,
+		                            .bgid = BGID };
 	int r = io_uring_register_buf_ring(&w->ring, &reg, 0);
 	if (r < 0)
 		return r;
 	w->bufs_bytes = (size_t)w->nbufs * w->buf_size;
-	void *bufs = mmap(NULL, w->bufs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-	                  -1, 0);
+	void *bufs =
+	        mmap(NULL, w->bufs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (bufs == MAP_FAILED)
 		return -errno;
 	w->bufs = bufs;
@@ -2083,14 +2103,14 @@ static void worker_loop(struct worker *w)
 			io_uring_submit_and_get_events(&w->ring);
 		} else {
 			struct __kernel_timespec ts = { .tv_sec = (long long)(wait / NS_PER_S),
-				                        .tv_nsec = (long long)(wait % NS_PER_S) };
+				                            .tv_nsec = (long long)(wait % NS_PER_S) };
 			struct io_uring_cqe *cqe;
 			io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
 		}
 		/* 5. reap the completions in a batch */
 		unsigned head, seen = 0;
 		struct io_uring_cqe *cqe;
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
+		io_uring_for_each_cqe (&w->ring, head, cqe) {
 			uint64_t ud = io_uring_cqe_get_data64(cqe);
 			struct conn *c = &w->conns[ud_idx(ud)];
 			switch (ud_op(ud)) {
@@ -2325,8 +2345,8 @@ static void worker_prepare(struct worker *w, uint32_t id)
 	uint32_t per = pow2_at_least(w->nconns);
 	/* One buffer per connection (256..4096): a turn can then take a completion from each. */
 	w->nbufs = g_o.recv_bufs ? pow2_at_least(g_o.recv_bufs)
-	         : per < 256     ? 256
-	         : per > 4096    ? 4096
+	           : per < 256   ? 256
+	           : per > 4096  ? 4096
 	                         : per;
 	if (w->nbufs > 32768)
 		w->nbufs = 32768;
@@ -2353,19 +2373,30 @@ static void worker_prepare(struct worker *w, uint32_t id)
 #define CHURN_CLOSE_TIMEOUT_NS (2ull * NS_PER_S) /* for the server's answer to our close frame */
 #define CHURN_TX_MAX (sizeof g.req_sub + RC_WS_KEY_LEN + 4)
 
-enum cc_state { CC_FREE, CC_CONNECT, CC_HS_SEND, CC_HS_RECV, CC_HOLD, CC_CLOSE_SEND, CC_CLOSE_WAIT };
-enum { CO_IO = 1, CO_CANCEL };
+enum cc_state {
+	CC_FREE,
+	CC_CONNECT,
+	CC_HS_SEND,
+	CC_HS_RECV,
+	CC_HOLD,
+	CC_CLOSE_SEND,
+	CC_CLOSE_WAIT
+};
+enum {
+	CO_IO = 1,
+	CO_CANCEL
+};
 
 struct cconn {
 	int fd;
 	uint8_t state;
-	bool busy;           /* an operation is in flight */
-	bool expired;        /* its deadline passed: that operation was cancelled */
-	bool measured;       /* its start is in the measured interval: it is counted */
-	bool reset;          /* ends with a reset instead of a close frame */
-	uint64_t t_start;    /* intended (churn) or actual (storm) start */
-	uint64_t deadline;   /* of the handshake, the hold or the close */
-	uint32_t len;        /* bytes in buf */
+	bool busy;         /* an operation is in flight */
+	bool expired;      /* its deadline passed: that operation was cancelled */
+	bool measured;     /* its start is in the measured interval: it is counted */
+	bool reset;        /* ends with a reset instead of a close frame */
+	uint64_t t_start;  /* intended (churn) or actual (storm) start */
+	uint64_t deadline; /* of the handshake, the hold or the close */
+	uint32_t len;      /* bytes in buf */
 	uint32_t tx_len, tx_off;
 	char key[RC_WS_KEY_LEN];
 	rc_frame_parser fp;
@@ -2375,13 +2406,13 @@ struct cconn {
 
 /* What happened to the connections started in the measured interval. */
 struct cstats {
-	uint64_t attempted;  /* started (socket and connect) */
-	uint64_t completed;  /* got a valid 101 */
-	uint64_t failed;     /* did not: by kind in stats.errors */
-	uint64_t unstarted;  /* churn: due in the interval, never started (no free slot) */
-	uint64_t abandoned;  /* still in progress at the end of the drain */
+	uint64_t attempted; /* started (socket and connect) */
+	uint64_t completed; /* got a valid 101 */
+	uint64_t failed;    /* did not: by kind in stats.errors */
+	uint64_t unstarted; /* churn: due in the interval, never started (no free slot) */
+	uint64_t abandoned; /* still in progress at the end of the drain */
 	uint64_t inflight_max;
-	struct tally ends;   /* how the completed ones ended: clean, reset, server_<code>, ... */
+	struct tally ends; /* how the completed ones ended: clean, reset, server_<code>, ... */
 };
 
 struct cworker {
@@ -2393,10 +2424,10 @@ struct cworker {
 	struct cconn *slot;
 	uint32_t nslots, nbusy;
 	uint32_t *free_list, nfree;
-	uint64_t next_k;     /* churn: this thread's next connection number */
+	uint64_t next_k; /* churn: this thread's next connection number */
 	uint64_t next_scan;
 	uint64_t rng;
-	struct stats st;     /* handshake latency, failures (errors), server closes */
+	struct stats st; /* handshake latency, failures (errors), server closes */
 	struct cstats cs;
 };
 
@@ -2787,7 +2818,7 @@ static void cworker_loop(struct cworker *w)
 		now = mono_ns();
 		unsigned head, seen = 0;
 		struct io_uring_cqe *cqe;
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
+		io_uring_for_each_cqe (&w->ring, head, cqe) {
 			uint64_t ud = io_uring_cqe_get_data64(cqe);
 			if (ud >> 56 == CO_IO)
 				cc_on_cqe(w, &w->slot[(uint32_t)ud], cqe->res, now);
@@ -2937,12 +2968,12 @@ struct proc_mem {
 
 struct report {
 	struct stats st;
-	struct stats st_slow;                         /* --workload slow */
-	uint32_t open_slow;                           /* slow subscribers connected */
-	struct proc_mem mem_before, mem_loaded;       /* idle, churn, storm with --server-pid */
-	struct proc_mem mem_after;                    /* churn, storm: once every connection ended */
-	double settle_s;                              /* churn, storm: how long until mem_after */
-	struct cstats cs;                             /* churn, storm */
+	struct stats st_slow;                   /* --workload slow */
+	uint32_t open_slow;                     /* slow subscribers connected */
+	struct proc_mem mem_before, mem_loaded; /* idle, churn, storm with --server-pid */
+	struct proc_mem mem_after;              /* churn, storm: once every connection ended */
+	double settle_s;                        /* churn, storm: how long until mem_after */
+	struct cstats cs;                       /* churn, storm */
 	uint32_t open_subs, open_pubs, threads;
 	double measured_s, bench_cpu_s, server_cpu_s; /* server_cpu_s < 0: not measured */
 	double bench_util;                            /* bench_cpu_s / (measured_s x threads) */
@@ -3045,8 +3076,8 @@ static void print_json_churn(const struct report *r)
 	printf("\"attempted\":%" PRIu64 ",\"completed\":%" PRIu64 ",\"failed\":%" PRIu64
 	       ",\"unstarted\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"inflight_max\":%" PRIu64
 	       ",\"handshakes_per_sec\":%.1f,\"failures\":",
-	       cs->attempted, cs->completed, cs->failed, cs->unstarted, cs->abandoned,
-	       cs->inflight_max, r->measured_s > 0 ? (double)cs->completed / r->measured_s : 0);
+	       cs->attempted, cs->completed, cs->failed, cs->unstarted, cs->abandoned, cs->inflight_max,
+	       r->measured_s > 0 ? (double)cs->completed / r->measured_s : 0);
 	print_tally_json(&r->st.errors);
 	printf(",\"ends\":");
 	print_tally_json(&cs->ends);
@@ -3086,8 +3117,8 @@ static void print_json(const struct report *r)
 	const struct stats *s = &r->st;
 	double dur = r->measured_s;
 	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
-	printf("{\"bench\":\"ringcast-bench\",\"version\":\"%s\",\"workload\":\"%s\",",
-	       BENCH_VERSION, workload_names[g_o.workload]);
+	printf("{\"bench\":\"ringcast-bench\",\"version\":\"%s\",\"workload\":\"%s\",", BENCH_VERSION,
+	       workload_names[g_o.workload]);
 	printf("\"ok\":%s,", r->error ? "false" : "true");
 	if (r->error) {
 		printf("\"error\":");
@@ -3120,11 +3151,11 @@ static void print_json(const struct report *r)
 	if (g.v1 && g_o.topics > 1) /* each message has its topic's subscribers: see expected */
 		printf("\"receivers_per_message\":null,");
 	else
-		printf("\"receivers_per_message\":%u,",
-		       g.echo                       ? 1
-		       : g_o.proto != PROTO_GENERIC ? r->open_subs - r->open_slow
-		       : clients                    ? clients - 1
-		                                    : 0);
+		printf("\"receivers_per_message\":%u,", g.echo ? 1
+		                                        : g_o.proto != PROTO_GENERIC
+		                                                ? r->open_subs - r->open_slow
+		                                        : clients ? clients - 1
+		                                                  : 0);
 	printf("\"published\":%" PRIu64 ",\"published_total\":%" PRIu64 ",", s->published,
 	       s->published_total);
 	if (!g_o.max)
@@ -3199,12 +3230,13 @@ static void print_table_slow(FILE *f, const struct report *r)
 	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
 	fprintf(f, "  SLOW subscribers %u/%u connected, reading %s after the warmup\n", r->open_slow,
 	        g.slow_total, g_o.slow_rate > 0 ? "slowly" : "nothing");
-	fprintf(f, "    delivered      %" PRIu64 " of %" PRIu64 " expected (missing %" PRIu64
-	           ")  gaps %" PRIu64 "  closed in run %" PRIu64 "\n",
+	fprintf(f,
+	        "    delivered      %" PRIu64 " of %" PRIu64 " expected (missing %" PRIu64
+	        ")  gaps %" PRIu64 "  closed in run %" PRIu64 "\n",
 	        s->delivered, s->expected, missing, s->gaps, s->closed_in_run);
 	if (g.v1)
-		fprintf(f, "    told           missed %" PRIu64 "  unexplained gaps %" PRIu64 "\n", s->missed,
-		        s->unexplained);
+		fprintf(f, "    told           missed %" PRIu64 "  unexplained gaps %" PRIu64 "\n",
+		        s->missed, s->unexplained);
 	fprintf(f, "    latency us     ");
 	print_latency_table(f, s);
 	print_tally_table(f, "    server closes ", &s->closes);
@@ -3251,8 +3283,8 @@ static void print_table_traffic(FILE *f, const struct report *r)
 	if (g.echo)
 		fprintf(f, "  connections      %u/%u, each its own receiver", r->open_pubs, g_o.pubs);
 	else
-		fprintf(f, "  clients          %u/%u subscribers, %u/%u publishers", r->open_subs,
-		        g_o.subs, r->open_pubs, g_o.pubs);
+		fprintf(f, "  clients          %u/%u subscribers, %u/%u publishers", r->open_subs, g_o.subs,
+		        r->open_pubs, g_o.pubs);
 	fprintf(f, ", %u thread(s)%s%s\n", r->threads, g_o.ncpus ? " on CPUs " : "",
 	        g_o.ncpus ? g_o.cpus_text : "");
 	if (g_o.size_min == g_o.size_max)
@@ -3264,17 +3296,18 @@ static void print_table_traffic(FILE *f, const struct report *r)
 	fprintf(f, "  published        %" PRIu64 " (%.1f msgs/s)\n", s->published,
 	        dur > 0 ? (double)s->published / dur : 0);
 	if (!g_o.max && s->unsent)
-		fprintf(f, "  NOT SENT         %" PRIu64 " messages were due but never sent\n",
-		        s->unsent);
+		fprintf(f, "  NOT SENT         %" PRIu64 " messages were due but never sent\n", s->unsent);
 	fprintf(f, "  delivered        %" PRIu64 " of %" PRIu64 " expected (missing %" PRIu64 ")\n",
 	        s->delivered, s->expected, missing);
 	fprintf(f, "  deliveries/s     %.0f\n", dur > 0 ? (double)s->arrivals / dur : 0);
-	fprintf(f, "  gaps %" PRIu64 "  lost at end %" PRIu64 "  dups %" PRIu64 "  foreign %" PRIu64
-	           "  stalls %" PRIu64 "  closed in run %" PRIu64 "\n",
+	fprintf(f,
+	        "  gaps %" PRIu64 "  lost at end %" PRIu64 "  dups %" PRIu64 "  foreign %" PRIu64
+	        "  stalls %" PRIu64 "  closed in run %" PRIu64 "\n",
 	        s->gaps, s->lost_tail, s->dups, s->foreign, s->stalls, s->closed_in_run);
 	if (g.v1)
-		fprintf(f, "  server seq       missed %" PRIu64 "  unexplained gaps %" PRIu64
-		           "  went back %" PRIu64 "  notices %" PRIu64 "\n",
+		fprintf(f,
+		        "  server seq       missed %" PRIu64 "  unexplained gaps %" PRIu64
+		        "  went back %" PRIu64 "  notices %" PRIu64 "\n",
 		        s->missed, s->unexplained, s->seq_back, s->notices);
 	fprintf(f, "  %-17s", g.echo ? "round trip us" : "latency us");
 	print_latency_table(f, s);
@@ -3289,20 +3322,23 @@ static void print_table_churn(FILE *f, const struct report *r)
 	const struct cstats *cs = &r->cs;
 	double dur = r->measured_s;
 	if (g_o.workload == WL_CHURN)
-		fprintf(f, "  mode             open loop, %.1f connections/s, hold 0..%u ms, %.0f%% reset\n",
+		fprintf(f,
+		        "  mode             open loop, %.1f connections/s, hold 0..%u ms, %.0f%% reset\n",
 		        g_o.rate, g_o.hold_ms, 100 * g_o.reset_fraction);
 	else
 		fprintf(f, "  mode             storm, %u in progress at most\n", g_o.inflight);
-	fprintf(f, "  connections      %" PRIu64 " attempted, %" PRIu64 " completed (%.1f/s), %" PRIu64
-	           " failed, %" PRIu64 " never started, %" PRIu64 " abandoned; %u thread(s)\n",
+	fprintf(f,
+	        "  connections      %" PRIu64 " attempted, %" PRIu64 " completed (%.1f/s), %" PRIu64
+	        " failed, %" PRIu64 " never started, %" PRIu64 " abandoned; %u thread(s)\n",
 	        cs->attempted, cs->completed, dur > 0 ? (double)cs->completed / dur : 0, cs->failed,
 	        cs->unstarted, cs->abandoned, r->threads);
 	fprintf(f, "  handshake us     ");
 	print_latency_table(f, &r->st);
 	print_tally_table(f, "  ends            ", &cs->ends);
 	if (r->mem_before.rss_kib >= 0 && r->mem_after.rss_kib >= 0)
-		fprintf(f, "  server memory    RSS %ld -> %ld -> %ld KiB, descriptors %ld -> %ld -> %ld "
-		           "(before, at the end, %.2f s after)\n",
+		fprintf(f,
+		        "  server memory    RSS %ld -> %ld -> %ld KiB, descriptors %ld -> %ld -> %ld "
+		        "(before, at the end, %.2f s after)\n",
 		        r->mem_before.rss_kib, r->mem_loaded.rss_kib, r->mem_after.rss_kib,
 		        r->mem_before.fds, r->mem_loaded.fds, r->mem_after.fds, r->settle_s);
 }
@@ -3330,7 +3366,8 @@ static void print_table(const struct report *r)
 	        : r->bench_util > BENCH_SATURATED ? "  WARNING: near saturation, may be the limit"
 	                                          : "");
 	if (r->server_cpu_s >= 0)
-		fprintf(f, "  server cpu       %.2f s (%.0f%% of one CPU), %.0f deliveries per CPU-second\n",
+		fprintf(f,
+		        "  server cpu       %.2f s (%.0f%% of one CPU), %.0f deliveries per CPU-second\n",
 		        r->server_cpu_s, dur > 0 ? 100 * r->server_cpu_s / dur : 0,
 		        r->server_cpu_s > 0 ? (double)s->arrivals / r->server_cpu_s : 0);
 	if (s->closes.n) {
@@ -3349,15 +3386,17 @@ static void print_table(const struct report *r)
 		print_table_slow(f, r);
 	if (g_o.workload == WL_IDLE && r->mem_before.rss_kib >= 0 && r->mem_loaded.rss_kib >= 0) {
 		uint32_t n = r->open_subs + r->open_pubs;
-		fprintf(f, "  server memory    RSS %ld -> %ld KiB (%.0f B per connection), descriptors "
-		           "%ld -> %ld\n",
+		fprintf(f,
+		        "  server memory    RSS %ld -> %ld KiB (%.0f B per connection), descriptors "
+		        "%ld -> %ld\n",
 		        r->mem_before.rss_kib, r->mem_loaded.rss_kib,
 		        1024 * per_conn(r->mem_loaded.rss_kib, r->mem_before.rss_kib, n), r->mem_before.fds,
 		        r->mem_loaded.fds);
 	}
 	if (g_o.reconnect)
-		fprintf(f, "  reconnects       %" PRIu64 " attempted, %" PRIu64 " opened, %" PRIu64
-		           " failed, %" PRIu64 " waits lengthened by the server (Retry-After, 1012, 1013)\n",
+		fprintf(f,
+		        "  reconnects       %" PRIu64 " attempted, %" PRIu64 " opened, %" PRIu64
+		        " failed, %" PRIu64 " waits lengthened by the server (Retry-After, 1012, 1013)\n",
 		        s->reconnects, s->reconnected, s->reconnect_failed, s->waits_told);
 	if (r->error)
 		fprintf(f, "  ERROR            %s\n", r->error);
@@ -3552,14 +3591,18 @@ static void usage(FILE *f)
 	        "\n"
 	        "      --workload NAME     fanout (default): N subscribers, P publishers, one topic\n"
 	        "                          market: ringcast.v1, T topics, Zipf popularity, open loop\n"
-	        "                          (defaults -n 1000 -p 4 --rate 1000 --topics 100 --per-sub 5\n"
+	        "                          (defaults -n 1000 -p 4 --rate 1000 --topics 100 --per-sub "
+	        "5\n"
 	        "                          --size-min 32 --size-max 256)\n"
-	        "                          slow: fan-out where --slow-fraction of the subscribers stop\n"
+	        "                          slow: fan-out where --slow-fraction of the subscribers "
+	        "stop\n"
 	        "                          reading after the warmup (defaults --proto v1 -n 100\n"
 	        "                          --rate 1000 -s 1024)\n"
-	        "                          echo: --connections C to an echo URL (ringcast: /echo), each\n"
+	        "                          echo: --connections C to an echo URL (ringcast: /echo), "
+	        "each\n"
 	        "                          one round trip in flight (or --rate in all)\n"
-	        "                          idle: --connections C held for --duration (with --server-pid:\n"
+	        "                          idle: --connections C held for --duration (with "
+	        "--server-pid:\n"
 	        "                          the server's RSS and descriptors per connection)\n"
 	        "                          churn: --rate connections/s, each connects, subscribes,\n"
 	        "                          holds 0..--hold-ms and closes (--reset-fraction: reset)\n"
@@ -3575,7 +3618,8 @@ static void usage(FILE *f)
 	        "                          expected at every client but its publisher\n"
 	        "      --proto v1          ringcast.v1: URL?topics=a,b and PUBLISH frames; server\n"
 	        "                          sequence numbers checked against `missed` notices\n"
-	        "      --topics T          v1: topics, named TOPIC.0 .. TOPIC.T-1 if T > 1 (market: 100)\n"
+	        "      --topics T          v1: topics, named TOPIC.0 .. TOPIC.T-1 if T > 1 (market: "
+	        "100)\n"
 	        "      --per-sub K         v1: topics per subscriber, 1..64 (market: 5)\n"
 	        "      --zipf S            v1: topic k has popularity 1/(k+1)^S (default 1.0)\n"
 	        "      --size-min BYTES    payload sizes uniform in [min, max] (default: --size)\n"
@@ -3599,7 +3643,8 @@ static void usage(FILE *f)
 	        "      --connect-timeout S give up on connections not open after S s (default 30)\n"
 	        "      --source-addrs N    bind sources to 127.0.0.1..N (more than ~28k connections)\n"
 	        "      --recv-buf BYTES    size of each receive buffer (default 16384)\n"
-	        "      --recv-bufs N       receive buffers per thread (default: connections, 256..4096)\n"
+	        "      --recv-bufs N       receive buffers per thread (default: connections, "
+	        "256..4096)\n"
 	        "      --send-batch BYTES  a publisher's send buffer (default 65536)\n"
 	        "      --stall-ms MS       --max: give up on a message after MS ms (default 1000)\n"
 	        "      --busy-poll         never sleep: poll for completions (takes whole CPUs; keeps\n"
@@ -3607,8 +3652,10 @@ static void usage(FILE *f)
 	        "                          send times and receive timestamps)\n"
 	        "      --reset-fraction F  churn: share of connections ended by a reset (default 0.2)\n"
 	        "      --hold-ms MS        churn: hold each connection 0..MS ms, uniform (default 50)\n"
-	        "      --inflight N        churn, storm: connections in progress at once (default 256)\n"
-	        "      --reconnect         fanout, market, slow, echo, idle: reconnect what the server\n"
+	        "      --inflight N        churn, storm: connections in progress at once (default "
+	        "256)\n"
+	        "      --reconnect         fanout, market, slow, echo, idle: reconnect what the "
+	        "server\n"
 	        "                          closes or refuses, exponential backoff with full jitter\n"
 	        "      --backoff-base-ms MS  first backoff (default 100)\n"
 	        "      --backoff-cap-ms MS   longest backoff (default 10000)\n"
@@ -3616,7 +3663,8 @@ static void usage(FILE *f)
 	        "  -h, --help\n");
 }
 
-__attribute__((noreturn, format(printf, 1, 2))) static void usage_error(const char *fmt, ...)
+static void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -3740,7 +3788,8 @@ static void opts_check(const struct given *gv)
 		usage_error("--inflight belongs to --workload churn and storm");
 	if (cc && (gv->subs || gv->pubs || gv->connections || gv->size || gv->topics || g_o.text))
 		usage_error("--workload %s opens and closes connections: no -n, -p, --connections, "
-		            "--size, --topics, --text", workload_names[g_o.workload]);
+		            "--size, --topics, --text",
+		            workload_names[g_o.workload]);
 	if (g_o.workload == WL_CHURN && gv->max)
 		usage_error("--workload churn is open loop (--rate connections/s): no --max");
 	if (g_o.workload == WL_STORM && gv->rate)
@@ -3795,10 +3844,39 @@ static double parse_num(const char *s, const char *what, double lo, double hi)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { O_TOPIC = 256, O_PROTO, O_MAX, O_WARMUP, O_DRAIN, O_CPUS, O_PID, O_TEXT, O_CBATCH,
-	       O_CTIMEOUT, O_SRC, O_RBUF, O_RBUFS, O_SBATCH, O_STALL, O_BUSY, O_WORKLOAD, O_TOPICS,
-	       O_PERSUB, O_ZIPF, O_SMIN, O_SMAX, O_SLOWF, O_SLOWR, O_PCT, O_RESETF, O_HOLD, O_INFLIGHT,
-	       O_RECONNECT, O_BBASE, O_BCAP };
+	enum {
+		O_TOPIC = 256,
+		O_PROTO,
+		O_MAX,
+		O_WARMUP,
+		O_DRAIN,
+		O_CPUS,
+		O_PID,
+		O_TEXT,
+		O_CBATCH,
+		O_CTIMEOUT,
+		O_SRC,
+		O_RBUF,
+		O_RBUFS,
+		O_SBATCH,
+		O_STALL,
+		O_BUSY,
+		O_WORKLOAD,
+		O_TOPICS,
+		O_PERSUB,
+		O_ZIPF,
+		O_SMIN,
+		O_SMAX,
+		O_SLOWF,
+		O_SLOWR,
+		O_PCT,
+		O_RESETF,
+		O_HOLD,
+		O_INFLIGHT,
+		O_RECONNECT,
+		O_BBASE,
+		O_BCAP
+	};
 	static const struct option lo[] = {
 		{ "subscribers", required_argument, NULL, 'n' },
 		{ "publishers", required_argument, NULL, 'p' },
@@ -3859,7 +3937,9 @@ static void parse_args(int argc, char **argv)
 			g_o.size = (uint32_t)parse_num(optarg, "--size", 0, 64 << 20);
 			gv.size = true;
 			break;
-		case O_WORKLOAD: g_o.workload = workload_parse(optarg); break;
+		case O_WORKLOAD:
+			g_o.workload = workload_parse(optarg);
+			break;
 		case O_TOPICS:
 			g_o.topics = (uint32_t)parse_num(optarg, "--topics", 1, TOPICS_MAX);
 			gv.topics = true;
@@ -3891,7 +3971,9 @@ static void parse_args(int argc, char **argv)
 		case 'c':
 			gv.connections = (uint32_t)parse_num(optarg, "--connections", 1, 1000000);
 			break;
-		case O_PCT: g_o.percentiles = optarg; break;
+		case O_PCT:
+			g_o.percentiles = optarg;
+			break;
 		case O_RESETF:
 			g_o.reset_fraction = parse_num(optarg, "--reset-fraction (0 <= F <= 1)", 0, 1);
 			gv.churn = true;
@@ -3904,7 +3986,9 @@ static void parse_args(int argc, char **argv)
 			g_o.inflight = (uint32_t)parse_num(optarg, "--inflight", 1, 100000);
 			gv.inflight = true;
 			break;
-		case O_RECONNECT: g_o.reconnect = true; break;
+		case O_RECONNECT:
+			g_o.reconnect = true;
+			break;
 		case O_BBASE:
 			g_o.backoff_base_ms = (uint32_t)parse_num(optarg, "--backoff-base-ms", 1, 3600000);
 			gv.backoff = true;
@@ -3913,7 +3997,9 @@ static void parse_args(int argc, char **argv)
 			g_o.backoff_cap_ms = (uint32_t)parse_num(optarg, "--backoff-cap-ms", 1, 3600000);
 			gv.backoff = true;
 			break;
-		case O_TOPIC: g_o.topic = optarg; break;
+		case O_TOPIC:
+			g_o.topic = optarg;
+			break;
 		case O_PROTO:
 			gv.proto = true;
 			if (strcmp(optarg, "plain") == 0)
@@ -3929,7 +4015,9 @@ static void parse_args(int argc, char **argv)
 			g_o.rate = parse_num(optarg, "--rate", 1e-3, 1e9);
 			rate_given = true;
 			break;
-		case O_MAX: max_given = true; break;
+		case O_MAX:
+			max_given = true;
+			break;
 		case 'w':
 			g_o.window = (uint32_t)parse_num(optarg, "--window", 1, 1 << 20);
 			gv.window = true;
@@ -3951,24 +4039,46 @@ static void parse_args(int argc, char **argv)
 				exit(2);
 			}
 			break;
-		case O_PID: g_o.server_pid = (long)parse_num(optarg, "--server-pid", 1, 1 << 30); break;
-		case O_TEXT: g_o.text = true; break;
-		case O_CBATCH: g_o.connect_batch = (uint32_t)parse_num(optarg, "--connect-batch", 1, 1e6); break;
+		case O_PID:
+			g_o.server_pid = (long)parse_num(optarg, "--server-pid", 1, 1 << 30);
+			break;
+		case O_TEXT:
+			g_o.text = true;
+			break;
+		case O_CBATCH:
+			g_o.connect_batch = (uint32_t)parse_num(optarg, "--connect-batch", 1, 1e6);
+			break;
 		case O_CTIMEOUT:
 			g_o.connect_timeout_s = parse_num(optarg, "--connect-timeout", 0.1, 1e6);
 			gv.ctimeout = true;
 			break;
-		case O_SRC: g_o.source_addrs = (uint32_t)parse_num(optarg, "--source-addrs", 0, 254); break;
-		case O_RBUF: g_o.recv_buf_bytes = (uint32_t)parse_num(optarg, "--recv-buf", 256, 1 << 24); break;
-		case O_RBUFS: g_o.recv_bufs = (uint32_t)parse_num(optarg, "--recv-bufs", 1, 32768); break;
+		case O_SRC:
+			g_o.source_addrs = (uint32_t)parse_num(optarg, "--source-addrs", 0, 254);
+			break;
+		case O_RBUF:
+			g_o.recv_buf_bytes = (uint32_t)parse_num(optarg, "--recv-buf", 256, 1 << 24);
+			break;
+		case O_RBUFS:
+			g_o.recv_bufs = (uint32_t)parse_num(optarg, "--recv-bufs", 1, 32768);
+			break;
 		case O_SBATCH:
 			g_o.send_batch_bytes = (uint32_t)parse_num(optarg, "--send-batch", 64, 1 << 26);
 			break;
-		case O_STALL: g_o.stall_ms = (uint32_t)parse_num(optarg, "--stall-ms", 1, 1e7); break;
-		case O_BUSY: g_o.busy_poll = true; break;
-		case 'q': g_o.quiet = true; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); exit(2);
+		case O_STALL:
+			g_o.stall_ms = (uint32_t)parse_num(optarg, "--stall-ms", 1, 1e7);
+			break;
+		case O_BUSY:
+			g_o.busy_poll = true;
+			break;
+		case 'q':
+			g_o.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
 		}
 	}
 	if (optind != argc - 1) {
@@ -4074,8 +4184,8 @@ static uint32_t live_counts(struct worker *ws, uint32_t open_subs, uint32_t open
 		}
 	for (uint32_t p = 0; p < g_o.pubs; p++) {
 		uint32_t live = g.echo                       ? 1
-		              : g_o.proto != PROTO_GENERIC ? open_subs
-		                                           : open_subs + open_pubs - (open_pubs ? 1 : 0);
+		                : g_o.proto != PROTO_GENERIC ? open_subs
+		                                             : open_subs + open_pubs - (open_pubs ? 1 : 0);
 		atomic_store(&g.pub[p].live, live);
 		atomic_store(&g.pub[p].live_slow, g.echo ? 0 : open_slow);
 	}
@@ -4093,8 +4203,8 @@ static void raise_nofile(uint32_t need)
 	}
 	if (rl.rlim_cur < (rlim_t)need + 64)
 		fprintf(stderr,
-		        "ringcast-bench: warning: %u connections but the descriptor limit is %llu\n",
-		        need, (unsigned long long)rl.rlim_cur);
+		        "ringcast-bench: warning: %u connections but the descriptor limit is %llu\n", need,
+		        (unsigned long long)rl.rlim_cur);
 }
 
 /* churn, storm: the server's descriptors once every connection ended. The server sees a reset or
@@ -4120,8 +4230,9 @@ static int run_churn(void)
 		g.threads = g_o.inflight;
 	g.period_ns = g_o.max ? 0 : 1e9 / g_o.rate;
 	raise_nofile(g_o.inflight);
-	struct report r = { .mem_before = { -1, -1 }, .mem_loaded = { -1, -1 },
-		            .mem_after = { -1, -1 } };
+	struct report r = { .mem_before = { -1, -1 },
+		                .mem_loaded = { -1, -1 },
+		                .mem_after = { -1, -1 } };
 	if (g_o.server_pid)
 		r.mem_before = proc_mem_read(g_o.server_pid);
 	struct cworker *ws = xcalloc(g.threads, sizeof *ws);

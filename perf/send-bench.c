@@ -80,11 +80,20 @@
 #define RX_BUF_BYTES (1u << 20)
 #define DRAIN_TIMEOUT_S 10.0
 
-enum mode { MODE_IOVEC, MODE_STAGING, MODE_SEND, MODE_ZC };
+enum mode {
+	MODE_IOVEC,
+	MODE_STAGING,
+	MODE_SEND,
+	MODE_ZC
+};
 static const char *const mode_names[] = { "iovec", "staging", "send", "zc" };
 
 /* Indexes of the registered buffers when --fixed-buf is on. */
-enum { BUF_PAYLOAD, BUF_STAGING, BUF_COUNT };
+enum {
+	BUF_PAYLOAD,
+	BUF_STAGING,
+	BUF_COUNT
+};
 
 struct config {
 	enum mode mode;
@@ -140,7 +149,12 @@ struct sender {
 	struct counters ctr;
 };
 
-enum phase { PHASE_WARMUP, PHASE_MEASURE, PHASE_DRAIN, PHASE_STOP };
+enum phase {
+	PHASE_WARMUP,
+	PHASE_MEASURE,
+	PHASE_DRAIN,
+	PHASE_STOP
+};
 
 struct receiver {
 	int *fds;
@@ -160,7 +174,7 @@ struct result {
 	double cpu_busy_s; /* the sender's CPU, everything that ran on it */
 	double rx_cpu_s;
 	uint64_t rx_bytes;
-	int err; /* negative errno, 0 when the run completed */
+	int err;          /* negative errno, 0 when the run completed */
 	const char *what; /* which step failed */
 	const char *ring_flags;
 };
@@ -205,10 +219,9 @@ static double cpu_busy_s(int cpu)
 		if (strncmp(line, name, strlen(name)))
 			continue;
 		/* user nice system idle iowait irq softirq steal */
-		if (sscanf(line + strlen(name), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-			   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
-			busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) /
-			       (double)sysconf(_SC_CLK_TCK);
+		if (sscanf(line + strlen(name), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+		           &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
+			busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / (double)sysconf(_SC_CLK_TCK);
 		break;
 	}
 	fclose(f);
@@ -389,16 +402,14 @@ static int ring_init(struct sender *s)
 		unsigned flags;
 		const char *name;
 	} tries[] = {
-		{ IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		  "single_issuer|defer_taskrun" },
-		{ IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
-		  "single_issuer|coop_taskrun" },
+		{ IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "single_issuer|defer_taskrun" },
+		{ IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN, "single_issuer|coop_taskrun" },
 		{ 0, "none" },
 	};
 	int err = -EINVAL;
 	for (size_t i = 0; i < sizeof tries / sizeof tries[0] && err == -EINVAL; i++) {
 		struct io_uring_params p = { .flags = tries[i].flags | IORING_SETUP_CQSIZE,
-					     .cq_entries = 4 * s->cfg->conns };
+			                         .cq_entries = 4 * s->cfg->conns };
 		err = io_uring_queue_init_params(s->cfg->conns, &s->ring, &p);
 		if (!err)
 			s->ring_flags = tries[i].name;
@@ -489,7 +500,7 @@ static int queue_send(struct sender *s, unsigned i)
 		io_uring_prep_sendmsg(sqe, fd, &c->msg, 0);
 	else if (cfg->mode == MODE_ZC)
 		io_uring_prep_send_zc(sqe, fd, c->buf + c->off, c->len - c->off, 0,
-				      IORING_SEND_ZC_REPORT_USAGE);
+		                      IORING_SEND_ZC_REPORT_USAGE);
 	else
 		io_uring_prep_send(sqe, fd, c->buf + c->off, c->len - c->off, 0);
 	if (cfg->fixed_buf) {
@@ -521,7 +532,7 @@ static void fill_next(struct sender *s, struct conn *c)
 			memcpy(c->staging + (size_t)b * cfg->frame_bytes, f, cfg->frame_bytes);
 		else
 			c->iov[b] = (struct iovec){ (void *)(uintptr_t)f, /* only read */
-						    cfg->frame_bytes };
+				                        cfg->frame_bytes };
 	}
 	c->cursor += cfg->batch;
 	c->frames = cfg->batch;
@@ -601,7 +612,7 @@ static int reap(struct sender *s)
 	int err = io_uring_submit_and_wait(&s->ring, 1), first = 0;
 	if (err < 0 && err != -EINTR && err != -ETIME)
 		return err;
-	io_uring_for_each_cqe(&s->ring, head, cqe) {
+	io_uring_for_each_cqe (&s->ring, head, cqe) {
 		int e = on_cqe(s, cqe);
 		if (e && !first)
 			first = e;
@@ -785,21 +796,21 @@ static void print_human(const struct config *cfg, const struct result *r)
 	else
 		snprintf(what, sizeof what, "%zu B", cfg->send_bytes);
 	fprintf(stderr, "%-7s %-12s conns %u %s%s: ", mode_names[cfg->mode], what, cfg->conns,
-		cfg->fixed_files ? "direct-fds" : "plain-fds", cfg->fixed_buf ? " fixed-buf" : "");
+	        cfg->fixed_files ? "direct-fds" : "plain-fds", cfg->fixed_buf ? " fixed-buf" : "");
 	if (r->err) {
 		fprintf(stderr, "FAILED in %s: %s\n", r->what ? r->what : "?", strerror(-r->err));
 		return;
 	}
 	fprintf(stderr,
-		"%7.3fM frames/s, %7.3fM frames/CPU-s, %8.1f MB/s, %8.1f MB/CPU-s, "
-		"cpu %.2f/%.2f s, "
-		"cpu%d busy %.2f s, rx cpu %.2f s, %llu short%s\n",
-		per(r->ctr.frames, r->wall_s) / 1e6, per(r->ctr.frames, cpu) / 1e6,
-		per(r->ctr.bytes, r->wall_s) / 1e6, per(r->ctr.bytes, cpu) / 1e6, cpu, r->wall_s,
-		cfg->cpu, r->cpu_busy_s, r->rx_cpu_s, (unsigned long long)r->ctr.short_sends,
-		cfg->mode == MODE_ZC ? (r->ctr.zc_copied == r->ctr.notifs ? ", zc: all copied"
-									 : ", zc: not all copied")
-				     : "");
+	        "%7.3fM frames/s, %7.3fM frames/CPU-s, %8.1f MB/s, %8.1f MB/CPU-s, "
+	        "cpu %.2f/%.2f s, "
+	        "cpu%d busy %.2f s, rx cpu %.2f s, %llu short%s\n",
+	        per(r->ctr.frames, r->wall_s) / 1e6, per(r->ctr.frames, cpu) / 1e6,
+	        per(r->ctr.bytes, r->wall_s) / 1e6, per(r->ctr.bytes, cpu) / 1e6, cpu, r->wall_s,
+	        cfg->cpu, r->cpu_busy_s, r->rx_cpu_s, (unsigned long long)r->ctr.short_sends,
+	        cfg->mode == MODE_ZC ? (r->ctr.zc_copied == r->ctr.notifs ? ", zc: all copied"
+	                                                                  : ", zc: not all copied")
+	                             : "");
 }
 
 static void print_json(const struct config *cfg, const struct result *r)
@@ -813,8 +824,8 @@ static void print_json(const struct config *cfg, const struct result *r)
 	       cfg->conns, cfg->fixed_files ? "true" : "false", cfg->fixed_buf ? "true" : "false",
 	       r->ring_flags ? r->ring_flags : "", cfg->cpu, cfg->rx_cpu);
 	if (r->err) {
-		printf("\"error\":\"%s: %s\",\"errno\":%d}\n", r->what ? r->what : "?",
-		       strerror(-r->err), -r->err);
+		printf("\"error\":\"%s: %s\",\"errno\":%d}\n", r->what ? r->what : "?", strerror(-r->err),
+		       -r->err);
 		fflush(stdout);
 		return;
 	}
@@ -825,12 +836,11 @@ static void print_json(const struct config *cfg, const struct result *r)
 	       "\"frames_per_s\":%.0f,\"frames_per_cpu_s\":%.0f,\"bytes_per_s\":%.0f,"
 	       "\"bytes_per_cpu_s\":%.0f,\"error\":null}\n",
 	       r->wall_s, cpu, r->user_s, r->sys_s, r->cpu_busy_s, r->rx_cpu_s,
-	       (unsigned long long)r->ctr.frames,
-	       (unsigned long long)r->ctr.sends, (unsigned long long)r->ctr.short_sends,
-	       (unsigned long long)r->ctr.bytes, (unsigned long long)r->rx_bytes,
-	       (unsigned long long)r->ctr.notifs, (unsigned long long)r->ctr.zc_copied,
-	       per(r->ctr.frames, r->wall_s), per(r->ctr.frames, cpu), per(r->ctr.bytes, r->wall_s),
-	       per(r->ctr.bytes, cpu));
+	       (unsigned long long)r->ctr.frames, (unsigned long long)r->ctr.sends,
+	       (unsigned long long)r->ctr.short_sends, (unsigned long long)r->ctr.bytes,
+	       (unsigned long long)r->rx_bytes, (unsigned long long)r->ctr.notifs,
+	       (unsigned long long)r->ctr.zc_copied, per(r->ctr.frames, r->wall_s),
+	       per(r->ctr.frames, cpu), per(r->ctr.bytes, r->wall_s), per(r->ctr.bytes, cpu));
 	fflush(stdout);
 }
 
@@ -893,10 +903,10 @@ static int matrix_registered(struct config base)
 		size_t send_bytes;
 		bool buf; /* also compare registered buffers */
 	} points[] = {
-		{ MODE_STAGING, 64, 1, 0, false },    { MODE_STAGING, 64, 32, 0, true },
-		{ MODE_SEND, 0, 0, 4096, true },      { MODE_SEND, 0, 0, 65536, true },
-		{ MODE_SEND, 0, 0, 1048576, true },   { MODE_ZC, 0, 0, 4096, true },
-		{ MODE_ZC, 0, 0, 65536, true },       { MODE_ZC, 0, 0, 1048576, true },
+		{ MODE_STAGING, 64, 1, 0, false },  { MODE_STAGING, 64, 32, 0, true },
+		{ MODE_SEND, 0, 0, 4096, true },    { MODE_SEND, 0, 0, 65536, true },
+		{ MODE_SEND, 0, 0, 1048576, true }, { MODE_ZC, 0, 0, 4096, true },
+		{ MODE_ZC, 0, 0, 65536, true },     { MODE_ZC, 0, 0, 1048576, true },
 	};
 	int failed = 0;
 	for (size_t i = 0; i < COUNT(points); i++) {
@@ -927,23 +937,23 @@ static int matrix_registered(struct config base)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: send-bench [options]\n"
-		"  --mode iovec|staging|send|zc  what one send is (default staging)\n"
-		"  --frame-size N    bytes per frame, iovec and staging (default 64, at most %u)\n"
-		"  --batch N         frames per send, iovec and staging (default 32, at most %u)\n"
-		"  --size N[k|m]     bytes per send, send and zc (default 64k, at most 16m)\n"
-		"  -c, --conns N     loopback TCP connections (default 64)\n"
-		"  -d, --duration S  measured seconds (default 3)\n"
-		"  --warmup S        seconds before measuring (default 0.5)\n"
-		"  --cpu N           CPU of the sender (default 0)\n"
-		"  --rx-cpu N        CPU of the receiver (default 1)\n"
-		"  --plain-fds       plain fds instead of direct descriptors\n"
-		"  --fixed-buf       registered buffers (RECVSEND_FIXED_BUF), not with iovec\n"
-		"  --matrix batching|zc|registered|all   run a question's whole matrix\n"
-		"  --all             the same as --matrix all\n"
-		"One line per configuration on stderr, one JSON object per configuration on\n"
-		"stdout.\n",
-		FRAME_SLOT_BYTES / 2, BATCH_MAX);
+	        "usage: send-bench [options]\n"
+	        "  --mode iovec|staging|send|zc  what one send is (default staging)\n"
+	        "  --frame-size N    bytes per frame, iovec and staging (default 64, at most %u)\n"
+	        "  --batch N         frames per send, iovec and staging (default 32, at most %u)\n"
+	        "  --size N[k|m]     bytes per send, send and zc (default 64k, at most 16m)\n"
+	        "  -c, --conns N     loopback TCP connections (default 64)\n"
+	        "  -d, --duration S  measured seconds (default 3)\n"
+	        "  --warmup S        seconds before measuring (default 0.5)\n"
+	        "  --cpu N           CPU of the sender (default 0)\n"
+	        "  --rx-cpu N        CPU of the receiver (default 1)\n"
+	        "  --plain-fds       plain fds instead of direct descriptors\n"
+	        "  --fixed-buf       registered buffers (RECVSEND_FIXED_BUF), not with iovec\n"
+	        "  --matrix batching|zc|registered|all   run a question's whole matrix\n"
+	        "  --all             the same as --matrix all\n"
+	        "One line per configuration on stderr, one JSON object per configuration on\n"
+	        "stdout.\n",
+	        FRAME_SLOT_BYTES / 2, BATCH_MAX);
 }
 
 /* Parses an unsigned number with an optional k or m suffix (powers of 1024) into *out, if it is
@@ -1009,8 +1019,22 @@ static const char *config_check(const struct config *cfg)
 	return NULL;
 }
 
-enum { OPT_MODE = 256, OPT_FRAME, OPT_BATCH, OPT_SIZE, OPT_CONNS, OPT_DURATION, OPT_WARMUP,
-       OPT_CPU, OPT_RX_CPU, OPT_PLAIN_FDS, OPT_FIXED_BUF, OPT_MATRIX, OPT_ALL, OPT_HELP };
+enum {
+	OPT_MODE = 256,
+	OPT_FRAME,
+	OPT_BATCH,
+	OPT_SIZE,
+	OPT_CONNS,
+	OPT_DURATION,
+	OPT_WARMUP,
+	OPT_CPU,
+	OPT_RX_CPU,
+	OPT_PLAIN_FDS,
+	OPT_FIXED_BUF,
+	OPT_MATRIX,
+	OPT_ALL,
+	OPT_HELP
+};
 
 static const struct option long_opts[] = {
 	{ "mode", required_argument, NULL, OPT_MODE },
@@ -1101,9 +1125,16 @@ static int run_matrix(const char *name, const struct config *base)
 
 int main(int argc, char **argv)
 {
-	struct config cfg = { .mode = MODE_STAGING, .frame_bytes = 64, .batch = 32,
-			      .send_bytes = 64 * 1024, .conns = 64, .duration_s = 3.0,
-			      .warmup_s = 0.5, .cpu = 0, .rx_cpu = 1, .fixed_files = true };
+	struct config cfg = { .mode = MODE_STAGING,
+		                  .frame_bytes = 64,
+		                  .batch = 32,
+		                  .send_bytes = 64 * 1024,
+		                  .conns = 64,
+		                  .duration_s = 3.0,
+		                  .warmup_s = 0.5,
+		                  .cpu = 0,
+		                  .rx_cpu = 1,
+		                  .fixed_files = true };
 	const char *matrix = NULL, *bad;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "c:d:", long_opts, NULL)) != -1) {
@@ -1114,14 +1145,13 @@ int main(int argc, char **argv)
 		}
 		if (opt == '?' || apply_option(opt, optarg, &cfg, &matrix)) {
 			if (opt != '?')
-				fprintf(stderr, "send-bench: bad value '%s' for --%s\n", optarg,
-					option_name(opt));
+				fprintf(stderr, "send-bench: bad value '%s' for --%s\n", optarg, option_name(opt));
 			usage(stderr);
 			return 2;
 		}
 	}
 	if (optind < argc || (matrix && strcmp(matrix, "all") && strcmp(matrix, "batching") &&
-			      strcmp(matrix, "zc") && strcmp(matrix, "registered"))) {
+	                      strcmp(matrix, "zc") && strcmp(matrix, "registered"))) {
 		usage(stderr);
 		return 2;
 	}

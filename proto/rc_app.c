@@ -13,8 +13,8 @@
 
 static bool topic_char(uint8_t b)
 {
-	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
-	       b == '.' || b == '_' || b == '-' || b == ':' || b == '/' || b == '@';
+	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '.' ||
+	       b == '_' || b == '-' || b == ':' || b == '/' || b == '@';
 }
 
 bool rc_app_topic_valid(const uint8_t *p, size_t n)
@@ -103,14 +103,15 @@ const char *rc_app_query_reason(enum rc_app_query_error e)
 	return query_reasons[e];
 }
 
-void rc_app_connect_init(rc_app_connect *c, rc_app_slice *topics, size_t topics_cap,
-                         uint8_t *store, size_t store_cap)
+void rc_app_connect_init(rc_app_connect *c, rc_app_slice *topics, size_t topics_cap, uint8_t *store,
+                         size_t store_cap)
 {
 	assert(c);
 	assert(topics || topics_cap == 0);
 	assert(store || store_cap == 0);
-	*c = (rc_app_connect){ .topics = topics, .topics_cap = topics_cap, .store = store,
-	                       .store_cap = store_cap };
+	*c = (rc_app_connect){
+		.topics = topics, .topics_cap = topics_cap, .store = store, .store_cap = store_cap
+	};
 }
 
 static int hex_value(uint8_t b)
@@ -231,7 +232,7 @@ static enum rc_app_query_error query_topics(rc_app_connect *c, const uint8_t *v,
 static enum rc_app_query_error query_pair(rc_app_connect *c, const uint8_t *p, size_t n)
 {
 	if (n == 0)
-		return RC_APP_QUERY_OK;   /* "a&&b", a trailing '&': nothing there */
+		return RC_APP_QUERY_OK; /* "a&&b", a trailing '&': nothing there */
 	const uint8_t *eq = memchr(p, '=', n);
 	size_t key_len = eq ? (size_t)(eq - p) : n;
 	const uint8_t *v = p + key_len + (eq != NULL);
@@ -253,10 +254,9 @@ static enum rc_app_query_error query_pair(rc_app_connect *c, const uint8_t *p, s
 			return RC_APP_QUERY_DUP_TOKEN;
 		if ((e = store_decoded(c, v, v_len, &c->token)))
 			return e;
-		return token_valid(c->token.ptr, c->token.len) ? RC_APP_QUERY_OK
-		                                               : RC_APP_QUERY_BAD_TOKEN;
+		return token_valid(c->token.ptr, c->token.len) ? RC_APP_QUERY_OK : RC_APP_QUERY_BAD_TOKEN;
 	}
-	return RC_APP_QUERY_OK;   /* not ours: cache busters and the like */
+	return RC_APP_QUERY_OK; /* not ours: cache busters and the like */
 }
 
 enum rc_app_query_error rc_app_query_parse(rc_app_connect *c, const uint8_t *q, size_t n)
@@ -269,7 +269,7 @@ enum rc_app_query_error rc_app_query_parse(rc_app_connect *c, const uint8_t *q, 
 		const uint8_t *amp = memchr(q + at, '&', n - at);
 		size_t end = amp ? (size_t)(amp - q) : n;
 		e = query_pair(c, q + at, end - at);
-		at = end + 1;   /* past the '&', or past n when this was the last pair */
+		at = end + 1; /* past the '&', or past n when this was the last pair */
 	}
 	assert(c->topics_len <= c->topics_cap && c->store_len <= c->store_cap);
 	return e;
@@ -295,14 +295,14 @@ enum rc_app_query_error rc_app_bearer_parse(const uint8_t *v, size_t n, rc_app_s
 		return RC_APP_QUERY_OK;
 	for (size_t i = 0; i < s; i++)
 		if ((v[i] | 0x20) != scheme[i])
-			return RC_APP_QUERY_OK;   /* another scheme: not ours */
+			return RC_APP_QUERY_OK; /* another scheme: not ours */
 	if (n == s)
 		return RC_APP_QUERY_BAD_TOKEN;
 	if (!is_ows(v[s]))
-		return RC_APP_QUERY_OK;       /* "Bearerish ...": another scheme */
+		return RC_APP_QUERY_OK; /* "Bearerish ...": another scheme */
 	while (s < n && is_ows(v[s]))
 		s++;
-	assert(s < n);   /* trailing OWS was trimmed, so a non-OWS byte ends the value */
+	assert(s < n); /* trailing OWS was trimmed, so a non-OWS byte ends the value */
 	if (!token_valid(v + s, n - s))
 		return RC_APP_QUERY_BAD_TOKEN;
 	*token = (rc_app_slice){ .ptr = v + s, .len = n - s };
@@ -335,7 +335,7 @@ enum rc_app_query_error rc_app_connect_check(const rc_app_connect *c, bool subpr
 typedef struct wr {
 	uint8_t *p;
 	size_t cap, len;
-	bool full;   /* something did not fit: the result is 0 */
+	bool full; /* something did not fit: the result is 0 */
 } wr;
 
 static wr wr_make(uint8_t *out, size_t cap)
@@ -527,8 +527,9 @@ static bool jtopic(jcur *c, rc_app_slice *out)
 	if (c->p == c->end)
 		return jfail(c, RC_APP_ERR_BAD_JSON, "unterminated string");
 	if (*c->p != '"')
-		return jfail(c, RC_APP_ERR_BAD_TOPIC,
-		             "topic with a byte outside A-Z a-z 0-9 . _ - : / @ (topics are never escaped)");
+		return jfail(
+		        c, RC_APP_ERR_BAD_TOPIC,
+		        "topic with a byte outside A-Z a-z 0-9 . _ - : / @ (topics are never escaped)");
 	if (len == 0)
 		return jfail(c, RC_APP_ERR_BAD_TOPIC, "empty topic");
 	*out = (rc_app_slice){ .ptr = s, .len = len };
@@ -664,8 +665,8 @@ static bool jtext(jcur *c, size_t max, rc_app_slice *out)
  * keys are required and that only whitespace follows. */
 typedef bool jmember_fn(jcur *c, unsigned key, void *ctx);
 
-static bool jobject(jcur *c, const char *const *keys, unsigned nkeys, jmember_fn *member,
-                    void *ctx, uint32_t *seen, const char *what)
+static bool jobject(jcur *c, const char *const *keys, unsigned nkeys, jmember_fn *member, void *ctx,
+                    uint32_t *seen, const char *what)
 {
 	assert(nkeys <= 32);
 	*seen = 0;
@@ -681,8 +682,8 @@ static bool jobject(jcur *c, const char *const *keys, unsigned nkeys, jmember_fn
 	for (;;) {
 		rc_app_slice k;
 		if (!jpeek(c, '"'))
-			return jfail(c, RC_APP_ERR_BAD_JSON, c->p == c->end ? "unexpected end of text"
-			                                                    : "expected a key string");
+			return jfail(c, RC_APP_ERR_BAD_JSON,
+			             c->p == c->end ? "unexpected end of text" : "expected a key string");
 		if (!jword(c, 8, &k, "expected a key string", "unknown key"))
 			return false;
 		unsigned i = 0;
@@ -722,7 +723,10 @@ static bool jend(jcur *c)
 
 /* ---- Commands ---------------------------------------------------------------------------- */
 
-enum { CMD_KEY_OP, CMD_KEY_TOPICS };
+enum {
+	CMD_KEY_OP,
+	CMD_KEY_TOPICS
+};
 static const char *const cmd_keys[] = { [CMD_KEY_OP] = "op", [CMD_KEY_TOPICS] = "topics" };
 
 static bool cmd_member(jcur *c, unsigned key, void *ctx)
@@ -755,7 +759,7 @@ enum rc_app_error rc_app_cmd_parse(const uint8_t *p, size_t n, rc_app_cmd *out)
 		return RC_APP_ERR_BAD_COMMAND;
 	}
 	if (n == 0)
-		p = empty;   /* p may be NULL, and NULL + 0 is not a pointer sum C allows */
+		p = empty; /* p may be NULL, and NULL + 0 is not a pointer sum C allows */
 	jcur c = { .p = p, .end = p + n };
 	uint32_t seen;
 	if (jobject(&c, cmd_keys, 2, cmd_member, out, &seen, "a command is a JSON object")) {
@@ -870,8 +874,8 @@ enum rc_app_error rc_app_pub_parse(uint8_t *p, size_t n, rc_app_pub *out)
 	return RC_APP_OK;
 }
 
-size_t rc_app_pub_encode_header(uint8_t *out, uint8_t flags, const uint8_t *topic,
-                                size_t topic_len, uint64_t seq)
+size_t rc_app_pub_encode_header(uint8_t *out, uint8_t flags, const uint8_t *topic, size_t topic_len,
+                                uint64_t seq)
 {
 	assert(out);
 	if ((flags & ~RC_APP_FLAG_TEXT) || !rc_app_topic_valid(topic, topic_len))
@@ -944,7 +948,7 @@ static void put_escaped(wr *w, const uint8_t *m, size_t n)
 		uint8_t b = m[i];
 		size_t len = b < 0x80 ? 1 : utf8_char_len(m + i, n - i);
 		if (i + (len ? len : 1) > RC_APP_MESSAGE_MAX)
-			break;   /* cut before a character that would cross the limit */
+			break; /* cut before a character that would cross the limit */
 		if (len == 0) {
 			put_s(w, "\\ufffd");
 			i++;
@@ -968,8 +972,9 @@ static void put_escaped(wr *w, const uint8_t *m, size_t n)
 		} else if (b == '\f') {
 			put_s(w, "\\f");
 		} else {
-			uint8_t e[6] = { '\\', 'u', '0', '0', (uint8_t)hex_lower[b >> 4],
-			                 (uint8_t)hex_lower[b & 15] };
+			uint8_t e[6] = {
+				'\\', 'u', '0', '0', (uint8_t)hex_lower[b >> 4], (uint8_t)hex_lower[b & 15]
+			};
 			put(w, e, 6);
 		}
 		i += len;
@@ -994,10 +999,18 @@ size_t rc_app_notice_error(uint8_t *out, size_t cap, enum rc_app_error code, con
 
 /* ---- Notices: decoder -------------------------------------------------------------------- */
 
-enum { NT_TYPE, NT_TOPICS, NT_TOPIC, NT_COUNT, NT_CODE, NT_MESSAGE, NT_KEYS };
+enum {
+	NT_TYPE,
+	NT_TOPICS,
+	NT_TOPIC,
+	NT_COUNT,
+	NT_CODE,
+	NT_MESSAGE,
+	NT_KEYS
+};
 static const char *const notice_keys[NT_KEYS] = {
-	[NT_TYPE] = "type", [NT_TOPICS] = "topics", [NT_TOPIC] = "topic",
-	[NT_COUNT] = "count", [NT_CODE] = "code", [NT_MESSAGE] = "message",
+	[NT_TYPE] = "type",   [NT_TOPICS] = "topics", [NT_TOPIC] = "topic",
+	[NT_COUNT] = "count", [NT_CODE] = "code",     [NT_MESSAGE] = "message",
 };
 
 /* The keys each type has, exactly. */
@@ -1075,7 +1088,7 @@ enum rc_app_error rc_app_notice_parse(const uint8_t *p, size_t n, rc_app_notice 
 		return RC_APP_ERR_BAD_COMMAND;
 	}
 	if (n == 0)
-		p = empty;   /* p may be NULL, and NULL + 0 is not a pointer sum C allows */
+		p = empty; /* p may be NULL, and NULL + 0 is not a pointer sum C allows */
 	jcur c = { .p = p, .end = p + n };
 	uint32_t seen;
 	if (jobject(&c, notice_keys, NT_KEYS, notice_member, out, &seen, "a notice is a JSON object")) {
@@ -1133,7 +1146,7 @@ size_t rc_app_notice_message(const rc_app_notice *nt, char *out, size_t cap)
 		uint8_t e = s[i + 1];
 		if (e == 'u') {
 			assert(i + 6 <= n);
-			o += utf8_put(dst + o, hex4(s + i + 2));   /* 6 bytes in, at most 3 out */
+			o += utf8_put(dst + o, hex4(s + i + 2)); /* 6 bytes in, at most 3 out */
 			i += 6;
 			continue;
 		}

@@ -38,19 +38,20 @@
 
 #include "rc_close.h"
 
-#define RC_APP_PATH "/ws"                 /* the WebSocket endpoint */
-#define RC_APP_SUBPROTOCOL "ringcast.v1"  /* Sec-WebSocket-Protocol value that enables commands,
-                                             envelopes and notices */
+#define RC_APP_PATH "/ws" /* the WebSocket endpoint */
+/* Sec-WebSocket-Protocol value that enables commands, envelopes and notices */
+#define RC_APP_SUBPROTOCOL "ringcast.v1"
 
-#define RC_APP_TOPIC_MAX 128     /* longest topic name, bytes */
-#define RC_APP_TOPICS_MAX 64     /* most topics in one command or notice (and, as the server
-                                    passes it, in the connect URL) */
-#define RC_APP_TOKEN_MAX 256     /* longest token, bytes */
-#define RC_APP_MESSAGE_MAX 200   /* an error notice's message is cut to this many bytes (at a
-                                    UTF-8 character boundary) before escaping */
-#define RC_APP_JSON_LEN_MAX 16384 /* longest command or notice text the decoders accept: the
-                                     encoders write at most ~8.4 KB (RC_APP_CMD_MAX,
-                                     RC_APP_NOTICE_MAX); the rest is room for whitespace */
+#define RC_APP_TOPIC_MAX 128 /* longest topic name, bytes */
+/* most topics in one command or notice (and, as the server passes it, in the connect URL) */
+#define RC_APP_TOPICS_MAX 64
+#define RC_APP_TOKEN_MAX 256 /* longest token, bytes */
+/* an error notice's message is cut to this many bytes (at a UTF-8 character boundary) before
+ * escaping */
+#define RC_APP_MESSAGE_MAX 200
+/* longest command or notice text the decoders accept: the encoders write at most ~8.4 KB
+ * (RC_APP_CMD_MAX, RC_APP_NOTICE_MAX); the rest is room for whitespace */
+#define RC_APP_JSON_LEN_MAX 16384
 
 /* A run of bytes inside someone else's buffer. Not NUL-terminated. */
 typedef struct rc_app_slice {
@@ -70,12 +71,13 @@ enum rc_app_error {
 	RC_APP_ERR_BAD_TOPIC,       /* "bad_topic": a topic name outside the alphabet or length */
 	RC_APP_ERR_TOO_MANY_TOPICS, /* "too_many_topics": more than RC_APP_TOPICS_MAX in a command */
 	RC_APP_ERR_UNKNOWN_KIND,    /* "unknown_kind": a binary command whose first byte is not 0x01 */
-	RC_APP_ERR_BAD_PUBLISH,     /* "bad_publish": a PUBLISH frame too short, with reserved flags,
-	                               a bad topic length, or a text payload that is not UTF-8 */
-	RC_APP_ERR_UNAUTHORIZED,    /* "unauthorized": publishing without a valid token */
-	RC_APP_ERR_NOT_SUBSCRIBED,  /* "not_subscribed": unsubscribe of a topic not subscribed */
+	/* "bad_publish": a PUBLISH frame too short, with reserved flags, a bad topic length, or a
+	 * text payload that is not UTF-8 */
+	RC_APP_ERR_BAD_PUBLISH,
+	RC_APP_ERR_UNAUTHORIZED,   /* "unauthorized": publishing without a valid token */
+	RC_APP_ERR_NOT_SUBSCRIBED, /* "not_subscribed": unsubscribe of a topic not subscribed */
 };
-#define RC_APP_ERR_COUNT 9      /* RC_APP_OK included */
+#define RC_APP_ERR_COUNT 9 /* RC_APP_OK included */
 
 /* The wire name of an error code ("bad_json", ...); "ok" for RC_APP_OK; NULL for a value outside
  * the enum. */
@@ -99,12 +101,12 @@ enum rc_app_query_error {
 	RC_APP_QUERY_TOO_MANY_TOPICS, /* more topics= items than the caller's array holds */
 	RC_APP_QUERY_BAD_PUBLISH,     /* publish= value that is not a topic name once decoded */
 	RC_APP_QUERY_DUP_PUBLISH,     /* publish= more than once */
-	RC_APP_QUERY_BAD_TOKEN,       /* token= (decoded) or bearer token empty, too long, or with a
-	                                 byte outside 0x21..0x7E */
-	RC_APP_QUERY_DUP_TOKEN,       /* token= more than once */
-	RC_APP_QUERY_TOKEN_CONFLICT,  /* token= and Authorization: Bearer both present and different */
-	RC_APP_QUERY_PUBLISH_V1,      /* publish= on a connection that negotiated ringcast.v1 */
-	RC_APP_QUERY_TOO_LONG,        /* the caller's storage cannot hold the decoded values */
+	/* token= (decoded) or bearer token empty, too long, or with a byte outside 0x21..0x7E */
+	RC_APP_QUERY_BAD_TOKEN,
+	RC_APP_QUERY_DUP_TOKEN,      /* token= more than once */
+	RC_APP_QUERY_TOKEN_CONFLICT, /* token= and Authorization: Bearer both present and different */
+	RC_APP_QUERY_PUBLISH_V1,     /* publish= on a connection that negotiated ringcast.v1 */
+	RC_APP_QUERY_TOO_LONG,       /* the caller's storage cannot hold the decoded values */
 };
 
 /* A static one-line reason for the 400 response body; never NULL ("ok" for RC_APP_QUERY_OK,
@@ -115,12 +117,12 @@ const char *rc_app_query_reason(enum rc_app_query_error e);
  * copies), except a token taken from an Authorization header, which points into that header value.
  * A slice of length 0 means "absent" (a present value is never empty). */
 typedef struct rc_app_connect {
-	rc_app_slice publish;   /* publish=T */
-	rc_app_slice token;     /* token=... or Authorization: Bearer ... */
-	rc_app_slice *topics;   /* topics=: the caller's array, in order; duplicates kept */
+	rc_app_slice publish; /* publish=T */
+	rc_app_slice token;   /* token=... or Authorization: Bearer ... */
+	rc_app_slice *topics; /* topics=: the caller's array, in order; duplicates kept */
 	size_t topics_len;
 	size_t topics_cap;
-	uint8_t *store;         /* the caller's storage for decoded values */
+	uint8_t *store; /* the caller's storage for decoded values */
 	size_t store_len;
 	size_t store_cap;
 } rc_app_connect;
@@ -128,8 +130,8 @@ typedef struct rc_app_connect {
 /* Start an empty rc_app_connect. topics has room for topics_cap slices (the server passes
  * RC_APP_TOPICS_MAX); store has store_cap bytes, and a store as long as the query always suffices
  * (decoding never lengthens). */
-void rc_app_connect_init(rc_app_connect *c, rc_app_slice *topics, size_t topics_cap,
-                         uint8_t *store, size_t store_cap);
+void rc_app_connect_init(rc_app_connect *c, rc_app_slice *topics, size_t topics_cap, uint8_t *store,
+                         size_t store_cap);
 
 /* Parse q[0..n), the query component of the request target (after '?', without it), into c, which
  * rc_app_connect_init prepared. Pairs are separated by '&' (empty pairs are skipped), key from value
@@ -166,20 +168,21 @@ size_t rc_app_target_encode(uint8_t *out, size_t cap, const rc_app_connect *c);
 /* ---- ringcast.v1 commands: TEXT frames from the client ------------------------------------- */
 
 enum rc_app_op {
-	RC_APP_OP_SUBSCRIBE = 1,    /* {"op":"subscribe","topics":[...]} */
-	RC_APP_OP_UNSUBSCRIBE = 2,  /* {"op":"unsubscribe","topics":[...]} */
+	RC_APP_OP_SUBSCRIBE = 1,   /* {"op":"subscribe","topics":[...]} */
+	RC_APP_OP_UNSUBSCRIBE = 2, /* {"op":"unsubscribe","topics":[...]} */
 };
 
 typedef struct rc_app_cmd {
 	enum rc_app_op op;
-	size_t topics_len;                        /* 1..RC_APP_TOPICS_MAX */
-	rc_app_slice topics[RC_APP_TOPICS_MAX];   /* into the parsed text, in order, duplicates kept */
-	const char *reason;                       /* after an error: static, for the notice message */
+	size_t topics_len;                      /* 1..RC_APP_TOPICS_MAX */
+	rc_app_slice topics[RC_APP_TOPICS_MAX]; /* into the parsed text, in order, duplicates kept */
+	const char *reason;                     /* after an error: static, for the notice message */
 } rc_app_cmd;
 
 /* The longest command rc_app_cmd_encode writes: unsubscribe, 64 topics of 128 bytes. */
-#define RC_APP_CMD_MAX (sizeof("{\"op\":\"unsubscribe\",\"topics\":[") - 1 + \
-	RC_APP_TOPICS_MAX * (RC_APP_TOPIC_MAX + 3) - 1 + 2)
+#define RC_APP_CMD_MAX \
+	(sizeof("{\"op\":\"unsubscribe\",\"topics\":[") - 1 + \
+	 RC_APP_TOPICS_MAX * (RC_APP_TOPIC_MAX + 3) - 1 + 2)
 
 /* Parse one command, the whole payload p[0..n) of a TEXT message: one JSON object with exactly the
  * keys "op" (a string, "subscribe" or "unsubscribe") and "topics" (an array of 1..RC_APP_TOPICS_MAX
@@ -207,16 +210,16 @@ size_t rc_app_cmd_encode(uint8_t *out, size_t cap, enum rc_app_op op, const rc_a
 #define RC_APP_KIND_PUBLISH 0x01
 #define RC_APP_KIND_MESSAGE 0x01
 #define RC_APP_FLAG_TEXT 0x01
-#define RC_APP_PUB_FIXED_LEN 11    /* kind, flags, L and the sequence number */
+#define RC_APP_PUB_FIXED_LEN 11 /* kind, flags, L and the sequence number */
 #define RC_APP_PUB_HEADER_MAX (RC_APP_PUB_FIXED_LEN + RC_APP_TOPIC_MAX)
 
 typedef struct rc_app_pub {
 	uint8_t flags;
-	rc_app_slice topic;     /* into the frame */
-	uint8_t *seq_slot;      /* the 8 sequence bytes, inside the frame (for rc_app_seq_write) */
-	uint64_t seq;           /* their value as received */
-	rc_app_slice payload;   /* into the frame; may be empty */
-	const char *reason;     /* after an error: static, for the notice message */
+	rc_app_slice topic;   /* into the frame */
+	uint8_t *seq_slot;    /* the 8 sequence bytes, inside the frame (for rc_app_seq_write) */
+	uint64_t seq;         /* their value as received */
+	rc_app_slice payload; /* into the frame; may be empty */
+	const char *reason;   /* after an error: static, for the notice message */
 } rc_app_pub;
 
 /* Parse a PUBLISH or MESSAGE frame, the whole payload p[0..n) of a BINARY message. The sequence
@@ -239,8 +242,8 @@ static inline size_t rc_app_pub_header_len(size_t topic_len)
 /* Write a PUBLISH/MESSAGE header into out (rc_app_pub_header_len(topic_len) bytes, at most
  * RC_APP_PUB_HEADER_MAX); the payload follows it. Returns the header length, or 0 if flags has a
  * reserved bit or the topic is invalid. (UTF-8 of a text payload is the caller's to ensure.) */
-size_t rc_app_pub_encode_header(uint8_t *out, uint8_t flags, const uint8_t *topic,
-                                size_t topic_len, uint64_t seq);
+size_t rc_app_pub_encode_header(uint8_t *out, uint8_t flags, const uint8_t *topic, size_t topic_len,
+                                uint64_t seq);
 
 /* The sequence number slot, big-endian, at any alignment. The server turns a received PUBLISH into
  * the MESSAGE every subscriber shares by rc_app_seq_write(pub.seq_slot, seq), in place. */
@@ -257,12 +260,15 @@ enum rc_app_notice_type {
 };
 
 /* Worst-case lengths of what the encoders below write. */
-#define RC_APP_NOTICE_TOPICS_MAX (sizeof("{\"type\":\"unsubscribed\",\"topics\":[") - 1 + \
-	RC_APP_TOPICS_MAX * (RC_APP_TOPIC_MAX + 3) - 1 + 2)
-#define RC_APP_NOTICE_MISSED_MAX (sizeof("{\"type\":\"missed\",\"topic\":\"") - 1 + \
-	RC_APP_TOPIC_MAX + sizeof("\",\"count\":") - 1 + 20 + 1)
-#define RC_APP_NOTICE_ERROR_MAX (sizeof("{\"type\":\"error\",\"code\":\"too_many_topics") - 1 + \
-	sizeof("\",\"message\":\"") - 1 + 6 * RC_APP_MESSAGE_MAX + 2)
+#define RC_APP_NOTICE_TOPICS_MAX \
+	(sizeof("{\"type\":\"unsubscribed\",\"topics\":[") - 1 + \
+	 RC_APP_TOPICS_MAX * (RC_APP_TOPIC_MAX + 3) - 1 + 2)
+#define RC_APP_NOTICE_MISSED_MAX \
+	(sizeof("{\"type\":\"missed\",\"topic\":\"") - 1 + RC_APP_TOPIC_MAX + \
+	 sizeof("\",\"count\":") - 1 + 20 + 1)
+#define RC_APP_NOTICE_ERROR_MAX \
+	(sizeof("{\"type\":\"error\",\"code\":\"too_many_topics") - 1 + sizeof("\",\"message\":\"") - \
+	 1 + 6 * RC_APP_MESSAGE_MAX + 2)
 /* The longest notice of any type (the topic lists). */
 #define RC_APP_NOTICE_MAX RC_APP_NOTICE_TOPICS_MAX
 
@@ -284,13 +290,13 @@ size_t rc_app_notice_error(uint8_t *out, size_t cap, enum rc_app_error code, con
 
 typedef struct rc_app_notice {
 	enum rc_app_notice_type type;
-	size_t topics_len;                       /* subscribed, unsubscribed: 1..64; missed: 1 */
-	rc_app_slice topics[RC_APP_TOPICS_MAX];  /* missed: topics[0] is the topic */
-	uint64_t count;                          /* missed: >= 1 */
-	enum rc_app_error code;                  /* error */
-	rc_app_slice message;                    /* error: the JSON string's content, still escaped
-	                                            (rc_app_notice_message unescapes it) */
-	const char *reason;                      /* after a parse error: static */
+	size_t topics_len;                      /* subscribed, unsubscribed: 1..64; missed: 1 */
+	rc_app_slice topics[RC_APP_TOPICS_MAX]; /* missed: topics[0] is the topic */
+	uint64_t count;                         /* missed: >= 1 */
+	enum rc_app_error code;                 /* error */
+	/* error: the JSON string's content, still escaped (rc_app_notice_message unescapes it) */
+	rc_app_slice message;
+	const char *reason; /* after a parse error: static */
 } rc_app_notice;
 
 /* For clients: parse one notice, the whole payload p[0..n) of a TEXT message. Strict like

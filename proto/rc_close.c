@@ -34,27 +34,48 @@ bool rc_close_code_valid(uint16_t code)
 const char *rc_close_code_name(uint16_t code)
 {
 	switch (code) {
-	case RC_CLOSE_NORMAL:         return "normal";
-	case RC_CLOSE_GOING_AWAY:     return "going away";
-	case RC_CLOSE_PROTOCOL:       return "protocol error";
-	case RC_CLOSE_UNSUPPORTED:    return "unsupported data";
-	case RC_CLOSE_NO_STATUS:      return "no status";
-	case RC_CLOSE_ABNORMAL:       return "abnormal closure";
-	case RC_CLOSE_INVALID_DATA:   return "invalid payload data";
-	case RC_CLOSE_POLICY:         return "policy violation";
-	case RC_CLOSE_TOO_BIG:        return "message too big";
-	case RC_CLOSE_EXTENSION:      return "mandatory extension";
-	case RC_CLOSE_INTERNAL:       return "internal error";
-	case RC_CLOSE_RESTART:        return "service restart";
-	case RC_CLOSE_TRY_AGAIN:      return "try again later";
-	case RC_CLOSE_BAD_GATEWAY:    return "bad gateway";
-	case 1015:                    return "tls handshake failure";
-	case RC_CLOSE_SLOW_CONSUMER:  return "slow consumer";
-	case RC_CLOSE_UNAUTHORIZED:   return "unauthorized";
-	case RC_CLOSE_BAD_COMMAND:    return "bad command";
-	case RC_CLOSE_IDLE_TIMEOUT:   return "idle timeout";
-	case RC_CLOSE_PING_FLOOD:     return "ping flood";
-	default:                      return "unknown";
+	case RC_CLOSE_NORMAL:
+		return "normal";
+	case RC_CLOSE_GOING_AWAY:
+		return "going away";
+	case RC_CLOSE_PROTOCOL:
+		return "protocol error";
+	case RC_CLOSE_UNSUPPORTED:
+		return "unsupported data";
+	case RC_CLOSE_NO_STATUS:
+		return "no status";
+	case RC_CLOSE_ABNORMAL:
+		return "abnormal closure";
+	case RC_CLOSE_INVALID_DATA:
+		return "invalid payload data";
+	case RC_CLOSE_POLICY:
+		return "policy violation";
+	case RC_CLOSE_TOO_BIG:
+		return "message too big";
+	case RC_CLOSE_EXTENSION:
+		return "mandatory extension";
+	case RC_CLOSE_INTERNAL:
+		return "internal error";
+	case RC_CLOSE_RESTART:
+		return "service restart";
+	case RC_CLOSE_TRY_AGAIN:
+		return "try again later";
+	case RC_CLOSE_BAD_GATEWAY:
+		return "bad gateway";
+	case 1015:
+		return "tls handshake failure";
+	case RC_CLOSE_SLOW_CONSUMER:
+		return "slow consumer";
+	case RC_CLOSE_UNAUTHORIZED:
+		return "unauthorized";
+	case RC_CLOSE_BAD_COMMAND:
+		return "bad command";
+	case RC_CLOSE_IDLE_TIMEOUT:
+		return "idle timeout";
+	case RC_CLOSE_PING_FLOOD:
+		return "ping flood";
+	default:
+		return "unknown";
 	}
 }
 

@@ -17,9 +17,9 @@ enum rc_close_code {
 	RC_CLOSE_GOING_AWAY = 1001,
 	RC_CLOSE_PROTOCOL = 1002,
 	RC_CLOSE_UNSUPPORTED = 1003,
-	RC_CLOSE_NO_STATUS = 1005,      /* reporting only: the close frame had no code */
-	RC_CLOSE_ABNORMAL = 1006,       /* reporting only: no close frame at all */
-	RC_CLOSE_INVALID_DATA = 1007,   /* e.g. a text message that is not UTF-8 */
+	RC_CLOSE_NO_STATUS = 1005,    /* reporting only: the close frame had no code */
+	RC_CLOSE_ABNORMAL = 1006,     /* reporting only: no close frame at all */
+	RC_CLOSE_INVALID_DATA = 1007, /* e.g. a text message that is not UTF-8 */
 	RC_CLOSE_POLICY = 1008,
 	RC_CLOSE_TOO_BIG = 1009,
 	RC_CLOSE_EXTENSION = 1010,
@@ -28,12 +28,12 @@ enum rc_close_code {
 	RC_CLOSE_TRY_AGAIN = 1013,
 	RC_CLOSE_BAD_GATEWAY = 1014,
 	/* ringcast's application codes (docs/protocol.md) */
-	RC_CLOSE_SLOW_CONSUMER = 4000,  /* outbound queue full under the disconnect policy, or a send
-	                                   missed the write deadline */
-	RC_CLOSE_UNAUTHORIZED = 4001,   /* publishing without a valid token */
-	RC_CLOSE_BAD_COMMAND = 4002,    /* a ringcast.v1 command that cannot be parsed */
-	RC_CLOSE_IDLE_TIMEOUT = 4003,   /* no frame from the client within two idle deadlines */
-	RC_CLOSE_PING_FLOOD = 4004,     /* control frames arriving faster than they can be answered */
+	/* outbound queue full under the disconnect policy, or a send missed the write deadline */
+	RC_CLOSE_SLOW_CONSUMER = 4000,
+	RC_CLOSE_UNAUTHORIZED = 4001, /* publishing without a valid token */
+	RC_CLOSE_BAD_COMMAND = 4002,  /* a ringcast.v1 command that cannot be parsed */
+	RC_CLOSE_IDLE_TIMEOUT = 4003, /* no frame from the client within two idle deadlines */
+	RC_CLOSE_PING_FLOOD = 4004,   /* control frames arriving faster than they can be answered */
 };
 
 /* The longest close payload: control frames carry at most 125 bytes (§5.5), 2 of them the code. */

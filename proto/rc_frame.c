@@ -270,8 +270,8 @@ static void control_take(rc_frame_parser *p, const uint8_t *buf, size_t len, siz
 		                              &ev->close_reason_len);
 		if (bad != 0) {
 			const char *why = bad == RC_CLOSE_INVALID_DATA ? "invalid UTF-8 in close reason"
-			                  : p->ctl_len == 1          ? "close payload of 1 byte"
-			                                             : "close code not allowed on the wire";
+			                  : p->ctl_len == 1            ? "close payload of 1 byte"
+			                                               : "close code not allowed on the wire";
 			fail(p, bad, why);
 			return;
 		}

@@ -69,7 +69,7 @@ enum rc_opcode {
 	RC_OPCODE_PONG = 0xA,
 };
 
-#define RC_FRAME_HEADER_MAX 14      /* 2 + 8 (64-bit length) + 4 (mask key) */
+#define RC_FRAME_HEADER_MAX 14 /* 2 + 8 (64-bit length) + 4 (mask key) */
 #define RC_FRAME_CONTROL_MAX 125
 
 /* Which side of the connection the parser is on, i.e. what the peer's frames must look like. */
@@ -80,15 +80,15 @@ enum rc_frame_role {
 
 typedef struct rc_frame_cfg {
 	enum rc_frame_role role;
-	uint64_t message_max;  /* longest message (sum of its fragments) accepted; 0 means no limit */
-	uint8_t rsv_allowed;   /* RSV bits an extension negotiated, as in the header (0x40, 0x20,
-	                          0x10); 0 when no extension was negotiated, which is ringcast's case.
-	                          The bits are only let through: text is still validated as it
-	                          arrives, which a compressing extension would have to change */
+	uint64_t message_max; /* longest message (sum of its fragments) accepted; 0 means no limit */
+	/* RSV bits an extension negotiated, as in the header (0x40, 0x20, 0x10); 0 when no extension
+	 * was negotiated, which is ringcast's case. The bits are only let through: text is still
+	 * validated as it arrives, which a compressing extension would have to change */
+	uint8_t rsv_allowed;
 } rc_frame_cfg;
 
 enum rc_frame_event_type {
-	RC_FRAME_NEED_MORE,   /* everything fed was consumed; feed more bytes */
+	RC_FRAME_NEED_MORE, /* everything fed was consumed; feed more bytes */
 	RC_FRAME_DATA_START,
 	RC_FRAME_DATA,
 	RC_FRAME_CONTROL,
@@ -96,29 +96,30 @@ enum rc_frame_event_type {
 
 typedef struct rc_frame_event {
 	enum rc_frame_event_type type;
-	uint8_t opcode;        /* this frame's opcode (RC_OPCODE_CONT for a continuation) */
-	uint8_t msg_opcode;    /* the message's opcode: TEXT or BINARY for data, else == opcode */
+	uint8_t opcode;     /* this frame's opcode (RC_OPCODE_CONT for a continuation) */
+	uint8_t msg_opcode; /* the message's opcode: TEXT or BINARY for data, else == opcode */
 	bool fin;
-	bool frame_end;        /* DATA: last chunk of this frame */
-	bool msg_end;          /* DATA: last chunk of the message */
-	uint64_t frame_len;    /* DATA_START, DATA, CONTROL: payload length of the frame */
-	uint8_t *data;         /* DATA, CONTROL: the (unmasked) payload chunk */
+	bool frame_end;     /* DATA: last chunk of this frame */
+	bool msg_end;       /* DATA: last chunk of the message */
+	uint64_t frame_len; /* DATA_START, DATA, CONTROL: payload length of the frame */
+	uint8_t *data;      /* DATA, CONTROL: the (unmasked) payload chunk */
 	size_t data_len;
-	uint16_t close_code;   /* CONTROL close: code received, RC_CLOSE_NO_STATUS if none */
+	uint16_t close_code; /* CONTROL close: code received, RC_CLOSE_NO_STATUS if none */
 	const uint8_t *close_reason;
 	size_t close_reason_len;
 } rc_frame_event;
 
 typedef struct rc_frame_parser {
 	rc_frame_cfg cfg;
-	uint8_t state;          /* enum in rc_frame.c */
+	uint8_t state; /* enum in rc_frame.c */
 	uint8_t hdr[RC_FRAME_HEADER_MAX];
 	uint8_t hdr_have, hdr_need;
 	uint8_t opcode, fin, masked;
 	uint8_t key[4];
-	uint8_t phase;          /* masking phase within the current payload */
-	uint8_t msg_opcode;     /* opcode of the message in progress (from its first frame's header
-	                           to the end of its FIN frame), RC_OPCODE_CONT if none */
+	uint8_t phase; /* masking phase within the current payload */
+	/* opcode of the message in progress (from its first frame's header to the end of its FIN
+	 * frame), RC_OPCODE_CONT if none */
+	uint8_t msg_opcode;
 	uint64_t frame_len, frame_left;
 	uint64_t msg_len;       /* bytes of the current message so far, including this frame */
 	rc_utf8 utf8;           /* validator of the current text message */

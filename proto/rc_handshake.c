@@ -11,7 +11,7 @@
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* base64 (RFC 4648 §4) of a SHA-1 digest: 20 bytes -> 28 characters, the last one '='. Our own
  * eleven lines rather than wolfCrypt's Base64_Encode_NoNl, whose availability depends on how the
@@ -60,8 +60,8 @@ int rc_ws_accept(const char *key, size_t key_len, char out[RC_WS_ACCEPT_LEN])
 
 static bool is_b64_char(char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '+' || c == '/';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+	       c == '/';
 }
 
 /* The key is the base64 of 16 bytes (§4.1): 16 = 5 * 3 + 1, so 20 characters for 15 bytes, then
@@ -215,7 +215,7 @@ size_t rc_ws_error_response(char *out, size_t cap, int status, const char *reaso
 {
 	/* §4.2.2: a server refusing the version answers with the versions it speaks; 426 with
 	 * Upgrade also tells a plain HTTP client how to upgrade (RFC 9110 §15.5.22). */
-	const char *extra = status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-	                                  : NULL;
+	const char *extra =
+	        status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" : NULL;
 	return rc_http_error_response(out, cap, status, extra, reason);
 }

@@ -47,8 +47,8 @@
 
 #include "rc_http.h"
 
-#define RC_WS_ACCEPT_LEN 28   /* base64 of a 20-byte SHA-1 */
-#define RC_WS_KEY_LEN 24      /* base64 of the 16-byte nonce */
+#define RC_WS_ACCEPT_LEN 28 /* base64 of a 20-byte SHA-1 */
+#define RC_WS_KEY_LEN 24    /* base64 of the 16-byte nonce */
 
 typedef struct rc_ws_handshake_cfg {
 	/* Serialized origins allowed ("https://example.com", "http://localhost:8080"), compared

@@ -9,10 +9,10 @@
 #include <string.h>
 
 enum http_state {
-	ST_START,          /* before the request line; empty lines are skipped (RFC 9112 §2.2) */
-	ST_START_LF,       /* a CR before the request line: LF must follow */
+	ST_START,    /* before the request line; empty lines are skipped (RFC 9112 §2.2) */
+	ST_START_LF, /* a CR before the request line: LF must follow */
 	ST_METHOD,
-	ST_BEFORE_TARGET,  /* whitespace after the method */
+	ST_BEFORE_TARGET, /* whitespace after the method */
 	ST_PATH,
 	ST_QUERY,
 	ST_BEFORE_VERSION, /* whitespace after the target */
@@ -20,20 +20,23 @@ enum http_state {
 	ST_VERSION_MAJOR,
 	ST_VERSION_DOT,
 	ST_VERSION_MINOR,
-	ST_VERSION_END,    /* after the minor digit: whitespace or the line end must follow */
-	ST_LINE_END_WS,    /* whitespace after the version */
-	ST_LINE_LF,        /* a CR ending the request line or a field line: LF must follow */
-	ST_FIELD_START,    /* start of a field line, or of the empty line ending the head */
-	ST_END_LF,         /* the CR of the empty line: LF must follow */
+	ST_VERSION_END, /* after the minor digit: whitespace or the line end must follow */
+	ST_LINE_END_WS, /* whitespace after the version */
+	ST_LINE_LF,     /* a CR ending the request line or a field line: LF must follow */
+	ST_FIELD_START, /* start of a field line, or of the empty line ending the head */
+	ST_END_LF,      /* the CR of the empty line: LF must follow */
 	ST_NAME,
-	ST_VALUE_OWS,      /* OWS between the colon and the value */
+	ST_VALUE_OWS, /* OWS between the colon and the value */
 	ST_VALUE,
-	ST_DONE,           /* p->result holds the head's length */
-	ST_FAILED,         /* p->result holds -(status) */
+	ST_DONE,   /* p->result holds the head's length */
+	ST_FAILED, /* p->result holds -(status) */
 };
 
 /* A step of the machine: keep going, the head is complete, or -(status). */
-enum { STEP_MORE = 0, STEP_DONE = 1 };
+enum {
+	STEP_MORE = 0,
+	STEP_DONE = 1
+};
 
 /* Fields that may appear only once (bits of rc_http_parser.seen). */
 enum {
@@ -57,8 +60,21 @@ static bool is_tchar(uint8_t c)
 	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
 		return true;
 	switch (c) {
-	case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-	case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+	case '!':
+	case '#':
+	case '$':
+	case '%':
+	case '&':
+	case '\'':
+	case '*':
+	case '+':
+	case '-':
+	case '.':
+	case '^':
+	case '_':
+	case '`':
+	case '|':
+	case '~':
 		return true;
 	default:
 		return false;
@@ -235,8 +251,9 @@ static ssize_t step_request_line(rc_http_parser *p, const uint8_t *buf, uint8_t 
 			target_complete(p);
 			p->state = ST_BEFORE_VERSION;
 		} else if (!is_target_char(c)) {
-			return fail(p, 400, c == '\r' || c == '\n' ? "no HTTP version"
-			                                           : "invalid byte in request-target");
+			return fail(p, 400,
+			            c == '\r' || c == '\n' ? "no HTTP version"
+			                                   : "invalid byte in request-target");
 		}
 		return STEP_MORE;
 	case ST_BEFORE_VERSION:
@@ -319,8 +336,9 @@ static ssize_t step_field(rc_http_parser *p, const uint8_t *buf, uint8_t c)
 		if (is_tchar(c))
 			return STEP_MORE;
 		if (c != ':')
-			return fail(p, 400, is_ows(c) ? "whitespace between field name and colon"
-			                               : "invalid field name");
+			return fail(p, 400,
+			            is_ows(c) ? "whitespace between field name and colon"
+			                      : "invalid field name");
 		p->state = ST_VALUE_OWS;
 		return name_complete(p, buf);
 	case ST_VALUE_OWS:
@@ -350,25 +368,30 @@ static ssize_t step_field(rc_http_parser *p, const uint8_t *buf, uint8_t c)
 /* Byte classes for the runs skipped by skip_run(): C_TCHAR is is_tchar, C_VALUE is_value_char,
  * C_QUERY is_target_char, C_PATH is_target_char but '?'. Written out (test_http checks it against
  * those functions' definitions byte by byte through the parser's results). */
-enum { C_TCHAR = 1, C_VALUE = 2, C_PATH = 4, C_QUERY = 8 };
+enum {
+	C_TCHAR = 1,
+	C_VALUE = 2,
+	C_PATH = 4,
+	C_QUERY = 8
+};
 
 static const uint8_t byte_class[256] = {
-	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* 00 */
-	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* 10 */
-	 0, 15, 14, 15, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15, 14,  /* 20 */
-	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 14, 14, 14, 10,  /* 30 */
-	14, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  /* 40 */
-	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 14, 15, 15,  /* 50 */
-	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  /* 60 */
-	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 15, 14, 15,  0,  /* 70 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* 80 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* 90 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* A0 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* B0 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* C0 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* D0 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* E0 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* F0 */
+	0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* 00 */
+	0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* 10 */
+	0,  15, 14, 15, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15, 14, /* 20 */
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 14, 14, 14, 10, /* 30 */
+	14, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, /* 40 */
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 14, 15, 15, /* 50 */
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, /* 60 */
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 15, 14, 15, 0,  /* 70 */
+	2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* 80 */
+	2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* 90 */
+	2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* A0 */
+	2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* B0 */
+	2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* C0 */
+	2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* D0 */
+	2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* E0 */
+	2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  /* F0 */
 };
 
 /* Skip the run of bytes from p->pos that leaves the state as it is (the inside of a field name,
@@ -378,7 +401,10 @@ static const uint8_t byte_class[256] = {
 static void skip_run(rc_http_parser *p, const uint8_t *buf, size_t limit)
 {
 	static const uint8_t run_class[] = {
-		[ST_NAME] = C_TCHAR, [ST_VALUE] = C_VALUE, [ST_PATH] = C_PATH, [ST_QUERY] = C_QUERY,
+		[ST_NAME] = C_TCHAR,
+		[ST_VALUE] = C_VALUE,
+		[ST_PATH] = C_PATH,
+		[ST_QUERY] = C_QUERY,
 	};
 	if (p->state >= sizeof run_class || run_class[p->state] == 0)
 		return;
@@ -563,28 +589,50 @@ bool rc_http_header_has_token(const rc_http_request *req, const char *name, cons
 const char *rc_http_status_text(int status)
 {
 	switch (status) {
-	case 101: return "Switching Protocols";
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 426: return "Upgrade Required";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
+	case 101:
+		return "Switching Protocols";
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 426:
+		return "Upgrade Required";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -673,7 +721,7 @@ size_t rc_http_error_response(char *out, size_t cap, int status, const char *ext
 	writer w = { .out = out, .cap = cap };
 	put_head(&w, status, "text/plain", reason_len + 1);
 	if (status == 405)
-		put_str(&w, "Allow: GET\r\n");   /* RFC 9110 §15.5.6: a 405 must say what is allowed */
+		put_str(&w, "Allow: GET\r\n"); /* RFC 9110 §15.5.6: a 405 must say what is allowed */
 	if (status == 503)
 		put_str(&w, "Retry-After: 1\r\n");
 	if (extra_headers)

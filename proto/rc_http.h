@@ -55,49 +55,49 @@
 #define RC_HTTP_HEADER_FIELDS_MAX_DEFAULT 100
 
 typedef struct rc_http_cfg {
-	uint32_t header_bytes_max;  /* longest head accepted, in bytes; > 0, <= INT32_MAX */
-	uint32_t header_fields_max; /* most header fields accepted; > 0; the caller's array holds
-	                               this many */
+	uint32_t header_bytes_max; /* longest head accepted, in bytes; > 0, <= INT32_MAX */
+	/* most header fields accepted; > 0; the caller's array holds this many */
+	uint32_t header_fields_max;
 } rc_http_cfg;
 
-#define RC_HTTP_CFG_DEFAULT ((rc_http_cfg){ \
-	.header_bytes_max = RC_HTTP_HEADER_BYTES_MAX_DEFAULT, \
-	.header_fields_max = RC_HTTP_HEADER_FIELDS_MAX_DEFAULT })
+#define RC_HTTP_CFG_DEFAULT \
+	((rc_http_cfg){ .header_bytes_max = RC_HTTP_HEADER_BYTES_MAX_DEFAULT, \
+	                .header_fields_max = RC_HTTP_HEADER_FIELDS_MAX_DEFAULT })
 
 /* A slice of the request buffer. Not NUL-terminated. */
 typedef struct rc_http_str {
-	const char *ptr;  /* == buf + off for the buf of the last rc_http_parse call */
-	uint32_t off;     /* offset in that buffer */
+	const char *ptr; /* == buf + off for the buf of the last rc_http_parse call */
+	uint32_t off;    /* offset in that buffer */
 	uint32_t len;
 } rc_http_str;
 
 typedef struct rc_http_header {
-	rc_http_str name;   /* as sent (compare case-insensitively) */
-	rc_http_str value;  /* leading and trailing OWS removed; may be empty */
+	rc_http_str name;  /* as sent (compare case-insensitively) */
+	rc_http_str value; /* leading and trailing OWS removed; may be empty */
 } rc_http_header;
 
 typedef struct rc_http_request {
-	rc_http_str method;     /* always "GET" in a request the parser accepted */
-	rc_http_str path;       /* from the leading '/' up to '?' or the end of the target */
-	rc_http_str query;      /* after the first '?' (not included); empty if none */
-	uint8_t minor_version;  /* 0 or 1: HTTP/1.0 or HTTP/1.1 */
+	rc_http_str method;      /* always "GET" in a request the parser accepted */
+	rc_http_str path;        /* from the leading '/' up to '?' or the end of the target */
+	rc_http_str query;       /* after the first '?' (not included); empty if none */
+	uint8_t minor_version;   /* 0 or 1: HTTP/1.0 or HTTP/1.1 */
 	rc_http_header *headers; /* the caller's array, in the order received */
 	uint32_t header_count;
 } rc_http_request;
 
 typedef struct rc_http_parser {
 	rc_http_cfg cfg;
-	rc_http_request req;  /* complete once rc_http_parse returned > 0 */
-	const char *reason;   /* static: why, after an error; "" otherwise */
-	ssize_t result;       /* sticky result once decided, 0 while parsing */
-	uint32_t pos;         /* bytes examined so far: the next call resumes here */
-	uint32_t mark;        /* start of the token in progress */
-	uint32_t value_end;   /* end of the value in progress, trailing OWS excluded */
-	uint8_t state;        /* enum in rc_http.c */
-	uint8_t matched;      /* bytes of "HTTP/" matched so far */
-	uint8_t major;        /* HTTP-version digits */
+	rc_http_request req; /* complete once rc_http_parse returned > 0 */
+	const char *reason;  /* static: why, after an error; "" otherwise */
+	ssize_t result;      /* sticky result once decided, 0 while parsing */
+	uint32_t pos;        /* bytes examined so far: the next call resumes here */
+	uint32_t mark;       /* start of the token in progress */
+	uint32_t value_end;  /* end of the value in progress, trailing OWS excluded */
+	uint8_t state;       /* enum in rc_http.c */
+	uint8_t matched;     /* bytes of "HTTP/" matched so far */
+	uint8_t major;       /* HTTP-version digits */
 	uint8_t minor;
-	uint8_t seen;         /* fields that may appear only once, already seen (bits in rc_http.c) */
+	uint8_t seen; /* fields that may appear only once, already seen (bits in rc_http.c) */
 } rc_http_parser;
 
 /* Start parsing a new request. headers has room for cfg->header_fields_max fields and must outlive

@@ -44,16 +44,16 @@ struct lead {
 };
 
 static const struct lead lead_table[64] = {
-	[0x00 ... 0x01] = { 0, 0, 0 },          /* C0, C1 */
-	[0x02 ... 0x1F] = { 1, 0x80, 0xBF },    /* C2..DF */
-	[0x20] = { 2, 0xA0, 0xBF },             /* E0: not overlong */
-	[0x21 ... 0x2C] = { 2, 0x80, 0xBF },    /* E1..EC */
-	[0x2D] = { 2, 0x80, 0x9F },             /* ED: not a surrogate */
-	[0x2E ... 0x2F] = { 2, 0x80, 0xBF },    /* EE, EF */
-	[0x30] = { 3, 0x90, 0xBF },             /* F0: not overlong */
-	[0x31 ... 0x33] = { 3, 0x80, 0xBF },    /* F1..F3 */
-	[0x34] = { 3, 0x80, 0x8F },             /* F4: not above U+10FFFF */
-	[0x35 ... 0x3F] = { 0, 0, 0 },          /* F5..FF */
+	[0x00 ... 0x01] = { 0, 0, 0 },       /* C0, C1 */
+	[0x02 ... 0x1F] = { 1, 0x80, 0xBF }, /* C2..DF */
+	[0x20] = { 2, 0xA0, 0xBF },          /* E0: not overlong */
+	[0x21 ... 0x2C] = { 2, 0x80, 0xBF }, /* E1..EC */
+	[0x2D] = { 2, 0x80, 0x9F },          /* ED: not a surrogate */
+	[0x2E ... 0x2F] = { 2, 0x80, 0xBF }, /* EE, EF */
+	[0x30] = { 3, 0x90, 0xBF },          /* F0: not overlong */
+	[0x31 ... 0x33] = { 3, 0x80, 0xBF }, /* F1..F3 */
+	[0x34] = { 3, 0x80, 0x8F },          /* F4: not above U+10FFFF */
+	[0x35 ... 0x3F] = { 0, 0, 0 },       /* F5..FF */
 };
 
 #define HIGH_BITS 0x8080808080808080ull

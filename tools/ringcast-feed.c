@@ -55,36 +55,36 @@
 #include "rc_handshake.h"
 #include "rc_mask.h"
 
-#define FEED_TICK_NS 1000000ull          /* at most one wake-up (and one write per connection)
-                                            per millisecond: 1000/s or less goes out message by
-                                            message, more is batched */
-#define FEED_OUT_CAP (256u << 10)        /* a connection's batch buffer; a fuller tick sends
-                                            several times */
-#define FEED_IN_CAP (16u << 10)          /* read buffer */
+/* at most one wake-up (and one write per connection) per millisecond: 1000/s or less goes out
+ * message by message, more is batched */
+#define FEED_TICK_NS 1000000ull
+/* a connection's batch buffer; a fuller tick sends several times */
+#define FEED_OUT_CAP (256u << 10)
+#define FEED_IN_CAP (16u << 10) /* read buffer */
 #define FEED_NOTICE_MAX (RC_APP_JSON_LEN_MAX + 1)
-#define FEED_PAYLOAD_MAX 256             /* a quote's JSON is under 160 bytes */
+#define FEED_PAYLOAD_MAX 256 /* a quote's JSON is under 160 bytes */
 #define FEED_FRAME_MAX (RC_FRAME_HEADER_MAX + RC_APP_PUB_HEADER_MAX + FEED_PAYLOAD_MAX)
-#define FEED_KEYS 4096                   /* masking keys drawn per getrandom call */
-#define FEED_SEND_TIMEOUT_S 10           /* one batch not taken in this long: give up */
+#define FEED_KEYS 4096         /* masking keys drawn per getrandom call */
+#define FEED_SEND_TIMEOUT_S 10 /* one batch not taken in this long: give up */
 #define FEED_HANDSHAKE_TIMEOUT_S 10
-#define FEED_CLOSE_WAIT_MS 3000          /* wait for the server's close frame after ours */
+#define FEED_CLOSE_WAIT_MS 3000 /* wait for the server's close frame after ours */
 #define FEED_TOPICS_MAX 100000u
-#define FEED_PLAIN_TOPICS_MAX 10000u     /* --plain: one descriptor per topic */
+#define FEED_PLAIN_TOPICS_MAX 10000u /* --plain: one descriptor per topic */
 #define FEED_RATE_MAX 10000000.0
 #define FEED_NAME_MAX 24
 
 /* ---- options -------------------------------------------------------------------------------- */
 
 struct options {
-	char host[256];       /* as in the URL, without brackets */
+	char host[256]; /* as in the URL, without brackets */
 	char port[8];
-	char hostport[300];   /* for the Host header: as written in the URL */
-	char path[1024];      /* path and query of the URL, "/ws" if none */
+	char hostport[300]; /* for the Host header: as written in the URL */
+	char path[1024];    /* path and query of the URL, "/ws" if none */
 	uint32_t topics;
 	double rate;
-	double duration;      /* seconds; 0 = until a signal */
+	double duration; /* seconds; 0 = until a signal */
 	bool plain;
-	const char *token;    /* NULL: none */
+	const char *token; /* NULL: none */
 	uint64_t seed;
 	bool seed_set;
 	bool quiet;
@@ -111,8 +111,10 @@ static void usage(FILE *f)
 	        "Usage: ringcast-feed [OPTION]...\n"
 	        "Publish synthetic market data (JSON quotes, a random walk) to a ringcast server.\n"
 	        "\n"
-	        "  --url URL        ws://HOST:PORT[/PATH] (default ws://127.0.0.1:8080; PATH default /ws)\n"
-	        "  --topics N       topics: BTC-USD, ETH-USD, ... then SYM-13, SYM-14, ... (default 8,\n"
+	        "  --url URL        ws://HOST:PORT[/PATH] (default ws://127.0.0.1:8080; PATH default "
+	        "/ws)\n"
+	        "  --topics N       topics: BTC-USD, ETH-USD, ... then SYM-13, SYM-14, ... (default "
+	        "8,\n"
 	        "                   1..%u; with --plain at most %u)\n"
 	        "  --rate R         messages per second, all topics together, round-robin (default\n"
 	        "                   1000; up to %.0f)\n"
@@ -222,7 +224,16 @@ static void parse_url(const char *url, struct options *o)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { O_URL = 256, O_TOPICS, O_RATE, O_DURATION, O_PLAIN, O_TOKEN, O_SEED, O_QUIET };
+	enum {
+		O_URL = 256,
+		O_TOPICS,
+		O_RATE,
+		O_DURATION,
+		O_PLAIN,
+		O_TOKEN,
+		O_SEED,
+		O_QUIET
+	};
 	static const struct option longopts[] = {
 		{ "url", required_argument, NULL, O_URL },
 		{ "topics", required_argument, NULL, O_TOPICS },
@@ -340,10 +351,10 @@ static uint64_t rng_next(void)
 struct topic {
 	char name[FEED_NAME_MAX];
 	uint8_t name_len;
-	uint8_t dp;          /* decimals of the price */
-	int64_t mid;         /* in units of 10^-dp */
-	uint64_t n;          /* messages published on it */
-	uint32_t conn;       /* index of the connection that publishes it */
+	uint8_t dp;    /* decimals of the price */
+	int64_t mid;   /* in units of 10^-dp */
+	uint64_t n;    /* messages published on it */
+	uint32_t conn; /* index of the connection that publishes it */
 };
 
 static const struct {
@@ -351,10 +362,10 @@ static const struct {
 	uint8_t dp;
 	int64_t mid;
 } g_known[] = {
-	{ "BTC-USD", 2, 6500000 },  { "ETH-USD", 2, 350000 },  { "SOL-USD", 3, 150000 },
-	{ "XRP-USD", 4, 6000 },     { "BNB-USD", 2, 58000 },   { "DOGE-USD", 5, 15000 },
-	{ "ADA-USD", 4, 4500 },     { "AVAX-USD", 3, 35000 },  { "LINK-USD", 3, 15000 },
-	{ "DOT-USD", 3, 7000 },     { "LTC-USD", 2, 8000 },    { "BCH-USD", 2, 45000 },
+	{ "BTC-USD", 2, 6500000 }, { "ETH-USD", 2, 350000 }, { "SOL-USD", 3, 150000 },
+	{ "XRP-USD", 4, 6000 },    { "BNB-USD", 2, 58000 },  { "DOGE-USD", 5, 15000 },
+	{ "ADA-USD", 4, 4500 },    { "AVAX-USD", 3, 35000 }, { "LINK-USD", 3, 15000 },
+	{ "DOT-USD", 3, 7000 },    { "LTC-USD", 2, 8000 },   { "BCH-USD", 2, 45000 },
 };
 #define KNOWN_COUNT (sizeof g_known / sizeof g_known[0])
 
@@ -425,9 +436,14 @@ static size_t quote_json(struct topic *t, uint64_t ts_ns, char *out)
 {
 	int64_t step = t->mid / 10000 > 0 ? t->mid / 10000 : 1; /* about a basis point */
 	switch (rng_next() % 4) {
-	case 0: t->mid -= step; break;
-	case 1: t->mid += step; break;
-	default: break;
+	case 0:
+		t->mid -= step;
+		break;
+	case 1:
+		t->mid += step;
+		break;
+	default:
+		break;
 	}
 	int64_t half = t->mid / 20000 > 0 ? t->mid / 20000 : 1;
 	if (t->mid < 10 * half + 10)
@@ -452,19 +468,19 @@ static size_t quote_json(struct topic *t, uint64_t ts_ns, char *out)
 
 struct conn {
 	int fd;
-	const char *label;        /* "ringcast.v1" or the topic, for messages */
+	const char *label; /* "ringcast.v1" or the topic, for messages */
 	rc_frame_parser fp;
-	uint8_t *out;             /* frames waiting to be sent */
+	uint8_t *out; /* frames waiting to be sent */
 	size_t out_len;
-	uint8_t *in;              /* FEED_IN_CAP */
-	uint8_t *notice;          /* a TEXT message being assembled (ringcast.v1 notices) */
+	uint8_t *in;     /* FEED_IN_CAP */
+	uint8_t *notice; /* a TEXT message being assembled (ringcast.v1 notices) */
 	size_t notice_len;
-	bool notice_skip;         /* too long: ignored */
+	bool notice_skip; /* too long: ignored */
 	bool in_text;
 	bool close_sent;
 	bool close_rcvd;
 	bool eof;
-	int send_err;             /* errno of a failed send, 0 if none */
+	int send_err; /* errno of a failed send, 0 if none */
 	uint16_t close_code;
 	char close_reason[RC_CLOSE_REASON_MAX + 1];
 };
@@ -601,8 +617,8 @@ static int conn_read(struct conn *c)
 			if (used < 0) {
 				const char *why;
 				uint16_t code = rc_frame_error(&c->fp, &why);
-				fprintf(stderr, "ringcast-feed: %s: bad frame from the server: %s\n",
-				        conn_label(c), why);
+				fprintf(stderr, "ringcast-feed: %s: bad frame from the server: %s\n", conn_label(c),
+				        why);
 				(void)conn_send_close(c, code, why);
 				c->eof = true;
 				return -1;
@@ -634,14 +650,14 @@ static int conn_read(struct conn *c)
 				} else if (ev.opcode == RC_OPCODE_CLOSE) {
 					c->close_rcvd = true;
 					c->close_code = ev.close_code;
-					size_t rl = ev.close_reason_len < RC_CLOSE_REASON_MAX
-					                    ? ev.close_reason_len : RC_CLOSE_REASON_MAX;
+					size_t rl = ev.close_reason_len < RC_CLOSE_REASON_MAX ? ev.close_reason_len
+					                                                      : RC_CLOSE_REASON_MAX;
 					memcpy(c->close_reason, ev.close_reason, rl);
 					c->close_reason[rl] = '\0';
 					/* Answer with the same code (RFC 6455 §5.5.1), unless it was the
 					 * answer to ours. */
-					uint16_t echo = ev.close_code == RC_CLOSE_NO_STATUS
-					                        ? RC_CLOSE_NORMAL : ev.close_code;
+					uint16_t echo =
+					        ev.close_code == RC_CLOSE_NO_STATUS ? RC_CLOSE_NORMAL : ev.close_code;
 					(void)conn_send_close(c, echo, NULL);
 					return -1;
 				}
@@ -722,12 +738,10 @@ static void conn_open(struct conn *c, const char *publish)
 	                 "User-Agent: ringcast-feed\r\n"
 	                 "\r\n",
 	                 g_opt.path, publish ? (strchr(g_opt.path, '?') ? "&" : "?") : "",
-	                 publish ? "publish=" : "", publish ? publish : "",
-	                 g_opt.hostport, key,
+	                 publish ? "publish=" : "", publish ? publish : "", g_opt.hostport, key,
 	                 publish ? "" : "Sec-WebSocket-Protocol: ", publish ? "" : RC_APP_SUBPROTOCOL,
-	                 publish ? "" : "\r\n",
-	                 g_opt.token ? "Authorization: Bearer " : "", g_opt.token ? g_opt.token : "",
-	                 g_opt.token ? "\r\n" : "");
+	                 publish ? "" : "\r\n", g_opt.token ? "Authorization: Bearer " : "",
+	                 g_opt.token ? g_opt.token : "", g_opt.token ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof req) {
 		fprintf(stderr, "ringcast-feed: request too long\n");
 		exit(1);
@@ -751,9 +765,10 @@ static void conn_open(struct conn *c, const char *publish)
 		if (r < 0 && errno == EINTR && !g_stop)
 			continue;
 		if (r <= 0) {
-			fprintf(stderr, "ringcast-feed: %s: no answer to the handshake (%s)\n",
-			        g_opt.hostport, r == 0 ? "connection closed"
-			                               : errno == EAGAIN ? "timed out" : strerror(errno));
+			fprintf(stderr, "ringcast-feed: %s: no answer to the handshake (%s)\n", g_opt.hostport,
+			        r == 0            ? "connection closed"
+			        : errno == EAGAIN ? "timed out"
+			                          : strerror(errno));
 			exit(1);
 		}
 		have += (size_t)r;
@@ -797,23 +812,25 @@ static void conn_open(struct conn *c, const char *publish)
 			accept_ok = vl == RC_WS_ACCEPT_LEN && memcmp(v, expect, vl) == 0;
 		else if (nl == 22 && strncasecmp(line, "Sec-WebSocket-Protocol", nl) == 0) {
 			has_proto = true;
-			proto_v1 = vl == strlen(RC_APP_SUBPROTOCOL) &&
-			           memcmp(v, RC_APP_SUBPROTOCOL, vl) == 0;
+			proto_v1 = vl == strlen(RC_APP_SUBPROTOCOL) && memcmp(v, RC_APP_SUBPROTOCOL, vl) == 0;
 		}
 	}
 	if (!accept_ok) {
-		fprintf(stderr, "ringcast-feed: %s: missing or wrong Sec-WebSocket-Accept in the "
-		        "101 (expected %s)\n", g_opt.hostport, expect);
+		fprintf(stderr,
+		        "ringcast-feed: %s: missing or wrong Sec-WebSocket-Accept in the "
+		        "101 (expected %s)\n",
+		        g_opt.hostport, expect);
 		exit(1);
 	}
 	if (publish == NULL && !proto_v1) {
-		fprintf(stderr, "ringcast-feed: %s did not accept the %s subprotocol (not ringcast? "
-		        "try --plain)\n", g_opt.hostport, RC_APP_SUBPROTOCOL);
+		fprintf(stderr,
+		        "ringcast-feed: %s did not accept the %s subprotocol (not ringcast? "
+		        "try --plain)\n",
+		        g_opt.hostport, RC_APP_SUBPROTOCOL);
 		exit(1);
 	}
 	if (publish != NULL && has_proto) {
-		fprintf(stderr, "ringcast-feed: %s chose a subprotocol nobody asked for\n",
-		        g_opt.hostport);
+		fprintf(stderr, "ringcast-feed: %s chose a subprotocol nobody asked for\n", g_opt.hostport);
 		exit(1);
 	}
 	tv.tv_sec = 0;
@@ -856,17 +873,19 @@ static void report_close(const struct conn *c)
 	if (c->close_rcvd) {
 		fprintf(stderr, "ringcast-feed: %s: the server closed the connection: %u (%s)%s%s%s\n",
 		        conn_label(c), c->close_code, rc_close_code_name(c->close_code),
-		        c->close_reason[0] ? " \"" : "", c->close_reason,
-		        c->close_reason[0] ? "\"" : "");
+		        c->close_reason[0] ? " \"" : "", c->close_reason, c->close_reason[0] ? "\"" : "");
 	} else if (c->send_err == ETIMEDOUT) {
-		fprintf(stderr, "ringcast-feed: %s: the server did not take one batch in %d s "
-		        "(stopped reading?): giving up\n", conn_label(c), FEED_SEND_TIMEOUT_S);
+		fprintf(stderr,
+		        "ringcast-feed: %s: the server did not take one batch in %d s "
+		        "(stopped reading?): giving up\n",
+		        conn_label(c), FEED_SEND_TIMEOUT_S);
 	} else if (c->send_err != 0 && c->send_err != EPIPE && c->send_err != ECONNRESET) {
-		fprintf(stderr, "ringcast-feed: %s: send: %s\n", conn_label(c),
-		        strerror(c->send_err));
+		fprintf(stderr, "ringcast-feed: %s: send: %s\n", conn_label(c), strerror(c->send_err));
 	} else {
-		fprintf(stderr, "ringcast-feed: %s: the server closed the connection without a close "
-		        "frame (1006)\n", conn_label(c));
+		fprintf(stderr,
+		        "ringcast-feed: %s: the server closed the connection without a close "
+		        "frame (1006)\n",
+		        conn_label(c));
 	}
 }
 
@@ -950,10 +969,12 @@ int main(int argc, char **argv)
 		pfd[i].fd = g_conns[i].fd;
 		pfd[i].events = POLLIN;
 	}
-	fprintf(stderr, "ringcast-feed: publishing %u topic%s at %.10g msg/s to ws://%s%s over %u %s "
-	        "connection%s%s\n", g_opt.topics, g_opt.topics == 1 ? "" : "s", g_opt.rate,
-	        g_opt.hostport, g_opt.path, g_nconns, g_opt.plain ? "plain" : RC_APP_SUBPROTOCOL,
-	        g_nconns == 1 ? "" : "s", g_opt.duration > 0 ? "" : " (Ctrl-C to stop)");
+	fprintf(stderr,
+	        "ringcast-feed: publishing %u topic%s at %.10g msg/s to ws://%s%s over %u %s "
+	        "connection%s%s\n",
+	        g_opt.topics, g_opt.topics == 1 ? "" : "s", g_opt.rate, g_opt.hostport, g_opt.path,
+	        g_nconns, g_opt.plain ? "plain" : RC_APP_SUBPROTOCOL, g_nconns == 1 ? "" : "s",
+	        g_opt.duration > 0 ? "" : " (Ctrl-C to stop)");
 
 	const double period_ns = 1e9 / g_opt.rate;
 	const uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
@@ -966,9 +987,8 @@ int main(int argc, char **argv)
 		if ((double)total < want)
 			total++;
 	}
-	const uint64_t t_end = g_opt.duration > 0 ? t0 + (uint64_t)(g_opt.duration * 1e9)
-	                                          : UINT64_MAX;
-	uint64_t k = 0;                 /* next message to build */
+	const uint64_t t_end = g_opt.duration > 0 ? t0 + (uint64_t)(g_opt.duration * 1e9) : UINT64_MAX;
+	uint64_t k = 0; /* next message to build */
 	uint64_t next_report = t0 + 1000000000u, last_sent = 0, last_writes = 0, last_report = t0;
 	int status = 0;
 	struct conn *failed = NULL;
@@ -996,8 +1016,7 @@ int main(int argc, char **argv)
 				frame_append(c, RC_OPCODE_TEXT, NULL, 0, json, jl);
 			} else {
 				size_t hl = rc_app_pub_encode_header(pubhdr, RC_APP_FLAG_TEXT,
-				                                     (const uint8_t *)t->name,
-				                                     t->name_len, 0);
+				                                     (const uint8_t *)t->name, t->name_len, 0);
 				frame_append(c, RC_OPCODE_BINARY, pubhdr, hl, json, jl);
 			}
 			g_sent_msgs++;
@@ -1013,9 +1032,10 @@ int main(int argc, char **argv)
 			double secs = (double)(now - last_report) / 1e9;
 			uint64_t dw = g_writes - last_writes;
 			if (!g_opt.quiet)
-				fprintf(stderr, "ringcast-feed: %.0fs sent=%llu rate=%.0f/s "
-				        "frames/write=%.1f\n", (double)(now - t0) / 1e9,
-				        (unsigned long long)g_sent_msgs,
+				fprintf(stderr,
+				        "ringcast-feed: %.0fs sent=%llu rate=%.0f/s "
+				        "frames/write=%.1f\n",
+				        (double)(now - t0) / 1e9, (unsigned long long)g_sent_msgs,
 				        (double)(g_sent_msgs - last_sent) / secs,
 				        dw ? (double)(g_sent_msgs - last_sent) / (double)dw : 0.0);
 			last_sent = g_sent_msgs;
@@ -1035,7 +1055,7 @@ int main(int argc, char **argv)
 			wake = t_end;
 		uint64_t wait = wake > now ? wake - now : 0;
 		struct timespec ts = { .tv_sec = (time_t)(wait / 1000000000u),
-		                       .tv_nsec = (long)(wait % 1000000000u) };
+			                   .tv_nsec = (long)(wait % 1000000000u) };
 		int r = ppoll(pfd, g_nconns, &ts, NULL);
 		if (r < 0 && errno != EINTR) {
 			perror("ringcast-feed: ppoll");
@@ -1071,12 +1091,12 @@ int main(int argc, char **argv)
 	}
 	close_all();
 	double secs = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9;
-	fprintf(stderr, "ringcast-feed: %s: sent %llu messages in %.1f s (%.0f/s) on %u topic%s, "
+	fprintf(stderr,
+	        "ringcast-feed: %s: sent %llu messages in %.1f s (%.0f/s) on %u topic%s, "
 	        "%llu bytes in %llu writes (%.1f frames/write)%s%llu error notice%s\n",
 	        status == 0 ? "done" : "stopped", (unsigned long long)g_sent_msgs, secs,
-	        secs > 0 ? (double)g_sent_msgs / secs : 0.0, g_opt.topics,
-	        g_opt.topics == 1 ? "" : "s", (unsigned long long)g_sent_bytes,
-	        (unsigned long long)g_writes,
+	        secs > 0 ? (double)g_sent_msgs / secs : 0.0, g_opt.topics, g_opt.topics == 1 ? "" : "s",
+	        (unsigned long long)g_sent_bytes, (unsigned long long)g_writes,
 	        g_writes ? (double)g_sent_msgs / (double)g_writes : 0.0, ", ",
 	        (unsigned long long)g_error_notices, g_error_notices == 1 ? "" : "s");
 	free(pfd);

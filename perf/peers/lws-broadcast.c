@@ -40,7 +40,7 @@
 #define MSG_LEN_MAX (64u * 1024)
 
 struct msg {
-	uint32_t refs;   /* one per client queue holding it */
+	uint32_t refs; /* one per client queue holding it */
 	bool binary;
 	size_t len;
 	unsigned char buf[]; /* LWS_PRE bytes of headroom, then len bytes of payload */
@@ -48,10 +48,10 @@ struct msg {
 
 struct client {
 	struct lws *wsi;
-	lws_dll2_t node;                /* in g_clients */
-	struct msg *queue[QUEUE_MAX];   /* ring: head is the next to send, count entries */
+	lws_dll2_t node;              /* in g_clients */
+	struct msg *queue[QUEUE_MAX]; /* ring: head is the next to send, count entries */
 	uint32_t head, count;
-	struct msg *partial;            /* a message still arriving in fragments, or NULL */
+	struct msg *partial; /* a message still arriving in fragments, or NULL */
 };
 
 static lws_dll2_owner_t g_clients;
@@ -106,11 +106,13 @@ static void client_clear(struct client *c)
 static void broadcast(struct client *from, struct msg *m)
 {
 	m->refs++; /* hold it while queueing, so it survives a queue that drops it at once */
-	lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&g_clients)) {
+	lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&g_clients))
+	{
 		struct client *c = lws_container_of(d, struct client, node);
 		if (c != from)
 			client_push(c, m);
-	} lws_end_foreach_dll(d);
+	}
+	lws_end_foreach_dll(d);
 	g_relayed++;
 	msg_unref(m);
 }
@@ -155,7 +157,7 @@ static int on_writeable(struct client *c)
 		 * lws cannot finish is copied into the connection's own buffer, so sharing is safe on
 		 * this one thread. */
 		int n = lws_write(c->wsi, m->buf + LWS_PRE, m->len,
-				  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+		                  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 		c->head = (c->head + 1) % QUEUE_MAX;
 		c->count--;
 		msg_unref(m);
@@ -170,7 +172,7 @@ static int on_writeable(struct client *c)
 }
 
 static int callback_broadcast(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-			      void *in, size_t len)
+                              void *in, size_t len)
 {
 	struct client *c = user;
 	switch (reason) {
@@ -194,11 +196,11 @@ static int callback_broadcast(struct lws *wsi, enum lws_callback_reasons reason,
 
 static const struct lws_protocols protocols[] = {
 	{
-		.name = "broadcast",
-		.callback = callback_broadcast,
-		.per_session_data_size = sizeof(struct client),
-		/* lws hands over received data in pieces of at most this size. */
-		.rx_buffer_size = MSG_LEN_MAX,
+	        .name = "broadcast",
+	        .callback = callback_broadcast,
+	        .per_session_data_size = sizeof(struct client),
+	        /* lws hands over received data in pieces of at most this size. */
+	        .rx_buffer_size = MSG_LEN_MAX,
 	},
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
@@ -212,9 +214,9 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: lws-broadcast --port N [--host ADDR]\n"
-		   "Relays every WebSocket message from a client to every other client.\n"
-		   "  --port N     TCP port to listen on (required)\n"
-		   "  --host ADDR  address to listen on (default 127.0.0.1)\n");
+	           "Relays every WebSocket message from a client to every other client.\n"
+	           "  --port N     TCP port to listen on (required)\n"
+	           "  --host ADDR  address to listen on (default 127.0.0.1)\n");
 }
 
 int main(int argc, char **argv)
@@ -255,20 +257,22 @@ int main(int argc, char **argv)
 	struct lws_context *ctx = lws_create_context(&info);
 	if (!ctx) {
 		fprintf(stderr, "lws-broadcast: cannot listen on %s:%ld (lws_create_context failed)\n",
-			host, port);
+		        host, port);
 		return 1;
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	fprintf(stderr, "lws-broadcast: listening on %s:%ld (libwebsockets %s)\n", host, port,
-		lws_get_library_version());
+	        lws_get_library_version());
 
 	int n = 0;
 	while (n >= 0 && !g_stop)
 		n = lws_service(ctx, 0);
 
 	lws_context_destroy(ctx);
-	fprintf(stderr, "lws-broadcast: relayed %" PRIu64 " messages, dropped %" PRIu64
-		" queued deliveries (queues full)\n", g_relayed, g_dropped);
+	fprintf(stderr,
+	        "lws-broadcast: relayed %" PRIu64 " messages, dropped %" PRIu64
+	        " queued deliveries (queues full)\n",
+	        g_relayed, g_dropped);
 	return 0;
 }

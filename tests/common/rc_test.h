@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 typedef struct rc_guard {
-	uint8_t *data;   /* first byte of the copy; data + len is the first byte of the guard page */
+	uint8_t *data; /* first byte of the copy; data + len is the first byte of the guard page */
 	size_t len;
-	void *map;       /* the whole mapping, for rc_guard_free */
+	void *map; /* the whole mapping, for rc_guard_free */
 	size_t map_len;
 } rc_guard;
 

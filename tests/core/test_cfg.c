@@ -93,7 +93,8 @@ static int load(rc_cfg *c, char *const *envp, char *err, size_t errlen, ...)
 	return r;
 }
 
-#define LOAD(c, envp, err, ...) load((c), (envp), (err), sizeof(err), __VA_ARGS__, (const char *)NULL)
+#define LOAD(c, envp, err, ...) \
+	load((c), (envp), (err), sizeof(err), __VA_ARGS__, (const char *)NULL)
 
 static void assert_set_fails(const char *key, const char *value, const char *want_err)
 {
@@ -184,7 +185,8 @@ static const struct {
 	const char *v[3];
 	const char *canon[3];
 } values[] = {
-	{ "listen", { "10.0.0.1:1", "[::1]:2", "localhost:0" },
+	{ "listen",
+	  { "10.0.0.1:1", "[::1]:2", "localhost:0" },
 	  { "10.0.0.1:1", "[::1]:2", "127.0.0.1:0" } },
 	{ "max-connections", { "1", "2", "1048576" }, { "1", "2", "1048576" } },
 	{ "handshake-timeout-ms", { "1", "2", "86400000" }, { "1", "2", "86400000" } },
@@ -198,7 +200,8 @@ static const struct {
 	{ "pool-buffers", { "100", "200", "300" }, { "100", "200", "300" } },
 	{ "queue-msgs-max", { "1", "2", "8192" }, { "1", "2", "8192" } },
 	{ "queue-bytes-max", { "100000", "2m", "3M" }, { "100000", "2097152", "3145728" } },
-	{ "slow-policy", { "conflate", "disconnect", "drop-newest" },
+	{ "slow-policy",
+	  { "conflate", "disconnect", "drop-newest" },
 	  { "conflate", "disconnect", "drop-newest" } },
 	{ "header-bytes-max", { "256", "1k", "65536" }, { "256", "1024", "65536" } },
 	{ "header-fields-max", { "8", "9", "1000" }, { "8", "9", "1000" } },
@@ -206,7 +209,8 @@ static const struct {
 	{ "subscriptions-max", { "1", "2", "268435456" }, { "1", "2", "268435456" } },
 	{ "topics-per-connection-max", { "1", "2", "63" }, { "1", "2", "63" } },
 	{ "publish-token", { "a", "b#c", "~tok=en!" }, { "a", "b#c", "~tok=en!" } },
-	{ "origins", { "null", " https://a.example , http://b.example:8080 ", "https://c.example" },
+	{ "origins",
+	  { "null", " https://a.example , http://b.example:8080 ", "https://c.example" },
 	  { "null", "https://a.example,http://b.example:8080", "https://c.example" } },
 	{ "allow-no-origin", { "false", "yes", "0" }, { "false", "true", "false" } },
 	{ "log-level", { "error", "debug", "warn" }, { "error", "debug", "warn" } },
@@ -268,8 +272,10 @@ Test(cfg, every_key_from_every_source_with_precedence)
 				r = LOAD(&c, envp, err, NULL);
 			cr_assert_eq(r, RC_CFG_RUN, "%s mask %d: %s", key, mask, err);
 			get(&c, key, out, sizeof out);
-			const char *want = cli ? values[i].canon[2] : env ? values[i].canon[1]
-			                 : file ? values[i].canon[0] : def;
+			const char *want = cli    ? values[i].canon[2]
+			                   : env  ? values[i].canon[1]
+			                   : file ? values[i].canon[0]
+			                          : def;
 			cr_assert_str_eq(out, want, "%s with file=%d env=%d cli=%d", key, file, env, cli);
 			cr_assert_str_neq(values[i].canon[1], values[i].canon[0], "%s: test values", key);
 			cr_assert_str_neq(values[i].canon[2], values[i].canon[1], "%s: test values", key);
@@ -283,7 +289,8 @@ Test(cfg, flag_with_separate_value_and_last_wins)
 	rc_cfg c;
 	char err[RC_CFG_ERR_MAX];
 	cr_assert_eq(LOAD(&c, NULL, err, "--idle-timeout-ms", "7", "--listen", "[::]:9",
-	                  "--idle-timeout-ms=8", "--slow-policy", "conflate"), RC_CFG_RUN, "%s", err);
+	                  "--idle-timeout-ms=8", "--slow-policy", "conflate"),
+	             RC_CFG_RUN, "%s", err);
 	cr_assert_eq(c.idle_timeout_ms, 8);
 	cr_assert_eq(c.listen.family, RC_ADDR_IPV6);
 	cr_assert_eq(c.listen.port, 9);
@@ -312,10 +319,10 @@ Test(cfg, help_and_version)
 	cr_assert_eq(LOAD(&c, NULL, err, "-V"), RC_CFG_VERSION);
 	/* help works whatever else is wrong: nothing else is read */
 	char *bad_env[] = { (char *)"RINGCAST_NOPE=1", NULL };
-	cr_assert_eq(LOAD(&c, bad_env, err, "--bogus", "--config", "/nonexistent/x", "--idle-timeout-ms=x",
-	                  "extra", "--help"), RC_CFG_HELP);
-	cr_assert_eq(LOAD(&c, bad_env, err, "--version", "--config", "/nonexistent/x"),
-	             RC_CFG_VERSION);
+	cr_assert_eq(LOAD(&c, bad_env, err, "--bogus", "--config", "/nonexistent/x",
+	                  "--idle-timeout-ms=x", "extra", "--help"),
+	             RC_CFG_HELP);
+	cr_assert_eq(LOAD(&c, bad_env, err, "--version", "--config", "/nonexistent/x"), RC_CFG_VERSION);
 	cr_assert_eq(LOAD(&c, NULL, err, "--help", "--version"), RC_CFG_HELP);
 }
 
@@ -353,18 +360,24 @@ Test(cfg, command_line_errors)
 	FAILS(-EINVAL, "--help takes no value", "--help=yes");
 	FAILS(-EINVAL, "unexpected argument 'serve' (every setting is --key VALUE)", "serve");
 	FAILS(-EINVAL, "unexpected argument 'x' (every setting is --key VALUE)", "--", "x");
-	FAILS(-EINVAL, "unexpected argument 'a' (every setting is --key VALUE)", "--workers", "1",
-	      "a", "b");
-	FAILS(-EINVAL, "--idle-timeout-ms: 'abc' is not a number: expected an integer 1..86400000 "
-	      "(milliseconds)", "--idle-timeout-ms=abc");
-	FAILS(-EINVAL, "--idle-timeout-ms: 'abc' is not a number: expected an integer 1..86400000 "
-	      "(milliseconds)", "--idle-timeout-ms", "abc");
-	FAILS(-ENOENT, "config file /nonexistent/ringcast.conf: No such file or directory",
-	      "--config", "/nonexistent/ringcast.conf");
+	FAILS(-EINVAL, "unexpected argument 'a' (every setting is --key VALUE)", "--workers", "1", "a",
+	      "b");
+	FAILS(-EINVAL,
+	      "--idle-timeout-ms: 'abc' is not a number: expected an integer 1..86400000 "
+	      "(milliseconds)",
+	      "--idle-timeout-ms=abc");
+	FAILS(-EINVAL,
+	      "--idle-timeout-ms: 'abc' is not a number: expected an integer 1..86400000 "
+	      "(milliseconds)",
+	      "--idle-timeout-ms", "abc");
+	FAILS(-ENOENT, "config file /nonexistent/ringcast.conf: No such file or directory", "--config",
+	      "/nonexistent/ringcast.conf");
 	/* values are all checked before validation; validation comes last */
-	FAILS(-EINVAL, "message-max-bytes 70000 needs 256 bytes of header room in one buffer, more "
+	FAILS(-EINVAL,
+	      "message-max-bytes 70000 needs 256 bytes of header room in one buffer, more "
 	      "than buffer-size-bytes 65536: raise buffer-size-bytes or lower message-max-bytes to "
-	      "at most 65280", "--message-max-bytes=70000");
+	      "at most 65280",
+	      "--message-max-bytes=70000");
 }
 
 /* getopt's state is global: a second call in the same process starts from scratch. */
@@ -398,15 +411,21 @@ Test(cfg, environment)
 	rc_cfg c;
 	char err[RC_CFG_ERR_MAX];
 	rc_cfg_defaults(&c);
-	char *ok[] = { (char *)"PATH=/usr/bin", (char *)"RINGCAST", (char *)"XRINGCAST_FOO=1",
-	               (char *)"RINGCAST_WORKERS=2", (char *)"RINGCAST_PUBLISH_TOKEN=",
-	               (char *)"RINGCAST_ORIGINS=https://a.example", NULL };
+	char *ok[] = { (char *)"PATH=/usr/bin",
+		           (char *)"RINGCAST",
+		           (char *)"XRINGCAST_FOO=1",
+		           (char *)"RINGCAST_WORKERS=2",
+		           (char *)"RINGCAST_PUBLISH_TOKEN=",
+		           (char *)"RINGCAST_ORIGINS=https://a.example",
+		           NULL };
 	cr_assert_eq(rc_cfg_load_env(&c, ok, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(c.workers, 2);
 	cr_assert_eq(c.origin_count, 1);
 	cr_assert_eq(rc_cfg_load_env(&c, NULL, err, sizeof err), 0);
 
-	static const struct { const char *var, *msg; } bad[] = {
+	static const struct {
+		const char *var, *msg;
+	} bad[] = {
 		{ "RINGCAST_NOPE=1",
 		  "environment variable RINGCAST_NOPE does not name a setting (see --help)" },
 		{ "RINGCAST_WRITE_TIMEOUT=1",
@@ -419,9 +438,9 @@ Test(cfg, environment)
 		{ "RINGCAST_CONFIG=/etc/ringcast.conf",
 		  "environment variable RINGCAST_CONFIG does not name a setting (see --help)" },
 		{ "RINGCAST_IDLE_TIMEOUT_MS=30s", "RINGCAST_IDLE_TIMEOUT_MS: '30s' is not a number: "
-		  "expected an integer 1..86400000 (milliseconds)" },
+		                                  "expected an integer 1..86400000 (milliseconds)" },
 		{ "RINGCAST_IDLE_TIMEOUT_MS=", "RINGCAST_IDLE_TIMEOUT_MS: '' is not a number: "
-		  "expected an integer 1..86400000 (milliseconds)" },
+		                               "expected an integer 1..86400000 (milliseconds)" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char var[128];
@@ -444,17 +463,16 @@ Test(cfg, environment)
 
 Test(cfg, config_file_syntax)
 {
-	static const char text[] =
-		"# ringcast.conf\n"
-		"\n"
-		"   # an indented comment\n"
-		"listen=0.0.0.0:80\n"
-		"\tidle-timeout-ms\t=\t45000\t\n"
-		"publish-token = s3#cr=t\r\n"
-		"origins = https://a.example, https://b.example\n"
-		"allow-no-origin = off\n"
-		"  \t \n"
-		"cpus = 0-1";     /* no newline at the end */
+	static const char text[] = "# ringcast.conf\n"
+	                           "\n"
+	                           "   # an indented comment\n"
+	                           "listen=0.0.0.0:80\n"
+	                           "\tidle-timeout-ms\t=\t45000\t\n"
+	                           "publish-token = s3#cr=t\r\n"
+	                           "origins = https://a.example, https://b.example\n"
+	                           "allow-no-origin = off\n"
+	                           "  \t \n"
+	                           "cpus = 0-1"; /* no newline at the end */
 	rc_cfg c;
 	rc_cfg_defaults(&c);
 	char err[RC_CFG_ERR_MAX] = "x";
@@ -499,18 +517,19 @@ Test(cfg, config_file_errors_say_file_and_line)
 	FILE_FAILS("workers = 1\nlisten = 1.2.3.4:5\nworkers = 2\n",
 	           "3: workers: already set on line 1");
 	FILE_FAILS("\n\n\n\nidle-timeout-ms = 0\n", "5: idle-timeout-ms: 0 is out of range: expected "
-	           "an integer 1..86400000 (milliseconds)");
+	                                            "an integer 1..86400000 (milliseconds)");
 	FILE_FAILS("idle-timeout-ms = \n", "1: idle-timeout-ms: '' is not a number: expected an "
-	           "integer 1..86400000 (milliseconds)");
+	                                   "integer 1..86400000 (milliseconds)");
 	FILE_FAILS("idle-timeout-ms = 5 # five\n", "1: idle-timeout-ms: '5 # five' is not a number: "
-	           "expected an integer 1..86400000 (milliseconds)");
-	FILE_FAILS("workers = 1\nlisten = \"127.0.0.1:80\"\n", "2: listen: '\"127.0.0.1:80\"' is not "
+	                                           "expected an integer 1..86400000 (milliseconds)");
+	FILE_FAILS("workers = 1\nlisten = \"127.0.0.1:80\"\n",
+	           "2: listen: '\"127.0.0.1:80\"' is not "
 	           "allowed: expected IPv4:PORT, [IPv6]:PORT or localhost:PORT, literal addresses "
 	           "only, port 0..65535 (0: any free port)");
 	FILE_FAILS("workers = 1\nwor\0kers = 2\n", "2: a NUL byte (not a text file?)");
 	/* an error on the last line without a newline */
 	FILE_FAILS("workers = 1\ncpus = x", "2: cpus: 'x' is not allowed: expected a CPU list like "
-	           "0-3,6 (CPUs 0..1023), or empty (the affinity mask)");
+	                                    "0-3,6 (CPUs 0..1023), or empty (the affinity mask)");
 
 	rc_cfg c;
 	rc_cfg_defaults(&c);
@@ -530,8 +549,8 @@ Test(cfg, integers_strict)
 	const char *k = "write-timeout-ms";
 	const char *range = "expected an integer 1..86400000 (milliseconds)";
 	static const char *const malformed[] = {
-		"", "-1", "+1", " 1", "1 ", "1x", "0x10", "1e3", "1.5", "1,000", "1_000", "5s", "5ms",
-		"\t7", "1K", "one", "--1", "1-", "\n1",
+		"",      "-1", "+1",  " 1",  "1 ", "1x",  "0x10", "1e3", "1.5", "1,000",
+		"1_000", "5s", "5ms", "\t7", "1K", "one", "--1",  "1-",  "\n1",
 	};
 	char want[RC_CFG_ERR_MAX];
 	for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
@@ -544,8 +563,14 @@ Test(cfg, integers_strict)
 		assert_set_fails(k, malformed[i], want);
 	}
 	static const char *const out_of_range[] = {
-		"0", "00", "86400001", "4294967295", "4294967296", "18446744073709551615",
-		"18446744073709551616", "99999999999999999999999999999",
+		"0",
+		"00",
+		"86400001",
+		"4294967295",
+		"4294967296",
+		"18446744073709551615",
+		"18446744073709551616",
+		"99999999999999999999999999999",
 	};
 	for (size_t i = 0; i < sizeof out_of_range / sizeof out_of_range[0]; i++) {
 		snprintf(want, sizeof want, "%s: %s is out of range: %s", k, out_of_range[i], range);
@@ -555,13 +580,16 @@ Test(cfg, integers_strict)
 	assert_set_ok(k, "86400000", "86400000");
 	assert_set_ok(k, "0007", "7");
 	/* every integer key at both ends of its range, and one past each */
-	static const struct { const char *key; uint32_t min, max; } r[] = {
-		{ "max-connections", 1, 1u << 20 }, { "handshake-timeout-ms", 1, 86400000 },
-		{ "idle-timeout-ms", 1, 86400000 }, { "close-timeout-ms", 1, 86400000 },
-		{ "drain-timeout-ms", 1, 86400000 }, { "message-max-bytes", 1, (16u << 20) - 256 },
-		{ "pool-buffers", 1, 1u << 24 }, { "queue-bytes-max", 1, 1u << 30 },
-		{ "header-bytes-max", 256, 1u << 20 }, { "header-fields-max", 8, 1000 },
-		{ "topics-max", 1, 1u << 24 }, { "subscriptions-max", 1, 1u << 28 },
+	static const struct {
+		const char *key;
+		uint32_t min, max;
+	} r[] = {
+		{ "max-connections", 1, 1u << 20 },     { "handshake-timeout-ms", 1, 86400000 },
+		{ "idle-timeout-ms", 1, 86400000 },     { "close-timeout-ms", 1, 86400000 },
+		{ "drain-timeout-ms", 1, 86400000 },    { "message-max-bytes", 1, (16u << 20) - 256 },
+		{ "pool-buffers", 1, 1u << 24 },        { "queue-bytes-max", 1, 1u << 30 },
+		{ "header-bytes-max", 256, 1u << 20 },  { "header-fields-max", 8, 1000 },
+		{ "topics-max", 1, 1u << 24 },          { "subscriptions-max", 1, 1u << 28 },
 		{ "topics-per-connection-max", 1, 64 }, { "workers", 0, 1024 },
 	};
 	for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
@@ -589,20 +617,22 @@ Test(cfg, sizes_and_powers_of_two)
 	assert_set_ok("queue-bytes-max", "0001K", "1024");
 	const char *qa = "expected an integer 1..1073741824 (bytes; suffix K, M or G allowed)";
 	char want[RC_CFG_ERR_MAX];
-	static const char *const malformed[] = { "K", "1KB", "1KiB", "1 K", "1T", "1Kk", "-1K", "1.5M",
-	                                         "k1" };
+	static const char *const malformed[] = { "K",   "1KB", "1KiB", "1 K", "1T",
+		                                     "1Kk", "-1K", "1.5M", "k1" };
 	for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
 		snprintf(want, sizeof want, "queue-bytes-max: '%s' is not a number: %s", malformed[i], qa);
 		assert_set_fails("queue-bytes-max", malformed[i], want);
 	}
-	static const char *const big[] = { "2G", "1048577K", "0K", "18014398509481984K",
-	                                   "17179869184G", "99999999999999999999K" };
+	static const char *const big[] = { "2G",           "1048577K",
+		                               "0K",           "18014398509481984K",
+		                               "17179869184G", "99999999999999999999K" };
 	for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
 		snprintf(want, sizeof want, "queue-bytes-max: %s is out of range: %s", big[i], qa);
 		assert_set_fails("queue-bytes-max", big[i], want);
 	}
 	/* counts take no suffix */
-	assert_set_fails("max-connections", "1K", "max-connections: '1K' is not a number: expected "
+	assert_set_fails("max-connections", "1K",
+	                 "max-connections: '1K' is not a number: expected "
 	                 "an integer 1..1048576");
 	assert_set_fails("idle-timeout-ms", "1K", NULL);
 
@@ -619,7 +649,8 @@ Test(cfg, sizes_and_powers_of_two)
 	assert_set_fails("buffer-size-bytes", "32M", want);
 	assert_set_ok("recv-buffers", "1", "1");
 	assert_set_ok("recv-buffers", "32768", "32768");
-	assert_set_fails("recv-buffers", "3", "recv-buffers: 3 is not a power of two: expected a "
+	assert_set_fails("recv-buffers", "3",
+	                 "recv-buffers: 3 is not a power of two: expected a "
 	                 "power of two 1..32768");
 	assert_set_fails("recv-buffers", "65536", NULL);
 	assert_set_fails("recv-buffers", "0", NULL);
@@ -647,7 +678,8 @@ Test(cfg, booleans_and_enums)
 	static const char *const bad[] = { "", "TRUE", "True", "2", "y", "n", "enable", " true" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_set_fails("allow-no-origin", bad[i], NULL);
-	assert_set_fails("allow-no-origin", "maybe", "allow-no-origin: 'maybe' is not allowed: "
+	assert_set_fails("allow-no-origin", "maybe",
+	                 "allow-no-origin: 'maybe' is not allowed: "
 	                 "expected true or false (also 1/0, yes/no, on/off)");
 
 	static const char *const pol[] = { "drop-oldest", "drop-newest", "conflate", "disconnect" };
@@ -658,12 +690,14 @@ Test(cfg, booleans_and_enums)
 		cr_assert_eq(rc_cfg_policy_parse(pol[i], &p), 0);
 		cr_assert_eq((int)p, i);
 	}
-	assert_set_fails("slow-policy", "drop_oldest", "slow-policy: 'drop_oldest' is not allowed: "
+	assert_set_fails("slow-policy", "drop_oldest",
+	                 "slow-policy: 'drop_oldest' is not allowed: "
 	                 "expected drop-oldest, drop-newest, conflate or disconnect");
 	assert_set_fails("slow-policy", "DROP-OLDEST", NULL);
 	assert_set_fails("slow-policy", "", NULL);
 	assert_set_ok("log-level", "debug", "debug");
-	assert_set_fails("log-level", "verbose", "log-level: 'verbose' is not allowed: expected "
+	assert_set_fails("log-level", "verbose",
+	                 "log-level: 'verbose' is not allowed: expected "
 	                 "error, warn, info or debug");
 }
 
@@ -758,15 +792,54 @@ Test(cfg, listen_forms)
 Test(cfg, listen_bad)
 {
 	static const char *const bad[] = {
-		"", ":8080", "8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
-		"127.0.0.1:+1", "127.0.0.1:123456", "127.0.0.1:80x", "127.0.0.1: 80", " 127.0.0.1:80",
-		"256.0.0.1:1", "1.2.3:1", "1.2.3.4.5:1", "01.2.3.4:1", "1.2.3.04:1", "1.2.3.4 :1",
-		"1..3.4:1", "1.2.3.1234:1", "example.com:80", "LOCALHOST:1", "localhost.:1",
-		"*:80", "::1:8080", "::1", "[::1]", "[::1]8080", "[::1:8080", "::]:1", "[]:1",
-		"[1:2:3:4:5:6:7:8:9]:1", "[1::2::3]:1", "[12345::]:1", "[:1]:1", "[1:]:1", "[:::]:1",
-		"[1:2:3:4:5:6:7:8::]:1", "[::1:2:3:4:5:6:7:8]:1", "[fe80::1%eth0]:1", "[1.2.3.4]:1",
-		"[::ffff:1.2.3]:1", "[::ffff:1.2.3.4.5]:1", "[::1.2.3.4:5]:1", "[g::]:1",
-		"[1:2:3:4:5:6:1.2.3.4:1]:1", "[::1]:65536", "[0000000000000000000000000000000000000000000000000000000000::]:1",
+		"",
+		":8080",
+		"8080",
+		"127.0.0.1",
+		"127.0.0.1:",
+		"127.0.0.1:65536",
+		"127.0.0.1:-1",
+		"127.0.0.1:+1",
+		"127.0.0.1:123456",
+		"127.0.0.1:80x",
+		"127.0.0.1: 80",
+		" 127.0.0.1:80",
+		"256.0.0.1:1",
+		"1.2.3:1",
+		"1.2.3.4.5:1",
+		"01.2.3.4:1",
+		"1.2.3.04:1",
+		"1.2.3.4 :1",
+		"1..3.4:1",
+		"1.2.3.1234:1",
+		"example.com:80",
+		"LOCALHOST:1",
+		"localhost.:1",
+		"*:80",
+		"::1:8080",
+		"::1",
+		"[::1]",
+		"[::1]8080",
+		"[::1:8080",
+		"::]:1",
+		"[]:1",
+		"[1:2:3:4:5:6:7:8:9]:1",
+		"[1::2::3]:1",
+		"[12345::]:1",
+		"[:1]:1",
+		"[1:]:1",
+		"[:::]:1",
+		"[1:2:3:4:5:6:7:8::]:1",
+		"[::1:2:3:4:5:6:7:8]:1",
+		"[fe80::1%eth0]:1",
+		"[1.2.3.4]:1",
+		"[::ffff:1.2.3]:1",
+		"[::ffff:1.2.3.4.5]:1",
+		"[::1.2.3.4:5]:1",
+		"[g::]:1",
+		"[1:2:3:4:5:6:1.2.3.4:1]:1",
+		"[::1]:65536",
+		"[0000000000000000000000000000000000000000000000000000000000::]:1",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		rc_cfg_addr a, before;
@@ -777,7 +850,8 @@ Test(cfg, listen_bad)
 		assert_set_fails("listen", bad[i], NULL);
 	}
 	char want[RC_CFG_ERR_MAX];
-	snprintf(want, sizeof want, "listen: '::1:8080' is not allowed: expected IPv4:PORT, "
+	snprintf(want, sizeof want,
+	         "listen: '::1:8080' is not allowed: expected IPv4:PORT, "
 	         "[IPv6]:PORT or localhost:PORT, literal addresses only, port 0..65535 (0: any free "
 	         "port)");
 	assert_set_fails("listen", "::1:8080", want);
@@ -832,8 +906,9 @@ Test(cfg, ipv6_round_trip_random)
 	char text[RC_CFG_ADDR_TEXT_MAX];
 	cr_assert_gt(rc_cfg_addr_format(&a, text, sizeof text), 0);
 	cr_assert_str_eq(text, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
-	cr_assert_eq(rc_cfg_addr_format(&a, text, strlen("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")), 0,
-	             "does not fit: 0");
+	cr_assert_eq(
+	        rc_cfg_addr_format(&a, text, strlen("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")),
+	        0, "does not fit: 0");
 	static const uint8_t m[16] = { [10] = 0xff, [11] = 0xff, 255, 255, 255, 255 };
 	memcpy(a.addr, m, 16);
 	cr_assert_gt(rc_cfg_addr_format(&a, text, sizeof text), 0);
@@ -861,9 +936,23 @@ Test(cfg, cpu_lists)
 	cr_assert_eq(rc_cfg_cpus_parse("5-5,0-3,2", mask, &n), 0, "overlaps are a set");
 	cr_assert_eq(n, 5);
 
-	static const char *const bad[] = { "1024", "0-1024", "3-0", "0-", "-1", "0,,1", "0,", ",0",
-	                                   " 0", "0 ", "a", "0-3-5", "0x1", "1;2", "+1", "0-3,",
-	                                   "99999999999999999999" };
+	static const char *const bad[] = { "1024",
+		                               "0-1024",
+		                               "3-0",
+		                               "0-",
+		                               "-1",
+		                               "0,,1",
+		                               "0,",
+		                               ",0",
+		                               " 0",
+		                               "0 ",
+		                               "a",
+		                               "0-3-5",
+		                               "0x1",
+		                               "1;2",
+		                               "+1",
+		                               "0-3,",
+		                               "99999999999999999999" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		uint64_t m2[RC_CFG_CPUS_MAX / 64] = { 7 };
 		uint32_t n2 = 99;
@@ -872,7 +961,8 @@ Test(cfg, cpu_lists)
 		cr_assert_eq(m2[0], 7);
 		assert_set_fails("cpus", bad[i], NULL);
 	}
-	assert_set_fails("cpus", "3-0", "cpus: '3-0' is not allowed: expected a CPU list like 0-3,6 "
+	assert_set_fails("cpus", "3-0",
+	                 "cpus: '3-0' is not allowed: expected a CPU list like 0-3,6 "
 	                 "(CPUs 0..1023), or empty (the affinity mask)");
 
 	assert_set_ok("cpus", "6,3,2,1,0", "0-3,6");
@@ -903,10 +993,12 @@ Test(cfg, publish_token)
 	tok[RC_CFG_TOKEN_MAX] = 'a';
 	tok[RC_CFG_TOKEN_MAX + 1] = '\0';
 	assert_set_fails("publish-token", tok, NULL);
-	assert_set_ok("publish-token", "!~\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}", "!~\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}");
+	assert_set_ok("publish-token", "!~\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}",
+	              "!~\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}");
 	static const char *const bad[] = { "a b", "tab\there", "del\x7f", "caf\xc3\xa9", "nl\n" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		assert_set_fails("publish-token", bad[i], "publish-token: the value given is not "
+		assert_set_fails("publish-token", bad[i],
+		                 "publish-token: the value given is not "
 		                 "allowed: expected 1..256 bytes of printable ASCII without space, or "
 		                 "empty (anyone may publish)");
 }
@@ -916,8 +1008,11 @@ Test(cfg, origins)
 	rc_cfg c;
 	rc_cfg_defaults(&c);
 	char err[RC_CFG_ERR_MAX];
-	cr_assert_eq(rc_cfg_set(&c, "origins", " https://a.example ,http://localhost:8080,null,"
-	                        "chrome-extension://abc,http://[::1]:9", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(rc_cfg_set(&c, "origins",
+	                        " https://a.example ,http://localhost:8080,null,"
+	                        "chrome-extension://abc,http://[::1]:9",
+	                        err, sizeof err),
+	             0, "%s", err);
 	cr_assert_eq(c.origin_count, 5);
 	const char *list[8];
 	cr_assert_eq(rc_cfg_origins(&c, list, 8), 5);
@@ -936,9 +1031,11 @@ Test(cfg, origins)
 	const char *a = "expected comma-separated origins, each scheme://host[:port] without a path "
 	                "or null, at most 32, or empty (any origin)";
 	char want[RC_CFG_ERR_MAX];
-	static const char *const bad[] = { "https://a.example/", "a.example", "https://",
-	                                   "http://a?x", "http://a#f", "1http://a", "://a",
-	                                   "https:/a", "https://a b", "NULL", "http://a\"b" };
+	static const char *const bad[] = {
+		"https://a.example/", "a.example", "https://",   "http://a?x",
+		"http://a#f",         "1http://a", "://a",       "https:/a",
+		"https://a b",        "NULL",      "http://a\"b"
+	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		snprintf(want, sizeof want, "origins: '%s' is not an origin: %s", bad[i], a);
 		assert_set_fails("origins", bad[i], want);
@@ -995,8 +1092,8 @@ Test(cfg, validate_every_rule_at_its_boundary)
 	assert_valid(&c);
 	c.message_max_bytes = 65281;
 	assert_invalid(&c, "message-max-bytes 65281 needs 256 bytes of header room in one buffer, "
-	               "more than buffer-size-bytes 65536: raise buffer-size-bytes or lower "
-	               "message-max-bytes to at most 65280");
+	                   "more than buffer-size-bytes 65536: raise buffer-size-bytes or lower "
+	                   "message-max-bytes to at most 65280");
 
 	/* a queue holds the largest message */
 	rc_cfg_defaults(&c);
@@ -1004,7 +1101,7 @@ Test(cfg, validate_every_rule_at_its_boundary)
 	assert_valid(&c);
 	c.queue_bytes_max = c.message_max_bytes - 1;
 	assert_invalid(&c, "queue-bytes-max 65279 is below message-max-bytes 65280: a queue could "
-	               "never hold the largest message");
+	                   "never hold the largest message");
 
 	/* the pool holds one full queue */
 	rc_cfg_defaults(&c);
@@ -1013,7 +1110,7 @@ Test(cfg, validate_every_rule_at_its_boundary)
 	assert_valid(&c);
 	c.queue_bytes_max++;
 	assert_invalid(&c, "queue-bytes-max 1048577 is more than the whole pool (pool-buffers 16 * "
-	               "buffer-size-bytes 65536)");
+	                   "buffer-size-bytes 65536)");
 
 	/* a queue's ring fits one buffer */
 	rc_cfg_defaults(&c);
@@ -1021,7 +1118,7 @@ Test(cfg, validate_every_rule_at_its_boundary)
 	assert_valid(&c);
 	c.queue_msgs_max = 16384;
 	assert_invalid(&c, "queue-msgs-max 16384 needs 131072 bytes of ring, more than one buffer "
-	               "(buffer-size-bytes 65536): at most 8192");
+	                   "(buffer-size-bytes 65536): at most 8192");
 
 	/* a request head fits one buffer */
 	rc_cfg_defaults(&c);
@@ -1031,7 +1128,7 @@ Test(cfg, validate_every_rule_at_its_boundary)
 	assert_valid(&c);
 	c.header_bytes_max = 16385;
 	assert_invalid(&c, "header-bytes-max 16385 is more than one buffer (buffer-size-bytes 16384), "
-	               "where a request head is read");
+	                   "where a request head is read");
 
 	/* one worker's region */
 	rc_cfg_defaults(&c);
@@ -1041,25 +1138,25 @@ Test(cfg, validate_every_rule_at_its_boundary)
 	assert_valid(&c);
 	c.pool_buffers = 2049;
 	assert_invalid(&c, "(recv-buffers 2048 + pool-buffers 2049) * buffer-size-bytes 16777216 = "
-	               "68736253952 bytes per worker, more than 68719476736");
+	                   "68736253952 bytes per worker, more than 68719476736");
 
 	/* every range again, for a struct filled by hand: timeouts > 0, powers of two */
 	rc_cfg_defaults(&c);
 	c.idle_timeout_ms = 0;
 	assert_invalid(&c, "idle-timeout-ms: 0 is out of range: expected an integer 1..86400000 "
-	               "(milliseconds)");
+	                   "(milliseconds)");
 	rc_cfg_defaults(&c);
 	c.drain_timeout_ms = 0;
 	assert_invalid(&c, "drain-timeout-ms: 0 is out of range: expected an integer 1..86400000 "
-	               "(milliseconds)");
+	                   "(milliseconds)");
 	rc_cfg_defaults(&c);
 	c.buffer_size_bytes = 65536 + 4096;
 	assert_invalid(&c, "buffer-size-bytes: 69632 is not a power of two: expected a power of two "
-	               "16384..16777216 (bytes; suffix K, M or G allowed)");
+	                   "16384..16777216 (bytes; suffix K, M or G allowed)");
 	rc_cfg_defaults(&c);
 	c.queue_msgs_max = 1000;
 	assert_invalid(&c, "queue-msgs-max: 1000 is not a power of two: expected a power of two "
-	               "1..1048576");
+	                   "1..1048576");
 	rc_cfg_defaults(&c);
 	c.recv_buffers = 0;
 	assert_invalid(&c, "recv-buffers: 0 is out of range: expected a power of two 1..32768");

@@ -19,16 +19,17 @@ static const struct timespec T0 = { .tv_sec = 1795428000, .tv_nsec = 123456789 }
 
 static size_t vfmt_at(char *line, size_t cap, const struct timespec *ts, enum rc_log_level level,
                       const char *event, const char *fmt, va_list ap)
-	__attribute__((format(printf, 6, 0)));
+        __attribute__((format(printf, 6, 0)));
 static size_t vfmt_at(char *line, size_t cap, const struct timespec *ts, enum rc_log_level level,
                       const char *event, const char *fmt, va_list ap)
 {
 	return rc_log_format(line, cap, ts, level, event, fmt, ap);
 }
 
-__attribute__((format(printf, 6, 7)))
-static size_t fmt_at(char *line, size_t cap, const struct timespec *ts, enum rc_log_level level,
-                     const char *event, const char *fmt, ...)
+__attribute__((format(printf, 6, 7))) static size_t fmt_at(char *line, size_t cap,
+                                                           const struct timespec *ts,
+                                                           enum rc_log_level level,
+                                                           const char *event, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -51,8 +52,7 @@ static void assert_no_control(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		cr_assert(c >= 0x20 && c != 0x7F, "control byte 0x%02x at %zu in '%.*s'", c, i, (int)n,
-		          s);
+		cr_assert(c >= 0x20 && c != 0x7F, "control byte 0x%02x at %zu in '%.*s'", c, i, (int)n, s);
 	}
 }
 
@@ -76,8 +76,7 @@ Test(log, format_levels_and_no_fields)
 	for (int l = 0; l < RC_LOG_LEVEL_COUNT; l++) {
 		fmt_line(line, sizeof line, (enum rc_log_level)l, "x_1", NULL);
 		char want[128];
-		snprintf(want, sizeof want, "ts=2026-11-23T10:00:00.123Z level=%s event=x_1\n",
-		         names[l]);
+		snprintf(want, sizeof want, "ts=2026-11-23T10:00:00.123Z level=%s event=x_1\n", names[l]);
 		cr_assert_str_eq(line, want);
 		fmt_line(line, sizeof line, (enum rc_log_level)l, "x_1", "%s", "");
 		cr_assert_str_eq(line, want, "an empty field list adds no space");
@@ -101,8 +100,8 @@ Test(log, level_names_round_trip)
 		cr_assert_eq((int)got, l);
 	}
 	enum rc_log_level got = RC_LOG_DEBUG;
-	static const char *const bad[] = { "", "INFO", "Info", "information", "warning", " info",
-	                                   "info ", "3", "err" };
+	static const char *const bad[] = { "",      "INFO",  "Info", "information", "warning",
+		                               " info", "info ", "3",    "err" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		cr_assert_eq(rc_log_level_parse(bad[i], &got), -EINVAL, "'%s'", bad[i]);
 		cr_assert_eq(got, RC_LOG_DEBUG, "unchanged on error");
@@ -132,8 +131,8 @@ static void capture_close(struct capture *c)
 }
 
 static const char *LINE_RE =
-	"^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
-	"level=(error|warn|info|debug) event=[a-z0-9_]+( [^\n]*)?$";
+        "^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+        "level=(error|warn|info|debug) event=[a-z0-9_]+( [^\n]*)?$";
 
 static void assert_lines(const char *text, size_t len, size_t want_lines)
 {
@@ -258,8 +257,8 @@ Test(log, hostile_value_cannot_forge_a_line)
 Test(log, raw_control_bytes_replaced)
 {
 	char line[RC_LOG_LINE_MAX + 1];
-	size_t n = fmt_line(line, sizeof line, RC_LOG_INFO, "oops", "reason=%s x=%c",
-	                    "a\nb\rc\x01\x7f", '\t');
+	size_t n = fmt_line(line, sizeof line, RC_LOG_INFO, "oops", "reason=%s x=%c", "a\nb\rc\x01\x7f",
+	                    '\t');
 	cr_assert_str_eq(line, "ts=2026-11-23T10:00:00.123Z level=info event=oops "
 	                       "reason=a?b?c?? x=?\n");
 	assert_no_control(line, n - 1);
@@ -402,8 +401,8 @@ Test(log, concurrent_lines_never_interleave)
 	while (fgets(line, sizeof line, f) != NULL) {
 		unsigned id, i;
 		char pad[400];
-		int got = sscanf(line, "ts=%*s level=info event=tick thread=%u i=%u pad=%399s", &id, &i,
-		                 pad);
+		int got =
+		        sscanf(line, "ts=%*s level=info event=tick thread=%u i=%u pad=%399s", &id, &i, pad);
 		cr_assert_eq(got, 3, "line '%s'", line);
 		cr_assert_lt(id, THREADS);
 		cr_assert_eq(i, next[id], "thread %u: lines in order, none lost", id);

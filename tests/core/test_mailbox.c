@@ -32,7 +32,8 @@
 #define WAKE_ROUNDS 20000u
 #define ACK_WAIT_MS 3000 /* a wake-up takes ~100 us here (FACTS.md); 3 s means it was lost */
 
-#define VALID(mb) cr_assert(rc_mailbox_validate(mb), "rc_mailbox_validate failed (line %d)", __LINE__)
+#define VALID(mb) \
+	cr_assert(rc_mailbox_validate(mb), "rc_mailbox_validate failed (line %d)", __LINE__)
 
 static rc_mail mail(uint64_t a, uint64_t b)
 {
@@ -210,8 +211,8 @@ Test(mailbox, wrap_around_at_every_index)
 						uint32_t r = rc_mailbox_pop_many(&mb, out, k);
 						cr_assert_eq(r, n - got < k ? n - got : k);
 						for (uint32_t i = 0; i < r; i++) {
-							cr_assert_eq(out[i].a, in[got + i].a,
-								     "cap %u s %u n %u k %u", cap, s, n, k);
+							cr_assert_eq(out[i].a, in[got + i].a, "cap %u s %u n %u k %u", cap, s,
+							             n, k);
 							cr_assert_eq(out[i].b, in[got + i].b);
 						}
 						got += r;
@@ -263,7 +264,10 @@ Test(mailbox, indices_wrap_past_2_to_32)
 /* Random pushes, push_manys and pop_manys against a plain array model. */
 Test(mailbox, random_against_model)
 {
-	enum { OPS = 200000, MODEL = 1 << 16 };
+	enum {
+		OPS = 200000,
+		MODEL = 1 << 16
+	};
 	static rc_mail model[MODEL]; /* [lo, hi) is what the ring should hold */
 	uint64_t s = 42;
 	for (uint32_t cap = 1; cap <= 64; cap *= 2) {
@@ -274,7 +278,7 @@ Test(mailbox, random_against_model)
 		for (int op = 0; op < OPS / 8; op++) {
 			uint64_t r = rng_next(&s);
 			uint32_t k = (uint32_t)(r >> 8) % (cap + 8); /* sometimes more than fits */
-			if (hi - lo > MODEL - 100) { /* keep the model's window; drain */
+			if (hi - lo > MODEL - 100) {                 /* keep the model's window; drain */
 				while (lo < hi)
 					lo += rc_mailbox_pop_many(&mb, buf, 80);
 				lo = hi = 0;
@@ -457,9 +461,9 @@ static void hammer(uint32_t cap, uint64_t n)
 	cr_assert_eq(pthread_join(p, NULL), 0);
 	cr_assert_eq(pthread_join(c, NULL), 0);
 	fprintf(stderr, "hammer cap %u: %llu records in %llu ms\n", cap, (unsigned long long)n,
-		    (unsigned long long)(now_ms() - t0));
+	        (unsigned long long)(now_ms() - t0));
 	cr_assert_eq(h.bad, 0, "cap %u: %llu records out of sequence, first at %llu", cap,
-		     (unsigned long long)h.bad, (unsigned long long)h.first_bad);
+	             (unsigned long long)h.bad, (unsigned long long)h.first_bad);
 	cr_assert_eq(h.consumed, n);
 	cr_assert_eq(h.consumed_sum, h.produced_sum, "checksum");
 	cr_assert(rc_mailbox_empty(&h.mb));
@@ -493,7 +497,9 @@ Test(mailbox_threads, hammer_capacity_4096)
  * the consumer has taken the whole burst. So the consumer runs dry after every burst and goes to
  * sleep, and the next burst lands while it is arming, re-checking or asleep. A lost wake-up leaves
  * the burst unread: the producer gives up after ACK_WAIT_MS, counts it, and the test fails. */
-enum { WAKE_PRODUCERS_MAX = 2 };
+enum {
+	WAKE_PRODUCERS_MAX = 2
+};
 
 struct wake_test {
 	rc_wakeflag wf;
@@ -647,13 +653,14 @@ static void wake_run(uint32_t producers)
 		VALID(&t.side[p].mb);
 		rc_mailbox_fini(&t.side[p].mb);
 	}
-	fprintf(stderr, "wake %u producers: %u rounds, %llu records, %llu sleeps, %llu wake-ups, "
-		    "%llu futex timeouts, %llu ms\n", producers, t.rounds * producers,
-		    (unsigned long long)pushed, (unsigned long long)t.sleeps,
-		    (unsigned long long)wakes, (unsigned long long)t.timeouts,
-		    (unsigned long long)(now_ms() - t0));
+	fprintf(stderr,
+	        "wake %u producers: %u rounds, %llu records, %llu sleeps, %llu wake-ups, "
+	        "%llu futex timeouts, %llu ms\n",
+	        producers, t.rounds * producers, (unsigned long long)pushed,
+	        (unsigned long long)t.sleeps, (unsigned long long)wakes, (unsigned long long)t.timeouts,
+	        (unsigned long long)(now_ms() - t0));
 	cr_assert_eq(lost, 0, "%llu lost wake-ups (a burst sat unread for %d ms)",
-		     (unsigned long long)lost, ACK_WAIT_MS);
+	             (unsigned long long)lost, ACK_WAIT_MS);
 	cr_assert_eq(t.bad, 0, "records out of sequence");
 	cr_assert_eq(t.timeouts, 0, "the consumer slept through a whole futex timeout");
 	/* The protocol was exercised: the consumer really slept, and was woken at most once per

@@ -35,7 +35,8 @@ struct parsed {
 
 static bool name_char(char c, bool first)
 {
-	return isalpha((unsigned char)c) || c == '_' || c == ':' || (!first && isdigit((unsigned char)c));
+	return isalpha((unsigned char)c) || c == '_' || c == ':' ||
+	       (!first && isdigit((unsigned char)c));
 }
 
 /* Parse a whole exposition; fails the test at the first line that is not
@@ -66,8 +67,7 @@ static void parse_exposition(const char *text, size_t len, struct parsed *out)
 				strcpy(out->help[out->nhelp++], name);
 			} else {
 				cr_assert_str_eq(kw, "TYPE", "'%s'", line);
-				cr_assert(strcmp(rest, "counter") == 0 || strcmp(rest, "gauge") == 0, "'%s'",
-				          line);
+				cr_assert(strcmp(rest, "counter") == 0 || strcmp(rest, "gauge") == 0, "'%s'", line);
 				cr_assert_lt(out->ntype, 32);
 				strcpy(out->type[out->ntype], name);
 				strcpy(out->type_kind[out->ntype++], rest);
@@ -163,16 +163,18 @@ Test(metrics, every_slot_described_once)
 		cr_assert_not_null(in.help);
 		cr_assert(strcmp(in.type, "counter") == 0 || strcmp(in.type, "gauge") == 0);
 		bool total = strlen(in.name) > 6 && strcmp(in.name + strlen(in.name) - 6, "_total") == 0;
-		cr_assert_eq(total, strcmp(in.type, "counter") == 0, "%s: counters and only counters "
-		             "end in _total", in.name);
+		cr_assert_eq(total, strcmp(in.type, "counter") == 0,
+		             "%s: counters and only counters "
+		             "end in _total",
+		             in.name);
 		cr_assert_eq(in.label == NULL, in.value == NULL);
 		char na[96], la[96];
 		expected(a, na, la);
 		for (unsigned b = 0; b < a; b++) {
 			char nb[96], lb[96];
 			expected(b, nb, lb);
-			cr_assert(strcmp(na, nb) != 0 || strcmp(la, lb) != 0, "slots %u and %u: %s{%s}",
-			          a, b, na, la);
+			cr_assert(strcmp(na, nb) != 0 || strcmp(la, lb) != 0, "slots %u and %u: %s{%s}", a, b,
+			          na, la);
 			/* a family's slots are consecutive */
 			if (strcmp(na, nb) == 0)
 				for (unsigned c = b; c <= a; c++) {
@@ -188,7 +190,10 @@ Test(metrics, every_slot_described_once)
 
 Test(metrics, families_named_in_the_brief)
 {
-	static const struct { unsigned id; const char *name, *value; } want[] = {
+	static const struct {
+		unsigned id;
+		const char *name, *value;
+	} want[] = {
 		{ RC_M_CONNECTIONS, "connections", NULL },
 		{ RC_M_ACCEPTED, "connections_accepted_total", NULL },
 		{ RC_M_REJECTED(RC_REJECT_OVER_LIMIT), "connections_rejected_total", "over_limit" },
@@ -264,7 +269,8 @@ Test(metrics, render_zero_parses_and_has_help_and_type)
 		cr_assert(has_help, "%s has HELP and TYPE", name);
 	}
 	/* The example of the brief, verbatim. */
-	cr_assert_not_null(strstr(out, "\nringcast_messages_dropped_total{reason=\"queue_full_oldest\"} 0\n"));
+	cr_assert_not_null(
+	        strstr(out, "\nringcast_messages_dropped_total{reason=\"queue_full_oldest\"} 0\n"));
 	cr_assert_not_null(strstr(out, "# TYPE ringcast_messages_dropped_total counter\n"));
 	cr_assert_not_null(strstr(out, "# TYPE ringcast_connections gauge\n"));
 	free(p);
@@ -397,9 +403,15 @@ Test(metrics, set_pool_maps_every_state)
 {
 	rc_metrics m;
 	rc_metrics_init(&m);
-	struct rc_pool_stats s = { .count = 15, .buf_size = 65536, .free = 1, .pool_used = 2,
-	                           .recv_kernel = 3, .recv_held = 4, .recv_returned = 5,
-	                           .reserve = 9, .alloc_failed = 77 };
+	struct rc_pool_stats s = { .count = 15,
+		                       .buf_size = 65536,
+		                       .free = 1,
+		                       .pool_used = 2,
+		                       .recv_kernel = 3,
+		                       .recv_held = 4,
+		                       .recv_returned = 5,
+		                       .reserve = 9,
+		                       .alloc_failed = 77 };
 	rc_metrics_set_pool(&m, &s);
 	cr_assert_eq(rc_metric_get(&m, RC_M_BUFFERS(RC_BUFS_FREE)), 1);
 	cr_assert_eq(rc_metric_get(&m, RC_M_BUFFERS(RC_BUFS_POOL)), 2);

@@ -283,7 +283,9 @@ static uint32_t len_varied(uint32_t i)
 
 Test(msg, promote_moves_live_messages_byte_identical)
 {
-	enum { N = 30 };
+	enum {
+		N = 30
+	};
 	fixture f;
 	fx_init(&f, 4096, 16, 64);
 	rc_arena a;
@@ -667,7 +669,13 @@ Test(msg, validate_catches_corruption)
 /* The random test's model: every live message's tag (its bytes) and refs; per buffer the reference
  * net/ holds while parsing a receive buffer. A buffer's refcount must then be exactly its live
  * messages + net/'s hold + the arena's hold, and an unreferenced POOL buffer must be free. */
-enum { R_BUFS = 56, R_BUF_SIZE = 512, R_RING = 10, R_MSGS = 128, R_OPS = 100000 };
+enum {
+	R_BUFS = 56,
+	R_BUF_SIZE = 512,
+	R_RING = 10,
+	R_MSGS = 128,
+	R_OPS = 100000
+};
 
 typedef struct model_msg {
 	rc_msg *m;

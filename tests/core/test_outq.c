@@ -21,12 +21,12 @@
 /* ---- a counting allocator: one outstanding block per queue, poisoned so stale reads show ---- */
 
 typedef struct talloc {
-	unsigned gets;      /* successful get calls */
+	unsigned gets; /* successful get calls */
 	unsigned puts;
-	unsigned failed;    /* get calls refused */
-	bool fail_next;     /* refuse the next get */
-	size_t size;        /* the size every call must use */
-	void *live[8];      /* blocks handed out and not yet put */
+	unsigned failed; /* get calls refused */
+	bool fail_next;  /* refuse the next get */
+	size_t size;     /* the size every call must use */
+	void *live[8];   /* blocks handed out and not yet put */
 	unsigned nlive;
 } talloc;
 
@@ -201,13 +201,13 @@ Test(outq, policy_and_status_names)
 {
 	static const char *const names[] = { "drop-oldest", "drop-newest", "conflate", "disconnect" };
 	static const enum rc_outq_policy vals[] = { RC_OUTQ_DROP_OLDEST, RC_OUTQ_DROP_NEWEST,
-		                                    RC_OUTQ_CONFLATE, RC_OUTQ_DISCONNECT };
+		                                        RC_OUTQ_CONFLATE, RC_OUTQ_DISCONNECT };
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(rc_outq_policy_parse(names[i]), (int)vals[i], "%s", names[i]);
 		cr_assert_str_eq(rc_outq_policy_name(vals[i]), names[i]);
 	}
-	static const char *const bad[] = { "", "drop", "DROP-OLDEST", "drop_oldest", "conflate ",
-		                           "drop-oldestx" };
+	static const char *const bad[] = { "",          "drop",        "DROP-OLDEST", "drop_oldest",
+		                               "conflate ", "drop-oldestx" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		cr_assert_eq(rc_outq_policy_parse(bad[i]), -EINVAL, "\"%s\" accepted", bad[i]);
 	cr_assert_str_eq(rc_outq_policy_name((enum rc_outq_policy)99), "unknown");
@@ -722,7 +722,9 @@ Test(outq, fifo_across_wraparound)
 	rc_outq_alloc al = talloc_make(&a, &cfg);
 	rc_outq q;
 	rc_outq_init(&q);
-	enum { N = 100000 };
+	enum {
+		N = 100000
+	};
 	rc_msg *m = calloc(N, sizeof *m);
 	cr_assert_not_null(m);
 	uint64_t next_in = 0, next_out = 0;
@@ -1033,8 +1035,8 @@ typedef struct model_stats {
 	uint64_t status[RC_OUTQ_STATUS_COUNT];
 	uint64_t more, pins, partial, drains;
 	uint64_t at_msg_cap, at_byte_cap; /* pushes onto a queue full by count, by bytes */
-	uint64_t fallback;        /* DROP_OLDEST / CONFLATE that had to drop the new message */
-	uint64_t evict_conflate;  /* CONFLATED after evicting older messages first */
+	uint64_t fallback;                /* DROP_OLDEST / CONFLATE that had to drop the new message */
+	uint64_t evict_conflate;          /* CONFLATED after evicting older messages first */
 } model_stats;
 
 static void model_run(uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint32_t ops,
@@ -1107,7 +1109,7 @@ static void model_run(uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint
 				st->more++;
 				cr_assert(want == RC_OUTQ_DROPPED_OLDEST || want == RC_OUTQ_CONFLATED);
 				cr_assert(res.status == want ||
-				          (want == RC_OUTQ_DROPPED_OLDEST && res.status == RC_OUTQ_QUEUED),
+				                  (want == RC_OUTQ_DROPPED_OLDEST && res.status == RC_OUTQ_QUEUED),
 				          "op %llu: last status %s, model %s", (unsigned long long)op,
 				          rc_outq_status_name(res.status), rc_outq_status_name(want));
 			} else {
@@ -1210,8 +1212,8 @@ static void model_run(uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint
 	cr_assert_gt(st->at_msg_cap, 0u, "msgs_max %u bytes_max %u: message cap never reached",
 	             msgs_max, bytes_max);
 	/* (with one slot the byte cap can never be the one that binds: an empty queue always fits) */
-	cr_assert(msgs_max == 1 || st->at_byte_cap > 0, "msgs_max %u bytes_max %u: byte cap never reached",
-	          msgs_max, bytes_max);
+	cr_assert(msgs_max == 1 || st->at_byte_cap > 0,
+	          "msgs_max %u bytes_max %u: byte cap never reached", msgs_max, bytes_max);
 	cr_log_info("shape %u/%u: pushes at message cap %llu, at byte cap %llu", msgs_max, bytes_max,
 	            (unsigned long long)st->at_msg_cap, (unsigned long long)st->at_byte_cap);
 	for (int i = 0; i < RC_OUTQ_STATUS_COUNT; i++)
@@ -1250,12 +1252,13 @@ Test(outq, randomized_against_model, .timeout = 240)
 	cr_assert_gt(st.drains, 0u);
 	cr_assert_gt(st.fallback, 0u, "protection never forced a drop of the new message");
 	cr_assert_gt(st.evict_conflate, 0u, "no conflation needed evictions first");
-	cr_log_info("model: queued %llu newest %llu oldest %llu conflated %llu overflow %llu nomem %llu "
-	            "toobig %llu more %llu partial %llu fallback %llu evict+conflate %llu",
-	            (unsigned long long)st.status[0], (unsigned long long)st.status[1],
-	            (unsigned long long)st.status[2], (unsigned long long)st.status[3],
-	            (unsigned long long)st.status[4], (unsigned long long)st.status[5],
-	            (unsigned long long)st.status[6], (unsigned long long)st.more,
-	            (unsigned long long)st.partial, (unsigned long long)st.fallback,
-	            (unsigned long long)st.evict_conflate);
+	cr_log_info(
+	        "model: queued %llu newest %llu oldest %llu conflated %llu overflow %llu nomem %llu "
+	        "toobig %llu more %llu partial %llu fallback %llu evict+conflate %llu",
+	        (unsigned long long)st.status[0], (unsigned long long)st.status[1],
+	        (unsigned long long)st.status[2], (unsigned long long)st.status[3],
+	        (unsigned long long)st.status[4], (unsigned long long)st.status[5],
+	        (unsigned long long)st.status[6], (unsigned long long)st.more,
+	        (unsigned long long)st.partial, (unsigned long long)st.fallback,
+	        (unsigned long long)st.evict_conflate);
 }

@@ -22,7 +22,8 @@ typedef struct region {
 static region region_map(size_t buf_size, uint32_t count)
 {
 	size_t body = (buf_size * count + 4095) & ~(size_t)4095;
-	uint8_t *m = mmap(NULL, body + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *m =
+	        mmap(NULL, body + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(m, MAP_FAILED);
 	cr_assert_eq(mprotect(m + body, 4096, PROT_NONE), 0);
 	return (region){ .base = m, .len = body + 4096 };
@@ -122,7 +123,9 @@ Test(pool, fresh_pool_is_all_free)
 
 Test(pool, alloc_all_then_enobufs)
 {
-	enum { N = 64 };
+	enum {
+		N = 64
+	};
 	region r = region_map(256, N);
 	rc_pool p;
 	cr_assert_eq(rc_pool_init(&p, r.base, 256, N), 0);
@@ -158,7 +161,9 @@ Test(pool, alloc_all_then_enobufs)
 
 Test(pool, free_order_is_irrelevant)
 {
-	enum { N = 50 };
+	enum {
+		N = 50
+	};
 	region r = region_map(512, N);
 	rng_state = 11;
 	for (int round = 0; round < 20; round++) {
@@ -230,9 +235,9 @@ static void expect_stats(const rc_pool *p, uint32_t free, uint32_t pool_used, ui
 	rc_pool_stats(p, &st);
 	cr_assert(st.free == free && st.pool_used == pool_used && st.recv_kernel == kernel &&
 	                  st.recv_held == held && st.recv_returned == returned,
-	          "line %d: free %u pool %u kernel %u held %u returned %u, expected %u %u %u %u %u", line,
-	          st.free, st.pool_used, st.recv_kernel, st.recv_held, st.recv_returned, free, pool_used,
-	          kernel, held, returned);
+	          "line %d: free %u pool %u kernel %u held %u returned %u, expected %u %u %u %u %u",
+	          line, st.free, st.pool_used, st.recv_kernel, st.recv_held, st.recv_returned, free,
+	          pool_used, kernel, held, returned);
 	cr_assert_eq(rc_pool_free_count(p), free);
 	cr_assert(rc_pool_validate(p), "line %d: rc_pool_validate failed", line);
 }
@@ -344,7 +349,9 @@ Test(pool, unlend_gives_back_to_free_stack)
 
 Test(pool, kinds_never_mix)
 {
-	enum { N = 16 };
+	enum {
+		N = 16
+	};
 	region r = region_map(256, N);
 	rc_pool p;
 	cr_assert_eq(rc_pool_init(&p, r.base, 256, N), 0);
@@ -581,7 +588,14 @@ Test(pool, validate_catches_corruption)
 }
 
 /* The model: what each buffer should be, in the pool's own terms. */
-enum m_state { M_FREE, M_POOL, M_KERNEL, M_HELD, M_RETURNED, M_NSTATES };
+enum m_state {
+	M_FREE,
+	M_POOL,
+	M_KERNEL,
+	M_HELD,
+	M_RETURNED,
+	M_NSTATES
+};
 
 static uint32_t pick(const uint8_t *state, uint32_t n, enum m_state want)
 {
@@ -594,7 +608,10 @@ static uint32_t pick(const uint8_t *state, uint32_t n, enum m_state want)
 
 Test(pool, random_against_model)
 {
-	enum { N = 64, OPS = 100000 };
+	enum {
+		N = 64,
+		OPS = 100000
+	};
 	region r = region_map(256, N);
 	rc_pool p;
 	cr_assert_eq(rc_pool_init(&p, r.base, 256, N), 0);
@@ -678,9 +695,8 @@ Test(pool, random_against_model)
 		}
 
 		cr_assert(rc_pool_validate(&p), "op %d: rc_pool_validate failed", op);
-		static const enum rc_buf_kind kind_of[M_NSTATES] = {
-			RC_BUF_FREE, RC_BUF_POOL, RC_BUF_RECV, RC_BUF_RECV, RC_BUF_RECV
-		};
+		static const enum rc_buf_kind kind_of[M_NSTATES] = { RC_BUF_FREE, RC_BUF_POOL, RC_BUF_RECV,
+			                                                 RC_BUF_RECV, RC_BUF_RECV };
 		for (uint32_t i = 0; i < N; i++) {
 			cr_assert_eq(rc_pool_kind(&p, i), kind_of[state[i]], "op %d: buffer %u kind", op, i);
 			cr_assert_eq(rc_pool_refs(&p, i), refs[i], "op %d: buffer %u refs", op, i);

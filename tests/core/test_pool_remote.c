@@ -112,7 +112,9 @@ Test(pool_remote, pending_counts_as_in_use)
 
 Test(pool_remote, local_and_remote_releases_share_the_returned_list)
 {
-	enum { N = 16 };
+	enum {
+		N = 16
+	};
 	uint8_t *mem = region_map(N * 256);
 	rc_pool p;
 	cr_assert_eq(rc_pool_init(&p, mem, 256, N), 0);
@@ -146,7 +148,9 @@ Test(pool_remote, local_and_remote_releases_share_the_returned_list)
 
 Test(pool_remote, whole_pool_in_one_collect)
 {
-	enum { N = 4096 };
+	enum {
+		N = 4096
+	};
 	uint8_t *mem = region_map((size_t)N * 256);
 	rc_pool p;
 	cr_assert_eq(rc_pool_init(&p, mem, 256, N), 0);
@@ -274,8 +278,8 @@ struct remote_thread {
 	struct hammer *h;
 	uint32_t id;
 	uint64_t puts;
-	uint64_t sum;    /* of the tokens it took */
-	uint32_t bad;    /* a token that did not name its buffer (index + 1), 0 if none */
+	uint64_t sum; /* of the tokens it took */
+	uint32_t bad; /* a token that did not name its buffer (index + 1), 0 if none */
 };
 
 /* Index i belongs to thread i % stride when that is < nthreads, else to the owner (released
@@ -288,9 +292,9 @@ struct hammer {
 	size_t mem_len;
 	uint32_t count, nthreads, stride;
 	_Atomic uint8_t *granted;
-	uint32_t *grants;  /* [count] hand-outs per index (owner) */
-	uint32_t *puts;    /* [count] remote puts per index (written by the index's thread only) */
-	uint64_t *last;    /* [count] last token handed out per index (owner) */
+	uint32_t *grants; /* [count] hand-outs per index (owner) */
+	uint32_t *puts;   /* [count] remote puts per index (written by the index's thread only) */
+	uint64_t *last;   /* [count] last token handed out per index (owner) */
 	atomic_bool stop;
 	struct remote_thread t[THREADS_MAX];
 };
@@ -397,8 +401,8 @@ static void hammer_join(struct hammer *h, uint64_t handed, uint64_t sum, uint64_
 	cr_assert_eq(collected, HAMMER_OPS);
 	cr_assert_eq(tsum, sum, "token checksum differs");
 	for (uint32_t i = 0; i < h->count; i++)
-		cr_assert_eq(h->grants[i], h->puts[i], "buffer %u: handed out %u, put %u", i,
-		             h->grants[i], h->puts[i]);
+		cr_assert_eq(h->grants[i], h->puts[i], "buffer %u: handed out %u, put %u", i, h->grants[i],
+		             h->puts[i]);
 	struct rc_pool_stats st;
 	rc_pool_stats(&h->pool, &st);
 	cr_assert_eq(st.remote_frees, HAMMER_OPS);

@@ -75,7 +75,9 @@ Test(topic, init_limits)
 	cr_assert_eq(rc_topics_init(&t, 0, 10, SEED), -EINVAL);
 	cr_assert_eq(rc_topics_init(&t, 10, 0, SEED), -EINVAL);
 	cr_assert_eq(rc_topics_init(&t, RC_TOPICS_MAX_LIMIT + 1, 10, SEED), -EINVAL);
-	static const struct { uint32_t max, cap; } caps[] = {
+	static const struct {
+		uint32_t max, cap;
+	} caps[] = {
 		{ 1, 2 }, { 2, 4 }, { 3, 8 }, { 4, 8 }, { 5, 16 }, { 1000, 2048 }, { 1024, 2048 },
 	};
 	for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
@@ -124,14 +126,14 @@ Test(topic, subscribe_find_unsubscribe)
 	cr_assert_eq(rc_subscribe(&t, &b, S("ETH-USD")), -EEXIST);
 	VALID(&t);
 	cr_assert_eq(t.subs_live, 3);
-	cr_assert_eq(rc_unsubscribe(&t, &a, S("ETH-USD")), -ENOENT);  /* topic live, not a's */
-	cr_assert_eq(rc_unsubscribe(&t, &a, S("SOL-USD")), -ENOENT);  /* no such topic */
+	cr_assert_eq(rc_unsubscribe(&t, &a, S("ETH-USD")), -ENOENT); /* topic live, not a's */
+	cr_assert_eq(rc_unsubscribe(&t, &a, S("SOL-USD")), -ENOENT); /* no such topic */
 	VALID(&t);
 
 	uint32_t btc = tp->id;
 	cr_assert_eq(rc_unsubscribe(&t, &a, S("BTC-USD")), 0);
 	VALID(&t);
-	cr_assert_eq(rc_topic_find(&t, S("BTC-USD")), (int)btc);  /* b still holds it */
+	cr_assert_eq(rc_topic_find(&t, S("BTC-USD")), (int)btc); /* b still holds it */
 	cr_assert_eq(tp->subs_plain, 0);
 	cr_assert_eq(rc_unsubscribe(&t, &a, S("BTC-USD")), -ENOENT);
 	cr_assert_eq(rc_unsubscribe(&t, &b, S("BTC-USD")), 0);
@@ -159,8 +161,9 @@ Test(topic, invalid_names)
 	rc_subscriber_init(&a, true);
 	char longest[RC_APP_TOPIC_MAX + 2];
 	memset(longest, 'a', sizeof longest);
-	static const char *const bad[] = { "", "a b", "a,b", "a%2Cb", "a\\b", "\"a\"", "caf\xc3\xa9",
-	                                   "a\nb", "#a", "a?", "a*" };
+	static const char *const bad[] = { "",     "a b",   "a,b",         "a%2Cb",
+		                               "a\\b", "\"a\"", "caf\xc3\xa9", "a\nb",
+		                               "#a",   "a?",    "a*" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		cr_assert_eq(rc_subscribe(&t, &a, S(bad[i])), -EINVAL, "%s", bad[i]);
 		cr_assert_eq(rc_topic_pin(&t, S(bad[i])), -EINVAL, "%s", bad[i]);
@@ -190,7 +193,9 @@ Test(topic, invalid_names)
 
 Test(topic, fill_topics_max_exactly)
 {
-	enum { TOPICS = 16 };
+	enum {
+		TOPICS = 16
+	};
 	rc_topics t;
 	init(&t, TOPICS, 100);
 	rc_subscriber a, b;
@@ -242,7 +247,9 @@ Test(topic, fill_topics_max_exactly)
 
 Test(topic, fill_subs_max_exactly)
 {
-	enum { SUBS = 10 };
+	enum {
+		SUBS = 10
+	};
 	rc_topics t;
 	init(&t, 100, SUBS);
 	rc_subscriber sr[SUBS + 2];
@@ -282,7 +289,12 @@ Test(topic, fill_subs_max_exactly)
 
 Test(topic, many_topics_and_subscribers)
 {
-	enum { TOPICS = 300, SUBSCRIBERS = 40, SUBS = 2000, OPS = 8000 };
+	enum {
+		TOPICS = 300,
+		SUBSCRIBERS = 40,
+		SUBS = 2000,
+		OPS = 8000
+	};
 	rng_state = 7;
 	rc_topics t;
 	init(&t, TOPICS, SUBS);
@@ -358,7 +370,11 @@ Test(topic, many_topics_and_subscribers)
 
 /* ---- the hash table: backward-shift deletion --------------------------------------------------- */
 
-enum { BS_TOPICS = 4, BS_CAP = 8, BS_PER_HOME = BS_TOPICS };
+enum {
+	BS_TOPICS = 4,
+	BS_CAP = 8,
+	BS_PER_HOME = BS_TOPICS
+};
 
 /* Names sorted by home slot in a table of 8 slots: pool[h][k] is the k-th name found with home h. */
 static char bs_pool[BS_CAP][BS_PER_HOME][16];
@@ -498,7 +514,9 @@ static void assert_spread(const rc_topics *t)
 
 Test(topic, hash_spread_and_seed)
 {
-	enum { TOPICS = 1 << 16 };
+	enum {
+		TOPICS = 1 << 16
+	};
 	rc_topics t;
 	init(&t, TOPICS, 1);
 	char name[RC_APP_TOPIC_MAX + 1];
@@ -512,8 +530,11 @@ Test(topic, hash_spread_and_seed)
 	rc_topics u, v;
 	init(&u, 8192, 1);
 	cr_assert_eq(rc_topics_init(&v, 8192, 1, SEED + 1), 0);
-	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:/@";
-	enum { A = sizeof alpha - 1 };
+	static const char alpha[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:/@";
+	enum {
+		A = sizeof alpha - 1
+	};
 	uint32_t created = 0, same_home = 0;
 	for (size_t a = 0; a < A; a++) {
 		for (size_t b = 0; b <= A; b++) {
@@ -555,12 +576,12 @@ Test(topic, sequence_numbers_and_pins)
 	VALID(&t);
 	cr_assert_eq(rc_topic_find(&t, S("A")), (int)ta);
 	cr_assert_eq(rc_topic_next_seq(&t, ta), 6);
-	rc_topic_pin_id(&t, ta);  /* two pins */
+	rc_topic_pin_id(&t, ta); /* two pins */
 	rc_topic_unpin(&t, ta);
 	VALID(&t);
 	cr_assert_eq(rc_topic_next_seq(&t, ta), 7);
 	cr_assert_eq(rc_subscribe(&t, &a, S("A")), 0);
-	rc_topic_unpin(&t, ta);   /* the subscriber still holds it */
+	rc_topic_unpin(&t, ta); /* the subscriber still holds it */
 	VALID(&t);
 	cr_assert_eq(rc_topic_next_seq(&t, ta), 8);
 	cr_assert_eq(rc_unsubscribe(&t, &a, S("A")), 0); /* nothing holds it: deleted */
@@ -589,7 +610,9 @@ Test(topic, sequence_numbers_and_pins)
 
 Test(topic, foreach_removing_current)
 {
-	enum { N = 10 };
+	enum {
+		N = 10
+	};
 	rc_topics t;
 	init(&t, 8, 64);
 	rc_subscriber sr[N + 1];
@@ -607,7 +630,7 @@ Test(topic, foreach_removing_current)
 	int seen[N + 1] = { 0 };
 	int visits = 0;
 	rc_sub *s, *nx;
-	RC_TOPIC_FOREACH_SUB(tp, s, nx) {
+	RC_TOPIC_FOREACH_SUB (tp, s, nx) {
 		int i = (int)(s->subscriber - sr);
 		cr_assert(i >= 0 && i < N);
 		seen[i]++;
@@ -630,7 +653,7 @@ Test(topic, foreach_removing_current)
 	/* remove every subscriber of an unpinned topic during the loop: the topic dies under it */
 	uint32_t hot = tp->id;
 	visits = 0;
-	RC_TOPIC_FOREACH_SUB(tp, s, nx) {
+	RC_TOPIC_FOREACH_SUB (tp, s, nx) {
 		visits++;
 		rc_unsubscribe_all(&t, s->subscriber);
 		VALID(&t);
@@ -645,7 +668,7 @@ Test(topic, foreach_removing_current)
 	tp = topic_named(&t, "hot");
 	rc_topic_pin_id(&t, tp->id);
 	visits = 0;
-	RC_TOPIC_FOREACH_SUB(tp, s, nx) {
+	RC_TOPIC_FOREACH_SUB (tp, s, nx) {
 		visits++;
 		cr_assert_eq(rc_unsubscribe(&t, s->subscriber, S("hot")), 0);
 	}
@@ -689,11 +712,11 @@ Test(topic, missed_pending_list)
 
 	uint32_t tid, count;
 	cr_assert(!rc_subscriber_pop_missed(&t, &v, &tid, &count));
-	cr_assert(rc_sub_add_missed(&t, vb, 1));   /* B first */
+	cr_assert(rc_sub_add_missed(&t, vb, 1)); /* B first */
 	VALID(&t);
 	cr_assert(rc_sub_add_missed(&t, va, 3));
-	cr_assert(!rc_sub_add_missed(&t, vb, 1));  /* already pending: only counted */
-	cr_assert(!rc_sub_add_missed(&t, pa, 5));  /* plain: no notices, nothing recorded */
+	cr_assert(!rc_sub_add_missed(&t, vb, 1)); /* already pending: only counted */
+	cr_assert(!rc_sub_add_missed(&t, pa, 5)); /* plain: no notices, nothing recorded */
 	VALID(&t);
 	cr_assert_eq(pa->missed, 0);
 	cr_assert(!rc_subscriber_missed_pending(&p));
@@ -706,7 +729,7 @@ Test(topic, missed_pending_list)
 	cr_assert_eq(count, 2);
 	cr_assert_eq(vb->missed, 0);
 	VALID(&t);
-	cr_assert(rc_sub_add_missed(&t, vb, 4));   /* pending again: goes behind A */
+	cr_assert(rc_sub_add_missed(&t, vb, 4)); /* pending again: goes behind A */
 	cr_assert(rc_subscriber_pop_missed(&t, &v, &tid, &count));
 	cr_assert_eq(tid, id[0]);
 	cr_assert_eq(count, 3);
@@ -727,7 +750,7 @@ Test(topic, missed_pending_list)
 
 	/* unsubscribing discards a pending notice, from the head, middle and tail of the list */
 	cr_assert(rc_sub_add_missed(&t, va, 1));
-	cr_assert(rc_sub_add_missed(&t, vb, 1));   /* list: C, A, B */
+	cr_assert(rc_sub_add_missed(&t, vb, 1)); /* list: C, A, B */
 	cr_assert_eq(rc_unsubscribe(&t, &v, S("A")), 0);
 	VALID(&t);
 	cr_assert_eq(rc_unsubscribe(&t, &v, S("C")), 0);
@@ -749,11 +772,11 @@ Test(topic, missed_pending_list)
 		cr_assert_eq(rc_subscribe(&t, &many, S(names[i])), 0);
 	cr_assert_eq(rc_subscribe(&t, &many, S("D")), 0);
 	uint32_t d = topic_named(&t, "D")->id;
-	cr_assert_not_null(rc_sub_find(&t, &many, d));   /* topic list is the shorter */
+	cr_assert_not_null(rc_sub_find(&t, &many, d)); /* topic list is the shorter */
 	cr_assert_null(rc_sub_find(&t, &p, d));
-	cr_assert_not_null(rc_sub_find(&t, &p, id[0]));  /* subscriber list is the shorter */
+	cr_assert_not_null(rc_sub_find(&t, &p, id[0])); /* subscriber list is the shorter */
 	cr_assert_null(rc_sub_find(&t, &v, id[0]));
-	cr_assert_null(rc_sub_find(&t, &v, 7));          /* a dead id */
+	cr_assert_null(rc_sub_find(&t, &v, 7)); /* a dead id */
 	rc_unsubscribe_all(&t, &many);
 	rc_unsubscribe_all(&t, &p);
 	VALID(&t);
@@ -779,7 +802,9 @@ Test(topic, validate_detects_corruption)
 {
 	rc_topics t;
 	rc_subscriber sr[3];
-	enum { CASES = 10 };
+	enum {
+		CASES = 10
+	};
 	for (int c = 0; c < CASES; c++) {
 		corrupt_setup(&t, sr);
 		rc_topic *a = topic_named(&t, "A");
@@ -789,17 +814,33 @@ Test(topic, validate_detects_corruption)
 			t.slots[(a->hash + 1) & t.mask] = t.slots[a->hash & t.mask];
 			t.slots[a->hash & t.mask].id = RC_TOPIC_SLOT_EMPTY;
 			break;
-		case 1: a->subs_plain++; break;
-		case 2: s->topic_next->topic_prev = NULL; break;
-		case 3: s->sub_prev = NULL; break; /* s is last in sr[2]'s list: B, A */
-		case 4: t.subs_live--; break;
+		case 1:
+			a->subs_plain++;
+			break;
+		case 2:
+			s->topic_next->topic_prev = NULL;
+			break;
+		case 3:
+			s->sub_prev = NULL;
+			break; /* s is last in sr[2]'s list: B, A */
+		case 4:
+			t.subs_live--;
+			break;
 		case 5: /* pending, but not on the list */
 			rc_sub_find(&t, &sr[2], topic_named(&t, "B")->id)->missed = 3;
 			break;
-		case 6: sr[2].missed_head = NULL; break;
-		case 7: a->next_seq = 0; break;
-		case 8: t.subs_fresh++; break; /* a subscription lost: neither live nor free */
-		case 9: a->name[0] = 'Z'; break; /* no longer found under its hash */
+		case 6:
+			sr[2].missed_head = NULL;
+			break;
+		case 7:
+			a->next_seq = 0;
+			break;
+		case 8:
+			t.subs_fresh++;
+			break; /* a subscription lost: neither live nor free */
+		case 9:
+			a->name[0] = 'Z';
+			break; /* no longer found under its hash */
 		}
 		cr_assert(!rc_topics_validate(&t), "case %d not detected", c);
 		/* t is inconsistent: free it without unsubscribing */
@@ -948,7 +989,7 @@ Test(topic, model_randomized, .timeout = 240)
 		uint32_t tid, count;
 		int rc;
 		uint32_t topics_before = m.topics;
-		if (r < 380) {                               /* subscribe */
+		if (r < 380) { /* subscribe */
 			rc = rc_subscribe(&t, &sr[s], MN(k));
 			if (m.on[s][k]) {
 				cr_assert_eq(rc, -EEXIST);
@@ -963,7 +1004,7 @@ Test(topic, model_randomized, .timeout = 240)
 				m.subs++;
 				m.subs_hwm = m.subs > m.subs_hwm ? m.subs : m.subs_hwm;
 			}
-		} else if (r < 500) {                        /* unsubscribe, mostly a real one */
+		} else if (r < 500) { /* unsubscribe, mostly a real one */
 			if (below(5) != 0)
 				k = m_pick_on(&m, s);
 			rc = rc_unsubscribe(&t, &sr[s], MN(k));
@@ -974,7 +1015,7 @@ Test(topic, model_randomized, .timeout = 240)
 				cr_assert_eq(rc, -ENOENT);
 				enoent++;
 			}
-		} else if (r < 505) {                        /* close */
+		} else if (r < 505) { /* close */
 			uint32_t had = 0;
 			for (uint32_t j = 0; j < M_NAMES; j++)
 				if (m.on[s][j]) {
@@ -982,7 +1023,7 @@ Test(topic, model_randomized, .timeout = 240)
 					had++;
 				}
 			cr_assert_eq(rc_unsubscribe_all(&t, &sr[s]), had);
-		} else if (r < 565) {                        /* pin */
+		} else if (r < 565) { /* pin */
 			rc = rc_topic_pin(&t, MN(k));
 			if (!m.live[k] && m.topics == M_TOPICS_MAX) {
 				cr_assert_eq(rc, -ENOSPC);
@@ -992,7 +1033,7 @@ Test(topic, model_randomized, .timeout = 240)
 				m_hold(&m, k);
 				m.pins[k]++;
 			}
-		} else if (r < 625) {                        /* unpin a pinned topic */
+		} else if (r < 625) { /* unpin a pinned topic */
 			uint32_t start = k;
 			while (m.pins[k] == 0 && (k = (k + 1) % M_NAMES) != start)
 				;
@@ -1003,12 +1044,12 @@ Test(topic, model_randomized, .timeout = 240)
 				m.pins[k]--;
 				m_release(&m, k);
 			}
-		} else if (r < 765) {                        /* publish */
+		} else if (r < 765) { /* publish */
 			rc = rc_topic_find(&t, MN(k));
 			cr_assert_eq(rc >= 0, m.live[k]);
 			if (rc >= 0)
 				cr_assert_eq(rc_topic_next_seq(&t, (uint32_t)rc), m.next_seq[k]++);
-		} else if (r < 895) {                        /* drop messages for a subscriber */
+		} else if (r < 895) { /* drop messages for a subscriber */
 			k = m_pick_on(&m, s);
 			if (m.on[s][k]) {
 				rc = rc_topic_find(&t, MN(k));
@@ -1025,7 +1066,7 @@ Test(topic, model_randomized, .timeout = 240)
 					m.missed[s][k] = n > UINT32_MAX - old ? UINT32_MAX : old + n;
 				}
 			}
-		} else if (r < 970) {                        /* flush: pop one notice */
+		} else if (r < 970) { /* flush: pop one notice */
 			bool got = rc_subscriber_pop_missed(&t, &sr[s], &tid, &count);
 			cr_assert_eq(got, m.fifo_len[s] > 0);
 			if (got) {
@@ -1037,7 +1078,7 @@ Test(topic, model_randomized, .timeout = 240)
 				m.fifo_len[s]--;
 				pops++;
 			}
-		} else {                                     /* an invalid name */
+		} else { /* an invalid name */
 			static const char *const bad[] = { "", "a b", "x,y", "\xff" };
 			const char *b = bad[below(4)];
 			cr_assert_eq(rc_subscribe(&t, &sr[s], S(b)), -EINVAL);

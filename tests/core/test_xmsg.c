@@ -72,8 +72,8 @@ Test(xmsg, layout_and_content)
 	uint8_t payload[100];
 	for (size_t i = 0; i < sizeof payload; i++)
 		payload[i] = (uint8_t)(i * 7);
-	rc_xmsg *x = rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, true, TOPIC, TLEN, payload, sizeof payload,
-	                         1, 2);
+	rc_xmsg *x =
+	        rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, true, TOPIC, TLEN, payload, sizeof payload, 1, 2);
 	cr_assert_not_null(x);
 	cr_assert_eq((uintptr_t)x % 8, 0);
 	cr_assert_eq(x->kind, RC_XMSG_PUBLISH);
@@ -116,8 +116,8 @@ Test(xmsg, rolls_over_and_buffers_go_home)
 	uint32_t first = RC_POOL_NONE, bufs[8];
 	size_t per = BUF / rc_xmsg_size(TLEN, sizeof payload);
 	for (size_t i = 0; i < per * 3; i++) {
-		rc_xmsg *x = rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, payload,
-		                         sizeof payload, 1, 1);
+		rc_xmsg *x = rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, payload, sizeof payload,
+		                         1, 1);
 		cr_assert_not_null(x, "message %zu", i);
 		if (first == RC_POOL_NONE)
 			first = x->buf;
@@ -219,8 +219,8 @@ typedef struct hammer {
 	fixture f;
 	uint32_t nrecv;
 	rc_mailbox mb[RECV_MAX];
-	_Atomic uint32_t done;         /* receivers finished */
-	uint64_t sum[RECV_MAX];        /* checksums the receivers computed */
+	_Atomic uint32_t done;  /* receivers finished */
+	uint64_t sum[RECV_MAX]; /* checksums the receivers computed */
 	uint64_t seen[RECV_MAX];
 	bool in_order[RECV_MAX];
 } hammer;
@@ -332,9 +332,18 @@ static void hammer_run(uint32_t nrecv)
 
 /* One timeout for all three: with different .timeout values in one run, Criterion 2.4.1's runner
  * leaks 48 bytes (LeakSanitizer reports it in the Asan build). */
-Test(xmsg_hammer, two_receivers, .timeout = 120) { hammer_run(2); }
-Test(xmsg_hammer, three_receivers, .timeout = 120) { hammer_run(3); }
-Test(xmsg_hammer, seven_receivers, .timeout = 120) { hammer_run(7); }
+Test(xmsg_hammer, two_receivers, .timeout = 120)
+{
+	hammer_run(2);
+}
+Test(xmsg_hammer, three_receivers, .timeout = 120)
+{
+	hammer_run(3);
+}
+Test(xmsg_hammer, seven_receivers, .timeout = 120)
+{
+	hammer_run(7);
+}
 
 Test(xmsg, idle_lets_go_only_when_every_holder_released)
 {

@@ -18,13 +18,12 @@
 #include "rc_app.h"
 #include "rc_utf8.h"
 
-#define CHECK(x)                                                                            \
-	do {                                                                                \
-		if (!(x)) {                                                                 \
-			fprintf(stderr, "fuzz_app: check failed: %s (%s:%d)\n", #x, __FILE__,  \
-			        __LINE__);                                                  \
-			abort();                                                            \
-		}                                                                           \
+#define CHECK(x) \
+	do { \
+		if (!(x)) { \
+			fprintf(stderr, "fuzz_app: check failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); \
+			abort(); \
+		} \
 	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,8 +49,8 @@ static bool token_ok(rc_app_slice t)
 }
 
 /* Worst case of rc_app_target_encode: "/ws?topics=" 64 topics, publish, token fully escaped. */
-#define TARGET_MAX (64 + RC_APP_TOPICS_MAX * (RC_APP_TOPIC_MAX + 1) + RC_APP_TOPIC_MAX + \
-	3 * RC_APP_TOKEN_MAX)
+#define TARGET_MAX \
+	(64 + RC_APP_TOPICS_MAX * (RC_APP_TOPIC_MAX + 1) + RC_APP_TOPIC_MAX + 3 * RC_APP_TOKEN_MAX)
 
 /* Encode c as a target, parse its query back, compare. */
 static void connect_round_trip(const rc_app_connect *c)
@@ -88,7 +87,7 @@ static void fuzz_query(const uint8_t *d, size_t n)
 	rc_app_connect_init(&c, topics, RC_APP_TOPICS_MAX, store, n);
 	enum rc_app_query_error e = rc_app_query_parse(&c, d, n);
 	CHECK(e <= RC_APP_QUERY_TOO_LONG);
-	CHECK(e != RC_APP_QUERY_TOO_LONG);   /* a store as long as the query always suffices */
+	CHECK(e != RC_APP_QUERY_TOO_LONG); /* a store as long as the query always suffices */
 	CHECK(e != RC_APP_QUERY_TOKEN_CONFLICT && e != RC_APP_QUERY_PUBLISH_V1);
 	CHECK(c.store_len <= n && c.topics_len <= RC_APP_TOPICS_MAX);
 	CHECK(within(c.publish, store, c.store_len));
@@ -152,7 +151,7 @@ static void fuzz_cmd(const uint8_t *d, size_t n)
 /* Parse p[0..n) as a PUBLISH; if valid, rebuild it from the parsed fields and compare. */
 static void fuzz_pub(const uint8_t *d, size_t n)
 {
-	uint8_t *p = malloc(n ? n : 1);   /* exact size: ASan flags a read past the end */
+	uint8_t *p = malloc(n ? n : 1); /* exact size: ASan flags a read past the end */
 	CHECK(p);
 	memcpy(p, d, n);
 	rc_app_pub pb;
@@ -168,13 +167,13 @@ static void fuzz_pub(const uint8_t *d, size_t n)
 	CHECK(pb.seq_slot == p + 3 + pb.topic.len && pb.seq_slot + 8 == pb.payload.ptr);
 	CHECK(pb.payload.ptr + pb.payload.len == p + n);
 	CHECK(pb.flags <= RC_APP_FLAG_TEXT);
-	uint8_t *q = malloc(n);   /* n >= 12 here */
+	uint8_t *q = malloc(n); /* n >= 12 here */
 	CHECK(q);
 	size_t h = rc_app_pub_encode_header(q, pb.flags, pb.topic.ptr, pb.topic.len, pb.seq);
 	CHECK(h == rc_app_pub_header_len(pb.topic.len) && h + pb.payload.len == n);
 	if (pb.payload.len)
 		memcpy(q + h, pb.payload.ptr, pb.payload.len);
-	CHECK(memcmp(q, p, n) == 0);   /* the layout has one encoding only */
+	CHECK(memcmp(q, p, n) == 0); /* the layout has one encoding only */
 	rc_app_pub pb2;
 	CHECK(rc_app_pub_parse(q, n, &pb2) == RC_APP_OK);
 	CHECK(pb2.flags == pb.flags && pb2.seq == pb.seq && same(pb2.topic, pb.topic) &&
@@ -198,7 +197,7 @@ static bool notice_same(const rc_app_notice *a, const rc_app_notice *b)
 	if (a->type == RC_APP_NOTICE_MISSED)
 		return a->count == b->count;
 	if (a->type == RC_APP_NOTICE_ERROR)
-		return a->code == b->code;   /* messages are compared unescaped by the caller */
+		return a->code == b->code; /* messages are compared unescaped by the caller */
 	return true;
 }
 
@@ -264,7 +263,7 @@ static void notice_round_trip(const rc_app_notice *nt, const char *msg, size_t m
 		if (msg_len <= RC_APP_MESSAGE_MAX && rc_utf8_valid((const uint8_t *)msg, msg_len))
 			CHECK(bn == msg_len && (bn == 0 || memcmp(back, msg, bn) == 0));
 		else
-			CHECK(bn <= 3 * RC_APP_MESSAGE_MAX);   /* cut, invalid bytes became U+FFFD */
+			CHECK(bn <= 3 * RC_APP_MESSAGE_MAX); /* cut, invalid bytes became U+FFFD */
 	}
 	free(again);
 }
@@ -304,7 +303,8 @@ static uint8_t next(src *s)
 	return *s->p++;
 }
 
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:/@";
+static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:/@";
 
 /* A valid topic into buf (RC_APP_TOPIC_MAX bytes). */
 static rc_app_slice make_topic(src *s, uint8_t *buf)
@@ -355,7 +355,7 @@ static void fuzz_encoders(const uint8_t *d, size_t n)
 	size_t msg_len = next(&s);
 	if (msg_len > s.n)
 		msg_len = s.n;
-	notice_round_trip(&want, (const char *)s.p, msg_len);   /* any bytes: escaped or U+FFFD */
+	notice_round_trip(&want, (const char *)s.p, msg_len); /* any bytes: escaped or U+FFFD */
 
 	/* Publish: the rest of the input is the payload (text only if it is UTF-8). */
 	uint8_t flags = next(&s) & 1;

@@ -36,12 +36,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                                       \
-	do {                                                                           \
-		if (!(c)) {                                                            \
+#define CHECK(c) \
+	do { \
+		if (!(c)) { \
 			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                       \
-		}                                                                      \
+			abort(); \
+		} \
 	} while (0)
 
 static void *xmalloc(size_t n)
@@ -118,9 +118,9 @@ static void tr_control(str *t, uint8_t op, const uint8_t *payload, size_t n, uin
 
 typedef struct sink {
 	str tr;
-	uint8_t *msg;      /* payload of the message in progress, all its frames so far */
+	uint8_t *msg; /* payload of the message in progress, all its frames so far */
 	size_t msg_len;
-	size_t frame_at;   /* where the open frame's payload starts in msg */
+	size_t frame_at; /* where the open frame's payload starts in msg */
 	bool in_frame;
 	uint8_t opcode, msg_opcode;
 	bool fin;
@@ -298,8 +298,8 @@ typedef struct script {
 	uint8_t msg_op;
 	uint8_t pend[4]; /* UTF-8 bytes of a character not yet all in a frame */
 	size_t pend_len, pend_at;
-	str wire;        /* the encoded frames */
-	str want;        /* the transcript they must parse into */
+	str wire; /* the encoded frames */
+	str want; /* the transcript they must parse into */
 } script;
 
 /* The next input byte; once the input runs out, pseudo-random bytes. */
@@ -339,9 +339,9 @@ static size_t utf8_encode(uint32_t cp, uint8_t *out)
 /* The next byte of valid UTF-8 text: characters at the edges of every range of Table 3-7. */
 static uint8_t text_byte(script *g)
 {
-	static const uint32_t cps[] = { 0x00, 0x7F, 0x80, 0x7FF, 0x800, 0xFFF, 0x1000, 0xCFFF,
-		                        0xD000, 0xD7FF, 0xE000, 0xFFFD, 0xFFFF, 0x10000, 0x3FFFF,
-		                        0x40000, 0xFFFFF, 0x100000, 0x10FFFF, 0x1F600 };
+	static const uint32_t cps[] = { 0x00,    0x7F,    0x80,    0x7FF,    0x800,    0xFFF,  0x1000,
+		                            0xCFFF,  0xD000,  0xD7FF,  0xE000,   0xFFFD,   0xFFFF, 0x10000,
+		                            0x3FFFF, 0x40000, 0xFFFFF, 0x100000, 0x10FFFF, 0x1F600 };
 	if (g->pend_at == g->pend_len) {
 		uint8_t b = take(g);
 		uint32_t cp = b < 0x80 ? b : cps[b % (sizeof cps / sizeof cps[0])];
@@ -409,8 +409,10 @@ static void script_data(script *g, uint8_t cmd, uint8_t *buf)
 static void script_control(script *g, uint8_t cmd, uint8_t *buf)
 {
 	static const uint16_t codes[] = { 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
-		                          1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999 };
-	uint8_t op = (cmd & 7) == 5 ? RC_OPCODE_PING : (cmd & 7) == 6 ? RC_OPCODE_PONG : RC_OPCODE_CLOSE;
+		                              1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999 };
+	uint8_t op = (cmd & 7) == 5   ? RC_OPCODE_PING
+	             : (cmd & 7) == 6 ? RC_OPCODE_PONG
+	                              : RC_OPCODE_CLOSE;
 	size_t n = take(g) % (RC_FRAME_CONTROL_MAX + 1);
 	uint16_t code = 0;
 	if (op == RC_OPCODE_CLOSE) {
@@ -471,8 +473,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t seed = hash(data, size);
 	for (int r = 0; r < 2; r++) {
 		rc_frame_cfg cfg = { .role = r ? RC_FRAME_CLIENT : RC_FRAME_SERVER,
-			             .message_max = max,
-			             .rsv_allowed = conf & 0x80 ? 0x40 : 0 };
+			                 .message_max = max,
+			                 .rsv_allowed = conf & 0x80 ? 0x40 : 0 };
 		raw_round(&cfg, data + 1, size - 1, seed);
 	}
 	script_round(data + 1, size - 1, seed);

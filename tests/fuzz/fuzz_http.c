@@ -35,8 +35,8 @@ static bool is_tchar(uint8_t c)
 
 static bool is_b64(char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       c == '+' || c == '/';
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' ||
+	       c == '/';
 }
 
 static void check_slice(rc_http_str s, const uint8_t *buf, ssize_t consumed)
@@ -74,7 +74,8 @@ static void check_request(const rc_http_request *req, const uint8_t *buf, ssize_
 		rc_http_str item;
 		while (rc_http_list_next(h->value, &cur, &item))
 			check(item.len > 0 && item.ptr >= h->value.ptr &&
-			      item.ptr + item.len <= h->value.ptr + h->value.len, "list item outside");
+			              item.ptr + item.len <= h->value.ptr + h->value.len,
+			      "list item outside");
 	}
 }
 
@@ -84,8 +85,11 @@ static void check_handshake(const rc_http_request *req)
 	static const char *const protos[] = { "chat", "ringcast.v1" };
 	const rc_ws_handshake_cfg cfgs[] = {
 		RC_WS_HANDSHAKE_CFG_DEFAULT,
-		{ .origins = origins, .origin_count = 2, .allow_no_origin = false,
-		  .subprotocols = protos, .subprotocol_count = 2 },
+		{ .origins = origins,
+		  .origin_count = 2,
+		  .allow_no_origin = false,
+		  .subprotocols = protos,
+		  .subprotocol_count = 2 },
 	};
 	for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
 		rc_ws_handshake_result res;
@@ -173,7 +177,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(split.req.path.off == whole.req.path.off, "path differs");
 		for (uint32_t i = 0; i < whole.req.header_count; i++)
 			check(fields_split[i].value.off == fields_whole[i].value.off &&
-			      fields_split[i].value.len == fields_whole[i].value.len, "value differs");
+			              fields_split[i].value.len == fields_whole[i].value.len,
+			      "value differs");
 		check_handshake(&whole.req);
 	}
 	free(buf);

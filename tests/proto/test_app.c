@@ -94,13 +94,18 @@ Test(app, topic_alphabet_every_byte)
 
 Test(app, topic_table)
 {
-	static const struct { const char *t; bool ok; } v[] = {
-		{ "a", true }, { "BTC-USD", true }, { "x.y_z-w:v/u@t", true }, { "0", true },
-		{ "/", true }, { "trades/BTC-USD@binance", true },
-		{ "", false }, { "a b", false }, { "a,b", false }, { "a\"b", false }, { "a\\b", false },
-		{ "a%2Cb", false }, { "a+b", false }, { "a#", false }, { "a?b", false }, { "a=b", false },
-		{ "a&b", false }, { "a~", false }, { "\xc3\xa9", false }, { "a\tb", false },
-		{ "a*", false }, { "a'b", false },
+	static const struct {
+		const char *t;
+		bool ok;
+	} v[] = {
+		{ "a", true },         { "BTC-USD", true }, { "x.y_z-w:v/u@t", true },
+		{ "0", true },         { "/", true },       { "trades/BTC-USD@binance", true },
+		{ "", false },         { "a b", false },    { "a,b", false },
+		{ "a\"b", false },     { "a\\b", false },   { "a%2Cb", false },
+		{ "a+b", false },      { "a#", false },     { "a?b", false },
+		{ "a=b", false },      { "a&b", false },    { "a~", false },
+		{ "\xc3\xa9", false }, { "a\tb", false },   { "a*", false },
+		{ "a'b", false },
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		uint8_t *g = guarded_str(v[i].t);
@@ -117,7 +122,11 @@ Test(app, topic_table)
 
 Test(app, error_names_and_close_codes)
 {
-	static const struct { enum rc_app_error e; const char *name; uint16_t close; } v[] = {
+	static const struct {
+		enum rc_app_error e;
+		const char *name;
+		uint16_t close;
+	} v[] = {
 		{ RC_APP_OK, "ok", 0 },
 		{ RC_APP_ERR_BAD_JSON, "bad_json", RC_CLOSE_BAD_COMMAND },
 		{ RC_APP_ERR_BAD_COMMAND, "bad_command", RC_CLOSE_BAD_COMMAND },
@@ -226,14 +235,13 @@ Test(app, query_bad_escapes_and_bytes)
 {
 	qres r;
 	static const char *const escapes[] = {
-		"topics=a%", "topics=a%4", "topics=%zz", "topics=%4g", "x=%G1", "_=%", "%=1",
-		"topics=a&_=1%", "token=%%41",
+		"topics=a%", "topics=a%4", "topics=%zz",    "topics=%4g", "x=%G1",
+		"_=%",       "%=1",        "topics=a&_=1%", "token=%%41",
 	};
 	for (size_t i = 0; i < sizeof escapes / sizeof escapes[0]; i++)
 		cr_assert_eq(qparse(&r, escapes[i]), RC_APP_QUERY_BAD_ESCAPE, "%s", escapes[i]);
 	static const char *const malformed[] = {
-		"topics=a b", "topics=a#b", "topics=a\x7f", "topics=\xc3\xa9", "topics=a\tb",
-		"_=\x01", " ",
+		"topics=a b", "topics=a#b", "topics=a\x7f", "topics=\xc3\xa9", "topics=a\tb", "_=\x01", " ",
 	};
 	for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++)
 		cr_assert_eq(qparse(&r, malformed[i]), RC_APP_QUERY_MALFORMED, "%s", malformed[i]);
@@ -243,7 +251,8 @@ Test(app, query_empty_topics)
 {
 	qres r;
 	static const char *const v[] = {
-		"topics=", "topics", "topics=a,,b", "topics=,a", "topics=a,", "topics=,", "topics=a&topics=",
+		"topics=",   "topics",   "topics=a,,b",      "topics=,a",
+		"topics=a,", "topics=,", "topics=a&topics=",
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
 		cr_assert_eq(qparse(&r, v[i]), RC_APP_QUERY_BAD_TOPIC, "%s", v[i]);
@@ -261,7 +270,7 @@ Test(app, query_repeats_and_limits)
 	cr_assert(slice_is(r.c.topics[0], "a"));
 	cr_assert(slice_is(r.c.topics[1], "b"));
 	cr_assert(slice_is(r.c.topics[2], "c"));
-	cr_assert(slice_is(r.c.topics[3], "a"));   /* duplicates are kept */
+	cr_assert(slice_is(r.c.topics[3], "a")); /* duplicates are kept */
 
 	cr_assert_eq(qparse_cap(&r, "topics=a,b", 2), RC_APP_QUERY_OK);
 	cr_assert_eq(qparse_cap(&r, "topics=a,b,c", 2), RC_APP_QUERY_TOO_MANY_TOPICS);
@@ -405,14 +414,14 @@ Test(app, bearer_header)
 	}
 	cr_assert_eq(bearer("Bearer a+b/c==", &t), RC_APP_QUERY_OK);
 	cr_assert(slice_is(t, "a+b/c=="));
-	static const char *const ignored[] = { "", "  ", "Basic dXNlcjpwYXNz", "Bearerx abc", "Bear",
-	                                       "Token abc" };
+	static const char *const ignored[] = { "",     "  ",       "Basic dXNlcjpwYXNz", "Bearerx abc",
+		                                   "Bear", "Token abc" };
 	for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
 		cr_assert_eq(bearer(ignored[i], &t), RC_APP_QUERY_OK, "%s", ignored[i]);
 		cr_assert_eq(t.len, 0, "%s", ignored[i]);
 	}
-	static const char *const bad[] = { "Bearer", "Bearer ", "Bearer  \t", "Bearer a b",
-	                                   "Bearer a\x01", "Bearer \xc3\xa9" };
+	static const char *const bad[] = { "Bearer",     "Bearer ",      "Bearer  \t",
+		                               "Bearer a b", "Bearer a\x01", "Bearer \xc3\xa9" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		cr_assert_eq(bearer(bad[i], &t), RC_APP_QUERY_BAD_TOKEN, "%s", bad[i]);
 	char v[400];
@@ -439,7 +448,7 @@ Test(app, token_in_query_and_header)
 	cr_assert_eq(qparse(&r, "topics=a"), RC_APP_QUERY_OK);
 	cr_assert_eq(rc_app_connect_authorization(&r.c, g, strlen(h)), RC_APP_QUERY_OK);
 	cr_assert(slice_is(r.c.token, "abc"));
-	cr_assert_eq(r.c.token.ptr, g + 7);   /* points into the header value */
+	cr_assert_eq(r.c.token.ptr, g + 7); /* points into the header value */
 
 	/* Another scheme leaves the query's token alone; a broken Bearer is refused. */
 	cr_assert_eq(qparse(&r, "token=abd"), RC_APP_QUERY_OK);
@@ -464,8 +473,11 @@ Test(app, connect_check_subprotocol)
 Test(app, target_encode_round_trip)
 {
 	rc_app_slice topics[2] = { sl("BTC-USD"), sl("a/b@c:d") };
-	rc_app_connect c = { .topics = topics, .topics_len = 2, .topics_cap = 2,
-	                     .publish = sl("T"), .token = sl("a&b=c%d+e~") };
+	rc_app_connect c = { .topics = topics,
+		                 .topics_len = 2,
+		                 .topics_cap = 2,
+		                 .publish = sl("T"),
+		                 .token = sl("a&b=c%d+e~") };
 	uint8_t out[256];
 	const char *want = "/ws?topics=BTC-USD,a/b@c:d&publish=T&token=a%26b%3Dc%25d%2Be~";
 	size_t n = rc_app_target_encode(out, sizeof out, &c);
@@ -539,14 +551,16 @@ Test(app, cmd_valid_variants)
 	cr_assert(slice_is(c.topics[0], "BTC-USD"));
 
 	cr_assert_eq(cmd(" \t\r\n{\n  \"topics\" : [ \"x.y\" ,\t\"a/b@c:d_e-f\" ] ,\r\n  \"op\" :"
-	                 "\"subscribe\"\n}\n\n ", &c), RC_APP_OK);
+	                 "\"subscribe\"\n}\n\n ",
+	                 &c),
+	             RC_APP_OK);
 	cr_assert_eq(c.op, RC_APP_OP_SUBSCRIBE);
 	cr_assert_eq(c.topics_len, 2);
 	cr_assert(slice_is(c.topics[1], "a/b@c:d_e-f"));
 
 	/* Python's json.dumps style. */
 	cr_assert_eq(cmd("{\"op\": \"subscribe\", \"topics\": [\"a\", \"a\"]}", &c), RC_APP_OK);
-	cr_assert_eq(c.topics_len, 2);   /* duplicates are kept, as sent */
+	cr_assert_eq(c.topics_len, 2); /* duplicates are kept, as sent */
 
 	char s[600];
 	sprintf(s, "{\"op\":\"subscribe\",\"topics\":[\"%s\"]}", repeat(0, 'Z', 128));
@@ -708,7 +722,7 @@ Test(app, cmd_every_error)
 	sprintf(s, "{\"op\":\"subscribe\",\"topics\":[\"%s\"]}", repeat(0, 'Z', 129));
 	cr_assert_eq(cmd(s, &c), RC_APP_ERR_BAD_TOPIC);
 	sprintf(s, "{\"op\":\"subscribe\",\"topics\":[\"%s", repeat(0, 'Z', 500));
-	cr_assert_eq(cmd(s, &c), RC_APP_ERR_BAD_TOPIC);   /* decided at byte 129, not at the end */
+	cr_assert_eq(cmd(s, &c), RC_APP_ERR_BAD_TOPIC); /* decided at byte 129, not at the end */
 	cr_assert_eq(cmd_n(NULL, 0, &c), RC_APP_ERR_BAD_JSON);
 	/* A NUL byte is not whitespace. */
 	static const char nul[] = "{\"op\":\"subscribe\",\"topics\":[\"a\"]}\0";
@@ -782,8 +796,9 @@ Test(app, cmd_encode_round_trip)
 	rc_app_slice many[RC_APP_TOPICS_MAX + 1];
 	for (int i = 0; i <= RC_APP_TOPICS_MAX; i++)
 		many[i] = sl(repeat(0, 'q', RC_APP_TOPIC_MAX));
-	cr_assert_eq(rc_app_cmd_encode(out, sizeof out, RC_APP_OP_SUBSCRIBE, many,
-	                               RC_APP_TOPICS_MAX + 1), 0);
+	cr_assert_eq(
+	        rc_app_cmd_encode(out, sizeof out, RC_APP_OP_SUBSCRIBE, many, RC_APP_TOPICS_MAX + 1),
+	        0);
 	rc_app_slice bad[1] = { sl("a b") };
 	cr_assert_eq(rc_app_cmd_encode(out, sizeof out, RC_APP_OP_SUBSCRIBE, bad, 1), 0);
 	cr_assert_eq(rc_app_cmd_encode(out, sizeof out, (enum rc_app_op)3, t, 1), 0);
@@ -799,11 +814,11 @@ Test(app, cmd_encode_round_trip)
 
 /* The worked example of docs/protocol.md, byte for byte. */
 static const uint8_t doc_publish[] = {
-	0x01,                                     /* kind PUBLISH */
-	0x01,                                     /* flags: text */
-	0x07,                                     /* topic length */
-	0x42, 0x54, 0x43, 0x2d, 0x55, 0x53, 0x44, /* "BTC-USD" */
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* sequence 0 */
+	0x01,                                                       /* kind PUBLISH */
+	0x01,                                                       /* flags: text */
+	0x07,                                                       /* topic length */
+	0x42, 0x54, 0x43, 0x2d, 0x55, 0x53, 0x44,                   /* "BTC-USD" */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,             /* sequence 0 */
 	0x7b, 0x22, 0x62, 0x69, 0x64, 0x22, 0x3a, 0x34, 0x32, 0x7d, /* {"bid":42} */
 };
 static const uint8_t doc_message[] = {
@@ -872,10 +887,10 @@ Test(app, pub_minimum_and_maximum)
 	cr_assert_eq(pub(min_text, sizeof min_text, &p, NULL), RC_APP_OK);
 
 	uint8_t max[RC_APP_PUB_HEADER_MAX + 3];
-	size_t h = rc_app_pub_encode_header(max, 0, (const uint8_t *)repeat(0, 'T', 128), 128,
-	                                    UINT64_MAX);
+	size_t h =
+	        rc_app_pub_encode_header(max, 0, (const uint8_t *)repeat(0, 'T', 128), 128, UINT64_MAX);
 	cr_assert_eq(h, RC_APP_PUB_HEADER_MAX);
-	memcpy(max + h, "\x00\xff\x80", 3);   /* binary payload: any bytes */
+	memcpy(max + h, "\x00\xff\x80", 3); /* binary payload: any bytes */
 	cr_assert_eq(pub(max, sizeof max, &p, NULL), RC_APP_OK);
 	cr_assert_eq(p.topic.len, 128);
 	cr_assert_eq(p.seq, UINT64_MAX);
@@ -943,7 +958,7 @@ Test(app, pub_every_prefix)
 		rc_app_pub p;
 		enum rc_app_error e = rc_app_pub_parse(g.data, k, &p);
 		if (k >= 18) {
-			cr_assert_eq(e, RC_APP_OK, "prefix %zu", k);   /* ASCII payload: any cut is UTF-8 */
+			cr_assert_eq(e, RC_APP_OK, "prefix %zu", k); /* ASCII payload: any cut is UTF-8 */
 			cr_assert_eq(p.payload.len, k - 18);
 			cr_assert_eq(p.seq, 258);
 		} else {
@@ -956,7 +971,7 @@ Test(app, pub_every_prefix)
 Test(app, pub_round_trip_and_seq)
 {
 	uint8_t slot[9] = { 0 };
-	rc_app_seq_write(slot + 1, 0x0102030405060708ull);   /* unaligned on purpose */
+	rc_app_seq_write(slot + 1, 0x0102030405060708ull); /* unaligned on purpose */
 	static const uint8_t be[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	cr_assert(memcmp(slot + 1, be, 8) == 0);
 	cr_assert_eq(rc_app_seq_read(slot + 1), 0x0102030405060708ull);
@@ -1068,7 +1083,8 @@ Test(app, notice_worst_case_sizes)
 	cr_assert_eq(rc_app_notice_subscribed(out, RC_APP_NOTICE_MAX, many, RC_APP_TOPICS_MAX),
 	             RC_APP_NOTICE_TOPICS_MAX - 2);
 	cr_assert_eq(rc_app_notice_missed(out, sizeof out, (const uint8_t *)repeat(0, 'q', 128), 128,
-	                                  UINT64_MAX), RC_APP_NOTICE_MISSED_MAX);
+	                                  UINT64_MAX),
+	             RC_APP_NOTICE_MISSED_MAX);
 	/* Control bytes are the longest escapes (6 bytes each). */
 	char ctl[RC_APP_MESSAGE_MAX + 50];
 	memset(ctl, 0x01, sizeof ctl);
@@ -1078,7 +1094,7 @@ Test(app, notice_worst_case_sizes)
 	memset(ctl, 0xff, sizeof ctl);
 	cr_assert_eq(rc_app_notice_error(out, sizeof out, RC_APP_ERR_TOO_MANY_TOPICS, ctl, sizeof ctl),
 	             RC_APP_NOTICE_ERROR_MAX);
-	cr_assert_eq(RC_APP_NOTICE_MAX, 8418);   /* the figure in docs/protocol.md §9 */
+	cr_assert_eq(RC_APP_NOTICE_MAX, 8418); /* the figure in docs/protocol.md §9 */
 	cr_assert_leq(RC_APP_NOTICE_ERROR_MAX, RC_APP_NOTICE_MAX);
 	cr_assert_leq(RC_APP_NOTICE_MISSED_MAX, RC_APP_NOTICE_MAX);
 	cr_assert_lt(RC_APP_NOTICE_MAX + 4096, RC_APP_JSON_LEN_MAX);
@@ -1091,10 +1107,12 @@ Test(app, error_message_escaping)
 	/* quote, backslash, the short escapes, other controls, DEL (left as is), a valid 2- and
 	 * 3-byte character, an invalid byte, a truncated sequence and a stray continuation byte. */
 	static const char msg[] = "say \"hi\"\\ back\n\x01\x7f\xc3\xa9\xff\xe2\x82\xac\xe2\x82\t\r\b\f"
-	                          "\x1f" "end";
-	const char *want = "{\"type\":\"error\",\"code\":\"bad_topic\",\"message\":\"say \\\"hi\\\"\\\\ "
-	                   "back\\n\\u0001\x7f\xc3\xa9\\ufffd\xe2\x82\xac\\ufffd\\ufffd\\t\\r\\b\\f"
-	                   "\\u001fend\"}";
+	                          "\x1f"
+	                          "end";
+	const char *want =
+	        "{\"type\":\"error\",\"code\":\"bad_topic\",\"message\":\"say \\\"hi\\\"\\\\ "
+	        "back\\n\\u0001\x7f\xc3\xa9\\ufffd\xe2\x82\xac\\ufffd\\ufffd\\t\\r\\b\\f"
+	        "\\u001fend\"}";
 	size_t n = rc_app_notice_error(out, sizeof out, RC_APP_ERR_BAD_TOPIC, msg, sizeof msg - 1);
 	expect_out(out, n, want);
 	cr_assert(rc_utf8_valid(out, n), "a notice is always valid UTF-8");
@@ -1107,7 +1125,8 @@ Test(app, error_message_escaping)
 	char back[RC_APP_NOTICE_ERROR_MAX];
 	size_t bn = rc_app_notice_message(&nt, back, sizeof back);
 	static const char unescaped[] = "say \"hi\"\\ back\n\x01\x7f\xc3\xa9\xef\xbf\xbd\xe2\x82\xac"
-	                                "\xef\xbf\xbd\xef\xbf\xbd\t\r\b\f\x1f" "end";
+	                                "\xef\xbf\xbd\xef\xbf\xbd\t\r\b\f\x1f"
+	                                "end";
 	cr_assert_eq(bn, sizeof unescaped - 1);
 	cr_assert(memcmp(back, unescaped, bn) == 0);
 
@@ -1117,12 +1136,12 @@ Test(app, error_message_escaping)
 	n = rc_app_notice_error(out, sizeof out, RC_APP_ERR_BAD_JSON, longm, sizeof longm);
 	cr_assert_eq(notice_n(out, n, &nt), RC_APP_OK);
 	cr_assert_eq(nt.message.len, RC_APP_MESSAGE_MAX);
-	memcpy(longm + RC_APP_MESSAGE_MAX - 1, "\xc3\xa9", 2);   /* é straddles the limit */
+	memcpy(longm + RC_APP_MESSAGE_MAX - 1, "\xc3\xa9", 2); /* é straddles the limit */
 	n = rc_app_notice_error(out, sizeof out, RC_APP_ERR_BAD_JSON, longm, sizeof longm);
 	cr_assert_eq(notice_n(out, n, &nt), RC_APP_OK);
 	cr_assert_eq(nt.message.len, RC_APP_MESSAGE_MAX - 1);
 	cr_assert(rc_utf8_valid(out, n));
-	memcpy(longm + RC_APP_MESSAGE_MAX - 2, "\xc3\xa9", 2);   /* é ends at the limit */
+	memcpy(longm + RC_APP_MESSAGE_MAX - 2, "\xc3\xa9", 2); /* é ends at the limit */
 	n = rc_app_notice_error(out, sizeof out, RC_APP_ERR_BAD_JSON, longm, sizeof longm);
 	cr_assert_eq(notice_n(out, n, &nt), RC_APP_OK);
 	cr_assert_eq(nt.message.len, RC_APP_MESSAGE_MAX);
@@ -1165,14 +1184,17 @@ Test(app, notice_parse_round_trips)
 	             RC_APP_OK);
 	cr_assert_eq(nt.count, 5);
 	cr_assert_eq(notice("{\"message\":\"caf\\u00e9 \\u20ac \\/ \\ufffd\",\"code\":\"bad_json\","
-	                    "\"type\":\"error\"}", &nt), RC_APP_OK);
+	                    "\"type\":\"error\"}",
+	                    &nt),
+	             RC_APP_OK);
 	char back[64];
 	size_t bn = rc_app_notice_message(&nt, back, sizeof back);
 	const char *want = "caf\xc3\xa9 \xe2\x82\xac / \xef\xbf\xbd";
 	cr_assert_eq(bn, strlen(want));
 	cr_assert(memcmp(back, want, bn) == 0);
 	cr_assert_eq(notice("{\"message\":\"\\u0000\\u007F\",\"code\":\"bad_json\",\"type\":\"error\"}",
-	                    &nt), RC_APP_OK);
+	                    &nt),
+	             RC_APP_OK);
 	bn = rc_app_notice_message(&nt, back, sizeof back);
 	cr_assert_eq(bn, 2);
 	cr_assert(back[0] == 0 && back[1] == 0x7f);
@@ -1207,7 +1229,8 @@ static const struct cmd_vec notice_errors[] = {
 	  RC_APP_ERR_BAD_COMMAND },
 	{ "{\"type\":\"error\",\"code\":\"ok\",\"message\":\"\"}", RC_APP_ERR_BAD_COMMAND },
 	{ "{\"type\":\"error\",\"code\":\"nope\",\"message\":\"\"}", RC_APP_ERR_BAD_COMMAND },
-	{ "{\"type\":\"error\",\"code\":\"bad_json\",\"message\":\"\\ud800\"}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"type\":\"error\",\"code\":\"bad_json\",\"message\":\"\\ud800\"}",
+	  RC_APP_ERR_BAD_COMMAND },
 	{ "{\"type\":\"error\",\"code\":\"bad_json\",\"message\":1}", RC_APP_ERR_BAD_COMMAND },
 	{ "{\"type\":\"error\",\"code\":\"bad_json\"}", RC_APP_ERR_BAD_COMMAND },
 	{ "{\"type\":\"error\",\"type\":\"error\",\"code\":\"bad_json\",\"message\":\"\"}",
@@ -1237,7 +1260,8 @@ Test(app, notice_errors)
 	free(s);
 	/* A topics array too long. */
 	size_t len;
-	char *many = many_topics_after("{\"type\":\"subscribed\",\"topics\":[", RC_APP_TOPICS_MAX, &len);
+	char *many =
+	        many_topics_after("{\"type\":\"subscribed\",\"topics\":[", RC_APP_TOPICS_MAX, &len);
 	cr_assert_eq(notice_n(many, len, &nt), RC_APP_OK);
 	cr_assert_eq(nt.topics_len, RC_APP_TOPICS_MAX);
 	free(many);

@@ -16,8 +16,8 @@
  * 1014 (bad gateway); §7.4.2 opens 3000-3999 (registered) and 4000-4999 (private). */
 static bool spec_valid(uint32_t code)
 {
-	static const uint16_t listed[] = { 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
-	                                   1012, 1013, 1014 };
+	static const uint16_t listed[] = { 1000, 1001, 1002, 1003, 1007, 1008,
+		                               1009, 1010, 1011, 1012, 1013, 1014 };
 	for (size_t i = 0; i < sizeof listed / sizeof listed[0]; i++) {
 		if (code == listed[i])
 			return true;
@@ -43,7 +43,7 @@ Test(close, names_never_null)
 		cr_assert_gt(strlen(name), 0, "code %u", c);
 	}
 	static const uint16_t named[] = { 1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010,
-	                                  1011, 1012, 1013, 1014, 4000, 4001, 4002, 4003, 4004 };
+		                              1011, 1012, 1013, 1014, 4000, 4001, 4002, 4003, 4004 };
 	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
 		cr_assert_str_neq(rc_close_code_name(named[i]), "unknown", "code %u", named[i]);
 	cr_assert_str_eq(rc_close_code_name(1000), "normal");
@@ -184,8 +184,8 @@ Test(close, parse_length_limit)
 
 Test(close, parse_invalid_codes)
 {
-	static const uint16_t bad[] = { 0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1999, 2000, 2999,
-	                                5000, 5001, 0x8000, 65535 };
+	static const uint16_t bad[] = { 0,    1,    999,  1004, 1005, 1006,   1015, 1016,
+		                            1999, 2000, 2999, 5000, 5001, 0x8000, 65535 };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		uint8_t p[6] = { (uint8_t)(bad[i] >> 8), (uint8_t)bad[i], 'x', 'y', 'z', '!' };
 		cr_assert_eq(parse(p, 2).ret, RC_CLOSE_PROTOCOL, "code %u", bad[i]);
@@ -205,15 +205,24 @@ Test(close, parse_invalid_codes)
 
 Test(close, parse_invalid_utf8_reason)
 {
-	static const struct { const char *p; size_t n; } t[] = {
+	static const struct {
+		const char *p;
+		size_t n;
+	} t[] = {
 		{ "\x03\xe8\xff", 3 },
 		{ "\x03\xe8\x80", 3 },
-		{ "\x03\xe8" "abc\xc0\xaf", 7 },           /* overlong */
-		{ "\x03\xe8" "ok\xed\xa0\x80", 7 },        /* surrogate */
-		{ "\x03\xe8\xf4\x90\x80\x80", 6 },         /* above U+10FFFF */
-		{ "\x0f\xa0\xce\xba\xce", 5 },             /* truncated at the end */
-		{ "\x03\xe8" "abc\xe2\x82", 7 },           /* truncated at the end */
-		{ "\x03\xe8\xf0\x9f\x98", 5 },             /* truncated at the end */
+		{ "\x03\xe8"
+		  "abc\xc0\xaf",
+		  7 }, /* overlong */
+		{ "\x03\xe8"
+		  "ok\xed\xa0\x80",
+		  7 },                             /* surrogate */
+		{ "\x03\xe8\xf4\x90\x80\x80", 6 }, /* above U+10FFFF */
+		{ "\x0f\xa0\xce\xba\xce", 5 },     /* truncated at the end */
+		{ "\x03\xe8"
+		  "abc\xe2\x82",
+		  7 },                         /* truncated at the end */
+		{ "\x03\xe8\xf0\x9f\x98", 5 }, /* truncated at the end */
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
 		cr_assert_eq(parse(t[i].p, t[i].n).ret, RC_CLOSE_INVALID_DATA, "case %zu", i);
@@ -301,7 +310,9 @@ Test(close, payload_truncates_at_character_boundary)
 Test(close, payload_drops_invalid_utf8)
 {
 	/* a reason is ours, so this is a bug elsewhere; the frame sent must still be valid */
-	cr_assert_eq(payload_round_trip(1011, "ok\xff" "after"), 2);
+	cr_assert_eq(payload_round_trip(1011, "ok\xff"
+	                                      "after"),
+	             2);
 	cr_assert_eq(payload_round_trip(1011, "ok\xed\xa0\x80"), 2);
 	cr_assert_eq(payload_round_trip(1011, "abc\xe2\x82"), 3);
 	cr_assert_eq(payload_round_trip(1011, "\x80"), 0);

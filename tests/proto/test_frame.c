@@ -49,7 +49,12 @@ static void put(bytes *b, const void *src, size_t n)
 	b->len += n;
 }
 
-enum form { FORM_SHORTEST, FORM_7, FORM_16, FORM_64 };
+enum form {
+	FORM_SHORTEST,
+	FORM_7,
+	FORM_16,
+	FORM_64
+};
 
 /* Append a frame header: b0 is FIN | RSV | opcode as on the wire; key NULL for no mask bit. */
 static void put_header(bytes *b, unsigned b0, const uint8_t *key, uint64_t len, enum form form)
@@ -131,17 +136,25 @@ typedef struct want {
 } want;
 
 #define W_DATA(op, mop, fin_, p, n) \
-	{ .type = RC_FRAME_DATA_START, .opcode = (op), .msg_opcode = (mop), .fin = (fin_), \
-	  .frame_len = (n), .data = (p) }
+	{ \
+		.type = RC_FRAME_DATA_START, .opcode = (op), .msg_opcode = (mop), .fin = (fin_), \
+		.frame_len = (n), .data = (p) \
+	}
 #define W_PARTIAL(op, mop, fin_, n) \
-	{ .type = RC_FRAME_DATA_START, .opcode = (op), .msg_opcode = (mop), .fin = (fin_), \
-	  .frame_len = (n), .partial = true }
+	{ \
+		.type = RC_FRAME_DATA_START, .opcode = (op), .msg_opcode = (mop), .fin = (fin_), \
+		.frame_len = (n), .partial = true \
+	}
 #define W_CTL(op, p, n) \
-	{ .type = RC_FRAME_CONTROL, .opcode = (op), .msg_opcode = (op), .fin = true, .frame_len = (n), \
-	  .data = (p) }
+	{ \
+		.type = RC_FRAME_CONTROL, .opcode = (op), .msg_opcode = (op), .fin = true, \
+		.frame_len = (n), .data = (p) \
+	}
 #define W_CLOSE(code, why, n) \
-	{ .type = RC_FRAME_CONTROL, .opcode = RC_OPCODE_CLOSE, .msg_opcode = RC_OPCODE_CLOSE, .fin = true, \
-	  .frame_len = (n), .close_code = (code), .reason = (why) }
+	{ \
+		.type = RC_FRAME_CONTROL, .opcode = RC_OPCODE_CLOSE, .msg_opcode = RC_OPCODE_CLOSE, \
+		.fin = true, .frame_len = (n), .close_code = (code), .reason = (why) \
+	}
 #define W_TEXT(s) W_DATA(RC_OPCODE_TEXT, RC_OPCODE_TEXT, true, s, sizeof(s) - 1)
 #define NW(w) (sizeof(w) / sizeof((w)[0]))
 
@@ -181,8 +194,11 @@ static got_frame *got_push(got *g, const rc_frame_event *ev, const char *label)
 	cr_assert(g->n == 0 || g->f[g->n - 1].complete, "%s: a frame starts inside frame %zu", label,
 	          g->n - 1);
 	got_frame *f = &g->f[g->n++];
-	*f = (got_frame){ .type = ev->type, .opcode = ev->opcode, .msg_opcode = ev->msg_opcode,
-		          .fin = ev->fin, .frame_len = ev->frame_len };
+	*f = (got_frame){ .type = ev->type,
+		              .opcode = ev->opcode,
+		              .msg_opcode = ev->msg_opcode,
+		              .fin = ev->fin,
+		              .frame_len = ev->frame_len };
 	return f;
 }
 
@@ -216,17 +232,17 @@ static void got_event(got *g, const rc_frame_event *ev, const uint8_t *buf, size
 	case RC_FRAME_DATA:
 		cr_assert(f && f->type == RC_FRAME_DATA_START && !f->complete,
 		          "%s: DATA outside a data frame", label);
-		cr_assert(ev->opcode == f->opcode && ev->msg_opcode == f->msg_opcode &&
-		                  ev->fin == f->fin && ev->frame_len == f->frame_len,
+		cr_assert(ev->opcode == f->opcode && ev->msg_opcode == f->msg_opcode && ev->fin == f->fin &&
+		                  ev->frame_len == f->frame_len,
 		          "%s: DATA does not repeat its DATA_START", label);
 		/* Zero copy: the chunk is the bytes this call consumed, in the caller's buffer. */
 		cr_assert_eq(ev->data, buf, "%s: DATA chunk does not start at buf", label);
-		cr_assert_eq(ev->data_len, n, "%s: DATA chunk %zu bytes, consumed %zu", label,
-		             ev->data_len, n);
+		cr_assert_eq(ev->data_len, n, "%s: DATA chunk %zu bytes, consumed %zu", label, ev->data_len,
+		             n);
 		/* All of the frame that is there: a frame whole in the buffer is one chunk. */
 		uint64_t rest = f->frame_len - f->data_len;
-		cr_assert_eq(n, len < rest ? len : rest, "%s: DATA chunk of %zu bytes, %zu fed", label,
-		             n, len);
+		cr_assert_eq(n, len < rest ? len : rest, "%s: DATA chunk of %zu bytes, %zu fed", label, n,
+		             len);
 		got_append(f, ev->data, ev->data_len);
 		cr_assert_leq(f->data_len, f->frame_len, "%s: chunks run past the frame", label);
 		cr_assert_eq(ev->frame_end, f->data_len == f->frame_len, "%s: frame_end", label);
@@ -236,7 +252,8 @@ static void got_event(got *g, const rc_frame_event *ev, const uint8_t *buf, size
 		break;
 	case RC_FRAME_CONTROL:
 		f = got_push(g, ev, label);
-		cr_assert(ev->opcode >= RC_OPCODE_CLOSE && ev->opcode <= RC_OPCODE_PONG && ev->fin, "%s", label);
+		cr_assert(ev->opcode >= RC_OPCODE_CLOSE && ev->opcode <= RC_OPCODE_PONG && ev->fin, "%s",
+		          label);
 		cr_assert_eq(ev->data_len, ev->frame_len, "%s: control payload not whole", label);
 		got_append(f, ev->data, ev->data_len);
 		f->complete = true;
@@ -324,8 +341,8 @@ static void compare(const got *g, size_t len, const want *w, size_t nw, uint16_t
 			continue;
 		cr_assert_eq(f->data_len, x->frame_len, "%s: frame %zu: payload bytes", label, i);
 		if (x->data && x->frame_len)
-			cr_assert(memcmp(f->data, x->data, f->data_len) == 0,
-			          "%s: frame %zu: payload differs", label, i);
+			cr_assert(memcmp(f->data, x->data, f->data_len) == 0, "%s: frame %zu: payload differs",
+			          label, i);
 		if (x->opcode != RC_OPCODE_CLOSE)
 			continue;
 		cr_assert_eq(f->close_code, x->close_code, "%s: frame %zu: close code %u", label, i,
@@ -394,11 +411,11 @@ static void reject(rc_frame_cfg cfg, const uint8_t *in, size_t len, const want *
 
 static const uint8_t HELLO_TEXT[] = { 0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f };
 static const uint8_t HELLO_TEXT_MASKED[] = { 0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
-	                                     0x7f, 0x9f, 0x4d, 0x51, 0x58 };
+	                                         0x7f, 0x9f, 0x4d, 0x51, 0x58 };
 static const uint8_t HEL_LO[] = { 0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f };
 static const uint8_t PING_HELLO[] = { 0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f };
 static const uint8_t PONG_HELLO_MASKED[] = { 0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d,
-	                                     0x7f, 0x9f, 0x4d, 0x51, 0x58 };
+	                                         0x7f, 0x9f, 0x4d, 0x51, 0x58 };
 
 Test(rfc_examples, single_frame_unmasked_text)
 {
@@ -519,12 +536,10 @@ Test(lengths, encoder_uses_the_shortest_form)
 			put_header(&ref, FIN | RC_OPCODE_TEXT, masked ? KEY : NULL, n, FORM_SHORTEST);
 			uint8_t out[RC_FRAME_HEADER_MAX];
 			size_t h = rc_frame_header_encode(out, RC_OPCODE_TEXT, true, n, masked ? KEY : NULL);
-			cr_assert_eq(h, form_len + (masked ? 4 : 0), "length %llu",
-			             (unsigned long long)n);
+			cr_assert_eq(h, form_len + (masked ? 4 : 0), "length %llu", (unsigned long long)n);
 			cr_assert_eq(rc_frame_header_len(n, masked), h);
 			cr_assert_eq(ref.len, h);
-			cr_assert(memcmp(out, ref.p, h) == 0, "header for length %llu",
-			          (unsigned long long)n);
+			cr_assert(memcmp(out, ref.p, h) == 0, "header for length %llu", (unsigned long long)n);
 			free(ref.p);
 		}
 	}
@@ -534,7 +549,8 @@ Test(lengths, encoder_uses_the_shortest_form)
 	cr_assert_eq(rc_frame_header_encode(out, RC_OPCODE_BINARY, false, INT64_MAX, NULL), 10);
 	cr_assert(memcmp(out, big, sizeof big) == 0);
 	static const uint8_t odd[] = { 0x82, 0x7F, 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF };
-	cr_assert_eq(rc_frame_header_encode(out, RC_OPCODE_BINARY, true, 0x0123456789ABCDEFull, NULL), 10);
+	cr_assert_eq(rc_frame_header_encode(out, RC_OPCODE_BINARY, true, 0x0123456789ABCDEFull, NULL),
+	             10);
 	cr_assert(memcmp(out, odd, sizeof odd) == 0);
 }
 
@@ -544,8 +560,8 @@ Test(lengths, non_minimal_encodings_accepted)
 		uint64_t len;
 		enum form form;
 	} cases[] = {
-		{ 0, FORM_16 }, { 5, FORM_16 }, { 125, FORM_16 }, { 0, FORM_64 }, { 5, FORM_64 },
-		{ 126, FORM_64 }, { 65535, FORM_64 },
+		{ 0, FORM_16 }, { 5, FORM_16 },   { 125, FORM_16 },   { 0, FORM_64 },
+		{ 5, FORM_64 }, { 126, FORM_64 }, { 65535, FORM_64 },
 	};
 	for (size_t i = 0; i < NW(cases); i++) {
 		size_t n = (size_t)cases[i].len;
@@ -565,8 +581,7 @@ Test(lengths, non_minimal_encodings_accepted)
 /* --- rejections ------------------------------------------------------------------------------- */
 
 /* A frame the first two bytes of which are enough to refuse: the error comes at byte 2. */
-static void reject_head(rc_frame_cfg cfg, unsigned b0, const uint8_t *key, size_t len,
-                        uint16_t err)
+static void reject_head(rc_frame_cfg cfg, unsigned b0, const uint8_t *key, size_t len, uint16_t err)
 {
 	uint8_t *payload = pattern(len, 1);
 	bytes in = { 0 };
@@ -672,7 +687,8 @@ Test(reject, continuation_first)
 
 Test(reject, new_message_inside_fragmented_one)
 {
-	static const unsigned second[] = { RC_OPCODE_TEXT, FIN | RC_OPCODE_TEXT, FIN | RC_OPCODE_BINARY };
+	static const unsigned second[] = { RC_OPCODE_TEXT, FIN | RC_OPCODE_TEXT,
+		                               FIN | RC_OPCODE_BINARY };
 	for (size_t r = 0; r < NW(ROLES); r++)
 		for (size_t i = 0; i < NW(second); i++) {
 			bytes in = { 0 };
@@ -788,8 +804,12 @@ Test(reject, close_codes_that_must_not_be_sent)
 
 Test(reject, close_reason_not_utf8)
 {
-	reject_close_payload("\x03\xe8" "ab\xc0\xaf", 6, RC_CLOSE_INVALID_DATA);
-	reject_close_payload("\x03\xe8" "ab\xe2\x82", 6, RC_CLOSE_INVALID_DATA); /* cut short */
+	reject_close_payload("\x03\xe8"
+	                     "ab\xc0\xaf",
+	                     6, RC_CLOSE_INVALID_DATA);
+	reject_close_payload("\x03\xe8"
+	                     "ab\xe2\x82",
+	                     6, RC_CLOSE_INVALID_DATA); /* cut short */
 }
 
 /* --- UTF-8 ------------------------------------------------------------------------------------ */
@@ -876,7 +896,8 @@ Test(utf8, fail_fast_autobahn_6_4)
 	 * 0x90), then more text. The frame announces all of it; the input stops right after the bad
 	 * byte, and the rest is never needed. */
 	static const char prefix[] = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5";
-	static const char rest[] = "\xf4\x90\x80\x80" "edited";
+	static const char rest[] = "\xf4\x90\x80\x80"
+	                           "edited";
 	size_t total = sizeof prefix - 1 + sizeof rest - 1;
 	for (size_t r = 0; r < NW(ROLES); r++) {
 		bytes body = { 0 };
@@ -965,8 +986,7 @@ Test(control, close_with_code_and_reason)
 	static const uint16_t codes[] = { 1000, 1001, 1003, 1007, 1011, 1014, 3000, 4000, 4999 };
 	for (size_t i = 0; i < NW(codes); i++)
 		for (size_t r = 0; r < NW(ROLES); r++) {
-			uint8_t p[] = { (uint8_t)(codes[i] >> 8), (uint8_t)codes[i], 'b', 'y',
-				        0xc3, 0xa9 };
+			uint8_t p[] = { (uint8_t)(codes[i] >> 8), (uint8_t)codes[i], 'b', 'y', 0xc3, 0xa9 };
 			bytes in = { 0 };
 			put_as(&in, ROLES[r], FIN | RC_OPCODE_CLOSE, p, 2);
 			put_as(&in, ROLES[r], FIN | RC_OPCODE_CLOSE, p, sizeof p);
@@ -1104,12 +1124,11 @@ Test(stream, reasons_name_the_rule)
 		{ RC_FRAME_CLIENT, 0, "\x81\x80", 2, RC_CLOSE_PROTOCOL, "masked server frame" },
 		{ RC_FRAME_CLIENT, 0, "\x09\x00", 2, RC_CLOSE_PROTOCOL, "fragmented control frame" },
 		{ RC_FRAME_CLIENT, 0, "\x89\x7e", 2, RC_CLOSE_PROTOCOL, "control frame too long" },
-		{ RC_FRAME_CLIENT, 0, "\x80\x00", 2, RC_CLOSE_PROTOCOL,
-		  "continuation without a message" },
+		{ RC_FRAME_CLIENT, 0, "\x80\x00", 2, RC_CLOSE_PROTOCOL, "continuation without a message" },
 		{ RC_FRAME_CLIENT, 0, "\x01\x00\x01\x00", 4, RC_CLOSE_PROTOCOL,
 		  "new message inside a fragmented one" },
-		{ RC_FRAME_CLIENT, 0, "\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x00", 10,
-		  RC_CLOSE_PROTOCOL, "64-bit length with the top bit set" },
+		{ RC_FRAME_CLIENT, 0, "\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x00", 10, RC_CLOSE_PROTOCOL,
+		  "64-bit length with the top bit set" },
 		{ RC_FRAME_CLIENT, 3, "\x82\x04", 2, RC_CLOSE_TOO_BIG, "message too big" },
 		{ RC_FRAME_CLIENT, 0, "\x81\x01\xff", 3, RC_CLOSE_INVALID_DATA,
 		  "invalid UTF-8 in text message" },

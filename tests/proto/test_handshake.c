@@ -25,7 +25,7 @@ static const rc_http_cfg http_cfg = {
 typedef struct hs {
 	rc_http_parser p;
 	rc_http_header fields[RC_HTTP_HEADER_FIELDS_MAX_DEFAULT];
-	rc_guard g;          /* the whole request; the test frees it with hs_free */
+	rc_guard g; /* the whole request; the test frees it with hs_free */
 	int status;
 	rc_ws_handshake_result res;
 } hs;
@@ -113,7 +113,7 @@ static void expect_accepted(const char *in, size_t n, const rc_ws_handshake_cfg 
 typedef struct response {
 	int status;
 	char reason[64];
-	const char *head;   /* the header lines, each ending in CRLF */
+	const char *head; /* the header lines, each ending in CRLF */
 	size_t head_len;
 	const char *body;
 	size_t body_len;
@@ -194,7 +194,9 @@ static void read_response(const char *out, size_t n, response *r)
 Test(ws_accept, rfc_example_and_more)
 {
 	/* RFC 6455 §1.3 (and §4.2.2 step 5.4), then keys checked with Python's hashlib + base64. */
-	static const struct { const char *key, *accept; } v[] = {
+	static const struct {
+		const char *key, *accept;
+	} v[] = {
 		{ "dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" },
 		{ "x3JJHMbDL1EzLkh9GBhXDw==", "HSmrc0sMlYUkAGmm5OPpG2HaGWk=" },
 		{ "6nHdaTUmbBUBSl84+w9Lxg==", "6WKFfWLO5cDICzpfIYLpyMrgYjM=" },
@@ -347,8 +349,11 @@ Test(ws_handshake, real_clients)
 	static const char *const origins[] = { "http://localhost:8080" };
 	static const char *const protos[] = { "ringcast.v1" };
 	rc_ws_handshake_cfg cfg = {
-		.origins = origins, .origin_count = 1, .allow_no_origin = true,
-		.subprotocols = protos, .subprotocol_count = 1,
+		.origins = origins,
+		.origin_count = 1,
+		.allow_no_origin = true,
+		.subprotocols = protos,
+		.subprotocol_count = 1,
 	};
 	expect_accepted(LIT(CHROMIUM), &cfg, "HSmrc0sMlYUkAGmm5OPpG2HaGWk=", "chromium");
 	expect_accepted(LIT(FIREFOX), &cfg, "6WKFfWLO5cDICzpfIYLpyMrgYjM=", "firefox");
@@ -415,12 +420,13 @@ Test(ws_handshake, request_line_and_upgrade_fields)
 	expect_refused(LIT(LINE HOST UPGRADE KEY VERSION "\r\n"), &cfg, 400, "no Connection");
 	expect_refused(LIT(LINE HOST UPGRADE "Connection: keep-alive\r\n" KEY VERSION "\r\n"), &cfg,
 	               400, "Connection: keep-alive");
-	expect_refused(LIT(LINE HOST UPGRADE "Connection: upgraded\r\n" KEY VERSION "\r\n"), &cfg,
-	               400, "Connection: upgraded");
-	expect_accepted(LIT(LINE HOST UPGRADE "Connection: keep-alive, Upgrade\r\n" KEY VERSION
-	                    "\r\n"), &cfg, RFC_ACCEPT, "keep-alive, Upgrade");
-	expect_accepted(LIT(LINE HOST UPGRADE "Connection: keep-alive\r\nConnection: UPGRADE\r\n"
-	                    KEY VERSION "\r\n"), &cfg, RFC_ACCEPT, "Connection on two lines");
+	expect_refused(LIT(LINE HOST UPGRADE "Connection: upgraded\r\n" KEY VERSION "\r\n"), &cfg, 400,
+	               "Connection: upgraded");
+	expect_accepted(LIT(LINE HOST UPGRADE "Connection: keep-alive, Upgrade\r\n" KEY VERSION "\r\n"),
+	                &cfg, RFC_ACCEPT, "keep-alive, Upgrade");
+	expect_accepted(LIT(LINE HOST UPGRADE
+	                    "Connection: keep-alive\r\nConnection: UPGRADE\r\n" KEY VERSION "\r\n"),
+	                &cfg, RFC_ACCEPT, "Connection on two lines");
 }
 
 Test(ws_handshake, keys)
@@ -473,8 +479,12 @@ Test(ws_handshake, hand_built_requests)
 		{ s("Sec-WebSocket-Key"), s("dGhlIHNhbXBsZSBub25jZQ==") },
 		{ s("Sec-WebSocket-Key"), s("AQIDBAUGBwgJCgsMDQ4PEA==") },
 	};
-	rc_http_request req = { .method = s("GET"), .path = s("/"), .query = s(""),
-	                        .minor_version = 1, .headers = h, .header_count = 5 };
+	rc_http_request req = { .method = s("GET"),
+		                    .path = s("/"),
+		                    .query = s(""),
+		                    .minor_version = 1,
+		                    .headers = h,
+		                    .header_count = 5 };
 	rc_ws_handshake_cfg cfg = RC_WS_HANDSHAKE_CFG_DEFAULT;
 	rc_ws_handshake_result res;
 	cr_assert_eq(rc_ws_handshake_check(&req, &cfg, &res), 0, "%s", res.reason);
@@ -502,16 +512,18 @@ Test(ws_handshake, hand_built_requests)
 Test(ws_handshake, versions)
 {
 	rc_ws_handshake_cfg cfg = RC_WS_HANDSHAKE_CFG_DEFAULT;
-#define WITH_VERSION(v) LINE HOST UPGRADE CONNECTION KEY "Sec-WebSocket-Version: " v "\r\n" "\r\n"
+#define WITH_VERSION(v) \
+	LINE HOST UPGRADE CONNECTION KEY "Sec-WebSocket-Version: " v "\r\n" \
+	                                 "\r\n"
 	static const char *const refused[] = {
-		WITH_VERSION("8"), WITH_VERSION("12"), WITH_VERSION("14"), WITH_VERSION("013"),
-		WITH_VERSION("13, 8"), WITH_VERSION(""), WITH_VERSION("1 3"),
-		LINE HOST UPGRADE CONNECTION KEY "\r\n",
+		WITH_VERSION("8"),     WITH_VERSION("12"),
+		WITH_VERSION("14"),    WITH_VERSION("013"),
+		WITH_VERSION("13, 8"), WITH_VERSION(""),
+		WITH_VERSION("1 3"),   LINE HOST UPGRADE CONNECTION KEY "\r\n",
 	};
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
 		hs h;
-		cr_assert_eq(handshake(&h, refused[i], strlen(refused[i]), &cfg), 426, "%s",
-		             refused[i]);
+		cr_assert_eq(handshake(&h, refused[i], strlen(refused[i]), &cfg), 426, "%s", refused[i]);
 		char out[512];
 		size_t n = rc_ws_error_response(out, sizeof out, h.status, h.res.reason);
 		response r;
@@ -529,11 +541,12 @@ Test(ws_handshake, versions)
 Test(ws_handshake, origins)
 {
 	static const char *const allowed[] = { "https://example.com", "http://localhost:8080" };
-	rc_ws_handshake_cfg list = { .origins = allowed, .origin_count = 2,
-	                             .allow_no_origin = true };
+	rc_ws_handshake_cfg list = { .origins = allowed, .origin_count = 2, .allow_no_origin = true };
 	rc_ws_handshake_cfg any = RC_WS_HANDSHAKE_CFG_DEFAULT;
 #define BASE LINE HOST UPGRADE CONNECTION KEY VERSION
-#define WITH_ORIGIN(o) BASE "Origin: " o "\r\n" "\r\n"
+#define WITH_ORIGIN(o) \
+	BASE "Origin: " o "\r\n" \
+	     "\r\n"
 	expect_accepted(LIT(WITH_ORIGIN("https://example.com")), &list, RFC_ACCEPT, "listed");
 	expect_accepted(LIT(WITH_ORIGIN("HTTPS://Example.COM")), &list, RFC_ACCEPT, "any case");
 	expect_accepted(LIT(WITH_ORIGIN("http://localhost:8080")), &list, RFC_ACCEPT, "second");
@@ -544,7 +557,8 @@ Test(ws_handshake, origins)
 	expect_refused(LIT(WITH_ORIGIN("null")), &list, 403, "opaque origin");
 	expect_refused(LIT(WITH_ORIGIN("")), &list, 403, "empty");
 	expect_refused(LIT(BASE "Origin: https://example.com\r\nOrigin: https://evil.net\r\n"
-	                   "\r\n"), &list, 400, "two Origin lines");
+	                        "\r\n"),
+	               &list, 400, "two Origin lines");
 
 	/* Absent: depends on allow_no_origin, whatever the list. */
 	expect_accepted(LIT(BASE "\r\n"), &list, RFC_ACCEPT, "absent, allowed");
@@ -567,8 +581,7 @@ static void expect_subprotocol(const char *in, size_t n, const rc_ws_handshake_c
 {
 	hs h;
 	cr_assert_eq(handshake(&h, in, n, cfg), 0, "%s: %s", what, h.res.reason);
-	cr_assert_eq(h.res.subprotocol, index, "%s: got %d, want %d", what, h.res.subprotocol,
-	             index);
+	cr_assert_eq(h.res.subprotocol, index, "%s: got %d, want %d", what, h.res.subprotocol, index);
 	if (index < 0)
 		cr_assert_null(h.res.subprotocol_name, "%s", what);
 	else
@@ -591,15 +604,18 @@ Test(ws_handshake, subprotocols)
 	rc_ws_handshake_cfg cfg = RC_WS_HANDSHAKE_CFG_DEFAULT;
 	cfg.subprotocols = protos;
 	cfg.subprotocol_count = 2;
-#define WITH_PROTO(p) BASE "Sec-WebSocket-Protocol: " p "\r\n" "\r\n"
+#define WITH_PROTO(p) \
+	BASE "Sec-WebSocket-Protocol: " p "\r\n" \
+	     "\r\n"
 	expect_subprotocol(LIT(WITH_PROTO("ringcast.v1")), &cfg, 1, "one offered");
 	expect_subprotocol(LIT(WITH_PROTO("ringcast.v1, ringcast.v2")), &cfg, 0,
 	                   "server preference wins");
 	expect_subprotocol(LIT(BASE "Sec-WebSocket-Protocol: chat\r\n"
-	                       "Sec-WebSocket-Protocol: ringcast.v1\r\n\r\n"), &cfg, 1, "two lines");
+	                            "Sec-WebSocket-Protocol: ringcast.v1\r\n\r\n"),
+	                   &cfg, 1, "two lines");
 	expect_subprotocol(LIT(BASE "Sec-WebSocket-Protocol: ringcast.v1\r\n"
-	                       "sec-websocket-protocol: ringcast.v2\r\n\r\n"), &cfg, 0,
-	                   "two lines, preference");
+	                            "sec-websocket-protocol: ringcast.v2\r\n\r\n"),
+	                   &cfg, 0, "two lines, preference");
 	expect_subprotocol(LIT(WITH_PROTO("\t ,ringcast.v1 ,, \t")), &cfg, 1, "odd whitespace");
 	expect_subprotocol(LIT(WITH_PROTO("chat,superchat")), &cfg, -1, "none supported");
 	expect_subprotocol(LIT(WITH_PROTO("RINGCAST.V1")), &cfg, -1, "case matters");
@@ -613,8 +629,8 @@ Test(ws_handshake, subprotocols)
 	/* Extensions are ignored, whatever is offered. */
 	cfg.subprotocol_count = 2;
 	expect_subprotocol(LIT(BASE "Sec-WebSocket-Extensions: permessage-deflate; "
-	                       "client_max_window_bits, x-webkit-deflate-frame\r\n\r\n"), &cfg, -1,
-	                   "extensions offered");
+	                            "client_max_window_bits, x-webkit-deflate-frame\r\n\r\n"),
+	                   &cfg, -1, "extensions offered");
 #undef BASE
 }
 
@@ -622,11 +638,19 @@ Test(ws_handshake, subprotocols)
 
 Test(ws_response, errors_parse_as_http)
 {
-	static const struct { int status; const char *reason; } v[] = {
-		{ 400, "Sec-WebSocket-Key is not base64 of 16 bytes" }, { 403, "Origin not allowed" },
-		{ 404, "no such route" }, { 405, "method not allowed: only GET is served" },
-		{ 426, "Sec-WebSocket-Version must be 13" }, { 431, "header block too large" },
-		{ 503, "server full" }, { 505, "HTTP version not supported" }, { 400, NULL },
+	static const struct {
+		int status;
+		const char *reason;
+	} v[] = {
+		{ 400, "Sec-WebSocket-Key is not base64 of 16 bytes" },
+		{ 403, "Origin not allowed" },
+		{ 404, "no such route" },
+		{ 405, "method not allowed: only GET is served" },
+		{ 426, "Sec-WebSocket-Version must be 13" },
+		{ 431, "header block too large" },
+		{ 503, "server full" },
+		{ 505, "HTTP version not supported" },
+		{ 400, NULL },
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		char out[512], buf[64];
@@ -675,8 +699,9 @@ Test(ws_response, refusal_to_response)
 {
 	rc_ws_handshake_cfg cfg = RC_WS_HANDSHAKE_CFG_DEFAULT;
 	hs h;
-	cr_assert_eq(handshake(&h, LIT(LINE HOST UPGRADE "Connection: close\r\n" KEY VERSION "\r\n"),
-	                       &cfg), 400);
+	cr_assert_eq(
+	        handshake(&h, LIT(LINE HOST UPGRADE "Connection: close\r\n" KEY VERSION "\r\n"), &cfg),
+	        400);
 	char out[512];
 	size_t n = rc_ws_error_response(out, sizeof out, h.status, h.res.reason);
 	response r;

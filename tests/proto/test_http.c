@@ -36,8 +36,8 @@ static void expect_prefix(ssize_t got, size_t k, ssize_t want, const char *what)
 		ssize_t w = (ssize_t)k >= want ? want : 0;
 		cr_assert_eq(got, w, "%s: %zu bytes gave %zd, want %zd", what, k, got, w);
 	} else {
-		cr_assert(got == 0 || got == want, "%s: %zu bytes gave %zd, want 0 or %zd", what, k,
-		          got, want);
+		cr_assert(got == 0 || got == want, "%s: %zu bytes gave %zd, want 0 or %zd", what, k, got,
+		          want);
 	}
 }
 
@@ -74,8 +74,7 @@ static void expect_slices_inside(const rc_http_request *req, const uint8_t *buf,
 	for (uint32_t i = 0; i < req->header_count; i++) {
 		const rc_http_header *h = &req->headers[i];
 		cr_assert_eq((const void *)h->name.ptr, (const void *)(buf + h->name.off), "%s", what);
-		cr_assert_eq((const void *)h->value.ptr, (const void *)(buf + h->value.off), "%s",
-		             what);
+		cr_assert_eq((const void *)h->value.ptr, (const void *)(buf + h->value.off), "%s", what);
 		cr_assert_leq(h->value.off + h->value.len, (size_t)consumed, "%s", what);
 		cr_assert_gt(h->name.len, 0, "%s: empty name", what);
 	}
@@ -270,7 +269,8 @@ Test(http_real, chromium)
 	expect_str(req->headers[13].name, "Sec-WebSocket-Protocol", "last name");
 	expect_header(req, "sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw==");
 	expect_header(req, "SEC-WEBSOCKET-EXTENSIONS", "permessage-deflate; client_max_window_bits");
-	expect_header(req, "user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+	expect_header(req, "user-agent",
+	              "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
 	              "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36");
 	expect_header(req, "cookie", "session=4f1c2a; theme=dark");
 	cr_assert(rc_http_header_has_token(req, "connection", "upgrade"));
@@ -434,7 +434,9 @@ Test(http_accept, http_1_0)
 
 Test(http_accept, query_forms)
 {
-	static const struct { const char *in, *path, *query; } v[] = {
+	static const struct {
+		const char *in, *path, *query;
+	} v[] = {
 		{ "GET /a? HTTP/1.1\r\n\r\n", "/a", "" },
 		{ "GET /a?b?c HTTP/1.1\r\n\r\n", "/a", "b?c" },
 		{ "GET /?x=1&y=%20 HTTP/1.1\r\n\r\n", "/", "x=1&y=%20" },
@@ -484,7 +486,10 @@ typedef struct refusal {
 	int status;
 } refusal;
 
-#define REFUSE(what, lit, status) { what, lit, sizeof(lit) - 1, status }
+#define REFUSE(what, lit, status) \
+	{ \
+		what, lit, sizeof(lit) - 1, status \
+	}
 
 static const refusal refusals[] = {
 	/* NUL anywhere */
@@ -543,10 +548,14 @@ static const refusal refusals[] = {
 	/* duplicates */
 	REFUSE("two Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
 	REFUSE("two host, same value", "GET / HTTP/1.1\r\nhost: a\r\nHOST: a\r\n\r\n", 400),
-	REFUSE("two keys", "GET / HTTP/1.1\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-	       "sec-websocket-key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n\r\n", 400),
-	REFUSE("two versions", "GET / HTTP/1.1\r\nSec-WebSocket-Version: 13\r\n"
-	       "Sec-WebSocket-Version: 13\r\n\r\n", 400),
+	REFUSE("two keys",
+	       "GET / HTTP/1.1\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	       "sec-websocket-key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n\r\n",
+	       400),
+	REFUSE("two versions",
+	       "GET / HTTP/1.1\r\nSec-WebSocket-Version: 13\r\n"
+	       "Sec-WebSocket-Version: 13\r\n\r\n",
+	       400),
 	/* request line syntax */
 	REFUSE("no version", "GET /\r\n\r\n", 400),
 	REFUSE("no target", "GET\r\n\r\n", 400),
@@ -640,8 +649,9 @@ Test(http_limits, bytes_configured)
 	check_parse(in, n, &cfg, -431, "65");
 
 	/* The request line alone can be too long. */
-	static const char line[] = "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
-	                           "HTTP/1.1\r\n\r\n";
+	static const char line[] =
+	        "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+	        "HTTP/1.1\r\n\r\n";
 	check_parse(LIT(line), &cfg, -431, "long request line");
 }
 
@@ -819,7 +829,8 @@ Test(http_response, general)
 	/* Every smaller buffer is refused whole. */
 	for (size_t cap = 0; cap < sizeof want - 1; cap++)
 		cr_assert_eq(rc_http_response(out, cap, 200, "text/plain; version=0.0.4",
-		                              "Cache-Control: no-store\r\n", body, 3), 0, "cap %zu", cap);
+		                              "Cache-Control: no-store\r\n", body, 3),
+		             0, "cap %zu", cap);
 
 	n = rc_http_response(out, sizeof out, 204, NULL, NULL, NULL, 0);
 	static const char nc[] = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
@@ -870,12 +881,22 @@ Test(http_response, errors)
 
 Test(http_response, status_text)
 {
-	static const struct { int status; const char *text; } v[] = {
-		{ 101, "Switching Protocols" }, { 200, "OK" }, { 204, "No Content" },
-		{ 400, "Bad Request" }, { 403, "Forbidden" }, { 404, "Not Found" },
-		{ 405, "Method Not Allowed" }, { 426, "Upgrade Required" },
-		{ 431, "Request Header Fields Too Large" }, { 500, "Internal Server Error" },
-		{ 503, "Service Unavailable" }, { 505, "HTTP Version Not Supported" },
+	static const struct {
+		int status;
+		const char *text;
+	} v[] = {
+		{ 101, "Switching Protocols" },
+		{ 200, "OK" },
+		{ 204, "No Content" },
+		{ 400, "Bad Request" },
+		{ 403, "Forbidden" },
+		{ 404, "Not Found" },
+		{ 405, "Method Not Allowed" },
+		{ 426, "Upgrade Required" },
+		{ 431, "Request Header Fields Too Large" },
+		{ 500, "Internal Server Error" },
+		{ 503, "Service Unavailable" },
+		{ 505, "HTTP Version Not Supported" },
 		{ 299, "Unknown" },
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
@@ -936,8 +957,8 @@ Test(http_bytes, every_byte_in_every_run)
 
 		/* inside the path, and inside the query */
 		for (int q = 0; q < 2; q++) {
-			n = snprintf(in, sizeof in, q ? "GET /p?a%cb HTTP/1.1\r\n\r\n"
-			                              : "GET /a%cb HTTP/1.1\r\n\r\n", '@');
+			n = snprintf(in, sizeof in,
+			             q ? "GET /p?a%cb HTTP/1.1\r\n\r\n" : "GET /a%cb HTTP/1.1\r\n\r\n", '@');
 			in[q ? 8 : 6] = (char)c;
 			r = parse_once(in, (size_t)n, &req);
 			if (c > 0x20 && c < 0x7f) {

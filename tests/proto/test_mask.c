@@ -40,7 +40,8 @@ Test(mask, rfc6455_hello)
 	rc_guard g = rc_guard_copy("Hello", 5);
 	cr_assert_eq(rc_mask_apply(g.data, 5, key, 0), 1);
 	for (size_t i = 0; i < 5; i++)
-		cr_assert_eq(g.data[i], masked[i], "byte %zu: %02x, expected %02x", i, g.data[i], masked[i]);
+		cr_assert_eq(g.data[i], masked[i], "byte %zu: %02x, expected %02x", i, g.data[i],
+		             masked[i]);
 	cr_assert_eq(rc_mask_apply(g.data, 5, key, 0), 1);
 	cr_assert_arr_eq(g.data, "Hello", 5);
 	rc_guard_free(&g);
@@ -110,7 +111,9 @@ Test(mask, guarded_every_length_phase)
 Test(mask, random_chunks_equal_whole)
 {
 	rng_state = 1234;
-	enum { N = 4096 + 77 };
+	enum {
+		N = 4096 + 77
+	};
 	static uint8_t src[N], whole[N], chunked[N];
 	uint8_t key[4];
 	for (int round = 0; round < 200; round++) {

@@ -38,11 +38,14 @@ struct utf8_case {
 	const char *name;
 	const char *bytes;
 	size_t len;
-	size_t ok;      /* expected rc_utf8_feed result on the whole input: len, or the first bad index */
-	bool complete;  /* expected rc_utf8_complete afterwards (== rc_utf8_valid) */
+	size_t ok; /* expected rc_utf8_feed result on the whole input: len, or the first bad index */
+	bool complete; /* expected rc_utf8_complete afterwards (== rc_utf8_valid) */
 };
 
-#define CASE(name, lit, ok, complete) { name, lit, sizeof(lit) - 1, ok, complete }
+#define CASE(name, lit, ok, complete) \
+	{ \
+		name, lit, sizeof(lit) - 1, ok, complete \
+	}
 #define VALID(name, lit) CASE(name, lit, sizeof(lit) - 1, true)
 #define OPEN(name, lit) CASE(name, lit, sizeof(lit) - 1, false) /* valid so far, not complete */
 #define BAD(name, lit, at) CASE(name, lit, at, false)
@@ -145,8 +148,14 @@ static const struct utf8_case cases[] = {
 	OPEN("ascii then open", "abc\xf0\x9f"),
 	/* Autobahn TestSuite section 6 */
 	VALID("6.2.1 kosme", KOSME),
-	BAD("6.3.1 kosme + surrogate + edited", KOSME "\xed\xa0\x80" "edited", 12),
-	BAD("6.4.1 kosme + U+110000 + edited", KOSME "\xf4\x90\x80\x80" "edited", 12),
+	BAD("6.3.1 kosme + surrogate + edited",
+	    KOSME "\xed\xa0\x80"
+	          "edited",
+	    12),
+	BAD("6.4.1 kosme + U+110000 + edited",
+	    KOSME "\xf4\x90\x80\x80"
+	          "edited",
+	    12),
 	BAD("6.4.x kosme + F4 90, fail before the sequence ends", KOSME "\xf4\x90", 12),
 	VALID("6.6.1 progressive 1", "\xce\xba"),
 	OPEN("6.6.2 progressive 2", "\xce\xba\xe1"),
@@ -176,7 +185,8 @@ static const struct utf8_case cases[] = {
  * that the calls are consistent with each other: while valid a piece is consumed whole, the first
  * short return marks the bad byte, every later call returns 0. Returns what a single feed of the
  * whole input must return, and sets *complete. */
-static size_t feed_pieces(const uint8_t *s, size_t n, const size_t *cuts, size_t ncuts, bool *complete)
+static size_t feed_pieces(const uint8_t *s, size_t n, const size_t *cuts, size_t ncuts,
+                          bool *complete)
 {
 	rc_utf8 v;
 	rc_utf8_init(&v);
@@ -220,7 +230,8 @@ Test(utf8, table_whole)
 {
 	for (size_t c = 0; c < N_CASES; c++) {
 		const struct utf8_case *tc = &cases[c];
-		cr_assert(tc->ok <= tc->len && (!tc->complete || tc->ok == tc->len), "bad case %s", tc->name);
+		cr_assert(tc->ok <= tc->len && (!tc->complete || tc->ok == tc->len), "bad case %s",
+		          tc->name);
 		check_case(tc, NULL, 0);
 		rc_guard g = rc_guard_copy(tc->bytes, tc->len);
 		cr_assert_eq(rc_utf8_valid(g.data, tc->len), tc->complete, "%s: rc_utf8_valid", tc->name);
@@ -309,12 +320,14 @@ Test(utf8, failure_is_sticky)
 Test(utf8, open_sequence_then_bad_byte_in_next_feed)
 {
 	/* the range of the byte after the lead survives the feed boundary */
-	static const struct { const char *lead, *next; size_t ok; } t[] = {
-		{ "\xe0", "\x9f\xbf", 0 }, { "\xe0", "\xa0\x80", 2 },
-		{ "\xed", "\xa0\x80", 0 }, { "\xed", "\x9f\xbf", 2 },
-		{ "\xf0", "\x8f\xbf", 0 }, { "\xf0", "\x90\x80", 2 },
-		{ "\xf4", "\x90\x80", 0 }, { "\xf4", "\x8f\xbf", 2 },
-		{ "\xf1\x80", "\x80\x7f", 1 }, { "\xc2", "\xc2\xa9", 0 },
+	static const struct {
+		const char *lead, *next;
+		size_t ok;
+	} t[] = {
+		{ "\xe0", "\x9f\xbf", 0 }, { "\xe0", "\xa0\x80", 2 }, { "\xed", "\xa0\x80", 0 },
+		{ "\xed", "\x9f\xbf", 2 }, { "\xf0", "\x8f\xbf", 0 }, { "\xf0", "\x90\x80", 2 },
+		{ "\xf4", "\x90\x80", 0 }, { "\xf4", "\x8f\xbf", 2 }, { "\xf1\x80", "\x80\x7f", 1 },
+		{ "\xc2", "\xc2\xa9", 0 },
 	};
 	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
 		rc_utf8 v;
@@ -417,9 +430,9 @@ static size_t put_seq(uint8_t *out, uint32_t x, unsigned len)
 static uint32_t interesting_cp(void)
 {
 	static const uint32_t edges[] = {
-		0x00, 0x7F, 0x80, 0x7FF, 0x800, 0xFFF, 0x1000, 0xCFFF, 0xD000, 0xD7FF, 0xD800,
-		0xDBFF, 0xDC00, 0xDFFF, 0xE000, 0xFFFD, 0xFFFF, 0x10000, 0x3FFFF, 0x40000,
-		0xFFFFF, 0x100000, 0x10FFFF, 0x110000, 0x13FFFF, 0x140000, 0x1FFFFF,
+		0x00,    0x7F,    0x80,    0x7FF,    0x800,    0xFFF,    0x1000,   0xCFFF,   0xD000,
+		0xD7FF,  0xD800,  0xDBFF,  0xDC00,   0xDFFF,   0xE000,   0xFFFD,   0xFFFF,   0x10000,
+		0x3FFFF, 0x40000, 0xFFFFF, 0x100000, 0x10FFFF, 0x110000, 0x13FFFF, 0x140000, 0x1FFFFF,
 	};
 	if (rng_below(2))
 		return edges[rng_below(sizeof edges / sizeof edges[0])];
@@ -472,7 +485,8 @@ Test(utf8, random_against_reference)
 		rc_utf8 v;
 		rc_utf8_init(&v);
 		size_t ok = rc_utf8_feed(&v, g.data, n);
-		cr_assert_eq(ok, ref_ok, "iteration %d: feed %zu, reference %zu (n %zu)", iter, ok, ref_ok, n);
+		cr_assert_eq(ok, ref_ok, "iteration %d: feed %zu, reference %zu (n %zu)", iter, ok, ref_ok,
+		             n);
 		cr_assert_eq(rc_utf8_complete(&v), ref_complete, "iteration %d: complete", iter);
 		cr_assert_eq(rc_utf8_valid(g.data, n), ref_complete, "iteration %d: valid", iter);
 		rc_guard_free(&g);
@@ -500,7 +514,8 @@ Test(utf8, reference_agrees_with_table)
 	for (size_t c = 0; c < N_CASES; c++) {
 		bool complete;
 		size_t ok = ref_check((const uint8_t *)cases[c].bytes, cases[c].len, &complete);
-		cr_assert_eq(ok, cases[c].ok, "%s: reference %zu, table %zu", cases[c].name, ok, cases[c].ok);
+		cr_assert_eq(ok, cases[c].ok, "%s: reference %zu, table %zu", cases[c].name, ok,
+		             cases[c].ok);
 		cr_assert_eq(complete, cases[c].complete, "%s: reference complete", cases[c].name);
 	}
 }
