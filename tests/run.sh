@@ -3,6 +3,7 @@
 #
 # On a fresh Debian 12 machine, as root: installs the Debian packages that are missing (and Node's
 # ws client for the integration tests, with npm ci from its lock file), then
+#   0. checks that every C file is formatted (tools/format.sh --check, clang-format 14);
 #   1. Release build (gcc, -O2 -g, warnings are errors): unit tests, then the integration tests
 #      (tests/integration: the real server over loopback with real clients), one at a time;
 #   2. Debug build (gcc, -O0): compiled, so it keeps building;
@@ -50,7 +51,7 @@ run_ctest() { # run_ctest ctest-args...
 # --- Debian packages -------------------------------------------------------------------------
 # Node and npm may come from elsewhere than Debian: Debian's only when the commands are missing.
 . "$top/tools/apt-need.sh"
-apt_need tests/run.sh build-essential cmake pkg-config clang libclang-rt-14-dev \
+apt_need tests/run.sh build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
 	liburing-dev libwolfssl-dev libcriterion-dev python3 python3-websockets \
 	--cmd node nodejs --cmd npm npm
 
@@ -65,6 +66,14 @@ configure_build() { # configure_build DIR cmake-args...
 	cmake -S "$top" -B "$dir" -DRC_WERROR=ON "$@" >/dev/null
 	cmake --build "$dir" -j "$jobs"
 }
+
+step "format: every C file as .clang-format says"
+if bash "$top/tools/format.sh" --check; then
+	passed=$((passed + 1))
+else
+	echo "ringcast: $passed passed, 1 failed"
+	exit 1
+fi
 
 # The integration tests' Node client (npm ws, pinned by package-lock.json; node_modules is not
 # committed).
