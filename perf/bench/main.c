@@ -104,6 +104,9 @@
 #include "rc_http.h"
 #include "rc_mask.h"
 
+#include "stats.h"
+#include "sys.h"
+
 #define BENCH_VERSION "0.1"
 
 /* ---- limits and constants ----------------------------------------------------------------- */
@@ -113,10 +116,8 @@
 #define HEAD_TEXT_LEN (2 * HEAD_BIN_LEN)
 #define HS_RESP_MAX 8192 /* longest 101 response we accept (rc_http's request limit) */
 #define HS_FIELDS_MAX 64
-#define SQ_ENTRIES 1024 /* a full SQ is submitted and reused (get_sqe) */
-#define BGID 1          /* the provided buffer group of every worker's ring */
-#define SUB_TX_MIN 512  /* subscriber send buffer: a pong (131 B) and a close (8 B) */
-#define NS_PER_S 1000000000ull
+#define BGID 1           /* the provided buffer group of every worker's ring */
+#define SUB_TX_MIN 512   /* subscriber send buffer: a pong (131 B) and a close (8 B) */
 #define WIN_TAG_SHIFT 24 /* --max slot: tag << 24 | receivers left (< 2^24 > 20k fds) */
 #define WIN_LEFT_MASK ((1ull << WIN_TAG_SHIFT) - 1)
 #define WIN_TAG_MASK ((1ull << (64 - WIN_TAG_SHIFT)) - 1)
@@ -275,180 +276,6 @@ static struct {
 	char path[1024];
 	char target_sub[1024], target_pub[1024];
 } g;
-
-/* ---- small helpers -------------------------------------------------------------------------- */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_until_ns(uint64_t t)
-{
-	struct timespec ts = { .tv_sec = (time_t)(t / NS_PER_S), .tv_nsec = (long)(t % NS_PER_S) };
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-static uint64_t xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
-static void die(const char *what, int err) __attribute__((noreturn));
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "ringcast-bench: %s%s%s\n", what, err ? ": " : "", err ? strerror(err) : "");
-	exit(1);
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-	if (p == NULL)
-		die("out of memory", 0);
-	return p;
-}
-
-static uint32_t pow2_at_least(uint32_t v)
-{
-	uint32_t p = 1;
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
-static const char *errno_name(int e)
-{
-	const char *n = strerrorname_np(e);
-	return n ? n : "EUNKNOWN";
-}
-
-/* ---- counters with a name ------------------------------------------------------------------- */
-
-/* A small name -> count map for the rare events worth naming in the report: close codes from the
- * server, connect and handshake failures by cause, send and receive errors. */
-#define TALLY_MAX 32
-struct tally {
-	uint32_t n;
-	struct {
-		char key[40];
-		uint64_t count;
-	} e[TALLY_MAX];
-};
-
-static void tally_add(struct tally *t, const char *key, uint64_t k)
-{
-	for (uint32_t i = 0; i < t->n; i++)
-		if (strcmp(t->e[i].key, key) == 0) {
-			t->e[i].count += k;
-			return;
-		}
-	if (t->n == TALLY_MAX) { /* full: the last entry, "other", absorbs the rest */
-		t->e[TALLY_MAX - 1].count += k;
-		return;
-	}
-	uint32_t i = t->n++;
-	snprintf(t->e[i].key, sizeof t->e[i].key, "%s", i == TALLY_MAX - 1 ? "other" : key);
-	t->e[i].count += k;
-}
-
-/* ---- latency histogram ---------------------------------------------------------------------- */
-
-/* Log-linear, HDR style: values below 256 ns have their own bucket; above, each power of two is cut
- * in 128 equal sub-buckets, so a bucket is at most 1/128 (0.8%) of its value wide. Up to 2^37 ns
- * (137 s): 3968 buckets, 31 KiB per thread. */
-#define HIST_SUB_BITS 7
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_TOP_BITS 37
-#define HIST_MAX_NS ((1ull << HIST_TOP_BITS) - 1)
-#define HIST_BUCKETS (HIST_SUB * (HIST_TOP_BITS - HIST_SUB_BITS + 1))
-
-static inline uint32_t hist_index(uint64_t v)
-{
-	if (v > HIST_MAX_NS)
-		v = HIST_MAX_NS;
-	if (v < HIST_SUB)
-		return (uint32_t)v;
-	unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS */
-	return HIST_SUB * (e - HIST_SUB_BITS + 1) + (uint32_t)((v >> (e - HIST_SUB_BITS)) - HIST_SUB);
-}
-
-/* The highest value that lands in bucket i (what HdrHistogram reports: never optimistic). */
-static uint64_t hist_value(uint32_t i)
-{
-	uint32_t octave = i / HIST_SUB, sub = i % HIST_SUB;
-	if (octave == 0)
-		return i;
-	uint64_t lower = (uint64_t)(HIST_SUB + sub) << (octave - 1);
-	return lower + (1ull << (octave - 1)) - 1;
-}
-
-/* ---- per thread statistics ------------------------------------------------------------------ */
-
-struct stats {
-	uint64_t published;        /* messages with their intended time in the measured interval */
-	uint64_t published_total;  /* all messages sent, warmup included */
-	uint64_t unsent;           /* --rate: messages due in the measured interval never sent */
-	uint64_t expected;         /* sum over measured messages of the receivers expecting each */
-	uint64_t delivered;        /* deliveries of measured messages (new sequence numbers only) */
-	uint64_t delivered_total;  /* deliveries of any message, warmup and drain included */
-	uint64_t arrivals;         /* deliveries that arrived within the measured interval */
-	uint64_t gaps;             /* sequence numbers skipped over, whole run */
-	uint64_t lost_tail;        /* at the end: sent but never received (after the last received) */
-	uint64_t dups;             /* a sequence number at or below one already received */
-	uint64_t self;             /* generic: own messages echoed back (not expected, not counted) */
-	uint64_t foreign;          /* data messages without our head or nonce */
-	uint64_t unexpected;       /* plain: data at a connection that subscribes to nothing */
-	uint64_t stalls;           /* --max: window slots given up on after --stall-ms */
-	uint64_t closed_in_run;    /* connections that ended during the run, not by us */
-	uint64_t missed;           /* v1: messages the server said it dropped (`missed` counts) */
-	uint64_t unexplained;      /* v1: server sequence numbers skipped that no `missed` explains */
-	uint64_t seq_back;         /* v1: a server sequence number at or below the previous one */
-	uint64_t notices;          /* v1: notices received (subscribed, missed, ...) */
-	uint64_t reconnects;       /* --reconnect: attempts started */
-	uint64_t reconnected;      /* --reconnect: attempts that completed the handshake */
-	uint64_t reconnect_failed; /* --reconnect: attempts that did not open (errors says why) */
-	uint64_t waits_told;       /* --reconnect: waits lengthened by Retry-After, 1012 or 1013 */
-	uint64_t sends, send_bytes, recv_cqes, recv_bytes, enobufs, rearms;
-	uint64_t lat_count, lat_sum_ns, lat_max_ns;
-	uint64_t lag_sum_ns, lag_max_ns; /* --rate: how late this bench sent measured messages */
-	uint64_t hist[HIST_BUCKETS];
-	struct tally closes; /* close codes the server sent first (1006: no close frame) */
-	struct tally errors; /* connect, handshake, protocol, send and receive failures */
-};
-
-/* One latency sample. */
-static void stats_latency(struct stats *s, uint64_t lat)
-{
-	s->lat_count++;
-	s->lat_sum_ns += lat;
-	if (lat > s->lat_max_ns)
-		s->lat_max_ns = lat;
-	s->hist[hist_index(lat)]++;
-}
-
-/* A bench thread's start: pinned to cpu (if >= 0) and woken at the intended send times without
- * the default 50 us of timer slack. */
-static void thread_setup(uint32_t id, int cpu)
-{
-	if (cpu >= 0) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		int r = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-		if (r != 0)
-			fprintf(stderr, "ringcast-bench: cannot pin thread %u to CPU %d: %s\n", id, cpu,
-			        strerror(r));
-	}
-	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-}
 
 /* ---- connections ---------------------------------------------------------------------------- */
 
@@ -1789,29 +1616,6 @@ static void on_hs_recv(struct worker *w, struct conn *c, int res)
 
 /* ---- the worker ----------------------------------------------------------------------------- */
 
-static int ring_init(struct io_uring *ring, uint32_t cq_entries)
-{
-	struct io_uring_params p = { 0 };
-	/* SINGLE_ISSUER (6.0): only this thread submits, so the kernel skips submission locking; the
-	 * ring is created here, on its thread (FACTS.md: -EEXIST otherwise). DEFER_TASKRUN (6.1):
-	 * completion work runs when we ask for completions, once per loop turn in a batch, instead of
-	 * interrupting the loop at every packet; it needs SINGLE_ISSUER. CQSIZE: every connection may
-	 * complete a recv in the same turn; a CQ that holds them all keeps off the overflow list. */
-	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
-	p.cq_entries = cq_entries;
-	int r = io_uring_queue_init_params(SQ_ENTRIES, ring, &p);
-	if (r == -EINVAL) { /* kernel before 6.1: COOP_TASKRUN (5.19) at least avoids the IPIs */
-		p = (struct io_uring_params){ .flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE,
-			                          .cq_entries = cq_entries };
-		r = io_uring_queue_init_params(SQ_ENTRIES, ring, &p);
-	}
-	if (r == -EINVAL) {
-		p = (struct io_uring_params){ .flags = IORING_SETUP_CQSIZE, .cq_entries = cq_entries };
-		r = io_uring_queue_init_params(SQ_ENTRIES, ring, &p);
-	}
-	return r;
-}
-
 /* The provided buffer ring, by hand (liburing 2.3 has no io_uring_setup_buf_ring): page-aligned
  * memory for the ring, registered, then every buffer added. */
 static int bufring_init(struct worker *w)
@@ -2404,17 +2208,6 @@ struct cconn {
 	uint8_t buf[HS_RESP_MAX];
 };
 
-/* What happened to the connections started in the measured interval. */
-struct cstats {
-	uint64_t attempted; /* started (socket and connect) */
-	uint64_t completed; /* got a valid 101 */
-	uint64_t failed;    /* did not: by kind in stats.errors */
-	uint64_t unstarted; /* churn: due in the interval, never started (no free slot) */
-	uint64_t abandoned; /* still in progress at the end of the drain */
-	uint64_t inflight_max;
-	struct tally ends; /* how the completed ones ended: clean, reset, server_<code>, ... */
-};
-
 struct cworker {
 	uint32_t id;
 	int cpu;
@@ -2882,89 +2675,7 @@ static void cworker_fini(struct cworker *w)
 	free(w->free_list);
 }
 
-static void cstats_merge(struct cstats *to, const struct cstats *from)
-{
-	to->attempted += from->attempted;
-	to->completed += from->completed;
-	to->failed += from->failed;
-	to->unstarted += from->unstarted;
-	to->abandoned += from->abandoned;
-	to->inflight_max += from->inflight_max; /* a bound: the threads' peaks need not coincide */
-	for (uint32_t i = 0; i < from->ends.n; i++)
-		tally_add(&to->ends, from->ends.e[i].key, from->ends.e[i].count);
-}
-
 /* ---- the report ----------------------------------------------------------------------------- */
-
-static void stats_merge(struct stats *to, const struct stats *from)
-{
-	to->published += from->published;
-	to->published_total += from->published_total;
-	to->unsent += from->unsent;
-	to->expected += from->expected;
-	to->delivered += from->delivered;
-	to->delivered_total += from->delivered_total;
-	to->arrivals += from->arrivals;
-	to->gaps += from->gaps;
-	to->lost_tail += from->lost_tail;
-	to->dups += from->dups;
-	to->self += from->self;
-	to->foreign += from->foreign;
-	to->unexpected += from->unexpected;
-	to->stalls += from->stalls;
-	to->closed_in_run += from->closed_in_run;
-	to->missed += from->missed;
-	to->unexplained += from->unexplained;
-	to->seq_back += from->seq_back;
-	to->notices += from->notices;
-	to->reconnects += from->reconnects;
-	to->reconnected += from->reconnected;
-	to->reconnect_failed += from->reconnect_failed;
-	to->waits_told += from->waits_told;
-	to->sends += from->sends;
-	to->send_bytes += from->send_bytes;
-	to->recv_cqes += from->recv_cqes;
-	to->recv_bytes += from->recv_bytes;
-	to->enobufs += from->enobufs;
-	to->rearms += from->rearms;
-	to->lat_count += from->lat_count;
-	to->lat_sum_ns += from->lat_sum_ns;
-	if (from->lat_max_ns > to->lat_max_ns)
-		to->lat_max_ns = from->lat_max_ns;
-	to->lag_sum_ns += from->lag_sum_ns;
-	if (from->lag_max_ns > to->lag_max_ns)
-		to->lag_max_ns = from->lag_max_ns;
-	for (uint32_t i = 0; i < HIST_BUCKETS; i++)
-		to->hist[i] += from->hist[i];
-	for (uint32_t i = 0; i < from->closes.n; i++)
-		tally_add(&to->closes, from->closes.e[i].key, from->closes.e[i].count);
-	for (uint32_t i = 0; i < from->errors.n; i++)
-		tally_add(&to->errors, from->errors.e[i].key, from->errors.e[i].count);
-}
-
-/* The latency at quantile q in microseconds, never above the largest value recorded. */
-static double hist_quantile_us(const struct stats *s, double q)
-{
-	if (s->lat_count == 0)
-		return 0;
-	uint64_t rank = (uint64_t)(q * (double)s->lat_count + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	uint64_t seen = 0;
-	for (uint32_t i = 0; i < HIST_BUCKETS; i++) {
-		seen += s->hist[i];
-		if (seen >= rank) {
-			uint64_t v = hist_value(i);
-			return (double)(v < s->lat_max_ns ? v : s->lat_max_ns) / 1e3;
-		}
-	}
-	return (double)s->lat_max_ns / 1e3;
-}
-
-/* A process's resident memory and open descriptors, for --workload idle. */
-struct proc_mem {
-	long rss_kib, fds; /* < 0: could not be read */
-};
 
 struct report {
 	struct stats st;
@@ -3403,36 +3114,6 @@ static void print_table(const struct report *r)
 }
 
 /* ---- setup: URL, requests, options ---------------------------------------------------------- */
-
-static double cpu_s_self(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-/* utime + stime of a process from /proc/PID/stat, in seconds; < 0 if it cannot be read. The
- * command name (field 2) is in parentheses and may hold spaces, so fields are counted after the
- * last ')': utime and stime are fields 14 and 15. */
-static double cpu_s_pid(long pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	if (p == NULL)
-		return -1;
-	unsigned long long ut, st;
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 struct url {
 	char host[256], port[16], hostport[300], path[1024];
@@ -4139,31 +3820,6 @@ static void topics_free(void)
 	free(g.stream_seq);
 }
 
-/* VmRSS from /proc/PID/status and the entries of /proc/PID/fd; -1 for what cannot be read. */
-static struct proc_mem proc_mem_read(long pid)
-{
-	struct proc_mem m = { -1, -1 };
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/%ld/status", pid);
-	FILE *f = fopen(path, "r");
-	if (f != NULL) {
-		while (fgets(line, sizeof line, f) != NULL)
-			if (sscanf(line, "VmRSS: %ld kB", &m.rss_kib) == 1)
-				break;
-		fclose(f);
-	}
-	snprintf(path, sizeof path, "/proc/%ld/fd", pid);
-	DIR *d = opendir(path);
-	if (d != NULL) {
-		m.fds = 0;
-		for (struct dirent *e; (e = readdir(d)) != NULL;)
-			if (e->d_name[0] != '.')
-				m.fds++;
-		closedir(d);
-	}
-	return m;
-}
-
 /* After the setup: how many receivers each message will have. Plain and v1 with one topic:
  * every open subscriber (pub.live); v1: the open subscribers of each topic (topic_live); echo: the
  * publisher itself; generic: every other client. Slow subscribers are counted apart as well. */
@@ -4190,21 +3846,6 @@ static uint32_t live_counts(struct worker *ws, uint32_t open_subs, uint32_t open
 		atomic_store(&g.pub[p].live_slow, g.echo ? 0 : open_slow);
 	}
 	return open_slow;
-}
-
-static void raise_nofile(uint32_t need)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur < (rlim_t)need + 64)
-		fprintf(stderr,
-		        "ringcast-bench: warning: %u connections but the descriptor limit is %llu\n", need,
-		        (unsigned long long)rl.rlim_cur);
 }
 
 /* churn, storm: the server's descriptors once every connection ended. The server sees a reset or
