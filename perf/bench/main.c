@@ -104,18 +104,17 @@
 #include "rc_http.h"
 #include "rc_mask.h"
 
+#include "bench.h"
+#include "handshake.h"
 #include "stats.h"
 #include "sys.h"
-
-#define BENCH_VERSION "0.1"
+#include "topics.h"
 
 /* ---- limits and constants ----------------------------------------------------------------- */
 
 #define CPUS_MAX 64
 #define HEAD_BIN_LEN 24 /* ts, seq, publisher, nonce */
 #define HEAD_TEXT_LEN (2 * HEAD_BIN_LEN)
-#define HS_RESP_MAX 8192 /* longest 101 response we accept (rc_http's request limit) */
-#define HS_FIELDS_MAX 64
 #define BGID 1           /* the provided buffer group of every worker's ring */
 #define SUB_TX_MIN 512   /* subscriber send buffer: a pong (131 B) and a close (8 B) */
 #define WIN_TAG_SHIFT 24 /* --max slot: tag << 24 | receivers left (< 2^24 > 20k fds) */
@@ -128,8 +127,6 @@
  * time: on loopback a receiver pays for its recv, its ACK and the sender's processing of that ACK,
  * about 0.9 us per segment here (perf, 1 frame per segment, --rate 1000 x 1000 subscribers). */
 #define BENCH_SATURATED 0.9
-#define TOPICS_MAX 65536 /* --topics: names are precomputed, 136 bytes each */
-#define TOPIC_NAME_MAX (RC_APP_TOPIC_MAX + 8)
 /* v1: the bytes of a message collected when it is split across receive buffers: the MESSAGE
  * envelope (11 + 128) and the head (48), or a whole notice short enough to parse (`missed` is at
  * most 190 bytes; a longer notice is a `subscribed` list, which needs no parsing). */
@@ -251,14 +248,12 @@ static struct {
 	/* --max: slot ring size, win rounded up to a power of two so that the per-delivery slot
 	 * index is a mask, not a division (perf: win_pass fell from 8.5% to ~2% of the bench's CPU) */
 	uint32_t slots;
-	uint32_t head_len;             /* 24, or 48 with --text */
-	uint32_t frame_len;            /* a whole masked client frame of --size bytes */
-	uint32_t frame_max;            /* the longest frame a publisher may put in a send */
-	bool v1, echo;                 /* --proto v1; --workload echo (receive own messages only) */
-	uint32_t kmax;                 /* topics per receiver row (v1: --per-sub, else 1) */
-	char (*tname)[TOPIC_NAME_MAX]; /* v1: topic names, "T" or "T.<k>" */
-	uint8_t *tname_len;
-	double *zipf_cdf;             /* v1: cumulative popularity of topics 0..k */
+	uint32_t head_len;            /* 24, or 48 with --text */
+	uint32_t frame_len;           /* a whole masked client frame of --size bytes */
+	uint32_t frame_max;           /* the longest frame a publisher may put in a send */
+	bool v1, echo;                /* --proto v1; --workload echo (receive own messages only) */
+	uint32_t kmax;                /* topics per receiver row (v1: --per-sub, else 1) */
+	struct topics topics;         /* v1: names and popularity */
 	_Atomic uint32_t *topic_live; /* v1: open subscribers of each topic */
 	_Atomic uint32_t *topic_live_slow;
 	_Atomic uint64_t *stream_seq; /* v1: P x T, last sequence number sent per publisher, topic */
@@ -266,15 +261,9 @@ static struct {
 	uint8_t opcode;
 	double period_ns; /* --rate: ns between two messages, all publishers together */
 	uint64_t stall_ns;
-	uint8_t *fill; /* --size bytes of payload filler */
-	struct sockaddr_storage dst;
-	socklen_t dst_len;
-	char req_sub[2048], req_pub[2048]; /* request heads up to "Sec-WebSocket-Key: " */
-	size_t req_sub_len, req_pub_len;
-	char req_tail[1024]; /* v1: the head after the target, per subscriber */
-	size_t req_tail_len, req_sub_max;
-	char path[1024];
-	char target_sub[1024], target_pub[1024];
+	uint8_t *fill;         /* --size bytes of payload filler */
+	struct hs_addr addr;   /* the server's */
+	struct hs_requests rq; /* what the connections send */
 } g;
 
 /* ---- connections ---------------------------------------------------------------------------- */
@@ -777,24 +766,6 @@ static uint64_t first_index_due(int32_t pub, uint64_t t)
 	return lo;
 }
 
-/* v1: the topic of the next message, drawn from the Zipf popularity (a binary search of its
- * cumulative distribution). */
-static uint32_t zipf_pick(struct worker *w)
-{
-	if (g_o.topics == 1)
-		return 0;
-	double u = (double)(xorshift64(&w->rng) >> 11) * 0x1.0p-53;
-	uint32_t lo = 0, hi = g_o.topics - 1;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (g.zipf_cdf[mid] < u)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static uint32_t size_pick(struct worker *w)
 {
 	if (g_o.size_min == g_o.size_max)
@@ -806,8 +777,8 @@ static uint32_t size_pick(struct worker *w)
  * whose head carries the publisher's sequence number on that topic instead of `seq`. */
 static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t ts, uint64_t now)
 {
-	uint32_t topic = g.v1 ? zipf_pick(w) : 0, size = size_pick(w);
-	uint32_t env = g.v1 ? (uint32_t)rc_app_pub_header_len(g.tname_len[topic]) : 0;
+	uint32_t topic = g.v1 ? topics_pick(&g.topics, &w->rng) : 0, size = size_pick(w);
+	uint32_t env = g.v1 ? (uint32_t)rc_app_pub_header_len(g.topics.name_len[topic]) : 0;
 	uint32_t len = env + size;
 	uint8_t *out = c->tx + c->tx_len;
 	size_t h = rc_frame_header_len(len, true);
@@ -819,7 +790,8 @@ static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t
 	uint32_t live, live_slow;
 	if (g.v1) {
 		rc_app_pub_encode_header(pl, g_o.text ? RC_APP_FLAG_TEXT : 0,
-		                         (const uint8_t *)g.tname[topic], g.tname_len[topic], 0);
+		                         (const uint8_t *)g.topics.name[topic], g.topics.name_len[topic],
+		                         0);
 		seq = ++c->tseq[topic];
 		atomic_store_explicit(&g.stream_seq[(size_t)c->pub_id * g_o.topics + topic], seq,
 		                      memory_order_release);
@@ -979,24 +951,9 @@ static void on_message(struct worker *w, struct conn *c, const uint8_t *head, ui
  * Names are ours ("T", or "T.<k>" with several topics), so the index is read from the name. */
 static int topic_slot(const struct conn *c, const uint8_t *p, size_t n)
 {
-	uint32_t t = 0;
-	if (g_o.topics == 1) {
-		if (n != g.tname_len[0] || memcmp(p, g.tname[0], n) != 0)
-			return -1;
-	} else {
-		size_t pl = strlen(g_o.topic);
-		if (n <= pl + 1 || n > pl + 6 || memcmp(p, g_o.topic, pl) != 0 || p[pl] != '.')
-			return -1;
-		for (size_t i = pl + 1; i < n; i++) {
-			if (p[i] < '0' || p[i] > '9')
-				return -1;
-			t = t * 10 + (uint32_t)(p[i] - '0');
-		}
-		if (t >= g_o.topics)
-			return -1;
-	}
-	for (uint32_t k = 0; k < c->ntopics; k++)
-		if (c->topics[k] == t)
+	int t = topics_index(&g.topics, p, n);
+	for (uint32_t k = 0; t >= 0 && k < c->ntopics; k++)
+		if (c->topics[k] == (uint32_t)t)
 			return (int)k;
 	return -1;
 }
@@ -1299,31 +1256,12 @@ static void on_send(struct worker *w, struct conn *c, int res)
 
 /* ---- connecting and the opening handshake --------------------------------------------------- */
 
-static void base64_16(const uint8_t in[16], char out[RC_WS_KEY_LEN])
-{
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-	for (size_t i = 0; i < 15; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = a[v >> 18 & 63];
-		out[o++] = a[v >> 12 & 63];
-		out[o++] = a[v >> 6 & 63];
-		out[o++] = a[v & 63];
-	}
-	uint32_t v = (uint32_t)in[15] << 16;
-	out[o++] = a[v >> 18 & 63];
-	out[o++] = a[v >> 12 & 63];
-	out[o++] = '=';
-	out[o++] = '=';
-	assert(o == RC_WS_KEY_LEN);
-}
-
 static void conn_start(struct worker *w, struct conn *c)
 {
 	assert(c->state == CS_IDLE);
 	w->setting_up++;
 	c->state = CS_CONNECTING;
-	c->fd = socket(g.dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->fd = socket(g.addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		char k[40];
 		snprintf(k, sizeof k, "socket_%s", errno_name(errno));
@@ -1336,7 +1274,7 @@ static void conn_start(struct worker *w, struct conn *c)
 	w->open++;
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (g_o.source_addrs > 0 && g.dst.ss_family == AF_INET) {
+	if (g_o.source_addrs > 0 && g.addr.ss.ss_family == AF_INET) {
 		/* Spread the source address over 127.0.0.1..n: each gives another ~28k ports towards the
 		 * server (FACTS.md). NO_PORT defers the port choice to connect, where the kernel picks it
 		 * for the full 4-tuple instead of reserving it per source address. */
@@ -1353,28 +1291,9 @@ static void conn_start(struct worker *w, struct conn *c)
 		}
 	}
 	struct io_uring_sqe *sqe = get_sqe(w);
-	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&g.dst, g.dst_len);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&g.addr.ss, g.addr.len);
 	io_uring_sqe_set_data64(sqe, ud_make(OP_CONNECT, c->idx));
 	c->ops++;
-}
-
-/* v1 subscriber: the request head up to the key, its topics in the target (?topics=a,b,c).
- * g.req_sub_max, from which tx_cap was sized, bounds its length. */
-static size_t req_write_v1_sub(const struct conn *c, char *out, size_t cap)
-{
-	size_t n =
-	        (size_t)snprintf(out, cap, "GET %s%stopics=", g.path, strchr(g.path, '?') ? "&" : "?");
-	for (uint32_t k = 0; k < c->ntopics; k++) {
-		uint32_t t = c->topics[k];
-		if (k)
-			out[n++] = ',';
-		memcpy(out + n, g.tname[t], g.tname_len[t]);
-		n += g.tname_len[t];
-	}
-	memcpy(out + n, g.req_tail, g.req_tail_len);
-	n += g.req_tail_len;
-	assert(n <= g.req_sub_max && n < cap);
-	return n;
 }
 
 static void on_connect(struct worker *w, struct conn *c, int res)
@@ -1402,122 +1321,19 @@ static void on_connect(struct worker *w, struct conn *c, int res)
 		for (size_t i = 0; i < sizeof nonce; i++)
 			nonce[i] = (uint8_t)xorshift64(&w->rng);
 	}
-	base64_16(nonce, c->hs->key);
+	hs_key(nonce, c->hs->key);
 	size_t n;
 	if (g.v1 && c->ntopics > 0) {
-		n = req_write_v1_sub(c, (char *)c->tx, c->tx_cap);
+		n = hs_request_v1_sub(&g.rq, &g.topics, c->topics, c->ntopics, (char *)c->tx, c->tx_cap);
 	} else {
-		const char *req = c->pub_id >= 0 ? g.req_pub : g.req_sub;
-		n = c->pub_id >= 0 ? g.req_pub_len : g.req_sub_len;
+		const char *req = c->pub_id >= 0 ? g.rq.pub : g.rq.sub;
+		n = c->pub_id >= 0 ? g.rq.pub_len : g.rq.sub_len;
 		memcpy(c->tx, req, n);
 	}
-	assert(n + RC_WS_KEY_LEN + 4 <= c->tx_cap);
-	memcpy(c->tx + n, c->hs->key, RC_WS_KEY_LEN);
-	memcpy(c->tx + n + RC_WS_KEY_LEN, "\r\n\r\n", 4);
-	c->tx_len = (uint32_t)(n + RC_WS_KEY_LEN + 4);
+	assert(n + HS_KEY_TAIL <= c->tx_cap);
+	c->tx_len = (uint32_t)hs_request_finish(c->tx, n, c->hs->key);
 	c->tx_off = 0;
 	conn_submit_send(w, c);
-}
-
-static size_t find_head_end(const uint8_t *p, size_t n)
-{
-	for (size_t i = 3; i < n; i++)
-		if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
-			return i + 1;
-	return 0;
-}
-
-/* The client's checks of the server's answer (RFC 6455 §4.1): status 101, Upgrade: websocket,
- * Connection: upgrade, exactly one Sec-WebSocket-Accept equal to that of our key, no extension,
- * and the subprotocol we offered (ringcast.v1 with --proto v1, else none). buf[0..n) is the head. Returns NULL if it is acceptable,
- * else a name for the error tally (in `scratch` for an unexpected status). */
-static const char *hs_check(const uint8_t *buf, size_t n, const char *key, char *scratch,
-                            size_t scratch_cap)
-{
-	if (n < 13 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
-		return "handshake_bad_status_line";
-	int status = 0;
-	for (size_t i = 9; i < 12; i++) {
-		if (buf[i] < '0' || buf[i] > '9')
-			return "handshake_bad_status_line";
-		status = status * 10 + (buf[i] - '0');
-	}
-	if (status != 101) {
-		snprintf(scratch, scratch_cap, "http_%d", status);
-		return scratch;
-	}
-	rc_http_header fields[HS_FIELDS_MAX];
-	rc_http_request req = { .headers = fields };
-	size_t i = 0;
-	while (i < n && buf[i] != '\n') /* skip the status line */
-		i++;
-	for (i++; i < n;) {
-		size_t eol = i;
-		while (eol < n && buf[eol] != '\n')
-			eol++;
-		size_t end = eol > i && buf[eol - 1] == '\r' ? eol - 1 : eol;
-		if (end == i)
-			break; /* the empty line */
-		size_t colon = i;
-		while (colon < end && buf[colon] != ':')
-			colon++;
-		if (colon == end || colon == i)
-			return "handshake_bad_field";
-		if (req.header_count == HS_FIELDS_MAX)
-			return "handshake_too_many_fields";
-		size_t vs = colon + 1, ve = end;
-		while (vs < ve && (buf[vs] == ' ' || buf[vs] == '\t'))
-			vs++;
-		while (ve > vs && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
-			ve--;
-		const char *base = (const char *)buf;
-		fields[req.header_count++] = (rc_http_header){
-			.name = { .ptr = base + i, .off = (uint32_t)i, .len = (uint32_t)(colon - i) },
-			.value = { .ptr = base + vs, .off = (uint32_t)vs, .len = (uint32_t)(ve - vs) },
-		};
-		i = eol + 1;
-	}
-	if (!rc_http_header_has_token(&req, "Upgrade", "websocket"))
-		return "handshake_no_upgrade";
-	if (!rc_http_header_has_token(&req, "Connection", "upgrade"))
-		return "handshake_no_connection_upgrade";
-	if (rc_http_header_count(&req, "Sec-WebSocket-Accept") != 1)
-		return "handshake_no_accept";
-	const rc_http_header *acc = rc_http_header_find(&req, "Sec-WebSocket-Accept", NULL);
-	char want[RC_WS_ACCEPT_LEN];
-	if (rc_ws_accept(key, RC_WS_KEY_LEN, want) != 0)
-		return "handshake_accept_failed";
-	if (acc->value.len != RC_WS_ACCEPT_LEN || memcmp(acc->value.ptr, want, RC_WS_ACCEPT_LEN) != 0)
-		return "handshake_wrong_accept";
-	if (rc_http_header_find(&req, "Sec-WebSocket-Extensions", NULL) != NULL)
-		return "handshake_unrequested_extension";
-	const rc_http_header *proto = rc_http_header_find(&req, "Sec-WebSocket-Protocol", NULL);
-	if (!g.v1)
-		return proto != NULL ? "handshake_unrequested_subprotocol" : NULL;
-	if (proto == NULL || rc_http_header_count(&req, "Sec-WebSocket-Protocol") != 1)
-		return "handshake_no_subprotocol";
-	if (proto->value.len != 11 || memcmp(proto->value.ptr, "ringcast.v1", 11) != 0)
-		return "handshake_wrong_subprotocol";
-	return NULL;
-}
-
-/* The seconds of a Retry-After field (delta-seconds form) in response head buf[0..n), or -1. */
-static long hs_retry_after_s(const uint8_t *buf, size_t n)
-{
-	static const char name[] = "retry-after:";
-	for (size_t i = 0; i + sizeof name < n; i++) {
-		if (buf[i] != '\n' || strncasecmp((const char *)buf + i + 1, name, sizeof name - 1) != 0)
-			continue;
-		size_t j = i + sizeof name;
-		while (j < n && (buf[j] == ' ' || buf[j] == '\t'))
-			j++;
-		long v = 0;
-		size_t d = j;
-		while (j < n && buf[j] >= '0' && buf[j] <= '9' && v < 86400)
-			v = v * 10 + (buf[j++] - '0');
-		return j > d ? v : -1;
-	}
-	return -1;
 }
 
 /* --reconnect: a connection of the run is open again. Messages are expected at it from now on:
@@ -1571,7 +1387,7 @@ static void on_hs_recv(struct worker *w, struct conn *c, int res)
 	size_t old = hs->len;
 	hs->len += (uint32_t)res;
 	size_t from = old > 3 ? old - 3 : 0;
-	size_t end = find_head_end(hs->buf + from, hs->len - from);
+	size_t end = hs_head_end(hs->buf + from, hs->len - from);
 	if (end == 0) {
 		if (hs->len == sizeof hs->buf) {
 			setup_end(w, c, "handshake_too_long");
@@ -1585,7 +1401,8 @@ static void on_hs_recv(struct worker *w, struct conn *c, int res)
 	}
 	end += from;
 	char scratch[40];
-	const char *bad = hs_check(hs->buf, end, hs->key, scratch, sizeof scratch);
+	const char *bad = hs_check(hs->buf, end, hs->key, g.v1 ? HS_SUBPROTOCOL_V1 : NULL, scratch,
+	                           sizeof scratch);
 	if (bad != NULL) {
 		long ra = strcmp(bad, "http_503") == 0 ? hs_retry_after_s(hs->buf, end) : -1;
 		if (ra >= 0) /* the server said when to come back */
@@ -2028,34 +1845,6 @@ static bool is_slow(uint32_t j)
 	return (uint64_t)((double)(j + 1) * f) > (uint64_t)((double)j * f);
 }
 
-/* v1 subscriber: k distinct topics drawn from the Zipf popularity, sorted. Rejection sampling;
- * when the popular topics are all taken after many tries (k close to T with a steep skew), the
- * rest are the most popular ones still free. */
-static void topics_draw(struct worker *w, uint32_t *out, uint32_t k)
-{
-	uint32_t n = 0;
-	for (uint32_t tries = 0; n < k && tries < 64 * k; tries++) {
-		uint32_t t = zipf_pick(w), j = 0;
-		while (j < n && out[j] != t)
-			j++;
-		if (j == n)
-			out[n++] = t;
-	}
-	for (uint32_t t = 0; n < k; t++) {
-		uint32_t j = 0;
-		while (j < n && out[j] != t)
-			j++;
-		if (j == n)
-			out[n++] = t;
-	}
-	for (uint32_t i = 1; i < n; i++) /* insertion sort: k <= 64 */
-		for (uint32_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
-			uint32_t x = out[j];
-			out[j] = out[j - 1];
-			out[j - 1] = x;
-		}
-}
-
 /* v1: each subscriber's topics, each publisher's per-topic sequence numbers, and the server
  * sequence state of every (receiver, topic). */
 static void worker_prepare_v1(struct worker *w)
@@ -2076,7 +1865,7 @@ static void worker_prepare_v1(struct worker *w)
 		}
 		c->topics = tp;
 		c->ntopics = (uint8_t)g_o.per_sub;
-		topics_draw(w, tp, g_o.per_sub);
+		topics_draw(&g.topics, &w->rng, tp, g_o.per_sub);
 		tp += g.kmax;
 	}
 }
@@ -2094,10 +1883,10 @@ static void worker_prepare(struct worker *w, uint32_t id)
 	w->pubs = xcalloc(w->nconns, sizeof *w->pubs);
 	w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)g.nonce << 20) ^ (id + 1);
 	uint32_t sub_tx = SUB_TX_MIN;
-	size_t req_max = (g.req_sub_len > g.req_pub_len ? g.req_sub_len : g.req_pub_len);
-	if (req_max < g.req_sub_max)
-		req_max = g.req_sub_max;
-	req_max += RC_WS_KEY_LEN + 4;
+	size_t req_max = (g.rq.sub_len > g.rq.pub_len ? g.rq.sub_len : g.rq.pub_len);
+	if (req_max < g.rq.sub_max)
+		req_max = g.rq.sub_max;
+	req_max += HS_KEY_TAIL;
 	if (sub_tx < req_max)
 		sub_tx = (uint32_t)req_max;
 	uint32_t pub_tx = g_o.send_batch_bytes;
@@ -2175,7 +1964,7 @@ static void worker_prepare(struct worker *w, uint32_t id)
  * CHURN_SCAN_NS; an operation past its deadline is cancelled and its completion ends the slot. */
 #define CHURN_SCAN_NS (2ull * 1000 * 1000)
 #define CHURN_CLOSE_TIMEOUT_NS (2ull * NS_PER_S) /* for the server's answer to our close frame */
-#define CHURN_TX_MAX (sizeof g.req_sub + RC_WS_KEY_LEN + 4)
+#define CHURN_TX_MAX (sizeof g.rq.sub + HS_KEY_TAIL)
 
 enum cc_state {
 	CC_FREE,
@@ -2317,7 +2106,7 @@ static void cc_start(struct cworker *w, uint64_t t_start, uint64_t now)
 	           (double)(xorshift64(&w->rng) >> 11) * 0x1.0p-53 < g_o.reset_fraction;
 	if (c->measured)
 		w->cs.attempted++;
-	c->fd = socket(g.dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->fd = socket(g.addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		char k[40];
 		snprintf(k, sizeof k, "socket_%s", errno_name(errno));
@@ -2334,7 +2123,7 @@ static void cc_start(struct cworker *w, uint64_t t_start, uint64_t now)
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->state = CC_CONNECT;
 	struct io_uring_sqe *sqe = cc_sqe(w);
-	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&g.dst, g.dst_len);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&g.addr.ss, g.addr.len);
 	cc_submit(w, c, sqe);
 }
 
@@ -2423,11 +2212,9 @@ static void cc_hs_send(struct cworker *w, struct cconn *c)
 		uint64_t r = xorshift64(&w->rng);
 		memcpy(nonce + i, &r, 8);
 	}
-	base64_16(nonce, c->key);
-	memcpy(c->tx, g.req_sub, g.req_sub_len);
-	memcpy(c->tx + g.req_sub_len, c->key, RC_WS_KEY_LEN);
-	memcpy(c->tx + g.req_sub_len + RC_WS_KEY_LEN, "\r\n\r\n", 4);
-	c->tx_len = (uint32_t)(g.req_sub_len + RC_WS_KEY_LEN + 4);
+	hs_key(nonce, c->key);
+	memcpy(c->tx, g.rq.sub, g.rq.sub_len);
+	c->tx_len = (uint32_t)hs_request_finish(c->tx, g.rq.sub_len, c->key);
 	c->tx_off = 0;
 	c->state = CC_HS_SEND;
 	cc_send(w, c);
@@ -2491,7 +2278,7 @@ static void cc_on_cqe(struct cworker *w, struct cconn *c, int res, uint64_t now)
 		uint32_t old = c->len;
 		c->len += (uint32_t)res;
 		uint32_t from = old > 3 ? old - 3 : 0;
-		size_t end = find_head_end(c->buf + from, c->len - from);
+		size_t end = hs_head_end(c->buf + from, c->len - from);
 		if (end == 0) {
 			if (c->len == sizeof c->buf)
 				cc_fail(w, c, "handshake_too_long");
@@ -2500,7 +2287,7 @@ static void cc_on_cqe(struct cworker *w, struct cconn *c, int res, uint64_t now)
 			return;
 		}
 		end += from;
-		const char *bad = hs_check(c->buf, end, c->key, k, sizeof k);
+		const char *bad = hs_check(c->buf, end, c->key, NULL, k, sizeof k);
 		if (bad != NULL) {
 			cc_fail(w, c, bad);
 			return;
@@ -3115,124 +2902,6 @@ static void print_table(const struct report *r)
 
 /* ---- setup: URL, requests, options ---------------------------------------------------------- */
 
-struct url {
-	char host[256], port[16], hostport[300], path[1024];
-};
-
-/* ws://HOST[:PORT][/PATH][?QUERY]; HOST may be [IPv6]. path gets PATH?QUERY ("/" if none). */
-static int url_parse(const char *u, struct url *out)
-{
-	if (strncmp(u, "wss://", 6) == 0) {
-		fprintf(stderr, "ringcast-bench: wss:// is not supported yet\n");
-		return -1;
-	}
-	if (strncmp(u, "ws://", 5) != 0)
-		return -1;
-	const char *h = u + 5, *e;
-	if (*h == '[') {
-		e = strchr(h, ']');
-		if (e == NULL)
-			return -1;
-		snprintf(out->host, sizeof out->host, "%.*s", (int)(e - h - 1), h + 1);
-		e++;
-	} else {
-		e = h + strcspn(h, ":/?");
-		snprintf(out->host, sizeof out->host, "%.*s", (int)(e - h), h);
-	}
-	if (out->host[0] == 0)
-		return -1;
-	snprintf(out->port, sizeof out->port, "80");
-	if (*e == ':') {
-		const char *pe = e + 1 + strcspn(e + 1, "/?");
-		if (pe == e + 1 || pe - e - 1 >= (long)sizeof out->port)
-			return -1;
-		snprintf(out->port, sizeof out->port, "%.*s", (int)(pe - e - 1), e + 1);
-		e = pe;
-	}
-	snprintf(out->hostport, sizeof out->hostport, "%.*s", (int)(e - h), h);
-	if (*e == 0)
-		snprintf(out->path, sizeof out->path, "/");
-	else if (*e == '?')
-		snprintf(out->path, sizeof out->path, "/%s", e);
-	else
-		snprintf(out->path, sizeof out->path, "%s", e);
-	for (const char *p = out->path; *p; p++)
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '#')
-			return -1;
-	return 0;
-}
-
-static void build_request(char *out, size_t cap, size_t *len, const char *target,
-                          const char *hostport)
-{
-	int n = snprintf(out, cap,
-	                 "GET %s HTTP/1.1\r\n"
-	                 "Host: %s\r\n"
-	                 "Upgrade: websocket\r\n"
-	                 "Connection: Upgrade\r\n"
-	                 "Sec-WebSocket-Version: 13\r\n"
-	                 "User-Agent: ringcast-bench/" BENCH_VERSION "\r\n"
-	                 "%s"
-	                 "Sec-WebSocket-Key: ",
-	                 target, hostport, g.v1 ? "Sec-WebSocket-Protocol: ringcast.v1\r\n" : "");
-	if (n < 0 || (size_t)n >= cap)
-		die("URL too long", 0);
-	*len = (size_t)n;
-}
-
-/* v1: publishers connect to URL as given (each PUBLISH names its topic); a subscriber's request
- * is written per connection (req_write_v1_sub): "GET " URL "?topics=" its topics, then req_tail. */
-static void targets_build_v1(const struct url *u)
-{
-	snprintf(g.target_pub, sizeof g.target_pub, "%s", u->path);
-	build_request(g.req_pub, sizeof g.req_pub, &g.req_pub_len, g.target_pub, u->hostport);
-	const char *tail = strstr(g.req_pub, " HTTP/1.1\r\n");
-	assert(tail != NULL);
-	g.req_tail_len = strlen(tail);
-	memcpy(g.req_tail, tail, g.req_tail_len + 1);
-	size_t name_max = 0;
-	for (uint32_t t = 0; t < g_o.topics; t++)
-		if (g.tname_len[t] > name_max)
-			name_max = g.tname_len[t];
-	g.req_sub_max = 4 + strlen(g.path) + 8 + g_o.per_sub * (name_max + 1) + g.req_tail_len;
-}
-
-static void targets_build(const struct url *u)
-{
-	snprintf(g.path, sizeof g.path, "%s", u->path);
-	if (g.v1) {
-		targets_build_v1(u);
-		return;
-	}
-	if (g_o.proto == PROTO_GENERIC) {
-		snprintf(g.target_sub, sizeof g.target_sub, "%s", u->path);
-		snprintf(g.target_pub, sizeof g.target_pub, "%s", u->path);
-	} else {
-		const char *sep = strchr(u->path, '?') ? "&" : "?";
-		int a = snprintf(g.target_sub, sizeof g.target_sub, "%s%stopics=%s", u->path, sep,
-		                 g_o.topic);
-		int b = snprintf(g.target_pub, sizeof g.target_pub, "%s%spublish=%s", u->path, sep,
-		                 g_o.topic);
-		if (a < 0 || b < 0 || (size_t)a >= sizeof g.target_sub || (size_t)b >= sizeof g.target_pub)
-			die("URL too long", 0);
-	}
-	build_request(g.req_sub, sizeof g.req_sub, &g.req_sub_len, g.target_sub, u->hostport);
-	build_request(g.req_pub, sizeof g.req_pub, &g.req_pub_len, g.target_pub, u->hostport);
-}
-
-static void resolve(const struct url *u)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-	int r = getaddrinfo(u->host, u->port, &hints, &ai);
-	if (r != 0) {
-		fprintf(stderr, "ringcast-bench: cannot resolve %s: %s\n", u->host, gai_strerror(r));
-		exit(2);
-	}
-	memcpy(&g.dst, ai->ai_addr, ai->ai_addrlen);
-	g.dst_len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-}
-
 /* "1", "0-3", "1,3,5-6" */
 static int cpus_parse(const char *s)
 {
@@ -3523,6 +3192,24 @@ static double parse_num(const char *s, const char *what, double lo, double hi)
 	return v;
 }
 
+/* v1: topic names and popularity, and the shared per-topic counters. */
+static void topics_build(void)
+{
+	uint32_t n = g_o.topics;
+	topics_init(&g.topics, g_o.topic, n, g_o.zipf);
+	g.topic_live = xcalloc(n, sizeof *g.topic_live);
+	g.topic_live_slow = xcalloc(n, sizeof *g.topic_live_slow);
+	g.stream_seq = xcalloc((size_t)n * (g_o.pubs ? g_o.pubs : 1), sizeof *g.stream_seq);
+}
+
+static void topics_free(void)
+{
+	topics_fini(&g.topics);
+	free(g.topic_live);
+	free(g.topic_live_slow);
+	free(g.stream_seq);
+}
+
 static void parse_args(int argc, char **argv)
 {
 	enum {
@@ -3786,40 +3473,6 @@ static void fill_build(void)
 		g.fill[i] = (uint8_t)('a' + i % 26);
 }
 
-/* v1: topic names, the Zipf distribution over them, and the shared per-topic counters. */
-static void topics_build(void)
-{
-	uint32_t n = g_o.topics;
-	g.tname = xcalloc(n, sizeof *g.tname);
-	g.tname_len = xcalloc(n, 1);
-	g.zipf_cdf = xcalloc(n, sizeof *g.zipf_cdf);
-	g.topic_live = xcalloc(n, sizeof *g.topic_live);
-	g.topic_live_slow = xcalloc(n, sizeof *g.topic_live_slow);
-	g.stream_seq = xcalloc((size_t)n * (g_o.pubs ? g_o.pubs : 1), sizeof *g.stream_seq);
-	double sum = 0;
-	for (uint32_t t = 0; t < n; t++) {
-		int k = n == 1 ? snprintf(g.tname[t], TOPIC_NAME_MAX, "%s", g_o.topic)
-		               : snprintf(g.tname[t], TOPIC_NAME_MAX, "%s.%u", g_o.topic, t);
-		assert(k > 0 && k <= RC_APP_TOPIC_MAX);
-		g.tname_len[t] = (uint8_t)k;
-		sum += pow(t + 1.0, -g_o.zipf);
-		g.zipf_cdf[t] = sum;
-	}
-	for (uint32_t t = 0; t < n; t++)
-		g.zipf_cdf[t] /= sum;
-	g.zipf_cdf[n - 1] = 1.0; /* no rounding gap above the last topic */
-}
-
-static void topics_free(void)
-{
-	free(g.tname);
-	free(g.tname_len);
-	free(g.zipf_cdf);
-	free(g.topic_live);
-	free(g.topic_live_slow);
-	free(g.stream_seq);
-}
-
 /* After the setup: how many receivers each message will have. Plain and v1 with one topic:
  * every open subscriber (pub.live); v1: the open subscribers of each topic (topic_live); echo: the
  * publisher itself; generic: every other client. Slow subscribers are counted apart as well. */
@@ -3930,13 +3583,18 @@ int main(int argc, char **argv)
 	g.kmax = g.v1 ? g_o.per_sub : 1;
 	if (g.v1)
 		topics_build();
-	struct url u;
-	if (url_parse(g_o.url, &u) < 0) {
+	struct hs_url u;
+	if (hs_url_parse(g_o.url, &u) < 0) {
 		fprintf(stderr, "ringcast-bench: bad URL (ws://HOST:PORT/PATH[?QUERY]): %s\n", g_o.url);
 		return 2;
 	}
-	resolve(&u);
-	targets_build(&u);
+	if (hs_resolve(&u, &g.addr) < 0)
+		return 2;
+	enum hs_mode mode = g_o.proto == PROTO_V1        ? HS_V1
+	                    : g_o.proto == PROTO_GENERIC ? HS_GENERIC
+	                                                 : HS_PLAIN;
+	if (hs_requests_build(&g.rq, &u, mode, g_o.topic, &g.topics, g_o.per_sub) < 0)
+		die("URL too long", 0);
 	signal(SIGPIPE, SIG_IGN);
 	if (getrandom(&g.nonce, sizeof g.nonce, 0) != (ssize_t)sizeof g.nonce)
 		g.nonce = (uint32_t)mono_ns() ^ (uint32_t)getpid();
@@ -3962,8 +3620,8 @@ int main(int argc, char **argv)
 	g.slots = pow2_at_least(g.win);
 	g.stall_ns = (uint64_t)g_o.stall_ms * 1000000u;
 	g.period_ns = g_o.max ? 0 : 1e9 / g_o.rate;
-	if (g_o.source_addrs == 0 && g.total > 25000 && g.dst.ss_family == AF_INET &&
-	    (ntohl(((struct sockaddr_in *)&g.dst)->sin_addr.s_addr) >> 24) == 127)
+	if (g_o.source_addrs == 0 && g.total > 25000 && g.addr.ss.ss_family == AF_INET &&
+	    (ntohl(((struct sockaddr_in *)&g.addr.ss)->sin_addr.s_addr) >> 24) == 127)
 		g_o.source_addrs = g.total / 25000 + 1;
 	fill_build();
 	raise_nofile(g.total);
