@@ -89,8 +89,8 @@ static size_t head_write(char *out, size_t cap, const char *target, const char *
 
 /* v1: publishers connect to the URL as given (each PUBLISH names its topic); a subscriber's head
  * is written per connection (hs_request_v1_sub): "GET " URL "?topics=" its topics, then tail. */
-static int requests_build_v1(struct hs_requests *rq, const struct hs_url *u,
-                             const struct topics *t, uint32_t per_sub)
+static int requests_build_v1(struct hs_requests *rq, const struct hs_url *u, const struct topics *t,
+                             uint32_t per_sub)
 {
 	rq->pub_len = head_write(rq->pub, sizeof rq->pub, u->path, u->hostport, HS_V1);
 	if (rq->pub_len == 0)

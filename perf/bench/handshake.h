@@ -53,12 +53,12 @@ enum hs_mode {
 /* The request heads, each up to and including "Sec-WebSocket-Key: ". */
 struct hs_requests {
 	enum hs_mode mode;
-	char path[1024];             /* the URL's PATH?QUERY */
-	char sub[2048], pub[2048];   /* subscribers' and publishers' heads (v1: publishers only) */
+	char path[1024];           /* the URL's PATH?QUERY */
+	char sub[2048], pub[2048]; /* subscribers' and publishers' heads (v1: publishers only) */
 	size_t sub_len, pub_len;
-	char tail[1024];             /* v1: what follows a subscriber's target (" HTTP/1.1\r\n...") */
+	char tail[1024]; /* v1: what follows a subscriber's target (" HTTP/1.1\r\n...") */
 	size_t tail_len;
-	size_t sub_max;              /* v1: the longest head hs_request_v1_sub can write */
+	size_t sub_max; /* v1: the longest head hs_request_v1_sub can write */
 };
 
 /* Build the heads for URL u. plain: subscribers PATH?topics=TOPIC, publishers PATH?publish=TOPIC;

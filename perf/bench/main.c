@@ -105,16 +105,15 @@
 #include "rc_mask.h"
 
 #include "bench.h"
+#include "churn.h"
 #include "handshake.h"
+#include "options.h"
 #include "stats.h"
 #include "sys.h"
 #include "topics.h"
 
 /* ---- limits and constants ----------------------------------------------------------------- */
 
-#define CPUS_MAX 64
-#define HEAD_BIN_LEN 24 /* ts, seq, publisher, nonce */
-#define HEAD_TEXT_LEN (2 * HEAD_BIN_LEN)
 #define BGID 1           /* the provided buffer group of every worker's ring */
 #define SUB_TX_MIN 512   /* subscriber send buffer: a pong (131 B) and a close (8 B) */
 #define WIN_TAG_SHIFT 24 /* --max slot: tag << 24 | receivers left (< 2^24 > 20k fds) */
@@ -135,87 +134,10 @@
 
 /* ---- options ------------------------------------------------------------------------------ */
 
-enum proto_mode {
-	PROTO_PLAIN,
-	PROTO_GENERIC,
-	PROTO_V1
-};
+static struct opts g_o;
 
-enum workload {
-	WL_FANOUT,
-	WL_MARKET,
-	WL_SLOW,
-	WL_ECHO,
-	WL_IDLE,
-	WL_CHURN,
-	WL_STORM
-};
-static const char *const workload_names[] = { "fanout", "market", "slow", "echo",
-	                                          "idle",   "churn",  "storm" };
-
-struct opts {
-	const char *url;
-	enum workload workload;
-	enum proto_mode proto;
-	uint32_t subs, pubs, size;
-	uint32_t size_min, size_max; /* payload sizes, uniform; both --size unless the workload says */
-	uint32_t topics, per_sub;    /* v1: topics in all, topics per subscriber */
-	double zipf;                 /* v1: popularity exponent of topic k is 1/(k+1)^zipf */
-	double slow_fraction;        /* slow: share of the subscribers that stop reading */
-	double slow_rate;            /* slow: bytes/s a slow subscriber reads (0: nothing) */
-	const char *percentiles;     /* write the latency distribution to this file */
-	const char *topic;
-	bool max;        /* --max (the default unless --rate is given) */
-	double rate;     /* --rate: messages per second, all publishers together */
-	uint32_t window; /* --max: messages in flight, all publishers together */
-	double duration_s, warmup_s, drain_s, connect_timeout_s;
-	int cpus[CPUS_MAX];
-	uint32_t ncpus; /* 0: one thread, not pinned */
-	char cpus_text[128];
-	long server_pid; /* 0: none */
-	bool text;
-	uint32_t connect_batch;
-	uint32_t source_addrs; /* 0: let the kernel choose; n: 127.0.0.1 .. 127.0.0.n */
-	uint32_t recv_buf_bytes, recv_bufs, send_batch_bytes, stall_ms;
-	bool busy_poll; /* never sleep in the kernel: poll the rings */
-	bool quiet;
-	double reset_fraction; /* churn: share of connections ended by a reset */
-	uint32_t hold_ms;      /* churn: a connection stays open 0..hold_ms after its handshake */
-	uint32_t inflight;     /* churn, storm: connections in progress at once, at most */
-	bool reconnect;        /* long-lived workloads: reconnect after a close or a refusal */
-	uint32_t backoff_base_ms, backoff_cap_ms;
-};
-
-static struct opts g_o = {
-	.proto = PROTO_PLAIN,
-	.subs = 1000,
-	.pubs = 1,
-	.size = 64,
-	.topics = 1,
-	.per_sub = 1,
-	.zipf = 1.0,
-	.slow_fraction = 0.1,
-	.topic = "bench",
-	.max = true,
-	/* 256: on the 2-vCPU dev VM a window of 64 left ringcast idle half the time (each round trip
-	 * between the vCPUs is ~100 us) at 3.7M deliveries/s; 256 gave 9-13M, 512 10-16M at twice the
-	 * latency (1000 subscribers, 64 B). 256 also stays below the per-subscriber queues of servers
-	 * (ringcast: 1024 messages), so the default does not provoke drops. */
-	.window = 256,
-	.duration_s = 10,
-	.warmup_s = 2,
-	.drain_s = 2,
-	.connect_timeout_s = 30,
-	.connect_batch = 256,
-	.recv_buf_bytes = 16384,
-	.send_batch_bytes = 65536,
-	.stall_ms = 1000,
-	.reset_fraction = 0.2,
-	.hold_ms = 50,
-	.inflight = 256,
-	.backoff_base_ms = 100,
-	.backoff_cap_ms = 10000,
-};
+const struct workload *const workloads[] = { &wl_fanout, &wl_market, &wl_slow,  &wl_echo,
+	                                         &wl_idle,   &wl_churn,  &wl_storm, NULL };
 
 /* ---- state shared by the threads ------------------------------------------------------------ */
 
@@ -1839,7 +1761,7 @@ static void worker_fini(struct worker *w)
  * it, which spreads the slow ones evenly over the subscribers (and the threads). */
 static bool is_slow(uint32_t j)
 {
-	if (g_o.workload != WL_SLOW)
+	if (g_o.wl != &wl_slow)
 		return false;
 	double f = g_o.slow_fraction;
 	return (uint64_t)((double)(j + 1) * f) > (uint64_t)((double)j * f);
@@ -2102,7 +2024,7 @@ static void cc_start(struct cworker *w, uint64_t t_start, uint64_t now)
 	c->deadline = now + (uint64_t)(g_o.connect_timeout_s * 1e9);
 	c->expired = false;
 	c->len = 0;
-	c->reset = g_o.workload == WL_CHURN && g_o.reset_fraction > 0 &&
+	c->reset = g_o.wl == &wl_churn && g_o.reset_fraction > 0 &&
 	           (double)(xorshift64(&w->rng) >> 11) * 0x1.0p-53 < g_o.reset_fraction;
 	if (c->measured)
 		w->cs.attempted++;
@@ -2142,7 +2064,7 @@ static void cc_opened(struct cworker *w, struct cconn *c, uint32_t head_end, uin
 	rc_frame_cfg fcfg = { .role = RC_FRAME_CLIENT };
 	rc_frame_parser_init(&c->fp, &fcfg);
 	uint64_t hold = 0;
-	if (g_o.workload == WL_CHURN && g_o.hold_ms > 0)
+	if (g_o.wl == &wl_churn && g_o.hold_ms > 0)
 		hold = xorshift64(&w->rng) % ((uint64_t)g_o.hold_ms * 1000000u + 1);
 	if (hold == 0) {
 		cc_end(w, c, now);
@@ -2351,7 +2273,7 @@ static void cc_start_due(struct cworker *w, uint64_t now)
 {
 	if (now < g.t0 || now >= g.t_end)
 		return;
-	if (g_o.workload == WL_STORM) {
+	if (g_o.wl == &wl_storm) {
 		while (w->nfree > 0)
 			cc_start(w, now, now);
 		return;
@@ -2382,7 +2304,7 @@ static void cworker_loop(struct cworker *w)
 		if (now >= hard_end)
 			break; /* cancelled operations that never completed: io_uring_queue_exit reaps them */
 		uint64_t wait = CHURN_SCAN_NS;
-		if (g_o.workload == WL_CHURN && now < g.t_end && w->nfree > 0) {
+		if (g_o.wl == &wl_churn && now < g.t_end && w->nfree > 0) {
 			uint64_t t = cc_due(w->next_k * g.threads + w->id);
 			wait = t > now ? t - now : 0;
 			if (wait > CHURN_SCAN_NS)
@@ -2407,7 +2329,7 @@ static void cworker_loop(struct cworker *w)
 		io_uring_cq_advance(&w->ring, seen);
 	}
 	/* Due in the measured interval, never started: the open loop fell behind. */
-	if (g_o.workload == WL_CHURN)
+	if (g_o.wl == &wl_churn)
 		for (uint64_t k = w->next_k;; k++) {
 			uint64_t t = cc_due(k * g.threads + w->id);
 			if (t >= g.t_end)
@@ -2501,11 +2423,6 @@ static void print_json_str(const char *s)
 	putchar('"');
 }
 
-static const char *proto_name(void)
-{
-	return g_o.proto == PROTO_PLAIN ? "plain" : g_o.proto == PROTO_V1 ? "v1" : "generic";
-}
-
 static void print_latency_json(const struct stats *s)
 {
 	printf("{\"count\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,"
@@ -2568,8 +2485,8 @@ static void print_json_mem(const struct report *r)
 static void print_json_churn(const struct report *r)
 {
 	const struct cstats *cs = &r->cs;
-	printf("\"%s\":{\"inflight\":%u,", workload_names[g_o.workload], g_o.inflight);
-	if (g_o.workload == WL_CHURN)
+	printf("\"%s\":{\"inflight\":%u,", g_o.wl->name, g_o.inflight);
+	if (g_o.wl == &wl_churn)
 		printf("\"hold_ms\":%u,\"reset_fraction\":%.4f,", g_o.hold_ms, g_o.reset_fraction);
 	printf("\"attempted\":%" PRIu64 ",\"completed\":%" PRIu64 ",\"failed\":%" PRIu64
 	       ",\"unstarted\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"inflight_max\":%" PRIu64
@@ -2593,18 +2510,18 @@ static void print_json_churn(const struct report *r)
 /* The fields only the other workloads and v1 have (after "opcode"). */
 static void print_json_workload(const struct report *r)
 {
-	if (g_o.workload == WL_CHURN || g_o.workload == WL_STORM) {
+	if (g_o.wl == &wl_churn || g_o.wl == &wl_storm) {
 		print_json_churn(r);
 		return;
 	}
 	printf("\"size_min\":%u,\"size_max\":%u,", g_o.size_min, g_o.size_max);
 	if (g.v1)
 		printf("\"topics\":%u,\"per_sub\":%u,\"zipf\":%.3f,", g_o.topics, g_o.per_sub, g_o.zipf);
-	if (g_o.workload == WL_ECHO || g_o.workload == WL_IDLE)
-		printf("\"connections\":%u,", g_o.workload == WL_ECHO ? g_o.pubs : g_o.subs);
-	if (g_o.workload == WL_SLOW)
+	if (g_o.wl == &wl_echo || g_o.wl == &wl_idle)
+		printf("\"connections\":%u,", g_o.wl == &wl_echo ? g_o.pubs : g_o.subs);
+	if (g_o.wl == &wl_slow)
 		print_json_slow(r);
-	if (g_o.workload == WL_IDLE)
+	if (g_o.wl == &wl_idle)
 		print_json_mem(r);
 }
 
@@ -2616,7 +2533,7 @@ static void print_json(const struct report *r)
 	double dur = r->measured_s;
 	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
 	printf("{\"bench\":\"ringcast-bench\",\"version\":\"%s\",\"workload\":\"%s\",", BENCH_VERSION,
-	       workload_names[g_o.workload]);
+	       g_o.wl->name);
 	printf("\"ok\":%s,", r->error ? "false" : "true");
 	if (r->error) {
 		printf("\"error\":");
@@ -2625,11 +2542,11 @@ static void print_json(const struct report *r)
 	}
 	printf("\"url\":");
 	print_json_str(g_o.url);
-	printf(",\"proto\":\"%s\",\"topic\":", proto_name());
+	printf(",\"proto\":\"%s\",\"topic\":", proto_name(g_o.proto));
 	print_json_str(g_o.topic);
 	printf(",\"subscribers\":%u,\"publishers\":%u,\"size\":%u,\"opcode\":\"%s\",", g_o.subs,
 	       g_o.pubs, g_o.size, g_o.text ? "text" : "binary");
-	if (g_o.workload != WL_FANOUT || g.v1)
+	if (g_o.wl != &wl_fanout || g.v1)
 		print_json_workload(r);
 	printf("\"mode\":\"%s\",", g_o.max ? "max" : "rate");
 	if (g_o.max)
@@ -2751,8 +2668,8 @@ static void write_percentiles(const char *path, const struct stats *s)
 		        strerror(errno));
 		return;
 	}
-	fprintf(f, "# %s latency, %" PRIu64 " samples\n# value_us percentile count\n",
-	        workload_names[g_o.workload], s->lat_count);
+	fprintf(f, "# %s latency, %" PRIu64 " samples\n# value_us percentile count\n", g_o.wl->name,
+	        s->lat_count);
 	uint64_t seen = 0;
 	for (uint32_t i = 0; i < HIST_BUCKETS && s->lat_count; i++) {
 		if (s->hist[i] == 0)
@@ -2819,7 +2736,7 @@ static void print_table_churn(FILE *f, const struct report *r)
 {
 	const struct cstats *cs = &r->cs;
 	double dur = r->measured_s;
-	if (g_o.workload == WL_CHURN)
+	if (g_o.wl == &wl_churn)
 		fprintf(f,
 		        "  mode             open loop, %.1f connections/s, hold 0..%u ms, %.0f%% reset\n",
 		        g_o.rate, g_o.hold_ms, 100 * g_o.reset_fraction);
@@ -2846,14 +2763,14 @@ static void print_table(const struct report *r)
 	const struct stats *s = &r->st;
 	double dur = r->measured_s;
 	FILE *f = stderr;
-	fprintf(f, "ringcast-bench %s  %s  proto=%s  topic=%s\n", workload_names[g_o.workload], g_o.url,
-	        proto_name(), g_o.topic);
+	fprintf(f, "ringcast-bench %s  %s  proto=%s  topic=%s\n", g_o.wl->name, g_o.url,
+	        proto_name(g_o.proto), g_o.topic);
 	if (g.v1)
 		fprintf(f, "  topics           %u (\"%s%s\"), %u per subscriber, zipf %.2f\n", g_o.topics,
 		        g_o.topic, g_o.topics > 1 ? ".<k>" : "", g_o.per_sub, g_o.zipf);
-	if (g_o.workload == WL_CHURN || g_o.workload == WL_STORM)
+	if (g_o.wl == &wl_churn || g_o.wl == &wl_storm)
 		print_table_churn(f, r);
-	else if (g_o.workload != WL_IDLE)
+	else if (g_o.wl != &wl_idle)
 		print_table_traffic(f, r);
 	else
 		fprintf(f, "  connections      %u/%u held for %.1f s, %u thread(s)\n", r->open_subs,
@@ -2880,9 +2797,9 @@ static void print_table(const struct report *r)
 			fprintf(f, " %s x%" PRIu64, s->errors.e[i].key, s->errors.e[i].count);
 		fputc('\n', f);
 	}
-	if (g_o.workload == WL_SLOW)
+	if (g_o.wl == &wl_slow)
 		print_table_slow(f, r);
-	if (g_o.workload == WL_IDLE && r->mem_before.rss_kib >= 0 && r->mem_loaded.rss_kib >= 0) {
+	if (g_o.wl == &wl_idle && r->mem_before.rss_kib >= 0 && r->mem_loaded.rss_kib >= 0) {
 		uint32_t n = r->open_subs + r->open_pubs;
 		fprintf(f,
 		        "  server memory    RSS %ld -> %ld KiB (%.0f B per connection), descriptors "
@@ -2902,296 +2819,6 @@ static void print_table(const struct report *r)
 
 /* ---- setup: URL, requests, options ---------------------------------------------------------- */
 
-/* "1", "0-3", "1,3,5-6" */
-static int cpus_parse(const char *s)
-{
-	snprintf(g_o.cpus_text, sizeof g_o.cpus_text, "%s", s);
-	g_o.ncpus = 0;
-	while (*s) {
-		char *e;
-		long a = strtol(s, &e, 10), b = a;
-		if (e == s || a < 0 || a >= CPU_SETSIZE)
-			return -1;
-		if (*e == '-') {
-			s = e + 1;
-			b = strtol(s, &e, 10);
-			if (e == s || b < a || b >= CPU_SETSIZE)
-				return -1;
-		}
-		for (long c = a; c <= b; c++) {
-			if (g_o.ncpus == CPUS_MAX)
-				return -1;
-			g_o.cpus[g_o.ncpus++] = (int)c;
-		}
-		if (*e == ',')
-			e++;
-		else if (*e != 0)
-			return -1;
-		s = e;
-	}
-	return g_o.ncpus ? 0 : -1;
-}
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-	        "usage: ringcast-bench [--workload NAME] [options] ws://HOST:PORT/PATH[?QUERY]\n"
-	        "\n"
-	        "A table goes to stderr, one JSON object to stdout (docs/ringcast-bench.md).\n"
-	        "\n"
-	        "      --workload NAME     fanout (default): N subscribers, P publishers, one topic\n"
-	        "                          market: ringcast.v1, T topics, Zipf popularity, open loop\n"
-	        "                          (defaults -n 1000 -p 4 --rate 1000 --topics 100 --per-sub "
-	        "5\n"
-	        "                          --size-min 32 --size-max 256)\n"
-	        "                          slow: fan-out where --slow-fraction of the subscribers "
-	        "stop\n"
-	        "                          reading after the warmup (defaults --proto v1 -n 100\n"
-	        "                          --rate 1000 -s 1024)\n"
-	        "                          echo: --connections C to an echo URL (ringcast: /echo), "
-	        "each\n"
-	        "                          one round trip in flight (or --rate in all)\n"
-	        "                          idle: --connections C held for --duration (with "
-	        "--server-pid:\n"
-	        "                          the server's RSS and descriptors per connection)\n"
-	        "                          churn: --rate connections/s, each connects, subscribes,\n"
-	        "                          holds 0..--hold-ms and closes (--reset-fraction: reset)\n"
-	        "                          storm: handshakes as fast as the server takes them,\n"
-	        "                          --inflight at once, each closed at once\n"
-	        "  -n, --subscribers N     subscribers (default 1000)\n"
-	        "  -p, --publishers P      publishers (default 1)\n"
-	        "  -s, --size BYTES        payload size (default 64; at least 24, 48 with --text)\n"
-	        "      --topic T           topic for --proto plain (default bench)\n"
-	        "      --proto plain       ringcast /ws: subscribers URL?topics=T, publishers\n"
-	        "                          URL?publish=T (default)\n"
-	        "      --proto generic     every client connects to URL as given; a message is\n"
-	        "                          expected at every client but its publisher\n"
-	        "      --proto v1          ringcast.v1: URL?topics=a,b and PUBLISH frames; server\n"
-	        "                          sequence numbers checked against `missed` notices\n"
-	        "      --topics T          v1: topics, named TOPIC.0 .. TOPIC.T-1 if T > 1 (market: "
-	        "100)\n"
-	        "      --per-sub K         v1: topics per subscriber, 1..64 (market: 5)\n"
-	        "      --zipf S            v1: topic k has popularity 1/(k+1)^S (default 1.0)\n"
-	        "      --size-min BYTES    payload sizes uniform in [min, max] (default: --size)\n"
-	        "      --size-max BYTES\n"
-	        "      --slow-fraction F   slow: share of subscribers that are slow (default 0.1)\n"
-	        "      --slow-rate BYTES   slow: they read BYTES/s instead of nothing\n"
-	        "  -c, --connections C     echo, idle: connections (default 100, 1000)\n"
-	        "      --percentiles FILE  write the latency distribution: value_us percentile count\n"
-	        "  -r, --rate R            open loop: R messages/s in all, paced by intended send\n"
-	        "                          times; latency is measured from them\n"
-	        "      --max               closed loop, peak throughput (default)\n"
-	        "  -w, --window N          --max: messages in flight, all publishers (default 256)\n"
-	        "  -d, --duration SEC      measured interval (default 10)\n"
-	        "      --warmup SEC        before it, not counted (default 2)\n"
-	        "      --drain SEC         after it, to let deliveries arrive (default 2)\n"
-	        "      --cpus LIST         one pinned thread per CPU, e.g. 1 or 2-3 (default: one\n"
-	        "                          thread, not pinned)\n"
-	        "      --server-pid PID    also report the server's CPU time (/proc/PID/stat)\n"
-	        "      --text              send TEXT frames (head as hex) instead of BINARY\n"
-	        "      --connect-batch N   connections being set up at once per thread (default 256)\n"
-	        "      --connect-timeout S give up on connections not open after S s (default 30)\n"
-	        "      --source-addrs N    bind sources to 127.0.0.1..N (more than ~28k connections)\n"
-	        "      --recv-buf BYTES    size of each receive buffer (default 16384)\n"
-	        "      --recv-bufs N       receive buffers per thread (default: connections, "
-	        "256..4096)\n"
-	        "      --send-batch BYTES  a publisher's send buffer (default 65536)\n"
-	        "      --stall-ms MS       --max: give up on a message after MS ms (default 1000)\n"
-	        "      --busy-poll         never sleep: poll for completions (takes whole CPUs; keeps\n"
-	        "                          the ~100 us wake-up delay of an idle vCPU out of the\n"
-	        "                          send times and receive timestamps)\n"
-	        "      --reset-fraction F  churn: share of connections ended by a reset (default 0.2)\n"
-	        "      --hold-ms MS        churn: hold each connection 0..MS ms, uniform (default 50)\n"
-	        "      --inflight N        churn, storm: connections in progress at once (default "
-	        "256)\n"
-	        "      --reconnect         fanout, market, slow, echo, idle: reconnect what the "
-	        "server\n"
-	        "                          closes or refuses, exponential backoff with full jitter\n"
-	        "      --backoff-base-ms MS  first backoff (default 100)\n"
-	        "      --backoff-cap-ms MS   longest backoff (default 10000)\n"
-	        "  -q, --quiet             no table on stderr\n"
-	        "  -h, --help\n");
-}
-
-static void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("ringcast-bench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs(" (--help lists the options)\n", stderr);
-	va_end(ap);
-	exit(2);
-}
-
-/* Which options the command line gave: a workload's presets fill in only the others. */
-struct given {
-	bool subs, pubs, size, size_min, size_max, topics, per_sub, zipf, slow, proto, window;
-	bool warmup, drain, rate, max;
-	bool churn, inflight, ctimeout, backoff;
-	uint32_t connections; /* 0: not given */
-};
-
-static enum workload workload_parse(const char *s)
-{
-	for (uint32_t i = 0; i < sizeof workload_names / sizeof workload_names[0]; i++)
-		if (strcmp(s, workload_names[i]) == 0)
-			return (enum workload)i;
-	usage_error("unknown --workload '%s' (fanout, market, slow, echo, idle, churn or storm)", s);
-}
-
-/* The presets of each workload, for what the command line left out. */
-static void workload_apply(struct given *gv)
-{
-	switch (g_o.workload) {
-	case WL_FANOUT:
-		break;
-	case WL_MARKET:
-		if (gv->proto && g_o.proto != PROTO_V1)
-			usage_error("--workload market speaks ringcast.v1 (--proto v1)");
-		g_o.proto = PROTO_V1;
-		if (!gv->topics)
-			g_o.topics = 100;
-		if (!gv->per_sub)
-			g_o.per_sub = 5;
-		if (!gv->pubs)
-			g_o.pubs = 4;
-		if (!gv->rate && !gv->max) {
-			g_o.rate = 1000;
-			gv->rate = true;
-		}
-		break;
-	case WL_SLOW:
-		if (!gv->proto)
-			g_o.proto = PROTO_V1;
-		if (!gv->subs)
-			g_o.subs = 100;
-		if (!gv->size)
-			g_o.size = 1024;
-		if (!gv->rate && !gv->max) {
-			g_o.rate = 1000;
-			gv->rate = true;
-		}
-		break;
-	case WL_ECHO:
-		if (gv->proto)
-			usage_error("--workload echo connects to the URL as given: no --proto");
-		g_o.proto = PROTO_GENERIC;
-		g_o.pubs = gv->connections ? gv->connections : 100;
-		g_o.subs = 0;
-		if (!gv->window) /* one round trip in flight per connection */
-			g_o.window = g_o.pubs;
-		break;
-	case WL_IDLE:
-		g_o.subs = gv->connections ? gv->connections : 1000;
-		g_o.pubs = 0;
-		if (!gv->warmup)
-			g_o.warmup_s = 0;
-		if (!gv->drain)
-			g_o.drain_s = 0;
-		break;
-	case WL_CHURN:
-	case WL_STORM:
-		if (g_o.proto == PROTO_V1)
-			usage_error("--workload %s connects with --proto plain or generic",
-			            workload_names[g_o.workload]);
-		if (g_o.workload == WL_CHURN && !gv->rate && !gv->max) {
-			g_o.rate = 100; /* connections per second */
-			gv->rate = true;
-		}
-		if (g_o.workload == WL_STORM)
-			g_o.window = g_o.inflight;
-		g_o.subs = 0;
-		g_o.pubs = 0;
-		if (!gv->warmup)
-			g_o.warmup_s = 0;
-		if (!gv->ctimeout) /* a handshake slower than this is a failure (timeout) */
-			g_o.connect_timeout_s = 5;
-		break;
-	}
-	/* Sizes: --size-min/--size-max, else --size for both, else the preset (market: 32..256). */
-	bool range = g_o.workload == WL_MARKET && !gv->size;
-	if (!gv->size_min)
-		g_o.size_min = range ? 32 : g_o.size;
-	if (!gv->size_max)
-		g_o.size_max = range ? 256 : g_o.size;
-	if (g_o.proto == PROTO_V1)
-		g_o.per_sub = gv->per_sub || g_o.workload == WL_MARKET ? g_o.per_sub : 1;
-}
-
-/* The combinations that cannot work, each said in words. */
-static void opts_check(const struct given *gv)
-{
-	bool v1 = g_o.proto == PROTO_V1;
-	if (gv->rate && gv->max)
-		usage_error("--rate and --max exclude each other");
-	if (!v1 && (gv->topics || gv->per_sub || gv->zipf))
-		usage_error("--topics, --per-sub and --zipf need ringcast.v1 (--proto v1 or --workload "
-		            "market)");
-	if (gv->slow && g_o.workload != WL_SLOW)
-		usage_error("--slow-fraction and --slow-rate belong to --workload slow");
-	bool cc = g_o.workload == WL_CHURN || g_o.workload == WL_STORM;
-	if (gv->churn && g_o.workload != WL_CHURN)
-		usage_error("--reset-fraction and --hold-ms belong to --workload churn");
-	if (gv->inflight && !cc)
-		usage_error("--inflight belongs to --workload churn and storm");
-	if (cc && (gv->subs || gv->pubs || gv->connections || gv->size || gv->topics || g_o.text))
-		usage_error("--workload %s opens and closes connections: no -n, -p, --connections, "
-		            "--size, --topics, --text",
-		            workload_names[g_o.workload]);
-	if (g_o.workload == WL_CHURN && gv->max)
-		usage_error("--workload churn is open loop (--rate connections/s): no --max");
-	if (g_o.workload == WL_STORM && gv->rate)
-		usage_error("--workload storm takes connections as fast as the server does: no --rate "
-		            "(--workload churn paces them), --inflight bounds them");
-	if (g_o.reconnect && cc)
-		usage_error("--reconnect is for the workloads with long-lived connections, not %s",
-		            workload_names[g_o.workload]);
-	if (gv->backoff && !g_o.reconnect)
-		usage_error("--backoff-base-ms and --backoff-cap-ms need --reconnect");
-	if (g_o.backoff_base_ms > g_o.backoff_cap_ms)
-		usage_error("--backoff-base-ms %u is above --backoff-cap-ms %u", g_o.backoff_base_ms,
-		            g_o.backoff_cap_ms);
-	if (gv->connections && g_o.workload != WL_ECHO && g_o.workload != WL_IDLE)
-		usage_error("--connections belongs to --workload echo and idle (fanout: -n and -p)");
-	if (g_o.workload == WL_IDLE && (gv->rate || gv->max || gv->pubs || gv->subs))
-		usage_error("--workload idle publishes nothing: --connections, not -n, -p, --rate, --max");
-	if (g_o.workload == WL_ECHO && (gv->subs || gv->pubs))
-		usage_error("--workload echo takes --connections, not -n or -p");
-	if (g_o.workload == WL_SLOW && g_o.max)
-		usage_error("--workload slow needs --rate: a --max window would wait for the slow ones");
-	if (v1 && g_o.max && g_o.topics > 1)
-		usage_error("--max needs one topic (its window counts per publisher): use --rate");
-	if (v1 && g_o.per_sub > g_o.topics)
-		usage_error("--per-sub %u is more than the %u --topics", g_o.per_sub, g_o.topics);
-	uint32_t head = g_o.text ? HEAD_TEXT_LEN : HEAD_BIN_LEN;
-	if (g_o.size_min > g_o.size_max)
-		usage_error("--size-min %u is above --size-max %u", g_o.size_min, g_o.size_max);
-	if (g_o.size_min < head)
-		usage_error("message sizes must be at least %u bytes (the head%s): --size or --size-min",
-		            head, g_o.text ? " in hex, --text" : "");
-	g_o.size = g_o.size_max;
-	const uint8_t *topic = (const uint8_t *)g_o.topic;
-	size_t tl = strlen(g_o.topic);
-	if (g_o.proto != PROTO_GENERIC && !rc_app_topic_valid(topic, tl))
-		usage_error("bad --topic (1-128 bytes of A-Z a-z 0-9 . _ - : / @)");
-	if (v1 && g_o.topics > 1 && tl + 6 > RC_APP_TOPIC_MAX)
-		usage_error("--topic is too long for the names TOPIC.<k> (at most %d bytes)",
-		            RC_APP_TOPIC_MAX - 6);
-}
-
-static double parse_num(const char *s, const char *what, double lo, double hi)
-{
-	char *e;
-	double v = strtod(s, &e);
-	if (e == s || *e != 0 || !(v >= lo && v <= hi)) {
-		fprintf(stderr, "ringcast-bench: bad %s: %s\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
 /* v1: topic names and popularity, and the shared per-topic counters. */
 static void topics_build(void)
 {
@@ -3208,261 +2835,6 @@ static void topics_free(void)
 	free(g.topic_live);
 	free(g.topic_live_slow);
 	free(g.stream_seq);
-}
-
-static void parse_args(int argc, char **argv)
-{
-	enum {
-		O_TOPIC = 256,
-		O_PROTO,
-		O_MAX,
-		O_WARMUP,
-		O_DRAIN,
-		O_CPUS,
-		O_PID,
-		O_TEXT,
-		O_CBATCH,
-		O_CTIMEOUT,
-		O_SRC,
-		O_RBUF,
-		O_RBUFS,
-		O_SBATCH,
-		O_STALL,
-		O_BUSY,
-		O_WORKLOAD,
-		O_TOPICS,
-		O_PERSUB,
-		O_ZIPF,
-		O_SMIN,
-		O_SMAX,
-		O_SLOWF,
-		O_SLOWR,
-		O_PCT,
-		O_RESETF,
-		O_HOLD,
-		O_INFLIGHT,
-		O_RECONNECT,
-		O_BBASE,
-		O_BCAP
-	};
-	static const struct option lo[] = {
-		{ "subscribers", required_argument, NULL, 'n' },
-		{ "publishers", required_argument, NULL, 'p' },
-		{ "size", required_argument, NULL, 's' },
-		{ "topic", required_argument, NULL, O_TOPIC },
-		{ "proto", required_argument, NULL, O_PROTO },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "max", no_argument, NULL, O_MAX },
-		{ "window", required_argument, NULL, 'w' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "warmup", required_argument, NULL, O_WARMUP },
-		{ "drain", required_argument, NULL, O_DRAIN },
-		{ "cpus", required_argument, NULL, O_CPUS },
-		{ "server-pid", required_argument, NULL, O_PID },
-		{ "text", no_argument, NULL, O_TEXT },
-		{ "connect-batch", required_argument, NULL, O_CBATCH },
-		{ "connect-timeout", required_argument, NULL, O_CTIMEOUT },
-		{ "source-addrs", required_argument, NULL, O_SRC },
-		{ "recv-buf", required_argument, NULL, O_RBUF },
-		{ "recv-bufs", required_argument, NULL, O_RBUFS },
-		{ "send-batch", required_argument, NULL, O_SBATCH },
-		{ "stall-ms", required_argument, NULL, O_STALL },
-		{ "busy-poll", no_argument, NULL, O_BUSY },
-		{ "workload", required_argument, NULL, O_WORKLOAD },
-		{ "topics", required_argument, NULL, O_TOPICS },
-		{ "per-sub", required_argument, NULL, O_PERSUB },
-		{ "zipf", required_argument, NULL, O_ZIPF },
-		{ "size-min", required_argument, NULL, O_SMIN },
-		{ "size-max", required_argument, NULL, O_SMAX },
-		{ "slow-fraction", required_argument, NULL, O_SLOWF },
-		{ "slow-rate", required_argument, NULL, O_SLOWR },
-		{ "connections", required_argument, NULL, 'c' },
-		{ "percentiles", required_argument, NULL, O_PCT },
-		{ "reset-fraction", required_argument, NULL, O_RESETF },
-		{ "hold-ms", required_argument, NULL, O_HOLD },
-		{ "inflight", required_argument, NULL, O_INFLIGHT },
-		{ "reconnect", no_argument, NULL, O_RECONNECT },
-		{ "backoff-base-ms", required_argument, NULL, O_BBASE },
-		{ "backoff-cap-ms", required_argument, NULL, O_BCAP },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct given gv = { 0 };
-	bool rate_given = false, max_given = false;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "n:p:s:r:w:d:c:qh", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			g_o.subs = (uint32_t)parse_num(optarg, "--subscribers", 0, 1000000);
-			gv.subs = true;
-			break;
-		case 'p':
-			g_o.pubs = (uint32_t)parse_num(optarg, "--publishers", 1, 100000);
-			gv.pubs = true;
-			break;
-		case 's':
-			g_o.size = (uint32_t)parse_num(optarg, "--size", 0, 64 << 20);
-			gv.size = true;
-			break;
-		case O_WORKLOAD:
-			g_o.workload = workload_parse(optarg);
-			break;
-		case O_TOPICS:
-			g_o.topics = (uint32_t)parse_num(optarg, "--topics", 1, TOPICS_MAX);
-			gv.topics = true;
-			break;
-		case O_PERSUB:
-			g_o.per_sub = (uint32_t)parse_num(optarg, "--per-sub", 1, RC_APP_TOPICS_MAX);
-			gv.per_sub = true;
-			break;
-		case O_ZIPF:
-			g_o.zipf = parse_num(optarg, "--zipf", 0, 10);
-			gv.zipf = true;
-			break;
-		case O_SMIN:
-			g_o.size_min = (uint32_t)parse_num(optarg, "--size-min", 0, 64 << 20);
-			gv.size_min = true;
-			break;
-		case O_SMAX:
-			g_o.size_max = (uint32_t)parse_num(optarg, "--size-max", 0, 64 << 20);
-			gv.size_max = true;
-			break;
-		case O_SLOWF:
-			g_o.slow_fraction = parse_num(optarg, "--slow-fraction (0 < F <= 1)", 1e-9, 1);
-			gv.slow = true;
-			break;
-		case O_SLOWR:
-			g_o.slow_rate = parse_num(optarg, "--slow-rate (bytes/s)", 1, 1e12);
-			gv.slow = true;
-			break;
-		case 'c':
-			gv.connections = (uint32_t)parse_num(optarg, "--connections", 1, 1000000);
-			break;
-		case O_PCT:
-			g_o.percentiles = optarg;
-			break;
-		case O_RESETF:
-			g_o.reset_fraction = parse_num(optarg, "--reset-fraction (0 <= F <= 1)", 0, 1);
-			gv.churn = true;
-			break;
-		case O_HOLD:
-			g_o.hold_ms = (uint32_t)parse_num(optarg, "--hold-ms", 0, 3600000);
-			gv.churn = true;
-			break;
-		case O_INFLIGHT:
-			g_o.inflight = (uint32_t)parse_num(optarg, "--inflight", 1, 100000);
-			gv.inflight = true;
-			break;
-		case O_RECONNECT:
-			g_o.reconnect = true;
-			break;
-		case O_BBASE:
-			g_o.backoff_base_ms = (uint32_t)parse_num(optarg, "--backoff-base-ms", 1, 3600000);
-			gv.backoff = true;
-			break;
-		case O_BCAP:
-			g_o.backoff_cap_ms = (uint32_t)parse_num(optarg, "--backoff-cap-ms", 1, 3600000);
-			gv.backoff = true;
-			break;
-		case O_TOPIC:
-			g_o.topic = optarg;
-			break;
-		case O_PROTO:
-			gv.proto = true;
-			if (strcmp(optarg, "plain") == 0)
-				g_o.proto = PROTO_PLAIN;
-			else if (strcmp(optarg, "generic") == 0)
-				g_o.proto = PROTO_GENERIC;
-			else if (strcmp(optarg, "v1") == 0)
-				g_o.proto = PROTO_V1;
-			else
-				usage_error("--proto is plain, v1 or generic, not '%s'", optarg);
-			break;
-		case 'r':
-			g_o.rate = parse_num(optarg, "--rate", 1e-3, 1e9);
-			rate_given = true;
-			break;
-		case O_MAX:
-			max_given = true;
-			break;
-		case 'w':
-			g_o.window = (uint32_t)parse_num(optarg, "--window", 1, 1 << 20);
-			gv.window = true;
-			break;
-		case 'd':
-			g_o.duration_s = parse_num(optarg, "--duration", 0.01, 1e6);
-			break;
-		case O_WARMUP:
-			g_o.warmup_s = parse_num(optarg, "--warmup", 0, 1e6);
-			gv.warmup = true;
-			break;
-		case O_DRAIN:
-			g_o.drain_s = parse_num(optarg, "--drain", 0, 1e6);
-			gv.drain = true;
-			break;
-		case O_CPUS:
-			if (cpus_parse(optarg) < 0) {
-				fprintf(stderr, "ringcast-bench: bad --cpus: %s\n", optarg);
-				exit(2);
-			}
-			break;
-		case O_PID:
-			g_o.server_pid = (long)parse_num(optarg, "--server-pid", 1, 1 << 30);
-			break;
-		case O_TEXT:
-			g_o.text = true;
-			break;
-		case O_CBATCH:
-			g_o.connect_batch = (uint32_t)parse_num(optarg, "--connect-batch", 1, 1e6);
-			break;
-		case O_CTIMEOUT:
-			g_o.connect_timeout_s = parse_num(optarg, "--connect-timeout", 0.1, 1e6);
-			gv.ctimeout = true;
-			break;
-		case O_SRC:
-			g_o.source_addrs = (uint32_t)parse_num(optarg, "--source-addrs", 0, 254);
-			break;
-		case O_RBUF:
-			g_o.recv_buf_bytes = (uint32_t)parse_num(optarg, "--recv-buf", 256, 1 << 24);
-			break;
-		case O_RBUFS:
-			g_o.recv_bufs = (uint32_t)parse_num(optarg, "--recv-bufs", 1, 32768);
-			break;
-		case O_SBATCH:
-			g_o.send_batch_bytes = (uint32_t)parse_num(optarg, "--send-batch", 64, 1 << 26);
-			break;
-		case O_STALL:
-			g_o.stall_ms = (uint32_t)parse_num(optarg, "--stall-ms", 1, 1e7);
-			break;
-		case O_BUSY:
-			g_o.busy_poll = true;
-			break;
-		case 'q':
-			g_o.quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			exit(2);
-		}
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		exit(2);
-	}
-	g_o.url = argv[optind];
-	if (rate_given && max_given) {
-		fprintf(stderr, "ringcast-bench: --rate and --max exclude each other\n");
-		exit(2);
-	}
-	gv.rate = rate_given;
-	gv.max = max_given;
-	workload_apply(&gv);
-	g_o.max = !gv.rate;
-	opts_check(&gv);
 }
 
 /* The payload after the head: printable, so that it is also valid text. */
@@ -3577,9 +2949,9 @@ static int run_churn(void)
 
 int main(int argc, char **argv)
 {
-	parse_args(argc, argv);
+	opts_parse(&g_o, argc, argv);
 	g.v1 = g_o.proto == PROTO_V1;
-	g.echo = g_o.workload == WL_ECHO;
+	g.echo = g_o.wl == &wl_echo;
 	g.kmax = g.v1 ? g_o.per_sub : 1;
 	if (g.v1)
 		topics_build();
@@ -3598,7 +2970,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (getrandom(&g.nonce, sizeof g.nonce, 0) != (ssize_t)sizeof g.nonce)
 		g.nonce = (uint32_t)mono_ns() ^ (uint32_t)getpid();
-	if (g_o.workload == WL_CHURN || g_o.workload == WL_STORM)
+	if (g_o.wl == &wl_churn || g_o.wl == &wl_storm)
 		return run_churn();
 
 	g.total = g_o.subs + g_o.pubs;

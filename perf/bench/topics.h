@@ -21,12 +21,12 @@
 
 struct topics {
 	uint32_t n;
-	const char *prefix;            /* --topic */
-	size_t prefix_len;             /* strlen(prefix) */
-	char (*name)[TOPIC_NAME_MAX];  /* "T" or "T.<k>" */
+	const char *prefix;           /* --topic */
+	size_t prefix_len;            /* strlen(prefix) */
+	char (*name)[TOPIC_NAME_MAX]; /* "T" or "T.<k>" */
 	uint8_t *name_len;
-	size_t name_max;               /* the longest name's length */
-	double *zipf_cdf;              /* cumulative popularity of topics 0..k, the last 1.0 */
+	size_t name_max;  /* the longest name's length */
+	double *zipf_cdf; /* cumulative popularity of topics 0..k, the last 1.0 */
 };
 
 /* n topics (1..TOPICS_MAX) named after prefix (valid, short enough for "prefix.<n-1>": the

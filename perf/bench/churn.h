@@ -1,0 +1,22 @@
+/* churn: the engine of the workloads whose connections come and go (churn, storm).
+ *
+ * Each connection: connect, handshake, (churn) hold, end with a close frame answered by the
+ * server's or with a reset; what it measures is handshake latency, failures by kind and how the
+ * connections ended.
+ *
+ * Use: the workloads' defaults and check hooks call churn_presets and churn_refuse for what the
+ * engine needs of the options. */
+#ifndef BENCH_CHURN_H
+#define BENCH_CHURN_H
+
+struct opts;
+struct given;
+
+/* The presets of both workloads: v1 refused, no subscribers or publishers, no warmup unless
+ * given, a 5 s handshake timeout unless given. */
+void churn_presets(struct opts *o, struct given *gv);
+
+/* Refuse the flags of long-lived connections (-n, -p, --connections, --size, --topics, --text). */
+void churn_refuse(const struct opts *o, const struct given *gv);
+
+#endif
