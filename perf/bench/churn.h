@@ -9,8 +9,11 @@
 #ifndef BENCH_CHURN_H
 #define BENCH_CHURN_H
 
+#include <stdio.h>
+
 struct opts;
 struct given;
+struct report;
 
 /* The presets of both workloads: v1 refused, no subscribers or publishers, no warmup unless
  * given, a 5 s handshake timeout unless given. */
@@ -18,5 +21,10 @@ void churn_presets(struct opts *o, struct given *gv);
 
 /* Refuse the flags of long-lived connections (-n, -p, --connections, --size, --topics, --text). */
 void churn_refuse(const struct opts *o, const struct given *gv);
+
+/* The report hooks of both: the object named after the workload (what happened to the
+ * connections) and the server's memory; the body of the table. */
+void churn_json(const struct opts *o, const struct report *r);
+void churn_table(FILE *f, const struct opts *o, const struct report *r);
 
 #endif

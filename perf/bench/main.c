@@ -108,6 +108,7 @@
 #include "churn.h"
 #include "handshake.h"
 #include "options.h"
+#include "report.h"
 #include "stats.h"
 #include "sys.h"
 #include "topics.h"
@@ -122,10 +123,6 @@
 #define CLOSE_GRACE_NS (1000ull * 1000 * 1000) /* how long our closing 1000s may take */
 #define DRAIN_CHECK_NS (10ull * 1000 * 1000)   /* how often a thread checks it has caught up */
 #define IDLE_WAIT_NS (10ull * 1000 * 1000)     /* longest wait: phase changes are seen this fast */
-/* Above this share of its CPUs the bench may be what limits the result: it says so. Mostly kernel
- * time: on loopback a receiver pays for its recv, its ACK and the sender's processing of that ACK,
- * about 0.9 us per segment here (perf, 1 frame per segment, --rate 1000 x 1000 subscribers). */
-#define BENCH_SATURATED 0.9
 /* v1: the bytes of a message collected when it is split across receive buffers: the MESSAGE
  * envelope (11 + 128) and the head (48), or a whole notice short enough to parse (`missed` is at
  * most 190 bytes; a longer notice is a `subscribed` list, which needs no parsing). */
@@ -2386,437 +2383,6 @@ static void cworker_fini(struct cworker *w)
 
 /* ---- the report ----------------------------------------------------------------------------- */
 
-struct report {
-	struct stats st;
-	struct stats st_slow;                   /* --workload slow */
-	uint32_t open_slow;                     /* slow subscribers connected */
-	struct proc_mem mem_before, mem_loaded; /* idle, churn, storm with --server-pid */
-	struct proc_mem mem_after;              /* churn, storm: once every connection ended */
-	double settle_s;                        /* churn, storm: how long until mem_after */
-	struct cstats cs;                       /* churn, storm */
-	uint32_t open_subs, open_pubs, threads;
-	double measured_s, bench_cpu_s, server_cpu_s; /* server_cpu_s < 0: not measured */
-	double bench_util;                            /* bench_cpu_s / (measured_s x threads) */
-	const char *error;
-};
-
-static void print_tally_json(const struct tally *t)
-{
-	putchar('{');
-	for (uint32_t i = 0; i < t->n; i++)
-		printf("%s\"%s\":%" PRIu64, i ? "," : "", t->e[i].key, t->e[i].count);
-	putchar('}');
-}
-
-static void print_json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-static void print_latency_json(const struct stats *s)
-{
-	printf("{\"count\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,"
-	       "\"p99\":%.1f,\"p99_9\":%.1f,\"p99_99\":%.1f,\"max\":%.1f}",
-	       s->lat_count, s->lat_count ? (double)s->lat_sum_ns / (double)s->lat_count / 1e3 : 0,
-	       hist_quantile_us(s, 0.5), hist_quantile_us(s, 0.9), hist_quantile_us(s, 0.99),
-	       hist_quantile_us(s, 0.999), hist_quantile_us(s, 0.9999), (double)s->lat_max_ns / 1e3);
-}
-
-/* --workload slow: what the slow subscribers got and were told, apart from the fast ones. */
-static void print_json_slow(const struct report *r)
-{
-	const struct stats *s = &r->st_slow;
-	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
-	printf("\"slow\":{\"fraction\":%.4f,\"subscribers\":%u,\"connected\":%u,", g_o.slow_fraction,
-	       g.slow_total, r->open_slow);
-	if (g_o.slow_rate > 0)
-		printf("\"read_bytes_per_sec\":%.1f,", g_o.slow_rate);
-	else
-		printf("\"read_bytes_per_sec\":0,");
-	printf("\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"missing\":%" PRIu64
-	       ",\"delivered_total\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"lost_tail\":%" PRIu64
-	       ",\"dups\":%" PRIu64 ",\"closed_in_run\":%" PRIu64 ",",
-	       s->expected, s->delivered, missing, s->delivered_total, s->gaps, s->lost_tail, s->dups,
-	       s->closed_in_run);
-	if (g.v1)
-		printf("\"missed\":%" PRIu64 ",\"unexplained_gaps\":%" PRIu64 ",\"seq_back\":%" PRIu64
-		       ",\"notices\":%" PRIu64 ",",
-		       s->missed, s->unexplained, s->seq_back, s->notices);
-	printf("\"latency_us\":");
-	print_latency_json(s);
-	printf(",\"server_closes\":");
-	print_tally_json(&s->closes);
-	printf(",\"errors\":");
-	print_tally_json(&s->errors);
-	printf("},");
-}
-
-static double per_conn(long after, long before, uint32_t n)
-{
-	return n ? (double)(after - before) / n : 0;
-}
-
-/* --workload idle: the server's memory and descriptors, before and with the connections. */
-static void print_json_mem(const struct report *r)
-{
-	const struct proc_mem *a = &r->mem_before, *b = &r->mem_loaded;
-	uint32_t n = r->open_subs + r->open_pubs;
-	if (!g_o.server_pid || a->rss_kib < 0 || b->rss_kib < 0) {
-		printf("\"server_mem\":null,");
-		return;
-	}
-	printf("\"server_mem\":{\"rss_kib_before\":%ld,\"rss_kib_loaded\":%ld,\"fds_before\":%ld,"
-	       "\"fds_loaded\":%ld,\"rss_bytes_per_conn\":%.1f,\"fds_per_conn\":%.3f},",
-	       a->rss_kib, b->rss_kib, a->fds, b->fds, 1024 * per_conn(b->rss_kib, a->rss_kib, n),
-	       per_conn(b->fds, a->fds, n));
-}
-
-/* churn, storm: what happened to the connections, and the server's memory and descriptors. */
-static void print_json_churn(const struct report *r)
-{
-	const struct cstats *cs = &r->cs;
-	printf("\"%s\":{\"inflight\":%u,", g_o.wl->name, g_o.inflight);
-	if (g_o.wl == &wl_churn)
-		printf("\"hold_ms\":%u,\"reset_fraction\":%.4f,", g_o.hold_ms, g_o.reset_fraction);
-	printf("\"attempted\":%" PRIu64 ",\"completed\":%" PRIu64 ",\"failed\":%" PRIu64
-	       ",\"unstarted\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"inflight_max\":%" PRIu64
-	       ",\"handshakes_per_sec\":%.1f,\"failures\":",
-	       cs->attempted, cs->completed, cs->failed, cs->unstarted, cs->abandoned, cs->inflight_max,
-	       r->measured_s > 0 ? (double)cs->completed / r->measured_s : 0);
-	print_tally_json(&r->st.errors);
-	printf(",\"ends\":");
-	print_tally_json(&cs->ends);
-	printf("},");
-	const struct proc_mem *a = &r->mem_before, *b = &r->mem_loaded, *c = &r->mem_after;
-	if (!g_o.server_pid || a->rss_kib < 0 || b->rss_kib < 0 || c->rss_kib < 0) {
-		printf("\"server_mem\":null,");
-		return;
-	}
-	printf("\"server_mem\":{\"rss_kib_before\":%ld,\"rss_kib_loaded\":%ld,\"rss_kib_after\":%ld,"
-	       "\"fds_before\":%ld,\"fds_loaded\":%ld,\"fds_after\":%ld,\"settle_s\":%.3f},",
-	       a->rss_kib, b->rss_kib, c->rss_kib, a->fds, b->fds, c->fds, r->settle_s);
-}
-
-/* The fields only the other workloads and v1 have (after "opcode"). */
-static void print_json_workload(const struct report *r)
-{
-	if (g_o.wl == &wl_churn || g_o.wl == &wl_storm) {
-		print_json_churn(r);
-		return;
-	}
-	printf("\"size_min\":%u,\"size_max\":%u,", g_o.size_min, g_o.size_max);
-	if (g.v1)
-		printf("\"topics\":%u,\"per_sub\":%u,\"zipf\":%.3f,", g_o.topics, g_o.per_sub, g_o.zipf);
-	if (g_o.wl == &wl_echo || g_o.wl == &wl_idle)
-		printf("\"connections\":%u,", g_o.wl == &wl_echo ? g_o.pubs : g_o.subs);
-	if (g_o.wl == &wl_slow)
-		print_json_slow(r);
-	if (g_o.wl == &wl_idle)
-		print_json_mem(r);
-}
-
-/* The one JSON object on stdout. Counts are over the measured interval unless named _total;
- * gaps, dups, lost_tail over the whole run; latency in microseconds. */
-static void print_json(const struct report *r)
-{
-	const struct stats *s = &r->st;
-	double dur = r->measured_s;
-	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
-	printf("{\"bench\":\"ringcast-bench\",\"version\":\"%s\",\"workload\":\"%s\",", BENCH_VERSION,
-	       g_o.wl->name);
-	printf("\"ok\":%s,", r->error ? "false" : "true");
-	if (r->error) {
-		printf("\"error\":");
-		print_json_str(r->error);
-		putchar(',');
-	}
-	printf("\"url\":");
-	print_json_str(g_o.url);
-	printf(",\"proto\":\"%s\",\"topic\":", proto_name(g_o.proto));
-	print_json_str(g_o.topic);
-	printf(",\"subscribers\":%u,\"publishers\":%u,\"size\":%u,\"opcode\":\"%s\",", g_o.subs,
-	       g_o.pubs, g_o.size, g_o.text ? "text" : "binary");
-	if (g_o.wl != &wl_fanout || g.v1)
-		print_json_workload(r);
-	printf("\"mode\":\"%s\",", g_o.max ? "max" : "rate");
-	if (g_o.max)
-		printf("\"window\":%u,\"rate\":null,", g_o.window);
-	else
-		printf("\"window\":null,\"rate\":%.3f,", g_o.rate);
-	printf("\"duration_s\":%.3f,\"warmup_s\":%.3f,\"drain_s\":%.3f,\"measured_s\":%.6f,",
-	       g_o.duration_s, g_o.warmup_s, g_o.drain_s, dur);
-	printf("\"threads\":%u,\"cpus\":", r->threads);
-	if (g_o.ncpus)
-		print_json_str(g_o.cpus_text);
-	else
-		printf("null");
-	printf(",\"connected_subscribers\":%u,\"connected_publishers\":%u,", r->open_subs,
-	       r->open_pubs);
-	uint32_t clients = r->open_subs + r->open_pubs;
-	if (g.v1 && g_o.topics > 1) /* each message has its topic's subscribers: see expected */
-		printf("\"receivers_per_message\":null,");
-	else
-		printf("\"receivers_per_message\":%u,", g.echo ? 1
-		                                        : g_o.proto != PROTO_GENERIC
-		                                                ? r->open_subs - r->open_slow
-		                                        : clients ? clients - 1
-		                                                  : 0);
-	printf("\"published\":%" PRIu64 ",\"published_total\":%" PRIu64 ",", s->published,
-	       s->published_total);
-	if (!g_o.max)
-		printf("\"unsent\":%" PRIu64 ",", s->unsent);
-	printf("\"msgs_per_sec\":%.1f,", dur > 0 ? (double)s->published / dur : 0);
-	printf("\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"missing\":%" PRIu64 ",",
-	       s->expected, s->delivered, missing);
-	printf("\"delivered_total\":%" PRIu64 ",", s->delivered_total);
-	printf("\"deliveries_per_sec\":%.1f,", dur > 0 ? (double)s->arrivals / dur : 0);
-	printf("\"gaps\":%" PRIu64 ",\"lost_tail\":%" PRIu64 ",\"dups\":%" PRIu64 ",", s->gaps,
-	       s->lost_tail, s->dups);
-	printf("\"self\":%" PRIu64 ",\"foreign\":%" PRIu64 ",\"unexpected\":%" PRIu64 ",", s->self,
-	       s->foreign, s->unexpected);
-	if (g.v1)
-		printf("\"missed\":%" PRIu64 ",\"unexplained_gaps\":%" PRIu64 ",\"seq_back\":%" PRIu64
-		       ",\"notices\":%" PRIu64 ",",
-		       s->missed, s->unexplained, s->seq_back, s->notices);
-	printf("\"stalls\":%" PRIu64 ",\"closed_in_run\":%" PRIu64 ",", s->stalls, s->closed_in_run);
-	if (g_o.reconnect) {
-		printf("\"reconnect\":{\"backoff_base_ms\":%u,\"backoff_cap_ms\":%u,\"attempts\":%" PRIu64
-		       ",\"succeeded\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"waits_told\":%" PRIu64 "},",
-		       g_o.backoff_base_ms, g_o.backoff_cap_ms, s->reconnects, s->reconnected,
-		       s->reconnect_failed, s->waits_told);
-	}
-	printf("\"latency_us\":");
-	print_latency_json(s);
-	putchar(',');
-	if (!g_o.max)
-		printf("\"send_lag_us\":{\"mean\":%.1f,\"max\":%.1f},",
-		       s->published ? (double)s->lag_sum_ns / (double)s->published / 1e3 : 0,
-		       (double)s->lag_max_ns / 1e3);
-	printf("\"busy_poll\":%s,\"bench_cpu_s\":%.3f,\"bench_cpu_util\":%.3f,\"bench_saturated\":%s,",
-	       g_o.busy_poll ? "true" : "false", r->bench_cpu_s, r->bench_util,
-	       !g_o.busy_poll && r->bench_util > BENCH_SATURATED ? "true" : "false");
-	if (r->server_cpu_s >= 0)
-		printf("\"server_pid\":%ld,\"server_cpu_s\":%.3f,\"deliveries_per_server_cpu_s\":%.1f,",
-		       g_o.server_pid, r->server_cpu_s,
-		       r->server_cpu_s > 0 ? (double)s->arrivals / r->server_cpu_s : 0);
-	else
-		printf("\"server_pid\":null,\"server_cpu_s\":null,\"deliveries_per_server_cpu_s\":null,");
-	printf("\"server_closes\":");
-	print_tally_json(&s->closes);
-	printf(",\"errors\":");
-	print_tally_json(&s->errors);
-	printf(",\"io\":{\"sends\":%" PRIu64 ",\"send_bytes\":%" PRIu64 ",\"recv_completions\":%" PRIu64
-	       ",\"recv_bytes\":%" PRIu64 ",\"recv_enobufs\":%" PRIu64 ",\"recv_rearms\":%" PRIu64 "}",
-	       s->sends, s->send_bytes, s->recv_cqes, s->recv_bytes, s->enobufs, s->rearms);
-	printf("}\n");
-	fflush(stdout);
-}
-
-static void print_latency_table(FILE *f, const struct stats *s)
-{
-	fprintf(f, "p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  p99.99 %.1f  max %.1f\n",
-	        hist_quantile_us(s, 0.5), hist_quantile_us(s, 0.9), hist_quantile_us(s, 0.99),
-	        hist_quantile_us(s, 0.999), hist_quantile_us(s, 0.9999), (double)s->lat_max_ns / 1e3);
-}
-
-static void print_tally_table(FILE *f, const char *label, const struct tally *t)
-{
-	if (t->n == 0)
-		return;
-	fprintf(f, "%s", label);
-	for (uint32_t i = 0; i < t->n; i++)
-		fprintf(f, " %s x%" PRIu64, t->e[i].key, t->e[i].count);
-	fputc('\n', f);
-}
-
-static void print_table_slow(FILE *f, const struct report *r)
-{
-	const struct stats *s = &r->st_slow;
-	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
-	fprintf(f, "  SLOW subscribers %u/%u connected, reading %s after the warmup\n", r->open_slow,
-	        g.slow_total, g_o.slow_rate > 0 ? "slowly" : "nothing");
-	fprintf(f,
-	        "    delivered      %" PRIu64 " of %" PRIu64 " expected (missing %" PRIu64
-	        ")  gaps %" PRIu64 "  closed in run %" PRIu64 "\n",
-	        s->delivered, s->expected, missing, s->gaps, s->closed_in_run);
-	if (g.v1)
-		fprintf(f, "    told           missed %" PRIu64 "  unexplained gaps %" PRIu64 "\n",
-		        s->missed, s->unexplained);
-	fprintf(f, "    latency us     ");
-	print_latency_table(f, s);
-	print_tally_table(f, "    server closes ", &s->closes);
-	print_tally_table(f, "    errors        ", &s->errors);
-}
-
-/* --percentiles FILE: every non-empty bucket of the histogram, as (value, percentile, count):
- * the bucket's highest value in microseconds, the share of samples at or below it, its count. */
-static void write_percentiles(const char *path, const struct stats *s)
-{
-	FILE *f = fopen(path, "w");
-	if (f == NULL) {
-		fprintf(stderr, "ringcast-bench: cannot write --percentiles %s: %s\n", path,
-		        strerror(errno));
-		return;
-	}
-	fprintf(f, "# %s latency, %" PRIu64 " samples\n# value_us percentile count\n", g_o.wl->name,
-	        s->lat_count);
-	uint64_t seen = 0;
-	for (uint32_t i = 0; i < HIST_BUCKETS && s->lat_count; i++) {
-		if (s->hist[i] == 0)
-			continue;
-		seen += s->hist[i];
-		uint64_t v = hist_value(i);
-		if (v > s->lat_max_ns)
-			v = s->lat_max_ns;
-		fprintf(f, "%.3f %.6f %" PRIu64 "\n", (double)v / 1e3,
-		        100.0 * (double)seen / (double)s->lat_count, s->hist[i]);
-	}
-	if (fclose(f) != 0)
-		fprintf(stderr, "ringcast-bench: cannot write --percentiles %s\n", path);
-}
-
-/* The message part of the table: every workload but idle. */
-static void print_table_traffic(FILE *f, const struct report *r)
-{
-	const struct stats *s = &r->st;
-	double dur = r->measured_s;
-	uint64_t missing = s->expected > s->delivered ? s->expected - s->delivered : 0;
-	if (g_o.max)
-		fprintf(f, "  mode             max, window %u\n", g_o.window);
-	else
-		fprintf(f, "  mode             open loop, %.1f msgs/s\n", g_o.rate);
-	if (g.echo)
-		fprintf(f, "  connections      %u/%u, each its own receiver", r->open_pubs, g_o.pubs);
-	else
-		fprintf(f, "  clients          %u/%u subscribers, %u/%u publishers", r->open_subs, g_o.subs,
-		        r->open_pubs, g_o.pubs);
-	fprintf(f, ", %u thread(s)%s%s\n", r->threads, g_o.ncpus ? " on CPUs " : "",
-	        g_o.ncpus ? g_o.cpus_text : "");
-	if (g_o.size_min == g_o.size_max)
-		fprintf(f, "  messages         %u bytes", g_o.size);
-	else
-		fprintf(f, "  messages         %u..%u bytes", g_o.size_min, g_o.size_max);
-	fprintf(f, " %s, %.1f s measured after %.1f s warmup\n", g_o.text ? "text" : "binary", dur,
-	        g_o.warmup_s);
-	fprintf(f, "  published        %" PRIu64 " (%.1f msgs/s)\n", s->published,
-	        dur > 0 ? (double)s->published / dur : 0);
-	if (!g_o.max && s->unsent)
-		fprintf(f, "  NOT SENT         %" PRIu64 " messages were due but never sent\n", s->unsent);
-	fprintf(f, "  delivered        %" PRIu64 " of %" PRIu64 " expected (missing %" PRIu64 ")\n",
-	        s->delivered, s->expected, missing);
-	fprintf(f, "  deliveries/s     %.0f\n", dur > 0 ? (double)s->arrivals / dur : 0);
-	fprintf(f,
-	        "  gaps %" PRIu64 "  lost at end %" PRIu64 "  dups %" PRIu64 "  foreign %" PRIu64
-	        "  stalls %" PRIu64 "  closed in run %" PRIu64 "\n",
-	        s->gaps, s->lost_tail, s->dups, s->foreign, s->stalls, s->closed_in_run);
-	if (g.v1)
-		fprintf(f,
-		        "  server seq       missed %" PRIu64 "  unexplained gaps %" PRIu64
-		        "  went back %" PRIu64 "  notices %" PRIu64 "\n",
-		        s->missed, s->unexplained, s->seq_back, s->notices);
-	fprintf(f, "  %-17s", g.echo ? "round trip us" : "latency us");
-	print_latency_table(f, s);
-	if (!g_o.max)
-		fprintf(f, "  send lag us      mean %.1f  max %.1f  (sent after the intended time)\n",
-		        s->published ? (double)s->lag_sum_ns / (double)s->published / 1e3 : 0,
-		        (double)s->lag_max_ns / 1e3);
-}
-
-static void print_table_churn(FILE *f, const struct report *r)
-{
-	const struct cstats *cs = &r->cs;
-	double dur = r->measured_s;
-	if (g_o.wl == &wl_churn)
-		fprintf(f,
-		        "  mode             open loop, %.1f connections/s, hold 0..%u ms, %.0f%% reset\n",
-		        g_o.rate, g_o.hold_ms, 100 * g_o.reset_fraction);
-	else
-		fprintf(f, "  mode             storm, %u in progress at most\n", g_o.inflight);
-	fprintf(f,
-	        "  connections      %" PRIu64 " attempted, %" PRIu64 " completed (%.1f/s), %" PRIu64
-	        " failed, %" PRIu64 " never started, %" PRIu64 " abandoned; %u thread(s)\n",
-	        cs->attempted, cs->completed, dur > 0 ? (double)cs->completed / dur : 0, cs->failed,
-	        cs->unstarted, cs->abandoned, r->threads);
-	fprintf(f, "  handshake us     ");
-	print_latency_table(f, &r->st);
-	print_tally_table(f, "  ends            ", &cs->ends);
-	if (r->mem_before.rss_kib >= 0 && r->mem_after.rss_kib >= 0)
-		fprintf(f,
-		        "  server memory    RSS %ld -> %ld -> %ld KiB, descriptors %ld -> %ld -> %ld "
-		        "(before, at the end, %.2f s after)\n",
-		        r->mem_before.rss_kib, r->mem_loaded.rss_kib, r->mem_after.rss_kib,
-		        r->mem_before.fds, r->mem_loaded.fds, r->mem_after.fds, r->settle_s);
-}
-
-static void print_table(const struct report *r)
-{
-	const struct stats *s = &r->st;
-	double dur = r->measured_s;
-	FILE *f = stderr;
-	fprintf(f, "ringcast-bench %s  %s  proto=%s  topic=%s\n", g_o.wl->name, g_o.url,
-	        proto_name(g_o.proto), g_o.topic);
-	if (g.v1)
-		fprintf(f, "  topics           %u (\"%s%s\"), %u per subscriber, zipf %.2f\n", g_o.topics,
-		        g_o.topic, g_o.topics > 1 ? ".<k>" : "", g_o.per_sub, g_o.zipf);
-	if (g_o.wl == &wl_churn || g_o.wl == &wl_storm)
-		print_table_churn(f, r);
-	else if (g_o.wl != &wl_idle)
-		print_table_traffic(f, r);
-	else
-		fprintf(f, "  connections      %u/%u held for %.1f s, %u thread(s)\n", r->open_subs,
-		        g_o.subs, dur, r->threads);
-	fprintf(f, "  bench cpu        %.2f s (%.0f%% of its %u CPU(s))%s\n", r->bench_cpu_s,
-	        100 * r->bench_util, r->threads,
-	        g_o.busy_poll                     ? "  busy polling"
-	        : r->bench_util > BENCH_SATURATED ? "  WARNING: near saturation, may be the limit"
-	                                          : "");
-	if (r->server_cpu_s >= 0)
-		fprintf(f,
-		        "  server cpu       %.2f s (%.0f%% of one CPU), %.0f deliveries per CPU-second\n",
-		        r->server_cpu_s, dur > 0 ? 100 * r->server_cpu_s / dur : 0,
-		        r->server_cpu_s > 0 ? (double)s->arrivals / r->server_cpu_s : 0);
-	if (s->closes.n) {
-		fprintf(f, "  server closes   ");
-		for (uint32_t i = 0; i < s->closes.n; i++)
-			fprintf(f, " %s x%" PRIu64, s->closes.e[i].key, s->closes.e[i].count);
-		fputc('\n', f);
-	}
-	if (s->errors.n) {
-		fprintf(f, "  errors          ");
-		for (uint32_t i = 0; i < s->errors.n; i++)
-			fprintf(f, " %s x%" PRIu64, s->errors.e[i].key, s->errors.e[i].count);
-		fputc('\n', f);
-	}
-	if (g_o.wl == &wl_slow)
-		print_table_slow(f, r);
-	if (g_o.wl == &wl_idle && r->mem_before.rss_kib >= 0 && r->mem_loaded.rss_kib >= 0) {
-		uint32_t n = r->open_subs + r->open_pubs;
-		fprintf(f,
-		        "  server memory    RSS %ld -> %ld KiB (%.0f B per connection), descriptors "
-		        "%ld -> %ld\n",
-		        r->mem_before.rss_kib, r->mem_loaded.rss_kib,
-		        1024 * per_conn(r->mem_loaded.rss_kib, r->mem_before.rss_kib, n), r->mem_before.fds,
-		        r->mem_loaded.fds);
-	}
-	if (g_o.reconnect)
-		fprintf(f,
-		        "  reconnects       %" PRIu64 " attempted, %" PRIu64 " opened, %" PRIu64
-		        " failed, %" PRIu64 " waits lengthened by the server (Retry-After, 1012, 1013)\n",
-		        s->reconnects, s->reconnected, s->reconnect_failed, s->waits_told);
-	if (r->error)
-		fprintf(f, "  ERROR            %s\n", r->error);
-}
-
 /* ---- setup: URL, requests, options ---------------------------------------------------------- */
 
 /* v1: topic names and popularity, and the shared per-topic counters. */
@@ -2896,9 +2462,8 @@ static int run_churn(void)
 		g.threads = g_o.inflight;
 	g.period_ns = g_o.max ? 0 : 1e9 / g_o.rate;
 	raise_nofile(g_o.inflight);
-	struct report r = { .mem_before = { -1, -1 },
-		                .mem_loaded = { -1, -1 },
-		                .mem_after = { -1, -1 } };
+	struct report r;
+	report_init(&r);
 	if (g_o.server_pid)
 		r.mem_before = proc_mem_read(g_o.server_pid);
 	struct cworker *ws = xcalloc(g.threads, sizeof *ws);
@@ -2932,19 +2497,12 @@ static int run_churn(void)
 	r.st.unsent = r.cs.unstarted;
 	r.threads = g.threads;
 	r.measured_s = (double)(g.t_end - g.t_measure) / 1e9;
-	r.bench_cpu_s = cpu1 - cpu0;
-	r.bench_util = r.measured_s > 0 ? r.bench_cpu_s / (r.measured_s * g.threads) : 0;
-	r.server_cpu_s = srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1;
+	report_cpu(&r, cpu0, cpu1, srv0, srv1);
 	if (r.cs.attempted == 0)
 		r.error = "no connection was attempted";
 	else if (r.cs.completed == 0)
 		r.error = "no handshake completed";
-	if (!g_o.quiet)
-		print_table(&r);
-	print_json(&r);
-	if (g_o.percentiles)
-		write_percentiles(g_o.percentiles, &r.st);
-	return r.error ? 1 : 0;
+	return report_finish(&g_o, &r);
 }
 
 int main(int argc, char **argv)
@@ -3006,7 +2564,9 @@ int main(int argc, char **argv)
 		if (g_o.max)
 			g.pub[p].slot = xcalloc(g.slots, sizeof(uint64_t));
 
-	struct report r = { .mem_before = { -1, -1 }, .mem_loaded = { -1, -1 } };
+	struct report r;
+	report_init(&r);
+	r.slow_total = g.slow_total;
 	if (g_o.server_pid)
 		r.mem_before = proc_mem_read(g_o.server_pid);
 	struct worker *ws = xcalloc(g.threads, sizeof *ws);
@@ -3067,9 +2627,7 @@ int main(int argc, char **argv)
 		stats_merge(&r.st_slow, &ws[i].st_slow);
 	}
 	r.measured_s = (double)(g.t_end - g.t_measure) / 1e9;
-	r.bench_cpu_s = cpu1 - cpu0;
-	r.bench_util = r.measured_s > 0 ? r.bench_cpu_s / (r.measured_s * g.threads) : 0;
-	r.server_cpu_s = srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1;
+	report_cpu(&r, cpu0, cpu1, srv0, srv1);
 	if (g_o.server_pid && r.server_cpu_s < 0)
 		fprintf(stderr, "ringcast-bench: warning: cannot read /proc/%ld/stat\n", g_o.server_pid);
 	if (open_subs + open_pubs == 0)
@@ -3078,11 +2636,7 @@ int main(int argc, char **argv)
 		r.error = "no publisher could connect";
 	else if (r.st.closed_in_run >= open_subs + open_pubs + r.st.reconnected)
 		r.error = "the server closed every connection during the run";
-	if (!g_o.quiet)
-		print_table(&r);
-	print_json(&r);
-	if (g_o.percentiles)
-		write_percentiles(g_o.percentiles, &r.st);
+	int status = report_finish(&g_o, &r);
 	for (uint32_t i = 0; i < g.threads; i++)
 		worker_fini(&ws[i]);
 	free(ws);
@@ -3092,5 +2646,5 @@ int main(int argc, char **argv)
 	free(g.fill);
 	if (g.v1)
 		topics_free();
-	return r.error ? 1 : 0;
+	return status;
 }

@@ -63,8 +63,8 @@ struct flag {
 	const char *name;
 	char short_name; /* 0: none */
 	enum kind kind;
-	int field;       /* offsetof(struct opts, x) + 1; 0: none */
-	int given;       /* offsetof(struct given, x) + 1; 0: not tracked */
+	int field; /* offsetof(struct opts, x) + 1; 0: none */
+	int given; /* offsetof(struct given, x) + 1; 0: not tracked */
 	double lo, hi;
 	const char *what; /* how "bad ...: VALUE" names it, if not --name */
 	void (*call)(struct opts *o, const char *arg);

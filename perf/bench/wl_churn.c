@@ -27,5 +27,7 @@ const struct workload wl_churn = {
 	        "holds 0..--hold-ms and closes (--reset-fraction: reset)",
 	.flags = WF_CHURN | WF_HOLD,
 	.defaults = churn_defaults,
+	.json = churn_json,
+	.table = churn_table,
 	.check = churn_check,
 };

@@ -3,6 +3,7 @@
  * connection; --rate sends that many in all. */
 #include "bench.h"
 #include "options.h"
+#include "report.h"
 
 static void echo_defaults(struct opts *o, struct given *gv)
 {
@@ -22,6 +23,13 @@ static void echo_check(const struct opts *o, const struct given *gv)
 		usage_error("--workload echo takes --connections, not -n or -p");
 }
 
+static void echo_json(const struct opts *o, const struct report *r)
+{
+	(void)r;
+	report_json_sizes(o);
+	printf("\"connections\":%u,", o->pubs);
+}
+
 const struct workload wl_echo = {
 	.name = "echo",
 	.help = "echo: --connections C to an echo URL (ringcast: /echo), each\n"
@@ -29,4 +37,5 @@ const struct workload wl_echo = {
 	.flags = WF_ECHO | WF_CONNECTIONS,
 	.defaults = echo_defaults,
 	.check = echo_check,
+	.json = echo_json,
 };

@@ -3,6 +3,7 @@
  * loop. The fan-out engine does the v1 part (it follows --proto v1); this file holds the presets. */
 #include "bench.h"
 #include "options.h"
+#include "report.h"
 
 static void market_defaults(struct opts *o, struct given *gv)
 {
@@ -30,10 +31,17 @@ static void market_defaults(struct opts *o, struct given *gv)
 	}
 }
 
+static void market_json(const struct opts *o, const struct report *r)
+{
+	(void)r;
+	report_json_sizes(o);
+}
+
 const struct workload wl_market = {
 	.name = "market",
 	.help = "market: ringcast.v1, T topics, Zipf popularity, open loop\n"
 	        "(defaults -n 1000 -p 4 --rate 1000 --topics 100 --per-sub 5\n"
 	        "--size-min 32 --size-max 256)",
 	.defaults = market_defaults,
+	.json = market_json,
 };

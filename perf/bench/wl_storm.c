@@ -25,5 +25,7 @@ const struct workload wl_storm = {
 	        "--inflight at once, each closed at once",
 	.flags = WF_CHURN,
 	.defaults = storm_defaults,
+	.json = churn_json,
+	.table = churn_table,
 	.check = storm_check,
 };
