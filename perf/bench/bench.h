@@ -23,7 +23,11 @@
 #ifndef BENCH_BENCH_H
 #define BENCH_BENCH_H
 
+#include <stdint.h>
 #include <stdio.h>
+
+#include "handshake.h"
+#include "topics.h"
 
 #define BENCH_VERSION "0.1"
 
@@ -34,6 +38,15 @@
 struct opts;
 struct given;
 struct report;
+
+/* What main sets up for a run, the same for every engine; read-only while it runs. */
+struct bench {
+	const struct opts *o;
+	struct hs_addr addr;   /* the server's */
+	struct hs_requests rq; /* the request heads */
+	struct topics topics;  /* v1: the topics (empty otherwise) */
+	uint32_t nonce;        /* this run's, in every payload */
+};
 
 /* What a workload's entry says about it, for the engines and the option checks. */
 enum workload_flag {
@@ -53,7 +66,7 @@ struct workload {
 	/* Refuse, with usage_error, what this workload cannot run (may be NULL). */
 	void (*check)(const struct opts *o, const struct given *gv);
 	/* Run it; returns the exit status (0 ok, 1 the run did not work). */
-	int (*run)(const struct opts *o);
+	int (*run)(const struct bench *b);
 	/* Its JSON fields between "opcode" and "mode" (may be NULL: none). */
 	void (*json)(const struct opts *o, const struct report *r);
 	/* The body of its table (NULL: the message traffic, report_table_traffic). */

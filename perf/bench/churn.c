@@ -1,11 +1,630 @@
-/* churn: the engine of connections that come and go (churn.h). */
+/* churn: the engine of connections that come and go (churn.h).
+ *
+ * churn opens connections at --rate per second, open loop: connection k is due at t0 + k/R and its
+ * handshake latency is measured from then, so a server that stalls its accepts shows the stall as
+ * latency, not as fewer attempts. Each connects, shakes hands (subscribing with URL?topics=T under
+ * --proto plain; generic: the URL as given), holds for a random 0..--hold-ms, then ends with a
+ * close frame answered by the server's, or, for --reset-fraction of them, with a reset (SO_LINGER
+ * 0, then close: the kernel sends RST instead of FIN). storm keeps --inflight connections in
+ * progress, each closed (cleanly) as soon as its handshake is done: the rate at which the server
+ * takes handshakes.
+ *
+ * A slot holds one connection from socket() to close() and has at most one operation in flight
+ * (connect, send, recv, in turn), so a completion finds its slot by index and a slot is reused
+ * only after its last completion: no generation is needed. Deadlines (the handshake's
+ * --connect-timeout, the end of the hold, the close's answer) are checked by a scan every
+ * CHURN_SCAN_NS; an operation past its deadline is cancelled and its completion ends the slot. */
+#define _GNU_SOURCE
 #include "churn.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "bench.h"
+#include "handshake.h"
 #include "options.h"
+#include "rc_close.h"
+#include "rc_frame.h"
+#include "rc_mask.h"
 #include "report.h"
+#include "stats.h"
+#include "sys.h"
+
+/* What the threads share: set before they start, read-only after. */
+struct churn {
+	const struct bench *b;
+	const struct opts *o;
+	uint32_t threads;
+	bool paced;       /* churn: connections due at t0 + k/rate; storm: as slots free up */
+	bool hold;        /* churn: hold, then end some by a reset (WF_HOLD) */
+	double period_ns; /* paced: ns between two connections, all threads together */
+	struct timeline tl;
+};
+
+#define CHURN_SCAN_NS (2ull * 1000 * 1000)
+#define CHURN_CLOSE_TIMEOUT_NS (2ull * NS_PER_S) /* for the server's answer to our close frame */
+#define CHURN_TX_MAX (sizeof((struct hs_requests *)0)->sub + HS_KEY_TAIL)
+
+enum cc_state {
+	CC_FREE,
+	CC_CONNECT,
+	CC_HS_SEND,
+	CC_HS_RECV,
+	CC_HOLD,
+	CC_CLOSE_SEND,
+	CC_CLOSE_WAIT
+};
+enum {
+	CO_IO = 1,
+	CO_CANCEL
+};
+
+struct cconn {
+	int fd;
+	uint8_t state;
+	bool busy;         /* an operation is in flight */
+	bool expired;      /* its deadline passed: that operation was cancelled */
+	bool measured;     /* its start is in the measured interval: it is counted */
+	bool reset;        /* ends with a reset instead of a close frame */
+	uint64_t t_start;  /* intended (churn) or actual (storm) start */
+	uint64_t deadline; /* of the handshake, the hold or the close */
+	uint32_t len;      /* bytes in buf */
+	uint32_t tx_len, tx_off;
+	char key[RC_WS_KEY_LEN];
+	rc_frame_parser fp;
+	uint8_t tx[CHURN_TX_MAX];
+	uint8_t buf[HS_RESP_MAX];
+};
+
+struct cworker {
+	const struct churn *ch;
+	uint32_t id;
+	int cpu;
+	pthread_t thread;
+	struct io_uring ring;
+	bool ring_ok;
+	struct cconn *slot;
+	uint32_t nslots, nbusy;
+	uint32_t *free_list, nfree;
+	uint64_t next_k; /* churn: this thread's next connection number */
+	uint64_t next_scan;
+	uint64_t rng;
+	struct stats st; /* handshake latency, failures (errors), server closes */
+	struct cstats cs;
+};
+
+static struct io_uring_sqe *cc_sqe(struct cworker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	if (sqe == NULL) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+		assert(sqe != NULL);
+	}
+	return sqe;
+}
+
+/* Release the slot: close (with a reset if asked: linger 0 makes close send RST). Nothing may be
+ * in flight on it: an operation in flight holds a reference to the socket, so close() alone would
+ * not end the connection (docs/facts.md). */
+static void cc_release(struct cworker *w, struct cconn *c, bool reset)
+{
+	assert(!c->busy && c->state != CC_FREE);
+	if (reset) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	}
+	close(c->fd);
+	c->fd = -1;
+	c->state = CC_FREE;
+	w->free_list[w->nfree++] = (uint32_t)(c - w->slot);
+	assert(w->nbusy > 0);
+	w->nbusy--;
+}
+
+static void cc_fail(struct cworker *w, struct cconn *c, const char *kind)
+{
+	if (c->measured) {
+		w->cs.failed++;
+		tally_add(&w->st.errors, kind, 1);
+	}
+	cc_release(w, c, false);
+}
+
+static void cc_ended(struct cworker *w, struct cconn *c, const char *how, bool reset)
+{
+	if (c->measured)
+		tally_add(&w->cs.ends, how, 1);
+	cc_release(w, c, reset);
+}
+
+/* A failure's kind from an errno: the names the report promises for the common ones. */
+static const char *cc_errno_kind(const char *what, int err, char *buf, size_t cap)
+{
+	if (err == ECONNREFUSED)
+		return "refused";
+	if (err == ECONNRESET || err == EPIPE)
+		return "reset";
+	if (err == ETIMEDOUT)
+		return "timeout";
+	snprintf(buf, cap, "%s_%s", what, errno_name(err));
+	return buf;
+}
+
+static void cc_submit(struct cworker *w, struct cconn *c, struct io_uring_sqe *sqe)
+{
+	io_uring_sqe_set_data64(sqe, (uint64_t)CO_IO << 56 | (uint32_t)(c - w->slot));
+	c->busy = true;
+}
+
+static void cc_send(struct cworker *w, struct cconn *c)
+{
+	struct io_uring_sqe *sqe = cc_sqe(w);
+	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+	cc_submit(w, c, sqe);
+}
+
+static void cc_recv(struct cworker *w, struct cconn *c, uint32_t at)
+{
+	struct io_uring_sqe *sqe = cc_sqe(w);
+	io_uring_prep_recv(sqe, c->fd, c->buf + at, sizeof c->buf - at, 0);
+	cc_submit(w, c, sqe);
+}
+
+static void cc_start(struct cworker *w, uint64_t t_start, uint64_t now)
+{
+	const struct opts *o = w->ch->o;
+	assert(w->nfree > 0);
+	struct cconn *c = &w->slot[w->free_list[--w->nfree]];
+	w->nbusy++;
+	if (w->nbusy > w->cs.inflight_max)
+		w->cs.inflight_max = w->nbusy;
+	c->measured = t_start >= w->ch->tl.t_measure && t_start < w->ch->tl.t_end;
+	c->t_start = t_start;
+	c->deadline = now + (uint64_t)(o->connect_timeout_s * 1e9);
+	c->expired = false;
+	c->len = 0;
+	c->reset = w->ch->hold && o->reset_fraction > 0 &&
+	           (double)(xorshift64(&w->rng) >> 11) * 0x1.0p-53 < o->reset_fraction;
+	if (c->measured)
+		w->cs.attempted++;
+	c->fd = socket(w->ch->b->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		char k[40];
+		snprintf(k, sizeof k, "socket_%s", errno_name(errno));
+		if (c->measured) {
+			w->cs.failed++;
+			tally_add(&w->st.errors, k, 1);
+		}
+		c->state = CC_FREE;
+		w->free_list[w->nfree++] = (uint32_t)(c - w->slot);
+		w->nbusy--;
+		return;
+	}
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->state = CC_CONNECT;
+	struct io_uring_sqe *sqe = cc_sqe(w);
+	io_uring_prep_connect(sqe, c->fd, (const struct sockaddr *)&w->ch->b->addr.ss,
+	                      w->ch->b->addr.len);
+	cc_submit(w, c, sqe);
+}
+
+/* The handshake is done: hold, or end at once. */
+static void cc_end(struct cworker *w, struct cconn *c, uint64_t now);
+
+static void cc_opened(struct cworker *w, struct cconn *c, uint32_t head_end, uint64_t now)
+{
+	const struct opts *o = w->ch->o;
+	if (c->measured) {
+		w->cs.completed++;
+		stats_latency(&w->st, now > c->t_start ? now - c->t_start : 0);
+	}
+	/* Bytes after the 101 are the server's first frames: kept for the close's reading. */
+	memmove(c->buf, c->buf + head_end, c->len - head_end);
+	c->len -= head_end;
+	rc_frame_cfg fcfg = { .role = RC_FRAME_CLIENT };
+	rc_frame_parser_init(&c->fp, &fcfg);
+	uint64_t hold = 0;
+	if (w->ch->hold && o->hold_ms > 0)
+		hold = xorshift64(&w->rng) % ((uint64_t)o->hold_ms * 1000000u + 1);
+	if (hold == 0) {
+		cc_end(w, c, now);
+		return;
+	}
+	c->state = CC_HOLD;
+	c->deadline = now + hold;
+}
+
+/* Read frames until the server's close: 1 when the connection ended, 0 for more. */
+static int cc_feed(struct cworker *w, struct cconn *c, uint8_t *p, size_t n)
+{
+	for (;;) {
+		rc_frame_event ev;
+		ssize_t k = rc_frame_parse(&c->fp, p, n, &ev);
+		if (k < 0) {
+			cc_ended(w, c, "protocol_error", true);
+			return 1;
+		}
+		p += k;
+		n -= (size_t)k;
+		if (ev.type == RC_FRAME_NEED_MORE)
+			return 0;
+		if (ev.type != RC_FRAME_CONTROL || ev.opcode != RC_OPCODE_CLOSE)
+			continue; /* data (a notice) and pings: not answered, we are leaving */
+		if (ev.close_code == RC_CLOSE_NORMAL) {
+			cc_ended(w, c, "clean", false);
+			return 1;
+		}
+		/* The server closed first (or answered with another code): say which. */
+		char k2[24];
+		snprintf(k2, sizeof k2, "%u", ev.close_code);
+		if (c->measured)
+			tally_add(&w->st.closes, k2, 1);
+		snprintf(k2, sizeof k2, "server_%u", ev.close_code);
+		cc_ended(w, c, k2, false);
+		return 1;
+	}
+}
+
+/* End a connection that is open: a reset, or a close frame 1000 and the wait for the answer. */
+static void cc_end(struct cworker *w, struct cconn *c, uint64_t now)
+{
+	if (c->reset) {
+		cc_ended(w, c, "reset", true);
+		return;
+	}
+	uint8_t p[2 + RC_CLOSE_REASON_MAX];
+	size_t n = rc_close_payload(p, RC_CLOSE_NORMAL, NULL);
+	uint64_t r = xorshift64(&w->rng);
+	uint8_t key[4];
+	memcpy(key, &r, 4);
+	size_t h = rc_frame_header_encode(c->tx, RC_OPCODE_CLOSE, true, n, key);
+	memcpy(c->tx + h, p, n);
+	rc_mask_apply(c->tx + h, n, key, 0);
+	c->tx_len = (uint32_t)(h + n);
+	c->tx_off = 0;
+	c->state = CC_CLOSE_SEND;
+	c->deadline = now + CHURN_CLOSE_TIMEOUT_NS;
+	cc_send(w, c);
+}
+
+static void cc_hs_send(struct cworker *w, struct cconn *c)
+{
+	uint8_t nonce[16];
+	for (size_t i = 0; i < sizeof nonce; i += 8) {
+		uint64_t r = xorshift64(&w->rng);
+		memcpy(nonce + i, &r, 8);
+	}
+	hs_key(nonce, c->key);
+	memcpy(c->tx, w->ch->b->rq.sub, w->ch->b->rq.sub_len);
+	c->tx_len = (uint32_t)hs_request_finish(c->tx, w->ch->b->rq.sub_len, c->key);
+	c->tx_off = 0;
+	c->state = CC_HS_SEND;
+	cc_send(w, c);
+}
+
+/* A deadline passed with an operation in flight: what it was waiting for. */
+static void cc_expired(struct cworker *w, struct cconn *c)
+{
+	if (c->state == CC_CLOSE_SEND || c->state == CC_CLOSE_WAIT)
+		cc_ended(w, c, "close_timeout", true);
+	else
+		cc_fail(w, c, "timeout");
+}
+
+static void cc_on_cqe(struct cworker *w, struct cconn *c, int res, uint64_t now)
+{
+	char k[40];
+	assert(c->busy);
+	c->busy = false;
+	if (c->expired) {
+		cc_expired(w, c);
+		return;
+	}
+	switch (c->state) {
+	case CC_CONNECT:
+		if (res < 0) {
+			cc_fail(w, c, cc_errno_kind("connect", -res, k, sizeof k));
+			return;
+		}
+		cc_hs_send(w, c);
+		return;
+	case CC_HS_SEND:
+	case CC_CLOSE_SEND:
+		if (res <= 0) {
+			const char *kind = res == 0 ? "send_zero" : cc_errno_kind("send", -res, k, sizeof k);
+			if (c->state == CC_HS_SEND)
+				cc_fail(w, c, kind);
+			else
+				cc_ended(w, c, strcmp(kind, "reset") == 0 ? "reset_by_server" : kind, true);
+			return;
+		}
+		c->tx_off += (uint32_t)res;
+		if (c->tx_off < c->tx_len) {
+			cc_send(w, c);
+		} else if (c->state == CC_HS_SEND) {
+			c->state = CC_HS_RECV;
+			cc_recv(w, c, 0);
+		} else {
+			c->state = CC_CLOSE_WAIT;
+			uint32_t n = c->len;
+			c->len = 0;
+			if (cc_feed(w, c, c->buf, n) == 0)
+				cc_recv(w, c, 0);
+		}
+		return;
+	case CC_HS_RECV: {
+		if (res <= 0) {
+			cc_fail(w, c, res == 0 ? "eof" : cc_errno_kind("recv", -res, k, sizeof k));
+			return;
+		}
+		uint32_t old = c->len;
+		c->len += (uint32_t)res;
+		uint32_t from = old > 3 ? old - 3 : 0;
+		size_t end = hs_head_end(c->buf + from, c->len - from);
+		if (end == 0) {
+			if (c->len == sizeof c->buf)
+				cc_fail(w, c, "handshake_too_long");
+			else
+				cc_recv(w, c, c->len);
+			return;
+		}
+		end += from;
+		const char *bad = hs_check(c->buf, end, c->key, NULL, k, sizeof k);
+		if (bad != NULL) {
+			cc_fail(w, c, bad);
+			return;
+		}
+		cc_opened(w, c, (uint32_t)end, now);
+		return;
+	}
+	case CC_CLOSE_WAIT:
+		if (res == 0) {
+			cc_ended(w, c, "no_close_frame", false);
+			return;
+		}
+		if (res < 0) {
+			const char *kind = cc_errno_kind("recv", -res, k, sizeof k);
+			cc_ended(w, c, strcmp(kind, "reset") == 0 ? "reset_by_server" : kind, true);
+			return;
+		}
+		if (cc_feed(w, c, c->buf, (size_t)res) == 0)
+			cc_recv(w, c, 0);
+		return;
+	default:
+		assert(0 && "completion on a slot without an operation");
+	}
+}
+
+/* Deadlines: holds that are over end; operations past theirs are cancelled. After the drain
+ * (abandon), everything in progress is given up. */
+static void cc_scan(struct cworker *w, uint64_t now, bool abandon)
+{
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		struct cconn *c = &w->slot[i];
+		if (c->state == CC_FREE || c->expired || (now < c->deadline && !abandon))
+			continue;
+		if (abandon && c->measured) {
+			w->cs.abandoned++;
+			c->measured = false; /* counted as abandoned, not as a failure too */
+		}
+		if (c->state == CC_HOLD) {
+			if (abandon)
+				cc_release(w, c, true);
+			else
+				cc_end(w, c, now);
+			continue;
+		}
+		c->expired = true;
+		struct io_uring_sqe *sqe = cc_sqe(w);
+		io_uring_prep_cancel64(sqe, (uint64_t)CO_IO << 56 | i, 0);
+		io_uring_sqe_set_data64(sqe, (uint64_t)CO_CANCEL << 56 | i);
+	}
+}
+
+/* Start what is due: churn, every connection whose intended time has come (while slots last);
+ * storm, as many as there are free slots. Nothing starts at or after t_end. */
+/* churn: when connection k (of all threads) is due. */
+static uint64_t cc_due(const struct churn *ch, uint64_t k)
+{
+	return ch->tl.t0 + (uint64_t)((double)k * ch->period_ns);
+}
+
+static void cc_start_due(struct cworker *w, uint64_t now)
+{
+	if (now < w->ch->tl.t0 || now >= w->ch->tl.t_end)
+		return;
+	if (!w->ch->paced) {
+		while (w->nfree > 0)
+			cc_start(w, now, now);
+		return;
+	}
+	for (;;) {
+		uint64_t t = cc_due(w->ch, w->next_k * w->ch->threads + w->id);
+		if (t > now || t >= w->ch->tl.t_end || w->nfree == 0)
+			return;
+		cc_start(w, t, now);
+		w->next_k++;
+	}
+}
+
+static void cworker_loop(struct cworker *w)
+{
+	const struct opts *o = w->ch->o;
+	uint64_t hard_end = w->ch->tl.t_drain + CHURN_CLOSE_TIMEOUT_NS;
+	bool abandoned = false;
+	for (;;) {
+		uint64_t now = mono_ns();
+		cc_start_due(w, now);
+		if (now >= w->ch->tl.t_end && w->nbusy == 0)
+			break;
+		if (now >= w->next_scan || (now >= w->ch->tl.t_drain && !abandoned)) {
+			w->next_scan = now + CHURN_SCAN_NS;
+			cc_scan(w, now, now >= w->ch->tl.t_drain && !abandoned);
+			abandoned = now >= w->ch->tl.t_drain;
+		}
+		if (now >= hard_end)
+			break; /* cancelled operations that never completed: io_uring_queue_exit reaps them */
+		uint64_t wait = CHURN_SCAN_NS;
+		if (w->ch->paced && now < w->ch->tl.t_end && w->nfree > 0) {
+			uint64_t t = cc_due(w->ch, w->next_k * w->ch->threads + w->id);
+			wait = t > now ? t - now : 0;
+			if (wait > CHURN_SCAN_NS)
+				wait = CHURN_SCAN_NS;
+		}
+		if (wait == 0 || o->busy_poll) {
+			io_uring_submit_and_get_events(&w->ring);
+		} else {
+			struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = (long long)wait };
+			struct io_uring_cqe *cqe;
+			io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		}
+		now = mono_ns();
+		unsigned head, seen = 0;
+		struct io_uring_cqe *cqe;
+		io_uring_for_each_cqe (&w->ring, head, cqe) {
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
+			if (ud >> 56 == CO_IO)
+				cc_on_cqe(w, &w->slot[(uint32_t)ud], cqe->res, now);
+			seen++;
+		}
+		io_uring_cq_advance(&w->ring, seen);
+	}
+	/* Due in the measured interval, never started: the open loop fell behind. */
+	if (w->ch->paced)
+		for (uint64_t k = w->next_k;; k++) {
+			uint64_t t = cc_due(w->ch, k * w->ch->threads + w->id);
+			if (t >= w->ch->tl.t_end)
+				break;
+			if (t >= w->ch->tl.t_measure)
+				w->cs.unstarted++;
+		}
+}
+
+static void *cworker_main(void *arg)
+{
+	struct cworker *w = arg;
+	thread_setup(w->id, w->cpu);
+	/* At most two completions per slot at once (an operation and its cancel); the kernel wants a
+	 * CQ at least as large as the SQ. */
+	int r = ring_init(&w->ring, pow2_at_least(2 * w->nslots + SQ_ENTRIES));
+	if (r < 0) {
+		fprintf(stderr, "ringcast-bench: thread %u: io_uring setup failed: %s\n", w->id,
+		        strerror(-r));
+		tally_add(&w->st.errors, "io_uring_setup", 1);
+		return NULL;
+	}
+	w->ring_ok = true;
+	cworker_loop(w);
+	return NULL;
+}
+
+static void cworker_prepare(struct cworker *w, const struct churn *ch, uint32_t id)
+{
+	w->ch = ch;
+	const struct opts *o = w->ch->o;
+	w->id = id;
+	w->cpu = o->ncpus ? o->cpus[id] : -1;
+	w->nslots = o->inflight / w->ch->threads + (id < o->inflight % w->ch->threads ? 1 : 0);
+	if (w->nslots == 0)
+		w->nslots = 1;
+	w->slot = xcalloc(w->nslots, sizeof *w->slot);
+	w->free_list = xcalloc(w->nslots, sizeof *w->free_list);
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		w->slot[i].fd = -1;
+		w->free_list[w->nfree++] = w->nslots - 1 - i; /* slot 0 is taken first */
+	}
+	w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)w->ch->b->nonce << 20) ^ (id + 1);
+}
+
+static void cworker_fini(struct cworker *w)
+{
+	if (w->ring_ok)
+		io_uring_queue_exit(&w->ring); /* cancels what is still in flight */
+	for (uint32_t i = 0; i < w->nslots; i++)
+		if (w->slot[i].state != CC_FREE)
+			close(w->slot[i].fd);
+	free(w->slot);
+	free(w->free_list);
+}
+
+
+/* churn, storm: the server's descriptors once every connection ended. The server sees a reset or
+ * a close some time after this process closed its socket, so wait (up to the drain, at least a
+ * second) for its count to come back to where it was before, and say how long that took. */
+static struct proc_mem settle_mem(const struct opts *o, const struct report *r, double *waited_s)
+{
+	uint64_t t = mono_ns(), limit = (uint64_t)((o->drain_s > 1 ? o->drain_s : 1) * 1e9);
+	struct proc_mem m = proc_mem_read(o->server_pid);
+	while (m.fds > r->mem_before.fds && mono_ns() - t < limit) {
+		usleep(10000);
+		m = proc_mem_read(o->server_pid);
+	}
+	*waited_s = (double)(mono_ns() - t) / 1e9;
+	return m;
+}
+
+/* Start the threads on the timeline, sleep through it, and merge what they counted into r. */
+static void churn_threads(struct churn *ch, struct report *r)
+{
+	struct cworker *ws = xcalloc(ch->threads, sizeof *ws);
+	for (uint32_t i = 0; i < ch->threads; i++)
+		cworker_prepare(&ws[i], ch, i);
+	ch->tl = opts_timeline(ch->o, mono_ns() + 20 * 1000 * 1000);
+	for (uint32_t i = 0; i < ch->threads; i++) {
+		int err = pthread_create(&ws[i].thread, NULL, cworker_main, &ws[i]);
+		if (err != 0)
+			die("pthread_create", err);
+	}
+	report_measure(r, ch->o, &ch->tl);
+	for (uint32_t i = 0; i < ch->threads; i++)
+		pthread_join(ws[i].thread, NULL);
+	for (uint32_t i = 0; i < ch->threads; i++) {
+		stats_merge(&r->st, &ws[i].st);
+		cstats_merge(&r->cs, &ws[i].cs);
+		cworker_fini(&ws[i]);
+	}
+	free(ws);
+}
+
+int churn_run(const struct bench *b)
+{
+	const struct opts *o = b->o;
+	struct churn ch = { .b = b, .o = o, .threads = o->ncpus ? o->ncpus : 1 };
+	if (ch.threads > o->inflight)
+		ch.threads = o->inflight;
+	ch.paced = !o->max;
+	ch.hold = (o->wl->flags & WF_HOLD) != 0;
+	ch.period_ns = o->max ? 0 : 1e9 / o->rate;
+	raise_nofile(o->inflight);
+	struct report r;
+	report_init(&r);
+	r.threads = ch.threads;
+	if (o->server_pid)
+		r.mem_before = proc_mem_read(o->server_pid);
+	churn_threads(&ch, &r);
+	if (o->server_pid)
+		r.mem_after = settle_mem(o, &r, &r.settle_s);
+	r.st.unsent = r.cs.unstarted;
+	if (r.cs.attempted == 0)
+		r.error = "no connection was attempted";
+	else if (r.cs.completed == 0)
+		r.error = "no handshake completed";
+	return report_finish(o, &r);
+}
+
+/* ---- what the workloads need of the options -------------------------------------------------- */
 
 void churn_presets(struct opts *o, struct given *gv)
 {

@@ -11,9 +11,14 @@
 
 #include <stdio.h>
 
+struct bench;
 struct opts;
 struct given;
 struct report;
+
+/* Run the workload of b->o (churn, or storm when the options are closed loop): the run hook of
+ * both. Returns the exit status. */
+int churn_run(const struct bench *b);
 
 /* The presets of both workloads: v1 refused, no subscribers or publishers, no warmup unless
  * given, a 5 s handshake timeout unless given. */

@@ -106,6 +106,7 @@
 
 #include "bench.h"
 #include "churn.h"
+#include "fanout.h"
 #include "handshake.h"
 #include "options.h"
 #include "report.h"
@@ -132,6 +133,7 @@
 /* ---- options ------------------------------------------------------------------------------ */
 
 static struct opts g_o;
+static struct bench gb; /* main's set-up: the server, the requests, the topics, the nonce */
 
 const struct workload *const workloads[] = { &wl_fanout, &wl_market, &wl_slow,  &wl_echo,
 	                                         &wl_idle,   &wl_churn,  &wl_storm, NULL };
@@ -162,8 +164,7 @@ static struct {
 	struct pub_shared *pub;
 	uint32_t total; /* connections: publishers are 0 .. P-1 */
 	uint32_t threads;
-	uint32_t nonce; /* this run's, in every payload */
-	uint32_t win;   /* --max: window per publisher (messages in flight) */
+	uint32_t win; /* --max: window per publisher (messages in flight) */
 	/* --max: slot ring size, win rounded up to a power of two so that the per-delivery slot
 	 * index is a mask, not a division (perf: win_pass fell from 8.5% to ~2% of the bench's CPU) */
 	uint32_t slots;
@@ -172,7 +173,6 @@ static struct {
 	uint32_t frame_max;           /* the longest frame a publisher may put in a send */
 	bool v1, echo;                /* --proto v1; --workload echo (receive own messages only) */
 	uint32_t kmax;                /* topics per receiver row (v1: --per-sub, else 1) */
-	struct topics topics;         /* v1: names and popularity */
 	_Atomic uint32_t *topic_live; /* v1: open subscribers of each topic */
 	_Atomic uint32_t *topic_live_slow;
 	_Atomic uint64_t *stream_seq; /* v1: P x T, last sequence number sent per publisher, topic */
@@ -180,9 +180,7 @@ static struct {
 	uint8_t opcode;
 	double period_ns; /* --rate: ns between two messages, all publishers together */
 	uint64_t stall_ns;
-	uint8_t *fill;         /* --size bytes of payload filler */
-	struct hs_addr addr;   /* the server's */
-	struct hs_requests rq; /* what the connections send */
+	uint8_t *fill; /* --size bytes of payload filler */
 } g;
 
 /* ---- connections ---------------------------------------------------------------------------- */
@@ -377,7 +375,7 @@ static bool head_decode(const uint8_t *in, struct head *h)
 	memcpy(&h->seq, in + 8, 8);
 	memcpy(&h->pub, in + 16, 4);
 	memcpy(&h->nonce, in + 20, 4);
-	return h->nonce == g.nonce && h->pub < g_o.pubs && h->seq != 0;
+	return h->nonce == gb.nonce && h->pub < g_o.pubs && h->seq != 0;
 }
 
 /* ---- receiver streams ------------------------------------------------------------------------ */
@@ -696,8 +694,8 @@ static uint32_t size_pick(struct worker *w)
  * whose head carries the publisher's sequence number on that topic instead of `seq`. */
 static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t ts, uint64_t now)
 {
-	uint32_t topic = g.v1 ? topics_pick(&g.topics, &w->rng) : 0, size = size_pick(w);
-	uint32_t env = g.v1 ? (uint32_t)rc_app_pub_header_len(g.topics.name_len[topic]) : 0;
+	uint32_t topic = g.v1 ? topics_pick(&gb.topics, &w->rng) : 0, size = size_pick(w);
+	uint32_t env = g.v1 ? (uint32_t)rc_app_pub_header_len(gb.topics.name_len[topic]) : 0;
 	uint32_t len = env + size;
 	uint8_t *out = c->tx + c->tx_len;
 	size_t h = rc_frame_header_len(len, true);
@@ -709,7 +707,7 @@ static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t
 	uint32_t live, live_slow;
 	if (g.v1) {
 		rc_app_pub_encode_header(pl, g_o.text ? RC_APP_FLAG_TEXT : 0,
-		                         (const uint8_t *)g.topics.name[topic], g.topics.name_len[topic],
+		                         (const uint8_t *)gb.topics.name[topic], gb.topics.name_len[topic],
 		                         0);
 		seq = ++c->tseq[topic];
 		atomic_store_explicit(&g.stream_seq[(size_t)c->pub_id * g_o.topics + topic], seq,
@@ -721,7 +719,7 @@ static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t
 		live_slow = atomic_load_explicit(&g.pub[c->pub_id].live_slow, memory_order_relaxed);
 	}
 	memcpy(pl + env, g.fill, size);
-	struct head hd = { .ts_ns = ts, .seq = seq, .pub = (uint32_t)c->pub_id, .nonce = g.nonce };
+	struct head hd = { .ts_ns = ts, .seq = seq, .pub = (uint32_t)c->pub_id, .nonce = gb.nonce };
 	head_encode(pl + env, &hd);
 	rc_mask_apply(pl, len, key, 0);
 	c->tx_len += (uint32_t)(h + len);
@@ -870,7 +868,7 @@ static void on_message(struct worker *w, struct conn *c, const uint8_t *head, ui
  * Names are ours ("T", or "T.<k>" with several topics), so the index is read from the name. */
 static int topic_slot(const struct conn *c, const uint8_t *p, size_t n)
 {
-	int t = topics_index(&g.topics, p, n);
+	int t = topics_index(&gb.topics, p, n);
 	for (uint32_t k = 0; t >= 0 && k < c->ntopics; k++)
 		if (c->topics[k] == (uint32_t)t)
 			return (int)k;
@@ -1180,7 +1178,7 @@ static void conn_start(struct worker *w, struct conn *c)
 	assert(c->state == CS_IDLE);
 	w->setting_up++;
 	c->state = CS_CONNECTING;
-	c->fd = socket(g.addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->fd = socket(gb.addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		char k[40];
 		snprintf(k, sizeof k, "socket_%s", errno_name(errno));
@@ -1193,7 +1191,7 @@ static void conn_start(struct worker *w, struct conn *c)
 	w->open++;
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (g_o.source_addrs > 0 && g.addr.ss.ss_family == AF_INET) {
+	if (g_o.source_addrs > 0 && gb.addr.ss.ss_family == AF_INET) {
 		/* Spread the source address over 127.0.0.1..n: each gives another ~28k ports towards the
 		 * server (FACTS.md). NO_PORT defers the port choice to connect, where the kernel picks it
 		 * for the full 4-tuple instead of reserving it per source address. */
@@ -1210,7 +1208,7 @@ static void conn_start(struct worker *w, struct conn *c)
 		}
 	}
 	struct io_uring_sqe *sqe = get_sqe(w);
-	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&g.addr.ss, g.addr.len);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&gb.addr.ss, gb.addr.len);
 	io_uring_sqe_set_data64(sqe, ud_make(OP_CONNECT, c->idx));
 	c->ops++;
 }
@@ -1243,10 +1241,10 @@ static void on_connect(struct worker *w, struct conn *c, int res)
 	hs_key(nonce, c->hs->key);
 	size_t n;
 	if (g.v1 && c->ntopics > 0) {
-		n = hs_request_v1_sub(&g.rq, &g.topics, c->topics, c->ntopics, (char *)c->tx, c->tx_cap);
+		n = hs_request_v1_sub(&gb.rq, &gb.topics, c->topics, c->ntopics, (char *)c->tx, c->tx_cap);
 	} else {
-		const char *req = c->pub_id >= 0 ? g.rq.pub : g.rq.sub;
-		n = c->pub_id >= 0 ? g.rq.pub_len : g.rq.sub_len;
+		const char *req = c->pub_id >= 0 ? gb.rq.pub : gb.rq.sub;
+		n = c->pub_id >= 0 ? gb.rq.pub_len : gb.rq.sub_len;
 		memcpy(c->tx, req, n);
 	}
 	assert(n + HS_KEY_TAIL <= c->tx_cap);
@@ -1784,7 +1782,7 @@ static void worker_prepare_v1(struct worker *w)
 		}
 		c->topics = tp;
 		c->ntopics = (uint8_t)g_o.per_sub;
-		topics_draw(&g.topics, &w->rng, tp, g_o.per_sub);
+		topics_draw(&gb.topics, &w->rng, tp, g_o.per_sub);
 		tp += g.kmax;
 	}
 }
@@ -1800,11 +1798,11 @@ static void worker_prepare(struct worker *w, uint32_t id)
 	w->dirty = xcalloc(w->nconns, sizeof *w->dirty);
 	w->rearm = xcalloc(w->nconns, sizeof *w->rearm);
 	w->pubs = xcalloc(w->nconns, sizeof *w->pubs);
-	w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)g.nonce << 20) ^ (id + 1);
+	w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)gb.nonce << 20) ^ (id + 1);
 	uint32_t sub_tx = SUB_TX_MIN;
-	size_t req_max = (g.rq.sub_len > g.rq.pub_len ? g.rq.sub_len : g.rq.pub_len);
-	if (req_max < g.rq.sub_max)
-		req_max = g.rq.sub_max;
+	size_t req_max = (gb.rq.sub_len > gb.rq.pub_len ? gb.rq.sub_len : gb.rq.pub_len);
+	if (req_max < gb.rq.sub_max)
+		req_max = gb.rq.sub_max;
 	req_max += HS_KEY_TAIL;
 	if (sub_tx < req_max)
 		sub_tx = (uint32_t)req_max;
@@ -1865,522 +1863,6 @@ static void worker_prepare(struct worker *w, uint32_t id)
 	w->buf_size = g_o.recv_buf_bytes;
 }
 
-/* ---- churn and storm: connections that come and go ------------------------------------------ */
-
-/* --workload churn opens connections at --rate per second, open loop: connection k is due at
- * t0 + k/R and its handshake latency is measured from then, so a server that stalls its accepts
- * shows the stall as latency, not as fewer attempts. Each connects, shakes hands (subscribing with
- * URL?topics=T under --proto plain; generic: the URL as given), holds for a random 0..--hold-ms,
- * then ends with a close frame answered by the server's, or, for --reset-fraction of them, with a
- * reset (SO_LINGER 0, then close: the kernel sends RST instead of FIN).
- * --workload storm keeps --inflight connections in progress, each closed (cleanly) as soon as its
- * handshake is done: the rate at which the server takes handshakes.
- *
- * A slot holds one connection from socket() to close() and has at most one operation in flight
- * (connect, send, recv, in turn), so a completion finds its slot by index and a slot is reused
- * only after its last completion: no generation is needed. Deadlines (the handshake's
- * --connect-timeout, the end of the hold, the close's answer) are checked by a scan every
- * CHURN_SCAN_NS; an operation past its deadline is cancelled and its completion ends the slot. */
-#define CHURN_SCAN_NS (2ull * 1000 * 1000)
-#define CHURN_CLOSE_TIMEOUT_NS (2ull * NS_PER_S) /* for the server's answer to our close frame */
-#define CHURN_TX_MAX (sizeof g.rq.sub + HS_KEY_TAIL)
-
-enum cc_state {
-	CC_FREE,
-	CC_CONNECT,
-	CC_HS_SEND,
-	CC_HS_RECV,
-	CC_HOLD,
-	CC_CLOSE_SEND,
-	CC_CLOSE_WAIT
-};
-enum {
-	CO_IO = 1,
-	CO_CANCEL
-};
-
-struct cconn {
-	int fd;
-	uint8_t state;
-	bool busy;         /* an operation is in flight */
-	bool expired;      /* its deadline passed: that operation was cancelled */
-	bool measured;     /* its start is in the measured interval: it is counted */
-	bool reset;        /* ends with a reset instead of a close frame */
-	uint64_t t_start;  /* intended (churn) or actual (storm) start */
-	uint64_t deadline; /* of the handshake, the hold or the close */
-	uint32_t len;      /* bytes in buf */
-	uint32_t tx_len, tx_off;
-	char key[RC_WS_KEY_LEN];
-	rc_frame_parser fp;
-	uint8_t tx[CHURN_TX_MAX];
-	uint8_t buf[HS_RESP_MAX];
-};
-
-struct cworker {
-	uint32_t id;
-	int cpu;
-	pthread_t thread;
-	struct io_uring ring;
-	bool ring_ok;
-	struct cconn *slot;
-	uint32_t nslots, nbusy;
-	uint32_t *free_list, nfree;
-	uint64_t next_k; /* churn: this thread's next connection number */
-	uint64_t next_scan;
-	uint64_t rng;
-	struct stats st; /* handshake latency, failures (errors), server closes */
-	struct cstats cs;
-};
-
-static struct io_uring_sqe *cc_sqe(struct cworker *w)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-	if (sqe == NULL) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
-		assert(sqe != NULL);
-	}
-	return sqe;
-}
-
-/* Release the slot: close (with a reset if asked: linger 0 makes close send RST). Nothing may be
- * in flight on it (an operation in flight holds the socket open past close, FACTS.md). */
-static void cc_release(struct cworker *w, struct cconn *c, bool reset)
-{
-	assert(!c->busy && c->state != CC_FREE);
-	if (reset) {
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-	}
-	close(c->fd);
-	c->fd = -1;
-	c->state = CC_FREE;
-	w->free_list[w->nfree++] = (uint32_t)(c - w->slot);
-	assert(w->nbusy > 0);
-	w->nbusy--;
-}
-
-static void cc_fail(struct cworker *w, struct cconn *c, const char *kind)
-{
-	if (c->measured) {
-		w->cs.failed++;
-		tally_add(&w->st.errors, kind, 1);
-	}
-	cc_release(w, c, false);
-}
-
-static void cc_ended(struct cworker *w, struct cconn *c, const char *how, bool reset)
-{
-	if (c->measured)
-		tally_add(&w->cs.ends, how, 1);
-	cc_release(w, c, reset);
-}
-
-/* A failure's kind from an errno: the names the report promises for the common ones. */
-static const char *cc_errno_kind(const char *what, int err, char *buf, size_t cap)
-{
-	if (err == ECONNREFUSED)
-		return "refused";
-	if (err == ECONNRESET || err == EPIPE)
-		return "reset";
-	if (err == ETIMEDOUT)
-		return "timeout";
-	snprintf(buf, cap, "%s_%s", what, errno_name(err));
-	return buf;
-}
-
-static void cc_submit(struct cworker *w, struct cconn *c, struct io_uring_sqe *sqe)
-{
-	io_uring_sqe_set_data64(sqe, (uint64_t)CO_IO << 56 | (uint32_t)(c - w->slot));
-	c->busy = true;
-}
-
-static void cc_send(struct cworker *w, struct cconn *c)
-{
-	struct io_uring_sqe *sqe = cc_sqe(w);
-	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
-	cc_submit(w, c, sqe);
-}
-
-static void cc_recv(struct cworker *w, struct cconn *c, uint32_t at)
-{
-	struct io_uring_sqe *sqe = cc_sqe(w);
-	io_uring_prep_recv(sqe, c->fd, c->buf + at, sizeof c->buf - at, 0);
-	cc_submit(w, c, sqe);
-}
-
-static void cc_start(struct cworker *w, uint64_t t_start, uint64_t now)
-{
-	assert(w->nfree > 0);
-	struct cconn *c = &w->slot[w->free_list[--w->nfree]];
-	w->nbusy++;
-	if (w->nbusy > w->cs.inflight_max)
-		w->cs.inflight_max = w->nbusy;
-	c->measured = t_start >= g.t_measure && t_start < g.t_end;
-	c->t_start = t_start;
-	c->deadline = now + (uint64_t)(g_o.connect_timeout_s * 1e9);
-	c->expired = false;
-	c->len = 0;
-	c->reset = g_o.wl == &wl_churn && g_o.reset_fraction > 0 &&
-	           (double)(xorshift64(&w->rng) >> 11) * 0x1.0p-53 < g_o.reset_fraction;
-	if (c->measured)
-		w->cs.attempted++;
-	c->fd = socket(g.addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		char k[40];
-		snprintf(k, sizeof k, "socket_%s", errno_name(errno));
-		if (c->measured) {
-			w->cs.failed++;
-			tally_add(&w->st.errors, k, 1);
-		}
-		c->state = CC_FREE;
-		w->free_list[w->nfree++] = (uint32_t)(c - w->slot);
-		w->nbusy--;
-		return;
-	}
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	c->state = CC_CONNECT;
-	struct io_uring_sqe *sqe = cc_sqe(w);
-	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&g.addr.ss, g.addr.len);
-	cc_submit(w, c, sqe);
-}
-
-/* The handshake is done: hold, or end at once. */
-static void cc_end(struct cworker *w, struct cconn *c, uint64_t now);
-
-static void cc_opened(struct cworker *w, struct cconn *c, uint32_t head_end, uint64_t now)
-{
-	if (c->measured) {
-		w->cs.completed++;
-		stats_latency(&w->st, now > c->t_start ? now - c->t_start : 0);
-	}
-	/* Bytes after the 101 are the server's first frames: kept for the close's reading. */
-	memmove(c->buf, c->buf + head_end, c->len - head_end);
-	c->len -= head_end;
-	rc_frame_cfg fcfg = { .role = RC_FRAME_CLIENT };
-	rc_frame_parser_init(&c->fp, &fcfg);
-	uint64_t hold = 0;
-	if (g_o.wl == &wl_churn && g_o.hold_ms > 0)
-		hold = xorshift64(&w->rng) % ((uint64_t)g_o.hold_ms * 1000000u + 1);
-	if (hold == 0) {
-		cc_end(w, c, now);
-		return;
-	}
-	c->state = CC_HOLD;
-	c->deadline = now + hold;
-}
-
-/* Read frames until the server's close: 1 when the connection ended, 0 for more. */
-static int cc_feed(struct cworker *w, struct cconn *c, uint8_t *p, size_t n)
-{
-	for (;;) {
-		rc_frame_event ev;
-		ssize_t k = rc_frame_parse(&c->fp, p, n, &ev);
-		if (k < 0) {
-			cc_ended(w, c, "protocol_error", true);
-			return 1;
-		}
-		p += k;
-		n -= (size_t)k;
-		if (ev.type == RC_FRAME_NEED_MORE)
-			return 0;
-		if (ev.type != RC_FRAME_CONTROL || ev.opcode != RC_OPCODE_CLOSE)
-			continue; /* data (a notice) and pings: not answered, we are leaving */
-		if (ev.close_code == RC_CLOSE_NORMAL) {
-			cc_ended(w, c, "clean", false);
-			return 1;
-		}
-		/* The server closed first (or answered with another code): say which. */
-		char k2[24];
-		snprintf(k2, sizeof k2, "%u", ev.close_code);
-		if (c->measured)
-			tally_add(&w->st.closes, k2, 1);
-		snprintf(k2, sizeof k2, "server_%u", ev.close_code);
-		cc_ended(w, c, k2, false);
-		return 1;
-	}
-}
-
-/* End a connection that is open: a reset, or a close frame 1000 and the wait for the answer. */
-static void cc_end(struct cworker *w, struct cconn *c, uint64_t now)
-{
-	if (c->reset) {
-		cc_ended(w, c, "reset", true);
-		return;
-	}
-	uint8_t p[2 + RC_CLOSE_REASON_MAX];
-	size_t n = rc_close_payload(p, RC_CLOSE_NORMAL, NULL);
-	uint64_t r = xorshift64(&w->rng);
-	uint8_t key[4];
-	memcpy(key, &r, 4);
-	size_t h = rc_frame_header_encode(c->tx, RC_OPCODE_CLOSE, true, n, key);
-	memcpy(c->tx + h, p, n);
-	rc_mask_apply(c->tx + h, n, key, 0);
-	c->tx_len = (uint32_t)(h + n);
-	c->tx_off = 0;
-	c->state = CC_CLOSE_SEND;
-	c->deadline = now + CHURN_CLOSE_TIMEOUT_NS;
-	cc_send(w, c);
-}
-
-static void cc_hs_send(struct cworker *w, struct cconn *c)
-{
-	uint8_t nonce[16];
-	for (size_t i = 0; i < sizeof nonce; i += 8) {
-		uint64_t r = xorshift64(&w->rng);
-		memcpy(nonce + i, &r, 8);
-	}
-	hs_key(nonce, c->key);
-	memcpy(c->tx, g.rq.sub, g.rq.sub_len);
-	c->tx_len = (uint32_t)hs_request_finish(c->tx, g.rq.sub_len, c->key);
-	c->tx_off = 0;
-	c->state = CC_HS_SEND;
-	cc_send(w, c);
-}
-
-/* A deadline passed with an operation in flight: what it was waiting for. */
-static void cc_expired(struct cworker *w, struct cconn *c)
-{
-	if (c->state == CC_CLOSE_SEND || c->state == CC_CLOSE_WAIT)
-		cc_ended(w, c, "close_timeout", true);
-	else
-		cc_fail(w, c, "timeout");
-}
-
-static void cc_on_cqe(struct cworker *w, struct cconn *c, int res, uint64_t now)
-{
-	char k[40];
-	assert(c->busy);
-	c->busy = false;
-	if (c->expired) {
-		cc_expired(w, c);
-		return;
-	}
-	switch (c->state) {
-	case CC_CONNECT:
-		if (res < 0) {
-			cc_fail(w, c, cc_errno_kind("connect", -res, k, sizeof k));
-			return;
-		}
-		cc_hs_send(w, c);
-		return;
-	case CC_HS_SEND:
-	case CC_CLOSE_SEND:
-		if (res <= 0) {
-			const char *kind = res == 0 ? "send_zero" : cc_errno_kind("send", -res, k, sizeof k);
-			if (c->state == CC_HS_SEND)
-				cc_fail(w, c, kind);
-			else
-				cc_ended(w, c, strcmp(kind, "reset") == 0 ? "reset_by_server" : kind, true);
-			return;
-		}
-		c->tx_off += (uint32_t)res;
-		if (c->tx_off < c->tx_len) {
-			cc_send(w, c);
-		} else if (c->state == CC_HS_SEND) {
-			c->state = CC_HS_RECV;
-			cc_recv(w, c, 0);
-		} else {
-			c->state = CC_CLOSE_WAIT;
-			uint32_t n = c->len;
-			c->len = 0;
-			if (cc_feed(w, c, c->buf, n) == 0)
-				cc_recv(w, c, 0);
-		}
-		return;
-	case CC_HS_RECV: {
-		if (res <= 0) {
-			cc_fail(w, c, res == 0 ? "eof" : cc_errno_kind("recv", -res, k, sizeof k));
-			return;
-		}
-		uint32_t old = c->len;
-		c->len += (uint32_t)res;
-		uint32_t from = old > 3 ? old - 3 : 0;
-		size_t end = hs_head_end(c->buf + from, c->len - from);
-		if (end == 0) {
-			if (c->len == sizeof c->buf)
-				cc_fail(w, c, "handshake_too_long");
-			else
-				cc_recv(w, c, c->len);
-			return;
-		}
-		end += from;
-		const char *bad = hs_check(c->buf, end, c->key, NULL, k, sizeof k);
-		if (bad != NULL) {
-			cc_fail(w, c, bad);
-			return;
-		}
-		cc_opened(w, c, (uint32_t)end, now);
-		return;
-	}
-	case CC_CLOSE_WAIT:
-		if (res == 0) {
-			cc_ended(w, c, "no_close_frame", false);
-			return;
-		}
-		if (res < 0) {
-			const char *kind = cc_errno_kind("recv", -res, k, sizeof k);
-			cc_ended(w, c, strcmp(kind, "reset") == 0 ? "reset_by_server" : kind, true);
-			return;
-		}
-		if (cc_feed(w, c, c->buf, (size_t)res) == 0)
-			cc_recv(w, c, 0);
-		return;
-	default:
-		assert(0 && "completion on a slot without an operation");
-	}
-}
-
-/* Deadlines: holds that are over end; operations past theirs are cancelled. After the drain
- * (abandon), everything in progress is given up. */
-static void cc_scan(struct cworker *w, uint64_t now, bool abandon)
-{
-	for (uint32_t i = 0; i < w->nslots; i++) {
-		struct cconn *c = &w->slot[i];
-		if (c->state == CC_FREE || c->expired || (now < c->deadline && !abandon))
-			continue;
-		if (abandon && c->measured) {
-			w->cs.abandoned++;
-			c->measured = false; /* counted as abandoned, not as a failure too */
-		}
-		if (c->state == CC_HOLD) {
-			if (abandon)
-				cc_release(w, c, true);
-			else
-				cc_end(w, c, now);
-			continue;
-		}
-		c->expired = true;
-		struct io_uring_sqe *sqe = cc_sqe(w);
-		io_uring_prep_cancel64(sqe, (uint64_t)CO_IO << 56 | i, 0);
-		io_uring_sqe_set_data64(sqe, (uint64_t)CO_CANCEL << 56 | i);
-	}
-}
-
-/* Start what is due: churn, every connection whose intended time has come (while slots last);
- * storm, as many as there are free slots. Nothing starts at or after t_end. */
-/* churn: when connection k (of all threads) is due. */
-static uint64_t cc_due(uint64_t k)
-{
-	return g.t0 + (uint64_t)((double)k * g.period_ns);
-}
-
-static void cc_start_due(struct cworker *w, uint64_t now)
-{
-	if (now < g.t0 || now >= g.t_end)
-		return;
-	if (g_o.wl == &wl_storm) {
-		while (w->nfree > 0)
-			cc_start(w, now, now);
-		return;
-	}
-	for (;;) {
-		uint64_t t = cc_due(w->next_k * g.threads + w->id);
-		if (t > now || t >= g.t_end || w->nfree == 0)
-			return;
-		cc_start(w, t, now);
-		w->next_k++;
-	}
-}
-
-static void cworker_loop(struct cworker *w)
-{
-	uint64_t hard_end = g.t_drain + CHURN_CLOSE_TIMEOUT_NS;
-	bool abandoned = false;
-	for (;;) {
-		uint64_t now = mono_ns();
-		cc_start_due(w, now);
-		if (now >= g.t_end && w->nbusy == 0)
-			break;
-		if (now >= w->next_scan || (now >= g.t_drain && !abandoned)) {
-			w->next_scan = now + CHURN_SCAN_NS;
-			cc_scan(w, now, now >= g.t_drain && !abandoned);
-			abandoned = now >= g.t_drain;
-		}
-		if (now >= hard_end)
-			break; /* cancelled operations that never completed: io_uring_queue_exit reaps them */
-		uint64_t wait = CHURN_SCAN_NS;
-		if (g_o.wl == &wl_churn && now < g.t_end && w->nfree > 0) {
-			uint64_t t = cc_due(w->next_k * g.threads + w->id);
-			wait = t > now ? t - now : 0;
-			if (wait > CHURN_SCAN_NS)
-				wait = CHURN_SCAN_NS;
-		}
-		if (wait == 0 || g_o.busy_poll) {
-			io_uring_submit_and_get_events(&w->ring);
-		} else {
-			struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = (long long)wait };
-			struct io_uring_cqe *cqe;
-			io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
-		}
-		now = mono_ns();
-		unsigned head, seen = 0;
-		struct io_uring_cqe *cqe;
-		io_uring_for_each_cqe (&w->ring, head, cqe) {
-			uint64_t ud = io_uring_cqe_get_data64(cqe);
-			if (ud >> 56 == CO_IO)
-				cc_on_cqe(w, &w->slot[(uint32_t)ud], cqe->res, now);
-			seen++;
-		}
-		io_uring_cq_advance(&w->ring, seen);
-	}
-	/* Due in the measured interval, never started: the open loop fell behind. */
-	if (g_o.wl == &wl_churn)
-		for (uint64_t k = w->next_k;; k++) {
-			uint64_t t = cc_due(k * g.threads + w->id);
-			if (t >= g.t_end)
-				break;
-			if (t >= g.t_measure)
-				w->cs.unstarted++;
-		}
-}
-
-static void *cworker_main(void *arg)
-{
-	struct cworker *w = arg;
-	thread_setup(w->id, w->cpu);
-	/* At most two completions per slot at once (an operation and its cancel); the kernel wants a
-	 * CQ at least as large as the SQ. */
-	int r = ring_init(&w->ring, pow2_at_least(2 * w->nslots + SQ_ENTRIES));
-	if (r < 0) {
-		fprintf(stderr, "ringcast-bench: thread %u: io_uring setup failed: %s\n", w->id,
-		        strerror(-r));
-		tally_add(&w->st.errors, "io_uring_setup", 1);
-		return NULL;
-	}
-	w->ring_ok = true;
-	cworker_loop(w);
-	return NULL;
-}
-
-static void cworker_prepare(struct cworker *w, uint32_t id)
-{
-	w->id = id;
-	w->cpu = g_o.ncpus ? g_o.cpus[id] : -1;
-	w->nslots = g_o.inflight / g.threads + (id < g_o.inflight % g.threads ? 1 : 0);
-	if (w->nslots == 0)
-		w->nslots = 1;
-	w->slot = xcalloc(w->nslots, sizeof *w->slot);
-	w->free_list = xcalloc(w->nslots, sizeof *w->free_list);
-	for (uint32_t i = 0; i < w->nslots; i++) {
-		w->slot[i].fd = -1;
-		w->free_list[w->nfree++] = w->nslots - 1 - i; /* slot 0 is taken first */
-	}
-	w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)g.nonce << 20) ^ (id + 1);
-}
-
-static void cworker_fini(struct cworker *w)
-{
-	if (w->ring_ok)
-		io_uring_queue_exit(&w->ring); /* cancels what is still in flight */
-	for (uint32_t i = 0; i < w->nslots; i++)
-		if (w->slot[i].state != CC_FREE)
-			close(w->slot[i].fd);
-	free(w->slot);
-	free(w->free_list);
-}
-
 /* ---- the report ----------------------------------------------------------------------------- */
 
 /* ---- setup: URL, requests, options ---------------------------------------------------------- */
@@ -2389,7 +1871,7 @@ static void cworker_fini(struct cworker *w)
 static void topics_build(void)
 {
 	uint32_t n = g_o.topics;
-	topics_init(&g.topics, g_o.topic, n, g_o.zipf);
+	topics_init(&gb.topics, g_o.topic, n, g_o.zipf);
 	g.topic_live = xcalloc(n, sizeof *g.topic_live);
 	g.topic_live_slow = xcalloc(n, sizeof *g.topic_live_slow);
 	g.stream_seq = xcalloc((size_t)n * (g_o.pubs ? g_o.pubs : 1), sizeof *g.stream_seq);
@@ -2397,7 +1879,7 @@ static void topics_build(void)
 
 static void topics_free(void)
 {
-	topics_fini(&g.topics);
+	topics_fini(&gb.topics);
 	free(g.topic_live);
 	free(g.topic_live_slow);
 	free(g.stream_seq);
@@ -2439,72 +1921,6 @@ static uint32_t live_counts(struct worker *ws, uint32_t open_subs, uint32_t open
 	return open_slow;
 }
 
-/* churn, storm: the server's descriptors once every connection ended. The server sees a reset or
- * a close some time after this process closed its socket, so wait (up to the drain, at least a
- * second) for its count to come back to where it was before, and say how long that took. */
-static struct proc_mem settle_mem(const struct report *r, double *waited_s)
-{
-	uint64_t t = mono_ns(), limit = (uint64_t)((g_o.drain_s > 1 ? g_o.drain_s : 1) * 1e9);
-	struct proc_mem m = proc_mem_read(g_o.server_pid);
-	while (m.fds > r->mem_before.fds && mono_ns() - t < limit) {
-		usleep(10000);
-		m = proc_mem_read(g_o.server_pid);
-	}
-	*waited_s = (double)(mono_ns() - t) / 1e9;
-	return m;
-}
-
-/* --workload churn and storm: their own engine (above), the same timeline and report. */
-static int run_churn(void)
-{
-	g.threads = g_o.ncpus ? g_o.ncpus : 1;
-	if (g.threads > g_o.inflight)
-		g.threads = g_o.inflight;
-	g.period_ns = g_o.max ? 0 : 1e9 / g_o.rate;
-	raise_nofile(g_o.inflight);
-	struct report r;
-	report_init(&r);
-	if (g_o.server_pid)
-		r.mem_before = proc_mem_read(g_o.server_pid);
-	struct cworker *ws = xcalloc(g.threads, sizeof *ws);
-	for (uint32_t i = 0; i < g.threads; i++)
-		cworker_prepare(&ws[i], i);
-	g.t0 = mono_ns() + 20 * 1000 * 1000;
-	g.t_measure = g.t0 + (uint64_t)(g_o.warmup_s * 1e9);
-	g.t_end = g.t_measure + (uint64_t)(g_o.duration_s * 1e9);
-	g.t_drain = g.t_end + (uint64_t)(g_o.drain_s * 1e9);
-	for (uint32_t i = 0; i < g.threads; i++) {
-		int err = pthread_create(&ws[i].thread, NULL, cworker_main, &ws[i]);
-		if (err != 0)
-			die("pthread_create", err);
-	}
-	sleep_until_ns(g.t_measure);
-	double cpu0 = cpu_s_self(), srv0 = g_o.server_pid ? cpu_s_pid(g_o.server_pid) : -1;
-	sleep_until_ns(g.t_end);
-	double cpu1 = cpu_s_self(), srv1 = g_o.server_pid ? cpu_s_pid(g_o.server_pid) : -1;
-	if (g_o.server_pid) /* connections still coming and going: the load's level */
-		r.mem_loaded = proc_mem_read(g_o.server_pid);
-	for (uint32_t i = 0; i < g.threads; i++)
-		pthread_join(ws[i].thread, NULL);
-	for (uint32_t i = 0; i < g.threads; i++) {
-		stats_merge(&r.st, &ws[i].st);
-		cstats_merge(&r.cs, &ws[i].cs);
-		cworker_fini(&ws[i]);
-	}
-	free(ws);
-	if (g_o.server_pid)
-		r.mem_after = settle_mem(&r, &r.settle_s);
-	r.st.unsent = r.cs.unstarted;
-	r.threads = g.threads;
-	r.measured_s = (double)(g.t_end - g.t_measure) / 1e9;
-	report_cpu(&r, cpu0, cpu1, srv0, srv1);
-	if (r.cs.attempted == 0)
-		r.error = "no connection was attempted";
-	else if (r.cs.completed == 0)
-		r.error = "no handshake completed";
-	return report_finish(&g_o, &r);
-}
-
 int main(int argc, char **argv)
 {
 	opts_parse(&g_o, argc, argv);
@@ -2518,19 +1934,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast-bench: bad URL (ws://HOST:PORT/PATH[?QUERY]): %s\n", g_o.url);
 		return 2;
 	}
-	if (hs_resolve(&u, &g.addr) < 0)
+	if (hs_resolve(&u, &gb.addr) < 0)
 		return 2;
 	enum hs_mode mode = g_o.proto == PROTO_V1        ? HS_V1
 	                    : g_o.proto == PROTO_GENERIC ? HS_GENERIC
 	                                                 : HS_PLAIN;
-	if (hs_requests_build(&g.rq, &u, mode, g_o.topic, &g.topics, g_o.per_sub) < 0)
+	if (hs_requests_build(&gb.rq, &u, mode, g_o.topic, &gb.topics, g_o.per_sub) < 0)
 		die("URL too long", 0);
 	signal(SIGPIPE, SIG_IGN);
-	if (getrandom(&g.nonce, sizeof g.nonce, 0) != (ssize_t)sizeof g.nonce)
-		g.nonce = (uint32_t)mono_ns() ^ (uint32_t)getpid();
-	if (g_o.wl == &wl_churn || g_o.wl == &wl_storm)
-		return run_churn();
+	if (getrandom(&gb.nonce, sizeof gb.nonce, 0) != (ssize_t)sizeof gb.nonce)
+		gb.nonce = (uint32_t)mono_ns() ^ (uint32_t)getpid();
+	gb.o = &g_o;
+	return g_o.wl->run(&gb);
+}
 
+int fanout_run(const struct bench *b)
+{
+	(void)b;
 	g.total = g_o.subs + g_o.pubs;
 	g.threads = g_o.ncpus ? g_o.ncpus : 1;
 	if (g.threads > g.total)
@@ -2550,8 +1970,8 @@ int main(int argc, char **argv)
 	g.slots = pow2_at_least(g.win);
 	g.stall_ns = (uint64_t)g_o.stall_ms * 1000000u;
 	g.period_ns = g_o.max ? 0 : 1e9 / g_o.rate;
-	if (g_o.source_addrs == 0 && g.total > 25000 && g.addr.ss.ss_family == AF_INET &&
-	    (ntohl(((struct sockaddr_in *)&g.addr.ss)->sin_addr.s_addr) >> 24) == 127)
+	if (g_o.source_addrs == 0 && g.total > 25000 && gb.addr.ss.ss_family == AF_INET &&
+	    (ntohl(((struct sockaddr_in *)&gb.addr.ss)->sin_addr.s_addr) >> 24) == 127)
 		g_o.source_addrs = g.total / 25000 + 1;
 	fill_build();
 	raise_nofile(g.total);
@@ -2596,11 +2016,11 @@ int main(int argc, char **argv)
 	r.open_slow = live_counts(ws, open_subs, open_pubs);
 
 	/* The timeline. t0 leaves the workers time to see the phase change. */
-	uint64_t now = mono_ns();
-	g.t0 = now + 50 * 1000 * 1000;
-	g.t_measure = g.t0 + (uint64_t)(g_o.warmup_s * 1e9);
-	g.t_end = g.t_measure + (uint64_t)(g_o.duration_s * 1e9);
-	g.t_drain = g.t_end + (uint64_t)(g_o.drain_s * 1e9);
+	struct timeline tl = opts_timeline(&g_o, mono_ns() + 50 * 1000 * 1000);
+	g.t0 = tl.t0;
+	g.t_measure = tl.t_measure;
+	g.t_end = tl.t_end;
+	g.t_drain = tl.t_drain;
 	/* Publishers that never connected publish nothing and are done from the start. */
 	for (uint32_t i = 0; i < g.threads; i++)
 		for (uint32_t j = 0; j < ws[i].npubs; j++) {
@@ -2610,24 +2030,17 @@ int main(int argc, char **argv)
 		}
 	atomic_store_explicit(&g.phase, PH_RUN, memory_order_release);
 
-	sleep_until_ns(g.t_measure);
-	double cpu0 = cpu_s_self(), srv0 = g_o.server_pid ? cpu_s_pid(g_o.server_pid) : -1;
-	sleep_until_ns(g.t_end);
-	double cpu1 = cpu_s_self(), srv1 = g_o.server_pid ? cpu_s_pid(g_o.server_pid) : -1;
-	if (g_o.server_pid) /* every connection still open: the end of the hold (idle) */
-		r.mem_loaded = proc_mem_read(g_o.server_pid);
+	r.threads = g.threads;
+	report_measure(&r, &g_o, &tl);
 	for (uint32_t i = 0; i < g.threads; i++)
 		pthread_join(ws[i].thread, NULL);
 
 	r.open_subs = open_subs;
 	r.open_pubs = open_pubs;
-	r.threads = g.threads;
 	for (uint32_t i = 0; i < g.threads; i++) {
 		stats_merge(&r.st, &ws[i].st);
 		stats_merge(&r.st_slow, &ws[i].st_slow);
 	}
-	r.measured_s = (double)(g.t_end - g.t_measure) / 1e9;
-	report_cpu(&r, cpu0, cpu1, srv0, srv1);
 	if (g_o.server_pid && r.server_cpu_s < 0)
 		fprintf(stderr, "ringcast-bench: warning: cannot read /proc/%ld/stat\n", g_o.server_pid);
 	if (open_subs + open_pubs == 0)

@@ -456,3 +456,12 @@ const char *proto_name(enum proto_mode p)
 {
 	return p == PROTO_PLAIN ? "plain" : p == PROTO_V1 ? "v1" : "generic";
 }
+
+struct timeline opts_timeline(const struct opts *o, uint64_t t0)
+{
+	struct timeline tl = { .t0 = t0 };
+	tl.t_measure = t0 + (uint64_t)(o->warmup_s * 1e9);
+	tl.t_end = tl.t_measure + (uint64_t)(o->duration_s * 1e9);
+	tl.t_drain = tl.t_end + (uint64_t)(o->drain_s * 1e9);
+	return tl;
+}

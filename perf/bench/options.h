@@ -68,6 +68,15 @@ struct given {
 
 void opts_parse(struct opts *o, int argc, char **argv);
 
+/* The phases of a run (CLOCK_MONOTONIC ns): t0, then --warmup, the measured --duration from
+ * t_measure to t_end, then --drain until t_drain. */
+struct timeline {
+	uint64_t t0, t_measure, t_end, t_drain;
+};
+
+/* The timeline of o starting at t0. */
+struct timeline opts_timeline(const struct opts *o, uint64_t t0);
+
 /* "ringcast-bench: MESSAGE (--help lists the options)" on stderr, exit status 2: for the
  * workloads' check hooks. */
 void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

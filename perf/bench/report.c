@@ -22,9 +22,17 @@ void report_init(struct report *r)
 		                  .server_cpu_s = -1 };
 }
 
-void report_cpu(struct report *r, double self0, double self1, double srv0, double srv1)
+void report_measure(struct report *r, const struct opts *o, const struct timeline *tl)
 {
 	assert(r->threads > 0);
+	long pid = o->server_pid;
+	sleep_until_ns(tl->t_measure);
+	double self0 = cpu_s_self(), srv0 = pid ? cpu_s_pid(pid) : -1;
+	sleep_until_ns(tl->t_end);
+	double self1 = cpu_s_self(), srv1 = pid ? cpu_s_pid(pid) : -1;
+	if (pid) /* every connection still open (idle), or still coming and going (churn) */
+		r->mem_loaded = proc_mem_read(pid);
+	r->measured_s = (double)(tl->t_end - tl->t_measure) / 1e9;
 	r->bench_cpu_s = self1 - self0;
 	r->bench_util = r->measured_s > 0 ? r->bench_cpu_s / (r->measured_s * r->threads) : 0;
 	r->server_cpu_s = srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1;
@@ -101,8 +109,8 @@ static void json_params(const struct opts *o, const struct report *r)
 	json_str(o->url);
 	printf(",\"proto\":\"%s\",\"topic\":", proto_name(o->proto));
 	json_str(o->topic);
-	printf(",\"subscribers\":%u,\"publishers\":%u,\"size\":%u,\"opcode\":\"%s\",", o->subs,
-	       o->pubs, o->size, o->text ? "text" : "binary");
+	printf(",\"subscribers\":%u,\"publishers\":%u,\"size\":%u,\"opcode\":\"%s\",", o->subs, o->pubs,
+	       o->size, o->text ? "text" : "binary");
 	if (o->wl->json != NULL)
 		o->wl->json(o, r);
 	printf("\"mode\":\"%s\",", o->max ? "max" : "rate");
@@ -131,10 +139,11 @@ static void json_messages(const struct opts *o, const struct report *r)
 	if (is_v1(o) && o->topics > 1) /* each message has its topic's subscribers: see expected */
 		printf("\"receivers_per_message\":null,");
 	else
-		printf("\"receivers_per_message\":%u,", is_echo(o)                  ? 1
-		                                        : o->proto != PROTO_GENERIC ? r->open_subs - r->open_slow
-		                                        : clients                   ? clients - 1
-		                                                                    : 0);
+		printf("\"receivers_per_message\":%u,", is_echo(o) ? 1
+		                                        : o->proto != PROTO_GENERIC
+		                                                ? r->open_subs - r->open_slow
+		                                        : clients ? clients - 1
+		                                                  : 0);
 	printf("\"published\":%" PRIu64 ",\"published_total\":%" PRIu64 ",", s->published,
 	       s->published_total);
 	if (!o->max)

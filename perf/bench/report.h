@@ -17,6 +17,7 @@
 #include "sys.h"
 
 struct opts;
+struct timeline;
 
 struct report {
 	struct stats st;
@@ -35,9 +36,10 @@ struct report {
 /* An empty report: no memory figures, no server CPU. */
 void report_init(struct report *r);
 
-/* The CPU times over the measured interval: this process's (self0..self1, over `threads`) and
- * the server's (srv0..srv1, -1 if not read). */
-void report_cpu(struct report *r, double self0, double self1, double srv0, double srv1);
+/* Sleep through the measured interval of tl (from t_measure to t_end), reading this process's
+ * CPU time at both ends, and with --server-pid the server's, and its memory at the end. Sets
+ * measured_s, bench_cpu_s, bench_util (r->threads must be set), server_cpu_s and mem_loaded. */
+void report_measure(struct report *r, const struct opts *o, const struct timeline *tl);
 
 /* Print the table (unless --quiet), the JSON object and the --percentiles file. Returns the exit
  * status: 0 if the run worked, 1 if not (r->error). */

@@ -23,6 +23,7 @@ static void churn_check(const struct opts *o, const struct given *gv)
 
 const struct workload wl_churn = {
 	.name = "churn",
+	.run = churn_run,
 	.help = "churn: --rate connections/s, each connects, subscribes,\n"
 	        "holds 0..--hold-ms and closes (--reset-fraction: reset)",
 	.flags = WF_CHURN | WF_HOLD,

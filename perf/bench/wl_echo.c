@@ -2,6 +2,7 @@
  * receiver (WF_ECHO): latency is the round trip. Closed loop keeps one message in flight per
  * connection; --rate sends that many in all. */
 #include "bench.h"
+#include "fanout.h"
 #include "options.h"
 #include "report.h"
 
@@ -32,6 +33,7 @@ static void echo_json(const struct opts *o, const struct report *r)
 
 const struct workload wl_echo = {
 	.name = "echo",
+	.run = fanout_run,
 	.help = "echo: --connections C to an echo URL (ringcast: /echo), each\n"
 	        "one round trip in flight (or --rate in all)",
 	.flags = WF_ECHO | WF_CONNECTIONS,

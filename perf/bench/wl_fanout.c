@@ -1,6 +1,7 @@
 /* fanout, the default workload: N subscribers and P publishers on one topic; every subscriber
  * should receive every message. The fan-out engine as it is: no presets, no checks of its own. */
 #include "bench.h"
+#include "fanout.h"
 #include "options.h"
 #include "report.h"
 
@@ -14,6 +15,7 @@ static void fanout_json(const struct opts *o, const struct report *r)
 
 const struct workload wl_fanout = {
 	.name = "fanout",
+	.run = fanout_run,
 	.help = "fanout (default): N subscribers, P publishers, one topic",
 	.json = fanout_json,
 };

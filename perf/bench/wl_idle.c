@@ -1,6 +1,7 @@
 /* idle: --connections C subscribers held open for --duration, answering the server's pings; with
  * --server-pid, the server's memory and descriptors before and with them, and per connection. */
 #include "bench.h"
+#include "fanout.h"
 #include "options.h"
 #include "report.h"
 
@@ -60,6 +61,7 @@ static void idle_table_more(FILE *f, const struct opts *o, const struct report *
 
 const struct workload wl_idle = {
 	.name = "idle",
+	.run = fanout_run,
 	.help = "idle: --connections C held for --duration (with --server-pid:\n"
 	        "the server's RSS and descriptors per connection)",
 	.flags = WF_CONNECTIONS,

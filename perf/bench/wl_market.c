@@ -2,6 +2,7 @@
  * them, each message on a topic drawn from the same popularity, sizes uniform in a range, open
  * loop. The fan-out engine does the v1 part (it follows --proto v1); this file holds the presets. */
 #include "bench.h"
+#include "fanout.h"
 #include "options.h"
 #include "report.h"
 
@@ -39,6 +40,7 @@ static void market_json(const struct opts *o, const struct report *r)
 
 const struct workload wl_market = {
 	.name = "market",
+	.run = fanout_run,
 	.help = "market: ringcast.v1, T topics, Zipf popularity, open loop\n"
 	        "(defaults -n 1000 -p 4 --rate 1000 --topics 100 --per-sub 5\n"
 	        "--size-min 32 --size-max 256)",

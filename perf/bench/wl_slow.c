@@ -2,6 +2,7 @@
  * the subscribers stop reading at the end of the warmup, or read --slow-rate bytes/s; the fast
  * and the slow are reported apart. The fan-out engine pauses them (WF_SLOW). */
 #include "bench.h"
+#include "fanout.h"
 #include "options.h"
 #include "report.h"
 
@@ -79,6 +80,7 @@ static void slow_table_more(FILE *f, const struct opts *o, const struct report *
 
 const struct workload wl_slow = {
 	.name = "slow",
+	.run = fanout_run,
 	.help = "slow: fan-out where --slow-fraction of the subscribers stop\n"
 	        "reading after the warmup (defaults --proto v1 -n 100\n"
 	        "--rate 1000 -s 1024)",

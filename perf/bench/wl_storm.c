@@ -21,6 +21,7 @@ static void storm_check(const struct opts *o, const struct given *gv)
 
 const struct workload wl_storm = {
 	.name = "storm",
+	.run = churn_run,
 	.help = "storm: handshakes as fast as the server takes them,\n"
 	        "--inflight at once, each closed at once",
 	.flags = WF_CHURN,
