@@ -323,6 +323,79 @@ static void cc_expired(struct cworker *w, struct cconn *c)
 		cc_fail(w, c, "timeout");
 }
 
+/* A send of the request or of our close frame completed. */
+static void cc_on_send(struct cworker *w, struct cconn *c, int res)
+{
+	char k[40];
+	if (res <= 0) {
+		const char *kind = res == 0 ? "send_zero" : cc_errno_kind("send", -res, k, sizeof k);
+		if (c->state == CC_HS_SEND)
+			cc_fail(w, c, kind);
+		else
+			cc_ended(w, c, strcmp(kind, "reset") == 0 ? "reset_by_server" : kind, true);
+		return;
+	}
+	c->tx_off += (uint32_t)res;
+	if (c->tx_off < c->tx_len) {
+		cc_send(w, c);
+	} else if (c->state == CC_HS_SEND) {
+		c->state = CC_HS_RECV;
+		cc_recv(w, c, 0);
+	} else {
+		c->state = CC_CLOSE_WAIT;
+		uint32_t n = c->len;
+		c->len = 0;
+		if (cc_feed(w, c, c->buf, n) == 0)
+			cc_recv(w, c, 0);
+	}
+}
+
+/* A part of the server's answer to the request arrived. */
+static void cc_on_hs_recv(struct cworker *w, struct cconn *c, int res, uint64_t now)
+{
+	char k[40];
+	if (res <= 0) {
+		cc_fail(w, c, res == 0 ? "eof" : cc_errno_kind("recv", -res, k, sizeof k));
+		return;
+	}
+	uint32_t old = c->len;
+	c->len += (uint32_t)res;
+	uint32_t from = old > 3 ? old - 3 : 0;
+	size_t end = hs_head_end(c->buf + from, c->len - from);
+	if (end == 0) {
+		if (c->len == sizeof c->buf)
+			cc_fail(w, c, "handshake_too_long");
+		else
+			cc_recv(w, c, c->len);
+		return;
+	}
+	end += from;
+	const char *bad = hs_check(c->buf, end, c->key, NULL, k, sizeof k);
+	if (bad != NULL) {
+		cc_fail(w, c, bad);
+		return;
+	}
+	cc_opened(w, c, (uint32_t)end, now);
+}
+
+/* After our close frame: what the server sent, until its close. */
+static void cc_on_close_recv(struct cworker *w, struct cconn *c, int res)
+{
+	char k[40];
+	if (res == 0) {
+		cc_ended(w, c, "no_close_frame", false);
+		return;
+	}
+	if (res < 0) {
+		const char *kind = cc_errno_kind("recv", -res, k, sizeof k);
+		cc_ended(w, c, strcmp(kind, "reset") == 0 ? "reset_by_server" : kind, true);
+		return;
+	}
+	if (cc_feed(w, c, c->buf, (size_t)res) == 0)
+		cc_recv(w, c, 0);
+}
+
+/* The completion of slot c's one operation: what it means depends on the slot's state. */
 static void cc_on_cqe(struct cworker *w, struct cconn *c, int res, uint64_t now)
 {
 	char k[40];
@@ -334,73 +407,20 @@ static void cc_on_cqe(struct cworker *w, struct cconn *c, int res, uint64_t now)
 	}
 	switch (c->state) {
 	case CC_CONNECT:
-		if (res < 0) {
+		if (res < 0)
 			cc_fail(w, c, cc_errno_kind("connect", -res, k, sizeof k));
-			return;
-		}
-		cc_hs_send(w, c);
+		else
+			cc_hs_send(w, c);
 		return;
 	case CC_HS_SEND:
 	case CC_CLOSE_SEND:
-		if (res <= 0) {
-			const char *kind = res == 0 ? "send_zero" : cc_errno_kind("send", -res, k, sizeof k);
-			if (c->state == CC_HS_SEND)
-				cc_fail(w, c, kind);
-			else
-				cc_ended(w, c, strcmp(kind, "reset") == 0 ? "reset_by_server" : kind, true);
-			return;
-		}
-		c->tx_off += (uint32_t)res;
-		if (c->tx_off < c->tx_len) {
-			cc_send(w, c);
-		} else if (c->state == CC_HS_SEND) {
-			c->state = CC_HS_RECV;
-			cc_recv(w, c, 0);
-		} else {
-			c->state = CC_CLOSE_WAIT;
-			uint32_t n = c->len;
-			c->len = 0;
-			if (cc_feed(w, c, c->buf, n) == 0)
-				cc_recv(w, c, 0);
-		}
+		cc_on_send(w, c, res);
 		return;
-	case CC_HS_RECV: {
-		if (res <= 0) {
-			cc_fail(w, c, res == 0 ? "eof" : cc_errno_kind("recv", -res, k, sizeof k));
-			return;
-		}
-		uint32_t old = c->len;
-		c->len += (uint32_t)res;
-		uint32_t from = old > 3 ? old - 3 : 0;
-		size_t end = hs_head_end(c->buf + from, c->len - from);
-		if (end == 0) {
-			if (c->len == sizeof c->buf)
-				cc_fail(w, c, "handshake_too_long");
-			else
-				cc_recv(w, c, c->len);
-			return;
-		}
-		end += from;
-		const char *bad = hs_check(c->buf, end, c->key, NULL, k, sizeof k);
-		if (bad != NULL) {
-			cc_fail(w, c, bad);
-			return;
-		}
-		cc_opened(w, c, (uint32_t)end, now);
+	case CC_HS_RECV:
+		cc_on_hs_recv(w, c, res, now);
 		return;
-	}
 	case CC_CLOSE_WAIT:
-		if (res == 0) {
-			cc_ended(w, c, "no_close_frame", false);
-			return;
-		}
-		if (res < 0) {
-			const char *kind = cc_errno_kind("recv", -res, k, sizeof k);
-			cc_ended(w, c, strcmp(kind, "reset") == 0 ? "reset_by_server" : kind, true);
-			return;
-		}
-		if (cc_feed(w, c, c->buf, (size_t)res) == 0)
-			cc_recv(w, c, 0);
+		cc_on_close_recv(w, c, res);
 		return;
 	default:
 		assert(0 && "completion on a slot without an operation");

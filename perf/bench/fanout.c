@@ -24,9 +24,9 @@
 #include "topics.h"
 
 #define SUB_TX_MIN 512 /* subscriber send buffer: a pong (131 B) and a close (8 B) */
-#define CLOSE_GRACE_NS (1000ull * 1000 * 1000) /* how long our closing 1000s may take */
-#define DRAIN_CHECK_NS (10ull * 1000 * 1000)   /* how often a thread checks it has caught up */
-#define IDLE_WAIT_NS (10ull * 1000 * 1000)     /* longest wait: phase changes are seen this fast */
+#define CLOSE_GRACE_NS (1000ull * 1000 * 1000)  /* how long our closing 1000s may take */
+#define DRAIN_CHECK_NS (10ull * 1000 * 1000)    /* how often a thread checks it has caught up */
+#define IDLE_WAIT_NS (10ull * 1000 * 1000)      /* longest wait: phase changes are seen this fast */
 #define SLOW_READ_TICK_NS (10ull * 1000 * 1000) /* --slow-rate: one read per 10 ms at most */
 
 static void setup_start_more(struct worker *w)
@@ -173,7 +173,7 @@ static uint64_t wait_ns(struct worker *w, int ph, uint64_t now)
 		if (c->state != CS_OPEN || c->send_inflight || c->stopped || now < f->tl.t0)
 			continue;
 		uint64_t due = o->max ? now + 1000 * 1000 /* window freed by another thread */
-		                       : intended_ns(f, (uint32_t)c->pub_id, c->seq_sent);
+		                      : intended_ns(f, (uint32_t)c->pub_id, c->seq_sent);
 		if (due < until)
 			until = due;
 	}
@@ -490,9 +490,9 @@ static void worker_prepare(struct worker *w, struct fan *f, uint32_t id)
 	uint32_t per = pow2_at_least(w->nconns);
 	/* One buffer per connection (256..4096): a turn can then take a completion from each. */
 	w->nbufs = o->recv_bufs ? pow2_at_least(o->recv_bufs)
-	           : per < 256   ? 256
-	           : per > 4096  ? 4096
-	                         : per;
+	           : per < 256  ? 256
+	           : per > 4096 ? 4096
+	                        : per;
 	if (w->nbufs > 32768)
 		w->nbufs = 32768;
 	w->buf_size = o->recv_buf_bytes;
@@ -623,8 +623,7 @@ static void fan_setup(struct fan *f, struct worker *ws, struct report *r)
 	r->open_pubs = atomic_load(&f->open_pubs);
 	if (!o->quiet)
 		fprintf(stderr, "ringcast-bench: %u/%u subscribers, %u/%u publishers connected in %.2f s\n",
-		        r->open_subs, o->subs, r->open_pubs, o->pubs,
-		        (double)(mono_ns() - t_setup) / 1e9);
+		        r->open_subs, o->subs, r->open_pubs, o->pubs, (double)(mono_ns() - t_setup) / 1e9);
 	/* A publisher that did not connect publishes nothing, so its counts do not matter. */
 	r->open_slow = live_counts(f, ws, r->open_subs, r->open_pubs);
 }

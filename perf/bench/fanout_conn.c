@@ -432,7 +432,8 @@ void on_connect(struct worker *w, struct conn *c, int res)
 	hs_key(nonce, c->hs->key);
 	size_t n;
 	if (f->v1 && c->ntopics > 0) {
-		n = hs_request_v1_sub(&f->b->rq, &f->b->topics, c->topics, c->ntopics, (char *)c->tx, c->tx_cap);
+		n = hs_request_v1_sub(&f->b->rq, &f->b->topics, c->topics, c->ntopics, (char *)c->tx,
+		                      c->tx_cap);
 	} else {
 		const char *req = c->pub_id >= 0 ? f->b->rq.pub : f->b->rq.sub;
 		n = c->pub_id >= 0 ? f->b->rq.pub_len : f->b->rq.sub_len;
@@ -442,6 +443,30 @@ void on_connect(struct worker *w, struct conn *c, int res)
 	c->tx_len = (uint32_t)hs_request_finish(c->tx, n, c->hs->key);
 	c->tx_off = 0;
 	conn_submit_send(w, c);
+}
+
+/* The 101 passed its checks: the connection is open. hs->buf[end..len) is what came after it. */
+static void hs_opened(struct worker *w, struct conn *c, struct handshake *hs, size_t end)
+{
+	c->state = CS_OPEN;
+	c->hs = NULL; /* detached first: feeding may close the connection, which frees c->hs */
+	setup_end(w, c, NULL);
+	if (c->rejoining) {
+		c->rejoining = false;
+		if (w->closing) { /* too late: the run is over */
+			free(hs);
+			conn_send_close(w, c, RC_CLOSE_NORMAL);
+			return;
+		}
+		rx_rejoin(w, c);
+		c->paused = c->slow && w->slow_paused && !w->slow_resumed;
+	}
+	if (!c->paused)
+		arm_recv(w, c);
+	/* Frames that came with the 101 belong to the connection. */
+	if (end < hs->len)
+		conn_feed(w, c, hs->buf + end, hs->len - end, mono_ns());
+	free(hs);
 }
 
 void on_hs_recv(struct worker *w, struct conn *c, int res)
@@ -485,25 +510,7 @@ void on_hs_recv(struct worker *w, struct conn *c, int res)
 		setup_end(w, c, bad);
 		return;
 	}
-	c->state = CS_OPEN;
-	c->hs = NULL; /* detached first: feeding may close the connection, which frees c->hs */
-	setup_end(w, c, NULL);
-	if (c->rejoining) {
-		c->rejoining = false;
-		if (w->closing) { /* too late: the run is over */
-			free(hs);
-			conn_send_close(w, c, RC_CLOSE_NORMAL);
-			return;
-		}
-		rx_rejoin(w, c);
-		c->paused = c->slow && w->slow_paused && !w->slow_resumed;
-	}
-	if (!c->paused)
-		arm_recv(w, c);
-	/* Frames that came with the 101 belong to the connection. */
-	if (end < hs->len)
-		conn_feed(w, c, hs->buf + end, hs->len - end, mono_ns());
-	free(hs);
+	hs_opened(w, c, hs, end);
 }
 
 /* --reconnect: a connection whose retry time has come starts again, from a clean state. Not

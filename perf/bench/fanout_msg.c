@@ -229,8 +229,8 @@ static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t
 	uint32_t live, live_slow;
 	if (f->v1) {
 		rc_app_pub_encode_header(pl, o->text ? RC_APP_FLAG_TEXT : 0,
-		                         (const uint8_t *)f->b->topics.name[topic], f->b->topics.name_len[topic],
-		                         0);
+		                         (const uint8_t *)f->b->topics.name[topic],
+		                         f->b->topics.name_len[topic], 0);
 		seq = ++c->tseq[topic];
 		atomic_store_explicit(&f->stream_seq[(size_t)c->pub_id * o->topics + topic], seq,
 		                      memory_order_release);
@@ -602,7 +602,8 @@ bool rx_caught_up(struct worker *w)
 			continue;
 		for (uint32_t k = 0; k < rx_slots(f, c); k++)
 			for (uint32_t p = 0; p < o->pubs; p++)
-				if (rx_expects(f, c, p) && *rx_next(w, c, k, p) <= stream_last(f, p, rx_topic(f, c, k)))
+				if (rx_expects(f, c, p) &&
+				    *rx_next(w, c, k, p) <= stream_last(f, p, rx_topic(f, c, k)))
 					return false;
 	}
 	return true;
