@@ -225,4 +225,3 @@ void *rx_main(void *arg)
 	free(buf);
 	return NULL;
 }
-

@@ -410,4 +410,3 @@ int main(int argc, char **argv)
 		return run_matrix(matrix, &cfg) ? 1 : 0;
 	return run_and_print(&cfg);
 }
-

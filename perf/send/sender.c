@@ -421,4 +421,3 @@ out:
 	free(tx);
 	free(rxfds);
 }
-
