@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The goals of issue 5, as benchmarks: run each, print what was measured next to the goal.
+"""ringcast's performance goals as benchmarks: run each, print what was measured next to the goal
+(the goals and the results so far: docs/benchmarks.md).
 
 One server core (`taskset -c SERVER_CPU`, one worker), ringcast-bench pinned to BENCH_CPU, 64-byte
 messages, 1,000 subscribers, a fresh server for every run unless said otherwise; --runs runs of

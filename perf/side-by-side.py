@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""ringcast side by side with the broadcast servers users would otherwise pick (issue 5).
+"""ringcast side by side with the broadcast servers users would otherwise pick (the results:
+docs/benchmarks.md, "Side by side").
 
     /usr/bin/python3 perf/side-by-side.py                      # everything, about 10 minutes
     /usr/bin/python3 perf/side-by-side.py --runs 1 --no-doc    # a quick look, docs untouched

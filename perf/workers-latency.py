@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Latency across workers, and what --idle-spin-us buys (issue 4).
+"""Latency across workers, and what --idle-spin-us buys (the results: docs/benchmarks.md).
 
 For each configuration, starts the real server, runs perf/ringcast-bench against it in open loop
 (--rate) and keeps the bench's JSON; every configuration runs --runs times (fresh server each

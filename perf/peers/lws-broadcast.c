@@ -1,4 +1,4 @@
-/* lws-broadcast: a WebSocket broadcast server on libwebsockets, for side-by-side runs (issue 5).
+/* lws-broadcast: a WebSocket broadcast server on libwebsockets, for perf/side-by-side.py.
  *
  *   gcc -O2 -g -Wall -Wextra -o lws-broadcast perf/peers/lws-broadcast.c \
  *       $(pkg-config --cflags --libs libwebsockets)

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// ws-broadcast: a WebSocket broadcast server on Node's `ws`, for side-by-side runs (issue 5).
+// ws-broadcast: a WebSocket broadcast server on Node's `ws`, for perf/side-by-side.py.
 //
 //   (cd perf/peers && npm ci)
 //   node perf/peers/ws-broadcast.js --port 8082
