@@ -17,7 +17,7 @@
 
 #include "rc_log.h"
 #include "rc_group.h"
-#include "rc_worker_int.h"
+#include "rc_worker.h"
 
 #define RC_FDS_SPARE 64 /* plain descriptors kept for the process itself (ring, listener, logs) */
 

@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -95,4 +96,32 @@ struct io_uring_sqe *rc_uring_sqe(struct io_uring *ring)
 	}
 	assert(sqe != NULL);
 	return sqe;
+}
+
+int rc_uring_ts_init(rc_uring_ts *t, uint32_t cap)
+{
+	assert(cap > 0);
+	t->ts = calloc(cap, sizeof *t->ts);
+	t->used = 0;
+	t->cap = t->ts != NULL ? cap : 0;
+	return t->ts != NULL ? 0 : -ENOMEM;
+}
+
+void rc_uring_ts_fini(rc_uring_ts *t)
+{
+	free(t->ts);
+	*t = (rc_uring_ts){ 0 };
+}
+
+struct __kernel_timespec *rc_uring_ts_abs(struct io_uring *ring, rc_uring_ts *t, uint64_t ns)
+{
+	assert(t->cap > 0 && t->used <= t->cap);
+	if (t->used == t->cap) {
+		io_uring_submit(ring);
+		t->used = 0;
+	}
+	struct __kernel_timespec *ts = &t->ts[t->used++];
+	ts->tv_sec = (long long)(ns / 1000000000u);
+	ts->tv_nsec = (long long)(ns % 1000000000u);
+	return ts;
 }

@@ -1,7 +1,7 @@
 /* rc_worker: one worker: one thread, one io_uring, its own connections, buffers and topic index.
  *
- * Issue 4 runs one worker per CPU; everything a worker owns hangs off its rc_worker and nothing is
- * global, so a second worker is a second rc_worker on another thread. docs/architecture.md has the
+ * The server runs one worker per CPU (rc_group.h); everything a worker owns hangs off its rc_worker
+ * and nothing is global, so a second worker is a second rc_worker on another thread. docs/architecture.md has the
  * loop's phases, who owns what, and how a connection ends.
  *
  *   rc_worker *w;
@@ -16,6 +16,10 @@
 #include "rc_metrics.h"
 
 typedef struct rc_worker rc_worker;
+
+/* Descriptor slots a worker keeps beyond its share of --max-connections, so that a client over the
+ * limit can still be accepted and told 503. */
+#define RC_SLOT_RESERVE 64
 
 /* Set up worker `index` of group g (net/rc_group.h) on the calling thread: ring, registered
  * buffer region, provided buffer ring, direct descriptor table of `slots` entries, pools and
