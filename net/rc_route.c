@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "rc_route.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ static enum rc_reject_reason reject_reason(int status)
 static void reject(rc_worker *w, rc_conn *c, int status, enum rc_reject_reason reason,
                    const char *text)
 {
+	assert(status >= 400 && status <= 599 && c->state == CS_HTTP);
 	char resp[1024];
 	size_t n = rc_ws_error_response(resp, sizeof resp, status, text);
 	rc_metric_inc(&w->metrics, RC_M_REJECTED(reason));
@@ -47,6 +49,7 @@ static void reject(rc_worker *w, rc_conn *c, int status, enum rc_reject_reason r
 static void respond(rc_worker *w, rc_conn *c, int status, const char *ctype, const void *body,
                     size_t len)
 {
+	assert(status >= 200 && status <= 599 && (len == 0 || body != NULL));
 	_Static_assert(RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX <= RC_SCRATCH_BYTES / 2, "scratch");
 	size_t cap = RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX;
 	char *resp = (char *)w->scratch + RC_SCRATCH_BYTES / 2; /* the body may be in the first half */
@@ -79,7 +82,7 @@ static void route_metrics(rc_worker *w, rc_conn *c)
 	rc_metrics sum, *m = &sum;
 	rc_metrics_init(m);
 	for (uint32_t i = 0; i < w->group->n; i++)
-		rc_metrics_add(m, rc_worker_metrics(w->group->workers[i]));
+		rc_metrics_add(m, &w->group->workers[i]->metrics);
 	rc_metric_set(m, RC_M_FDS_OPEN, fds_open(rc_metric_get(m, RC_M_CONNECTIONS)));
 	char *body = (char *)w->scratch;
 	size_t n = rc_metrics_render(m, body, RC_METRICS_RENDER_MAX);
@@ -92,6 +95,7 @@ static void route_metrics(rc_worker *w, rc_conn *c)
 
 static bool token_equal(const uint8_t *a, size_t alen, const char *b)
 {
+	assert(b != NULL && (alen == 0 || a != NULL));
 	size_t blen = strlen(b);
 	if (alen != blen)
 		return false;
@@ -106,6 +110,7 @@ static bool token_equal(const uint8_t *a, size_t alen, const char *b)
 static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v1,
                     rc_app_connect *conn, const char **why)
 {
+	assert(c->sub.subs_len == 0 && c->pub_topic == -1 && !(c->flags & (F_AUTH | F_V1)));
 	enum rc_app_query_error qe =
 	        rc_app_query_parse(conn, (const uint8_t *)req->query.ptr, req->query.len);
 	const rc_http_header *auth = rc_http_header_find(req, "Authorization", NULL);
@@ -151,6 +156,7 @@ static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v
 static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool echo, uint8_t *rest,
                      size_t rest_len, uint32_t buf)
 {
+	assert(c->state == CS_HTTP && c->route == ROUTE_NONE && c->head != NULL);
 	if (c->flags & F_OVER_LIMIT) {
 		reject(w, c, 503, RC_REJECT_OVER_LIMIT, "server full: too many connections");
 		return;
@@ -225,6 +231,7 @@ static void route(rc_worker *w, rc_conn *c, const rc_http_request *req, uint8_t 
 
 void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf)
 {
+	assert(c->state == CS_HTTP && c->route == ROUTE_NONE && len > 0);
 	rc_head *h = (rc_head *)c->head;
 	if (h == NULL) {
 		h = rc_chunk_get(&w->mem.heads);
@@ -245,6 +252,7 @@ void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf
 	size_t take = len < h->cap - prev ? len : h->cap - prev;
 	memcpy(h->bytes + prev, data, take);
 	h->len += (uint32_t)take;
+	assert(h->len <= h->cap);
 	ssize_t r = rc_http_parse(&h->parser, h->bytes, h->len);
 	if (r < 0) {
 		int status = (int)-r;
@@ -257,5 +265,6 @@ void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf
 		return;
 	}
 	size_t used = (size_t)r - prev; /* the head ends inside this read */
+	assert((size_t)r > prev && used <= len);
 	route(w, c, &h->parser.req, data + used, len - used, buf);
 }

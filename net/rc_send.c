@@ -234,8 +234,8 @@ static uint32_t release_sent(rc_worker *w, rc_conn *c, int res)
 		rc_msg *m = rc_outq_peek(&c->q, &w->mem.qcfg, 0);
 		uint32_t want = m->len - rc_outq_head_offset(&c->q);
 		struct rc_msg *done[1];
-		uint32_t n = rc_outq_sent(&c->q, &w->mem.qcfg, &w->mem.qalloc,
-		                          res > 0 ? (size_t)res : 0, done, 1);
+		uint32_t n = rc_outq_sent(&c->q, &w->mem.qcfg, &w->mem.qalloc, res > 0 ? (size_t)res : 0,
+		                          done, 1);
 		if (n == 1) {
 			rc_metric_inc(&w->metrics, RC_M_DELIVERED);
 			rc_msg_unref(&w->mem.msgs, done[0]);

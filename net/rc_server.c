@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 #include "rc_log.h"
-#include "rc_group.h"
+#include "rc_interest.h"
+#include "rc_threads.h"
 #include "rc_worker.h"
 
 #define RC_FDS_SPARE 64 /* plain descriptors kept for the process itself (ring, listener, logs) */
@@ -274,7 +275,7 @@ int rc_server_run(const rc_cfg *cfg_in)
 			       "note=\"no --publish-token: anyone may "
 			       "publish\"");
 		struct listening what = { .cfg = &cfg, .addr = addr, .workers = n, .slots = slots };
-		r = rc_group_run(&cfg, n, lfd, cpu, sfd, slots, say_listening, &what);
+		r = rc_threads_run(&cfg, n, lfd, cpu, sfd, slots, say_listening, &what);
 	}
 	for (uint32_t i = 0; i < nl; i++)
 		close(lfd[i]);

@@ -17,7 +17,7 @@ int rc_uring_init(struct io_uring *ring, unsigned sq_entries, rc_uring_info *inf
 	 *  DEFER_TASKRUN (6.1, needs SINGLE_ISSUER): completions are run only when we enter the
 	 *    kernel to wait for them, never by interrupting the worker mid-loop; this is what makes a
 	 *    loop iteration's work batch up, and it is the mode MSG_RING wake-ups are measured in
-	 *    (FACTS.md).
+	 *    (docs/facts.md).
 	 *  COOP_TASKRUN (5.19): the fallback when DEFER_TASKRUN is refused: task work still runs on
 	 *    any kernel entry, but without an IPI to interrupt the worker.
 	 *  CQSIZE: four completions per submission slot; one recv or send SQE pair gives two CQEs and

@@ -98,6 +98,7 @@ static void ask_peer(rc_worker *w, rc_conn *c)
 
 static void on_accept(rc_worker *w, int res, uint32_t cflags)
 {
+	assert(w->accept.listen_fd >= 0);
 	if (!(cflags & IORING_CQE_F_MORE))
 		w->accept.armed = false;
 	if (res < 0) {
@@ -195,6 +196,7 @@ static void start_drain(rc_worker *w)
  * second closes everything at once. */
 static void worker_signal(rc_worker *w, uint32_t signo, uint32_t count)
 {
+	assert(count > 0);
 	if (count <= w->life.signals)
 		return;
 	w->life.signals = count > UINT8_MAX ? UINT8_MAX : (uint8_t)count;
@@ -214,6 +216,7 @@ static void worker_signal(rc_worker *w, uint32_t signo, uint32_t count)
 /* Only worker 0 reads the signalfd; it tells the others with a MSG_RING each. */
 static void on_signal(rc_worker *w, int res)
 {
+	assert(w->life.signal_fd >= 0); /* worker 0 */
 	if (res != (int)sizeof *w->life.siginfo) {
 		rc_log(RC_LOG_ERROR, "signal_read", "res=%d", res);
 		return;
@@ -228,6 +231,7 @@ static void on_signal(rc_worker *w, int res)
 
 static void on_drain_deadline(rc_worker *w, int res)
 {
+	assert(w->life.draining);
 	if (res == -ETIME && !w->life.drain_expired) {
 		rc_log(RC_LOG_WARN, "drain_timeout", "websockets=%u", w->conns.ws_open);
 		w->life.drain_expired = true;
@@ -255,6 +259,7 @@ static uint32_t recv_buffer(rc_worker *w, uint32_t cflags)
 	if (!(cflags & IORING_CQE_F_BUFFER))
 		return RC_POOL_NONE;
 	uint32_t buf = cflags >> IORING_CQE_BUFFER_SHIFT;
+	assert(buf < w->mem.pool.count);
 	rc_pool_recv_filled(&w->mem.pool, buf);
 	return buf;
 }
@@ -388,6 +393,7 @@ static unsigned dispatch_all(rc_worker *w)
 
 static void deliver(rc_worker *w, const rc_xmsg *x)
 {
+	assert(x->kind == RC_XMSG_PUBLISH || x->kind == RC_XMSG_LOSS);
 	if (x->kind == RC_XMSG_PUBLISH)
 		ws_deliver(w, rc_xmsg_topic(x), x->topic_len, x->text, rc_xmsg_payload(x), x->len);
 	else
@@ -401,6 +407,7 @@ static uint32_t take_handoffs(rc_worker *w)
 {
 	rc_group *g = w->group;
 	w->xfer.in_more = false;
+	assert(g->n > 1);
 	uint32_t taken = 0;
 	const rc_xmsg *x[RC_XFER_POP];
 	for (uint32_t from = 0; from < g->n; from++) {
@@ -454,6 +461,7 @@ static void relieve_pressure(rc_worker *w)
  * are copied into POOL memory, so that every receive buffer can go back to the kernel. */
 static void promote_touched(rc_worker *w)
 {
+	assert(w->mem.ntouched <= w->io.bufring.entries);
 	for (uint32_t i = 0; i < w->mem.ntouched; i++) {
 		uint32_t buf = w->mem.touched[i];
 		if (rc_pool_kind(&w->mem.pool, buf) != RC_BUF_RECV ||
@@ -498,6 +506,7 @@ static void reprovide(rc_worker *w)
  * CPU costs tens of microseconds (docs/facts.md). Returns true if something came. */
 static bool idle_spin(rc_worker *w)
 {
+	assert(w->xfer.spin_ns > 0 && w->group->n > 1);
 	uint64_t until = rc_now_ns() + w->xfer.spin_ns;
 	do {
 		io_uring_submit_and_get_events(&w->io.ring);
@@ -549,6 +558,7 @@ static int wait_for_work(rc_worker *w)
 	}
 	int r;
 	uint64_t tmo = sleep ? wait_timeout_ns(w) : 0;
+	assert(!armed || w->group->n > 1);
 	if (!sleep) {
 		r = io_uring_submit_and_get_events(&w->io.ring);
 	} else if (tmo > 0) {

@@ -1,7 +1,7 @@
 /* rc_worker_int: the data of one worker and of its connections, shared by the files of net/ that
  * implement the worker. Types and constants only: every function lives in the module that owns it
  * and is declared in that module's header, so the headers a file includes are exactly the modules
- * it calls (tests/layering.sh checks that they form no cycle):
+ * it calls (tests/include_cycles.sh checks that they form no cycle):
  *
  *   rc_worker.c        the loop, dispatch of completions, accept, signals and draining
  *     rc_route.h       the request head and the HTTP routes (-> rc_ws, rc_conn, rc_gauges)
@@ -11,6 +11,8 @@
  *     rc_gauges.h      the gauges /metrics adds up
  *     rc_conn.h        a connection's life, its close handshake, control output, reads
  *   rc_worker_setup.c  creating and destroying a worker
+ * Around them: rc_server.c (start-up checks, listening sockets) runs rc_threads.c (one pinned
+ * thread per worker) over rc_group.h (what the workers share), and rc_uring.h is the ring plumbing.
  *
  * Not a public header: nothing outside net/ includes it.
  */
@@ -38,7 +40,6 @@
 #include "rc_pool.h"
 #include "rc_topic.h"
 #include "rc_uring.h"
-#include "rc_worker.h"
 #include "rc_xmsg.h"
 
 #define RC_BGID 0 /* the provided buffer ring's group id */
@@ -49,6 +50,8 @@
 #define RC_CHUNK_BYTES (64u << 10)
 #define RC_CLOSE_FRAME_MAX (2 + 2 + RC_CLOSE_REASON_MAX) /* a close frame's header and payload */
 #define RC_WHY_UNSET 0xff                                /* rc_conn.why before a reason is known */
+
+typedef struct rc_worker rc_worker; /* as in rc_worker.h, which this header does not need */
 
 /* ---- a connection ---------------------------------------------------------------------------- */
 

@@ -45,6 +45,7 @@ static void qstore_put(void *ctx, void *p, size_t size)
 
 static int register_region(rc_worker *w)
 {
+	assert(w->io.region != NULL && w->io.region_len > 0);
 	const size_t span = 1u << 30; /* one registered buffer covers at most 1 GiB */
 	size_t n = (w->io.region_len + span - 1) / span;
 	struct iovec iov[64];
@@ -140,6 +141,7 @@ static int setup_region(rc_worker *w)
 /* The provided buffer ring, filled with the receive buffers the pool lent (in mem.returned). */
 static int setup_bufring(rc_worker *w, uint32_t ring_entries)
 {
+	assert((ring_entries & (ring_entries - 1)) == 0 && ring_entries >= w->cfg->recv_buffers);
 	int r = rc_bufring_init(&w->io.ring, &w->io.bufring, ring_entries, RC_BGID);
 	if (r < 0) {
 		rc_log(RC_LOG_ERROR, "buffer_ring",
@@ -167,6 +169,7 @@ static int setup_bufring(rc_worker *w, uint32_t ring_entries)
 /* The direct descriptor table, message descriptors, the topic index and the hand-off state. */
 static int setup_tables(rc_worker *w, uint32_t slots)
 {
+	assert(slots > 0 && w->mem.pool.count > 0);
 	const rc_cfg *cfg = w->cfg;
 	rc_group *g = w->group;
 	int r = io_uring_register_files_sparse(&w->io.ring, slots);
@@ -203,6 +206,7 @@ static int setup_tables(rc_worker *w, uint32_t slots)
  * request-head chunks. */
 static int setup_queues(rc_worker *w, uint32_t slots)
 {
+	assert(slots > 0);
 	const rc_cfg *cfg = w->cfg;
 	w->mem.qcfg = (rc_outq_cfg){ .msgs_max = cfg->queue_msgs_max,
 		                         .bytes_max = cfg->queue_bytes_max,
@@ -229,6 +233,7 @@ static int setup_queues(rc_worker *w, uint32_t slots)
  * against. */
 static int setup_conns(rc_worker *w, uint32_t slots)
 {
+	assert(slots > 0 && w->conns.slots == NULL);
 	const rc_cfg *cfg = w->cfg;
 	w->conns.slots = calloc(slots, sizeof *w->conns.slots);
 	w->scratch = malloc(RC_SCRATCH_BYTES);
@@ -318,9 +323,4 @@ void rc_worker_destroy(rc_worker *w)
 	free(w->mem.returned);
 	free(w->mem.touched);
 	free(w);
-}
-
-const rc_metrics *rc_worker_metrics(const rc_worker *w)
-{
-	return &w->metrics;
 }

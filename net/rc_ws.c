@@ -13,6 +13,7 @@
 
 void ws_open(rc_worker *w, rc_conn *c)
 {
+	assert(c->state == CS_HTTP && c->close == CLOSE_NONE && c->route != ROUTE_NONE);
 	c->state = CS_OPEN;
 	rc_frame_parser_init(&c->fp, &w->http.frame);
 	w->conns.ws_open++;
@@ -41,6 +42,7 @@ static enum rc_close_reason why_for_code(uint16_t code)
 /* A notice to a ringcast.v1 client. A client that does not read its notices is a slow consumer. */
 static void notice(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
 {
+	assert(c->route == ROUTE_WS && (c->flags & F_V1));
 	if (n == 0)
 		return;
 	if (!conn_ctl_frame(w, c, RC_OPCODE_TEXT, p, n))
@@ -51,6 +53,7 @@ static void notice(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
  * asks for (plain clients just get the close). */
 static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *msg)
 {
+	assert(c->route == ROUTE_WS && e != RC_APP_OK);
 	if (c->flags & F_V1) {
 		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, e, msg, msg ? strlen(msg) : 0);
 		notice(w, c, w->scratch, n);
@@ -66,6 +69,7 @@ static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *ms
 static void count_drop(rc_worker *w, rc_conn *c, const rc_msg *m, enum rc_drop_reason reason,
                        rc_sub *s)
 {
+	assert(reason < RC_DROP_COUNT && m->refs > 0);
 	/* A queued missed notice that is itself dropped is not a message: its count joins the
 	 * pending notice, which goes out before anything else. */
 	bool notice = m->kind == RC_MSG_MISSED;
@@ -83,6 +87,8 @@ static void count_drop(rc_worker *w, rc_conn *c, const rc_msg *m, enum rc_drop_r
 /* Queue m for c (which takes its own reference), applying the slow-consumer policy. */
 static void push(rc_worker *w, rc_conn *c, rc_msg *m, rc_sub *s)
 {
+	assert(m->refs > 0 && c->route != ROUTE_NONE);
+	assert(s == NULL || s->subscriber == &c->sub);
 	if (c->state != CS_OPEN)
 		return;
 	rc_outq_result r;
@@ -127,6 +133,8 @@ static void msg_done(rc_worker *w, rc_msg *m)
  * left), then drop the creator's reference on both: the queues hold their own. */
 static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc_msg *mv1)
 {
+	assert(mplain == NULL || (mplain->topic == tid && mplain->kind == RC_MSG_PLAIN));
+	assert(mv1 == NULL || (mv1->topic == tid && mv1->kind != RC_MSG_PLAIN));
 	rc_topic *t = rc_topic_get(&w->topics, tid);
 	if (t == NULL) {
 		msg_done(w, mplain);
@@ -160,6 +168,7 @@ static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, s
                           const uint8_t *payload, size_t len, uint32_t tid, uint64_t seq,
                           uint8_t kind, enum rc_copy_reason why)
 {
+	assert((plen == 0 || prefix != NULL) && (len == 0 || payload != NULL));
 	size_t total = plen + len;
 	size_t h = rc_frame_header_len(total, false);
 	uint8_t *f = h + total <= w->mem.pool.buf_size
@@ -196,6 +205,7 @@ static rc_msg *frame_in_place(rc_worker *w, uint8_t opcode, uint8_t *payload, si
 
 static bool may_publish(rc_worker *w, rc_conn *c)
 {
+	assert(c->route == ROUTE_WS && c->state == CS_OPEN);
 	if (c->flags & F_AUTH)
 		return true;
 	refuse(w, c, RC_APP_ERR_UNAUTHORIZED, "publishing needs a valid token");
@@ -205,6 +215,8 @@ static bool may_publish(rc_worker *w, rc_conn *c)
 /* A plain publisher's message on its publish= topic. */
 static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, size_t len)
 {
+	assert(c->pub_topic >= 0 && !(c->flags & F_V1));
+	assert(opcode == RC_OPCODE_TEXT || opcode == RC_OPCODE_BINARY);
 	if (!may_publish(w, c))
 		return;
 	uint32_t tid = (uint32_t)c->pub_topic;
@@ -230,6 +242,7 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *pay
  * place), the bare payload is copied for plain subscribers. */
 static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 {
+	assert(c->flags & F_V1);
 	rc_app_pub pub;
 	enum rc_app_error e = rc_app_pub_parse(payload, len, &pub);
 	if (e != RC_APP_OK) {
@@ -268,6 +281,7 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, const uint8_t *payload,
                 size_t len)
 {
+	assert(tlen > 0 && tlen <= RC_APP_TOPIC_MAX && (len == 0 || payload != NULL));
 	int id = rc_topic_find(&w->topics, topic, tlen);
 	if (id < 0)
 		return; /* the subscribers left meanwhile, or another topic shares the bucket */
@@ -296,6 +310,7 @@ void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, cons
  * between two MESSAGEs still equals the missed counts between them (docs/protocol.md 6.5). */
 void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 {
+	assert(tlen > 0 && tlen <= RC_APP_TOPIC_MAX && count > 0);
 	int id = rc_topic_find(&w->topics, topic, tlen);
 	if (id < 0)
 		return;
@@ -328,6 +343,7 @@ void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 
 static void cmd_subscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 {
+	assert(cmd->op == RC_APP_OP_SUBSCRIBE && cmd->topics_len <= RC_APP_TOPICS_MAX);
 	bool added[RC_APP_TOPICS_MAX];
 	const char *fail = NULL;
 	enum rc_app_error code = RC_APP_ERR_TOO_MANY_TOPICS;
@@ -365,6 +381,7 @@ static void cmd_subscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 
 static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 {
+	assert(cmd->op == RC_APP_OP_UNSUBSCRIBE && cmd->topics_len <= RC_APP_TOPICS_MAX);
 	rc_app_slice removed[RC_APP_TOPICS_MAX];
 	size_t nremoved = 0;
 	for (size_t i = 0; i < cmd->topics_len && c->state == CS_OPEN; i++) {
@@ -395,6 +412,7 @@ static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 
 static void command(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
 {
+	assert((c->flags & F_V1) && c->state == CS_OPEN);
 	rc_app_cmd cmd;
 	enum rc_app_error e = rc_app_cmd_parse(p, n, &cmd);
 	if (e != RC_APP_OK) {
@@ -413,6 +431,7 @@ static void command(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
  * for a server header just before it. */
 static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, size_t len)
 {
+	assert(c->state == CS_OPEN && (len == 0 || payload != NULL));
 	if (c->route == ROUTE_ECHO) {
 		rc_msg *m = frame_in_place(w, opcode, payload, len, 0, 0, RC_MSG_PLAIN);
 		if (m == NULL)
@@ -430,6 +449,7 @@ static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, 
 
 static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t buf)
 {
+	assert(c->state == CS_OPEN && ev->type == RC_FRAME_DATA && buf != RC_POOL_NONE);
 	/* The zero-copy path: the whole message is this one frame, in this receive buffer, with its
 	 * header in front of it in the same buffer (a header split over two reads is not). */
 	if (c->asm_buf == RC_POOL_NONE && ev->opcode != RC_OPCODE_CONT && ev->frame_end &&
@@ -464,6 +484,7 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 
 static void on_control(rc_worker *w, rc_conn *c, const rc_frame_event *ev)
 {
+	assert(ev->type == RC_FRAME_CONTROL && ev->data_len <= RC_FRAME_CONTROL_MAX);
 	switch (ev->opcode) {
 	case RC_OPCODE_PING:
 		if (c->state != CS_OPEN)
@@ -485,6 +506,7 @@ static void on_control(rc_worker *w, rc_conn *c, const rc_frame_event *ev)
 
 void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf)
 {
+	assert(c->route != ROUTE_NONE && buf != RC_POOL_NONE);
 	for (;;) {
 		if (c->state != CS_OPEN && c->state != CS_CLOSING)
 			return;
@@ -534,6 +556,7 @@ struct relief {
 static void relief_drop(void *ctx, struct rc_msg *m)
 {
 	struct relief *r = ctx;
+	assert(r->c->state == CS_OPEN);
 	count_drop(r->w, r->c, m, RC_DROP_NO_MEMORY, NULL);
 	rc_msg_unref(&r->w->mem.msgs, m);
 }

@@ -8,6 +8,7 @@
 static void lose(rc_worker *w, uint32_t to, const uint8_t *topic, size_t tlen, uint32_t n,
                  enum rc_handoff_result why)
 {
+	assert(to != w->index && to < w->group->n && tlen <= RC_APP_TOPIC_MAX && n > 0);
 	rc_metric_add(&w->metrics, RC_M_HANDOFFS(why), n);
 	xfer_out *o = &w->xfer.out[to];
 	for (uint32_t i = 0; i < o->nloss; i++) {
@@ -37,6 +38,7 @@ static void lose(rc_worker *w, uint32_t to, const uint8_t *topic, size_t tlen, u
 
 static bool push(rc_worker *w, uint32_t to, rc_xmsg *x)
 {
+	assert(to != w->index && x != NULL);
 	rc_mail m = { .a = (uint64_t)(uintptr_t)x, .b = 0 };
 	if (!rc_mailbox_push(rc_group_mail(w->group, w->index, to), &m))
 		return false;
@@ -49,6 +51,7 @@ static bool push(rc_worker *w, uint32_t to, rc_xmsg *x)
 static bool tell_losses(rc_worker *w, uint32_t to)
 {
 	xfer_out *o = &w->xfer.out[to];
+	assert(o->nloss <= RC_XFER_LOSS_MAX);
 	uint32_t i = 0;
 	for (; i < o->nloss; i++) {
 		xfer_loss *l = &o->loss[i];
@@ -100,6 +103,7 @@ void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash
 
 void xfer_wake(rc_worker *w, uint32_t to, uint64_t what, uint32_t arg)
 {
+	assert(to < w->group->n && to != w->index);
 	struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
 	io_uring_prep_msg_ring(sqe, w->group->ring_fd[to], arg, what, 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -110,8 +114,7 @@ void xfer_wake(rc_worker *w, uint32_t to, uint64_t what, uint32_t arg)
 void xfer_flush(rc_worker *w)
 {
 	rc_group *g = w->group;
-	if (g->n == 1)
-		return;
+	assert(g->n > 1);
 	if (w->xfer.loss) {
 		w->xfer.loss = false;
 		for (uint32_t to = 0; to < g->n; to++)
