@@ -72,8 +72,8 @@ static void *worker_main(void *p)
 	return NULL;
 }
 
-int rc_threads_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu, int signal_fd,
-                 uint32_t slots, void (*ready)(void *ctx), void *ready_ctx)
+int rc_threads_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu,
+                   int signal_fd, uint32_t slots, void (*ready)(void *ctx), void *ready_ctx)
 {
 	if (n == 0 || n > RC_INTEREST_WORKERS_MAX)
 		return -EINVAL;

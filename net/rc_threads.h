@@ -18,7 +18,7 @@
  * once every worker exists (its buffers registered), before any serves: the place to say
  * "listening". Returns 0 after a clean drain, -errno if a worker could not start or failed
  * (already logged). */
-int rc_threads_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu, int signal_fd,
-                 uint32_t slots, void (*ready)(void *ctx), void *ready_ctx);
+int rc_threads_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu,
+                   int signal_fd, uint32_t slots, void (*ready)(void *ctx), void *ready_ctx);
 
 #endif

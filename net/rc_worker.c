@@ -7,7 +7,7 @@
  *   2. wait            submit what the last turn prepared and wait for a completion, unless
  *                      another worker's mail is waiting (wait_for_work, wait_timeout_ns)
  *   3. trim            chunk memory a burst made resident goes back to the kernel, at most once a
- *                      second
+ *                      second; then a broken ring (an error from the wait) stops the worker
  *   4. dispatch        every completion: accepts, reads (parsing, publishing and fan-out into
  *                      subscribers' queues, hand-offs to other workers), send completions,
  *                      deadlines, closes
@@ -18,8 +18,8 @@
  *   8. promote         messages still queued in a receive buffer move to POOL memory
  *   9. reprovide       returned receive buffers go back to the provided ring; starved reads
  *                      are re-armed
- *  10. hand-offs out   losses told, sleeping workers woken (rc_xfer.h)
- *  11. gauges          with several workers, the figures others add up for /metrics
+ *  10. hand-offs out   with several workers: losses told, sleeping workers woken (rc_xfer.h)
+ *  11. gauges          with several workers: the figures others add up for /metrics
  * docs/architecture.md tells the same story with the reasons.
  */
 #define _GNU_SOURCE
@@ -579,6 +579,33 @@ static int wait_for_work(rc_worker *w)
 
 /* ---- the loop -------------------------------------------------------------------------------- */
 
+/* Phase 2's result: anything but a wait ended by a signal, a timeout or a full completion queue is
+ * a broken ring. */
+static bool ring_failed(int r)
+{
+	return r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME;
+}
+
+/* Phase 5: hand-offs from other workers, and buffers they released that come home. */
+static void handoffs_in(rc_worker *w, unsigned completions)
+{
+	if (w->group->n > 1) {
+		if (take_handoffs(w) > 0 && w->xfer.mail_check && completions == 0)
+			rc_metric_inc(&w->metrics, RC_M_MAIL_LATE);
+		w->xfer.mail_check = false;
+	}
+	rc_pool_collect_remote(&w->mem.pool);
+}
+
+/* Phases 10 and 11, with several workers: hand-offs out and wake-ups, then the gauges. */
+static void handoffs_out_and_gauges(rc_worker *w, unsigned completions, uint64_t now)
+{
+	if (w->group->n == 1)
+		return;
+	xfer_flush(w);
+	gauges_refresh(w, completions > 0, now);
+}
+
 int rc_worker_run(rc_worker *w)
 {
 	arm_accept(w);
@@ -589,25 +616,17 @@ int rc_worker_run(rc_worker *w)
 		int r = wait_for_work(w);
 		uint64_t now = rc_now_ns();
 		trim(w, now);
-		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
+		if (ring_failed(r)) {
 			rc_log(RC_LOG_ERROR, "ring_wait", "error=%s", strerror(-r));
 			return r;
 		}
 		unsigned n = dispatch_all(w);
-		if (w->group->n > 1) {
-			if (take_handoffs(w) > 0 && w->xfer.mail_check && n == 0)
-				rc_metric_inc(&w->metrics, RC_M_MAIL_LATE);
-			w->xfer.mail_check = false;
-		}
-		rc_pool_collect_remote(&w->mem.pool);
+		handoffs_in(w, n);
 		send_flush_dirty(w);
 		relieve_pressure(w);
 		promote_touched(w);
 		reprovide(w);
-		if (w->group->n > 1) {
-			xfer_flush(w);
-			gauges_refresh(w, n > 0, now);
-		}
+		handoffs_out_and_gauges(w, n, now);
 	}
 	io_uring_submit(&w->io.ring); /* what the last turn prepared: a STOP for the other workers */
 	rc_log(RC_LOG_INFO, "drained", "accepted=%llu",
