@@ -33,7 +33,9 @@ import os
 import subprocess
 import time
 
-from rcserver import Suite, Fail, check, expect_eq, t, scaled, bench_path, run_bench
+from rcbase import check, expect_eq, t, scaled
+from rcbench import bench_path, run_bench
+from rcsuite import Suite
 
 suite = Suite("bench")
 

@@ -13,7 +13,8 @@ import re
 import subprocess
 import sys
 
-from rcserver import Suite, Fail, check, t, wait_until
+from rcbase import Fail, check, t, wait_until
+from rcsuite import Suite
 
 suite = Suite("conformance")
 HERE = os.path.dirname(os.path.abspath(__file__))

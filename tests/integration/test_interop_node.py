@@ -13,7 +13,8 @@ import os
 import shutil
 import subprocess
 
-from rcserver import Suite, Fail, t
+from rcbase import Fail, t
+from rcsuite import Suite
 
 suite = Suite("interop_node")
 HERE = os.path.dirname(os.path.abspath(__file__))
