@@ -65,6 +65,8 @@ size_t rc_ws_client_request(char *out, size_t cap, const rc_ws_client_req *req)
 
 /* ---- the check ---- */
 
+_Static_assert(RC_WS_CLIENT_FIELDS_MAX == 64, "the reason of TOO_MANY_FIELDS says 64");
+
 static const struct {
 	const char *name, *reason;
 } statuses[RC_WS_CLIENT_STATUS_COUNT] = {
@@ -230,7 +232,8 @@ enum rc_ws_client_status rc_ws_client_check(const uint8_t *buf, size_t len, cons
                                             const char *subprotocol, rc_ws_client_result *res)
 {
 	assert(buf || len == 0);
-	assert(key && strlen(key) == RC_WS_KEY_LEN && res);
+	/* key needs no NUL: only its RC_WS_KEY_LEN characters are read */
+	assert(key && memchr(key, '\0', RC_WS_KEY_LEN) == NULL && res);
 	*res = (rc_ws_client_result){ .retry_after_s = -1 };
 	size_t n = head_end(buf, len);
 	if (n == 0)

@@ -123,12 +123,13 @@ typedef struct rc_ws_client_result {
 	const char *reason;    /* static one-line text for logs: "ok" or what was wrong */
 } rc_ws_client_result;
 
-/* Check the server's answer buf[0..len) to a request that sent key (RC_WS_KEY_LEN chars) and
- * offered subprotocol (NULL: none), by RFC 6455 §4.1's client rules, in the order and with the
- * outcomes listed at the top of this file: status 101, Upgrade: websocket, Connection: upgrade (tokens, case-insensitive), exactly
- * one correct Sec-WebSocket-Accept, no Sec-WebSocket-Extensions, and the subprotocol exactly as
- * offered (present once and equal when offered, absent when not). Never reads past buf[len).
- * Returns the status and fills *res; bytes after the head do not change the result. */
+/* Check the server's answer buf[0..len) to a request that sent key (RC_WS_KEY_LEN characters,
+ * no NUL needed after them) and offered subprotocol (NULL: none), by RFC 6455 §4.1's client
+ * rules, in the order and with the outcomes listed at the top of this file: status 101, Upgrade:
+ * websocket, Connection: upgrade (tokens, case-insensitive), exactly one correct
+ * Sec-WebSocket-Accept, no Sec-WebSocket-Extensions, and the subprotocol exactly as offered
+ * (present once and equal when offered, absent when not). Never reads past buf[len). Returns the
+ * status and fills *res; bytes after the head do not change the result. */
 enum rc_ws_client_status rc_ws_client_check(const uint8_t *buf, size_t len, const char *key,
                                             const char *subprotocol, rc_ws_client_result *res);
 

@@ -122,19 +122,20 @@ static void expect_need_more(const char *in, size_t k, const char *sub, const ch
 }
 
 /* What a server may send right behind its 101: a close, a ping, a text message, or anything. */
+#define BYTES(s) s, sizeof(s) - 1 /* a literal and its length, NULs included */
 static const struct {
 	const char *bytes;
 	size_t len;
 } trailers[] = {
-	{ "\x88\x02\x03\xe8", 4 },            /* close 1000 */
-	{ "\x89\x00", 2 },                    /* ping */
-	{ "\x81\x05hello", 7 },               /* text "hello" */
-	{ "\r\n\r\nHTTP/1.1 400 X\r\n", 19 }, /* another head: still not ours */
-	{ "\0", 1 },
+	{ BYTES("\x88\x02\x03\xe8") },           /* close 1000 */
+	{ BYTES("\x89\x00") },                   /* ping */
+	{ BYTES("\x81\x05hello") },              /* text "hello" */
+	{ BYTES("\r\n\r\nHTTP/1.1 400 X\r\n") }, /* another head: still not ours */
+	{ BYTES("\0") },
 };
 
-/* head[0..n) is exactly one complete head (its first CR LF CR LF is its end). Check it whole, at
- * every split point, with each trailer after it and byte by byte; all must agree. */
+/* head[0..n) is exactly one complete head (its first CR LF CR LF is its end). Check it whole, cut
+ * at every length (NEED_MORE), and with each trailer after it (the same result). */
 static enum rc_ws_client_status check_every_way(const char *head, size_t n, const char *sub,
                                                 rc_ws_client_result *res, const char *what)
 {
@@ -631,6 +632,18 @@ Test(ws_client_check, where_the_head_ends)
 	static const char nul[] = STATUS_101 GOOD_FIELDS "X: a\0b\r\n\r\n";
 	cr_assert_eq(check_guarded(nul, sizeof nul - 1, NULL, &res), RC_WS_CLIENT_OK);
 	cr_assert_eq(res.head_len, sizeof nul - 1);
+}
+
+/* The key is read for its 24 characters only: it may sit at the end of a page, without a NUL. */
+Test(ws_client_check, key_without_nul)
+{
+	rc_guard k = rc_guard_copy(KEY, RC_WS_KEY_LEN);
+	rc_guard a = rc_guard_copy(RINGCAST_101, strlen(RINGCAST_101));
+	rc_ws_client_result res;
+	cr_assert_eq(rc_ws_client_check(a.data, a.len, (const char *)k.data, NULL, &res),
+	             RC_WS_CLIENT_OK, "%s", res.reason);
+	rc_guard_free(&k);
+	rc_guard_free(&a);
 }
 
 /* The server's first frames arrive with its 101: head_len says where they begin. */
