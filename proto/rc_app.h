@@ -9,6 +9,13 @@
  *     frames from the client and the identical MESSAGE frames to subscribers (BINARY), and JSON
  *     notices from the server (TEXT)
  *
+ * One header for the whole codec, because its parts share the topic alphabet, the slice type, the
+ * limits and the error codes, and each user (the server, ringcast-feed, ringcast-bench) needs
+ * several parts at once. The code is split by part: rc_app.c (topic names, error codes, the binary
+ * envelope), rc_app_query.c (connect parameters), rc_app_cmd.c (commands), rc_app_notice.c
+ * (notices), and rc_app_text.h / rc_app_text.c for what they share (a bounded output writer, the
+ * JSON scanner), which nothing outside proto/rc_app*.c includes.
+ *
  * Everything is pure and bounded: no allocation, no I/O, no global state. Decoders read exactly the
  * n bytes they are given (never one more), and every slice they return points into their input or
  * into storage the caller provided. Encoders write into a caller buffer with a capacity and never
