@@ -8,7 +8,6 @@
 #include <assert.h>
 #include <string.h>
 
-#include "rc_app_text.h"
 #include "rc_utf8.h"
 
 /* ---- Topic names ------------------------------------------------------------------------- */

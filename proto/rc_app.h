@@ -66,6 +66,13 @@ typedef struct rc_app_slice {
 	size_t len;
 } rc_app_slice;
 
+/* One byte of a topic name: [A-Za-z0-9] and . _ - : / @ */
+static inline bool rc_app_topic_char(uint8_t b)
+{
+	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '.' ||
+	       b == '_' || b == '-' || b == ':' || b == '/' || b == '@';
+}
+
 /* True if p[0..n) is a valid topic name. */
 bool rc_app_topic_valid(const uint8_t *p, size_t n);
 

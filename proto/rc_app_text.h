@@ -1,7 +1,8 @@
 /* rc_app_text: what the rc_app codec's source files share. Internal to proto/rc_app*.c: nothing
  * else includes it, and rc_app.h is the codec's contract.
  *
- *   - the topic alphabet and hex digits, byte by byte (rc_app_topic_char, rc_app_hex_value);
+ *   - hex digits, byte by byte (rc_app_hex_value; the topic alphabet is rc_app.h's
+ *     rc_app_topic_char);
  *   - wr, a writer into a caller's buffer with a capacity that remembers overflowing, so that an
  *     encoder writes its pieces without checking each one and returns wr_done(): the length, or
  *     0 if anything did not fit (the encoders' contract);
@@ -26,13 +27,6 @@
 #include "rc_app.h"
 
 /* ---- bytes ---- */
-
-/* A byte of a topic name: [A-Za-z0-9] and . _ - : / @ */
-static inline bool rc_app_topic_char(uint8_t b)
-{
-	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '.' ||
-	       b == '_' || b == '-' || b == ':' || b == '/' || b == '@';
-}
 
 /* The value of a hex digit, or -1. */
 static inline int rc_app_hex_value(uint8_t b)
