@@ -305,4 +305,4 @@ def bad_flags(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

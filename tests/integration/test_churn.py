@@ -229,4 +229,4 @@ def churn_10k(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

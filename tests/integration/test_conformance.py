@@ -50,4 +50,4 @@ def autobahn_like(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -214,4 +214,4 @@ def close_timeout(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -321,4 +321,4 @@ def sigint(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -289,4 +289,4 @@ def v1_subprotocol_negotiation(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

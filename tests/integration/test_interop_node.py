@@ -44,4 +44,4 @@ def node_ws(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -442,4 +442,4 @@ def open_loop_1000_subscribers(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

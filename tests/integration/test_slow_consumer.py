@@ -429,4 +429,4 @@ def write_deadline(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()
