@@ -34,7 +34,7 @@ enum kind {
 	K_BYTES,     /* uint32_t, integer with optional K/M/G suffix */
 	K_BOOL,      /* bool */
 	K_LISTEN,    /* rc_cfg_addr */
-	K_POLICY,    /* enum rc_policy */
+	K_POLICY,    /* enum rc_outq_policy */
 	K_LOG_LEVEL, /* enum rc_log_level */
 	K_TOKEN,     /* char[RC_CFG_TOKEN_MAX + 1] */
 	K_ORIGINS,   /* origins + origin_count */
@@ -140,13 +140,6 @@ static const struct key keys[] = {
 
 #define KEY_COUNT (sizeof keys / sizeof keys[0])
 
-static const char *const policy_names[RC_POLICY_COUNT] = {
-	[RC_POLICY_DROP_OLDEST] = "drop-oldest",
-	[RC_POLICY_DROP_NEWEST] = "drop-newest",
-	[RC_POLICY_CONFLATE] = "conflate",
-	[RC_POLICY_DISCONNECT] = "disconnect",
-};
-
 void rc_cfg_defaults(rc_cfg *c)
 {
 	assert(c != NULL);
@@ -167,7 +160,7 @@ void rc_cfg_defaults(rc_cfg *c)
 	c->pool_buffers = 2048;
 	c->queue_msgs_max = 1024;
 	c->queue_bytes_max = MIB;
-	c->slow_policy = RC_POLICY_DROP_OLDEST;
+	c->slow_policy = RC_OUTQ_DROP_OLDEST;
 	c->header_bytes_max = 8192;
 	c->header_fields_max = 100;
 	c->topics_max = 65536;
@@ -259,8 +252,12 @@ static void allowed(const struct key *k, char *out, size_t cap)
 		         "IPv4:PORT, [IPv6]:PORT or localhost:PORT, literal addresses only, "
 		         "port 0..65535 (0: any free port)");
 		break;
-	case K_POLICY:
-		snprintf(out, cap, "drop-oldest, drop-newest, conflate or disconnect");
+	case K_POLICY: /* "drop-oldest, drop-newest, conflate or disconnect", from rc_outq's names */
+		for (int p = 0, o = 0; p < RC_OUTQ_POLICY_COUNT && (size_t)o < cap; p++) {
+			const char *sep = p == 0 ? "" : p + 1 < RC_OUTQ_POLICY_COUNT ? ", " : " or ";
+			o += snprintf(out + o, cap - (size_t)o, "%s%s", sep,
+			              rc_outq_policy_name((enum rc_outq_policy)p));
+		}
 		break;
 	case K_LOG_LEVEL:
 		snprintf(out, cap, "error, warn, info or debug");
@@ -791,10 +788,13 @@ static int set_value(rc_cfg *c, const struct key *k, const char *value, char *ms
 		if (rc_cfg_addr_parse(value, &c->listen) < 0)
 			break;
 		return 0;
-	case K_POLICY:
-		if (rc_cfg_policy_parse(value, &c->slow_policy) < 0)
+	case K_POLICY: {
+		int p = rc_outq_policy_parse(value);
+		if (p < 0)
 			break;
+		c->slow_policy = (enum rc_outq_policy)p;
 		return 0;
+	}
 	case K_LOG_LEVEL:
 		if (rc_log_level_parse(value, &c->log_level) < 0)
 			break;
@@ -869,7 +869,7 @@ static int get_value(const rc_cfg *c, const struct key *k, char *out, size_t cap
 		break;
 	}
 	case K_POLICY:
-		n = snprintf(out, cap, "%s", rc_cfg_policy_name(c->slow_policy));
+		n = snprintf(out, cap, "%s", rc_outq_policy_name(c->slow_policy));
 		break;
 	case K_LOG_LEVEL:
 		n = snprintf(out, cap, "%s", rc_log_level_name(c->log_level));
@@ -921,24 +921,6 @@ const char *rc_cfg_key_name(size_t i)
 	return keys[i].name;
 }
 
-const char *rc_cfg_policy_name(enum rc_policy p)
-{
-	assert((unsigned)p < RC_POLICY_COUNT);
-	return policy_names[p];
-}
-
-int rc_cfg_policy_parse(const char *s, enum rc_policy *out)
-{
-	assert(s != NULL && out != NULL);
-	for (int i = 0; i < RC_POLICY_COUNT; i++) {
-		if (strcmp(s, policy_names[i]) == 0) {
-			*out = (enum rc_policy)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 /* ---- validation ------------------------------------------------------------------------------- */
 
 int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen)
@@ -958,7 +940,7 @@ int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen)
 	}
 	/* The rest of the fields can only be wrong if set by hand, not through rc_cfg_set. */
 	if ((c->listen.family != RC_ADDR_IPV4 && c->listen.family != RC_ADDR_IPV6) ||
-	    (unsigned)c->slow_policy >= RC_POLICY_COUNT ||
+	    (unsigned)c->slow_policy >= RC_OUTQ_POLICY_COUNT ||
 	    (unsigned)c->log_level >= RC_LOG_LEVEL_COUNT || c->origin_count > RC_CFG_ORIGINS_MAX ||
 	    memchr(c->publish_token, '\0', sizeof c->publish_token) == NULL ||
 	    !token_ok(c->publish_token)) {

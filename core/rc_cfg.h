@@ -52,6 +52,7 @@
 #include <stdio.h>
 
 #include "rc_log.h"
+#include "rc_outq.h"
 
 #define RC_CFG_ERR_MAX 256        /* a size for err that holds every message */
 #define RC_CFG_CPUS_MAX 1024      /* CPU numbers are below this (glibc's CPU_SETSIZE) */
@@ -68,16 +69,6 @@
 /* Bytes an outbound queue spends per queued message; a queue's ring of queue-msgs-max entries is
  * taken from one pool buffer (arch-core.md), so it must fit one. */
 #define RC_CFG_QUEUE_ENTRY_BYTES 8
-
-/* What the slow-consumer policy does when a subscriber's queue is full (docs/protocol.md §6.5). The
- * outbound queue has its own enum; the server maps this one onto it. */
-enum rc_policy {
-	RC_POLICY_DROP_OLDEST = 0, /* "drop-oldest": make room by dropping the oldest queued message */
-	RC_POLICY_DROP_NEWEST,     /* "drop-newest": do not queue the new message */
-	RC_POLICY_CONFLATE,        /* "conflate": replace the queued message of the same topic */
-	RC_POLICY_DISCONNECT,      /* "disconnect": close the subscriber with 4000 */
-	RC_POLICY_COUNT
-};
 
 /* A listening address, resolved from literals only (core/ makes no system call). family is not an
  * AF_ constant (core/ does not include socket headers); net/ maps it. */
@@ -111,7 +102,7 @@ typedef struct rc_cfg {
 	uint32_t pool_buffers;              /* POOL buffers (message arena, assembly), per worker */
 	uint32_t queue_msgs_max;            /* per subscriber queue, messages */
 	uint32_t queue_bytes_max;           /* per subscriber queue, bytes */
-	enum rc_policy slow_policy;         /* when a subscriber's queue is full */
+	enum rc_outq_policy slow_policy;    /* when a subscriber's queue is full (rc_outq.h) */
 	uint32_t header_bytes_max;          /* longest HTTP request head (else 431) */
 	uint32_t header_fields_max;         /* most request header fields (else 431) */
 	uint32_t topics_max;                /* topics that may exist at once, per worker */
@@ -197,10 +188,6 @@ void rc_cfg_print(const rc_cfg *c, FILE *out);
 /* Table access, for tests and tools: the number of keys and the name of key i (0 <= i < count). */
 size_t rc_cfg_key_count(void);
 const char *rc_cfg_key_name(size_t i);
-
-/* The policy's name ("drop-oldest", ...) and the reverse (0 or -EINVAL). */
-const char *rc_cfg_policy_name(enum rc_policy p);
-int rc_cfg_policy_parse(const char *s, enum rc_policy *out);
 
 /* Parse a listen address (see the top of this file). Returns 0 or -EINVAL; *out unchanged on
  * error. */

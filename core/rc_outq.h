@@ -107,11 +107,14 @@ struct rc_msg;
  * eviction) and a byte-cap eviction of up to 16 messages per call. */
 #define RC_OUTQ_DROPPED_MAX 16u
 
+/* The slow-consumer policy (above), which is also the server's slow-policy setting: rc_cfg parses
+ * and prints it with rc_outq_policy_parse and rc_outq_policy_name, so the names exist only once,
+ * in rc_outq.c. */
 enum rc_outq_policy {
-	RC_OUTQ_DROP_OLDEST = 0,
-	RC_OUTQ_DROP_NEWEST = 1,
-	RC_OUTQ_CONFLATE = 2,
-	RC_OUTQ_DISCONNECT = 3,
+	RC_OUTQ_DROP_OLDEST = 0, /* "drop-oldest": make room by dropping the oldest queued message */
+	RC_OUTQ_DROP_NEWEST = 1, /* "drop-newest": do not queue the new message */
+	RC_OUTQ_CONFLATE = 2,    /* "conflate": replace the queued message of the same topic */
+	RC_OUTQ_DISCONNECT = 3,  /* "disconnect": close the subscriber with 4000 */
 };
 #define RC_OUTQ_POLICY_COUNT 4
 

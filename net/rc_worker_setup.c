@@ -191,7 +191,7 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 	}
 	w->qcfg = (rc_outq_cfg){ .msgs_max = cfg->queue_msgs_max,
 		                     .bytes_max = cfg->queue_bytes_max,
-		                     .policy = (enum rc_outq_policy)cfg->slow_policy };
+		                     .policy = cfg->slow_policy };
 	r = rc_outq_cfg_check(&w->qcfg);
 	if (r < 0) {
 		rc_log(RC_LOG_ERROR, "config", "error=\"queue-msgs-max must be a power of two\"");

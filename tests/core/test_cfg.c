@@ -149,7 +149,7 @@ Test(cfg, defaults_are_the_documented_ones_and_valid)
 	cr_assert_eq(c.pool_buffers, 2048);
 	cr_assert_eq(c.queue_msgs_max, 1024);
 	cr_assert_eq(c.queue_bytes_max, 1u << 20);
-	cr_assert_eq(c.slow_policy, RC_POLICY_DROP_OLDEST);
+	cr_assert_eq(c.slow_policy, RC_OUTQ_DROP_OLDEST);
 	cr_assert_eq(c.header_bytes_max, 8192);
 	cr_assert_eq(c.header_fields_max, 100);
 	cr_assert_eq(c.topics_max, 65536);
@@ -294,7 +294,7 @@ Test(cfg, flag_with_separate_value_and_last_wins)
 	cr_assert_eq(c.idle_timeout_ms, 8);
 	cr_assert_eq(c.listen.family, RC_ADDR_IPV6);
 	cr_assert_eq(c.listen.port, 9);
-	cr_assert_eq(c.slow_policy, RC_POLICY_CONFLATE);
+	cr_assert_eq(c.slow_policy, RC_OUTQ_CONFLATE);
 	/* a unique prefix is getopt_long's abbreviation; -c is --config */
 	const char *path = conf("max-connections = 5\n");
 	cr_assert_eq(LOAD(&c, NULL, err, "--max-conn=6", "-c", path, "--", NULL), RC_CFG_RUN, "%s",
@@ -683,12 +683,10 @@ Test(cfg, booleans_and_enums)
 	                 "expected true or false (also 1/0, yes/no, on/off)");
 
 	static const char *const pol[] = { "drop-oldest", "drop-newest", "conflate", "disconnect" };
-	for (int i = 0; i < RC_POLICY_COUNT; i++) {
+	for (int i = 0; i < RC_OUTQ_POLICY_COUNT; i++) {
 		assert_set_ok("slow-policy", pol[i], pol[i]);
-		cr_assert_str_eq(rc_cfg_policy_name((enum rc_policy)i), pol[i]);
-		enum rc_policy p;
-		cr_assert_eq(rc_cfg_policy_parse(pol[i], &p), 0);
-		cr_assert_eq((int)p, i);
+		cr_assert_str_eq(rc_outq_policy_name((enum rc_outq_policy)i), pol[i]);
+		cr_assert_eq(rc_outq_policy_parse(pol[i]), i);
 	}
 	assert_set_fails("slow-policy", "drop_oldest",
 	                 "slow-policy: 'drop_oldest' is not allowed: "
@@ -1170,7 +1168,7 @@ Test(cfg, validate_every_rule_at_its_boundary)
 	c.listen.family = 5;
 	assert_invalid(&c, fields);
 	rc_cfg_defaults(&c);
-	c.slow_policy = RC_POLICY_COUNT;
+	c.slow_policy = (enum rc_outq_policy)RC_OUTQ_POLICY_COUNT;
 	assert_invalid(&c, fields);
 	rc_cfg_defaults(&c);
 	c.log_level = (enum rc_log_level)RC_LOG_LEVEL_COUNT;
