@@ -3,9 +3,10 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "rc_check.h"
 
 static_assert(sizeof(rc_mail) == 16, "a record is 16 bytes");
 
@@ -191,25 +192,21 @@ bool rc_mailbox_sleep_end(rc_mailbox *mb)
 
 bool rc_mailbox_validate(const rc_mailbox *mb)
 {
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "rc_mailbox_validate: %s failed\n", #cond); \
-			return false; \
-		} \
-	} while (0)
 	uint32_t cap = mb->p_mask + 1;
 	uint32_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
 	uint32_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
-	CHECK(mb->p_slots != NULL);
-	CHECK(mb->p_slots == mb->c_slots && mb->p_mask == mb->c_mask && mb->p_wake == mb->c_wake);
-	CHECK(cap != 0 && cap <= RC_MAILBOX_CAPACITY_MAX && (cap & (cap - 1)) == 0);
-	CHECK(tail - head <= cap);
-	CHECK(head - mb->head_cache <= tail - mb->head_cache); /* head_cache <= head <= tail */
-	CHECK(tail - mb->head_cache <= cap);
-	CHECK(mb->tail_cache - head <= tail - head); /* head <= tail_cache <= tail */
+	RC_CHECK(mb->p_slots != NULL);
+	RC_CHECK(mb->p_slots == mb->c_slots && mb->p_mask == mb->c_mask && mb->p_wake == mb->c_wake);
+	RC_CHECK(cap != 0 && cap <= RC_MAILBOX_CAPACITY_MAX && (cap & (cap - 1)) == 0);
+	/* Free-running indices: each comparison is of distances mod 2^32 (see the header). */
+	RC_CHECKF(tail - head <= cap, "head %u, tail %u, capacity %u", head, tail, cap);
+	RC_CHECKF(head - mb->head_cache <= tail - mb->head_cache, /* head_cache <= head <= tail */
+	          "head_cache %u, head %u, tail %u", mb->head_cache, head, tail);
+	RC_CHECKF(tail - mb->head_cache <= cap, "head_cache %u, tail %u, capacity %u", mb->head_cache,
+	          tail, cap);
+	RC_CHECKF(mb->tail_cache - head <= tail - head, /* head <= tail_cache <= tail */
+	          "head %u, tail_cache %u, tail %u", head, mb->tail_cache, tail);
 	uint32_t s = atomic_load_explicit(&mb->p_wake->sleeping, memory_order_relaxed);
-	CHECK(s == 0 || s == 1);
+	RC_CHECKF(s == 0 || s == 1, "wake flag %u", s);
 	return true;
-#undef CHECK
 }

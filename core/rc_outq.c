@@ -9,10 +9,10 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "rc_msg.h"
+#include "rc_check.h"
 
 #define NONE UINT32_MAX
 
@@ -347,37 +347,32 @@ uint32_t rc_outq_drain(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *
 	return n;
 }
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "rc_outq_validate: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			return false; \
-		} \
-	} while (0)
-
 bool rc_outq_validate(const rc_outq *q, const rc_outq_cfg *cfg)
 {
-	CHECK(rc_outq_cfg_check(cfg) == 0);
-	CHECK(q->count <= cfg->msgs_max);
-	CHECK(q->head < cfg->msgs_max);
-	CHECK((q->ring == NULL) == (q->count == 0));
-	CHECK(q->pinned <= q->count);
+	RC_CHECK(rc_outq_cfg_check(cfg) == 0);
+	RC_CHECKF(q->count <= cfg->msgs_max, "count %u, msgs_max %u", q->count, cfg->msgs_max);
+	RC_CHECK(q->head < cfg->msgs_max);
+	RC_CHECK((q->ring == NULL) == (q->count == 0));
+	RC_CHECKF(q->pinned <= q->count, "pinned %u, count %u", q->pinned, q->count);
 	if (q->count == 0) {
-		CHECK(q->bytes == 0);
-		CHECK(q->head_offset == 0);
-		CHECK(q->head == 0);
+		RC_CHECK(q->bytes == 0);
+		RC_CHECK(q->head_offset == 0);
+		RC_CHECK(q->head == 0);
 		return true;
 	}
 	uint64_t sum = 0;
 	for (uint32_t i = 0; i < q->count; i++) {
 		const rc_msg *m = at(q, cfg, i);
-		CHECK(m != NULL);
-		CHECK(m->len >= 1 && m->len <= cfg->bytes_max);
-		CHECK(m->refs > 0);
+		RC_CHECK(m != NULL);
+		RC_CHECKF(m->len >= 1 && m->len <= cfg->bytes_max, "message %u of %u: len %u", i, q->count,
+		          m->len);
+		RC_CHECK(m->refs > 0);
 		sum += m->len;
 	}
-	CHECK(sum == q->bytes);
-	CHECK(q->bytes <= cfg->bytes_max);
-	CHECK(q->head_offset < at(q, cfg, 0)->len);
+	RC_CHECKF(sum == q->bytes, "messages hold %llu bytes, counter %u", (unsigned long long)sum,
+	          q->bytes);
+	RC_CHECK(q->bytes <= cfg->bytes_max);
+	RC_CHECKF(q->head_offset < at(q, cfg, 0)->len, "head_offset %u, head len %u", q->head_offset,
+	          at(q, cfg, 0)->len);
 	return true;
 }
