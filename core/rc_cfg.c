@@ -1,7 +1,7 @@
 /* rc_cfg: settings, their sources and their checks. The contract is in rc_cfg.h.
  *
  * The key table (`keys` below) is the single description of every setting: name, kind, field,
- * limits, value form and meaning. Parsing from all three sources, rc_cfg_get/rc_cfg_print, the
+ * limits, value form and meaning. Parsing from all three sources, rc_cfg_get, the
  * range checks of rc_cfg_validate and every line of --help come from it; the only other place that
  * names a setting is rc_cfg_defaults, and the usage text shows defaults by formatting a defaulted
  * struct with the same getter, so a default cannot be documented wrong.
@@ -1302,18 +1302,4 @@ void rc_cfg_usage(FILE *out, const char *prog)
 	wrapped(out, "Read settings from FILE (under the environment and the command line).", 8);
 	fprintf(out, "  -h, --help\n        Print this help and exit.\n");
 	fprintf(out, "  -V, --version\n        Print the version and exit.\n");
-}
-
-void rc_cfg_print(const rc_cfg *c, FILE *out)
-{
-	assert(c != NULL && out != NULL);
-	for (size_t i = 0; i < KEY_COUNT; i++) {
-		const struct key *k = &keys[i];
-		char v[2 * RC_CFG_ORIGINS_BYTES];
-		int n = get_value(c, k, v, sizeof v);
-		assert(n >= 0);
-		if (k->kind == K_TOKEN && n > 0)
-			snprintf(v, sizeof v, "(set)");
-		fprintf(out, "%s=%s\n", k->name, v);
-	}
 }

@@ -3,7 +3,7 @@
  *
  * Sources, later ones winning: defaults < config file (--config FILE) < environment
  * (RINGCAST_<KEY>) < command line (--key VALUE or --key=VALUE). One key table in rc_cfg.c drives
- * all of them, the --help text, rc_cfg_print and rc_cfg_validate, so they cannot disagree. A key is
+ * all of them, the --help text, rc_cfg_get and rc_cfg_validate, so they cannot disagree. A key is
  * the long flag without its dashes ("write-timeout-ms"); its environment name is RINGCAST_ and the
  * key in upper case with '-' as '_' (RINGCAST_WRITE_TIMEOUT_MS). The program does
  *     rc_cfg cfg; char err[RC_CFG_ERR_MAX];
@@ -131,6 +131,10 @@ enum rc_cfg_action {
 /* Every setting at its default (the usage text lists them). */
 void rc_cfg_defaults(rc_cfg *c);
 
+/* The program needs only rc_cfg_defaults, rc_cfg_parse_args and rc_cfg_usage (above and below).
+ * rc_cfg_set, rc_cfg_get, rc_cfg_load_file, rc_cfg_load_env, rc_cfg_load and rc_cfg_validate are
+ * the steps rc_cfg_parse_args is made of, public so that tests can drive each one on its own. */
+
 /* Set one key from its text. The one setter behind the file, the environment and the flags.
  * Returns 0, -ENOENT for an unknown key, -EINVAL for a value the key does not accept. Checks the
  * value alone; relations between keys are rc_cfg_validate's. On error c is unchanged. */
@@ -181,11 +185,7 @@ int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen);
  * default (from the same table as parsing), then --config, --help, --version. */
 void rc_cfg_usage(FILE *out, const char *prog);
 
-/* Every key as "key=value" lines, in table order, for the start-up log; a non-empty publish token
- * is printed as "(set)". */
-void rc_cfg_print(const rc_cfg *c, FILE *out);
-
-/* Table access, for tests and tools: the number of keys and the name of key i (0 <= i < count). */
+/* Table access, for tests: the number of keys and the name of key i (0 <= i < count). */
 size_t rc_cfg_key_count(void);
 const char *rc_cfg_key_name(size_t i);
 

@@ -39,11 +39,6 @@ void rc_mailbox_fini(rc_mailbox *mb)
 	mb->p_slots = mb->c_slots = NULL;
 }
 
-uint32_t rc_mailbox_capacity(const rc_mailbox *mb)
-{
-	return mb->p_mask + 1;
-}
-
 void rc_mailbox_use_wakeflag(rc_mailbox *mb, rc_wakeflag *wf)
 {
 	assert(wf != NULL);
@@ -52,50 +47,26 @@ void rc_mailbox_use_wakeflag(rc_mailbox *mb, rc_wakeflag *wf)
 
 /* ---- producer ---- */
 
-/* Free slots the producer may fill without looking at head again; reloads head (acquire: the
- * consumer's reads of those slots happened before) only when the cache offers fewer than want. */
-static uint32_t room(rc_mailbox *mb, uint32_t tail, uint32_t want)
+/* Is a slot free at tail? Reloads head (acquire: the consumer's reads of the slot happened
+ * before) only when the cached copy says the ring is full. */
+static bool has_room(rc_mailbox *mb, uint32_t tail)
 {
 	uint32_t cap = mb->p_mask + 1;
-	uint32_t free_slots = cap - (tail - mb->head_cache);
-	if (free_slots < want) {
+	if (tail - mb->head_cache == cap)
 		mb->head_cache = atomic_load_explicit(&mb->head, memory_order_acquire);
-		free_slots = cap - (tail - mb->head_cache);
-	}
-	assert(free_slots <= cap);
-	return free_slots;
+	assert(tail - mb->head_cache <= cap);
+	return tail - mb->head_cache < cap;
 }
 
 bool rc_mailbox_push(rc_mailbox *mb, const rc_mail *m)
 {
 	assert(m != NULL);
 	uint32_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
-	if (room(mb, tail, 1) == 0)
+	if (!has_room(mb, tail))
 		return false;
 	mb->p_slots[tail & mb->p_mask] = *m;
 	atomic_store_explicit(&mb->tail, tail + 1, memory_order_release);
 	return true;
-}
-
-uint32_t rc_mailbox_push_many(rc_mailbox *mb, const rc_mail *m, uint32_t n)
-{
-	assert(m != NULL || n == 0);
-	if (n == 0)
-		return 0;
-	uint32_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
-	uint32_t free_slots = room(mb, tail, n);
-	if (n > free_slots)
-		n = free_slots;
-	if (n == 0)
-		return 0;
-	uint32_t at = tail & mb->p_mask;
-	uint32_t first = mb->p_mask + 1 - at; /* slots before the end of the array */
-	if (first > n)
-		first = n;
-	memcpy(&mb->p_slots[at], m, (size_t)first * sizeof *m);
-	memcpy(&mb->p_slots[0], m + first, (size_t)(n - first) * sizeof *m);
-	atomic_store_explicit(&mb->tail, tail + n, memory_order_release);
-	return n;
 }
 
 bool rc_mailbox_notify(rc_mailbox *mb)
@@ -108,16 +79,6 @@ bool rc_mailbox_notify(rc_mailbox *mb)
 		return false;
 	/* Several producers may see the 1; the exchange gives the wake-up to exactly one of them. */
 	return atomic_exchange_explicit(&mb->p_wake->sleeping, 0, memory_order_seq_cst) != 0;
-}
-
-bool rc_mailbox_push_notify(rc_mailbox *mb, const rc_mail *m, bool *wake)
-{
-	assert(wake != NULL);
-	*wake = false;
-	if (!rc_mailbox_push(mb, m))
-		return false;
-	*wake = rc_mailbox_notify(mb);
-	return true;
 }
 
 /* ---- consumer ---- */
@@ -174,20 +135,6 @@ void rc_wakeflag_arm(rc_wakeflag *wf)
 bool rc_wakeflag_disarm(rc_wakeflag *wf)
 {
 	return atomic_exchange_explicit(&wf->sleeping, 0, memory_order_seq_cst) == 0;
-}
-
-bool rc_mailbox_sleep_begin(rc_mailbox *mb)
-{
-	rc_wakeflag_arm(mb->c_wake);
-	if (rc_mailbox_empty(mb))
-		return true;
-	rc_wakeflag_disarm(mb->c_wake);
-	return false;
-}
-
-bool rc_mailbox_sleep_end(rc_mailbox *mb)
-{
-	return rc_wakeflag_disarm(mb->c_wake);
 }
 
 bool rc_mailbox_validate(const rc_mailbox *mb)

@@ -6,7 +6,7 @@
  *     rc_metric_inc(&w->metrics, RC_M_ACCEPTED);
  *     rc_metric_add(&w->metrics, RC_M_BYTES_IN, n);
  *     rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_QUEUE_FULL_OLDEST));
- *     rc_metric_sub(&w->metrics, RC_M_CONNECTIONS, 1);           (gauges only)
+ *     rc_metric_set(&w->metrics, RC_M_CONNECTIONS, open);         (gauges only)
  * One table in rc_metrics.c names every id (metric name, type, help, label), so the ids, the
  * rendering and rc_metrics_add cannot disagree.
  *
@@ -182,9 +182,8 @@ static inline void rc_metric_inc(rc_metrics *m, unsigned id)
 	rc_metric_add(m, id, 1);
 }
 
-/* Gauges only. Out of line and checked (id is a gauge; a gauge never goes below zero, which would
- * be a bookkeeping bug): they run on state changes, not per message, unlike rc_metric_add. */
-void rc_metric_sub(rc_metrics *m, unsigned id, uint64_t n);
+/* Gauges only. Out of line and checked (id is a gauge): it runs on state changes, not per
+ * message, unlike rc_metric_add. */
 void rc_metric_set(rc_metrics *m, unsigned id, uint64_t value);
 
 /* Set the RC_M_BUFFERS family and RC_M_BUFFER_ALLOC_FAILURES from the pool's own counters. */

@@ -153,6 +153,7 @@ static inline bool rc_msgs_buffer_live(const rc_msgs *s, uint32_t buf)
 	return s->buf_head[buf] != NULL;
 }
 
+/* A copy of the slab's counters. For tests and debugging: the server reports none of them. */
 void rc_msgs_stats(const rc_msgs *s, struct rc_msgs_stats *out);
 
 /* Check every invariant: each chain is doubly linked correctly, without a cycle, and holds only

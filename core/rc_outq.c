@@ -23,23 +23,6 @@ static const char *const policy_names[RC_OUTQ_POLICY_COUNT] = {
 	[RC_OUTQ_DISCONNECT] = "disconnect",
 };
 
-static const char *const status_names[RC_OUTQ_STATUS_COUNT] = {
-	[RC_OUTQ_QUEUED] = "queued",
-	[RC_OUTQ_DROPPED_NEWEST] = "dropped-newest",
-	[RC_OUTQ_DROPPED_OLDEST] = "dropped-oldest",
-	[RC_OUTQ_CONFLATED] = "conflated",
-	[RC_OUTQ_OVERFLOW] = "overflow",
-	[RC_OUTQ_NOMEM] = "nomem",
-	[RC_OUTQ_TOO_BIG] = "too-big",
-};
-
-void rc_outq_cfg_default(rc_outq_cfg *cfg)
-{
-	cfg->msgs_max = RC_OUTQ_MSGS_MAX_DEFAULT;
-	cfg->bytes_max = RC_OUTQ_BYTES_MAX_DEFAULT;
-	cfg->policy = RC_OUTQ_DROP_OLDEST;
-}
-
 int rc_outq_cfg_check(const rc_outq_cfg *cfg)
 {
 	uint32_t n = cfg->msgs_max;
@@ -68,24 +51,6 @@ int rc_outq_policy_parse(const char *name)
 const char *rc_outq_policy_name(enum rc_outq_policy policy)
 {
 	return (unsigned)policy < RC_OUTQ_POLICY_COUNT ? policy_names[policy] : "unknown";
-}
-
-const char *rc_outq_status_name(enum rc_outq_status status)
-{
-	return (unsigned)status < RC_OUTQ_STATUS_COUNT ? status_names[status] : "unknown";
-}
-
-void rc_outq_init(rc_outq *q)
-{
-	memset(q, 0, sizeof *q);
-}
-
-void rc_outq_fini(rc_outq *q)
-{
-	/* A queue still holding messages (or storage) at fini leaks references: drain it first. */
-	assert(q->count == 0 && q->ring == NULL);
-	assert(q->bytes == 0 && q->head_offset == 0 && q->pinned == 0);
-	(void)q;
 }
 
 /* ---- internals ---- */

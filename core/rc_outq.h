@@ -97,8 +97,6 @@
 
 struct rc_msg;
 
-#define RC_OUTQ_MSGS_MAX_DEFAULT 1024u
-#define RC_OUTQ_BYTES_MAX_DEFAULT (1u << 20)
 /* The largest msgs_max: head, count and pinned are 16-bit to keep the handle at 24 bytes (the whole
  * per-connection budget is 400 bytes). 32768 slots are 256 KiB of storage, far more than a pool
  * buffer, so the real bound is rc_outq_storage_bytes() <= the pool's buffer size. */
@@ -134,7 +132,9 @@ typedef struct rc_outq_alloc {
 	void *ctx;
 } rc_outq_alloc;
 
-/* The handle. Public so it can be embedded; use the functions. Zero-initialised == empty. */
+/* The handle. Public so it can be embedded; use the functions. There is no init: a zeroed handle
+ * is an empty queue. Before the handle goes away the queue must be empty (rc_outq_drain), or the
+ * references and the storage it holds leak. */
 typedef struct rc_outq {
 	struct rc_msg **ring; /* msgs_max slots from the allocator; NULL iff count == 0 */
 	uint32_t bytes;       /* sum of len over queued messages, the head counted whole */
@@ -167,9 +167,6 @@ typedef struct rc_outq_result {
 	struct rc_msg *dropped[RC_OUTQ_DROPPED_MAX]; /* oldest first; each leaves with its reference */
 } rc_outq_result;
 
-/* Fill cfg with the defaults: 1024 messages, 1 MiB, drop-oldest. */
-void rc_outq_cfg_default(rc_outq_cfg *cfg);
-
 /* 0 if cfg is usable, -EINVAL if msgs_max is not a power of two in 1..RC_OUTQ_MSGS_MAX_LIMIT,
  * bytes_max is 0, or the policy is unknown. */
 int rc_outq_cfg_check(const rc_outq_cfg *cfg);
@@ -181,13 +178,6 @@ size_t rc_outq_storage_bytes(const rc_outq_cfg *cfg);
 int rc_outq_policy_parse(const char *name);
 /* The name rc_outq_policy_parse accepts; "unknown" for a value out of range. Never NULL. */
 const char *rc_outq_policy_name(enum rc_outq_policy policy);
-/* A short name for logs and metric labels ("queued", "dropped-oldest", ...); never NULL. */
-const char *rc_outq_status_name(enum rc_outq_status status);
-
-/* Make q empty. Equivalent to zeroing it. */
-void rc_outq_init(rc_outq *q);
-/* q must be empty (drained): asserts that it holds no storage. */
-void rc_outq_fini(rc_outq *q);
 
 /* Queue msg (len >= 1) at the tail, applying cfg->policy when it does not fit; *res says what
  * happened (above). Never fails otherwise. Storage is taken from alloc only if q was empty. */
@@ -210,10 +200,6 @@ static inline bool rc_outq_empty(const rc_outq *q)
 static inline uint32_t rc_outq_head_offset(const rc_outq *q)
 {
 	return q->head_offset;
-}
-static inline uint32_t rc_outq_pinned(const rc_outq *q)
-{
-	return q->pinned;
 }
 
 /* The i-th queued message, 0 being the head; i < count. The queue keeps it. */

@@ -251,15 +251,6 @@ uint32_t rc_pool_take_returned_recv(rc_pool *p, uint32_t *out_idx, uint32_t max)
 	return n;
 }
 
-void rc_pool_unlend_recv(rc_pool *p, uint32_t idx)
-{
-	assert(idx < p->count);
-	assert(p->state[idx] == ST_RECV_KERNEL && p->refs[idx] == 0);
-	assert(p->recv_kernel > 0);
-	p->recv_kernel--;
-	free_push(p, idx);
-}
-
 void rc_pool_remote_put(rc_pool *p, uint32_t idx)
 {
 	assert(idx < p->count);

@@ -151,8 +151,7 @@ void rc_topics_fini(rc_topics *t);
  * broken invariant to stderr and returns false; true if all hold. */
 bool rc_topics_validate(const rc_topics *t);
 
-/* The home slot of a name in t (the hash's low bits): for tests that need colliding names, and
- * for diagnostics. */
+/* The home slot of a name in t (the hash's low bits). For tests, which need colliding names. */
 uint32_t rc_topics_home(const rc_topics *t, const uint8_t *name, size_t len);
 
 /* The 32-bit hash of a name (what rc_topic.hash holds for a live topic), whether or not a topic of

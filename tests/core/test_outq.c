@@ -1,4 +1,4 @@
-/* Tests of rc_outq: the handle's size budget; config and names; storage taken on the first push
+/* Tests of rc_outq: the handle's size budget; config and policy names; storage taken on the first push
  * and returned exactly when the queue empties (allocator calls counted); every policy at the
  * message cap and at the byte cap with mixed sizes, including evictions that need several push
  * calls (res.more); protection of pinned and partly sent messages; FIFO order across wraparound;
@@ -92,6 +92,30 @@ static rc_outq_cfg cfg_of(uint32_t msgs_max, uint32_t bytes_max, enum rc_outq_po
 #define VALID(q, cfg) \
 	cr_assert(rc_outq_validate((q), (cfg)), "rc_outq_validate failed (line %d)", __LINE__)
 
+/* What the server does before freeing a connection: the queue is empty and holds no storage
+ * (anything else would leak message references or a buffer). */
+static void assert_drained(const rc_outq *q)
+{
+	cr_assert(q->count == 0 && q->ring == NULL, "%u messages, storage %p", q->count,
+	          (void *)q->ring);
+	cr_assert(q->bytes == 0 && q->head_offset == 0 && q->pinned == 0);
+}
+
+/* Names for failure messages. */
+static const char *status_name(enum rc_outq_status s)
+{
+	static const char *const names[RC_OUTQ_STATUS_COUNT] = {
+		[RC_OUTQ_QUEUED] = "queued",
+		[RC_OUTQ_DROPPED_NEWEST] = "dropped-newest",
+		[RC_OUTQ_DROPPED_OLDEST] = "dropped-oldest",
+		[RC_OUTQ_CONFLATED] = "conflated",
+		[RC_OUTQ_OVERFLOW] = "overflow",
+		[RC_OUTQ_NOMEM] = "nomem",
+		[RC_OUTQ_TOO_BIG] = "too-big",
+	};
+	return (unsigned)s < RC_OUTQ_STATUS_COUNT ? names[s] : "unknown";
+}
+
 /* The queue holds exactly want[0..n), head first. */
 static void expect_contents(const rc_outq *q, const rc_outq_cfg *cfg, rc_msg *const *want,
                             uint32_t n)
@@ -134,8 +158,8 @@ static void push_expect(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc 
 	rc_outq_result r;
 	rc_outq_push(q, cfg, al, m, &r);
 	VALID(q, cfg);
-	cr_assert_eq(r.status, status, "status %s, expected %s", rc_outq_status_name(r.status),
-	             rc_outq_status_name(status));
+	cr_assert_eq(r.status, status, "status %s, expected %s", status_name(r.status),
+	             status_name(status));
 	cr_assert(!r.more);
 	bool queued = status == RC_OUTQ_QUEUED || status == RC_OUTQ_DROPPED_OLDEST ||
 	              status == RC_OUTQ_CONFLATED;
@@ -158,25 +182,16 @@ Test(outq, handle_fits_budget)
 {
 	/* the per-connection budget is 400 bytes; the queue's share is 24 */
 	cr_assert(sizeof(rc_outq) <= 24, "sizeof(rc_outq) is %zu bytes, budget 24", sizeof(rc_outq));
-	rc_outq q;
-	rc_outq_init(&q);
-	rc_outq zero;
-	memset(&zero, 0, sizeof zero);
-	cr_assert_eq(memcmp(&q, &zero, sizeof q), 0, "init must equal zeroing");
-	rc_outq_cfg cfg;
-	rc_outq_cfg_default(&cfg);
+	/* zero-initialised is empty */
+	rc_outq q = { 0 };
+	rc_outq_cfg cfg = cfg_of(1024, 1u << 20, RC_OUTQ_DROP_OLDEST);
 	cr_assert(rc_outq_validate(&q, &cfg));
-	rc_outq_fini(&q);
+	assert_drained(&q);
 }
 
 Test(outq, cfg_check)
 {
-	rc_outq_cfg c;
-	rc_outq_cfg_default(&c);
-	cr_assert_eq(c.msgs_max, 1024u);
-	cr_assert_eq(c.bytes_max, 1u << 20);
-	cr_assert_eq(c.policy, RC_OUTQ_DROP_OLDEST);
-	cr_assert_eq(rc_outq_cfg_check(&c), 0);
+	rc_outq_cfg c = cfg_of(1024, 1u << 20, RC_OUTQ_DROP_OLDEST);
 	cr_assert_eq(rc_outq_storage_bytes(&c), 1024 * sizeof(void *));
 
 	static const uint32_t good[] = { 1, 2, 4, 1024, RC_OUTQ_MSGS_MAX_LIMIT };
@@ -189,15 +204,15 @@ Test(outq, cfg_check)
 		c.msgs_max = bad[i];
 		cr_assert_eq(rc_outq_cfg_check(&c), -EINVAL, "msgs_max %u accepted", bad[i]);
 	}
-	rc_outq_cfg_default(&c);
+	c = cfg_of(1024, 1u << 20, RC_OUTQ_DROP_OLDEST);
 	c.bytes_max = 0;
 	cr_assert_eq(rc_outq_cfg_check(&c), -EINVAL);
-	rc_outq_cfg_default(&c);
+	c = cfg_of(1024, 1u << 20, RC_OUTQ_DROP_OLDEST);
 	c.policy = (enum rc_outq_policy)RC_OUTQ_POLICY_COUNT;
 	cr_assert_eq(rc_outq_cfg_check(&c), -EINVAL);
 }
 
-Test(outq, policy_and_status_names)
+Test(outq, policy_names)
 {
 	static const char *const names[] = { "drop-oldest", "drop-newest", "conflate", "disconnect" };
 	static const enum rc_outq_policy vals[] = { RC_OUTQ_DROP_OLDEST, RC_OUTQ_DROP_NEWEST,
@@ -211,12 +226,6 @@ Test(outq, policy_and_status_names)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		cr_assert_eq(rc_outq_policy_parse(bad[i]), -EINVAL, "\"%s\" accepted", bad[i]);
 	cr_assert_str_eq(rc_outq_policy_name((enum rc_outq_policy)99), "unknown");
-	for (int s = 0; s < RC_OUTQ_STATUS_COUNT; s++) {
-		const char *n = rc_outq_status_name((enum rc_outq_status)s);
-		cr_assert(n != NULL && strcmp(n, "unknown") != 0, "status %d has no name", s);
-	}
-	cr_assert_str_eq(rc_outq_status_name(RC_OUTQ_CONFLATED), "conflated");
-	cr_assert_str_eq(rc_outq_status_name((enum rc_outq_status)99), "unknown");
 }
 
 /* ---- storage ---- */
@@ -226,8 +235,7 @@ Test(outq, storage_taken_on_first_push_returned_when_empty)
 	rc_outq_cfg cfg = cfg_of(8, 1000, RC_OUTQ_DROP_OLDEST);
 	talloc a;
 	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q;
-	rc_outq_init(&q);
+	rc_outq q = { 0 };
 	rc_msg m[10], *out[10];
 	for (int i = 0; i < 10; i++)
 		mk(&m[i], (uint64_t)i, 10, 0);
@@ -274,7 +282,7 @@ Test(outq, storage_taken_on_first_push_returned_when_empty)
 	cr_assert_eq(rc_outq_sent(&q, &cfg, &al, 0, out, 0), 0u);
 	cr_assert_eq(a.puts, 3u, "an empty queue put storage it did not hold");
 	VALID(&q, &cfg);
-	rc_outq_fini(&q);
+	assert_drained(&q);
 	cr_assert_eq(a.nlive, 0u);
 }
 
@@ -283,8 +291,7 @@ Test(outq, nomem_leaves_queue_empty)
 	rc_outq_cfg cfg = cfg_of(4, 100, RC_OUTQ_DROP_OLDEST);
 	talloc a;
 	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q;
-	rc_outq_init(&q);
+	rc_outq q = { 0 };
 	rc_msg m;
 	mk(&m, 1, 10, 0);
 	a.fail_next = true;
@@ -295,7 +302,7 @@ Test(outq, nomem_leaves_queue_empty)
 	push_expect(&q, &cfg, &al, &m, RC_OUTQ_QUEUED, NULL, 0);
 	cr_assert_eq(a.gets, 1u);
 	rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
-	rc_outq_fini(&q);
+	assert_drained(&q);
 	cr_assert_eq(a.nlive, 0u);
 }
 
@@ -304,7 +311,7 @@ Test(outq, nomem_leaves_queue_empty)
 /* q holds m[0..4) (10 bytes each, topics 0..3) in a cap-4 queue with plenty of bytes. */
 static void fill4(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *al, rc_msg *m)
 {
-	rc_outq_init(q);
+	*q = (rc_outq){ 0 };
 	for (uint32_t i = 0; i < 4; i++) {
 		mk(&m[i], i, 10, i);
 		push_expect(q, cfg, al, &m[i], RC_OUTQ_QUEUED, NULL, 0);
@@ -392,7 +399,7 @@ Test(outq, msg_cap_conflate)
 /* q holds 10, 20, 30, 40 bytes (topics 0..3) = exactly bytes_max 100, 4 of 16 slots. */
 static void fill_bytes(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *al, rc_msg *m)
 {
-	rc_outq_init(q);
+	*q = (rc_outq){ 0 };
 	for (uint32_t i = 0; i < 4; i++) {
 		mk(&m[i], i, 10 * (i + 1), i);
 		push_expect(q, cfg, al, &m[i], RC_OUTQ_QUEUED, NULL, 0);
@@ -505,8 +512,7 @@ Test(outq, many_evictions_take_several_calls)
 	rc_outq_cfg cfg = cfg_of(64, 1000, RC_OUTQ_DROP_OLDEST);
 	talloc a;
 	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q;
-	rc_outq_init(&q);
+	rc_outq q = { 0 };
 	rc_msg m[51];
 	for (uint32_t i = 0; i < 50; i++) {
 		mk(&m[i], i, 20, i % 3);
@@ -570,7 +576,7 @@ Test(outq, partly_sent_head_is_never_evicted)
 	rc_outq_pin(&q, 1);
 	cr_assert_eq(rc_outq_sent(&q, &cfg, &al, 3, out, 4), 0u);
 	cr_assert_eq(rc_outq_head_offset(&q), 3u);
-	cr_assert_eq(rc_outq_pinned(&q), 0u);
+	cr_assert_eq(q.pinned, 0u);
 
 	/* drop-oldest skips the head: m[1], then m[2] go */
 	mk(&m[4], 4, 10, 0);
@@ -631,8 +637,7 @@ Test(outq, pinned_messages_are_never_evicted)
 	rc_outq_cfg cfg = cfg_of(8, 1000, RC_OUTQ_DROP_OLDEST);
 	talloc a;
 	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q;
-	rc_outq_init(&q);
+	rc_outq q = { 0 };
 	rc_msg m[12], *out[8];
 	for (uint32_t i = 0; i < 8; i++) {
 		mk(&m[i], i, 10, i);
@@ -651,7 +656,7 @@ Test(outq, pinned_messages_are_never_evicted)
 	/* pinned 6 7 0 stay; 1 2 3 4 went: 6 7 0 5 8 9 10 11 */
 	rc_msg *want_left[8] = { &m[6], &m[7], &m[0], &m[5], &m[8], &m[9], &m[10], &m[11] };
 	expect_contents(&q, &cfg, want_left, 8);
-	cr_assert_eq(rc_outq_pinned(&q), 3u);
+	cr_assert_eq(q.pinned, 3u);
 
 	/* conflate must not replace a pinned message: topic 7 is only in m[7] (pinned) */
 	cfg.policy = RC_OUTQ_CONFLATE;
@@ -680,8 +685,7 @@ Test(outq, no_room_without_dropping_protected_bytes)
 		rc_outq_cfg cfg = cfg_of(8, 100, pol[k]);
 		talloc a;
 		rc_outq_alloc al = talloc_make(&a, &cfg);
-		rc_outq q;
-		rc_outq_init(&q);
+		rc_outq q = { 0 };
 		rc_msg m[3], *out[2];
 		mk(&m[0], 0, 80, 1);
 		mk(&m[1], 1, 15, 1);
@@ -699,8 +703,7 @@ Test(outq, no_room_without_dropping_protected_bytes)
 	rc_outq_cfg cfg = cfg_of(1, 100, RC_OUTQ_DROP_OLDEST);
 	talloc a;
 	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q;
-	rc_outq_init(&q);
+	rc_outq q = { 0 };
 	rc_msg m[3], *out[1];
 	mk(&m[0], 0, 10, 1);
 	mk(&m[1], 1, 10, 1);
@@ -720,8 +723,7 @@ Test(outq, fifo_across_wraparound)
 	rc_outq_cfg cfg = cfg_of(8, 1u << 20, RC_OUTQ_DISCONNECT);
 	talloc a;
 	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q;
-	rc_outq_init(&q);
+	rc_outq q = { 0 };
 	enum {
 		N = 100000
 	};
@@ -762,8 +764,7 @@ Test(outq, partial_sends)
 	rc_outq_cfg cfg = cfg_of(8, 1000, RC_OUTQ_DROP_OLDEST);
 	talloc a;
 	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q;
-	rc_outq_init(&q);
+	rc_outq q = { 0 };
 	rc_msg m[5], *out[8];
 	for (uint32_t i = 0; i < 5; i++) {
 		mk(&m[i], i, 100 + i, 0); /* 100 101 102 103 104 */
@@ -774,7 +775,7 @@ Test(outq, partial_sends)
 	cr_assert_eq(rc_outq_sent(&q, &cfg, &al, 150, out, 3), 1u);
 	cr_assert_eq(out[0], &m[0]);
 	cr_assert_eq(rc_outq_head_offset(&q), 50u);
-	cr_assert_eq(rc_outq_pinned(&q), 0u);
+	cr_assert_eq(q.pinned, 0u);
 	VALID(&q, &cfg);
 	/* resumed: 51 (the rest of m[1]) + 102 (m[2]) + 3 of m[3] */
 	rc_outq_pin(&q, 2);
@@ -825,8 +826,7 @@ Test(outq, drain_returns_every_message_once)
 	rc_outq_cfg cfg = cfg_of(16, 10000, RC_OUTQ_DROP_OLDEST);
 	talloc a;
 	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q;
-	rc_outq_init(&q);
+	rc_outq q = { 0 };
 	rc_msg m[40], *out[16];
 	for (uint32_t i = 0; i < 40; i++)
 		mk(&m[i], i, 1 + i, i % 4);
@@ -853,7 +853,7 @@ Test(outq, drain_returns_every_message_once)
 	VALID(&q, &cfg);
 	cr_assert_eq(a.gets, a.puts);
 	cr_assert_eq(a.nlive, 0u);
-	rc_outq_fini(&q);
+	assert_drained(&q);
 }
 
 Test(outq, validate_catches_corruption)
@@ -861,8 +861,7 @@ Test(outq, validate_catches_corruption)
 	rc_outq_cfg cfg = cfg_of(4, 100, RC_OUTQ_DROP_OLDEST);
 	talloc a;
 	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q;
-	rc_outq_init(&q);
+	rc_outq q = { 0 };
 	rc_msg m[3];
 	for (uint32_t i = 0; i < 3; i++) {
 		mk(&m[i], i, 10, 0);
@@ -887,8 +886,7 @@ Test(outq, validate_catches_corruption)
 	m[1].refs = 0;
 	cr_assert(!rc_outq_validate(&q, &cfg), "a dead message accepted");
 	m[1].refs = 1;
-	rc_outq empty;
-	rc_outq_init(&empty);
+	rc_outq empty = { 0 };
 	empty.ring = q.ring;
 	cr_assert(!rc_outq_validate(&empty, &cfg), "storage held by an empty queue accepted");
 	cr_assert(rc_outq_validate(&q, &cfg));
@@ -1012,7 +1010,7 @@ static void check_same(const rc_outq *q, const rc_outq_cfg *cfg, const model *md
 	cr_assert_eq(rc_outq_bytes(q), md->bytes, "op %llu", (unsigned long long)op);
 	cr_assert_eq(rc_outq_head_offset(q), md->offset, "op %llu: offset %u, model %u",
 	             (unsigned long long)op, rc_outq_head_offset(q), md->offset);
-	cr_assert_eq(rc_outq_pinned(q), md->pinned, "op %llu", (unsigned long long)op);
+	cr_assert_eq(q->pinned, md->pinned, "op %llu", (unsigned long long)op);
 	for (uint32_t i = 0; i < md->n; i++)
 		cr_assert_eq(rc_outq_peek(q, cfg, i), md->q[i], "op %llu: position %u",
 		             (unsigned long long)op, i);
@@ -1048,8 +1046,7 @@ static void model_run(uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint
 	rc_outq_cfg cfg = cfg_of(msgs_max, bytes_max, RC_OUTQ_DROP_OLDEST);
 	talloc a;
 	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q;
-	rc_outq_init(&q);
+	rc_outq q = { 0 };
 	model md = { .msgs_max = msgs_max, .bytes_max = bytes_max };
 	md.q = calloc(msgs_max, sizeof *md.q);
 	md.log = calloc(msgs_max + 1, sizeof *md.log);
@@ -1111,11 +1108,10 @@ static void model_run(uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint
 				cr_assert(res.status == want ||
 				                  (want == RC_OUTQ_DROPPED_OLDEST && res.status == RC_OUTQ_QUEUED),
 				          "op %llu: last status %s, model %s", (unsigned long long)op,
-				          rc_outq_status_name(res.status), rc_outq_status_name(want));
+				          status_name(res.status), status_name(want));
 			} else {
 				cr_assert_eq(res.status, want, "op %llu: status %s, model %s",
-				             (unsigned long long)op, rc_outq_status_name(res.status),
-				             rc_outq_status_name(want));
+				             (unsigned long long)op, status_name(res.status), status_name(want));
 			}
 			st->status[want]++;
 			if (want == RC_OUTQ_DROPPED_NEWEST && cfg.policy != RC_OUTQ_DROP_NEWEST)
@@ -1207,7 +1203,7 @@ static void model_run(uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint
 	cr_assert(rc_outq_empty(&q));
 	cr_assert_eq(a.gets, a.puts);
 	cr_assert_eq(a.nlive, 0u);
-	rc_outq_fini(&q);
+	assert_drained(&q);
 	/* each shape must reach both caps, or it proves less than it claims */
 	cr_assert_gt(st->at_msg_cap, 0u, "msgs_max %u bytes_max %u: message cap never reached",
 	             msgs_max, bytes_max);
@@ -1246,7 +1242,7 @@ Test(outq, randomized_against_model, .timeout = 240)
 		model_run(0xC0FFEE + s, shapes[s].msgs_max, shapes[s].bytes_max, 40000, &st);
 	/* the run must have reached every outcome, or it proves less than it claims */
 	for (int i = 0; i < RC_OUTQ_STATUS_COUNT; i++)
-		cr_assert_gt(st.status[i], 0u, "status %s never happened", rc_outq_status_name(i));
+		cr_assert_gt(st.status[i], 0u, "status %s never happened", status_name(i));
 	cr_assert_gt(st.more, 0u, "no push needed several calls");
 	cr_assert_gt(st.partial, 0u, "no partial send");
 	cr_assert_gt(st.drains, 0u);
