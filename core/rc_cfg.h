@@ -12,7 +12,8 @@
  *     r < 0: print err, exit 2; RC_CFG_HELP: rc_cfg_usage(stdout, argv[0]), exit 0;
  *     RC_CFG_VERSION: print the version, exit 0; RC_CFG_RUN: cfg is complete and validated.
  *
- * Values, parsed strictly (an error names the key and says what is allowed, in one line):
+ * Values, parsed strictly (an error names the key and says what is allowed, in one line; the
+ * parsers and the limits are rc_cfg_value.h's):
  *   integers   decimal digits only: no sign, no space, no 0x, no exponent, no unit; leading zeros
  *              are decimal; each key has a range (rc_cfg_usage shows it)
  *   sizes      the *-bytes keys: an integer with an optional K, M or G suffix (either case), binary
@@ -51,14 +52,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "rc_cfg_value.h"
 #include "rc_log.h"
 #include "rc_outq.h"
 
-#define RC_CFG_ERR_MAX 256        /* a size for err that holds every message */
-#define RC_CFG_CPUS_MAX 1024      /* CPU numbers are below this (glibc's CPU_SETSIZE) */
-#define RC_CFG_ORIGINS_MAX 32     /* most origins in the allowed list */
-#define RC_CFG_ORIGINS_BYTES 2048 /* their total length, a NUL after each */
-#define RC_CFG_TOKEN_MAX 256      /* longest publish token (RC_APP_TOKEN_MAX) */
+#define RC_CFG_ERR_MAX 256 /* a size for err that holds every message */
 
 /* Bytes of every pool buffer kept for what goes in front of a payload: the server frame header
  * (at most 10 bytes; 14 counted, the client form) and, for a plain publisher's message copied into
@@ -66,25 +64,10 @@
  * message-max-bytes can be a round figure and the payload starts aligned. */
 #define RC_CFG_HEADROOM_BYTES 256
 
-/* Bytes an outbound queue spends per queued message; a queue's ring of queue-msgs-max entries is
- * taken from one pool buffer (arch-core.md), so it must fit one. */
+/* Bytes an outbound queue's ring spends per message (one pointer: rc_outq_storage_bytes).
+ * rc_cfg_validate keeps a ring of queue-msgs-max entries within one buffer-size-bytes, which bounds
+ * what one subscriber's queue can take besides its messages. */
 #define RC_CFG_QUEUE_ENTRY_BYTES 8
-
-/* A listening address, resolved from literals only (core/ makes no system call). family is not an
- * AF_ constant (core/ does not include socket headers); net/ maps it. */
-enum rc_addr_family {
-	RC_ADDR_IPV4 = 4,
-	RC_ADDR_IPV6 = 6,
-};
-
-typedef struct rc_cfg_addr {
-	uint8_t family;   /* enum rc_addr_family */
-	uint16_t port;    /* host byte order; 0: the kernel picks */
-	uint8_t addr[16]; /* network byte order; IPv4 uses addr[0..4), the rest is 0 */
-} rc_cfg_addr;
-
-/* Longest text of an address: "[" 45-byte IPv6 "]:" 5-digit port and a NUL. */
-#define RC_CFG_ADDR_TEXT_MAX 56
 
 typedef struct rc_cfg {
 	rc_cfg_addr listen;            /* listen: 127.0.0.1:8080 */
@@ -188,19 +171,6 @@ void rc_cfg_usage(FILE *out, const char *prog);
 /* Table access, for tests: the number of keys and the name of key i (0 <= i < count). */
 size_t rc_cfg_key_count(void);
 const char *rc_cfg_key_name(size_t i);
-
-/* Parse a listen address (see the top of this file). Returns 0 or -EINVAL; *out unchanged on
- * error. */
-int rc_cfg_addr_parse(const char *s, rc_cfg_addr *out);
-
-/* Write a as text: a.b.c.d:port, or [v6]:port in RFC 5952 form (lower case, the longest run of
- * two or more zero groups as ::, ::ffff:a.b.c.d for IPv4-mapped). Returns the length, or 0 if it
- * does not fit in cap (RC_CFG_ADDR_TEXT_MAX always does). */
-size_t rc_cfg_addr_format(const rc_cfg_addr *a, char *out, size_t cap);
-
-/* Parse a CPU list into a mask of RC_CFG_CPUS_MAX bits and count them. Returns 0 or -EINVAL (mask
- * and count unchanged on error). */
-int rc_cfg_cpus_parse(const char *s, uint64_t mask[RC_CFG_CPUS_MAX / 64], uint32_t *count);
 
 /* Is CPU n in c's list? */
 bool rc_cfg_cpu_isset(const rc_cfg *c, uint32_t cpu);
