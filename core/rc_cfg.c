@@ -155,7 +155,8 @@ void rc_cfg_defaults(rc_cfg *c)
 	c->drain_timeout_ms = 10000;
 	/* 64 KiB buffers: the largest default message fits one with its header room, so a slow-path
 	 * copy is one buffer, and a send staged from one carries hundreds of small frames, well past
-	 * the 64 frames per send at which FACTS.md's loopback sends stop gaining. */
+	 * the 64 frames per send at which loopback sends stop gaining (docs/facts.md; measured with
+	 * perf/send-bench --matrix batching). */
 	c->buffer_size_bytes = 64u << 10;
 	c->message_max_bytes = (64u << 10) - RC_CFG_HEADROOM_BYTES;
 	c->recv_buffers = 1024;
@@ -177,7 +178,7 @@ void rc_cfg_defaults(rc_cfg *c)
 	c->idle_spin_us = 0;
 }
 
-/* ---- small helpers ---------------------------------------------------------------------------- */
+/* ---- small helpers --------------------------------------------------------------------------- */
 
 static void say(char *err, size_t errlen, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -285,7 +286,7 @@ static int check_u32(const struct key *k, uint64_t v, const char *text, char *ms
 	return 0;
 }
 
-/* ---- set and get ------------------------------------------------------------------------------ */
+/* ---- set and get ----------------------------------------------------------------------------- */
 
 /* set_value for the integer kinds. */
 static int set_u32(rc_cfg *c, const struct key *k, const char *value, char *msg, size_t cap)
@@ -478,7 +479,7 @@ size_t rc_cfg_origins(const rc_cfg *c, const char **out, size_t cap)
 	return c->origin_count;
 }
 
-/* ---- validation ------------------------------------------------------------------------------- */
+/* ---- validation ------------------------------------------------------------------------------ */
 
 /* Every integer key within its range, and the other fields holding values a setting can give. */
 static int validate_values(const rc_cfg *c, char *err, size_t errlen)
@@ -572,7 +573,7 @@ int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* ---- the three sources -------------------------------------------------------------------------- */
+/* ---- the three sources ----------------------------------------------------------------------- */
 
 static bool is_space(char ch)
 {
@@ -819,7 +820,7 @@ int rc_cfg_parse_args(rc_cfg *c, int argc, char **argv, char *err, size_t errlen
 	return rc_cfg_load(c, argc, argv, environ, err, errlen);
 }
 
-/* ---- output ----------------------------------------------------------------------------------- */
+/* ---- output ---------------------------------------------------------------------------------- */
 
 /* Print text wrapped at 100 columns, every line indented by `indent` spaces. */
 static void wrapped(FILE *out, const char *text, int indent)

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- integers and booleans -------------------------------------------------------------------- */
+/* ---- integers and booleans ------------------------------------------------------------------- */
 
 /* The shift of a size suffix, or -1 for a byte that is not one. */
 static int suffix_shift(char ch)
@@ -255,7 +255,7 @@ int rc_cfg_cpus_format(const uint64_t mask[RC_CFG_CPUS_MAX / 64], char *out, siz
 	return (int)o;
 }
 
-/* ---- tokens and origins ------------------------------------------------------------------------ */
+/* ---- tokens and origins ---------------------------------------------------------------------- */
 
 bool rc_cfg_token_ok(const char *s)
 {

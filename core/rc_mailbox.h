@@ -1,5 +1,6 @@
 /* rc_mailbox: the lock-free single-producer single-consumer queue one worker uses to hand work to
- * another (issue 4: one mailbox per ordered worker pair, A -> B and B -> A are two mailboxes).
+ * another. There is one mailbox per ordered worker pair (A -> B and B -> A are two), so each has
+ * exactly one producer and one consumer.
  *
  * What it carries. Fixed 16-byte records (rc_mail: two 64-bit words, say a message pointer and a
  * tag); the mailbox never looks inside them. A bounded ring of `capacity` records, capacity a power
@@ -40,8 +41,9 @@
  * (drop and count, retry next loop turn, ...) is the caller's documented policy; the mailbox keeps
  * no overflow.
  *
- * Waking a sleeping consumer (issue 4: MSG_RING only when the consumer is actually asleep, not once
- * per message). An rc_wakeflag says "the consumer is (about to be) asleep in io_uring_enter". One
+ * Waking a sleeping consumer: with IORING_OP_MSG_RING, which costs 70-100 us per wake-up on the
+ * development VM (docs/facts.md), so only when the consumer is actually asleep, never once per
+ * message. An rc_wakeflag says "the consumer is (about to be) asleep in io_uring_enter". One
  * flag belongs to one consumer; a consumer with several incoming mailboxes points them all at the
  * same flag (rc_mailbox_use_wakeflag) so that at most one producer wakes it per sleep. Protocol:
  *     consumer: arm the flag (seq_cst exchange 1), then re-check every incoming mailbox

@@ -205,7 +205,7 @@ int rc_metric_describe(unsigned id, rc_metric_info *out)
 	return 0;
 }
 
-/* ---- rendering -------------------------------------------------------------------------------- */
+/* ---- rendering ------------------------------------------------------------------------------- */
 
 /* An append-only cursor over the caller's buffer; once something did not fit it stays failed. */
 struct out {

@@ -264,7 +264,8 @@ bool rc_msgs_validate(const rc_msgs *s)
 		          m->refs);
 	}
 	/* A descriptor twice on a singly linked list means a cycle, which the bound above catches;
-	 * so with every entry unused and as many entries as unused descriptors, all of them are on it. */
+	 * so with every entry unused and as many entries as unused descriptors, all of them are on
+	 * it. */
 	RC_CHECKF(nfree == s->count - live, "free list has %u, %u unused", nfree, s->count - live);
 	return true;
 }

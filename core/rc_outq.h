@@ -4,9 +4,9 @@
  * A queue is a FIFO ring of `rc_msg *` capped both in messages (cfg->msgs_max, a power of two) and
  * in bytes (cfg->bytes_max, counting every queued frame whole). The handle is 24 bytes and embedded
  * in the connection; the ring's slots (msgs_max pointers) are NOT: they come from a caller-provided
- * allocator (rc_outq_alloc; the server backs it with a pool buffer, tests with malloc) on the push
- * that makes the queue non-empty, and go back the moment it is empty again, so an idle connection
- * holds no buffer at all (DESIGN.md, "Receive once, encode once, broadcast").
+ * allocator (rc_outq_alloc; the server backs it with its chunk slab, rc_chunks.h, tests with
+ * malloc) on the push that makes the queue non-empty, and go back the moment it is empty again, so
+ * an idle connection holds no buffer at all.
  *
  * The configuration (caps and policy) is shared by every queue of a worker, so it is not stored per
  * queue: every operation that needs it takes a `const rc_outq_cfg *`, and it must be the same caps
@@ -82,7 +82,7 @@
  * and the pin is released. One send in flight per connection, so at most one pin at a time.
  *
  * Closing: rc_outq_drain hands every message back, after the send in flight (if any) has completed
- * and been reported with rc_outq_sent (STYLE 8: nothing is released while the kernel may read it).
+ * and been reported with rc_outq_sent (nothing is released while the kernel may still read it).
  *
  * Nothing here allocates except through the allocator, which is called at most once per push (on
  * the empty -> non-empty transition) and put back at most once per operation. Not thread-safe: a

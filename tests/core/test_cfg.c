@@ -18,7 +18,7 @@
 
 #include "rc_cfg.h"
 
-/* ---- helpers -------------------------------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 static char tmpdir[64];
 
@@ -127,7 +127,7 @@ static void assert_set_ok(const char *key, const char *value, const char *want)
 	cr_assert_str_eq(out, want, "%s = '%s'", key, value);
 }
 
-/* ---- defaults --------------------------------------------------------------------------------- */
+/* ---- defaults -------------------------------------------------------------------------------- */
 
 Test(cfg, defaults_are_the_documented_ones_and_valid)
 {
@@ -308,7 +308,7 @@ Test(cfg, flag_with_separate_value_and_last_wins)
 	cr_assert_str_eq(c.publish_token, "");
 }
 
-/* ---- the command line ------------------------------------------------------------------------- */
+/* ---- the command line ------------------------------------------------------------------------ */
 
 Test(cfg, help_and_version)
 {
@@ -405,7 +405,7 @@ Test(cfg, parse_args_uses_the_process_environment)
 	cr_assert_eq(c.write_timeout_ms, 1234);
 }
 
-/* ---- the environment ------------------------------------------------------------------------------ */
+/* ---- the environment ------------------------------------------------------------------------- */
 
 Test(cfg, environment)
 {
@@ -460,7 +460,7 @@ Test(cfg, environment)
 	cr_assert_not_null(strstr(err, "does not name a setting"));
 }
 
-/* ---- config files ------------------------------------------------------------------------------ */
+/* ---- config files ---------------------------------------------------------------------------- */
 
 Test(cfg, config_file_syntax)
 {
@@ -543,7 +543,7 @@ Test(cfg, config_file_errors_say_file_and_line)
 	cr_assert_str_eq(strstr(err, ": read error"), ": read error");
 }
 
-/* ---- integers ---------------------------------------------------------------------------------- */
+/* ---- integers -------------------------------------------------------------------------------- */
 
 Test(cfg, integers_strict)
 {
@@ -734,7 +734,7 @@ Test(cfg, unknown_key_and_get)
 	cr_assert_eq(strlen(tiny), 7);
 }
 
-/* ---- listen addresses --------------------------------------------------------------------------- */
+/* ---- listen addresses ------------------------------------------------------------------------ */
 
 static void addr_ok(const char *text, uint8_t family, const uint8_t *bytes, uint16_t port,
                     const char *canon)
@@ -914,7 +914,7 @@ Test(cfg, ipv6_round_trip_random)
 	cr_assert_str_eq(text, "[::ffff:255.255.255.255]:65535");
 }
 
-/* ---- CPU lists ------------------------------------------------------------------------------------ */
+/* ---- CPU lists ------------------------------------------------------------------------------- */
 
 Test(cfg, cpu_lists)
 {
@@ -981,7 +981,7 @@ Test(cfg, cpu_lists)
 	assert_set_ok("cpus", list, list);
 }
 
-/* ---- tokens and origins ------------------------------------------------------------------------- */
+/* ---- tokens and origins ---------------------------------------------------------------------- */
 
 Test(cfg, publish_token)
 {
@@ -1065,7 +1065,7 @@ Test(cfg, origins)
 	assert_set_fails("origins", longs, want);
 }
 
-/* ---- validation -------------------------------------------------------------------------------- */
+/* ---- validation ------------------------------------------------------------------------------ */
 
 static void assert_invalid(const rc_cfg *c, const char *want)
 {
@@ -1185,7 +1185,7 @@ Test(cfg, validate_every_rule_at_its_boundary)
 	assert_invalid(&c, fields);
 }
 
-/* ---- usage and print --------------------------------------------------------------------------- */
+/* ---- usage and print ------------------------------------------------------------------------- */
 
 static char *capture(void (*fn)(FILE *, const void *), const void *arg, size_t *len)
 {

@@ -1,15 +1,17 @@
-/* Tests of rc_mailbox. Single thread: init's checks, empty, full, every push/pop batch size at every starting slot (so every wrap-around point), the free-running indices
- * wrapping past 2^32, the wake flag's state machine, and a long random sequence against a model,
- * with rc_mailbox_validate after every operation. Two threads (pthreads): one producer and one
- * consumer hammer the ring with sequence-numbered records and a checksum (nothing lost, duplicated
- * or reordered) at capacities 1, 2 and 4096; and the wake-up protocol with a consumer that really
+/* Tests of rc_mailbox. Single thread: init's checks, empty, full, every push/pop batch size at
+ * every starting slot (so every wrap-around point), the free-running indices wrapping past 2^32,
+ * the wake flag's state machine, and a long random sequence against a model, with
+ * rc_mailbox_validate after every operation. Two threads (pthreads): one producer and one consumer
+ * hammer the ring with sequence-numbered records and a checksum (nothing lost, duplicated or
+ * reordered) at capacities 1, 2 and 4096; and the wake-up protocol with a consumer that really
  * sleeps (futex on the wake flag, which is sticky like the CQE MSG_RING posts) and is woken only
  * through rc_mailbox_notify, with one producer and with two producers sharing the flag: a lost
  * wake-up fails the test after a bounded wait instead of hanging it.
  *
  * Sizes: 10M records per hammer (1M at capacity 1), 20,000 wake-up rounds, in every build: measured
- * here at 0.1-3.5 s per test in Release and 1-15 s under ThreadSanitizer with --jobs 2 (two tiny-ring
- * pairs of threads at once on two vCPUs are what make it slow, hence one test for both). */
+ * here at 0.1-3.5 s per test in Release and 1-15 s under ThreadSanitizer with --jobs 2 (two
+ * tiny-ring pairs of threads at once on two vCPUs are what make it slow, hence one test for
+ * both). */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -29,7 +31,8 @@
 
 #define HAMMER_RECORDS 10000000u
 #define WAKE_ROUNDS 20000u
-#define ACK_WAIT_MS 3000 /* a wake-up takes ~100 us here (FACTS.md); 3 s means it was lost */
+/* A wake-up takes ~100 us on the development VM (docs/facts.md); 3 s means it was lost. */
+#define ACK_WAIT_MS 3000
 
 #define VALID(mb) \
 	cr_assert(rc_mailbox_validate(mb), "rc_mailbox_validate failed (line %d)", __LINE__)
@@ -102,7 +105,8 @@ Test(mailbox, init_checks_capacity)
 
 Test(mailbox, sides_on_separate_lines)
 {
-	/* Whatever the alignment, the producer's and consumer's indices and the flag are a line apart. */
+	/* Whatever the alignment, the producer's and consumer's indices and the flag are a line
+	 * apart. */
 	rc_mailbox mb;
 	uintptr_t tail = (uintptr_t)&mb.tail, head = (uintptr_t)&mb.head;
 	uintptr_t flag = (uintptr_t)&mb.own_wake.sleeping;
@@ -298,7 +302,8 @@ Test(mailbox, random_against_model)
 }
 
 /* The wake flag as the server drives it: one flag per consumer (rc_mailbox_use_wakeflag), armed,
- * re-checked with rc_mailbox_empty, disarmed; the producer's rc_mailbox_notify after each publish. */
+ * re-checked with rc_mailbox_empty, disarmed; the producer's rc_mailbox_notify after each
+ * publish. */
 Test(mailbox, wake_flag_state_machine)
 {
 	rc_wakeflag wf;
@@ -455,9 +460,9 @@ static void hammer(uint32_t cap, uint64_t n)
 
 /* No Criterion .timeout on these: with --jobs 2 it leaks 48 bytes in Criterion's runner, which
  * fails the ASan build; a hang is bounded by ctest's TIMEOUT, and the wake-up tests bound every
- * wait themselves. Capacities 1 and 2 in one test, one after the other: every record is a handoff between the
- * cores, and two such pairs of threads at once on this two-vCPU machine (Criterion --jobs 2) spend
- * their time in sched_yield, several times slower. */
+ * wait themselves. Capacities 1 and 2 in one test, one after the other: every record is a handoff
+ * between the cores, and two such pairs of threads at once on this two-vCPU machine (Criterion
+ * --jobs 2) spend their time in sched_yield, several times slower. */
 Test(mailbox_threads, hammer_tiny_rings)
 {
 	hammer(1, HAMMER_RECORDS / 10);
@@ -471,9 +476,9 @@ Test(mailbox_threads, hammer_capacity_4096)
 
 /* ---- two threads: the wake-up protocol ----------------------------------------------------- */
 
-/* The consumer sleeps in FUTEX_WAIT on the wake flag's word while it is 1; a producer that takes the
- * wake-up (rc_mailbox_notify: the flag is now 0) calls FUTEX_WAKE. Like a MSG_RING completion, the
- * wake-up cannot be missed once the flag is 0: FUTEX_WAIT returns at once if the word is not 1.
+/* The consumer sleeps in FUTEX_WAIT on the wake flag's word while it is 1; a producer that takes
+ * the wake-up (rc_mailbox_notify: the flag is now 0) calls FUTEX_WAKE. Like a MSG_RING completion,
+ * the wake-up cannot be missed once the flag is 0: FUTEX_WAIT returns at once if the word is not 1.
  *
  * Each producer publishes a burst, notifies once, then waits (without ever notifying again) until
  * the consumer has taken the whole burst. So the consumer runs dry after every burst and goes to

@@ -16,7 +16,7 @@
 #include "rc_metrics.h"
 #include "rc_pool.h"
 
-/* ---- a checker for the text format ------------------------------------------------------------ */
+/* ---- a checker for the text format ----------------------------------------------------------- */
 
 struct sample {
 	char name[96];
@@ -152,7 +152,7 @@ static void expected(unsigned id, char name[96], char labels[96])
 		labels[0] = '\0';
 }
 
-/* ---- the table -------------------------------------------------------------------------------- */
+/* ---- the table ------------------------------------------------------------------------------- */
 
 Test(metrics, every_slot_described_once)
 {
@@ -339,7 +339,7 @@ Test(metrics, render_cap_too_small_returns_zero)
 	free(full);
 }
 
-/* ---- updates and sums -------------------------------------------------------------------------- */
+/* ---- updates and sums ------------------------------------------------------------------------ */
 
 Test(metrics, inc_add_set)
 {

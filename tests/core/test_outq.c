@@ -1,5 +1,5 @@
-/* Tests of rc_outq: the handle's size budget; config and policy names; storage taken on the first push
- * and returned exactly when the queue empties (allocator calls counted); every policy at the
+/* Tests of rc_outq: the handle's size budget; config and policy names; storage taken on the first
+ * push and returned exactly when the queue empties (allocator calls counted); every policy at the
  * message cap and at the byte cap with mixed sizes, including evictions that need several push
  * calls (res.more); protection of pinned and partly sent messages; FIFO order across wraparound;
  * partial-send accounting; drain; validate catching a corrupted queue; and a randomized test (fixed
@@ -586,7 +586,8 @@ Test(outq, partly_sent_head_is_never_evicted)
 	expect_contents(&q, &cfg, left, 4);
 	cr_assert_eq(rc_outq_head_offset(&q), 3u, "the offset must stay with the head");
 
-	/* conflate never replaces it either: its topic (0) has a newer message, m[4], replaced instead */
+	/* conflate never replaces it either: its topic (0) has a newer message, m[4], replaced
+	 * instead */
 	cfg.policy = RC_OUTQ_CONFLATE;
 	mk(&m[5], 5, 10, 0);
 	want[0] = &m[4];

@@ -4,7 +4,8 @@
  * order, compared with a table built fresh); hash spread and seeding; per-topic sequence numbers
  * with pins; iteration that removes the current subscriber; missed accounting and the pending list;
  * invalid names; that validate catches corruption; and a randomized model test (fixed seed, 200k
- * operations) against a plain reference of arrays. rc_topics_validate runs after every operation. */
+ * operations) against a plain reference of arrays. rc_topics_validate runs after every
+ * operation. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -261,7 +262,8 @@ Test(topic, fill_subs_max_exactly)
 	}
 	cr_assert_eq(t.subs_live, SUBS);
 	cr_assert_eq(t.topics_live, 2);
-	/* no subscription left: refused for an existing topic and for a new one, which is not created */
+	/* no subscription left: refused for an existing topic and for a new one, which is not
+	 * created */
 	cr_assert_eq(rc_subscribe(&t, &sr[SUBS], S("shared")), -ENOSPC);
 	cr_assert_eq(rc_subscribe(&t, &sr[SUBS], S("fresh")), -ENOSPC);
 	cr_assert_eq(rc_subscribe(&t, &sr[0], S("fresh")), -ENOSPC);
@@ -368,7 +370,7 @@ Test(topic, many_topics_and_subscribers)
 	rc_topics_fini(&t);
 }
 
-/* ---- the hash table: backward-shift deletion --------------------------------------------------- */
+/* ---- the hash table: backward-shift deletion ------------------------------------------------- */
 
 enum {
 	BS_TOPICS = 4,
@@ -376,7 +378,8 @@ enum {
 	BS_PER_HOME = BS_TOPICS
 };
 
-/* Names sorted by home slot in a table of 8 slots: pool[h][k] is the k-th name found with home h. */
+/* Names sorted by home slot in a table of 8 slots: pool[h][k] is the k-th name found with home
+ * h. */
 static char bs_pool[BS_CAP][BS_PER_HOME][16];
 
 static void bs_fill_pool(const rc_topics *t)
@@ -554,7 +557,7 @@ Test(topic, hash_spread_and_seed)
 	rc_topics_fini(&t);
 }
 
-/* ---- sequence numbers and pins ----------------------------------------------------------------- */
+/* ---- sequence numbers and pins --------------------------------------------------------------- */
 
 Test(topic, sequence_numbers_and_pins)
 {
@@ -848,7 +851,7 @@ Test(topic, validate_detects_corruption)
 	}
 }
 
-/* ---- randomized model test --------------------------------------------------------------------- */
+/* ---- randomized model test ------------------------------------------------------------------- */
 
 enum {
 	M_NAMES = 48,
