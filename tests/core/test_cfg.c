@@ -1081,7 +1081,7 @@ static void assert_valid(const rc_cfg *c)
 	cr_assert_str_eq(err, "");
 }
 
-Test(cfg, validate_every_rule_at_its_boundary)
+Test(cfg, validate_every_relation_at_its_boundary)
 {
 	rc_cfg c;
 
@@ -1138,8 +1138,13 @@ Test(cfg, validate_every_rule_at_its_boundary)
 	c.pool_buffers = 2049;
 	assert_invalid(&c, "(recv-buffers 2048 + pool-buffers 2049) * buffer-size-bytes 16777216 = "
 	                   "68736253952 bytes per worker, more than 68719476736");
+}
 
-	/* every range again, for a struct filled by hand: timeouts > 0, powers of two */
+/* Every range again, for a struct filled by hand: timeouts > 0, powers of two; and the fields no
+ * setting can get wrong. */
+Test(cfg, validate_ranges_and_fields_filled_by_hand)
+{
+	rc_cfg c;
 	rc_cfg_defaults(&c);
 	c.idle_timeout_ms = 0;
 	assert_invalid(&c, "idle-timeout-ms: 0 is out of range: expected an integer 1..86400000 "

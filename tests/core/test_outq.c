@@ -1038,174 +1038,246 @@ typedef struct model_stats {
 	uint64_t evict_conflate;          /* CONFLATED after evicting older messages first */
 } model_stats;
 
-static void model_run(uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint32_t ops,
-                      model_stats *all)
-{
-	model_stats shape_st, *st = &shape_st;
-	memset(st, 0, sizeof *st);
-	rng_state = seed;
-	rc_outq_cfg cfg = cfg_of(msgs_max, bytes_max, RC_OUTQ_DROP_OLDEST);
+/* One randomized run: the queue under test, the model, and what they handed back. */
+typedef struct run {
+	rc_outq_cfg cfg;
 	talloc a;
-	rc_outq_alloc al = talloc_make(&a, &cfg);
-	rc_outq q = { 0 };
-	model md = { .msgs_max = msgs_max, .bytes_max = bytes_max };
-	md.q = calloc(msgs_max, sizeof *md.q);
-	md.log = calloc(msgs_max + 1, sizeof *md.log);
-	rc_msg **got = calloc(msgs_max + 1, sizeof *got);
-	rc_msg *msgs = calloc(ops, sizeof *msgs);
-	uint8_t *returned = calloc(ops, 1); /* times each message was handed back */
-	cr_assert(md.q && md.log && got && msgs && returned);
-	uint8_t *queued_ever = calloc(ops, 1);
-	cr_assert_not_null(queued_ever);
-	uint32_t nmsgs = 0;
+	rc_outq_alloc al;
+	rc_outq q;
+	model md;
+	rc_msg **got; /* what the queue handed back in the operation in progress */
+	uint32_t ngot;
+	rc_msg *msgs; /* every message ever pushed, msgs[id].seq == id */
+	uint32_t nmsgs;
+	uint8_t *returned;    /* times each message was handed back */
+	uint8_t *queued_ever; /* whether each message went in */
+	bool backlog;         /* the phase fills the queue to its caps */
+	model_stats st;
+} run;
 
-	for (uint64_t op = 0; op < ops; op++) {
-		uint32_t ngot = 0;
-		md.nlog = 0;
-		/* Phases of 2000 operations alternate between a balanced mix and a backlog that fills the
-		 * queue up to its caps (few, small consumes; rare drains). */
-		bool backlog = (op / 2000) % 2 == 1;
-		static const uint32_t mix[2][4] = { { 550, 700, 820, 995 }, { 900, 920, 960, 999 } };
-		const uint32_t *cut = mix[backlog];
-		uint32_t r = rnd(1000);
-		if (r < cut[0]) {
-			/* push: mostly small, some large, 1% longer than the cap; few topics */
-			uint32_t len;
-			uint32_t kind = rnd(100);
-			/* every third phase of 5000 operations sends only tiny messages, so that a ring
-			 * with a large byte cap fills up by count too */
-			bool tiny = (op / 5000) % 3 == 2;
-			if (tiny && kind >= 1)
-				len = 1 + rnd(8);
-			else if (kind < 1)
-				len = bytes_max + 1 + rnd(10);
-			else if (kind < 10)
-				len = 1 + rnd(bytes_max);
-			else if (kind < 50)
-				len = 1 + rnd(8);
-			else
-				len = 1 + rnd(bytes_max / 8 + 1);
-			rc_msg *m = &msgs[nmsgs];
-			mk(m, nmsgs, len, rnd(5));
-			nmsgs++;
-			cfg.policy = (enum rc_outq_policy)rnd(RC_OUTQ_POLICY_COUNT);
-			if (md.n == msgs_max)
-				st->at_msg_cap++;
-			else if (md.bytes + len > bytes_max && len <= bytes_max)
-				st->at_byte_cap++;
-			bool fail = rnd(50) == 0;
-			a.fail_next = fail;
-			bool mq;
-			enum rc_outq_status want = model_push(&md, cfg.policy, m, fail, &mq);
-			unsigned calls;
-			rc_outq_result res = push_all(&q, &cfg, &al, m, got, &ngot, &calls);
-			queued_ever[m->seq] = res.queued;
-			a.fail_next = false;
-			cr_assert_eq(res.queued, mq, "op %llu: queued %d, model %d", (unsigned long long)op,
-			             res.queued, mq);
-			if (calls > 1) {
-				st->more++;
-				cr_assert(want == RC_OUTQ_DROPPED_OLDEST || want == RC_OUTQ_CONFLATED);
-				cr_assert(res.status == want ||
-				                  (want == RC_OUTQ_DROPPED_OLDEST && res.status == RC_OUTQ_QUEUED),
-				          "op %llu: last status %s, model %s", (unsigned long long)op,
-				          status_name(res.status), status_name(want));
-			} else {
-				cr_assert_eq(res.status, want, "op %llu: status %s, model %s",
-				             (unsigned long long)op, status_name(res.status), status_name(want));
-			}
-			st->status[want]++;
-			if (want == RC_OUTQ_DROPPED_NEWEST && cfg.policy != RC_OUTQ_DROP_NEWEST)
-				st->fallback++;
-			if (want == RC_OUTQ_CONFLATED && ngot > 1)
-				st->evict_conflate++;
-		} else if (r < cut[1]) {
-			if (md.pinned == 0) {
-				uint32_t n = md.n ? rnd((backlog && md.n > 4 ? 4 : md.n) + 1) : 0;
-				rc_outq_consume(&q, &cfg, &al, n, got);
-				ngot = n;
-				for (uint32_t i = 0; i < n; i++)
-					model_pop_head(&md);
-			}
-		} else if (r < cut[2]) {
-			if (md.pinned == 0 && md.n > 0) {
-				uint32_t n = 1 + rnd(md.n < 6 ? md.n : 6);
-				rc_outq_pin(&q, n);
-				md.pinned = n;
-				st->pins++;
-			}
-		} else if (r < cut[3]) {
-			/* a send completes: any byte count up to what it carried, often a whole number of
-			 * messages, sometimes 0 */
-			uint32_t lim = md.pinned > 0 ? md.pinned : md.n;
-			if (backlog && lim > 6)
-				lim = 6;
-			uint64_t unsent = 0;
-			for (uint32_t i = 0; i < lim; i++)
-				unsent += md.q[i]->len;
-			unsent -= md.offset;
-			uint64_t sent;
-			uint32_t how = rnd(4);
-			if (how == 0 || unsent == 0)
-				sent = 0;
-			else if (how == 1)
-				sent = unsent;
-			else
-				sent = rng() % (unsent + 1);
-			uint32_t out_max = lim;
-			ngot = rc_outq_sent(&q, &cfg, &al, sent, got, out_max);
-			uint64_t left = sent;
-			while (left > 0) {
-				uint32_t rest = md.q[0]->len - md.offset;
-				if (left < rest) {
-					md.offset += (uint32_t)left;
-					st->partial++;
-					break;
-				}
-				left -= rest;
-				model_pop_head(&md);
-			}
-			md.pinned = 0;
-		} else {
-			if (md.pinned == 0) {
-				collector c = { got, 0 };
-				uint32_t n = rc_outq_drain(&q, &cfg, &al, collect_release, &c);
-				cr_assert_eq(n, c.n);
-				ngot = c.n;
-				while (md.n > 0)
-					model_pop_head(&md);
-				st->drains++;
-			}
-		}
-		for (uint32_t i = 0; i < ngot; i++) {
-			uint64_t id = got[i]->seq;
-			cr_assert_lt(id, nmsgs);
-			cr_assert_eq(returned[id], 0, "op %llu: id %llu handed back twice",
-			             (unsigned long long)op, (unsigned long long)id);
-			returned[id] = 1;
-		}
-		check_same(&q, &cfg, &md, &a, got, ngot, op);
+static void run_init(run *R, uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint32_t ops)
+{
+	memset(R, 0, sizeof *R);
+	rng_state = seed;
+	R->cfg = cfg_of(msgs_max, bytes_max, RC_OUTQ_DROP_OLDEST);
+	R->al = talloc_make(&R->a, &R->cfg);
+	R->md = (model){ .msgs_max = msgs_max, .bytes_max = bytes_max };
+	R->md.q = calloc(msgs_max, sizeof *R->md.q);
+	R->md.log = calloc(msgs_max + 1, sizeof *R->md.log);
+	R->got = calloc(msgs_max + 1, sizeof *R->got);
+	R->msgs = calloc(ops, sizeof *R->msgs);
+	R->returned = calloc(ops, 1);
+	R->queued_ever = calloc(ops, 1);
+	cr_assert(R->md.q && R->md.log && R->got && R->msgs && R->returned && R->queued_ever);
+}
+
+static void run_free(run *R)
+{
+	free(R->md.q);
+	free(R->md.log);
+	free(R->got);
+	free(R->msgs);
+	free(R->returned);
+	free(R->queued_ever);
+}
+
+/* The length of the next message: mostly small, some large, 1% longer than the cap. Every third
+ * phase of 5000 operations sends only tiny messages, so that a ring with a large byte cap fills up
+ * by count too. */
+static uint32_t push_len(uint64_t op, uint32_t bytes_max)
+{
+	uint32_t kind = rnd(100);
+	bool tiny = (op / 5000) % 3 == 2;
+	if (tiny && kind >= 1)
+		return 1 + rnd(8);
+	if (kind < 1)
+		return bytes_max + 1 + rnd(10);
+	if (kind < 10)
+		return 1 + rnd(bytes_max);
+	if (kind < 50)
+		return 1 + rnd(8);
+	return 1 + rnd(bytes_max / 8 + 1);
+}
+
+/* Push one new message (few topics, a random policy, sometimes a failing allocator) into both. */
+static void step_push(run *R, uint64_t op)
+{
+	model_stats *st = &R->st;
+	uint32_t len = push_len(op, R->cfg.bytes_max);
+	rc_msg *m = &R->msgs[R->nmsgs];
+	mk(m, R->nmsgs, len, rnd(5));
+	R->nmsgs++;
+	R->cfg.policy = (enum rc_outq_policy)rnd(RC_OUTQ_POLICY_COUNT);
+	if (R->md.n == R->cfg.msgs_max)
+		st->at_msg_cap++;
+	else if (R->md.bytes + len > R->cfg.bytes_max && len <= R->cfg.bytes_max)
+		st->at_byte_cap++;
+	bool fail = rnd(50) == 0;
+	R->a.fail_next = fail;
+	bool mq;
+	enum rc_outq_status want = model_push(&R->md, R->cfg.policy, m, fail, &mq);
+	unsigned calls;
+	rc_outq_result res = push_all(&R->q, &R->cfg, &R->al, m, R->got, &R->ngot, &calls);
+	R->queued_ever[m->seq] = res.queued;
+	R->a.fail_next = false;
+	cr_assert_eq(res.queued, mq, "op %llu: queued %d, model %d", (unsigned long long)op, res.queued,
+	             mq);
+	if (calls > 1) {
+		st->more++;
+		cr_assert(want == RC_OUTQ_DROPPED_OLDEST || want == RC_OUTQ_CONFLATED);
+		cr_assert(res.status == want ||
+		                  (want == RC_OUTQ_DROPPED_OLDEST && res.status == RC_OUTQ_QUEUED),
+		          "op %llu: last status %s, model %s", (unsigned long long)op,
+		          status_name(res.status), status_name(want));
+	} else {
+		cr_assert_eq(res.status, want, "op %llu: status %s, model %s", (unsigned long long)op,
+		             status_name(res.status), status_name(want));
 	}
-	/* close: everything left comes back once, and then every message that was ever queued has been
-	 * handed back exactly once, and no other */
-	if (md.pinned > 0)
-		rc_outq_sent(&q, &cfg, &al, 0, got, md.pinned);
-	collector c = { got, 0 };
-	rc_outq_drain(&q, &cfg, &al, collect_release, &c);
-	cr_assert_eq(c.n, md.n);
+	st->status[want]++;
+	if (want == RC_OUTQ_DROPPED_NEWEST && R->cfg.policy != RC_OUTQ_DROP_NEWEST)
+		st->fallback++;
+	if (want == RC_OUTQ_CONFLATED && R->ngot > 1)
+		st->evict_conflate++;
+}
+
+/* Copy out (consume) a few messages from the head, when no send is in flight. */
+static void step_consume(run *R)
+{
+	model *md = &R->md;
+	if (md->pinned != 0)
+		return;
+	uint32_t n = md->n ? rnd((R->backlog && md->n > 4 ? 4 : md->n) + 1) : 0;
+	rc_outq_consume(&R->q, &R->cfg, &R->al, n, R->got);
+	R->ngot = n;
+	for (uint32_t i = 0; i < n; i++)
+		model_pop_head(md);
+}
+
+/* Start a send by reference of up to 6 messages, when none is in flight. */
+static void step_pin(run *R)
+{
+	model *md = &R->md;
+	if (md->pinned != 0 || md->n == 0)
+		return;
+	uint32_t n = 1 + rnd(md->n < 6 ? md->n : 6);
+	rc_outq_pin(&R->q, n);
+	md->pinned = n;
+	R->st.pins++;
+}
+
+/* A send completes: any byte count up to what it carried, often a whole number of messages,
+ * sometimes 0. */
+static void step_sent(run *R)
+{
+	model *md = &R->md;
+	uint32_t lim = md->pinned > 0 ? md->pinned : md->n;
+	if (R->backlog && lim > 6)
+		lim = 6;
+	uint64_t unsent = 0;
+	for (uint32_t i = 0; i < lim; i++)
+		unsent += md->q[i]->len;
+	unsent -= md->offset;
+	uint64_t sent;
+	uint32_t how = rnd(4);
+	if (how == 0 || unsent == 0)
+		sent = 0;
+	else if (how == 1)
+		sent = unsent;
+	else
+		sent = rng() % (unsent + 1);
+	R->ngot = rc_outq_sent(&R->q, &R->cfg, &R->al, sent, R->got, lim);
+	uint64_t left = sent;
+	while (left > 0) {
+		uint32_t rest = md->q[0]->len - md->offset;
+		if (left < rest) {
+			md->offset += (uint32_t)left;
+			R->st.partial++;
+			break;
+		}
+		left -= rest;
+		model_pop_head(md);
+	}
+	md->pinned = 0;
+}
+
+/* Close: hand everything back, when no send is in flight. */
+static void step_drain(run *R)
+{
+	if (R->md.pinned != 0)
+		return;
+	collector c = { R->got, 0 };
+	uint32_t n = rc_outq_drain(&R->q, &R->cfg, &R->al, collect_release, &c);
+	cr_assert_eq(n, c.n);
+	R->ngot = c.n;
+	while (R->md.n > 0)
+		model_pop_head(&R->md);
+	R->st.drains++;
+}
+
+/* What the operation handed back: each message at most once, ever. */
+static void record_returned(run *R, uint64_t op)
+{
+	for (uint32_t i = 0; i < R->ngot; i++) {
+		uint64_t id = R->got[i]->seq;
+		cr_assert_lt(id, R->nmsgs);
+		cr_assert_eq(R->returned[id], 0, "op %llu: id %llu handed back twice",
+		             (unsigned long long)op, (unsigned long long)id);
+		R->returned[id] = 1;
+	}
+}
+
+/* One random operation. Phases of 2000 operations alternate between a balanced mix and a backlog
+ * that fills the queue up to its caps (few, small consumes; rare drains). */
+static void run_step(run *R, uint64_t op)
+{
+	static const uint32_t mix[2][4] = { { 550, 700, 820, 995 }, { 900, 920, 960, 999 } };
+	R->ngot = 0;
+	R->md.nlog = 0;
+	R->backlog = (op / 2000) % 2 == 1;
+	const uint32_t *cut = mix[R->backlog];
+	uint32_t r = rnd(1000);
+	if (r < cut[0])
+		step_push(R, op);
+	else if (r < cut[1])
+		step_consume(R);
+	else if (r < cut[2])
+		step_pin(R);
+	else if (r < cut[3])
+		step_sent(R);
+	else
+		step_drain(R);
+	record_returned(R, op);
+	check_same(&R->q, &R->cfg, &R->md, &R->a, R->got, R->ngot, op);
+}
+
+/* Close the queue: everything left comes back once, and then every message that was ever queued
+ * has been handed back exactly once, and no other. */
+static void run_close(run *R)
+{
+	if (R->md.pinned > 0)
+		rc_outq_sent(&R->q, &R->cfg, &R->al, 0, R->got, R->md.pinned);
+	collector c = { R->got, 0 };
+	rc_outq_drain(&R->q, &R->cfg, &R->al, collect_release, &c);
+	cr_assert_eq(c.n, R->md.n);
 	for (uint32_t i = 0; i < c.n; i++) {
-		cr_assert_eq(got[i], md.q[i]);
-		cr_assert_eq(returned[got[i]->seq], 0);
-		returned[got[i]->seq] = 1;
+		cr_assert_eq(R->got[i], R->md.q[i]);
+		cr_assert_eq(R->returned[R->got[i]->seq], 0);
+		R->returned[R->got[i]->seq] = 1;
 	}
-	for (uint32_t id = 0; id < nmsgs; id++)
-		cr_assert_eq(returned[id], queued_ever[id], "id %u: queued %d, handed back %d", id,
-		             queued_ever[id], returned[id]);
-	cr_assert(rc_outq_empty(&q));
-	cr_assert_eq(a.gets, a.puts);
-	cr_assert_eq(a.nlive, 0u);
-	assert_drained(&q);
-	/* each shape must reach both caps, or it proves less than it claims */
+	for (uint32_t id = 0; id < R->nmsgs; id++)
+		cr_assert_eq(R->returned[id], R->queued_ever[id], "id %u: queued %d, handed back %d", id,
+		             R->queued_ever[id], R->returned[id]);
+	cr_assert(rc_outq_empty(&R->q));
+	cr_assert_eq(R->a.gets, R->a.puts);
+	cr_assert_eq(R->a.nlive, 0u);
+	assert_drained(&R->q);
+}
+
+/* Each shape must reach both caps, or it proves less than it claims; then add its counts. */
+static void run_account(const run *R, model_stats *all)
+{
+	const model_stats *st = &R->st;
+	uint32_t msgs_max = R->cfg.msgs_max, bytes_max = R->cfg.bytes_max;
 	cr_assert_gt(st->at_msg_cap, 0u, "msgs_max %u bytes_max %u: message cap never reached",
 	             msgs_max, bytes_max);
 	/* (with one slot the byte cap can never be the one that binds: an empty queue always fits) */
@@ -1221,12 +1293,18 @@ static void model_run(uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint
 	all->drains += st->drains;
 	all->fallback += st->fallback;
 	all->evict_conflate += st->evict_conflate;
-	free(md.q);
-	free(md.log);
-	free(got);
-	free(msgs);
-	free(returned);
-	free(queued_ever);
+}
+
+static void model_run(uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint32_t ops,
+                      model_stats *all)
+{
+	run R;
+	run_init(&R, seed, msgs_max, bytes_max, ops);
+	for (uint64_t op = 0; op < ops; op++)
+		run_step(&R, op);
+	run_close(&R);
+	run_account(&R, all);
+	run_free(&R);
 }
 
 Test(outq, randomized_against_model, .timeout = 240)
