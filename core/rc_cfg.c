@@ -194,6 +194,7 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 
 static const struct key *key_find(const char *name)
 {
+	assert(name != NULL);
 	for (size_t i = 0; i < KEY_COUNT; i++) {
 		if (strcmp(keys[i].name, name) == 0)
 			return &keys[i];
@@ -201,13 +202,20 @@ static const struct key *key_find(const char *name)
 	return NULL;
 }
 
+static bool is_u32_kind(enum kind kind)
+{
+	return kind == K_COUNT || kind == K_MS || kind == K_BYTES;
+}
+
 static uint32_t *u32_field(rc_cfg *c, const struct key *k)
 {
+	assert(is_u32_kind(k->kind) && k->off + sizeof(uint32_t) <= sizeof *c);
 	return (uint32_t *)((char *)c + k->off);
 }
 
 static uint32_t u32_value(const rc_cfg *c, const struct key *k)
 {
+	assert(is_u32_kind(k->kind) && k->off + sizeof(uint32_t) <= sizeof *c);
 	uint32_t v;
 	memcpy(&v, (const char *)c + k->off, sizeof v);
 	return v;
@@ -221,6 +229,7 @@ static bool is_pow2(uint32_t v)
 /* What a key accepts, as a phrase for messages and --help. */
 static void allowed(const struct key *k, char *out, size_t cap)
 {
+	assert(k != NULL && out != NULL && cap > 0);
 	const char *p2 = k->pow2 ? "a power of two" : "an integer";
 	switch (k->kind) {
 	case K_COUNT:
@@ -272,6 +281,7 @@ static void allowed(const struct key *k, char *out, size_t cap)
 /* Range and power-of-two checks shared by the setter and rc_cfg_validate. */
 static int check_u32(const struct key *k, uint64_t v, const char *text, char *msg, size_t cap)
 {
+	assert(is_u32_kind(k->kind) && k->min <= k->max && text != NULL);
 	char a[160];
 	if (v < k->min || v > k->max) {
 		allowed(k, a, sizeof a);
@@ -291,6 +301,7 @@ static int check_u32(const struct key *k, uint64_t v, const char *text, char *ms
 /* set_value for the integer kinds. */
 static int set_u32(rc_cfg *c, const struct key *k, const char *value, char *msg, size_t cap)
 {
+	assert(is_u32_kind(k->kind));
 	char a[200], sh[RC_CFG_SHOWN_MAX];
 	uint64_t v;
 	int r = rc_cfg_u64_parse(value, k->kind == K_BYTES, &v);
@@ -487,7 +498,7 @@ static int validate_values(const rc_cfg *c, char *err, size_t errlen)
 	char msg[RC_CFG_ERR_MAX], num[24];
 	for (size_t i = 0; i < KEY_COUNT; i++) {
 		const struct key *k = &keys[i];
-		if (k->kind != K_COUNT && k->kind != K_MS && k->kind != K_BYTES)
+		if (!is_u32_kind(k->kind))
 			continue;
 		uint32_t v = u32_value(c, k);
 		snprintf(num, sizeof num, "%u", v);
@@ -582,6 +593,7 @@ static bool is_space(char ch)
 
 static char *trim(char *s)
 {
+	assert(s != NULL);
 	while (is_space(*s))
 		s++;
 	size_t n = strlen(s);
@@ -594,6 +606,7 @@ static char *trim(char *s)
 static int file_line(rc_cfg *c, char *line, uint32_t lineno, uint32_t seen[KEY_COUNT], char *msg,
                      size_t cap)
 {
+	assert(lineno >= 1 && seen != NULL);
 	char sh[RC_CFG_SHOWN_MAX], m[RC_CFG_ERR_MAX];
 	char *s = trim(line);
 	if (*s == '\0' || *s == '#')
@@ -739,6 +752,7 @@ static const char shortopts[] = ":c:hV";
 /* The message for getopt's '?' or ':' at this point of argv. */
 static void getopt_error(int o, char **argv, char *err, size_t errlen)
 {
+	assert(o == ':' || o == '?');
 	char sh[RC_CFG_SHOWN_MAX];
 	int opt = optopt;
 	if (o == ':') {
@@ -817,6 +831,7 @@ int rc_cfg_load(rc_cfg *c, int argc, char **argv, char *const *envp, char *err, 
 
 int rc_cfg_parse_args(rc_cfg *c, int argc, char **argv, char *err, size_t errlen)
 {
+	assert(c != NULL && argc >= 1 && argv != NULL);
 	return rc_cfg_load(c, argc, argv, environ, err, errlen);
 }
 
@@ -826,6 +841,7 @@ int rc_cfg_parse_args(rc_cfg *c, int argc, char **argv, char *err, size_t errlen
 static void wrapped(FILE *out, const char *text, int indent)
 {
 	const int width = 100;
+	assert(out != NULL && text != NULL && indent >= 0 && indent < width / 2);
 	int col = 0;
 	const char *p = text;
 	while (*p != '\0') {

@@ -86,6 +86,7 @@ int rc_cfg_bool_parse(const char *s, bool *out)
 /* 1 to 5 decimal digits, at most 65535. Not rc_cfg_u64_parse: a port has a length limit too. */
 static bool parse_port(const char *p, uint16_t *out)
 {
+	assert(p != NULL && out != NULL);
 	size_t n = strlen(p);
 	if (n == 0 || n > 5)
 		return false;
@@ -148,6 +149,7 @@ int rc_cfg_addr_parse(const char *s, rc_cfg_addr *out)
  * IPv4-mapped addresses only; so does this module, as it always has. */
 static int format_v4_compatible(const uint8_t addr[16], char *host, size_t cap)
 {
+	assert(cap >= sizeof "::ffff:ffff");
 	unsigned g6 = (unsigned)addr[12] << 8 | addr[13], g7 = (unsigned)addr[14] << 8 | addr[15];
 	if (g6 == 0)
 		return g7 == 0 ? snprintf(host, cap, "::") : snprintf(host, cap, "::%x", g7);
@@ -181,6 +183,7 @@ size_t rc_cfg_addr_format(const rc_cfg_addr *a, char *out, size_t cap)
 /* A CPU number at *pp, below RC_CFG_CPUS_MAX; advances *pp past it. */
 static bool parse_cpu(const char **pp, uint32_t *out)
 {
+	assert(pp != NULL && *pp != NULL && out != NULL);
 	const char *p = *pp;
 	uint32_t v = 0;
 	if (*p < '0' || *p > '9')
@@ -279,6 +282,7 @@ static bool is_alpha(char ch)
  * (a browser's Origin never has a path, so an entry with one could never match). */
 static bool origin_ok(const char *p, size_t n)
 {
+	assert(p != NULL);
 	if (n == 4 && memcmp(p, "null", 4) == 0)
 		return true;
 	size_t i = 0;
@@ -306,6 +310,7 @@ static bool is_space(char ch)
 static int origin_add(const char *s, const char *a, const char *b, char *store, size_t *used,
                       uint32_t n, char *msg, size_t cap)
 {
+	assert(s <= a && a <= b && *used <= RC_CFG_ORIGINS_BYTES);
 	char sh[RC_CFG_SHOWN_MAX];
 	size_t len = (size_t)(b - a);
 	if (len == 0) {

@@ -10,6 +10,7 @@
 
 int rc_chunks_init(rc_chunks *c, size_t size, uint32_t count)
 {
+	assert(c != NULL);
 	memset(c, 0, sizeof *c);
 	if (size == 0 || count == 0 || size > SIZE_MAX / 2)
 		return -EINVAL;
@@ -42,6 +43,7 @@ int rc_chunks_init(rc_chunks *c, size_t size, uint32_t count)
 
 void rc_chunks_fini(rc_chunks *c)
 {
+	assert(c != NULL);
 	if (c->base != NULL)
 		munmap(c->base, c->size * c->count);
 	free(c->free);
@@ -50,6 +52,7 @@ void rc_chunks_fini(rc_chunks *c)
 
 void *rc_chunk_get(rc_chunks *c)
 {
+	assert(c->free != NULL && c->free_top <= c->count);
 	if (c->free_top == 0)
 		return NULL;
 	uint32_t i = c->free[--c->free_top];
@@ -71,7 +74,9 @@ void rc_chunk_put(rc_chunks *c, void *p)
 
 uint32_t rc_chunks_trim(rc_chunks *c, uint32_t keep)
 {
+	assert(c->free_top <= c->count);
 	uint32_t used = c->count - c->free_top;
+	assert(c->touched >= used && c->touched <= c->count); /* touched covers every chunk in use */
 	if (c->touched <= used + keep)
 		return 0;
 	/* Chunks leave and return at the top of the stack, so the ones used since the last trim are

@@ -36,6 +36,7 @@ void rc_log_init(FILE *sink, enum rc_log_level level)
 
 bool rc_log_enabled(enum rc_log_level level)
 {
+	assert((unsigned)level < RC_LOG_LEVEL_COUNT);
 	return (int)level <= atomic_load_explicit(&g_level, memory_order_relaxed);
 }
 

@@ -71,6 +71,7 @@ bool rc_mailbox_push(rc_mailbox *mb, const rc_mail *m)
 
 bool rc_mailbox_notify(rc_mailbox *mb)
 {
+	assert(mb->p_slots != NULL && mb->p_wake != NULL);
 	/* R of the argument in rc_mailbox.h: a seq_cst RMW that leaves tail unchanged. Only the
 	 * producer writes tail, so adding 0 cannot lose anyone's update. */
 	atomic_fetch_add_explicit(&mb->tail, 0, memory_order_seq_cst);
@@ -111,6 +112,7 @@ uint32_t rc_mailbox_pop_many(rc_mailbox *mb, rc_mail *out, uint32_t max)
 
 bool rc_mailbox_empty(rc_mailbox *mb)
 {
+	assert(mb->c_slots != NULL);
 	/* T of the argument in rc_mailbox.h: seq_cst, so it is ordered in S against the producer's
 	 * RMW on tail (a seq_cst load is also an acquire load, so the cache may keep it). */
 	mb->tail_cache = atomic_load_explicit(&mb->tail, memory_order_seq_cst);
@@ -121,6 +123,7 @@ bool rc_mailbox_empty(rc_mailbox *mb)
 
 void rc_wakeflag_init(rc_wakeflag *wf)
 {
+	assert(wf != NULL);
 	atomic_init(&wf->sleeping, 0);
 }
 
@@ -129,7 +132,10 @@ void rc_wakeflag_arm(rc_wakeflag *wf)
 	/* E of the argument: an RMW rather than a store so that it also reads the latest value of
 	 * the flag (a stale wake taken by a producer after our last disarm cannot be reordered
 	 * after it). */
-	atomic_exchange_explicit(&wf->sleeping, 1, memory_order_seq_cst);
+	uint32_t was = atomic_exchange_explicit(&wf->sleeping, 1, memory_order_seq_cst);
+	/* Only the consumer sets the flag, and it disarms after every sleep before it arms again. */
+	assert(was == 0);
+	(void)was;
 }
 
 bool rc_wakeflag_disarm(rc_wakeflag *wf)

@@ -50,6 +50,7 @@ void rc_msgs_fini(rc_msgs *s)
 
 static inline void chain_link(rc_msgs *s, rc_msg *m, uint32_t buf)
 {
+	assert(buf < s->pool->count && m->refs > 0);
 	rc_msg *head = s->buf_head[buf];
 	m->buf = buf;
 	m->prev_in_buf = NULL;
@@ -130,6 +131,7 @@ void rc_arena_init(rc_arena *a, rc_pool *pool)
 
 void rc_arena_release(rc_arena *a)
 {
+	assert(a->cur == RC_POOL_NONE || a->used <= a->pool->buf_size);
 	if (a->cur != RC_POOL_NONE)
 		rc_pool_unref(a->pool, a->cur);
 	a->cur = RC_POOL_NONE;
@@ -157,6 +159,7 @@ static uint8_t *arena_take(rc_arena *a, uint32_t len)
 
 bool rc_arena_idle(rc_arena *a)
 {
+	assert(a->pool != NULL);
 	if (a->cur == RC_POOL_NONE || rc_pool_refs(a->pool, a->cur) != 1)
 		return false;
 	rc_arena_release(a);
@@ -198,6 +201,7 @@ int rc_msg_promote_buffer(rc_msgs *s, uint32_t buf, rc_arena *a)
 
 void rc_msgs_stats(const rc_msgs *s, struct rc_msgs_stats *out)
 {
+	assert(s != NULL && out != NULL);
 	*out = (struct rc_msgs_stats){
 		.count = s->count,
 		.live = s->live,

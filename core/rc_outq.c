@@ -25,6 +25,7 @@ static const char *const policy_names[RC_OUTQ_POLICY_COUNT] = {
 
 int rc_outq_cfg_check(const rc_outq_cfg *cfg)
 {
+	assert(cfg != NULL);
 	uint32_t n = cfg->msgs_max;
 	if (n == 0 || n > RC_OUTQ_MSGS_MAX_LIMIT || (n & (n - 1)) != 0)
 		return -EINVAL;
@@ -37,11 +38,13 @@ int rc_outq_cfg_check(const rc_outq_cfg *cfg)
 
 size_t rc_outq_storage_bytes(const rc_outq_cfg *cfg)
 {
+	assert(rc_outq_cfg_check(cfg) == 0);
 	return (size_t)cfg->msgs_max * sizeof(struct rc_msg *);
 }
 
 int rc_outq_policy_parse(const char *name)
 {
+	assert(name != NULL);
 	for (int p = 0; p < RC_OUTQ_POLICY_COUNT; p++)
 		if (strcmp(name, policy_names[p]) == 0)
 			return p;
@@ -57,11 +60,13 @@ const char *rc_outq_policy_name(enum rc_outq_policy policy)
 
 static inline uint32_t slot_of(const rc_outq *q, const rc_outq_cfg *cfg, uint32_t i)
 {
+	assert(i <= q->count && q->count <= cfg->msgs_max);
 	return (q->head + i) & (cfg->msgs_max - 1);
 }
 
 static inline rc_msg *at(const rc_outq *q, const rc_outq_cfg *cfg, uint32_t i)
 {
+	assert(i < q->count && q->ring != NULL);
 	return q->ring[slot_of(q, cfg, i)];
 }
 
@@ -69,6 +74,7 @@ static inline rc_msg *at(const rc_outq *q, const rc_outq_cfg *cfg, uint32_t i)
  * when no send is in flight: its first bytes are already on the wire. */
 static inline uint32_t protected_count(const rc_outq *q)
 {
+	assert(q->pinned <= q->count);
 	if (q->pinned > 0)
 		return q->pinned;
 	return q->head_offset > 0 ? 1 : 0;
@@ -144,6 +150,7 @@ static rc_msg *evict(rc_outq *q, const rc_outq_cfg *cfg, uint32_t p)
 static uint32_t conflate_target(const rc_outq *q, const rc_outq_cfg *cfg, uint32_t p,
                                 uint32_t topic)
 {
+	assert(p <= q->count);
 	for (uint32_t i = q->count; i > p; i--)
 		if (at(q, cfg, i - 1)->topic == topic)
 			return i - 1;

@@ -157,6 +157,7 @@ static void pool_put(rc_pool *p, uint32_t idx)
 
 int32_t rc_pool_alloc(rc_pool *p)
 {
+	assert(p->free_top <= p->count);
 	if (p->free_top == 0) {
 		p->alloc_failed++;
 		return -ENOBUFS;
@@ -297,11 +298,13 @@ uint32_t rc_pool_collect_remote(rc_pool *p)
 
 void rc_pool_set_reserve(rc_pool *p, uint32_t reserve)
 {
+	assert(reserve <= p->count);
 	p->reserve = reserve;
 }
 
 void rc_pool_stats(const rc_pool *p, struct rc_pool_stats *out)
 {
+	assert(p != NULL && out != NULL);
 	*out = (struct rc_pool_stats){
 		.count = p->count,
 		.buf_size = (uint32_t)p->buf_size,

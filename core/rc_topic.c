@@ -53,6 +53,7 @@ static uint64_t splitmix64(uint64_t *state)
  * differ. */
 static uint64_t name_hash(const rc_topics *t, const uint8_t *p, size_t n)
 {
+	assert(p != NULL || n == 0);
 	const uint64_t k0 = t->key[0], k1 = t->key[1];
 	uint64_t h = k0 ^ n;
 	size_t left = n;
@@ -100,6 +101,7 @@ uint32_t rc_topics_hash(const rc_topics *t, const uint8_t *name, size_t len)
 
 int rc_topics_init(rc_topics *t, uint32_t topics_max, uint32_t subs_max, uint64_t seed)
 {
+	assert(t != NULL);
 	memset(t, 0, sizeof *t);
 	if (topics_max == 0 || topics_max > RC_TOPICS_MAX_LIMIT || subs_max == 0)
 		return -EINVAL;
@@ -144,6 +146,7 @@ err:
 
 void rc_topics_fini(rc_topics *t)
 {
+	assert(t != NULL);
 	free(t->subs);
 	free(t->topics);
 	free(t->slots);
@@ -266,6 +269,7 @@ static rc_topic *live_topic(rc_topics *t, uint32_t id)
 
 int rc_topic_find(const rc_topics *t, const uint8_t *name, size_t len)
 {
+	assert(t->slots != NULL && (name != NULL || len == 0));
 	if (len == 0 || len > RC_APP_TOPIC_MAX)
 		return RC_TOPIC_NONE;
 	bool found;
@@ -332,6 +336,7 @@ void rc_topic_skip_seq(rc_topics *t, uint32_t id, uint64_t n)
 void rc_topics_watch(rc_topics *t, void (*fn)(void *ctx, uint32_t hash, bool has_subscribers),
                      void *ctx)
 {
+	assert(t != NULL && (fn != NULL || ctx == NULL));
 	t->watch = fn;
 	t->watch_ctx = ctx;
 }
@@ -340,6 +345,7 @@ void rc_topics_watch(rc_topics *t, void (*fn)(void *ctx, uint32_t hash, bool has
 
 void rc_subscriber_init(rc_subscriber *sr, bool v1)
 {
+	assert(sr != NULL);
 	memset(sr, 0, sizeof *sr);
 	sr->v1 = v1;
 }
@@ -491,6 +497,7 @@ static void sub_remove(rc_topics *t, rc_sub *s)
 
 int rc_unsubscribe(rc_topics *t, rc_subscriber *sr, const uint8_t *name, size_t len)
 {
+	assert(t != NULL && sr != NULL);
 	int id = rc_topic_find(t, name, len);
 	if (id < 0)
 		return -ENOENT;
