@@ -178,7 +178,7 @@ static void say_listening(void *ctx)
 	       "addr=%s workers=%u steer_by_cpu=%d max_connections=%u "
 	       "slots=%u slow_policy=%s buffers=%u+%u buffer_size=%u",
 	       l->addr, l->workers, cfg->steer_by_cpu, cfg->max_connections, l->slots,
-	       rc_cfg_policy_name(cfg->slow_policy), cfg->recv_buffers, cfg->pool_buffers,
+	       rc_outq_policy_name(cfg->slow_policy), cfg->recv_buffers, cfg->pool_buffers,
 	       cfg->buffer_size_bytes);
 }
 

@@ -210,7 +210,7 @@ static int setup_queues(rc_worker *w, uint32_t slots)
 	const rc_cfg *cfg = w->cfg;
 	w->mem.qcfg = (rc_outq_cfg){ .msgs_max = cfg->queue_msgs_max,
 		                         .bytes_max = cfg->queue_bytes_max,
-		                         .policy = (enum rc_outq_policy)cfg->slow_policy };
+		                         .policy = cfg->slow_policy };
 	int r = rc_outq_cfg_check(&w->mem.qcfg);
 	if (r < 0) {
 		rc_log(RC_LOG_ERROR, "config", "error=\"queue-msgs-max must be a power of two\"");
