@@ -428,6 +428,9 @@ static void read_deadline(rc_worker *w, rc_conn *c)
 void conn_recv_failed(rc_worker *w, rc_conn *c, int res)
 {
 	assert(!(c->flags & F_RECV));
+	/* The read whose cancel F_RX_REARM was waiting for has come back: the flag is spent. */
+	bool rearm = (c->flags & F_RX_REARM) != 0;
+	c->flags &= ~F_RX_REARM;
 	if (c->state >= CS_ABORT)
 		return;
 	if (res == 0) {
@@ -438,12 +441,10 @@ void conn_recv_failed(rc_worker *w, rc_conn *c, int res)
 		c->list_next = w->conns.starved;
 		w->conns.starved = c;
 	} else if (res == -ECANCELED) {
-		if (c->flags & F_RX_REARM) {
-			c->flags &= ~F_RX_REARM;
+		if (rearm)
 			conn_start_recv(w, c);
-		} else {
+		else
 			read_deadline(w, c);
-		}
 	} else if (res > 0) {
 		conn_abort(w, c, RC_CLOSED_IO_ERROR); /* data without a buffer: cannot happen */
 	} else {
