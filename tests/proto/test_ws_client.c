@@ -3,10 +3,10 @@
  * Every answer is checked every way (check_every_way): whole, truncated at every length (NEED_MORE
  * until the head is complete: the check keeps no state, so this is also the answer arriving byte by
  * byte), and followed by the frames a server may send at once (the same result and head_len).
- * Each call gets a guarded copy that ends
- * where a PROT_NONE page begins, so reading one byte past the answer faults. The good answers are
- * the exact 101 heads real servers send: ringcast (rc_ws_response_101), Python websockets 10.4 and
- * Node ws 8.23, captured from those servers for the RFC 6455 §1.3 key. */
+ * Each call gets a guarded copy that ends where a PROT_NONE page begins, so reading one byte past
+ * the answer faults. The good answers are the exact 101 heads real servers send: ringcast
+ * (rc_ws_response_101), Python websockets 10.4 and Node ws 8.23, captured from those servers for
+ * the RFC 6455 §1.3 key. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
