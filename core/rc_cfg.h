@@ -3,7 +3,7 @@
  *
  * Sources, later ones winning: defaults < config file (--config FILE) < environment
  * (RINGCAST_<KEY>) < command line (--key VALUE or --key=VALUE). One key table in rc_cfg.c drives
- * all of them, the --help text, rc_cfg_print and rc_cfg_validate, so they cannot disagree. A key is
+ * all of them, the --help text, rc_cfg_get and rc_cfg_validate, so they cannot disagree. A key is
  * the long flag without its dashes ("write-timeout-ms"); its environment name is RINGCAST_ and the
  * key in upper case with '-' as '_' (RINGCAST_WRITE_TIMEOUT_MS). The program does
  *     rc_cfg cfg; char err[RC_CFG_ERR_MAX];
@@ -12,7 +12,8 @@
  *     r < 0: print err, exit 2; RC_CFG_HELP: rc_cfg_usage(stdout, argv[0]), exit 0;
  *     RC_CFG_VERSION: print the version, exit 0; RC_CFG_RUN: cfg is complete and validated.
  *
- * Values, parsed strictly (an error names the key and says what is allowed, in one line):
+ * Values, parsed strictly (an error names the key and says what is allowed, in one line; the
+ * parsers and the limits are rc_cfg_value.h's):
  *   integers   decimal digits only: no sign, no space, no 0x, no exponent, no unit; leading zeros
  *              are decimal; each key has a range (rc_cfg_usage shows it)
  *   sizes      the *-bytes keys: an integer with an optional K, M or G suffix (either case), binary
@@ -51,13 +52,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "rc_cfg_value.h"
 #include "rc_log.h"
+#include "rc_outq.h"
 
-#define RC_CFG_ERR_MAX 256        /* a size for err that holds every message */
-#define RC_CFG_CPUS_MAX 1024      /* CPU numbers are below this (glibc's CPU_SETSIZE) */
-#define RC_CFG_ORIGINS_MAX 32     /* most origins in the allowed list */
-#define RC_CFG_ORIGINS_BYTES 2048 /* their total length, a NUL after each */
-#define RC_CFG_TOKEN_MAX 256      /* longest publish token (RC_APP_TOKEN_MAX) */
+#define RC_CFG_ERR_MAX 256 /* a size for err that holds every message */
 
 /* Bytes of every pool buffer kept for what goes in front of a payload: the server frame header
  * (at most 10 bytes; 14 counted, the client form) and, for a plain publisher's message copied into
@@ -65,35 +64,10 @@
  * message-max-bytes can be a round figure and the payload starts aligned. */
 #define RC_CFG_HEADROOM_BYTES 256
 
-/* Bytes an outbound queue spends per queued message; a queue's ring of queue-msgs-max entries is
- * taken from one pool buffer (arch-core.md), so it must fit one. */
+/* Bytes an outbound queue's ring spends per message (one pointer: rc_outq_storage_bytes).
+ * rc_cfg_validate keeps a ring of queue-msgs-max entries within one buffer-size-bytes, which bounds
+ * what one subscriber's queue can take besides its messages. */
 #define RC_CFG_QUEUE_ENTRY_BYTES 8
-
-/* What the slow-consumer policy does when a subscriber's queue is full (docs/protocol.md §6.5). The
- * outbound queue has its own enum; the server maps this one onto it. */
-enum rc_policy {
-	RC_POLICY_DROP_OLDEST = 0, /* "drop-oldest": make room by dropping the oldest queued message */
-	RC_POLICY_DROP_NEWEST,     /* "drop-newest": do not queue the new message */
-	RC_POLICY_CONFLATE,        /* "conflate": replace the queued message of the same topic */
-	RC_POLICY_DISCONNECT,      /* "disconnect": close the subscriber with 4000 */
-	RC_POLICY_COUNT
-};
-
-/* A listening address, resolved from literals only (core/ makes no system call). family is not an
- * AF_ constant (core/ does not include socket headers); net/ maps it. */
-enum rc_addr_family {
-	RC_ADDR_IPV4 = 4,
-	RC_ADDR_IPV6 = 6,
-};
-
-typedef struct rc_cfg_addr {
-	uint8_t family;   /* enum rc_addr_family */
-	uint16_t port;    /* host byte order; 0: the kernel picks */
-	uint8_t addr[16]; /* network byte order; IPv4 uses addr[0..4), the rest is 0 */
-} rc_cfg_addr;
-
-/* Longest text of an address: "[" 45-byte IPv6 "]:" 5-digit port and a NUL. */
-#define RC_CFG_ADDR_TEXT_MAX 56
 
 typedef struct rc_cfg {
 	rc_cfg_addr listen;            /* listen: 127.0.0.1:8080 */
@@ -111,7 +85,7 @@ typedef struct rc_cfg {
 	uint32_t pool_buffers;              /* POOL buffers (message arena, assembly), per worker */
 	uint32_t queue_msgs_max;            /* per subscriber queue, messages */
 	uint32_t queue_bytes_max;           /* per subscriber queue, bytes */
-	enum rc_policy slow_policy;         /* when a subscriber's queue is full */
+	enum rc_outq_policy slow_policy;    /* when a subscriber's queue is full (rc_outq.h) */
 	uint32_t header_bytes_max;          /* longest HTTP request head (else 431) */
 	uint32_t header_fields_max;         /* most request header fields (else 431) */
 	uint32_t topics_max;                /* topics that may exist at once, per worker */
@@ -139,6 +113,10 @@ enum rc_cfg_action {
 
 /* Every setting at its default (the usage text lists them). */
 void rc_cfg_defaults(rc_cfg *c);
+
+/* The program needs only rc_cfg_defaults, rc_cfg_parse_args and rc_cfg_usage (above and below).
+ * rc_cfg_set, rc_cfg_get, rc_cfg_load_file, rc_cfg_load_env, rc_cfg_load and rc_cfg_validate are
+ * the steps rc_cfg_parse_args is made of, public so that tests can drive each one on its own. */
 
 /* Set one key from its text. The one setter behind the file, the environment and the flags.
  * Returns 0, -ENOENT for an unknown key, -EINVAL for a value the key does not accept. Checks the
@@ -190,30 +168,9 @@ int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen);
  * default (from the same table as parsing), then --config, --help, --version. */
 void rc_cfg_usage(FILE *out, const char *prog);
 
-/* Every key as "key=value" lines, in table order, for the start-up log; a non-empty publish token
- * is printed as "(set)". */
-void rc_cfg_print(const rc_cfg *c, FILE *out);
-
-/* Table access, for tests and tools: the number of keys and the name of key i (0 <= i < count). */
+/* Table access, for tests: the number of keys and the name of key i (0 <= i < count). */
 size_t rc_cfg_key_count(void);
 const char *rc_cfg_key_name(size_t i);
-
-/* The policy's name ("drop-oldest", ...) and the reverse (0 or -EINVAL). */
-const char *rc_cfg_policy_name(enum rc_policy p);
-int rc_cfg_policy_parse(const char *s, enum rc_policy *out);
-
-/* Parse a listen address (see the top of this file). Returns 0 or -EINVAL; *out unchanged on
- * error. */
-int rc_cfg_addr_parse(const char *s, rc_cfg_addr *out);
-
-/* Write a as text: a.b.c.d:port, or [v6]:port in RFC 5952 form (lower case, the longest run of
- * two or more zero groups as ::, ::ffff:a.b.c.d for IPv4-mapped). Returns the length, or 0 if it
- * does not fit in cap (RC_CFG_ADDR_TEXT_MAX always does). */
-size_t rc_cfg_addr_format(const rc_cfg_addr *a, char *out, size_t cap);
-
-/* Parse a CPU list into a mask of RC_CFG_CPUS_MAX bits and count them. Returns 0 or -EINVAL (mask
- * and count unchanged on error). */
-int rc_cfg_cpus_parse(const char *s, uint64_t mask[RC_CFG_CPUS_MAX / 64], uint32_t *count);
 
 /* Is CPU n in c's list? */
 bool rc_cfg_cpu_isset(const rc_cfg *c, uint32_t cpu);

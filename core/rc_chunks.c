@@ -2,13 +2,15 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "rc_check.h"
+
 int rc_chunks_init(rc_chunks *c, size_t size, uint32_t count)
 {
+	assert(c != NULL);
 	memset(c, 0, sizeof *c);
 	if (size == 0 || count == 0 || size > SIZE_MAX / 2)
 		return -EINVAL;
@@ -41,6 +43,7 @@ int rc_chunks_init(rc_chunks *c, size_t size, uint32_t count)
 
 void rc_chunks_fini(rc_chunks *c)
 {
+	assert(c != NULL);
 	if (c->base != NULL)
 		munmap(c->base, c->size * c->count);
 	free(c->free);
@@ -49,6 +52,7 @@ void rc_chunks_fini(rc_chunks *c)
 
 void *rc_chunk_get(rc_chunks *c)
 {
+	assert(c->free != NULL && c->free_top <= c->count);
 	if (c->free_top == 0)
 		return NULL;
 	uint32_t i = c->free[--c->free_top];
@@ -70,7 +74,9 @@ void rc_chunk_put(rc_chunks *c, void *p)
 
 uint32_t rc_chunks_trim(rc_chunks *c, uint32_t keep)
 {
+	assert(c->free_top <= c->count);
 	uint32_t used = c->count - c->free_top;
+	assert(c->touched >= used && c->touched <= c->count); /* touched covers every chunk in use */
 	if (c->touched <= used + keep)
 		return 0;
 	/* Chunks leave and return at the top of the stack, so the ones used since the last trim are
@@ -82,25 +88,32 @@ uint32_t rc_chunks_trim(rc_chunks *c, uint32_t keep)
 	return hi - lo;
 }
 
+/* Every entry of the free stack in range and none twice; seen has count zeroed bytes. */
+static bool validate_free(const rc_chunks *c, uint8_t *seen)
+{
+	for (uint32_t k = 0; k < c->free_top; k++) {
+		uint32_t i = c->free[k];
+		RC_CHECKF(i < c->count, "free[%u] = %u, count %u", k, i, c->count);
+		RC_CHECKF(!seen[i], "free[%u] = %u is listed twice", k, i);
+		seen[i] = 1;
+	}
+	return true;
+}
+
 bool rc_chunks_validate(const rc_chunks *c)
 {
-	if (c->free_top > c->count) {
-		fprintf(stderr, "rc_chunks: free_top %u > count %u\n", c->free_top, c->count);
-		return false;
-	}
+	RC_CHECK(c->base != NULL && c->free != NULL && c->count > 0);
+	RC_CHECK(c->size > 0 && c->size % 64 == 0);
+	RC_CHECKF(c->free_top <= c->count, "free_top %u, count %u", c->free_top, c->count);
+	RC_CHECKF(rc_chunks_used(c) <= c->used_hwm && c->used_hwm <= c->count,
+	          "used %u, high-water mark %u, count %u", rc_chunks_used(c), c->used_hwm, c->count);
+	RC_CHECKF(c->touched >= rc_chunks_used(c) && c->touched <= c->count,
+	          "touched %u, used %u, count %u", c->touched, rc_chunks_used(c), c->count);
+	/* Scratch for spotting an index listed twice: validation is for tests, and a byte per chunk
+	 * on the side is what keeps it O(count). */
 	uint8_t *seen = calloc(c->count, 1);
-	if (seen == NULL)
-		return false;
-	bool ok = true;
-	for (uint32_t k = 0; k < c->free_top && ok; k++) {
-		uint32_t i = c->free[k];
-		if (i >= c->count || seen[i]) {
-			fprintf(stderr, "rc_chunks: free[%u] = %u out of range or listed twice\n", k, i);
-			ok = false;
-		} else {
-			seen[i] = 1;
-		}
-	}
+	RC_CHECK(seen != NULL);
+	bool ok = validate_free(c, seen);
 	free(seen);
 	return ok;
 }

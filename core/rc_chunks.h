@@ -56,7 +56,9 @@ static inline uint32_t rc_chunks_used(const rc_chunks *c)
  * Returns the number of chunks trimmed. */
 uint32_t rc_chunks_trim(rc_chunks *c, uint32_t keep);
 
-/* Every free index in range and listed once. O(count); for tests. */
+/* Check every invariant: the counts in range (used <= high-water mark <= count, used <= touched
+ * <= count) and every free index in range and listed once. Prints the first broken one to stderr
+ * (rc_check.h) and returns false; true if all hold. O(count), allocates scratch; for tests. */
 bool rc_chunks_validate(const rc_chunks *c);
 
 #endif

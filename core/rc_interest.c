@@ -6,18 +6,21 @@
 
 int rc_interest_init(rc_interest *ix)
 {
+	assert(ix != NULL);
 	ix->mask = calloc(RC_INTEREST_BUCKETS, sizeof *ix->mask);
 	return ix->mask != NULL ? 0 : -ENOMEM;
 }
 
 void rc_interest_fini(rc_interest *ix)
 {
+	assert(ix != NULL);
 	free(ix->mask);
 	ix->mask = NULL;
 }
 
 int rc_interest_local_init(rc_interest_local *l, rc_interest *ix, uint32_t worker)
 {
+	assert(l != NULL && ix != NULL && ix->mask != NULL);
 	if (worker >= RC_INTEREST_WORKERS_MAX)
 		return -EINVAL;
 	l->count = calloc(RC_INTEREST_BUCKETS, sizeof *l->count);
@@ -30,6 +33,7 @@ int rc_interest_local_init(rc_interest_local *l, rc_interest *ix, uint32_t worke
 
 void rc_interest_local_fini(rc_interest_local *l)
 {
+	assert(l != NULL);
 	free(l->count);
 	l->count = NULL;
 }

@@ -1,17 +1,18 @@
 /* rc_interest: which workers have subscribers for a topic, readable by every worker without a lock.
  *
  * A publish on one worker is handed to another worker only if that worker has subscribers for the
- * topic (issue 4: one hand-off per interested worker, never per subscriber). The publisher cannot
- * look into other workers' topic indexes (each belongs to its worker alone), so every worker
- * advertises its interest in a shared table of RC_INTEREST_BUCKETS atomic 64-bit masks, indexed by
- * the topic name's hash: bit w of mask[b] is set while worker w has at least one topic with a
- * subscriber whose hash falls in bucket b. Every worker hashes names with the same seed
- * (rc_topics_init), so a name lands in the same bucket everywhere.
+ * topic, and once per interested worker, never once per subscriber: the receiving worker fans it
+ * out to its own subscribers. The publisher cannot look into other workers' topic indexes (each
+ * belongs to its worker alone), so every worker advertises its interest in a shared table of
+ * RC_INTEREST_BUCKETS atomic 64-bit masks, indexed by the topic name's hash: bit w of mask[b] is
+ * set while worker w has at least one topic with a subscriber whose hash falls in bucket b. Every
+ * worker hashes names with the same seed (rc_topics_init), so a name lands in the same bucket
+ * everywhere.
  *
  * False positives, never false negatives (for a subscription that is in place): two topics sharing
  * a bucket make a worker look interested in both. The hand-off then finds no such topic on the
- * receiving worker and the message is released there: wasted work, not a wrong delivery. With 65,536
- * buckets and a few thousand topics per worker this is rare.
+ * receiving worker and the message is released there: wasted work, not a wrong delivery. With
+ * 65,536 buckets and a few thousand topics per worker this is rare.
  *
  * Who writes what. Worker w alone writes bit w of every mask, and keeps the per-bucket count of its
  * topics with subscribers in a private array (rc_interest_local), so the shared masks change only

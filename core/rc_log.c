@@ -4,7 +4,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <string.h>
 
 static const char *const level_names[RC_LOG_LEVEL_COUNT] = {
@@ -30,23 +29,14 @@ void rc_log_set_worker(int worker)
 
 void rc_log_init(FILE *sink, enum rc_log_level level)
 {
-	g_sink = sink;
-	rc_log_set_level(level);
-}
-
-void rc_log_set_level(enum rc_log_level level)
-{
 	assert((unsigned)level < RC_LOG_LEVEL_COUNT);
+	g_sink = sink;
 	atomic_store_explicit(&g_level, (int)level, memory_order_relaxed);
-}
-
-enum rc_log_level rc_log_get_level(void)
-{
-	return (enum rc_log_level)atomic_load_explicit(&g_level, memory_order_relaxed);
 }
 
 bool rc_log_enabled(enum rc_log_level level)
 {
+	assert((unsigned)level < RC_LOG_LEVEL_COUNT);
 	return (int)level <= atomic_load_explicit(&g_level, memory_order_relaxed);
 }
 
@@ -112,8 +102,8 @@ size_t rc_log_format(char *line, size_t cap, const struct timespec *ts, enum rc_
 		memcpy(line + len, "...", 3);
 		len += 3;
 	}
-	/* The second line of defence of rc_log.h: whatever the format pasted in, no raw control byte
-	 * (above all no newline) survives, so one call stays one line. */
+	/* Whatever the format pasted in, no raw control byte (above all no newline) survives, so one
+	 * call stays one line (rc_log.h, "Values"). */
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 		if (c < 0x20 || c == 0x7F)
@@ -125,7 +115,9 @@ size_t rc_log_format(char *line, size_t cap, const struct timespec *ts, enum rc_
 	return len;
 }
 
-void rc_logv(enum rc_log_level level, const char *event, const char *fmt, va_list ap)
+static void log_line(enum rc_log_level level, const char *event, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
+static void log_line(enum rc_log_level level, const char *event, const char *fmt, va_list ap)
 {
 	if (!rc_log_enabled(level))
 		return;
@@ -147,97 +139,6 @@ void rc_log(enum rc_log_level level, const char *event, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	rc_logv(level, event, fmt, ap);
+	log_line(level, event, fmt, ap);
 	va_end(ap);
-}
-
-/* ---- values ---------------------------------------------------------------------------------- */
-
-static bool bare_byte(uint8_t b)
-{
-	return b >= 0x21 && b <= 0x7E && b != '"' && b != '\\' && b != '=';
-}
-
-/* The escaped form of one byte inside quotes, into out (up to 4 bytes); returns its length. */
-static size_t escape_byte(uint8_t b, char out[4])
-{
-	static const char hex[] = "0123456789abcdef";
-	switch (b) {
-	case '"':
-		memcpy(out, "\\\"", 2);
-		return 2;
-	case '\\':
-		memcpy(out, "\\\\", 2);
-		return 2;
-	case '\n':
-		memcpy(out, "\\n", 2);
-		return 2;
-	case '\r':
-		memcpy(out, "\\r", 2);
-		return 2;
-	case '\t':
-		memcpy(out, "\\t", 2);
-		return 2;
-	default:
-		break;
-	}
-	if (b >= 0x20 && b < 0x7F) { /* printable: '=' and space are harmless inside quotes */
-		out[0] = (char)b;
-		return 1;
-	}
-	out[0] = '\\';
-	out[1] = 'x';
-	out[2] = hex[b >> 4];
-	out[3] = hex[b & 15];
-	return 4;
-}
-
-const char *rc_log_value(char *buf, size_t cap, const void *s, size_t n)
-{
-	assert(buf != NULL && cap >= 8);
-	assert(s != NULL || n == 0);
-	const uint8_t *p = s;
-
-	bool bare = n > 0;
-	for (size_t i = 0; i < n && bare; i++)
-		bare = bare_byte(p[i]);
-	if (bare) {
-		if (n < cap) {
-			memcpy(buf, p, n);
-			buf[n] = '\0';
-		} else {
-			memcpy(buf, p, cap - 4);
-			memcpy(buf + cap - 4, "...", 4);
-		}
-		return buf;
-	}
-
-	size_t need = 2; /* the quotes */
-	char e[4];
-	for (size_t i = 0; i < n; i++)
-		need += escape_byte(p[i], e);
-	/* Room for the whole value and its NUL, or else for as much as fits before `..."` and NUL. */
-	size_t limit = need < cap ? cap - 2 : cap - 5;
-	size_t o = 0;
-	buf[o++] = '"';
-	for (size_t i = 0; i < n; i++) {
-		size_t el = escape_byte(p[i], e);
-		if (o + el > limit)
-			break;
-		memcpy(buf + o, e, el);
-		o += el;
-	}
-	if (need >= cap) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	assert(o < cap);
-	return buf;
-}
-
-const char *rc_log_str(char *buf, size_t cap, const char *s)
-{
-	return rc_log_value(buf, cap, s, s != NULL ? strlen(s) : 0);
 }

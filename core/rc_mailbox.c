@@ -3,9 +3,10 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "rc_check.h"
 
 static_assert(sizeof(rc_mail) == 16, "a record is 16 bytes");
 
@@ -38,11 +39,6 @@ void rc_mailbox_fini(rc_mailbox *mb)
 	mb->p_slots = mb->c_slots = NULL;
 }
 
-uint32_t rc_mailbox_capacity(const rc_mailbox *mb)
-{
-	return mb->p_mask + 1;
-}
-
 void rc_mailbox_use_wakeflag(rc_mailbox *mb, rc_wakeflag *wf)
 {
 	assert(wf != NULL);
@@ -51,54 +47,31 @@ void rc_mailbox_use_wakeflag(rc_mailbox *mb, rc_wakeflag *wf)
 
 /* ---- producer ---- */
 
-/* Free slots the producer may fill without looking at head again; reloads head (acquire: the
- * consumer's reads of those slots happened before) only when the cache offers fewer than want. */
-static uint32_t room(rc_mailbox *mb, uint32_t tail, uint32_t want)
+/* Is a slot free at tail? Reloads head (acquire: the consumer's reads of the slot happened
+ * before) only when the cached copy says the ring is full. */
+static bool has_room(rc_mailbox *mb, uint32_t tail)
 {
 	uint32_t cap = mb->p_mask + 1;
-	uint32_t free_slots = cap - (tail - mb->head_cache);
-	if (free_slots < want) {
+	if (tail - mb->head_cache == cap)
 		mb->head_cache = atomic_load_explicit(&mb->head, memory_order_acquire);
-		free_slots = cap - (tail - mb->head_cache);
-	}
-	assert(free_slots <= cap);
-	return free_slots;
+	assert(tail - mb->head_cache <= cap);
+	return tail - mb->head_cache < cap;
 }
 
 bool rc_mailbox_push(rc_mailbox *mb, const rc_mail *m)
 {
 	assert(m != NULL);
 	uint32_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
-	if (room(mb, tail, 1) == 0)
+	if (!has_room(mb, tail))
 		return false;
 	mb->p_slots[tail & mb->p_mask] = *m;
 	atomic_store_explicit(&mb->tail, tail + 1, memory_order_release);
 	return true;
 }
 
-uint32_t rc_mailbox_push_many(rc_mailbox *mb, const rc_mail *m, uint32_t n)
-{
-	assert(m != NULL || n == 0);
-	if (n == 0)
-		return 0;
-	uint32_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
-	uint32_t free_slots = room(mb, tail, n);
-	if (n > free_slots)
-		n = free_slots;
-	if (n == 0)
-		return 0;
-	uint32_t at = tail & mb->p_mask;
-	uint32_t first = mb->p_mask + 1 - at; /* slots before the end of the array */
-	if (first > n)
-		first = n;
-	memcpy(&mb->p_slots[at], m, (size_t)first * sizeof *m);
-	memcpy(&mb->p_slots[0], m + first, (size_t)(n - first) * sizeof *m);
-	atomic_store_explicit(&mb->tail, tail + n, memory_order_release);
-	return n;
-}
-
 bool rc_mailbox_notify(rc_mailbox *mb)
 {
+	assert(mb->p_slots != NULL && mb->p_wake != NULL);
 	/* R of the argument in rc_mailbox.h: a seq_cst RMW that leaves tail unchanged. Only the
 	 * producer writes tail, so adding 0 cannot lose anyone's update. */
 	atomic_fetch_add_explicit(&mb->tail, 0, memory_order_seq_cst);
@@ -107,16 +80,6 @@ bool rc_mailbox_notify(rc_mailbox *mb)
 		return false;
 	/* Several producers may see the 1; the exchange gives the wake-up to exactly one of them. */
 	return atomic_exchange_explicit(&mb->p_wake->sleeping, 0, memory_order_seq_cst) != 0;
-}
-
-bool rc_mailbox_push_notify(rc_mailbox *mb, const rc_mail *m, bool *wake)
-{
-	assert(wake != NULL);
-	*wake = false;
-	if (!rc_mailbox_push(mb, m))
-		return false;
-	*wake = rc_mailbox_notify(mb);
-	return true;
 }
 
 /* ---- consumer ---- */
@@ -149,6 +112,7 @@ uint32_t rc_mailbox_pop_many(rc_mailbox *mb, rc_mail *out, uint32_t max)
 
 bool rc_mailbox_empty(rc_mailbox *mb)
 {
+	assert(mb->c_slots != NULL);
 	/* T of the argument in rc_mailbox.h: seq_cst, so it is ordered in S against the producer's
 	 * RMW on tail (a seq_cst load is also an acquire load, so the cache may keep it). */
 	mb->tail_cache = atomic_load_explicit(&mb->tail, memory_order_seq_cst);
@@ -159,6 +123,7 @@ bool rc_mailbox_empty(rc_mailbox *mb)
 
 void rc_wakeflag_init(rc_wakeflag *wf)
 {
+	assert(wf != NULL);
 	atomic_init(&wf->sleeping, 0);
 }
 
@@ -167,7 +132,10 @@ void rc_wakeflag_arm(rc_wakeflag *wf)
 	/* E of the argument: an RMW rather than a store so that it also reads the latest value of
 	 * the flag (a stale wake taken by a producer after our last disarm cannot be reordered
 	 * after it). */
-	atomic_exchange_explicit(&wf->sleeping, 1, memory_order_seq_cst);
+	uint32_t was = atomic_exchange_explicit(&wf->sleeping, 1, memory_order_seq_cst);
+	/* Only the consumer sets the flag, and it disarms after every sleep before it arms again. */
+	assert(was == 0);
+	(void)was;
 }
 
 bool rc_wakeflag_disarm(rc_wakeflag *wf)
@@ -175,41 +143,23 @@ bool rc_wakeflag_disarm(rc_wakeflag *wf)
 	return atomic_exchange_explicit(&wf->sleeping, 0, memory_order_seq_cst) == 0;
 }
 
-bool rc_mailbox_sleep_begin(rc_mailbox *mb)
-{
-	rc_wakeflag_arm(mb->c_wake);
-	if (rc_mailbox_empty(mb))
-		return true;
-	rc_wakeflag_disarm(mb->c_wake);
-	return false;
-}
-
-bool rc_mailbox_sleep_end(rc_mailbox *mb)
-{
-	return rc_wakeflag_disarm(mb->c_wake);
-}
-
 bool rc_mailbox_validate(const rc_mailbox *mb)
 {
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "rc_mailbox_validate: %s failed\n", #cond); \
-			return false; \
-		} \
-	} while (0)
 	uint32_t cap = mb->p_mask + 1;
 	uint32_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
 	uint32_t head = atomic_load_explicit(&mb->head, memory_order_relaxed);
-	CHECK(mb->p_slots != NULL);
-	CHECK(mb->p_slots == mb->c_slots && mb->p_mask == mb->c_mask && mb->p_wake == mb->c_wake);
-	CHECK(cap != 0 && cap <= RC_MAILBOX_CAPACITY_MAX && (cap & (cap - 1)) == 0);
-	CHECK(tail - head <= cap);
-	CHECK(head - mb->head_cache <= tail - mb->head_cache); /* head_cache <= head <= tail */
-	CHECK(tail - mb->head_cache <= cap);
-	CHECK(mb->tail_cache - head <= tail - head); /* head <= tail_cache <= tail */
+	RC_CHECK(mb->p_slots != NULL);
+	RC_CHECK(mb->p_slots == mb->c_slots && mb->p_mask == mb->c_mask && mb->p_wake == mb->c_wake);
+	RC_CHECK(cap != 0 && cap <= RC_MAILBOX_CAPACITY_MAX && (cap & (cap - 1)) == 0);
+	/* Free-running indices: each comparison is of distances mod 2^32 (see the header). */
+	RC_CHECKF(tail - head <= cap, "head %u, tail %u, capacity %u", head, tail, cap);
+	RC_CHECKF(head - mb->head_cache <= tail - mb->head_cache, /* head_cache <= head <= tail */
+	          "head_cache %u, head %u, tail %u", mb->head_cache, head, tail);
+	RC_CHECKF(tail - mb->head_cache <= cap, "head_cache %u, tail %u, capacity %u", mb->head_cache,
+	          tail, cap);
+	RC_CHECKF(mb->tail_cache - head <= tail - head, /* head <= tail_cache <= tail */
+	          "head %u, tail_cache %u, tail %u", head, mb->tail_cache, tail);
 	uint32_t s = atomic_load_explicit(&mb->p_wake->sleeping, memory_order_relaxed);
-	CHECK(s == 0 || s == 1);
+	RC_CHECKF(s == 0 || s == 1, "wake flag %u", s);
 	return true;
-#undef CHECK
 }

@@ -1,13 +1,14 @@
 /* rc_mailbox: the lock-free single-producer single-consumer queue one worker uses to hand work to
- * another (issue 4: one mailbox per ordered worker pair, A -> B and B -> A are two mailboxes).
+ * another. There is one mailbox per ordered worker pair (A -> B and B -> A are two), so each has
+ * exactly one producer and one consumer.
  *
  * What it carries. Fixed 16-byte records (rc_mail: two 64-bit words, say a message pointer and a
  * tag); the mailbox never looks inside them. A bounded ring of `capacity` records, capacity a power
  * of two fixed at rc_mailbox_init, which is the only place memory is allocated.
  *
- * Who may call what. Exactly one producer thread calls the rc_mailbox_push* and rc_mailbox_notify
- * functions; exactly one consumer thread calls rc_mailbox_pop_many, rc_mailbox_empty and the
- * sleep functions. init, fini, rc_mailbox_use_wakeflag and rc_mailbox_validate run when neither
+ * Who may call what. Exactly one producer thread calls rc_mailbox_push and rc_mailbox_notify;
+ * exactly one consumer thread calls rc_mailbox_pop_many, rc_mailbox_empty and the wake flag's arm
+ * and disarm. init, fini, rc_mailbox_use_wakeflag and rc_mailbox_validate run when neither
  * side is running (before the threads start, after they are joined).
  *
  * Indices. `tail` (written only by the producer) counts records ever pushed and `head` (written
@@ -15,10 +16,10 @@
  * tail - head records (mod 2^32; capacity <= 2^31 keeps that unambiguous) at slot index & mask.
  *
  * Memory orders, and why they suffice.
- *   - The producer writes the slots with plain stores, then publishes them with ONE release store
- *     of tail (per push, or per push_many batch). The consumer reads tail with an acquire load,
- *     which synchronises with that store: every slot write before it is visible to the consumer's
- *     plain reads of the slots below the tail it loaded.
+ *   - The producer writes a slot with a plain store, then publishes it with ONE release store of
+ *     tail per push. The consumer reads tail with an acquire load, which synchronises with that
+ *     store: every slot write before it is visible to the consumer's plain reads of the slots
+ *     below the tail it loaded.
  *   - Symmetrically, the consumer copies records out with plain loads, then releases the slots with
  *     ONE release store of head per pop_many; the producer reads head with an acquire load before
  *     it reuses a slot, so the consumer's reads of a slot happen before the producer overwrites it.
@@ -31,17 +32,18 @@
  * other, with the wake flag, or with whatever the mailbox is embedded in, whatever its alignment
  * (padding, not _Alignas: a mailbox inside a malloc'ed worker struct is not 64-aligned, and an
  * over-aligned member there would be a misaligned access for UBSan). The cached copies are the
- * point: the producer reloads the consumer's head only when its cached copy says the ring cannot
- * take what it is pushing (for a single push: only when it looks full), and the consumer reloads
- * tail only when its cached copy holds fewer records than it asked for, so in steady state each
- * side touches the other's line once per batch, not once per record.
+ * point: the producer reloads the consumer's head only when its cached copy says the ring is full,
+ * and the consumer reloads tail only when its cached copy holds fewer records than it asked for,
+ * so in steady state each side touches the other's line about once per lap of the ring or batch
+ * popped, not once per record.
  *
- * When full. rc_mailbox_push returns false and rc_mailbox_push_many pushes what fits and says how
- * many; neither ever blocks or spins. What to do with the rest (drop and count, retry next loop
- * turn, ...) is the caller's documented policy; the mailbox keeps no overflow.
+ * When full. rc_mailbox_push returns false; it never blocks or spins. What to do with the record
+ * (drop and count, retry next loop turn, ...) is the caller's documented policy; the mailbox keeps
+ * no overflow.
  *
- * Waking a sleeping consumer (issue 4: MSG_RING only when the consumer is actually asleep, not once
- * per message). An rc_wakeflag says "the consumer is (about to be) asleep in io_uring_enter". One
+ * Waking a sleeping consumer: with IORING_OP_MSG_RING, which costs 70-100 us per wake-up on the
+ * development VM (docs/facts.md), so only when the consumer is actually asleep, never once per
+ * message. An rc_wakeflag says "the consumer is (about to be) asleep in io_uring_enter". One
  * flag belongs to one consumer; a consumer with several incoming mailboxes points them all at the
  * same flag (rc_mailbox_use_wakeflag) so that at most one producer wakes it per sleep. Protocol:
  *     consumer: arm the flag (seq_cst exchange 1), then re-check every incoming mailbox
@@ -117,8 +119,6 @@ int rc_mailbox_init(rc_mailbox *mb, uint32_t capacity);
 /* Free the ring. Records still in it are dropped (the caller drains first if they hold refs). */
 void rc_mailbox_fini(rc_mailbox *mb);
 
-uint32_t rc_mailbox_capacity(const rc_mailbox *mb);
-
 /* Use wf (shared by all of one consumer's incoming mailboxes) instead of the mailbox's own flag.
  * wf must have been through rc_wakeflag_init and outlive the mailbox. Only while quiescent. */
 void rc_mailbox_use_wakeflag(rc_mailbox *mb, rc_wakeflag *wf);
@@ -128,19 +128,11 @@ void rc_mailbox_use_wakeflag(rc_mailbox *mb, rc_wakeflag *wf);
 /* Push one record. Returns false, and changes nothing, when the ring is full. */
 bool rc_mailbox_push(rc_mailbox *mb, const rc_mail *m);
 
-/* Push as many of m[0..n) as fit, in order, published by one release store. Returns how many
- * (0 .. n); the caller owns the rest. */
-uint32_t rc_mailbox_push_many(rc_mailbox *mb, const rc_mail *m, uint32_t n);
-
 /* After publishing: true if the consumer armed its wake flag and this call took the wake-up, so
  * the caller MUST wake it (IORING_OP_MSG_RING in the server); false otherwise. Call it once per
  * batch of pushes (it costs one locked instruction), at the latest before the producer itself
  * sleeps. */
 bool rc_mailbox_notify(rc_mailbox *mb);
-
-/* push + notify. Returns false when full (then *wake is false); otherwise true, and *wake says
- * whether the caller must wake the consumer. */
-bool rc_mailbox_push_notify(rc_mailbox *mb, const rc_mail *m, bool *wake);
 
 /* ---- consumer ---- */
 
@@ -160,13 +152,6 @@ void rc_wakeflag_arm(rc_wakeflag *wf);
 /* After waking (or when the re-check found work). Returns true if a producer had taken the wake-up
  * (so a wake is on its way, or already came), false if the flag was still armed. */
 bool rc_wakeflag_disarm(rc_wakeflag *wf);
-
-/* One-mailbox shorthand: arm this mailbox's flag and re-check. Returns true if the consumer may now
- * sleep (the ring was empty after arming; it must call rc_mailbox_sleep_end when it wakes), false
- * if records arrived (the flag is disarmed again; pop them). */
-bool rc_mailbox_sleep_begin(rc_mailbox *mb);
-/* After the sleep: disarm. Same return as rc_wakeflag_disarm. */
-bool rc_mailbox_sleep_end(rc_mailbox *mb);
 
 /* Check every invariant: capacity a power of two, both sides' copies agree, and
  * head_cache <= head <= tail_cache <= tail with tail - head_cache <= capacity (mod 2^32). Only

@@ -164,14 +164,6 @@ void rc_metrics_init(rc_metrics *m)
 		atomic_init(&m->v[i], 0);
 }
 
-void rc_metric_sub(rc_metrics *m, unsigned id, uint64_t n)
-{
-	assert(family_of(id)->gauge);
-	uint64_t cur = rc_metric_get(m, id);
-	assert(cur >= n);
-	atomic_store_explicit(&m->v[id], cur - n, memory_order_relaxed);
-}
-
 void rc_metric_set(rc_metrics *m, unsigned id, uint64_t value)
 {
 	assert(family_of(id)->gauge);
@@ -213,7 +205,7 @@ int rc_metric_describe(unsigned id, rc_metric_info *out)
 	return 0;
 }
 
-/* ---- rendering -------------------------------------------------------------------------------- */
+/* ---- rendering ------------------------------------------------------------------------------- */
 
 /* An append-only cursor over the caller's buffer; once something did not fit it stays failed. */
 struct out {

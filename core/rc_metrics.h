@@ -6,19 +6,19 @@
  *     rc_metric_inc(&w->metrics, RC_M_ACCEPTED);
  *     rc_metric_add(&w->metrics, RC_M_BYTES_IN, n);
  *     rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_QUEUE_FULL_OLDEST));
- *     rc_metric_sub(&w->metrics, RC_M_CONNECTIONS, 1);           (gauges only)
+ *     rc_metric_set(&w->metrics, RC_M_CONNECTIONS, open);         (gauges only)
  * One table in rc_metrics.c names every id (metric name, type, help, label), so the ids, the
  * rendering and rc_metrics_add cannot disagree.
  *
  * Threads. Slots are _Atomic but updated with a relaxed load and a relaxed store, not a locked
  * read-modify-write: the single writer makes that exact, it costs the same as a plain increment on
- * x86-64, and a reader on another thread (the /metrics route, issue 4's summing of every worker's
- * struct with rc_metrics_add) sees whole values without a data race. A reader sees each slot at
+ * x86-64, and a reader on another thread (the /metrics route, which sums every worker's struct
+ * with rc_metrics_add) sees whole values without a data race. A reader sees each slot at
  * some recent point, not all slots at one instant; scrapes do not need more.
  *
  * Counters only go up; their names end in _total. Gauges (connections, descriptors, buffers,
- * topics, subscriptions, queued bytes) go both ways and are the worker's current figures, so the sum
- * over workers is the server's figure too.
+ * topics, subscriptions, queued bytes) go both ways and are the worker's current figures, so the
+ * sum over workers is the server's figure too.
  */
 #ifndef RC_METRICS_H
 #define RC_METRICS_H
@@ -30,7 +30,8 @@
 
 struct rc_pool_stats;
 
-/* Why a connection was refused before (or instead of) becoming a WebSocket: the HTTP status sent. */
+/* Why a connection was refused before (or instead of) becoming a WebSocket: the HTTP status
+ * sent. */
 enum rc_reject_reason {
 	RC_REJECT_OVER_LIMIT,       /* 503: max-connections reached */
 	RC_REJECT_BAD_REQUEST,      /* 400: malformed request, bad key, refused query */
@@ -57,7 +58,8 @@ enum rc_drop_reason {
 	RC_DROP_COUNT
 };
 
-/* Why a message was copied once instead of broadcast from its receive buffer (DESIGN.md). */
+/* Why a message was copied once instead of broadcast from its receive buffer (the normal path
+ * sends every subscriber the frame where it was received; these are the exceptions). */
 enum rc_copy_reason {
 	RC_COPY_SPANNING,   /* the frame spanned two receive buffers */
 	RC_COPY_FRAGMENTED, /* the message came in several frames */
@@ -129,7 +131,8 @@ enum rc_metric {
 	RC_M_DROPPED_BASE, /* family: messages dropped by reason (enum rc_drop_reason) */
 	RC_M_BYTES_IN = RC_M_DROPPED_BASE + RC_DROP_COUNT, /* bytes received on all connections */
 	RC_M_BYTES_OUT,                                    /* bytes sent on all connections */
-	/* send requests completed: delivered / sends = frames per send, the lever of FACTS.md */
+	/* send requests completed: delivered / sends = frames per send, what loopback throughput
+	 * depends on most (docs/facts.md; perf/send-bench measures it) */
 	RC_M_SENDS,
 	RC_M_COPIES_BASE, /* family: slow-path copies by reason (enum rc_copy_reason) */
 	/* messages moved out of a receive buffer into a POOL arena */
@@ -182,9 +185,8 @@ static inline void rc_metric_inc(rc_metrics *m, unsigned id)
 	rc_metric_add(m, id, 1);
 }
 
-/* Gauges only. Out of line and checked (id is a gauge; a gauge never goes below zero, which would
- * be a bookkeeping bug): they run on state changes, not per message, unlike rc_metric_add. */
-void rc_metric_sub(rc_metrics *m, unsigned id, uint64_t n);
+/* Gauges only. Out of line and checked (id is a gauge): it runs on state changes, not per
+ * message, unlike rc_metric_add. */
 void rc_metric_set(rc_metrics *m, unsigned id, uint64_t value);
 
 /* Set the RC_M_BUFFERS family and RC_M_BUFFER_ALLOC_FAILURES from the pool's own counters. */

@@ -8,9 +8,10 @@
 #include "rc_msg.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "rc_check.h"
 
 int rc_msgs_init(rc_msgs *s, rc_pool *pool, uint32_t count)
 {
@@ -49,6 +50,7 @@ void rc_msgs_fini(rc_msgs *s)
 
 static inline void chain_link(rc_msgs *s, rc_msg *m, uint32_t buf)
 {
+	assert(buf < s->pool->count && m->refs > 0);
 	rc_msg *head = s->buf_head[buf];
 	m->buf = buf;
 	m->prev_in_buf = NULL;
@@ -129,6 +131,7 @@ void rc_arena_init(rc_arena *a, rc_pool *pool)
 
 void rc_arena_release(rc_arena *a)
 {
+	assert(a->cur == RC_POOL_NONE || a->used <= a->pool->buf_size);
 	if (a->cur != RC_POOL_NONE)
 		rc_pool_unref(a->pool, a->cur);
 	a->cur = RC_POOL_NONE;
@@ -156,6 +159,7 @@ static uint8_t *arena_take(rc_arena *a, uint32_t len)
 
 bool rc_arena_idle(rc_arena *a)
 {
+	assert(a->pool != NULL);
 	if (a->cur == RC_POOL_NONE || rc_pool_refs(a->pool, a->cur) != 1)
 		return false;
 	rc_arena_release(a);
@@ -197,6 +201,7 @@ int rc_msg_promote_buffer(rc_msgs *s, uint32_t buf, rc_arena *a)
 
 void rc_msgs_stats(const rc_msgs *s, struct rc_msgs_stats *out)
 {
+	assert(s != NULL && out != NULL);
 	*out = (struct rc_msgs_stats){
 		.count = s->count,
 		.live = s->live,
@@ -206,15 +211,6 @@ void rc_msgs_stats(const rc_msgs *s, struct rc_msgs_stats *out)
 	};
 }
 
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "rc_msgs_validate: " __VA_ARGS__); \
-			fputc('\n', stderr); \
-			return false; \
-		} \
-	} while (0)
-
 static bool in_slab(const rc_msgs *s, const rc_msg *m)
 {
 	return m >= s->slab && m < s->slab + s->count;
@@ -223,10 +219,10 @@ static bool in_slab(const rc_msgs *s, const rc_msg *m)
 bool rc_msgs_validate(const rc_msgs *s)
 {
 	const rc_pool *pool = s->pool;
-	CHECK(pool != NULL && s->slab != NULL && s->buf_head != NULL, "slab not initialised");
+	RC_CHECKF(pool != NULL && s->slab != NULL && s->buf_head != NULL, "slab not initialised");
 	if (!rc_pool_validate(pool))
 		return false;
-	CHECK(s->live <= s->count, "live %u > count %u", s->live, s->count);
+	RC_CHECKF(s->live <= s->count, "live %u > count %u", s->live, s->count);
 
 	/* Chains. A chain whose head has no predecessor and whose every link is mirrored by the next
 	 * node's prev cannot loop back (the node it looped to would have two predecessors), and the
@@ -236,40 +232,44 @@ bool rc_msgs_validate(const rc_msgs *s)
 		const rc_msg *prev = NULL;
 		uint32_t n = 0;
 		for (const rc_msg *m = s->buf_head[b]; m != NULL; m = m->next_in_buf) {
-			CHECK(in_slab(s, m), "buffer %u: chain points outside the slab", b);
-			CHECK(++n <= s->count, "buffer %u: chain longer than the slab", b);
-			CHECK(m->refs > 0, "buffer %u: dead message %td on its chain", b, m - s->slab);
-			CHECK(m->buf == b, "message %td on chain %u says buffer %u", m - s->slab, b, m->buf);
-			CHECK(m->prev_in_buf == prev, "message %td: prev link broken", m - s->slab);
-			CHECK(m->frame != NULL && m->len > 0, "message %td: no frame", m - s->slab);
-			CHECK(rc_pool_contains(pool, m->frame) &&
-			              rc_pool_contains(pool, m->frame + m->len - 1) &&
-			              rc_pool_index_of(pool, m->frame) == b &&
-			              rc_pool_index_of(pool, m->frame + m->len - 1) == b,
-			      "message %td: frame not inside buffer %u", m - s->slab, b);
+			RC_CHECKF(in_slab(s, m), "buffer %u: chain points outside the slab", b);
+			RC_CHECKF(++n <= s->count, "buffer %u: chain longer than the slab", b);
+			RC_CHECKF(m->refs > 0, "buffer %u: dead message %td on its chain", b, m - s->slab);
+			RC_CHECKF(m->buf == b, "message %td on chain %u says buffer %u", m - s->slab, b,
+			          m->buf);
+			RC_CHECKF(m->prev_in_buf == prev, "message %td: prev link broken", m - s->slab);
+			RC_CHECKF(m->frame != NULL && m->len > 0, "message %td: no frame", m - s->slab);
+			RC_CHECKF(rc_pool_contains(pool, m->frame) &&
+			                  rc_pool_contains(pool, m->frame + m->len - 1) &&
+			                  rc_pool_index_of(pool, m->frame) == b &&
+			                  rc_pool_index_of(pool, m->frame + m->len - 1) == b,
+			          "message %td: frame not inside buffer %u", m - s->slab, b);
 			prev = m;
 		}
-		CHECK(rc_pool_refs(pool, b) >= n, "buffer %u: %u messages but refcount %u", b, n,
-		      rc_pool_refs(pool, b));
+		RC_CHECKF(rc_pool_refs(pool, b) >= n, "buffer %u: %u messages but refcount %u", b, n,
+		          rc_pool_refs(pool, b));
 		chained += n;
 	}
 
 	uint32_t live = 0;
 	for (uint32_t i = 0; i < s->count; i++)
 		live += s->slab[i].refs > 0;
-	CHECK(live == s->live, "%u descriptors with refs, counter %u", live, s->live);
+	RC_CHECKF(live == s->live, "%u descriptors with refs, counter %u", live, s->live);
 	/* Every chained message is live and names its chain's buffer, so it is on one chain only;
 	 * equal totals mean every live descriptor is on a chain. */
-	CHECK(chained == live, "%llu messages on chains, %u live", (unsigned long long)chained, live);
+	RC_CHECKF(chained == live, "%llu messages on chains, %u live", (unsigned long long)chained,
+	          live);
 
 	uint32_t nfree = 0;
 	for (const rc_msg *m = s->free; m != NULL; m = m->next_in_buf) {
-		CHECK(in_slab(s, m), "free list points outside the slab");
-		CHECK(++nfree <= s->count, "free list longer than the slab");
-		CHECK(m->refs == 0, "descriptor %td on the free list has refs %u", m - s->slab, m->refs);
+		RC_CHECKF(in_slab(s, m), "free list points outside the slab");
+		RC_CHECKF(++nfree <= s->count, "free list longer than the slab");
+		RC_CHECKF(m->refs == 0, "descriptor %td on the free list has refs %u", m - s->slab,
+		          m->refs);
 	}
 	/* A descriptor twice on a singly linked list means a cycle, which the bound above catches;
-	 * so with every entry unused and as many entries as unused descriptors, all of them are on it. */
-	CHECK(nfree == s->count - live, "free list has %u, %u unused", nfree, s->count - live);
+	 * so with every entry unused and as many entries as unused descriptors, all of them are on
+	 * it. */
+	RC_CHECKF(nfree == s->count - live, "free list has %u, %u unused", nfree, s->count - live);
 	return true;
 }

@@ -24,8 +24,9 @@
  * Buffer references, in one line: a buffer's refcount >= the number of live messages in it, and the
  * difference is held by someone else (net/ while parsing a receive buffer, the arena, a builder).
  *
- * The slab (rc_msgs) belongs to one worker, like its pool; nothing here is thread-safe. Issue 4
- * sends messages to other workers; their references will come home through the pool's remote path.
+ * The slab (rc_msgs) belongs to one worker, like its pool; nothing here is thread-safe. A message
+ * never crosses to another worker: a hand-off copies it into an rc_xmsg (rc_xmsg.h), whose buffer
+ * comes home through the pool's remote path.
  *
  * Errors are negative errno values; each function says which.
  */
@@ -153,6 +154,7 @@ static inline bool rc_msgs_buffer_live(const rc_msgs *s, uint32_t buf)
 	return s->buf_head[buf] != NULL;
 }
 
+/* A copy of the slab's counters. For tests and debugging: the server reports none of them. */
 void rc_msgs_stats(const rc_msgs *s, struct rc_msgs_stats *out);
 
 /* Check every invariant: each chain is doubly linked correctly, without a cycle, and holds only

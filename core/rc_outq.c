@@ -9,10 +9,10 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "rc_msg.h"
+#include "rc_check.h"
 
 #define NONE UINT32_MAX
 
@@ -23,25 +23,9 @@ static const char *const policy_names[RC_OUTQ_POLICY_COUNT] = {
 	[RC_OUTQ_DISCONNECT] = "disconnect",
 };
 
-static const char *const status_names[RC_OUTQ_STATUS_COUNT] = {
-	[RC_OUTQ_QUEUED] = "queued",
-	[RC_OUTQ_DROPPED_NEWEST] = "dropped-newest",
-	[RC_OUTQ_DROPPED_OLDEST] = "dropped-oldest",
-	[RC_OUTQ_CONFLATED] = "conflated",
-	[RC_OUTQ_OVERFLOW] = "overflow",
-	[RC_OUTQ_NOMEM] = "nomem",
-	[RC_OUTQ_TOO_BIG] = "too-big",
-};
-
-void rc_outq_cfg_default(rc_outq_cfg *cfg)
-{
-	cfg->msgs_max = RC_OUTQ_MSGS_MAX_DEFAULT;
-	cfg->bytes_max = RC_OUTQ_BYTES_MAX_DEFAULT;
-	cfg->policy = RC_OUTQ_DROP_OLDEST;
-}
-
 int rc_outq_cfg_check(const rc_outq_cfg *cfg)
 {
+	assert(cfg != NULL);
 	uint32_t n = cfg->msgs_max;
 	if (n == 0 || n > RC_OUTQ_MSGS_MAX_LIMIT || (n & (n - 1)) != 0)
 		return -EINVAL;
@@ -54,11 +38,13 @@ int rc_outq_cfg_check(const rc_outq_cfg *cfg)
 
 size_t rc_outq_storage_bytes(const rc_outq_cfg *cfg)
 {
+	assert(rc_outq_cfg_check(cfg) == 0);
 	return (size_t)cfg->msgs_max * sizeof(struct rc_msg *);
 }
 
 int rc_outq_policy_parse(const char *name)
 {
+	assert(name != NULL);
 	for (int p = 0; p < RC_OUTQ_POLICY_COUNT; p++)
 		if (strcmp(name, policy_names[p]) == 0)
 			return p;
@@ -70,33 +56,17 @@ const char *rc_outq_policy_name(enum rc_outq_policy policy)
 	return (unsigned)policy < RC_OUTQ_POLICY_COUNT ? policy_names[policy] : "unknown";
 }
 
-const char *rc_outq_status_name(enum rc_outq_status status)
-{
-	return (unsigned)status < RC_OUTQ_STATUS_COUNT ? status_names[status] : "unknown";
-}
-
-void rc_outq_init(rc_outq *q)
-{
-	memset(q, 0, sizeof *q);
-}
-
-void rc_outq_fini(rc_outq *q)
-{
-	/* A queue still holding messages (or storage) at fini leaks references: drain it first. */
-	assert(q->count == 0 && q->ring == NULL);
-	assert(q->bytes == 0 && q->head_offset == 0 && q->pinned == 0);
-	(void)q;
-}
-
 /* ---- internals ---- */
 
 static inline uint32_t slot_of(const rc_outq *q, const rc_outq_cfg *cfg, uint32_t i)
 {
+	assert(i <= q->count && q->count <= cfg->msgs_max);
 	return (q->head + i) & (cfg->msgs_max - 1);
 }
 
 static inline rc_msg *at(const rc_outq *q, const rc_outq_cfg *cfg, uint32_t i)
 {
+	assert(i < q->count && q->ring != NULL);
 	return q->ring[slot_of(q, cfg, i)];
 }
 
@@ -104,6 +74,7 @@ static inline rc_msg *at(const rc_outq *q, const rc_outq_cfg *cfg, uint32_t i)
  * when no send is in flight: its first bytes are already on the wire. */
 static inline uint32_t protected_count(const rc_outq *q)
 {
+	assert(q->pinned <= q->count);
 	if (q->pinned > 0)
 		return q->pinned;
 	return q->head_offset > 0 ? 1 : 0;
@@ -179,6 +150,7 @@ static rc_msg *evict(rc_outq *q, const rc_outq_cfg *cfg, uint32_t p)
 static uint32_t conflate_target(const rc_outq *q, const rc_outq_cfg *cfg, uint32_t p,
                                 uint32_t topic)
 {
+	assert(p <= q->count);
 	for (uint32_t i = q->count; i > p; i--)
 		if (at(q, cfg, i - 1)->topic == topic)
 			return i - 1;
@@ -347,37 +319,32 @@ uint32_t rc_outq_drain(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *
 	return n;
 }
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "rc_outq_validate: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			return false; \
-		} \
-	} while (0)
-
 bool rc_outq_validate(const rc_outq *q, const rc_outq_cfg *cfg)
 {
-	CHECK(rc_outq_cfg_check(cfg) == 0);
-	CHECK(q->count <= cfg->msgs_max);
-	CHECK(q->head < cfg->msgs_max);
-	CHECK((q->ring == NULL) == (q->count == 0));
-	CHECK(q->pinned <= q->count);
+	RC_CHECK(rc_outq_cfg_check(cfg) == 0);
+	RC_CHECKF(q->count <= cfg->msgs_max, "count %u, msgs_max %u", q->count, cfg->msgs_max);
+	RC_CHECK(q->head < cfg->msgs_max);
+	RC_CHECK((q->ring == NULL) == (q->count == 0));
+	RC_CHECKF(q->pinned <= q->count, "pinned %u, count %u", q->pinned, q->count);
 	if (q->count == 0) {
-		CHECK(q->bytes == 0);
-		CHECK(q->head_offset == 0);
-		CHECK(q->head == 0);
+		RC_CHECK(q->bytes == 0);
+		RC_CHECK(q->head_offset == 0);
+		RC_CHECK(q->head == 0);
 		return true;
 	}
 	uint64_t sum = 0;
 	for (uint32_t i = 0; i < q->count; i++) {
 		const rc_msg *m = at(q, cfg, i);
-		CHECK(m != NULL);
-		CHECK(m->len >= 1 && m->len <= cfg->bytes_max);
-		CHECK(m->refs > 0);
+		RC_CHECK(m != NULL);
+		RC_CHECKF(m->len >= 1 && m->len <= cfg->bytes_max, "message %u of %u: len %u", i, q->count,
+		          m->len);
+		RC_CHECK(m->refs > 0);
 		sum += m->len;
 	}
-	CHECK(sum == q->bytes);
-	CHECK(q->bytes <= cfg->bytes_max);
-	CHECK(q->head_offset < at(q, cfg, 0)->len);
+	RC_CHECKF(sum == q->bytes, "messages hold %llu bytes, counter %u", (unsigned long long)sum,
+	          q->bytes);
+	RC_CHECK(q->bytes <= cfg->bytes_max);
+	RC_CHECKF(q->head_offset < at(q, cfg, 0)->len, "head_offset %u, head len %u", q->head_offset,
+	          at(q, cfg, 0)->len);
 	return true;
 }

@@ -4,9 +4,9 @@
  * A queue is a FIFO ring of `rc_msg *` capped both in messages (cfg->msgs_max, a power of two) and
  * in bytes (cfg->bytes_max, counting every queued frame whole). The handle is 24 bytes and embedded
  * in the connection; the ring's slots (msgs_max pointers) are NOT: they come from a caller-provided
- * allocator (rc_outq_alloc; the server backs it with a pool buffer, tests with malloc) on the push
- * that makes the queue non-empty, and go back the moment it is empty again, so an idle connection
- * holds no buffer at all (DESIGN.md, "Receive once, encode once, broadcast").
+ * allocator (rc_outq_alloc; the server backs it with its chunk slab, rc_chunks.h, tests with
+ * malloc) on the push that makes the queue non-empty, and go back the moment it is empty again, so
+ * an idle connection holds no buffer at all.
  *
  * The configuration (caps and policy) is shared by every queue of a worker, so it is not stored per
  * queue: every operation that needs it takes a `const rc_outq_cfg *`, and it must be the same caps
@@ -82,7 +82,7 @@
  * and the pin is released. One send in flight per connection, so at most one pin at a time.
  *
  * Closing: rc_outq_drain hands every message back, after the send in flight (if any) has completed
- * and been reported with rc_outq_sent (STYLE 8: nothing is released while the kernel may read it).
+ * and been reported with rc_outq_sent (nothing is released while the kernel may still read it).
  *
  * Nothing here allocates except through the allocator, which is called at most once per push (on
  * the empty -> non-empty transition) and put back at most once per operation. Not thread-safe: a
@@ -97,8 +97,6 @@
 
 struct rc_msg;
 
-#define RC_OUTQ_MSGS_MAX_DEFAULT 1024u
-#define RC_OUTQ_BYTES_MAX_DEFAULT (1u << 20)
 /* The largest msgs_max: head, count and pinned are 16-bit to keep the handle at 24 bytes (the whole
  * per-connection budget is 400 bytes). 32768 slots are 256 KiB of storage, far more than a pool
  * buffer, so the real bound is rc_outq_storage_bytes() <= the pool's buffer size. */
@@ -107,11 +105,14 @@ struct rc_msg;
  * eviction) and a byte-cap eviction of up to 16 messages per call. */
 #define RC_OUTQ_DROPPED_MAX 16u
 
+/* The slow-consumer policy (above), which is also the server's slow-policy setting: rc_cfg parses
+ * and prints it with rc_outq_policy_parse and rc_outq_policy_name, so the names exist only once,
+ * in rc_outq.c. */
 enum rc_outq_policy {
-	RC_OUTQ_DROP_OLDEST = 0,
-	RC_OUTQ_DROP_NEWEST = 1,
-	RC_OUTQ_CONFLATE = 2,
-	RC_OUTQ_DISCONNECT = 3,
+	RC_OUTQ_DROP_OLDEST = 0, /* "drop-oldest": make room by dropping the oldest queued message */
+	RC_OUTQ_DROP_NEWEST = 1, /* "drop-newest": do not queue the new message */
+	RC_OUTQ_CONFLATE = 2,    /* "conflate": replace the queued message of the same topic */
+	RC_OUTQ_DISCONNECT = 3,  /* "disconnect": close the subscriber with 4000 */
 };
 #define RC_OUTQ_POLICY_COUNT 4
 
@@ -131,7 +132,9 @@ typedef struct rc_outq_alloc {
 	void *ctx;
 } rc_outq_alloc;
 
-/* The handle. Public so it can be embedded; use the functions. Zero-initialised == empty. */
+/* The handle. Public so it can be embedded; use the functions. There is no init: a zeroed handle
+ * is an empty queue. Before the handle goes away the queue must be empty (rc_outq_drain), or the
+ * references and the storage it holds leak. */
 typedef struct rc_outq {
 	struct rc_msg **ring; /* msgs_max slots from the allocator; NULL iff count == 0 */
 	uint32_t bytes;       /* sum of len over queued messages, the head counted whole */
@@ -164,9 +167,6 @@ typedef struct rc_outq_result {
 	struct rc_msg *dropped[RC_OUTQ_DROPPED_MAX]; /* oldest first; each leaves with its reference */
 } rc_outq_result;
 
-/* Fill cfg with the defaults: 1024 messages, 1 MiB, drop-oldest. */
-void rc_outq_cfg_default(rc_outq_cfg *cfg);
-
 /* 0 if cfg is usable, -EINVAL if msgs_max is not a power of two in 1..RC_OUTQ_MSGS_MAX_LIMIT,
  * bytes_max is 0, or the policy is unknown. */
 int rc_outq_cfg_check(const rc_outq_cfg *cfg);
@@ -178,13 +178,6 @@ size_t rc_outq_storage_bytes(const rc_outq_cfg *cfg);
 int rc_outq_policy_parse(const char *name);
 /* The name rc_outq_policy_parse accepts; "unknown" for a value out of range. Never NULL. */
 const char *rc_outq_policy_name(enum rc_outq_policy policy);
-/* A short name for logs and metric labels ("queued", "dropped-oldest", ...); never NULL. */
-const char *rc_outq_status_name(enum rc_outq_status status);
-
-/* Make q empty. Equivalent to zeroing it. */
-void rc_outq_init(rc_outq *q);
-/* q must be empty (drained): asserts that it holds no storage. */
-void rc_outq_fini(rc_outq *q);
 
 /* Queue msg (len >= 1) at the tail, applying cfg->policy when it does not fit; *res says what
  * happened (above). Never fails otherwise. Storage is taken from alloc only if q was empty. */
@@ -207,10 +200,6 @@ static inline bool rc_outq_empty(const rc_outq *q)
 static inline uint32_t rc_outq_head_offset(const rc_outq *q)
 {
 	return q->head_offset;
-}
-static inline uint32_t rc_outq_pinned(const rc_outq *q)
-{
-	return q->pinned;
 }
 
 /* The i-th queued message, 0 being the head; i < count. The queue keeps it. */

@@ -18,9 +18,10 @@
 
 #include <errno.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "rc_check.h"
 
 /* The state byte: the kind and, for RECV, where the buffer is. */
 enum pool_state {
@@ -156,6 +157,7 @@ static void pool_put(rc_pool *p, uint32_t idx)
 
 int32_t rc_pool_alloc(rc_pool *p)
 {
+	assert(p->free_top <= p->count);
 	if (p->free_top == 0) {
 		p->alloc_failed++;
 		return -ENOBUFS;
@@ -250,15 +252,6 @@ uint32_t rc_pool_take_returned_recv(rc_pool *p, uint32_t *out_idx, uint32_t max)
 	return n;
 }
 
-void rc_pool_unlend_recv(rc_pool *p, uint32_t idx)
-{
-	assert(idx < p->count);
-	assert(p->state[idx] == ST_RECV_KERNEL && p->refs[idx] == 0);
-	assert(p->recv_kernel > 0);
-	p->recv_kernel--;
-	free_push(p, idx);
-}
-
 void rc_pool_remote_put(rc_pool *p, uint32_t idx)
 {
 	assert(idx < p->count);
@@ -305,11 +298,13 @@ uint32_t rc_pool_collect_remote(rc_pool *p)
 
 void rc_pool_set_reserve(rc_pool *p, uint32_t reserve)
 {
+	assert(reserve <= p->count);
 	p->reserve = reserve;
 }
 
 void rc_pool_stats(const rc_pool *p, struct rc_pool_stats *out)
 {
+	assert(p != NULL && out != NULL);
 	*out = (struct rc_pool_stats){
 		.count = p->count,
 		.buf_size = (uint32_t)p->buf_size,
@@ -324,15 +319,6 @@ void rc_pool_stats(const rc_pool *p, struct rc_pool_stats *out)
 	};
 }
 
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "rc_pool_validate: " __VA_ARGS__); \
-			fputc('\n', stderr); \
-			return false; \
-		} \
-	} while (0)
-
 /* The mark bits are scratch owned by the pool (allocated at init, so validate never allocates);
  * writing them through a const pool is fine: the pool's observable state does not change. */
 static bool mark_test_and_set(const rc_pool *p, uint32_t idx)
@@ -345,60 +331,62 @@ static bool mark_test_and_set(const rc_pool *p, uint32_t idx)
 
 bool rc_pool_validate(const rc_pool *p)
 {
-	CHECK(p->base != NULL && p->count > 0, "pool not initialised");
-	CHECK(p->buf_size == (size_t)1 << p->shift, "buf_size %zu != 1 << %u", p->buf_size, p->shift);
-	CHECK(p->free_top <= p->count, "free_top %u > count %u", p->free_top, p->count);
+	RC_CHECKF(p->base != NULL && p->count > 0, "pool not initialised");
+	RC_CHECKF(p->buf_size == (size_t)1 << p->shift, "buf_size %zu != 1 << %u", p->buf_size,
+	          p->shift);
+	RC_CHECKF(p->free_top <= p->count, "free_top %u > count %u", p->free_top, p->count);
 	memset(p->mark, 0, (p->count + 63) / 64 * sizeof *p->mark);
 
 	uint32_t n[ST_RECV_RETURNED + 1] = { 0 };
 	for (uint32_t i = 0; i < p->count; i++) {
 		uint8_t st = p->state[i];
-		CHECK(st <= ST_RECV_RETURNED, "buffer %u: bad state %u", i, st);
+		RC_CHECKF(st <= ST_RECV_RETURNED, "buffer %u: bad state %u", i, st);
 		n[st]++;
 		bool unreferenced = st == ST_FREE || st == ST_RECV_KERNEL || st == ST_RECV_RETURNED;
-		CHECK(unreferenced == (p->refs[i] == 0), "buffer %u: state %u with refcount %u", i, st,
-		      p->refs[i]);
+		RC_CHECKF(unreferenced == (p->refs[i] == 0), "buffer %u: state %u with refcount %u", i, st,
+		          p->refs[i]);
 		/* POOL and RECV_HELD may be on the remote stack, their link written by another thread:
 		 * not read. */
-		CHECK(st == ST_RECV_RETURNED || st == ST_POOL || st == ST_RECV_HELD ||
-		              p->next[i] == RC_POOL_NONE,
-		      "buffer %u: state %u but linked to %u", i, st, p->next[i]);
+		RC_CHECKF(st == ST_RECV_RETURNED || st == ST_POOL || st == ST_RECV_HELD ||
+		                  p->next[i] == RC_POOL_NONE,
+		          "buffer %u: state %u but linked to %u", i, st, p->next[i]);
 	}
-	CHECK(n[ST_FREE] == p->free_top, "%u FREE buffers, free stack holds %u", n[ST_FREE],
-	      p->free_top);
-	CHECK(n[ST_POOL] == p->pool_used, "%u POOL buffers, counter %u", n[ST_POOL], p->pool_used);
-	CHECK(n[ST_RECV_KERNEL] == p->recv_kernel, "%u RECV with kernel, counter %u", n[ST_RECV_KERNEL],
-	      p->recv_kernel);
-	CHECK(n[ST_RECV_HELD] == p->recv_held, "%u RECV held, counter %u", n[ST_RECV_HELD],
-	      p->recv_held);
-	CHECK(n[ST_RECV_RETURNED] == p->recv_returned, "%u RECV returned, counter %u",
-	      n[ST_RECV_RETURNED], p->recv_returned);
+	RC_CHECKF(n[ST_FREE] == p->free_top, "%u FREE buffers, free stack holds %u", n[ST_FREE],
+	          p->free_top);
+	RC_CHECKF(n[ST_POOL] == p->pool_used, "%u POOL buffers, counter %u", n[ST_POOL], p->pool_used);
+	RC_CHECKF(n[ST_RECV_KERNEL] == p->recv_kernel, "%u RECV with kernel, counter %u",
+	          n[ST_RECV_KERNEL], p->recv_kernel);
+	RC_CHECKF(n[ST_RECV_HELD] == p->recv_held, "%u RECV held, counter %u", n[ST_RECV_HELD],
+	          p->recv_held);
+	RC_CHECKF(n[ST_RECV_RETURNED] == p->recv_returned, "%u RECV returned, counter %u",
+	          n[ST_RECV_RETURNED], p->recv_returned);
 	/* The per-state counts cover every buffer once, so with the checks above this is the "counts
 	 * add up" invariant of the counters themselves. */
-	CHECK((uint64_t)p->free_top + p->pool_used + p->recv_kernel + p->recv_held + p->recv_returned ==
-	              p->count,
-	      "counters do not add up to %u", p->count);
+	RC_CHECKF((uint64_t)p->free_top + p->pool_used + p->recv_kernel + p->recv_held +
+	                          p->recv_returned ==
+	                  p->count,
+	          "counters do not add up to %u", p->count);
 
 	/* Every entry a FREE buffer, none twice: with free_top == number of FREE buffers, that also
 	 * means every FREE buffer is on the stack. */
 	for (uint32_t i = 0; i < p->free_top; i++) {
 		uint32_t idx = p->free_stack[i];
-		CHECK(idx < p->count, "free stack [%u] = %u out of range", i, idx);
-		CHECK(p->state[idx] == ST_FREE, "free stack [%u] = %u is in state %u", i, idx,
-		      p->state[idx]);
-		CHECK(!mark_test_and_set(p, idx), "buffer %u twice on the free stack", idx);
+		RC_CHECKF(idx < p->count, "free stack [%u] = %u out of range", i, idx);
+		RC_CHECKF(p->state[idx] == ST_FREE, "free stack [%u] = %u is in state %u", i, idx,
+		          p->state[idx]);
+		RC_CHECKF(!mark_test_and_set(p, idx), "buffer %u twice on the free stack", idx);
 	}
 
 	/* The returned list: only RETURNED buffers, none twice (so no cycle), as many as counted.
 	 * Marks from the free stack cannot collide: those buffers are FREE. */
 	uint32_t len = 0;
 	for (uint32_t idx = p->returned_head; idx != RC_POOL_NONE; idx = p->next[idx]) {
-		CHECK(idx < p->count, "returned list holds %u, out of range", idx);
-		CHECK(p->state[idx] == ST_RECV_RETURNED, "returned list holds %u in state %u", idx,
-		      p->state[idx]);
-		CHECK(!mark_test_and_set(p, idx), "buffer %u twice on the returned list", idx);
+		RC_CHECKF(idx < p->count, "returned list holds %u, out of range", idx);
+		RC_CHECKF(p->state[idx] == ST_RECV_RETURNED, "returned list holds %u in state %u", idx,
+		          p->state[idx]);
+		RC_CHECKF(!mark_test_and_set(p, idx), "buffer %u twice on the returned list", idx);
 		len++;
 	}
-	CHECK(len == p->recv_returned, "returned list has %u, counter %u", len, p->recv_returned);
+	RC_CHECKF(len == p->recv_returned, "returned list has %u, counter %u", len, p->recv_returned);
 	return true;
 }

@@ -15,8 +15,8 @@
  *     returned          its last reference went; it waits on the "returned" list until net/ takes
  *                       it (rc_pool_take_returned_recv) and gives it back to the kernel
  * A RECV buffer never goes to the free stack (it belongs to the ring; the ring's size is fixed when
- * net/ lends the buffers) and a POOL buffer never goes to the returned list. The only way out of
- * RECV is rc_pool_unlend_recv, for a buffer that is with the kernel (tearing a ring down).
+ * net/ lends the buffers) and a POOL buffer never goes to the returned list. A buffer lent to the
+ * ring stays RECV until rc_pool_fini (the ring lives as long as the worker).
  *
  * Lifecycle of the two kinds:
  *     POOL:  FREE --rc_pool_alloc--> POOL (refs 1) --ref/unref...--> last unref --> FREE
@@ -211,10 +211,6 @@ void rc_pool_recv_filled(rc_pool *p, uint32_t idx);
  * the caller must provide every one of them to the buffer ring. Returns how many it took. net/
  * calls this once per loop iteration. */
 uint32_t rc_pool_take_returned_recv(rc_pool *p, uint32_t *out_idx, uint32_t max);
-
-/* Give RECV buffer idx, which is with the kernel (so refcount 0 and not in flight: the caller has
- * taken it out of the ring), back to the free stack. For tearing a ring down or shrinking it. */
-void rc_pool_unlend_recv(rc_pool *p, uint32_t idx);
 
 /* Any thread: release the last pool reference on buffer idx, which belongs to this pool's owner.
  * idx must be POOL or RECV held with exactly one reference (the one the message layer holds: see

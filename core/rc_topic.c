@@ -5,9 +5,10 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "rc_check.h"
 
 /* Fan-out touches one subscription per subscriber: keep it to one cache line. */
 _Static_assert(sizeof(rc_sub) == 64, "rc_sub grew past a cache line");
@@ -52,6 +53,7 @@ static uint64_t splitmix64(uint64_t *state)
  * differ. */
 static uint64_t name_hash(const rc_topics *t, const uint8_t *p, size_t n)
 {
+	assert(p != NULL || n == 0);
 	const uint64_t k0 = t->key[0], k1 = t->key[1];
 	uint64_t h = k0 ^ n;
 	size_t left = n;
@@ -99,6 +101,7 @@ uint32_t rc_topics_hash(const rc_topics *t, const uint8_t *name, size_t len)
 
 int rc_topics_init(rc_topics *t, uint32_t topics_max, uint32_t subs_max, uint64_t seed)
 {
+	assert(t != NULL);
 	memset(t, 0, sizeof *t);
 	if (topics_max == 0 || topics_max > RC_TOPICS_MAX_LIMIT || subs_max == 0)
 		return -EINVAL;
@@ -143,6 +146,7 @@ err:
 
 void rc_topics_fini(rc_topics *t)
 {
+	assert(t != NULL);
 	free(t->subs);
 	free(t->topics);
 	free(t->slots);
@@ -265,6 +269,7 @@ static rc_topic *live_topic(rc_topics *t, uint32_t id)
 
 int rc_topic_find(const rc_topics *t, const uint8_t *name, size_t len)
 {
+	assert(t->slots != NULL && (name != NULL || len == 0));
 	if (len == 0 || len > RC_APP_TOPIC_MAX)
 		return RC_TOPIC_NONE;
 	bool found;
@@ -331,6 +336,7 @@ void rc_topic_skip_seq(rc_topics *t, uint32_t id, uint64_t n)
 void rc_topics_watch(rc_topics *t, void (*fn)(void *ctx, uint32_t hash, bool has_subscribers),
                      void *ctx)
 {
+	assert(t != NULL && (fn != NULL || ctx == NULL));
 	t->watch = fn;
 	t->watch_ctx = ctx;
 }
@@ -339,6 +345,7 @@ void rc_topics_watch(rc_topics *t, void (*fn)(void *ctx, uint32_t hash, bool has
 
 void rc_subscriber_init(rc_subscriber *sr, bool v1)
 {
+	assert(sr != NULL);
 	memset(sr, 0, sizeof *sr);
 	sr->v1 = v1;
 }
@@ -490,6 +497,7 @@ static void sub_remove(rc_topics *t, rc_sub *s)
 
 int rc_unsubscribe(rc_topics *t, rc_subscriber *sr, const uint8_t *name, size_t len)
 {
+	assert(t != NULL && sr != NULL);
 	int id = rc_topic_find(t, name, len);
 	if (id < 0)
 		return -ENOENT;
@@ -552,65 +560,57 @@ bool rc_subscriber_pop_missed(rc_topics *t, rc_subscriber *sr, uint32_t *topic_i
 
 /* ---- Validation ------------------------------------------------------------------------------ */
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "rc_topics_validate: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			return false; \
-		} \
-	} while (0)
-
 static bool validate_slots(const rc_topics *t)
 {
 	uint32_t cap = t->mask + 1;
-	CHECK((cap & t->mask) == 0 && cap >= 2 && (uint64_t)cap >= 2 * (uint64_t)t->topics_max);
+	RC_CHECK((cap & t->mask) == 0 && cap >= 2 && (uint64_t)cap >= 2 * (uint64_t)t->topics_max);
 	uint32_t occupied = 0;
 	for (uint32_t i = 0; i < cap; i++) {
 		const rc_topic_slot *sl = &t->slots[i];
 		if (sl->id == RC_TOPIC_SLOT_EMPTY)
 			continue;
 		occupied++;
-		CHECK(sl->id < t->topics_max);
+		RC_CHECK(sl->id < t->topics_max);
 		const rc_topic *tp = &t->topics[sl->id];
-		CHECK(tp->live);
-		CHECK(tp->hash == sl->hash);
+		RC_CHECK(tp->live);
+		RC_CHECK(tp->hash == sl->hash);
 		/* the linear probing invariant: no empty slot between an entry and its home */
 		for (uint32_t j = sl->hash & t->mask; j != i; j = (j + 1) & t->mask)
-			CHECK(t->slots[j].id != RC_TOPIC_SLOT_EMPTY);
+			RC_CHECK(t->slots[j].id != RC_TOPIC_SLOT_EMPTY);
 	}
-	CHECK(occupied == t->topics_live);
-	CHECK(occupied <= t->topics_max);
+	RC_CHECK(occupied == t->topics_live);
+	RC_CHECK(occupied <= t->topics_max);
 	return true;
 }
 
 static bool validate_topic(const rc_topics *t, const rc_topic *tp, uint32_t *subs_seen)
 {
-	CHECK(tp->name_len >= 1 && tp->name_len <= RC_APP_TOPIC_MAX);
-	CHECK(rc_app_topic_valid(tp->name, tp->name_len));
-	CHECK(tp->hash == hash32(t, tp->name, tp->name_len));
+	RC_CHECK(tp->name_len >= 1 && tp->name_len <= RC_APP_TOPIC_MAX);
+	RC_CHECK(rc_app_topic_valid(tp->name, tp->name_len));
+	RC_CHECK(tp->hash == hash32(t, tp->name, tp->name_len));
 	bool found;
 	uint32_t i = probe(t, tp->name, tp->name_len, tp->hash, &found);
-	CHECK(found && t->slots[i].id == tp->id);
-	CHECK(tp->next_seq >= 1);
-	CHECK(tp->next_free == RC_TOPIC_SLOT_EMPTY);
-	CHECK(tp->subs_plain + tp->subs_v1 > 0 || tp->pins > 0);
-	CHECK((tp->subs == NULL) == (tp->subs_plain + tp->subs_v1 == 0));
+	RC_CHECK(found && t->slots[i].id == tp->id);
+	RC_CHECK(tp->next_seq >= 1);
+	RC_CHECK(tp->next_free == RC_TOPIC_SLOT_EMPTY);
+	RC_CHECK(tp->subs_plain + tp->subs_v1 > 0 || tp->pins > 0);
+	RC_CHECK((tp->subs == NULL) == (tp->subs_plain + tp->subs_v1 == 0));
 
 	uint32_t plain = 0, v1 = 0;
 	const rc_sub *prev = NULL;
 	for (const rc_sub *s = tp->subs; s != NULL; s = s->topic_next) {
-		CHECK(plain + v1 < t->subs_live); /* bounds a cycle */
-		CHECK(sub_in_slab(t, s));
-		CHECK(s->subscriber != NULL);
-		CHECK(s->topic == tp->id);
-		CHECK(s->topic_prev == prev);
+		RC_CHECK(plain + v1 < t->subs_live); /* bounds a cycle */
+		RC_CHECK(sub_in_slab(t, s));
+		RC_CHECK(s->subscriber != NULL);
+		RC_CHECK(s->topic == tp->id);
+		RC_CHECK(s->topic_prev == prev);
 		if (s->subscriber->v1)
 			v1++;
 		else
 			plain++;
 		prev = s;
 	}
-	CHECK(plain == tp->subs_plain && v1 == tp->subs_v1);
+	RC_CHECK(plain == tp->subs_plain && v1 == tp->subs_v1);
 	*subs_seen += plain + v1;
 	return true;
 }
@@ -620,28 +620,28 @@ static bool validate_topics(const rc_topics *t)
 	uint32_t live = 0, subs_seen = 0;
 	for (uint32_t id = 0; id < t->topics_max; id++) {
 		const rc_topic *tp = &t->topics[id];
-		CHECK(tp->id == id);
+		RC_CHECK(tp->id == id);
 		if (!tp->live) {
-			CHECK(tp->subs == NULL && tp->subs_plain == 0 && tp->subs_v1 == 0 && tp->pins == 0);
-			CHECK(tp->name_len == 0);
+			RC_CHECK(tp->subs == NULL && tp->subs_plain == 0 && tp->subs_v1 == 0 && tp->pins == 0);
+			RC_CHECK(tp->name_len == 0);
 			continue;
 		}
 		live++;
 		if (!validate_topic(t, tp, &subs_seen))
 			return false;
 	}
-	CHECK(live == t->topics_live);
-	CHECK(subs_seen == t->subs_live);
-	CHECK(t->topics_hwm >= t->topics_live && t->topics_hwm <= t->topics_max);
+	RC_CHECK(live == t->topics_live);
+	RC_CHECK(subs_seen == t->subs_live);
+	RC_CHECK(t->topics_hwm >= t->topics_live && t->topics_hwm <= t->topics_max);
 
 	uint32_t n = 0;
 	for (uint32_t id = t->free_topic; id != RC_TOPIC_SLOT_EMPTY; id = t->topics[id].next_free) {
-		CHECK(n < t->topics_max - live); /* a duplicate would make a cycle, caught here */
-		CHECK(id < t->topics_max);
-		CHECK(!t->topics[id].live);
+		RC_CHECK(n < t->topics_max - live); /* a duplicate would make a cycle, caught here */
+		RC_CHECK(id < t->topics_max);
+		RC_CHECK(!t->topics[id].live);
 		n++;
 	}
-	CHECK(n == t->topics_max - live);
+	RC_CHECK(n == t->topics_max - live);
 	return true;
 }
 
@@ -652,32 +652,32 @@ static bool validate_subscriber(const rc_topics *t, const rc_subscriber *sr, uin
 	uint32_t n = 0, pending = 0;
 	const rc_sub *prev = NULL;
 	for (const rc_sub *s = sr->subs; s != NULL; s = s->sub_next) {
-		CHECK(n < sr->subs_len);
-		CHECK(sub_in_slab(t, s));
-		CHECK(s->subscriber == sr);
-		CHECK(s->sub_prev == prev);
+		RC_CHECK(n < sr->subs_len);
+		RC_CHECK(sub_in_slab(t, s));
+		RC_CHECK(s->subscriber == sr);
+		RC_CHECK(s->sub_prev == prev);
 		if (s->missed > 0)
 			pending++;
 		prev = s;
 		n++;
 	}
-	CHECK(n == sr->subs_len);
+	RC_CHECK(n == sr->subs_len);
 	*walked += n;
 
 	uint32_t m = 0;
 	prev = NULL;
 	for (const rc_sub *s = sr->missed_head; s != NULL; s = s->missed_next) {
-		CHECK(m < pending);
-		CHECK(sub_in_slab(t, s));
-		CHECK(s->subscriber == sr);
-		CHECK(s->missed > 0);
-		CHECK(s->missed_prev == prev);
+		RC_CHECK(m < pending);
+		RC_CHECK(sub_in_slab(t, s));
+		RC_CHECK(s->subscriber == sr);
+		RC_CHECK(s->missed > 0);
+		RC_CHECK(s->missed_prev == prev);
 		prev = s;
 		m++;
 	}
-	CHECK(m == pending);
-	CHECK(sr->missed_tail == prev);
-	CHECK(pending == 0 || sr->v1);
+	RC_CHECK(m == pending);
+	RC_CHECK(sr->missed_tail == prev);
+	RC_CHECK(pending == 0 || sr->v1);
 	return true;
 }
 
@@ -694,81 +694,91 @@ static int pair_cmp(const void *a, const void *b)
 	return x->topic < y->topic ? -1 : x->topic > y->topic;
 }
 
-static bool validate_subs(const rc_topics *t)
+/* The links of one subscription s of subscriber sr with its neighbours in sr's lists. */
+static bool validate_sub_links(const rc_sub *s, const rc_subscriber *sr)
+{
+	if (s->sub_prev != NULL)
+		RC_CHECK(s->sub_prev->sub_next == s);
+	else
+		RC_CHECK(sr->subs == s);
+	if (s->sub_next != NULL)
+		RC_CHECK(s->sub_next->sub_prev == s);
+	if (s->missed == 0) {
+		RC_CHECK(s->missed_next == NULL && s->missed_prev == NULL);
+		RC_CHECK(sr->missed_head != s && sr->missed_tail != s);
+		return true;
+	}
+	if (s->missed_prev != NULL)
+		RC_CHECK(s->missed_prev->missed_next == s);
+	else
+		RC_CHECK(sr->missed_head == s);
+	if (s->missed_next != NULL)
+		RC_CHECK(s->missed_next->missed_prev == s);
+	else
+		RC_CHECK(sr->missed_tail == s);
+	return true;
+}
+
+/* Every subscription in use: its topic, its links, its subscriber's lists (walked once, from the
+ * head of each), and no two for the same (subscriber, topic). pairs has room for subs_live + 1. */
+static bool validate_subs_in_use(const rc_topics *t, pair *pairs)
 {
 	uint32_t live = 0, walked = 0;
-	pair *pairs = malloc(((size_t)t->subs_live + 1) * sizeof *pairs);
-	CHECK(pairs != NULL);
-	bool ok = false;
-#undef CHECK_OUT
-#define CHECK_OUT(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "rc_topics_validate: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			goto out; \
-		} \
-	} while (0)
-
 	for (uint32_t i = 0; i < t->subs_max; i++) {
 		const rc_sub *s = &t->subs[i];
 		const rc_subscriber *sr = s->subscriber;
 		if (sr == NULL)
 			continue;
-		CHECK_OUT(live < t->subs_live);
+		RC_CHECK(live < t->subs_live);
 		pairs[live++] = (pair){ .subscriber = (uintptr_t)sr, .topic = s->topic };
-		CHECK_OUT(s->topic < t->topics_max && t->topics[s->topic].live);
-		/* the local links of the subscriber list and the missed list */
-		if (s->sub_prev != NULL)
-			CHECK_OUT(s->sub_prev->sub_next == s);
-		else
-			CHECK_OUT(sr->subs == s);
-		if (s->sub_next != NULL)
-			CHECK_OUT(s->sub_next->sub_prev == s);
-		if (s->missed > 0) {
-			if (s->missed_prev != NULL)
-				CHECK_OUT(s->missed_prev->missed_next == s);
-			else
-				CHECK_OUT(sr->missed_head == s);
-			if (s->missed_next != NULL)
-				CHECK_OUT(s->missed_next->missed_prev == s);
-			else
-				CHECK_OUT(sr->missed_tail == s);
-		} else {
-			CHECK_OUT(s->missed_next == NULL && s->missed_prev == NULL);
-			CHECK_OUT(sr->missed_head != s && sr->missed_tail != s);
-		}
+		RC_CHECK(s->topic < t->topics_max && t->topics[s->topic].live);
+		if (!validate_sub_links(s, sr))
+			return false;
 		if (s->sub_prev == NULL && !validate_subscriber(t, sr, &walked))
-			goto out;
+			return false;
 	}
-	CHECK_OUT(live == t->subs_live);
+	RC_CHECKF(live == t->subs_live, "%u subscriptions in use, counter %u", live, t->subs_live);
 	/* every subscription lies in exactly one subscriber list */
-	CHECK_OUT(walked == t->subs_live);
+	RC_CHECKF(walked == t->subs_live, "%u in subscriber lists, %u in use", walked, live);
 	/* at most one subscription per (subscriber, topic) */
 	qsort(pairs, live, sizeof *pairs, pair_cmp);
 	for (uint32_t i = 1; i < live; i++)
-		CHECK_OUT(pair_cmp(&pairs[i - 1], &pairs[i]) != 0);
+		RC_CHECK(pair_cmp(&pairs[i - 1], &pairs[i]) != 0);
+	return true;
+}
 
+/* The free list: only unused subscriptions below subs_fresh, each once, all of them. */
+static bool validate_free_subs(const rc_topics *t)
+{
+	uint32_t live = t->subs_live;
+	RC_CHECK(t->subs_fresh <= t->subs_max && live <= t->subs_fresh);
 	uint32_t n = 0;
 	for (const rc_sub *s = t->free_sub; s != NULL; s = s->topic_next) {
-		CHECK_OUT(n < t->subs_fresh - live);
-		CHECK_OUT(sub_in_slab(t, s));
-		CHECK_OUT(s < t->subs + t->subs_fresh);
-		CHECK_OUT(s->subscriber == NULL);
+		RC_CHECK(n < t->subs_fresh - live); /* a duplicate would make a cycle, caught here */
+		RC_CHECK(sub_in_slab(t, s));
+		RC_CHECK(s < t->subs + t->subs_fresh);
+		RC_CHECK(s->subscriber == NULL);
 		n++;
 	}
-	CHECK_OUT(t->subs_fresh <= t->subs_max && live <= t->subs_fresh);
-	CHECK_OUT(n == t->subs_fresh - live);
-	CHECK_OUT(t->subs_hwm >= t->subs_live && t->subs_hwm <= t->subs_max);
-	ok = true;
-out:
+	RC_CHECKF(n == t->subs_fresh - live, "free list has %u, %u unused", n, t->subs_fresh - live);
+	RC_CHECK(t->subs_hwm >= t->subs_live && t->subs_hwm <= t->subs_max);
+	return true;
+}
+
+static bool validate_subs(const rc_topics *t)
+{
+	/* The one allocation of validation: sorting the (subscriber, topic) pairs is what finds a
+	 * duplicate subscription in O(n log n). */
+	pair *pairs = malloc(((size_t)t->subs_live + 1) * sizeof *pairs);
+	RC_CHECK(pairs != NULL);
+	bool ok = validate_subs_in_use(t, pairs);
 	free(pairs);
-	return ok;
-#undef CHECK_OUT
+	return ok && validate_free_subs(t);
 }
 
 bool rc_topics_validate(const rc_topics *t)
 {
-	CHECK(t->slots != NULL && t->topics != NULL && t->subs != NULL);
-	CHECK(t->topics_max >= 1 && t->topics_max <= RC_TOPICS_MAX_LIMIT && t->subs_max >= 1);
+	RC_CHECK(t->slots != NULL && t->topics != NULL && t->subs != NULL);
+	RC_CHECK(t->topics_max >= 1 && t->topics_max <= RC_TOPICS_MAX_LIMIT && t->subs_max >= 1);
 	return validate_slots(t) && validate_topics(t) && validate_subs(t);
 }

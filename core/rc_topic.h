@@ -8,24 +8,26 @@
  *                  number, subscriber counts split into plain and ringcast.v1 (the server builds a
  *                  frame kind only if someone will receive it), a pin count, and the intrusive list
  *                  of its subscriptions.
- *   rc_sub         a subscription: one subscriber on one topic, from a slab of subs_max. It is linked
- *                  into three intrusive doubly linked lists: its topic's (fan-out walks it), its
- *                  subscriber's (unsubscribe and close walk it) and, while a "missed" notice is
- *                  pending for it, its subscriber's pending-missed list (the flush walks only that).
- *   rc_subscriber  what the server embeds in a connection: the heads of the two per-subscriber lists
- *                  and the v1 flag. Set v1 (rc_subscriber_init) before the first subscription and do
- *                  not change it while subscribed: the per-topic counts are split by it.
+ *   rc_sub         a subscription: one subscriber on one topic, from a slab of subs_max. It is
+ *                  linked into three intrusive doubly linked lists: its topic's (fan-out walks
+ *                  it), its subscriber's (unsubscribe and close walk it) and, while a "missed"
+ *                  notice is pending for it, its subscriber's pending-missed list (the flush walks
+ *                  only that).
+ *   rc_subscriber  what the server embeds in a connection: the heads of the two per-subscriber
+ *                  lists and the v1 flag. Set v1 (rc_subscriber_init) before the first
+ *                  subscription and do not change it while subscribed: the per-topic counts are
+ *                  split by it.
  *
- * Life of a topic. A topic exists while it has a subscriber OR a pin. A pin is held by whoever keeps
- * a topic id across messages, e.g. a plain `publish=T` connection for its whole life, so that T's
- * sequence numbers do not restart between two of its messages while nobody is subscribed. The topic
- * is deleted when the last subscription and the last pin are gone; its id may then be reused by the
- * next topic created, and a topic created again under the same name starts again at sequence 1.
- * (docs/protocol.md §6.5: numbers are per topic and start at 1. A subscriber that leaves a topic and
- * comes back after the topic died sees the numbers restart; this is the price of bounding the table
- * by the topics in use rather than by every name ever published.) Messages carry topic ids
- * (rc_msg.topic): the server must not keep one past the topic's life without a pin. Protocol §6.1
- * has it purge a subscriber's queued messages of a topic at unsubscribe anyway.
+ * Life of a topic. A topic exists while it has a subscriber OR a pin. A pin is held by whoever
+ * keeps a topic id across messages, e.g. a plain `publish=T` connection for its whole life, so that
+ * T's sequence numbers do not restart between two of its messages while nobody is subscribed. The
+ * topic is deleted when the last subscription and the last pin are gone; its id may then be reused
+ * by the next topic created, and a topic created again under the same name starts again at
+ * sequence 1 (docs/protocol.md §6.5: numbers are per topic and start at 1). A subscriber that
+ * leaves a topic and comes back after the topic died sees the numbers restart; this is the price
+ * of bounding the table by the topics in use rather than by every name ever published. Messages
+ * carry topic ids (rc_msg.topic): the server must not keep one past the topic's life without a
+ * pin. Protocol §6.1 has it purge a subscriber's queued messages of a topic at unsubscribe anyway.
  *
  * The hash table. Open addressing with linear probing over 2^k slots, capacity the next power of
  * two >= 2 * topics_max, so the load factor never exceeds 1/2: a hit probes ~1.5 slots, a miss ~2.5
@@ -134,8 +136,9 @@ typedef struct rc_topics {
 } rc_topics;
 
 /* Allocate the index: room for topics_max live topics (1..RC_TOPICS_MAX_LIMIT) and subs_max
- * subscriptions (>= 1), hashing names with `seed` (random in the server, fixed in tests). Returns 0,
- * -EINVAL (a limit out of range) or -ENOMEM; on error nothing is allocated and fini is not needed. */
+ * subscriptions (>= 1), hashing names with `seed` (random in the server, fixed in tests). Returns
+ * 0, -EINVAL (a limit out of range) or -ENOMEM; on error nothing is allocated and fini is not
+ * needed. */
 int rc_topics_init(rc_topics *t, uint32_t topics_max, uint32_t subs_max, uint64_t seed);
 
 /* Free the arrays. Every rc_subscriber still pointing into the index must be discarded (or have
@@ -151,8 +154,7 @@ void rc_topics_fini(rc_topics *t);
  * broken invariant to stderr and returns false; true if all hold. */
 bool rc_topics_validate(const rc_topics *t);
 
-/* The home slot of a name in t (the hash's low bits): for tests that need colliding names, and
- * for diagnostics. */
+/* The home slot of a name in t (the hash's low bits). For tests, which need colliding names. */
 uint32_t rc_topics_home(const rc_topics *t, const uint8_t *name, size_t len);
 
 /* The 32-bit hash of a name (what rc_topic.hash holds for a live topic), whether or not a topic of

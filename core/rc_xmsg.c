@@ -7,6 +7,7 @@
 
 int rc_xarena_init(rc_xarena *a, rc_pool *pool)
 {
+	assert(a != NULL && pool != NULL && pool->count > 0);
 	a->pool = pool;
 	a->cur = RC_POOL_NONE;
 	a->used = 0;
@@ -18,6 +19,7 @@ int rc_xarena_init(rc_xarena *a, rc_pool *pool)
 /* The arena lets go of its current buffer. */
 static void drop_current(rc_xarena *a)
 {
+	assert(a->holds != NULL);
 	if (a->cur == RC_POOL_NONE)
 		return;
 	uint32_t buf = a->cur;
@@ -27,6 +29,7 @@ static void drop_current(rc_xarena *a)
 
 bool rc_xarena_idle(rc_xarena *a)
 {
+	assert(a->holds != NULL);
 	if (a->cur == RC_POOL_NONE ||
 	    atomic_load_explicit(&a->holds[a->cur], memory_order_acquire) != 1)
 		return false;
@@ -36,6 +39,7 @@ bool rc_xarena_idle(rc_xarena *a)
 
 void rc_xarena_fini(rc_xarena *a)
 {
+	assert(a != NULL);
 	if (a->holds == NULL)
 		return;
 	drop_current(a);
@@ -48,6 +52,7 @@ rc_xmsg *rc_xmsg_new(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint
                      uint32_t holders)
 {
 	assert(holders >= 1 && topic_len >= 1 && topic_len <= UINT8_MAX);
+	assert(topic != NULL && (payload != NULL || len == 0));
 	size_t size = rc_xmsg_size(topic_len, len);
 	if (size > a->pool->buf_size)
 		return NULL;

@@ -1,5 +1,5 @@
 /* rc_xmsg: a message on its way from the worker it was published on to the other workers that have
- * subscribers for its topic (issue 4), and the arena the publishing worker builds them in.
+ * subscribers for its topic, and the arena the publishing worker builds them in.
  *
  * What travels. The publishing worker A copies the message once, whatever the number of workers it
  * goes to, into an rc_xmsg: the topic name, text-or-binary, the payload. A pointer to it goes into
@@ -9,7 +9,8 @@
  * the rc_xmsg at once. So B's queues never hold A's memory: a slow consumer on B pins only B's
  * pool, where B's slow-consumer policy and pressure relief can reach it, and A's memory comes home
  * within one loop turn of every receiver. An rc_xmsg of kind LOSS carries no payload but a count:
- * "count messages of this topic were lost on the way to you" (a full mailbox, docs/protocol.md 6.5).
+ * "count messages of this topic were lost on the way to you" (a full mailbox, docs/protocol.md
+ * 6.5).
  *
  * Memory. rc_xmsgs are bump-allocated in POOL buffers of A's pool (rc_xarena), never straddling
  * two. The pool buffer is held by ONE pool reference, and the sharing across threads is counted in

@@ -1,4 +1,4 @@
-/* rc_group: the workers of one server process and what they share (issue 4).
+/* rc_group: the workers of one server process and what they share.
  *
  * One worker per CPU, each a thread pinned to its CPU with its own io_uring, listener, buffers,
  * connections and topic index (rc_worker.h). What they share is only this:
@@ -12,10 +12,7 @@
  *   - the topic hash seed (the same on every worker, so that interest buckets agree).
  * docs/architecture.md draws the threads, mailboxes and memory ownership.
  *
- * Life: rc_group_run creates the group, starts one thread per worker, and each thread pins itself,
- * creates its worker (the ring must be created on the thread that uses it: SINGLE_ISSUER), waits
- * for all the others, runs until drained, waits for all the others again (no worker may touch
- * another's memory after it is destroyed), and destroys its worker.
+ * rc_threads.h runs the workers of a group, one pinned thread each.
  */
 #ifndef RC_GROUP_H
 #define RC_GROUP_H
@@ -50,13 +47,10 @@ static inline rc_mailbox *rc_group_mail(rc_group *g, uint32_t from, uint32_t to)
 	return &g->mail[(size_t)from * g->n + to];
 }
 
-/* Run n workers (1 .. RC_INTEREST_WORKERS_MAX) until a signal drains them all: worker i listens on
- * listen_fd[i] and, if cpu[i] >= 0, is pinned to that CPU. Worker 0 reads signal_fd and tells the
- * others. slots is each worker's descriptor table size. ready(ready_ctx), if not NULL, is called
- * once every worker exists (its buffers registered), before any serves: the place to say
- * "listening". Returns 0 after a clean drain, -errno if a
- * worker could not start or failed (already logged). */
-int rc_group_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu, int signal_fd,
-                 uint32_t slots, void (*ready)(void *ctx), void *ready_ctx);
+/* Set up what n workers (1 .. RC_INTEREST_WORKERS_MAX) share: mailboxes of cfg->mailbox_records,
+ * wake flags, the interest table, the topic hash seed. Returns 0 or -ENOMEM (or a mailbox's
+ * error); rc_group_fini undoes a partial set-up too. */
+int rc_group_init(rc_group *g, const rc_cfg *cfg, uint32_t n);
+void rc_group_fini(rc_group *g);
 
 #endif

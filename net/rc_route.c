@@ -1,24 +1,17 @@
-/* rc_route.c: the request head and the routes of ringcast's one port.
- *
- *   /ws       the pub/sub WebSocket (docs/protocol.md)
- *   /echo     an RFC 6455 echo WebSocket, for conformance testing
- *   /healthz  200 while the process serves
- *   /readyz   200, or 503 while draining
- *   /metrics  Prometheus text format
- * Anything else is 404. Each plain HTTP request gets one response and the connection closes.
- *
- * The head is read into a chunk of its own (parser state, fields and bytes), so a slow client
- * costs at most header-bytes-max and never holds a receive buffer between reads. Bytes that
- * follow the head in the same read (a client's first frames) are parsed in place in the receive
- * buffer.
- */
+/* rc_route.c: the request head and the routes (rc_route.h). */
 #define _GNU_SOURCE
-#include "rc_worker_int.h"
+#include "rc_route.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "rc_conn.h"
+#include "rc_gauges.h"
+#include "rc_log.h"
+#include "rc_ws.h"
 
 static enum rc_reject_reason reject_reason(int status)
 {
@@ -40,49 +33,28 @@ static enum rc_reject_reason reject_reason(int status)
 	}
 }
 
-static void head_release(rc_worker *w, rc_conn *c)
-{
-	if (c->head != NULL) {
-		rc_chunk_put(&w->heads, c->head);
-		c->head = NULL;
-	}
-}
-
-/* Queue a complete HTTP response and close once it is sent. */
-static void respond_raw(rc_worker *w, rc_conn *c, const char *resp, size_t n,
-                        enum rc_close_reason why)
-{
-	head_release(w, c);
-	c->why = (uint8_t)why;
-	c->state = CS_CLOSING;
-	c->deadline_ms = conn_deadline_in(w, w->cfg->close_timeout_ms);
-	if (n == 0 || !conn_ctl_append(w, c, resp, n)) {
-		conn_abort(w, c, why);
-		return;
-	}
-	c->flags |= F_HTTP_DONE;
-}
-
 static void reject(rc_worker *w, rc_conn *c, int status, enum rc_reject_reason reason,
                    const char *text)
 {
+	assert(status >= 400 && status <= 599 && c->state == CS_HTTP);
 	char resp[1024];
 	size_t n = rc_ws_error_response(resp, sizeof resp, status, text);
 	rc_metric_inc(&w->metrics, RC_M_REJECTED(reason));
 	if (rc_log_enabled(RC_LOG_DEBUG))
 		rc_log(RC_LOG_DEBUG, "conn_rejected", "conn=%u status=%d reason=\"%s\"", c->id, status,
 		       text ? text : "");
-	respond_raw(w, c, resp, n, RC_CLOSED_REJECTED);
+	conn_respond(w, c, resp, n, RC_CLOSED_REJECTED);
 }
 
 static void respond(rc_worker *w, rc_conn *c, int status, const char *ctype, const void *body,
                     size_t len)
 {
+	assert(status >= 200 && status <= 599 && (len == 0 || body != NULL));
 	_Static_assert(RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX <= RC_SCRATCH_BYTES / 2, "scratch");
 	size_t cap = RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX;
 	char *resp = (char *)w->scratch + RC_SCRATCH_BYTES / 2; /* the body may be in the first half */
 	size_t n = rc_http_response(resp, cap, status, ctype, "Cache-Control: no-store\r\n", body, len);
-	respond_raw(w, c, resp, n, RC_CLOSED_HTTP_DONE);
+	conn_respond(w, c, resp, n, RC_CLOSED_HTTP_DONE);
 }
 
 /* Open descriptors: the process's own (listener, ring, signalfd, stdio...) plus the direct
@@ -103,14 +75,14 @@ static uint64_t fds_open(uint64_t connections)
 
 /* The figures of every worker added up. Each worker sets its own gauges (no worker reads another's
  * state): this one's are fresh, the others' are at most one loop turn old, except queued bytes,
- * at most RC_GAUGES_NS old (rc_worker.c). */
+ * at most RC_GAUGES_NS old (rc_gauges.h). */
 static void route_metrics(rc_worker *w, rc_conn *c)
 {
-	worker_gauges(w);
+	gauges_refresh_all(w);
 	rc_metrics sum, *m = &sum;
 	rc_metrics_init(m);
 	for (uint32_t i = 0; i < w->group->n; i++)
-		rc_metrics_add(m, rc_worker_metrics(w->group->workers[i]));
+		rc_metrics_add(m, &w->group->workers[i]->metrics);
 	rc_metric_set(m, RC_M_FDS_OPEN, fds_open(rc_metric_get(m, RC_M_CONNECTIONS)));
 	char *body = (char *)w->scratch;
 	size_t n = rc_metrics_render(m, body, RC_METRICS_RENDER_MAX);
@@ -123,6 +95,7 @@ static void route_metrics(rc_worker *w, rc_conn *c)
 
 static bool token_equal(const uint8_t *a, size_t alen, const char *b)
 {
+	assert(b != NULL && (alen == 0 || a != NULL));
 	size_t blen = strlen(b);
 	if (alen != blen)
 		return false;
@@ -137,6 +110,7 @@ static bool token_equal(const uint8_t *a, size_t alen, const char *b)
 static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v1,
                     rc_app_connect *conn, const char **why)
 {
+	assert(c->sub.subs_len == 0 && c->pub_topic == -1 && !(c->flags & (F_AUTH | F_V1)));
 	enum rc_app_query_error qe =
 	        rc_app_query_parse(conn, (const uint8_t *)req->query.ptr, req->query.len);
 	const rc_http_header *auth = rc_http_header_find(req, "Authorization", NULL);
@@ -182,16 +156,17 @@ static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v
 static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool echo, uint8_t *rest,
                      size_t rest_len, uint32_t buf)
 {
+	assert(c->state == CS_HTTP && c->route == ROUTE_NONE && c->head != NULL);
 	if (c->flags & F_OVER_LIMIT) {
 		reject(w, c, 503, RC_REJECT_OVER_LIMIT, "server full: too many connections");
 		return;
 	}
-	if (w->draining) {
+	if (w->life.draining) {
 		reject(w, c, 503, RC_REJECT_DRAINING, "server shutting down");
 		return;
 	}
 	rc_ws_handshake_result res;
-	int status = rc_ws_handshake_check(req, echo ? &w->hs_echo : &w->hs_ws, &res);
+	int status = rc_ws_handshake_check(req, echo ? &w->http.hs_echo : &w->http.hs_ws, &res);
 	if (status != 0) {
 		reject(w, c, status, reject_reason(status), res.reason);
 		return;
@@ -225,7 +200,7 @@ static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool 
 			return;
 		}
 	}
-	head_release(w, c);
+	conn_head_release(w, c);
 	if (rc_log_enabled(RC_LOG_DEBUG))
 		rc_log(RC_LOG_DEBUG, "ws_open", "conn=%u route=%s v1=%d topics=%zu publish=%d", c->id,
 		       echo ? "echo" : "ws", v1, conn.topics_len, c->pub_topic >= 0);
@@ -244,8 +219,8 @@ static void route(rc_worker *w, rc_conn *c, const rc_http_request *req, uint8_t 
 	else if (path.len == 8 && memcmp(path.ptr, "/healthz", 8) == 0)
 		respond(w, c, 200, "text/plain", "ok\n", 3);
 	else if (path.len == 7 && memcmp(path.ptr, "/readyz", 7) == 0)
-		w->draining ? respond(w, c, 503, "text/plain", "draining\n", 9)
-		            : respond(w, c, 200, "text/plain", "ready\n", 6);
+		w->life.draining ? respond(w, c, 503, "text/plain", "draining\n", 9)
+		                 : respond(w, c, 200, "text/plain", "ready\n", 6);
 	else if (path.len == 8 && memcmp(path.ptr, "/metrics", 8) == 0)
 		route_metrics(w, c);
 	else
@@ -256,9 +231,10 @@ static void route(rc_worker *w, rc_conn *c, const rc_http_request *req, uint8_t 
 
 void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf)
 {
+	assert(c->state == CS_HTTP && c->route == ROUTE_NONE && len > 0);
 	rc_head *h = (rc_head *)c->head;
 	if (h == NULL) {
-		h = rc_chunk_get(&w->heads);
+		h = rc_chunk_get(&w->mem.heads);
 		if (h == NULL) {
 			conn_abort(w, c, RC_CLOSED_REJECTED);
 			return;
@@ -276,6 +252,7 @@ void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf
 	size_t take = len < h->cap - prev ? len : h->cap - prev;
 	memcpy(h->bytes + prev, data, take);
 	h->len += (uint32_t)take;
+	assert(h->len <= h->cap);
 	ssize_t r = rc_http_parse(&h->parser, h->bytes, h->len);
 	if (r < 0) {
 		int status = (int)-r;
@@ -288,5 +265,6 @@ void http_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf
 		return;
 	}
 	size_t used = (size_t)r - prev; /* the head ends inside this read */
+	assert((size_t)r > prev && used <= len);
 	route(w, c, &h->parser.req, data + used, len - used, buf);
 }

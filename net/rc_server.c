@@ -16,8 +16,9 @@
 #include <unistd.h>
 
 #include "rc_log.h"
-#include "rc_group.h"
-#include "rc_worker_int.h"
+#include "rc_interest.h"
+#include "rc_threads.h"
+#include "rc_worker.h"
 
 #define RC_FDS_SPARE 64 /* plain descriptors kept for the process itself (ring, listener, logs) */
 
@@ -177,7 +178,7 @@ static void say_listening(void *ctx)
 	       "addr=%s workers=%u steer_by_cpu=%d max_connections=%u "
 	       "slots=%u slow_policy=%s buffers=%u+%u buffer_size=%u",
 	       l->addr, l->workers, cfg->steer_by_cpu, cfg->max_connections, l->slots,
-	       rc_cfg_policy_name(cfg->slow_policy), cfg->recv_buffers, cfg->pool_buffers,
+	       rc_outq_policy_name(cfg->slow_policy), cfg->recv_buffers, cfg->pool_buffers,
 	       cfg->buffer_size_bytes);
 }
 
@@ -274,7 +275,7 @@ int rc_server_run(const rc_cfg *cfg_in)
 			       "note=\"no --publish-token: anyone may "
 			       "publish\"");
 		struct listening what = { .cfg = &cfg, .addr = addr, .workers = n, .slots = slots };
-		r = rc_group_run(&cfg, n, lfd, cpu, sfd, slots, say_listening, &what);
+		r = rc_threads_run(&cfg, n, lfd, cpu, sfd, slots, say_listening, &what);
 	}
 	for (uint32_t i = 0; i < nl; i++)
 		close(lfd[i]);

@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -16,7 +17,7 @@ int rc_uring_init(struct io_uring *ring, unsigned sq_entries, rc_uring_info *inf
 	 *  DEFER_TASKRUN (6.1, needs SINGLE_ISSUER): completions are run only when we enter the
 	 *    kernel to wait for them, never by interrupting the worker mid-loop; this is what makes a
 	 *    loop iteration's work batch up, and it is the mode MSG_RING wake-ups are measured in
-	 *    (FACTS.md).
+	 *    (docs/facts.md).
 	 *  COOP_TASKRUN (5.19): the fallback when DEFER_TASKRUN is refused: task work still runs on
 	 *    any kernel entry, but without an IPI to interrupt the worker.
 	 *  CQSIZE: four completions per submission slot; one recv or send SQE pair gives two CQEs and
@@ -95,4 +96,32 @@ struct io_uring_sqe *rc_uring_sqe(struct io_uring *ring)
 	}
 	assert(sqe != NULL);
 	return sqe;
+}
+
+int rc_uring_ts_init(rc_uring_ts *t, uint32_t cap)
+{
+	assert(cap > 0);
+	t->ts = calloc(cap, sizeof *t->ts);
+	t->used = 0;
+	t->cap = t->ts != NULL ? cap : 0;
+	return t->ts != NULL ? 0 : -ENOMEM;
+}
+
+void rc_uring_ts_fini(rc_uring_ts *t)
+{
+	free(t->ts);
+	*t = (rc_uring_ts){ 0 };
+}
+
+struct __kernel_timespec *rc_uring_ts_abs(struct io_uring *ring, rc_uring_ts *t, uint64_t ns)
+{
+	assert(t->cap > 0 && t->used <= t->cap);
+	if (t->used == t->cap) {
+		io_uring_submit(ring);
+		t->used = 0;
+	}
+	struct __kernel_timespec *ts = &t->ts[t->used++];
+	ts->tv_sec = (long long)(ns / 1000000000u);
+	ts->tv_nsec = (long long)(ns % 1000000000u);
+	return ts;
 }

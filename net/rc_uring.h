@@ -105,4 +105,36 @@ static inline void rc_bufring_publish(rc_bufring *b)
  * sized so that one flush always frees room (asserted). */
 struct io_uring_sqe *rc_uring_sqe(struct io_uring *ring);
 
+/* Make sure n SQEs can be taken in a row without a submit in between (a request and its linked
+ * timeout must reach the kernel in the same submit, or the link is lost): submits first if fewer
+ * than n slots are free. */
+static inline void rc_uring_reserve(struct io_uring *ring, unsigned n)
+{
+	if (io_uring_sq_space_left(ring) < n)
+		io_uring_submit(ring);
+}
+
+/* Storage for the absolute deadlines of LINK_TIMEOUTs. The kernel reads a timeout's timespec when
+ * the SQE is submitted, not when it is prepared, so each must stay put until the next submit: they
+ * are taken from this array, which the loop empties (rc_uring_ts_reset) after each submit. */
+typedef struct rc_uring_ts {
+	struct __kernel_timespec *ts;
+	uint32_t used;
+	uint32_t cap;
+} rc_uring_ts;
+
+/* Room for cap deadlines between two submits. Returns 0 or -ENOMEM. */
+int rc_uring_ts_init(rc_uring_ts *t, uint32_t cap);
+void rc_uring_ts_fini(rc_uring_ts *t);
+
+/* A timespec holding ns (CLOCK_MONOTONIC), valid until the next submit. When the array is full it
+ * submits what is prepared (their timespecs are read then) and starts over. Never NULL. */
+struct __kernel_timespec *rc_uring_ts_abs(struct io_uring *ring, rc_uring_ts *t, uint64_t ns);
+
+/* Everything prepared was submitted: the timespecs may be reused. */
+static inline void rc_uring_ts_reset(rc_uring_ts *t)
+{
+	t->used = 0;
+}
+
 #endif

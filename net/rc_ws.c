@@ -1,28 +1,22 @@
-/* rc_ws.c: a WebSocket connection's input: frames, messages, publishing and fan-out, ringcast.v1
- * commands, and the echo route.
- *
- * The zero-copy path (DESIGN.md): a data frame whose whole payload arrived in one receive buffer
- * is unmasked there by the parser; the server header is written in the bytes just before the
- * payload (the client's header, always at least 4 bytes longer), and that receive buffer becomes
- * the message every subscriber's queue points at. Anything else (a fragmented message, a frame
- * split over two reads) is assembled once in a POOL buffer, with the same headroom in front, and
- * from there takes the same path. A second encoding for the other kind of subscriber (the
- * ringcast.v1 envelope around a plain publisher's payload, or the bare payload of a PUBLISH) is
- * copied into the worker's arena.
- */
-#include "rc_worker_int.h"
+/* rc_ws.c: WebSocket input, publishing and fan-out (rc_ws.h). */
+#include "rc_ws.h"
 
 #include <assert.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "rc_conn.h"
+#include "rc_log.h"
+#include "rc_xfer.h"
+
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 void ws_open(rc_worker *w, rc_conn *c)
 {
+	assert(c->state == CS_HTTP && c->close == CLOSE_NONE && c->route != ROUTE_NONE);
 	c->state = CS_OPEN;
-	rc_frame_parser_init(&c->fp, &w->frame_cfg);
-	w->ws_open++;
+	rc_frame_parser_init(&c->fp, &w->http.frame);
+	w->conns.ws_open++;
 }
 
 static enum rc_close_reason why_for_code(uint16_t code)
@@ -48,6 +42,7 @@ static enum rc_close_reason why_for_code(uint16_t code)
 /* A notice to a ringcast.v1 client. A client that does not read its notices is a slow consumer. */
 static void notice(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
 {
+	assert(c->route == ROUTE_WS && (c->flags & F_V1));
 	if (n == 0)
 		return;
 	if (!conn_ctl_frame(w, c, RC_OPCODE_TEXT, p, n))
@@ -58,6 +53,7 @@ static void notice(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
  * asks for (plain clients just get the close). */
 static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *msg)
 {
+	assert(c->route == ROUTE_WS && e != RC_APP_OK);
 	if (c->flags & F_V1) {
 		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, e, msg, msg ? strlen(msg) : 0);
 		notice(w, c, w->scratch, n);
@@ -73,6 +69,7 @@ static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *ms
 static void count_drop(rc_worker *w, rc_conn *c, const rc_msg *m, enum rc_drop_reason reason,
                        rc_sub *s)
 {
+	assert(reason < RC_DROP_COUNT && m->refs > 0);
 	/* A queued missed notice that is itself dropped is not a message: its count joins the
 	 * pending notice, which goes out before anything else. */
 	bool notice = m->kind == RC_MSG_MISSED;
@@ -90,16 +87,18 @@ static void count_drop(rc_worker *w, rc_conn *c, const rc_msg *m, enum rc_drop_r
 /* Queue m for c (which takes its own reference), applying the slow-consumer policy. */
 static void push(rc_worker *w, rc_conn *c, rc_msg *m, rc_sub *s)
 {
+	assert(m->refs > 0 && c->route != ROUTE_NONE);
+	assert(s == NULL || s->subscriber == &c->sub);
 	if (c->state != CS_OPEN)
 		return;
 	rc_outq_result r;
 	do {
-		rc_outq_push(&c->q, &w->qcfg, &w->qalloc, m, &r);
+		rc_outq_push(&c->q, &w->mem.qcfg, &w->mem.qalloc, m, &r);
 		for (uint32_t i = 0; i < r.ndropped; i++) {
 			bool replaced = r.status == RC_OUTQ_CONFLATED && i + 1 == r.ndropped;
 			count_drop(w, c, r.dropped[i], replaced ? RC_DROP_CONFLATED : RC_DROP_QUEUE_FULL_OLDEST,
 			           s);
-			rc_msg_unref(&w->msgs, r.dropped[i]);
+			rc_msg_unref(&w->mem.msgs, r.dropped[i]);
 		}
 	} while (r.more);
 	if (r.queued) {
@@ -126,7 +125,7 @@ static void push(rc_worker *w, rc_conn *c, rc_msg *m, rc_sub *s)
 static void msg_done(rc_worker *w, rc_msg *m)
 {
 	if (m != NULL)
-		rc_msg_unref(&w->msgs, m);
+		rc_msg_unref(&w->mem.msgs, m);
 }
 
 /* Deliver to every subscriber of topic tid but the publisher: mplain to plain subscribers, mv1 to
@@ -134,6 +133,8 @@ static void msg_done(rc_worker *w, rc_msg *m)
  * left), then drop the creator's reference on both: the queues hold their own. */
 static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc_msg *mv1)
 {
+	assert(mplain == NULL || (mplain->topic == tid && mplain->kind == RC_MSG_PLAIN));
+	assert(mv1 == NULL || (mv1->topic == tid && mv1->kind != RC_MSG_PLAIN));
 	rc_topic *t = rc_topic_get(&w->topics, tid);
 	if (t == NULL) {
 		msg_done(w, mplain);
@@ -167,10 +168,12 @@ static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, s
                           const uint8_t *payload, size_t len, uint32_t tid, uint64_t seq,
                           uint8_t kind, enum rc_copy_reason why)
 {
+	assert((plen == 0 || prefix != NULL) && (len == 0 || payload != NULL));
 	size_t total = plen + len;
 	size_t h = rc_frame_header_len(total, false);
-	uint8_t *f =
-	        h + total <= w->pool.buf_size ? rc_arena_alloc(&w->arena, (uint32_t)(h + total)) : NULL;
+	uint8_t *f = h + total <= w->mem.pool.buf_size
+	                     ? rc_arena_alloc(&w->mem.arena, (uint32_t)(h + total))
+	                     : NULL;
 	if (f == NULL) {
 		no_memory(w);
 		return NULL;
@@ -182,7 +185,7 @@ static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, s
 		memcpy(f + h + plen, payload, len);
 	if (why < RC_COPY_COUNT)
 		rc_metric_inc(&w->metrics, RC_M_COPIES(why));
-	rc_msg *m = rc_msg_new(&w->msgs, f, (uint32_t)(h + total), tid, seq, kind);
+	rc_msg *m = rc_msg_new(&w->mem.msgs, f, (uint32_t)(h + total), tid, seq, kind);
 	if (m == NULL)
 		no_memory(w);
 	return m;
@@ -194,7 +197,7 @@ static rc_msg *frame_in_place(rc_worker *w, uint8_t opcode, uint8_t *payload, si
                               uint32_t tid, uint64_t seq, uint8_t kind)
 {
 	uint8_t *f = rc_frame_header_prepend(payload, opcode, true, len);
-	rc_msg *m = rc_msg_new(&w->msgs, f, (uint32_t)(payload + len - f), tid, seq, kind);
+	rc_msg *m = rc_msg_new(&w->mem.msgs, f, (uint32_t)(payload + len - f), tid, seq, kind);
 	if (m == NULL)
 		no_memory(w);
 	return m;
@@ -202,6 +205,7 @@ static rc_msg *frame_in_place(rc_worker *w, uint8_t opcode, uint8_t *payload, si
 
 static bool may_publish(rc_worker *w, rc_conn *c)
 {
+	assert(c->route == ROUTE_WS && c->state == CS_OPEN);
 	if (c->flags & F_AUTH)
 		return true;
 	refuse(w, c, RC_APP_ERR_UNAUTHORIZED, "publishing needs a valid token");
@@ -211,6 +215,8 @@ static bool may_publish(rc_worker *w, rc_conn *c)
 /* A plain publisher's message on its publish= topic. */
 static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, size_t len)
 {
+	assert(c->pub_topic >= 0 && !(c->flags & F_V1));
+	assert(opcode == RC_OPCODE_TEXT || opcode == RC_OPCODE_BINARY);
 	if (!may_publish(w, c))
 		return;
 	uint32_t tid = (uint32_t)c->pub_topic;
@@ -236,6 +242,7 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *pay
  * place), the bare payload is copied for plain subscribers. */
 static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 {
+	assert(c->flags & F_V1);
 	rc_app_pub pub;
 	enum rc_app_error e = rc_app_pub_parse(payload, len, &pub);
 	if (e != RC_APP_OK) {
@@ -274,6 +281,7 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, const uint8_t *payload,
                 size_t len)
 {
+	assert(tlen > 0 && tlen <= RC_APP_TOPIC_MAX && (len == 0 || payload != NULL));
 	int id = rc_topic_find(&w->topics, topic, tlen);
 	if (id < 0)
 		return; /* the subscribers left meanwhile, or another topic shares the bucket */
@@ -302,6 +310,7 @@ void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, cons
  * between two MESSAGEs still equals the missed counts between them (docs/protocol.md 6.5). */
 void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 {
+	assert(tlen > 0 && tlen <= RC_APP_TOPIC_MAX && count > 0);
 	int id = rc_topic_find(&w->topics, topic, tlen);
 	if (id < 0)
 		return;
@@ -334,6 +343,7 @@ void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 
 static void cmd_subscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 {
+	assert(cmd->op == RC_APP_OP_SUBSCRIBE && cmd->topics_len <= RC_APP_TOPICS_MAX);
 	bool added[RC_APP_TOPICS_MAX];
 	const char *fail = NULL;
 	enum rc_app_error code = RC_APP_ERR_TOO_MANY_TOPICS;
@@ -371,6 +381,7 @@ static void cmd_subscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 
 static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 {
+	assert(cmd->op == RC_APP_OP_UNSUBSCRIBE && cmd->topics_len <= RC_APP_TOPICS_MAX);
 	rc_app_slice removed[RC_APP_TOPICS_MAX];
 	size_t nremoved = 0;
 	for (size_t i = 0; i < cmd->topics_len && c->state == CS_OPEN; i++) {
@@ -401,6 +412,7 @@ static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 
 static void command(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
 {
+	assert((c->flags & F_V1) && c->state == CS_OPEN);
 	rc_app_cmd cmd;
 	enum rc_app_error e = rc_app_cmd_parse(p, n, &cmd);
 	if (e != RC_APP_OK) {
@@ -419,12 +431,13 @@ static void command(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
  * for a server header just before it. */
 static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, size_t len)
 {
+	assert(c->state == CS_OPEN && (len == 0 || payload != NULL));
 	if (c->route == ROUTE_ECHO) {
 		rc_msg *m = frame_in_place(w, opcode, payload, len, 0, 0, RC_MSG_PLAIN);
 		if (m == NULL)
 			return;
 		push(w, c, m, NULL);
-		rc_msg_unref(&w->msgs, m);
+		rc_msg_unref(&w->mem.msgs, m);
 	} else if (!(c->flags & F_V1)) {
 		publish_plain(w, c, opcode, payload, len);
 	} else if (opcode == RC_OPCODE_TEXT) {
@@ -436,17 +449,18 @@ static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, 
 
 static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t buf)
 {
+	assert(c->state == CS_OPEN && ev->type == RC_FRAME_DATA && buf != RC_POOL_NONE);
 	/* The zero-copy path: the whole message is this one frame, in this receive buffer, with its
 	 * header in front of it in the same buffer (a header split over two reads is not). */
 	if (c->asm_buf == RC_POOL_NONE && ev->opcode != RC_OPCODE_CONT && ev->frame_end &&
 	    ev->msg_end && ev->data_len == ev->frame_len &&
-	    (size_t)(ev->data - rc_pool_data(&w->pool, buf)) >=
+	    (size_t)(ev->data - rc_pool_data(&w->mem.pool, buf)) >=
 	            rc_frame_header_len(ev->data_len, false)) {
 		message(w, c, ev->msg_opcode, ev->data, ev->data_len);
 		return;
 	}
 	if (c->asm_buf == RC_POOL_NONE) {
-		int32_t b = rc_pool_alloc(&w->pool);
+		int32_t b = rc_pool_alloc(&w->mem.pool);
 		if (b < 0) {
 			no_memory(w);
 			conn_close(w, c, RC_CLOSE_TRY_AGAIN, RC_CLOSED_IO_ERROR, "server out of buffers");
@@ -457,8 +471,8 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 		c->asm_op = ev->msg_opcode;
 		rc_metric_inc(&w->metrics, RC_M_COPIES(ev->fin ? RC_COPY_SPANNING : RC_COPY_FRAGMENTED));
 	}
-	uint8_t *base = rc_pool_data(&w->pool, c->asm_buf) + RC_CFG_HEADROOM_BYTES;
-	assert(c->asm_len + ev->data_len <= w->pool.buf_size - RC_CFG_HEADROOM_BYTES);
+	uint8_t *base = rc_pool_data(&w->mem.pool, c->asm_buf) + RC_CFG_HEADROOM_BYTES;
+	assert(c->asm_len + ev->data_len <= w->mem.pool.buf_size - RC_CFG_HEADROOM_BYTES);
 	if (ev->data_len > 0)
 		memcpy(base + c->asm_len, ev->data, ev->data_len);
 	c->asm_len += (uint32_t)ev->data_len;
@@ -470,6 +484,7 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 
 static void on_control(rc_worker *w, rc_conn *c, const rc_frame_event *ev)
 {
+	assert(ev->type == RC_FRAME_CONTROL && ev->data_len <= RC_FRAME_CONTROL_MAX);
 	switch (ev->opcode) {
 	case RC_OPCODE_PING:
 		if (c->state != CS_OPEN)
@@ -482,13 +497,7 @@ static void on_control(rc_worker *w, rc_conn *c, const rc_frame_event *ev)
 	case RC_OPCODE_PONG:
 		return;
 	case RC_OPCODE_CLOSE:
-		c->flags |= F_CLOSE_RCVD;
-		if (c->state == CS_OPEN) {
-			uint16_t code = ev->close_code == RC_CLOSE_NO_STATUS ? RC_CLOSE_NORMAL : ev->close_code;
-			conn_close(w, c, code, RC_CLOSED_CLIENT, NULL);
-		} else if (c->flags & F_CLOSE_SENT) {
-			conn_abort(w, c, (enum rc_close_reason)c->why);
-		}
+		conn_peer_closed(w, c, ev->close_code);
 		return;
 	default:
 		return;
@@ -497,10 +506,11 @@ static void on_control(rc_worker *w, rc_conn *c, const rc_frame_event *ev)
 
 void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf)
 {
+	assert(c->route != ROUTE_NONE && buf != RC_POOL_NONE);
 	for (;;) {
 		if (c->state != CS_OPEN && c->state != CS_CLOSING)
 			return;
-		if (c->state == CS_CLOSING && (c->flags & F_CLOSE_RCVD))
+		if (c->state == CS_CLOSING && (c->flags & F_PEER_CLOSED))
 			return; /* nothing after the peer's close frame matters */
 		rc_frame_event ev;
 		ssize_t n = rc_frame_parse(&c->fp, data, len, &ev);
@@ -546,8 +556,9 @@ struct relief {
 static void relief_drop(void *ctx, struct rc_msg *m)
 {
 	struct relief *r = ctx;
+	assert(r->c->state == CS_OPEN);
 	count_drop(r->w, r->c, m, RC_DROP_NO_MEMORY, NULL);
-	rc_msg_unref(&r->w->msgs, m);
+	rc_msg_unref(&r->w->mem.msgs, m);
 }
 
 /* The pool is below its reserve: the messages pinning it are those queued for subscribers whose
@@ -561,22 +572,22 @@ static void relief_drop(void *ctx, struct rc_msg *m)
 uint32_t ws_relieve_pressure(rc_worker *w)
 {
 	uint32_t relieved = 0;
-	for (uint32_t i = 0; i < w->nslots && rc_pool_low(&w->pool); i++) {
-		rc_conn *c = &w->conns[i];
+	for (uint32_t i = 0; i < w->conns.nslots && rc_pool_low(&w->mem.pool); i++) {
+		rc_conn *c = &w->conns.slots[i];
 		if (c->state != CS_OPEN || rc_outq_empty(&c->q) || !(c->flags & F_SEND) ||
 		    (c->flags & F_PINNED))
 			continue;
 		relieved++;
-		if (w->qcfg.policy == RC_OUTQ_DISCONNECT) {
+		if (w->mem.qcfg.policy == RC_OUTQ_DISCONNECT) {
 			rc_metric_inc(&w->metrics, RC_M_SLOW_DISCONNECTS);
 			conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER, "slow consumer");
 			continue;
 		}
 		struct relief r = { w, c };
-		rc_outq_drain(&c->q, &w->qcfg, &w->qalloc, relief_drop, &r);
+		rc_outq_drain(&c->q, &w->mem.qcfg, &w->mem.qalloc, relief_drop, &r);
 	}
 	if (relieved > 0)
 		rc_log(RC_LOG_WARN, "pool_pressure", "free_buffers=%u reserve=%u queues_relieved=%u",
-		       rc_pool_free_count(&w->pool), w->pool.reserve, relieved);
+		       rc_pool_free_count(&w->mem.pool), w->mem.pool.reserve, relieved);
 	return relieved;
 }

@@ -1,35 +1,16 @@
-/* rc_xfer.c: messages between workers (issue 4).
- *
- * Sending. A publish on this worker is delivered here by rc_ws.c and, when other workers have
- * subscribers for its topic (the interest table), copied once into an rc_xmsg in this worker's
- * memory, a pointer to which goes into the mailbox of each of those workers. Nothing blocks:
- * a full mailbox loses the message for that worker (counted in handoffs_total{result=
- * "mailbox_full"}); so does a pool with no free buffer for the copy ({result="no_memory"}). A loss
- * is remembered per topic and, as soon as the mailbox has room, sent as a LOSS record ahead of
- * anything newer, so that the receiving worker skips the numbers and owes each subscriber a missed
- * notice (docs/protocol.md 6.5: the client is told exactly what it missed).
- *
- * Waking. After the loop turn's pushes, one rc_mailbox_notify per mailbox pushed to; if the
- * receiver had armed its wake flag (it is asleep, or about to be), one IORING_OP_MSG_RING from this
- * worker's ring posts a CQE to its ring, which ends its io_uring_enter. No eventfd, no syscall of
- * our own: the MSG_RING goes with the loop's next submit.
- *
- * Receiving. Once per loop turn, each incoming mailbox is drained (at most RC_XFER_BUDGET records
- * per mailbox per turn); each rc_xmsg is delivered (rc_ws.c: numbered and built in this worker's
- * own memory) and released at once, its holds given back in one atomic per run of records from
- * the same buffer. The last release sends the buffer home through the owner pool's lock-free
- * remote-free path (core/rc_xmsg.h).
- */
-#include "rc_worker_int.h"
+/* rc_xfer.c: hand-offs between workers (rc_xfer.h). */
+#include "rc_xfer.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* Remember n messages of a topic lost on the way to worker `to`. */
 static void lose(rc_worker *w, uint32_t to, const uint8_t *topic, size_t tlen, uint32_t n,
                  enum rc_handoff_result why)
 {
+	assert(to != w->index && to < w->group->n && tlen <= RC_APP_TOPIC_MAX && n > 0);
 	rc_metric_add(&w->metrics, RC_M_HANDOFFS(why), n);
-	xfer_out *o = &w->xout[to];
+	xfer_out *o = &w->xfer.out[to];
 	for (uint32_t i = 0; i < o->nloss; i++) {
 		xfer_loss *l = &o->loss[i];
 		if (l->len == tlen && memcmp(l->name, topic, tlen) == 0) {
@@ -42,25 +23,26 @@ static void lose(rc_worker *w, uint32_t to, const uint8_t *topic, size_t tlen, u
 		l->count = n;
 		l->len = (uint8_t)tlen;
 		memcpy(l->name, topic, tlen);
-		w->xloss = true;
+		w->xfer.loss = true;
 		return;
 	}
 	/* More topics lost messages to one worker than we remember before its mailbox drained: its
 	 * subscribers see a gap that no missed notice explains. Said loudly, never silently. */
-	if (w->lost_untold == 0 || (w->lost_untold & (w->lost_untold - 1)) == 0)
+	if (w->xfer.lost_untold == 0 || (w->xfer.lost_untold & (w->xfer.lost_untold - 1)) == 0)
 		rc_log(RC_LOG_WARN, "handoff_loss_untold",
 		       "to_worker=%u lost_untold=%llu hint=\"a "
 		       "worker falls behind: raise --mailbox-records, or spread publishers\"",
-		       to, (unsigned long long)w->lost_untold + n);
-	w->lost_untold += n;
+		       to, (unsigned long long)w->xfer.lost_untold + n);
+	w->xfer.lost_untold += n;
 }
 
 static bool push(rc_worker *w, uint32_t to, rc_xmsg *x)
 {
+	assert(to != w->index && x != NULL);
 	rc_mail m = { .a = (uint64_t)(uintptr_t)x, .b = 0 };
 	if (!rc_mailbox_push(rc_group_mail(w->group, w->index, to), &m))
 		return false;
-	w->xout[to].notify = true;
+	w->xfer.out[to].notify = true;
 	return true;
 }
 
@@ -68,16 +50,17 @@ static bool push(rc_worker *w, uint32_t to, rc_xmsg *x)
  * memory): then nothing newer may go either, or the receiver would number it before the loss. */
 static bool tell_losses(rc_worker *w, uint32_t to)
 {
-	xfer_out *o = &w->xout[to];
+	xfer_out *o = &w->xfer.out[to];
+	assert(o->nloss <= RC_XFER_LOSS_MAX);
 	uint32_t i = 0;
 	for (; i < o->nloss; i++) {
 		xfer_loss *l = &o->loss[i];
-		rc_xmsg *x =
-		        rc_xmsg_new(&w->xarena, RC_XMSG_LOSS, false, l->name, l->len, NULL, 0, l->count, 1);
+		rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, RC_XMSG_LOSS, false, l->name, l->len, NULL, 0,
+		                         l->count, 1);
 		if (x == NULL)
 			break;
 		if (!push(w, to, x)) {
-			rc_xmsg_release(&w->xarena, x->buf, 1, true);
+			rc_xmsg_release(&w->xfer.xarena, x->buf, 1, true);
 			break;
 		}
 	}
@@ -94,12 +77,12 @@ void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash
 	rc_group *g = w->group;
 	if (g->n == 1)
 		return;
-	uint64_t mask = rc_interest_get(&g->interest, hash) & ~w->interest.bit;
+	uint64_t mask = rc_interest_get(&g->interest, hash) & ~w->xfer.interest.bit;
 	if (mask == 0)
 		return;
 	uint32_t holders = (uint32_t)__builtin_popcountll(mask);
-	rc_xmsg *x =
-	        rc_xmsg_new(&w->xarena, RC_XMSG_PUBLISH, text, topic, tlen, payload, len, 1, holders);
+	rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, RC_XMSG_PUBLISH, text, topic, tlen, payload, len, 1,
+	                         holders);
 	while (mask != 0) {
 		uint32_t to = (uint32_t)__builtin_ctzll(mask);
 		mask &= mask - 1;
@@ -107,20 +90,21 @@ void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash
 			lose(w, to, topic, tlen, 1, RC_HANDOFF_NO_MEMORY);
 			continue;
 		}
-		if (w->xout[to].nloss == 0 || tell_losses(w, to)) {
+		if (w->xfer.out[to].nloss == 0 || tell_losses(w, to)) {
 			if (push(w, to, x)) {
 				rc_metric_inc(&w->metrics, RC_M_HANDOFFS(RC_HANDOFF_SENT));
 				continue;
 			}
 		}
-		rc_xmsg_release(&w->xarena, x->buf, 1, true);
+		rc_xmsg_release(&w->xfer.xarena, x->buf, 1, true);
 		lose(w, to, topic, tlen, 1, RC_HANDOFF_MAILBOX_FULL);
 	}
 }
 
 void xfer_wake(rc_worker *w, uint32_t to, uint64_t what, uint32_t arg)
 {
-	struct io_uring_sqe *sqe = rc_uring_sqe(&w->ring);
+	assert(to < w->group->n && to != w->index);
+	struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
 	io_uring_prep_msg_ring(sqe, w->group->ring_fd[to], arg, what, 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_MSG_RING, 0, RC_UD_WORKER));
@@ -130,16 +114,15 @@ void xfer_wake(rc_worker *w, uint32_t to, uint64_t what, uint32_t arg)
 void xfer_flush(rc_worker *w)
 {
 	rc_group *g = w->group;
-	if (g->n == 1)
-		return;
-	if (w->xloss) {
-		w->xloss = false;
+	assert(g->n > 1);
+	if (w->xfer.loss) {
+		w->xfer.loss = false;
 		for (uint32_t to = 0; to < g->n; to++)
-			if (w->xout[to].nloss > 0 && !tell_losses(w, to))
-				w->xloss = true;
+			if (w->xfer.out[to].nloss > 0 && !tell_losses(w, to))
+				w->xfer.loss = true;
 	}
 	for (uint32_t to = 0; to < g->n; to++) {
-		xfer_out *o = &w->xout[to];
+		xfer_out *o = &w->xfer.out[to];
 		if (!o->notify)
 			continue;
 		o->notify = false;
@@ -148,46 +131,33 @@ void xfer_flush(rc_worker *w)
 	}
 }
 
-uint32_t xfer_receive(rc_worker *w)
+uint32_t xfer_take(rc_worker *w, uint32_t from, const rc_xmsg **x, uint32_t cap)
 {
-	rc_group *g = w->group;
-	w->xin_more = false;
-	if (g->n == 1)
-		return 0;
-	uint32_t taken = 0;
+	assert(from != w->index && from < w->group->n && cap <= RC_XFER_POP);
 	rc_mail recs[RC_XFER_POP];
-	for (uint32_t from = 0; from < g->n; from++) {
-		if (from == w->index)
-			continue;
-		rc_mailbox *mb = rc_group_mail(g, from, w->index);
-		rc_xarena *owner = &g->workers[from]->xarena;
-		uint32_t budget = RC_XFER_BUDGET, k;
-		while (budget > 0 && (k = rc_mailbox_pop_many(
-		                              mb, recs, budget < RC_XFER_POP ? budget : RC_XFER_POP)) > 0) {
-			budget -= k;
-			taken += k;
-			rc_metric_add(&w->metrics, RC_M_HANDOFFS_RECEIVED, k);
-			uint32_t buf = RC_POOL_NONE, holds = 0;
-			for (uint32_t i = 0; i < k; i++) {
-				const rc_xmsg *x = (const rc_xmsg *)(uintptr_t)recs[i].a;
-				if (x->kind == RC_XMSG_PUBLISH)
-					ws_deliver(w, rc_xmsg_topic(x), x->topic_len, x->text, rc_xmsg_payload(x),
-					           x->len);
-				else
-					ws_lost(w, rc_xmsg_topic(x), x->topic_len, x->count);
-				if (x->buf != buf && holds > 0) {
-					rc_xmsg_release(owner, buf, holds, false);
-					holds = 0;
-				}
-				buf = x->buf;
-				holds++;
-			}
+	uint32_t k = rc_mailbox_pop_many(rc_group_mail(w->group, from, w->index), recs, cap);
+	for (uint32_t i = 0; i < k; i++)
+		x[i] = (const rc_xmsg *)(uintptr_t)recs[i].a;
+	if (k > 0)
+		rc_metric_add(&w->metrics, RC_M_HANDOFFS_RECEIVED, k);
+	return k;
+}
+
+void xfer_release(rc_worker *w, uint32_t from, const rc_xmsg *const *x, uint32_t n)
+{
+	assert(from != w->index && from < w->group->n);
+	rc_xarena *owner = &w->group->workers[from]->xfer.xarena;
+	uint32_t buf = RC_POOL_NONE, holds = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (x[i]->buf != buf && holds > 0) {
 			rc_xmsg_release(owner, buf, holds, false);
+			holds = 0;
 		}
-		if (budget == 0)
-			w->xin_more = true;
+		buf = x[i]->buf;
+		holds++;
 	}
-	return taken;
+	if (holds > 0)
+		rc_xmsg_release(owner, buf, holds, false);
 }
 
 bool xfer_idle(rc_worker *w)

@@ -9,6 +9,13 @@
  *     frames from the client and the identical MESSAGE frames to subscribers (BINARY), and JSON
  *     notices from the server (TEXT)
  *
+ * One header for the whole codec, because its parts share the topic alphabet, the slice type, the
+ * limits and the error codes, and each user (the server, ringcast-feed, ringcast-bench) needs
+ * several parts at once. The code is split by part: rc_app.c (topic names, error codes, the binary
+ * envelope), rc_app_query.c (connect parameters), rc_app_cmd.c (commands), rc_app_notice.c
+ * (notices), and rc_app_text.h / rc_app_text.c for what they share (a bounded output writer, the
+ * JSON scanner), which nothing outside proto/rc_app*.c includes.
+ *
  * Everything is pure and bounded: no allocation, no I/O, no global state. Decoders read exactly the
  * n bytes they are given (never one more), and every slice they return points into their input or
  * into storage the caller provided. Encoders write into a caller buffer with a capacity and never
@@ -58,6 +65,13 @@ typedef struct rc_app_slice {
 	const uint8_t *ptr;
 	size_t len;
 } rc_app_slice;
+
+/* One byte of a topic name: [A-Za-z0-9] and . _ - : / @ */
+static inline bool rc_app_topic_char(uint8_t b)
+{
+	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '.' ||
+	       b == '_' || b == '-' || b == ':' || b == '/' || b == '@';
+}
 
 /* True if p[0..n) is a valid topic name. */
 bool rc_app_topic_valid(const uint8_t *p, size_t n);

@@ -384,6 +384,20 @@ size_t rc_frame_header_encode(uint8_t *out, uint8_t opcode, bool fin, uint64_t l
 	return header_write(out, opcode, fin, len, mask_key);
 }
 
+size_t rc_frame_encode_masked(uint8_t *out, uint8_t opcode, const void *payload, size_t len,
+                              const uint8_t mask_key[4])
+{
+	assert(out != NULL && mask_key != NULL && (payload != NULL || len == 0));
+	size_t h = rc_frame_header_len(len, true);
+	/* The payload first: it may lie where the header goes. */
+	if (len > 0 && payload != out + h)
+		memmove(out + h, payload, len);
+	size_t n = header_write(out, opcode, true, len, mask_key);
+	assert(n == h);
+	rc_mask_apply(out + h, len, mask_key, 0);
+	return h + len;
+}
+
 uint8_t *rc_frame_header_prepend(uint8_t *payload, uint8_t opcode, bool fin, uint64_t len)
 {
 	assert(payload != NULL);

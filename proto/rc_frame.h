@@ -1,10 +1,11 @@
-/* rc_frame: the RFC 6455 §5 frame layer: an incremental parser and a header encoder.
+/* rc_frame: the RFC 6455 §5 frame layer: an incremental parser and header and frame encoders.
  *
  * The parser is an explicit state machine fed with whatever bytes arrived, split anywhere. It never
  * copies a data payload: it unmasks it in place in the caller's buffer and hands back a pointer, so
- * a receive buffer can become the broadcast message (DESIGN.md). The only bytes it keeps are a
- * frame header that is split across feeds (at most 14) and a control frame payload (at most 125),
- * because a control frame is only useful whole (a pong echoes the ping; a close is validated).
+ * a receive buffer can itself become the message broadcast to every subscriber, the payload never
+ * copied. The only bytes it keeps are a frame header that is split across feeds (at most 14) and a
+ * control frame payload (at most 125), because a control frame is only useful whole (a pong echoes
+ * the ping; a close is validated).
  *
  * What it enforces, each failure naming the close code to send (§7.4.1):
  *   1002  RSV bits not negotiated; reserved opcodes (3-7, 11-15); a client frame without mask (or a
@@ -152,6 +153,16 @@ size_t rc_frame_header_len(uint64_t len, bool masked);
  * a test may want to send a bad frame on purpose. len must be below 2^63. */
 size_t rc_frame_header_encode(uint8_t *out, uint8_t opcode, bool fin, uint64_t len,
                               const uint8_t *mask_key);
+
+/* Write one whole client frame at out: the header (FIN set, masked with mask_key), then
+ * payload[0..len) masked. out has room for rc_frame_header_len(len, true) + len bytes. The payload
+ * may already sit where the frame's payload goes, at out + rc_frame_header_len(len, true) (a
+ * caller that builds it in place passes that pointer, and nothing is copied); otherwise it is
+ * copied there first, so it may be anywhere, even overlapping out. The key must be new and
+ * unpredictable for every frame (RFC 6455 §5.3: getrandom, or a generator seeded from it).
+ * Returns the frame's length. */
+size_t rc_frame_encode_masked(uint8_t *out, uint8_t opcode, const void *payload, size_t len,
+                              const uint8_t mask_key[4]);
 
 /* Write an unmasked (server) header so that it ends exactly at `payload`, i.e. in the bytes just
  * before it, and return where the frame now starts. The caller guarantees those bytes are its own

@@ -7,33 +7,10 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha.h>
 
+#include "rc_base64.h"
+
 /* RFC 6455 §1.3: the GUID appended to the key before hashing. */
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-static const char b64_alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* base64 (RFC 4648 §4) of a SHA-1 digest: 20 bytes -> 28 characters, the last one '='. Our own
- * eleven lines rather than wolfCrypt's Base64_Encode_NoNl, whose availability depends on how the
- * library was configured (WOLFSSL_BASE64_ENCODE); only SHA-1 is taken from wolfCrypt. */
-static void base64_digest(const uint8_t in[WC_SHA_DIGEST_SIZE], char out[RC_WS_ACCEPT_LEN])
-{
-	_Static_assert(WC_SHA_DIGEST_SIZE == 20, "SHA-1 digest is 20 bytes");
-	size_t o = 0;
-	for (size_t i = 0; i < 18; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64_alphabet[v >> 18 & 63];
-		out[o++] = b64_alphabet[v >> 12 & 63];
-		out[o++] = b64_alphabet[v >> 6 & 63];
-		out[o++] = b64_alphabet[v & 63];
-	}
-	uint32_t v = (uint32_t)in[18] << 16 | (uint32_t)in[19] << 8;
-	out[o++] = b64_alphabet[v >> 18 & 63];
-	out[o++] = b64_alphabet[v >> 12 & 63];
-	out[o++] = b64_alphabet[v >> 6 & 63];
-	out[o++] = '=';
-	assert(o == RC_WS_ACCEPT_LEN);
-}
 
 int rc_ws_accept(const char *key, size_t key_len, char out[RC_WS_ACCEPT_LEN])
 {
@@ -52,7 +29,12 @@ int rc_ws_accept(const char *key, size_t key_len, char out[RC_WS_ACCEPT_LEN])
 	wc_ShaFree(&sha);
 	if (rc != 0)
 		return -1;
-	base64_digest(digest, out);
+	char text[RC_BASE64_LEN(WC_SHA_DIGEST_SIZE) + 1];
+	_Static_assert(RC_BASE64_LEN(WC_SHA_DIGEST_SIZE) == RC_WS_ACCEPT_LEN, "SHA-1 is 20 bytes");
+	size_t n = rc_base64_encode(text, sizeof text, digest, sizeof digest);
+	assert(n == RC_WS_ACCEPT_LEN);
+	(void)n;
+	memcpy(out, text, RC_WS_ACCEPT_LEN);
 	return 0;
 }
 

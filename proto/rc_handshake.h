@@ -9,6 +9,8 @@
  *   n = status == 0 ? rc_ws_response_101(out, cap, &res)
  *                   : rc_ws_error_response(out, cap, status, res.reason);
  *
+ * The client side (key, request, checking the 101) is rc_ws_client.h.
+ *
  * What is checked, in this order (the first failure decides):
  *   405  the method is not GET
  *   400  not HTTP/1.1 (a 1.0 client cannot upgrade)

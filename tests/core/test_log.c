@@ -1,6 +1,6 @@
-/* Tests of rc_log: the line format at a fixed time, the level filter, escaping of hostile values
- * (a client-controlled string must never start a new line or a new key), truncation of values and
- * lines at every boundary, and whole lines under concurrent writers. */
+/* Tests of rc_log: the line format at a fixed time, the level filter, control bytes replaced (a
+ * pasted-in string must never start a new line), truncation of lines at every boundary, and whole
+ * lines under concurrent writers. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -56,7 +56,7 @@ static void assert_no_control(const char *s, size_t n)
 	}
 }
 
-/* ---- format ------------------------------------------------------------------------------------ */
+/* ---- format ---------------------------------------------------------------------------------- */
 
 Test(log, format_documented_example)
 {
@@ -108,7 +108,7 @@ Test(log, level_names_round_trip)
 	}
 }
 
-/* ---- the sink and the filter ------------------------------------------------------------------ */
+/* ---- the sink and the filter ----------------------------------------------------------------- */
 
 struct capture {
 	char *buf;
@@ -157,7 +157,6 @@ Test(log, level_filter)
 	struct capture c;
 	capture_open(&c);
 	rc_log_init(c.f, RC_LOG_WARN);
-	cr_assert_eq(rc_log_get_level(), RC_LOG_WARN);
 	cr_assert(rc_log_enabled(RC_LOG_ERROR));
 	cr_assert(rc_log_enabled(RC_LOG_WARN));
 	cr_assert_not(rc_log_enabled(RC_LOG_INFO));
@@ -175,13 +174,13 @@ Test(log, level_filter)
 	cr_assert_not_null(strstr(c.buf, "level=warn event=shown a=3\n"));
 	cr_assert_not_null(strstr(c.buf, "level=error event=shown a=4\n"));
 
-	rc_log_set_level(RC_LOG_DEBUG);
+	rc_log_init(c.f, RC_LOG_DEBUG);
 	rc_log(RC_LOG_DEBUG, "verbose", NULL);
 	fflush(c.f);
 	assert_lines(c.buf, c.len, 3);
 	cr_assert_not_null(strstr(c.buf, "level=debug event=verbose\n"));
 
-	rc_log_set_level(RC_LOG_ERROR);
+	rc_log_init(c.f, RC_LOG_ERROR);
 	rc_log(RC_LOG_WARN, "hidden", NULL);
 	fflush(c.f);
 	assert_lines(c.buf, c.len, 3);
@@ -191,69 +190,12 @@ Test(log, level_filter)
 Test(log, default_level_is_info)
 {
 	/* Criterion runs each test in a fresh process: this is the state before any rc_log_init. */
-	cr_assert_eq(rc_log_get_level(), RC_LOG_INFO);
+	cr_assert(rc_log_enabled(RC_LOG_INFO));
+	cr_assert_not(rc_log_enabled(RC_LOG_DEBUG));
 }
 
-/* ---- values ------------------------------------------------------------------------------------ */
-
-static const char *val(char *buf, size_t cap, const char *s, size_t n)
-{
-	return rc_log_value(buf, cap, s, n);
-}
-
-Test(log, value_bare_and_quoted)
-{
-	char b[RC_LOG_VALUE_MAX];
-	struct {
-		const char *in;
-		size_t n;
-		const char *out;
-	} cases[] = {
-		{ "abc", 3, "abc" },
-		{ "https://a.example:8443", 22, "https://a.example:8443" },
-		{ "", 0, "\"\"" },
-		{ "a b", 3, "\"a b\"" },
-		{ "a=b", 3, "\"a=b\"" },
-		{ "say \"hi\"", 8, "\"say \\\"hi\\\"\"" },
-		{ "back\\slash", 10, "\"back\\\\slash\"" },
-		{ "l1\nl2", 5, "\"l1\\nl2\"" },
-		{ "cr\rtab\t", 7, "\"cr\\rtab\\t\"" },
-		{ "nul\0x", 5, "\"nul\\x00x\"" },
-		{ "\x1b[31m", 5, "\"\\x1b[31m\"" },
-		{ "del\x7f", 4, "\"del\\x7f\"" },
-		{ "caf\xc3\xa9", 5, "\"caf\\xc3\\xa9\"" },
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		const char *got = val(b, sizeof b, cases[i].in, cases[i].n);
-		cr_assert_eq(got, b);
-		cr_assert_str_eq(got, cases[i].out, "case %zu", i);
-	}
-	cr_assert_str_eq(rc_log_str(b, sizeof b, NULL), "\"\"");
-	cr_assert_str_eq(rc_log_str(b, sizeof b, "x y"), "\"x y\"");
-	cr_assert_str_eq(rc_log_value(b, sizeof b, NULL, 0), "\"\"");
-}
-
-/* A forged line: an Origin that tries to end the line and start one of its own. */
-Test(log, hostile_value_cannot_forge_a_line)
-{
-	static const char hostile[] = "https://evil\nts=2026-11-23T10:00:00.000Z level=error "
-	                              "event=forged admin=\"yes\"\r\n";
-	struct capture c;
-	capture_open(&c);
-	rc_log_init(c.f, RC_LOG_INFO);
-	char ob[RC_LOG_VALUE_MAX];
-	rc_log(RC_LOG_WARN, "handshake_refused", "status=403 origin=%s",
-	       rc_log_value(ob, sizeof ob, hostile, sizeof hostile - 1));
-	fflush(c.f);
-	assert_lines(c.buf, c.len, 1);
-	cr_assert_null(strstr(c.buf, "\nts="));
-	/* Exactly one key named event, one named level: the hostile ones are inside the quotes. */
-	cr_assert_not_null(strstr(c.buf, " origin=\"https://evil\\nts="));
-	cr_assert_not_null(strstr(c.buf, "admin=\\\"yes\\\"\\r\\n\"\n"));
-	capture_close(&c);
-}
-
-/* A caller that forgot rc_log_value: the line is still one line. */
+/* Control bytes pasted in by a format (rc_log does not escape values): the line is still one
+ * line. */
 Test(log, raw_control_bytes_replaced)
 {
 	char line[RC_LOG_LINE_MAX + 1];
@@ -264,56 +206,7 @@ Test(log, raw_control_bytes_replaced)
 	assert_no_control(line, n - 1);
 }
 
-/* Every capacity from the minimum up, for bare, quoted and escape-heavy inputs: the result is
- * NUL-terminated inside cap, well-formed, never splits an escape, and is cut only when needed. */
-Test(log, value_truncation_every_cap)
-{
-	static const char *const inputs[] = {
-		"abcdefghijklmnopqrstuvwxyz0123456789",
-		"a b c d e f g h i j k l m n o p q r s t",
-		"\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n",
-		"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5\xf4",
-		"x\"y\\z\"w\\v\"u\\",
-	};
-	for (size_t k = 0; k < sizeof inputs / sizeof inputs[0]; k++) {
-		const char *in = inputs[k];
-		size_t n = strlen(in);
-		char full[256];
-		rc_log_value(full, sizeof full, in, n);
-		size_t full_len = strlen(full);
-		bool quoted = full[0] == '"';
-		for (size_t cap = 8; cap <= full_len + 2; cap++) {
-			char *b = malloc(cap); /* exact size: ASan catches a write past cap */
-			cr_assert_not_null(b);
-			rc_log_value(b, cap, in, n);
-			size_t len = strlen(b);
-			cr_assert_lt(len, cap);
-			assert_no_control(b, len);
-			if (full_len < cap) {
-				cr_assert_str_eq(b, full, "fits: unchanged (input %zu cap %zu)", k, cap);
-			} else if (quoted) {
-				cr_assert_eq(b[0], '"');
-				cr_assert_geq(len, 5);
-				cr_assert_eq(memcmp(b + len - 4, "...\"", 4), 0, "'%s'", b);
-				/* what precedes the marker is a prefix of the full form, escapes whole */
-				cr_assert_eq(memcmp(b, full, len - 4), 0, "'%s' vs '%s'", b, full);
-				size_t bs = 0;
-				for (size_t i = len - 4; i > 0 && b[i - 1] == '\\'; i--)
-					bs++;
-				cr_assert_eq(bs % 2, 0, "an escape split before the marker: '%s'", b);
-				cr_assert(len + 4 >= cap || len == cap - 1,
-				          "cut only as far as needed: '%s' cap %zu", b, cap);
-			} else {
-				cr_assert_eq(len, cap - 1);
-				cr_assert_eq(memcmp(b + len - 3, "...", 3), 0);
-				cr_assert_eq(memcmp(b, in, len - 3), 0);
-			}
-			free(b);
-		}
-	}
-}
-
-/* ---- lines ---------------------------------------------------------------------------------------- */
+/* ---- lines ----------------------------------------------------------------------------------- */
 
 Test(log, line_truncated_at_limit_boundary)
 {
@@ -368,7 +261,7 @@ Test(log, rc_log_writes_the_cut_line)
 	capture_close(&c);
 }
 
-/* ---- threads ------------------------------------------------------------------------------------ */
+/* ---- threads --------------------------------------------------------------------------------- */
 
 #define THREADS 4
 #define LINES_PER_THREAD 2000

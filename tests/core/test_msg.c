@@ -733,174 +733,217 @@ static void reprovide(fixture *f, uint32_t max)
 		memset(rc_pool_data(&f->pool, got[j]), 0xEE, R_BUF_SIZE);
 }
 
-Test(msg, random_against_model)
-{
+/* The random test's state besides the model above. */
+typedef struct rstate {
 	fixture f;
-	fx_init(&f, R_BUF_SIZE, R_BUFS, R_MSGS);
 	rc_arena a;
-	rc_arena_init(&a, &f.pool);
-	uint32_t ring[R_RING];
-	cr_assert_eq(rc_pool_lend_recv(&f.pool, R_RING, ring), 0);
-	n_live = 0;
-	memset(holds, 0, sizeof holds);
-	rng_state = 31337;
-	uint32_t next_tag = 1;
-	uint64_t promoted = 0, promote_failed = 0;
-	for (int op = 0; op < R_OPS; op++) {
-		switch (rng() % 12) {
-		case 0:
-		case 1: { /* a recv completes: net/ holds the buffer, parses messages out of it */
-			reprovide(&f, R_RING);
-			/* now every unreferenced receive buffer is with the kernel */
-			uint32_t b = RC_POOL_NONE;
-			for (uint32_t i = 0, start = (uint32_t)(rng() % R_BUFS); i < R_BUFS; i++) {
-				uint32_t c = (start + i) % R_BUFS;
-				if (rc_pool_kind(&f.pool, c) == RC_BUF_RECV && rc_pool_refs(&f.pool, c) == 0) {
-					b = c;
-					break;
-				}
-			}
-			if (b == RC_POOL_NONE)
-				break;
-			rc_pool_recv_filled(&f.pool, b);
-			holds[b] = 1;
-			/* frames packed one after another, like a stream of small publishes */
-			uint8_t *d = rc_pool_data(&f.pool, b);
-			uint32_t off = 0, k = 1 + (uint32_t)(rng() % 6);
-			for (uint32_t j = 0; j < k && off < R_BUF_SIZE; j++) {
-				uint32_t room = R_BUF_SIZE - off;
-				uint32_t len = 1 + (uint32_t)(rng() % (rng() % 4 ? 80 : R_BUF_SIZE));
-				if (len > room)
-					len = room;
-				uint32_t tag = next_tag++;
-				fill_frame(d + off, len, tag);
-				rc_msg *m = rc_msg_new(&f.msgs, d + off, len, tag % 7, tag, (uint8_t)(tag & 1));
-				if (n_live == R_MSGS) {
-					cr_assert_null(m, "op %d", op);
-				} else {
-					cr_assert_not_null(m, "op %d", op);
-					live_msgs[n_live++] = (model_msg){ .m = m, .tag = tag, .refs = 1 };
-				}
-				off += len;
-			}
-			if (rng() % 2) { /* half the time net/ lets go at once */
-				rc_pool_unref(&f.pool, b);
-				holds[b] = 0;
-			}
-			break;
-		}
-		case 2: { /* a slow path builds messages in a POOL buffer */
-			int32_t bi = rc_pool_alloc(&f.pool);
-			if (bi < 0)
-				break;
-			uint32_t b = (uint32_t)bi;
-			uint8_t *d = rc_pool_data(&f.pool, b);
-			uint32_t off = 0, k = 1 + (uint32_t)(rng() % 4);
-			for (uint32_t j = 0; j < k && off < R_BUF_SIZE; j++) {
-				uint32_t len = 1 + (uint32_t)(rng() % (R_BUF_SIZE - off));
-				uint32_t tag = next_tag++;
-				fill_frame(d + off, len, tag);
-				rc_msg *m = rc_msg_new(&f.msgs, d + off, len, tag % 7, tag, 0);
-				if (n_live == R_MSGS) {
-					cr_assert_null(m);
-				} else {
-					cr_assert_not_null(m);
-					live_msgs[n_live++] = (model_msg){ .m = m, .tag = tag, .refs = 1 };
-				}
-				off += len;
-			}
-			rc_pool_unref(&f.pool, b);
-			break;
-		}
-		case 3: /* queue a message once more */
-			if (n_live) {
-				model_msg *mm = &live_msgs[rng() % n_live];
-				rc_msg_ref(mm->m);
-				mm->refs++;
-			}
-			break;
-		case 4:
-		case 5:
-		case 6:
-		case 10:
-		case 11: /* a queue lets go */
-			if (n_live) {
-				uint32_t i = (uint32_t)(rng() % n_live);
-				rc_msg_unref(&f.msgs, live_msgs[i].m);
-				if (--live_msgs[i].refs == 0)
-					live_msgs[i] = live_msgs[--n_live];
-			}
-			break;
-		case 7: { /* end of a loop iteration: net/ lets go of what it held, promote the rest */
-			for (uint32_t b = 0; b < R_BUFS; b++) {
-				if (holds[b] && rng() % 2) {
-					rc_pool_unref(&f.pool, b);
-					holds[b] = 0;
-				}
-			}
-			for (uint32_t b = 0; b < R_BUFS; b++) {
-				if (rc_pool_kind(&f.pool, b) != RC_BUF_RECV || !rc_msgs_buffer_live(&f.msgs, b))
-					continue;
-				uint32_t before = chain_len(&f.msgs, b);
-				int rc = rc_msg_promote_buffer(&f.msgs, b, &a);
-				uint32_t after = chain_len(&f.msgs, b);
-				if (rc >= 0) {
-					cr_assert_eq((uint32_t)rc, before, "op %d", op);
-					cr_assert_eq(after, 0);
-					promoted += (uint32_t)rc;
-				} else {
-					cr_assert_eq(rc, -ENOBUFS, "op %d", op);
-					promote_failed++;
-					cr_assert_eq(rc_pool_free_count(&f.pool), 0,
-					             "op %d: -ENOBUFS with free buffers", op);
-					promoted += before - after;
-				}
-				model_check(&f, &a, op);
-			}
-			break;
-		}
-		case 8: /* the kernel's buffers come back to the ring, a few at a time */
-			reprovide(&f, (uint32_t)(rng() % R_RING));
-			break;
-		case 9:
-			if (rng() % 16 == 0)
-				rc_arena_release(&a);
-			break;
-		}
-		model_check(&f, &a, op);
-	}
-	struct rc_msgs_stats st;
-	rc_msgs_stats(&f.msgs, &st);
-	cr_assert_eq(st.promoted_msgs, promoted);
-	/* the mix is tuned so that the sequence runs through every path: promotions that succeed,
-	 * the pool running dry midway, and the slab running out */
-	cr_assert_gt(promote_failed, 100, "-ENOBUFS during promotion hit %llu times",
-	             (unsigned long long)promote_failed);
-	cr_assert_gt(st.slab_empty, 100, "slab empty %llu times", (unsigned long long)st.slab_empty);
-	cr_assert_gt(promoted, 1000, "the sequence promoted only %llu messages",
-	             (unsigned long long)promoted);
+	uint32_t next_tag;
+	uint64_t promoted, promote_failed;
+} rstate;
 
-	/* drain everything: all POOL memory comes back, every receive buffer to the ring */
+/* A new message of len bytes at d, tagged, unless the slab is full (then rc_msg_new must fail). */
+static void add_msg(rstate *R, uint8_t *d, uint32_t len, bool recv, int op)
+{
+	uint32_t tag = R->next_tag++;
+	fill_frame(d, len, tag);
+	rc_msg *m = rc_msg_new(&R->f.msgs, d, len, tag % 7, tag, recv ? (uint8_t)(tag & 1) : 0);
+	if (n_live == R_MSGS) {
+		cr_assert_null(m, "op %d", op);
+	} else {
+		cr_assert_not_null(m, "op %d", op);
+		live_msgs[n_live++] = (model_msg){ .m = m, .tag = tag, .refs = 1 };
+	}
+}
+
+/* A recv completes: net/ holds the buffer and parses messages out of it. */
+static void step_recv(rstate *R, int op)
+{
+	fixture *f = &R->f;
+	reprovide(f, R_RING);
+	/* now every unreferenced receive buffer is with the kernel */
+	uint32_t b = RC_POOL_NONE;
+	for (uint32_t i = 0, start = (uint32_t)(rng() % R_BUFS); i < R_BUFS; i++) {
+		uint32_t c = (start + i) % R_BUFS;
+		if (rc_pool_kind(&f->pool, c) == RC_BUF_RECV && rc_pool_refs(&f->pool, c) == 0) {
+			b = c;
+			break;
+		}
+	}
+	if (b == RC_POOL_NONE)
+		return;
+	rc_pool_recv_filled(&f->pool, b);
+	holds[b] = 1;
+	/* frames packed one after another, like a stream of small publishes */
+	uint8_t *d = rc_pool_data(&f->pool, b);
+	uint32_t off = 0, k = 1 + (uint32_t)(rng() % 6);
+	for (uint32_t j = 0; j < k && off < R_BUF_SIZE; j++) {
+		uint32_t room = R_BUF_SIZE - off;
+		uint32_t len = 1 + (uint32_t)(rng() % (rng() % 4 ? 80 : R_BUF_SIZE));
+		if (len > room)
+			len = room;
+		add_msg(R, d + off, len, true, op);
+		off += len;
+	}
+	if (rng() % 2) { /* half the time net/ lets go at once */
+		rc_pool_unref(&f->pool, b);
+		holds[b] = 0;
+	}
+}
+
+/* A slow path builds messages in a POOL buffer. */
+static void step_slow_path(rstate *R, int op)
+{
+	int32_t bi = rc_pool_alloc(&R->f.pool);
+	if (bi < 0)
+		return;
+	uint32_t b = (uint32_t)bi;
+	uint8_t *d = rc_pool_data(&R->f.pool, b);
+	uint32_t off = 0, k = 1 + (uint32_t)(rng() % 4);
+	for (uint32_t j = 0; j < k && off < R_BUF_SIZE; j++) {
+		uint32_t len = 1 + (uint32_t)(rng() % (R_BUF_SIZE - off));
+		add_msg(R, d + off, len, false, op);
+		off += len;
+	}
+	rc_pool_unref(&R->f.pool, b);
+}
+
+/* A queue takes one more reference to a live message. */
+static void step_ref(void)
+{
+	if (n_live == 0)
+		return;
+	model_msg *mm = &live_msgs[rng() % n_live];
+	rc_msg_ref(mm->m);
+	mm->refs++;
+}
+
+/* A queue lets go of a message. */
+static void step_unref(rstate *R)
+{
+	if (n_live == 0)
+		return;
+	uint32_t i = (uint32_t)(rng() % n_live);
+	rc_msg_unref(&R->f.msgs, live_msgs[i].m);
+	if (--live_msgs[i].refs == 0)
+		live_msgs[i] = live_msgs[--n_live];
+}
+
+/* End of a loop iteration: net/ lets go of what it held, and promotes the messages still in
+ * receive buffers. */
+static void step_loop_end(rstate *R, int op)
+{
+	fixture *f = &R->f;
+	for (uint32_t b = 0; b < R_BUFS; b++) {
+		if (holds[b] && rng() % 2) {
+			rc_pool_unref(&f->pool, b);
+			holds[b] = 0;
+		}
+	}
+	for (uint32_t b = 0; b < R_BUFS; b++) {
+		if (rc_pool_kind(&f->pool, b) != RC_BUF_RECV || !rc_msgs_buffer_live(&f->msgs, b))
+			continue;
+		uint32_t before = chain_len(&f->msgs, b);
+		int rc = rc_msg_promote_buffer(&f->msgs, b, &R->a);
+		uint32_t after = chain_len(&f->msgs, b);
+		if (rc >= 0) {
+			cr_assert_eq((uint32_t)rc, before, "op %d", op);
+			cr_assert_eq(after, 0);
+			R->promoted += (uint32_t)rc;
+		} else {
+			cr_assert_eq(rc, -ENOBUFS, "op %d", op);
+			R->promote_failed++;
+			cr_assert_eq(rc_pool_free_count(&f->pool), 0, "op %d: -ENOBUFS with free buffers", op);
+			R->promoted += before - after;
+		}
+		model_check(f, &R->a, op);
+	}
+}
+
+static void random_step(rstate *R, int op)
+{
+	switch (rng() % 12) {
+	case 0:
+	case 1:
+		step_recv(R, op);
+		break;
+	case 2:
+		step_slow_path(R, op);
+		break;
+	case 3:
+		step_ref();
+		break;
+	case 4:
+	case 5:
+	case 6:
+	case 10:
+	case 11:
+		step_unref(R);
+		break;
+	case 7:
+		step_loop_end(R, op);
+		break;
+	case 8: /* the kernel's buffers come back to the ring, a few at a time */
+		reprovide(&R->f, (uint32_t)(rng() % R_RING));
+		break;
+	case 9:
+		if (rng() % 16 == 0)
+			rc_arena_release(&R->a);
+		break;
+	}
+	model_check(&R->f, &R->a, op);
+}
+
+/* Drop everything: all POOL memory comes back, every receive buffer to the ring. */
+static void random_drain(rstate *R)
+{
+	fixture *f = &R->f;
 	while (n_live) {
-		rc_msg_unref(&f.msgs, live_msgs[n_live - 1].m);
+		rc_msg_unref(&f->msgs, live_msgs[n_live - 1].m);
 		if (--live_msgs[n_live - 1].refs == 0)
 			n_live--;
 	}
 	for (uint32_t b = 0; b < R_BUFS; b++) {
 		if (holds[b]) {
-			rc_pool_unref(&f.pool, b);
+			rc_pool_unref(&f->pool, b);
 			holds[b] = 0;
 		}
 	}
-	rc_arena_release(&a);
-	model_check(&f, &a, R_OPS);
+	rc_arena_release(&R->a);
+	model_check(f, &R->a, R_OPS);
 	uint32_t got[R_RING];
-	(void)rc_pool_take_returned_recv(&f.pool, got, R_RING);
+	(void)rc_pool_take_returned_recv(&f->pool, got, R_RING);
 	struct rc_pool_stats ps;
-	rc_pool_stats(&f.pool, &ps);
+	rc_pool_stats(&f->pool, &ps);
 	cr_assert_eq(ps.free, R_BUFS - R_RING);
 	cr_assert_eq(ps.recv_kernel, R_RING);
-	fx_fini(&f);
+}
+
+Test(msg, random_against_model)
+{
+	static rstate R;
+	memset(&R, 0, sizeof R);
+	fx_init(&R.f, R_BUF_SIZE, R_BUFS, R_MSGS);
+	rc_arena_init(&R.a, &R.f.pool);
+	uint32_t ring[R_RING];
+	cr_assert_eq(rc_pool_lend_recv(&R.f.pool, R_RING, ring), 0);
+	n_live = 0;
+	memset(holds, 0, sizeof holds);
+	rng_state = 31337;
+	R.next_tag = 1;
+	for (int op = 0; op < R_OPS; op++)
+		random_step(&R, op);
+	struct rc_msgs_stats st;
+	rc_msgs_stats(&R.f.msgs, &st);
+	cr_assert_eq(st.promoted_msgs, R.promoted);
+	/* the mix is tuned so that the sequence runs through every path: promotions that succeed,
+	 * the pool running dry midway, and the slab running out */
+	cr_assert_gt(R.promote_failed, 100, "-ENOBUFS during promotion hit %llu times",
+	             (unsigned long long)R.promote_failed);
+	cr_assert_gt(st.slab_empty, 100, "slab empty %llu times", (unsigned long long)st.slab_empty);
+	cr_assert_gt(R.promoted, 1000, "the sequence promoted only %llu messages",
+	             (unsigned long long)R.promoted);
+	random_drain(&R);
+	fx_fini(&R.f);
 }
 
 Test(msg, arena_idle_lets_go_only_of_an_empty_buffer)

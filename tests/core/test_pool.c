@@ -330,23 +330,6 @@ Test(pool, lend_is_all_or_nothing)
 	region_unmap(&r);
 }
 
-Test(pool, unlend_gives_back_to_free_stack)
-{
-	region r = region_map(256, 4);
-	rc_pool p;
-	cr_assert_eq(rc_pool_init(&p, r.base, 256, 4), 0);
-	uint32_t ring[4];
-	cr_assert_eq(rc_pool_lend_recv(&p, 4, ring), 0);
-	cr_assert_eq(rc_pool_alloc(&p), -ENOBUFS);
-	rc_pool_unlend_recv(&p, ring[1]);
-	STATS(&p, 1, 0, 3, 0, 0);
-	cr_assert_eq(rc_pool_kind(&p, ring[1]), RC_BUF_FREE);
-	cr_assert_eq(rc_pool_alloc(&p), (int32_t)ring[1]);
-	STATS(&p, 0, 1, 3, 0, 0);
-	rc_pool_fini(&p);
-	region_unmap(&r);
-}
-
 Test(pool, kinds_never_mix)
 {
 	enum {
@@ -540,15 +523,6 @@ Test(pool, recv_filled_on_returned_aborts, .signal = SIGABRT)
 	rc_pool_recv_filled(p, b); /* not re-provided yet: the kernel cannot have filled it */
 }
 
-Test(pool, unlend_of_held_buffer_aborts, .signal = SIGABRT)
-{
-	rc_pool *p = death_pool();
-	uint32_t b;
-	cr_assert_eq(rc_pool_lend_recv(p, 1, &b), 0);
-	rc_pool_recv_filled(p, b);
-	rc_pool_unlend_recv(p, b);
-}
-
 /* validate must notice corruption, or it proves nothing. */
 Test(pool, validate_catches_corruption)
 {
@@ -625,7 +599,7 @@ Test(pool, random_against_model)
 		for (uint32_t i = 0; i < N; i++)
 			cnt[state[i]]++;
 		uint32_t b, out[8];
-		switch (rng() % 8) {
+		switch (rng() % 7) {
 		case 0: { /* alloc */
 			int32_t got = rc_pool_alloc(&p);
 			if (cnt[M_FREE] == 0) {
@@ -654,8 +628,10 @@ Test(pool, random_against_model)
 					state[b] = state[b] == M_POOL ? M_FREE : M_RETURNED;
 			}
 			break;
-		case 4: { /* lend */
+		case 4: { /* lend, up to a ring of N / 2 (RECV buffers stay RECV, as in net/) */
 			uint32_t n = (uint32_t)(rng() % 4);
+			if (cnt[M_KERNEL] + cnt[M_HELD] + cnt[M_RETURNED] + n > N / 2)
+				break;
 			int rc = rc_pool_lend_recv(&p, n, out);
 			if (n > cnt[M_FREE]) {
 				cr_assert_eq(rc, -ENOBUFS, "op %d", op);
@@ -686,12 +662,6 @@ Test(pool, random_against_model)
 			}
 			break;
 		}
-		case 7: /* rarely, shrink the ring */
-			if (rng() % 8 == 0 && (b = pick(state, N, M_KERNEL)) != UINT32_MAX) {
-				rc_pool_unlend_recv(&p, b);
-				state[b] = M_FREE;
-			}
-			break;
 		}
 
 		cr_assert(rc_pool_validate(&p), "op %d: rc_pool_validate failed", op);

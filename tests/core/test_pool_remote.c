@@ -11,10 +11,10 @@
  * mailbox will; a thread checks the token the owner wrote in the buffer, writes its answer into the
  * buffer, and remote_puts it; the owner collects in a loop, validates every 64 iterations, and
  * hands out 1 to 256 buffers per iteration (varying) as the pool gives them back, plus a share of
- * buffers it releases locally so that the returned list mixes local and remote releases. 1,000,000 remote
- * frees per test, for POOL and for RECV buffers. At the end every buffer is back exactly once:
- * validate, counts, every index seen once, per-index hand-outs == per-index remote puts, and the
- * token sums match. */
+ * buffers it releases locally so that the returned list mixes local and remote releases. 1,000,000
+ * remote frees per test, for POOL and for RECV buffers. At the end every buffer is back exactly
+ * once: validate, counts, every index seen once, per-index hand-outs == per-index remote puts, and
+ * the token sums match. */
 #include <criterion/criterion.h>
 
 #include <errno.h>

@@ -4,7 +4,8 @@
  * order, compared with a table built fresh); hash spread and seeding; per-topic sequence numbers
  * with pins; iteration that removes the current subscriber; missed accounting and the pending list;
  * invalid names; that validate catches corruption; and a randomized model test (fixed seed, 200k
- * operations) against a plain reference of arrays. rc_topics_validate runs after every operation. */
+ * operations) against a plain reference of arrays. rc_topics_validate runs after every
+ * operation. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -261,7 +262,8 @@ Test(topic, fill_subs_max_exactly)
 	}
 	cr_assert_eq(t.subs_live, SUBS);
 	cr_assert_eq(t.topics_live, 2);
-	/* no subscription left: refused for an existing topic and for a new one, which is not created */
+	/* no subscription left: refused for an existing topic and for a new one, which is not
+	 * created */
 	cr_assert_eq(rc_subscribe(&t, &sr[SUBS], S("shared")), -ENOSPC);
 	cr_assert_eq(rc_subscribe(&t, &sr[SUBS], S("fresh")), -ENOSPC);
 	cr_assert_eq(rc_subscribe(&t, &sr[0], S("fresh")), -ENOSPC);
@@ -368,7 +370,7 @@ Test(topic, many_topics_and_subscribers)
 	rc_topics_fini(&t);
 }
 
-/* ---- the hash table: backward-shift deletion --------------------------------------------------- */
+/* ---- the hash table: backward-shift deletion ------------------------------------------------- */
 
 enum {
 	BS_TOPICS = 4,
@@ -376,7 +378,8 @@ enum {
 	BS_PER_HOME = BS_TOPICS
 };
 
-/* Names sorted by home slot in a table of 8 slots: pool[h][k] is the k-th name found with home h. */
+/* Names sorted by home slot in a table of 8 slots: pool[h][k] is the k-th name found with home
+ * h. */
 static char bs_pool[BS_CAP][BS_PER_HOME][16];
 
 static void bs_fill_pool(const rc_topics *t)
@@ -554,7 +557,7 @@ Test(topic, hash_spread_and_seed)
 	rc_topics_fini(&t);
 }
 
-/* ---- sequence numbers and pins ----------------------------------------------------------------- */
+/* ---- sequence numbers and pins --------------------------------------------------------------- */
 
 Test(topic, sequence_numbers_and_pins)
 {
@@ -848,7 +851,7 @@ Test(topic, validate_detects_corruption)
 	}
 }
 
-/* ---- randomized model test --------------------------------------------------------------------- */
+/* ---- randomized model test ------------------------------------------------------------------- */
 
 enum {
 	M_NAMES = 48,
@@ -969,142 +972,198 @@ static void m_compare(rc_topics *t, const model *m, rc_subscriber *sr)
 	}
 }
 
+/* The randomized run: the index under test, the model, the subscribers, and how often each
+ * interesting outcome happened. */
+typedef struct mrun {
+	rc_topics t;
+	model m;
+	rc_subscriber sr[M_SUBSCRIBERS];
+	uint32_t enospc, eexist, enoent, deaths, pops;
+} mrun;
+
+static void m_step_subscribe(mrun *R, uint32_t s, uint32_t k)
+{
+	model *m = &R->m;
+	int rc = rc_subscribe(&R->t, &R->sr[s], MN(k));
+	if (m->on[s][k]) {
+		cr_assert_eq(rc, -EEXIST);
+		R->eexist++;
+	} else if (m->subs == M_SUBS_MAX || (!m->live[k] && m->topics == M_TOPICS_MAX)) {
+		cr_assert_eq(rc, -ENOSPC);
+		R->enospc++;
+	} else {
+		cr_assert_eq(rc, 0);
+		m_hold(m, k);
+		m->on[s][k] = true;
+		m->subs++;
+		m->subs_hwm = m->subs > m->subs_hwm ? m->subs : m->subs_hwm;
+	}
+}
+
+/* Unsubscribe, mostly from a topic s is on. */
+static void m_step_unsubscribe(mrun *R, uint32_t s, uint32_t k)
+{
+	if (below(5) != 0)
+		k = m_pick_on(&R->m, s);
+	int rc = rc_unsubscribe(&R->t, &R->sr[s], MN(k));
+	if (R->m.on[s][k]) {
+		cr_assert_eq(rc, 0);
+		m_unsub(&R->m, s, k);
+	} else {
+		cr_assert_eq(rc, -ENOENT);
+		R->enoent++;
+	}
+}
+
+/* The subscriber's connection closes. */
+static void m_step_close(mrun *R, uint32_t s)
+{
+	uint32_t had = 0;
+	for (uint32_t j = 0; j < M_NAMES; j++)
+		if (R->m.on[s][j]) {
+			m_unsub(&R->m, s, j);
+			had++;
+		}
+	cr_assert_eq(rc_unsubscribe_all(&R->t, &R->sr[s]), had);
+}
+
+static void m_step_pin(mrun *R, uint32_t k)
+{
+	int rc = rc_topic_pin(&R->t, MN(k));
+	if (!R->m.live[k] && R->m.topics == M_TOPICS_MAX) {
+		cr_assert_eq(rc, -ENOSPC);
+		R->enospc++;
+	} else {
+		cr_assert_geq(rc, 0);
+		m_hold(&R->m, k);
+		R->m.pins[k]++;
+	}
+}
+
+/* Unpin a pinned topic: the first from k on. */
+static void m_step_unpin(mrun *R, uint32_t k)
+{
+	uint32_t start = k;
+	while (R->m.pins[k] == 0 && (k = (k + 1) % M_NAMES) != start)
+		;
+	if (R->m.pins[k] == 0)
+		return;
+	int rc = rc_topic_find(&R->t, MN(k));
+	cr_assert_geq(rc, 0);
+	rc_topic_unpin(&R->t, (uint32_t)rc);
+	R->m.pins[k]--;
+	m_release(&R->m, k);
+}
+
+static void m_step_publish(mrun *R, uint32_t k)
+{
+	int rc = rc_topic_find(&R->t, MN(k));
+	cr_assert_eq(rc >= 0, R->m.live[k]);
+	if (rc >= 0)
+		cr_assert_eq(rc_topic_next_seq(&R->t, (uint32_t)rc), R->m.next_seq[k]++);
+}
+
+/* Messages for subscriber s were dropped: count them as missed (v1 subscribers only). */
+static void m_step_drop(mrun *R, uint32_t s)
+{
+	model *m = &R->m;
+	uint32_t k = m_pick_on(m, s);
+	if (!m->on[s][k])
+		return;
+	int rc = rc_topic_find(&R->t, MN(k));
+	rc_sub *sub = rc_sub_find(&R->t, &R->sr[s], (uint32_t)rc);
+	cr_assert_not_null(sub);
+	uint32_t n = below(50) == 0 ? UINT32_MAX - below(3) : 1 + below(3);
+	bool queued = rc_sub_add_missed(&R->t, sub, n);
+	bool want = m_v1(s) && m->missed[s][k] == 0;
+	cr_assert_eq(queued, want);
+	if (m_v1(s)) {
+		if (want)
+			m->fifo[s][m->fifo_len[s]++] = k;
+		uint32_t old = m->missed[s][k];
+		m->missed[s][k] = n > UINT32_MAX - old ? UINT32_MAX : old + n;
+	}
+}
+
+/* The flush pops one "missed" notice of subscriber s. */
+static void m_step_pop(mrun *R, uint32_t s)
+{
+	model *m = &R->m;
+	uint32_t tid, count;
+	bool got = rc_subscriber_pop_missed(&R->t, &R->sr[s], &tid, &count);
+	cr_assert_eq(got, m->fifo_len[s] > 0);
+	if (!got)
+		return;
+	uint32_t want = m->fifo[s][0];
+	cr_assert_eq(tid, (uint32_t)rc_topic_find(&R->t, MN(want)));
+	cr_assert_eq(count, m->missed[s][want]);
+	m->missed[s][want] = 0;
+	memmove(&m->fifo[s][0], &m->fifo[s][1], (m->fifo_len[s] - 1) * sizeof(uint32_t));
+	m->fifo_len[s]--;
+	R->pops++;
+}
+
+static void m_step(mrun *R)
+{
+	uint32_t s = below(M_SUBSCRIBERS), k = below(M_NAMES);
+	uint32_t r = below(1000);
+	uint32_t topics_before = R->m.topics;
+	if (r < 380) {
+		m_step_subscribe(R, s, k);
+	} else if (r < 500) {
+		m_step_unsubscribe(R, s, k);
+	} else if (r < 505) {
+		m_step_close(R, s);
+	} else if (r < 565) {
+		m_step_pin(R, k);
+	} else if (r < 625) {
+		m_step_unpin(R, k);
+	} else if (r < 765) {
+		m_step_publish(R, k);
+	} else if (r < 895) {
+		m_step_drop(R, s);
+	} else if (r < 970) {
+		m_step_pop(R, s);
+	} else { /* an invalid name */
+		static const char *const bad[] = { "", "a b", "x,y", "\xff" };
+		const char *b = bad[below(4)];
+		cr_assert_eq(rc_subscribe(&R->t, &R->sr[s], S(b)), -EINVAL);
+	}
+	R->deaths += R->m.topics < topics_before;
+	VALID(&R->t);
+	m_compare(&R->t, &R->m, R->sr);
+}
+
 Test(topic, model_randomized, .timeout = 240)
 {
+	static mrun R; /* the model is large: not on the stack */
+	memset(&R, 0, sizeof R);
 	rng_state = 20240601;
 	for (uint32_t k = 0; k < M_NAMES; k++)
 		m_len[k] = name_of(m_names[k], k * 7919u);
-	rc_topics t;
-	init(&t, M_TOPICS_MAX, M_SUBS_MAX);
-	static model m;
-	memset(&m, 0, sizeof m);
-	static rc_subscriber sr[M_SUBSCRIBERS];
+	init(&R.t, M_TOPICS_MAX, M_SUBS_MAX);
 	for (uint32_t s = 0; s < M_SUBSCRIBERS; s++)
-		rc_subscriber_init(&sr[s], m_v1(s));
-	uint32_t enospc = 0, eexist = 0, enoent = 0, deaths = 0, pops = 0;
-
-	for (uint32_t op = 0; op < M_OPS; op++) {
-		uint32_t s = below(M_SUBSCRIBERS), k = below(M_NAMES);
-		uint32_t r = below(1000);
-		uint32_t tid, count;
-		int rc;
-		uint32_t topics_before = m.topics;
-		if (r < 380) { /* subscribe */
-			rc = rc_subscribe(&t, &sr[s], MN(k));
-			if (m.on[s][k]) {
-				cr_assert_eq(rc, -EEXIST);
-				eexist++;
-			} else if (m.subs == M_SUBS_MAX || (!m.live[k] && m.topics == M_TOPICS_MAX)) {
-				cr_assert_eq(rc, -ENOSPC);
-				enospc++;
-			} else {
-				cr_assert_eq(rc, 0);
-				m_hold(&m, k);
-				m.on[s][k] = true;
-				m.subs++;
-				m.subs_hwm = m.subs > m.subs_hwm ? m.subs : m.subs_hwm;
-			}
-		} else if (r < 500) { /* unsubscribe, mostly a real one */
-			if (below(5) != 0)
-				k = m_pick_on(&m, s);
-			rc = rc_unsubscribe(&t, &sr[s], MN(k));
-			if (m.on[s][k]) {
-				cr_assert_eq(rc, 0);
-				m_unsub(&m, s, k);
-			} else {
-				cr_assert_eq(rc, -ENOENT);
-				enoent++;
-			}
-		} else if (r < 505) { /* close */
-			uint32_t had = 0;
-			for (uint32_t j = 0; j < M_NAMES; j++)
-				if (m.on[s][j]) {
-					m_unsub(&m, s, j);
-					had++;
-				}
-			cr_assert_eq(rc_unsubscribe_all(&t, &sr[s]), had);
-		} else if (r < 565) { /* pin */
-			rc = rc_topic_pin(&t, MN(k));
-			if (!m.live[k] && m.topics == M_TOPICS_MAX) {
-				cr_assert_eq(rc, -ENOSPC);
-				enospc++;
-			} else {
-				cr_assert_geq(rc, 0);
-				m_hold(&m, k);
-				m.pins[k]++;
-			}
-		} else if (r < 625) { /* unpin a pinned topic */
-			uint32_t start = k;
-			while (m.pins[k] == 0 && (k = (k + 1) % M_NAMES) != start)
-				;
-			if (m.pins[k] > 0) {
-				rc = rc_topic_find(&t, MN(k));
-				cr_assert_geq(rc, 0);
-				rc_topic_unpin(&t, (uint32_t)rc);
-				m.pins[k]--;
-				m_release(&m, k);
-			}
-		} else if (r < 765) { /* publish */
-			rc = rc_topic_find(&t, MN(k));
-			cr_assert_eq(rc >= 0, m.live[k]);
-			if (rc >= 0)
-				cr_assert_eq(rc_topic_next_seq(&t, (uint32_t)rc), m.next_seq[k]++);
-		} else if (r < 895) { /* drop messages for a subscriber */
-			k = m_pick_on(&m, s);
-			if (m.on[s][k]) {
-				rc = rc_topic_find(&t, MN(k));
-				rc_sub *sub = rc_sub_find(&t, &sr[s], (uint32_t)rc);
-				cr_assert_not_null(sub);
-				uint32_t n = below(50) == 0 ? UINT32_MAX - below(3) : 1 + below(3);
-				bool queued = rc_sub_add_missed(&t, sub, n);
-				bool want = m_v1(s) && m.missed[s][k] == 0;
-				cr_assert_eq(queued, want);
-				if (m_v1(s)) {
-					if (want)
-						m.fifo[s][m.fifo_len[s]++] = k;
-					uint32_t old = m.missed[s][k];
-					m.missed[s][k] = n > UINT32_MAX - old ? UINT32_MAX : old + n;
-				}
-			}
-		} else if (r < 970) { /* flush: pop one notice */
-			bool got = rc_subscriber_pop_missed(&t, &sr[s], &tid, &count);
-			cr_assert_eq(got, m.fifo_len[s] > 0);
-			if (got) {
-				uint32_t want = m.fifo[s][0];
-				cr_assert_eq(tid, (uint32_t)rc_topic_find(&t, MN(want)));
-				cr_assert_eq(count, m.missed[s][want]);
-				m.missed[s][want] = 0;
-				memmove(&m.fifo[s][0], &m.fifo[s][1], (m.fifo_len[s] - 1) * sizeof(uint32_t));
-				m.fifo_len[s]--;
-				pops++;
-			}
-		} else { /* an invalid name */
-			static const char *const bad[] = { "", "a b", "x,y", "\xff" };
-			const char *b = bad[below(4)];
-			cr_assert_eq(rc_subscribe(&t, &sr[s], S(b)), -EINVAL);
-		}
-		deaths += m.topics < topics_before;
-		VALID(&t);
-		m_compare(&t, &m, sr);
-	}
-	cr_log_info("model: enospc %u eexist %u enoent %u deaths %u pops %u", enospc, eexist, enoent,
-	            deaths, pops);
+		rc_subscriber_init(&R.sr[s], m_v1(s));
+	for (uint32_t op = 0; op < M_OPS; op++)
+		m_step(&R);
+	cr_log_info("model: enospc %u eexist %u enoent %u deaths %u pops %u", R.enospc, R.eexist,
+	            R.enoent, R.deaths, R.pops);
 	/* the run must have reached every interesting state */
-	cr_assert_gt(enospc, 1000, "enospc %u", enospc);
-	cr_assert_gt(eexist, 1000, "eexist %u", eexist);
-	cr_assert_gt(enoent, 1000, "enoent %u", enoent);
-	cr_assert_gt(deaths, 1000, "deaths %u", deaths);
-	cr_assert_gt(pops, 1000, "pops %u", pops);
-	cr_assert_eq(m.topics_hwm, M_TOPICS_MAX);
-	cr_assert_eq(m.subs_hwm, M_SUBS_MAX);
+	cr_assert_gt(R.enospc, 1000, "enospc %u", R.enospc);
+	cr_assert_gt(R.eexist, 1000, "eexist %u", R.eexist);
+	cr_assert_gt(R.enoent, 1000, "enoent %u", R.enoent);
+	cr_assert_gt(R.deaths, 1000, "deaths %u", R.deaths);
+	cr_assert_gt(R.pops, 1000, "pops %u", R.pops);
+	cr_assert_eq(R.m.topics_hwm, M_TOPICS_MAX);
+	cr_assert_eq(R.m.subs_hwm, M_SUBS_MAX);
 	for (uint32_t s = 0; s < M_SUBSCRIBERS; s++)
-		rc_unsubscribe_all(&t, &sr[s]);
+		rc_unsubscribe_all(&R.t, &R.sr[s]);
 	for (uint32_t k = 0; k < M_NAMES; k++)
-		while (m.pins[k]-- > 0)
-			rc_topic_unpin(&t, (uint32_t)rc_topic_find(&t, MN(k)));
-	VALID(&t);
-	cr_assert_eq(t.topics_live + t.subs_live, 0);
-	rc_topics_fini(&t);
+		while (R.m.pins[k]-- > 0)
+			rc_topic_unpin(&R.t, (uint32_t)rc_topic_find(&R.t, MN(k)));
+	VALID(&R.t);
+	cr_assert_eq(R.t.topics_live + R.t.subs_live, 0);
+	rc_topics_fini(&R.t);
 }
 
 /* The hook a worker uses to advertise its topics to the others (rc_interest.h). */

@@ -33,7 +33,9 @@ import os
 import subprocess
 import time
 
-from rcserver import Suite, Fail, check, expect_eq, t, scaled, bench_path, run_bench
+from rcbase import check, expect_eq, t, scaled
+from rcbench import bench_path, run_bench
+from rcsuite import Suite
 
 suite = Suite("bench")
 
@@ -303,4 +305,4 @@ def bad_flags(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -27,9 +27,11 @@ import socket
 import threading
 import time
 
-from rcserver import (Suite, Fail, check, expect_eq, t, RawWS, upgrade_request, new_key,
-                      encode_frame, v1_publish, OP_TEXT, set_linger0,
-                      wait_until, get)
+from rcbase import Fail, check, expect_eq, t, wait_until
+from rcserver import set_linger0, get
+from rcws import RawWS, upgrade_request, new_key, encode_frame, OP_TEXT
+from rcv1 import v1_publish
+from rcsuite import Suite
 
 suite = Suite("churn")
 BUSY = "churn.busy"
@@ -227,4 +229,4 @@ def churn_10k(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -13,7 +13,8 @@ import re
 import subprocess
 import sys
 
-from rcserver import Suite, Fail, check, t, wait_until
+from rcbase import Fail, check, t, wait_until
+from rcsuite import Suite
 
 suite = Suite("conformance")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,4 +50,4 @@ def autobahn_like(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

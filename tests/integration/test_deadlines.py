@@ -22,8 +22,9 @@ import select
 import socket
 import time
 
-from rcserver import (Suite, check, expect_eq, t, RawWS, upgrade_request, new_key,
-                      OP_PING, OP_PONG, OP_CLOSE, OP_TEXT, encode_frame)
+from rcbase import check, expect_eq, t
+from rcws import RawWS, upgrade_request, new_key, OP_PING, OP_PONG, OP_CLOSE, OP_TEXT, encode_frame
+from rcsuite import Suite
 
 suite = Suite("deadlines")
 
@@ -213,4 +214,4 @@ def close_timeout(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -9,8 +9,10 @@ Sec-WebSocket-Version) and that the server closes the connection after every pla
 refusal must also be counted once in ringcast_connections_rejected_total under its reason.
 """
 
-from rcserver import (Suite, check, expect_eq, get, http, t, wait_until, new_key, RawWS,
-                      HandshakeRefused, parse_metrics, Metrics)
+from rcbase import check, expect_eq, t, wait_until
+from rcserver import get, http, parse_metrics, Metrics
+from rcws import new_key, RawWS, HandshakeRefused
+from rcsuite import Suite
 
 suite = Suite("http")
 
@@ -287,4 +289,4 @@ def v1_subprotocol_negotiation(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -13,7 +13,8 @@ import os
 import shutil
 import subprocess
 
-from rcserver import Suite, Fail, t
+from rcbase import Fail, t
+from rcsuite import Suite
 
 suite = Suite("interop_node")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,4 +44,4 @@ def node_ws(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -24,8 +24,10 @@ except ImportError:
               "(Debian: apt-get install python3-websockets; run with /usr/bin/python3)")
         sys.exit(1)
 
-from rcserver import (Suite, Fail, check, expect_eq, t, RawWS, v1_publish, v1_parse,
-                      subscribe_cmd, OP_TEXT, OP_CLOSE)
+from rcbase import Fail, check, expect_eq, t
+from rcws import RawWS, OP_TEXT, OP_CLOSE
+from rcv1 import v1_publish, v1_parse, subscribe_cmd
+from rcsuite import Suite
 
 suite = Suite("interop_python")
 V1 = ["ringcast.v1"]
@@ -337,4 +339,4 @@ def limits_and_invalid_data(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -31,9 +31,11 @@ import select
 import struct
 import time
 
-from rcserver import (Suite, Fail, check, expect_eq, t, scaled, RawWS, Peer, pump, pump_until,
-                      run_bench,
-                      encode_frame, v1_publish, v1_parse, subscribe_cmd, OP_TEXT, OP_BINARY)
+from rcbase import Fail, check, expect_eq, t, scaled
+from rcws import RawWS, Peer, pump, pump_until, encode_frame, OP_TEXT, OP_BINARY
+from rcv1 import v1_publish, v1_parse, subscribe_cmd
+from rcbench import run_bench
+from rcsuite import Suite
 
 suite = Suite("pubsub")
 
@@ -440,4 +442,4 @@ def open_loop_1000_subscribers(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -33,8 +33,11 @@ write_deadline (--write-timeout-ms 1000, drop-oldest): never is disconnected by 
 import json
 import time
 
-from rcserver import (Suite, Fail, check, expect_eq, t, RawWS, Peer, pump, encode_frame,
-                      v1_parse, tcp_queues, wait_until, OP_TEXT)
+from rcbase import Fail, check, expect_eq, t, wait_until
+from rcserver import tcp_queues
+from rcws import RawWS, Peer, pump, encode_frame, OP_TEXT
+from rcv1 import v1_parse
+from rcsuite import Suite
 
 suite = Suite("slow_consumer")
 
@@ -426,4 +429,4 @@ def write_deadline(ctx):
 
 
 if __name__ == "__main__":
-    raise SystemExit(suite.main())
+    suite.main()

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Integration: several workers (issue 4). The server runs with --workers 2 or 4 (4 on this 2-CPU
+"""Integration: several workers. The server runs with --workers 2 or 4 (4 on this 2-CPU
 machine is oversubscribed on purpose: workers are preempted at every point, which shakes out
 races), and every case first makes sure its clients are spread over every worker: the server runs
 with --log-level debug, whose conn_open lines say which worker took which client port.
@@ -38,9 +38,10 @@ import struct
 import threading
 import time
 
-from rcserver import (Suite, Fail, check, expect_eq, t, scaled, wait_until, RawWS, Peer, pump,
-                      pump_until, encode_frame, v1_publish, v1_parse, OP_TEXT, OP_BINARY,
-                      OP_CLOSE)
+from rcbase import Fail, check, expect_eq, t, scaled, wait_until
+from rcws import RawWS, Peer, pump, pump_until, encode_frame, OP_TEXT, OP_BINARY
+from rcv1 import v1_publish, v1_parse
+from rcsuite import Suite
 
 suite = Suite("workers")
 

@@ -1,4 +1,4 @@
-/* Tests of rc_frame: the RFC 6455 §5 frame parser and header encoder.
+/* Tests of rc_frame: the RFC 6455 §5 frame parser and the header and frame encoders.
  *
  * Every parser input goes through check(): it is fed whole, in two pieces at every split point
  * (large inputs: every point near either end and a stride in between) and one byte at a time,
@@ -1260,6 +1260,47 @@ Test(encoder, masked_round_trip)
 		else
 			run_compare(cfg_of(RC_FRAME_SERVER, 0), frame, h + n, NULL, 0, w, 1, 0, "whole");
 		free(frame);
+		free(plain);
+	}
+}
+
+Test(encoder, encode_masked_copied_in_place_and_overlapping)
+{
+	/* rc_frame_encode_masked gives the same bytes as put_frame (independent of the encoder), for
+	 * a payload copied from elsewhere, already in place, or overlapping the frame (before and
+	 * after where the payload goes), and writes nothing past the frame (guarded). */
+	static const size_t lens[] = { 0, 1, 5, 125, 126, 127, 1000, 65535, 65536, 70001 };
+	for (size_t i = 0; i < NW(lens); i++) {
+		size_t n = lens[i];
+		uint8_t key[4];
+		uint64_t k = rng();
+		memcpy(key, &k, 4);
+		uint8_t *plain = pattern(n, (unsigned)i);
+		uint8_t op = n <= RC_FRAME_CONTROL_MAX && i % 2 ? RC_OPCODE_PING : RC_OPCODE_TEXT;
+		bytes ref = { 0 };
+		put_frame(&ref, FIN | op, key, plain, n, FORM_SHORTEST);
+		size_t h = rc_frame_header_len(n, true);
+		cr_assert_eq(ref.len, h + n);
+
+		for (int way = 0; way < 4; way++) {
+			/* 16 spare bytes in front, so that the payload can start before the frame. */
+			uint8_t *mem = calloc(1, 16 + ref.len);
+			cr_assert_not_null(mem);
+			uint8_t *src = way == 0   ? plain
+			               : way == 1 ? mem + 16 + h  /* in place */
+			               : way == 2 ? mem + 16 - 3  /* overlapping, before */
+			                          : mem + 16 + 1; /* overlapping, inside the header */
+			if (way > 0 && n)
+				memmove(src, plain, n);
+			rc_guard g = rc_guard_copy(mem, 16 + ref.len);
+			uint8_t *gsrc = way == 0 ? src : g.data + (src - mem);
+			size_t flen = rc_frame_encode_masked(g.data + 16, op, gsrc, n, key);
+			cr_assert_eq(flen, ref.len, "length %zu, way %d", n, way);
+			cr_assert(memcmp(g.data + 16, ref.p, ref.len) == 0, "length %zu, way %d", n, way);
+			rc_guard_free(&g);
+			free(mem);
+		}
+		free(ref.p);
 		free(plain);
 	}
 }

@@ -1,0 +1,290 @@
+/* rc_send.c: the send path (rc_send.h). */
+#define _GNU_SOURCE
+#include "rc_send.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "rc_conn.h"
+#include "rc_log.h"
+
+#define FLUSH_BATCH 64 /* queued messages taken from a queue at a time */
+
+/* A send in two tries (rc_send.h). The first has no linked timeout: with one on every send, the
+ * same CPU did a quarter of the sends (docs/benchmarks.md), for a timer armed and cancelled per
+ * send that a consumer keeping up never needs. */
+static void submit_send(rc_worker *w, rc_conn *c, const uint8_t *p, uint32_t len, bool deadline)
+{
+	assert(!(c->flags & F_SEND) && len > 0);
+	uint32_t slot = conn_slot(w, c);
+	rc_uring_reserve(&w->io.ring, 2);
+	struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
+	io_uring_prep_send(sqe, (int)slot, p, len,
+	                   (deadline ? MSG_WAITALL : MSG_DONTWAIT) | MSG_NOSIGNAL);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_SEND, c->gen, slot));
+	if (deadline) {
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe = rc_uring_sqe(&w->io.ring);
+		io_uring_prep_link_timeout(sqe, &w->time.write, 0);
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_SEND_TIMEOUT, c->gen, slot));
+		c->flags |= F_SEND_DEADLINE;
+	}
+	c->inflight++; /* the send: a linked timeout is not counted (rc_worker.c, dispatch) */
+	c->flags |= F_SEND;
+}
+
+/* ---- filling a chunk ------------------------------------------------------------------------- */
+
+/* A missed notice as a frame at dst (room for RC_APP_NOTICE_MISSED_MAX + 4 bytes). */
+static size_t missed_frame(rc_worker *w, uint8_t *dst, uint32_t topic_id, uint32_t count)
+{
+	rc_topic *t = rc_topic_get(&w->topics, topic_id);
+	if (t == NULL)
+		return 0;
+	uint8_t body[RC_APP_NOTICE_MISSED_MAX];
+	size_t n = rc_app_notice_missed(body, sizeof body, t->name, t->name_len, count);
+	if (n == 0)
+		return 0;
+	size_t h = rc_frame_header_encode(dst, RC_OPCODE_TEXT, true, n, NULL);
+	memcpy(dst + h, body, n);
+	return h + n;
+}
+
+/* The missed notices c is owed, into buf[len..): they go ahead of queued messages. */
+static uint32_t fill_missed(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len)
+{
+	uint32_t topic, count;
+	while (rc_subscriber_missed_pending(&c->sub) &&
+	       RC_CHUNK_BYTES - len >= RC_APP_NOTICE_MISSED_MAX + 4 &&
+	       rc_subscriber_pop_missed(&w->topics, &c->sub, &topic, &count))
+		len += (uint32_t)missed_frame(w, buf + len, topic, count);
+	assert(len <= RC_CHUNK_BYTES);
+	return len;
+}
+
+/* Is m of a topic c still subscribes to? Only asked after an unsubscribe left messages queued. */
+static bool still_subscribed(rc_worker *w, rc_conn *c, const rc_msg *m)
+{
+	return rc_sub_find(&w->topics, &c->sub, m->topic) != NULL;
+}
+
+/* Copy queued frames into buf[len..) until the chunk is full or the queue empty, releasing each
+ * one copied (64 bytes cost nanoseconds to copy; one contiguous send beats many iovecs). */
+static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len)
+{
+	struct rc_msg *done[FLUSH_BATCH];
+	for (;;) {
+		uint32_t n = 0, qn = rc_outq_count(&c->q);
+		uint32_t off = rc_outq_head_offset(&c->q);
+		while (n < qn && n < FLUSH_BATCH) {
+			rc_msg *m = rc_outq_peek(&c->q, &w->mem.qcfg, n);
+			uint32_t skip = n == 0 ? off : 0;
+			if ((c->flags & F_PURGE) && !still_subscribed(w, c, m)) {
+				n++;
+				continue;
+			}
+			if (m->len - skip > RC_CHUNK_BYTES - len)
+				break;
+			memcpy(buf + len, m->frame + skip, m->len - skip);
+			len += m->len - skip;
+			n++;
+			if (m->kind != RC_MSG_MISSED)
+				rc_metric_inc(&w->metrics, RC_M_DELIVERED);
+		}
+		if (n == 0)
+			break;
+		rc_outq_consume(&c->q, &w->mem.qcfg, &w->mem.qalloc, n, done);
+		for (uint32_t i = 0; i < n; i++)
+			rc_msg_unref(&w->mem.msgs, done[i]);
+		if (n < FLUSH_BATCH)
+			break;
+	}
+	if (rc_outq_empty(&c->q))
+		c->flags &= ~F_PURGE;
+	return len;
+}
+
+/* The head frame is larger than a chunk: it goes alone, by reference (F_PINNED). */
+static void send_head_by_reference(rc_worker *w, rc_conn *c)
+{
+	assert(!rc_outq_empty(&c->q));
+	rc_msg *m = rc_outq_peek(&c->q, &w->mem.qcfg, 0);
+	uint32_t off = rc_outq_head_offset(&c->q);
+	rc_outq_pin(&c->q, 1);
+	c->flags |= F_PINNED;
+	submit_send(w, c, m->frame + off, m->len - off, false);
+}
+
+/* ---- flushing -------------------------------------------------------------------------------- */
+
+/* Whether queued messages may still go out: open, or closing for shutdown (1001 sends what is
+ * queued first). */
+static bool sends_data(const rc_conn *c)
+{
+	return c->state == CS_OPEN || c->close == CLOSE_DRAIN;
+}
+
+/* One send for c, if it has anything to say and no send in flight: its control output first
+ * (pongs ahead of data), then missed notices, then queued frames copied until the chunk is full.
+ * A head frame too large for an empty chunk goes alone, by reference. */
+static void flush_conn(rc_worker *w, rc_conn *c)
+{
+	if ((c->flags & F_SEND) || (c->state != CS_OPEN && c->state != CS_CLOSING))
+		return;
+	uint8_t *buf = c->ctl;
+	uint32_t len = c->ctl_len;
+	c->ctl = NULL;
+	c->ctl_len = 0;
+	bool pending = !rc_outq_empty(&c->q) || rc_subscriber_missed_pending(&c->sub);
+	if (sends_data(c) && pending) {
+		if (buf == NULL && (buf = rc_chunk_get(&w->mem.chunks)) == NULL)
+			return; /* cannot happen: 3 chunks per slot, a connection uses 3 */
+		len = fill_missed(w, c, buf, len);
+		if (!rc_subscriber_missed_pending(&c->sub)) {
+			len = fill_queued(w, c, buf, len);
+			if (len == 0 && !rc_outq_empty(&c->q)) {
+				rc_chunk_put(&w->mem.chunks, buf);
+				send_head_by_reference(w, c);
+				return;
+			}
+		}
+	}
+	if (c->close == CLOSE_DRAIN && rc_outq_empty(&c->q)) {
+		if (buf == NULL) {
+			buf = rc_chunk_get(&w->mem.chunks);
+			len = 0;
+		}
+		if (buf != NULL)
+			len = conn_drain_close_frame(c, buf, len, RC_CHUNK_BYTES);
+	}
+	if (buf == NULL)
+		return;
+	if (len == 0) {
+		rc_chunk_put(&w->mem.chunks, buf);
+		return;
+	}
+	conn_ctl_taken(c);
+	c->out = buf;
+	c->out_len = len;
+	c->out_done = 0;
+	submit_send(w, c, buf, len, false);
+}
+
+void send_flush_dirty(rc_worker *w)
+{
+	while (w->conns.dirty != NULL) {
+		rc_conn *list = w->conns.dirty;
+		w->conns.dirty = NULL;
+		while (list != NULL) {
+			rc_conn *c = list;
+			list = c->dirty_next;
+			assert(c->flags & F_DIRTY);
+			c->flags &= ~F_DIRTY;
+			flush_conn(w, c);
+#ifdef RC_CHECKS
+			conn_check(w, c);
+#endif
+		}
+	}
+}
+
+/* ---- completions ----------------------------------------------------------------------------- */
+
+/* The first, deadline-free try of a send came back short or with -EAGAIN: send the rest with the
+ * write deadline (rc_send.h). Returns false if this was not such a case. */
+static bool send_rest(rc_worker *w, rc_conn *c, int res, bool had_deadline)
+{
+	if (had_deadline || c->state >= CS_ABORT || (res < 0 && res != -EAGAIN))
+		return false;
+	uint32_t sent = res > 0 ? (uint32_t)res : 0;
+	if (c->flags & F_PINNED) {
+		rc_msg *m = rc_outq_peek(&c->q, &w->mem.qcfg, 0);
+		uint32_t off = rc_outq_head_offset(&c->q);
+		if (sent >= m->len - off)
+			return false; /* complete */
+		if (sent > 0) {
+			struct rc_msg *done[1];
+			/* pops nothing: the head frame is not complete */
+			rc_outq_sent(&c->q, &w->mem.qcfg, &w->mem.qalloc, sent, done, 1);
+			rc_outq_pin(&c->q, 1);
+			off = rc_outq_head_offset(&c->q);
+		}
+		submit_send(w, c, m->frame + off, m->len - off, true);
+	} else {
+		assert(c->out != NULL);
+		if (c->out_done + sent >= c->out_len)
+			return false; /* complete */
+		c->out_done += sent;
+		submit_send(w, c, c->out + c->out_done, c->out_len - c->out_done, true);
+	}
+	if (sent > 0)
+		rc_metric_add(&w->metrics, RC_M_BYTES_OUT, sent);
+	return true;
+}
+
+/* Release what the completed send carried: the pinned head frame (delivered if it went out whole)
+ * or the chunk. Returns the bytes that this try meant to send. */
+static uint32_t release_sent(rc_worker *w, rc_conn *c, int res)
+{
+	if (c->flags & F_PINNED) {
+		c->flags &= ~F_PINNED;
+		rc_msg *m = rc_outq_peek(&c->q, &w->mem.qcfg, 0);
+		uint32_t want = m->len - rc_outq_head_offset(&c->q);
+		struct rc_msg *done[1];
+		uint32_t n = rc_outq_sent(&c->q, &w->mem.qcfg, &w->mem.qalloc, res > 0 ? (size_t)res : 0,
+		                          done, 1);
+		if (n == 1) {
+			rc_metric_inc(&w->metrics, RC_M_DELIVERED);
+			rc_msg_unref(&w->mem.msgs, done[0]);
+		}
+		return want;
+	}
+	assert(c->out != NULL);
+	uint32_t want = c->out_len - c->out_done;
+	rc_chunk_put(&w->mem.chunks, c->out);
+	c->out = NULL;
+	c->out_len = 0;
+	c->out_done = 0;
+	return want;
+}
+
+void send_complete(rc_worker *w, rc_conn *c, int res)
+{
+	assert(c->flags & F_SEND);
+	bool had_deadline = c->flags & F_SEND_DEADLINE;
+	c->flags &= ~(F_SEND | F_SEND_DEADLINE);
+	if (send_rest(w, c, res, had_deadline))
+		return;
+	uint32_t want = release_sent(w, c, res);
+	rc_metric_inc(&w->metrics, RC_M_SENDS);
+	if (res > 0)
+		rc_metric_add(&w->metrics, RC_M_BYTES_OUT, (uint64_t)res);
+	if (c->state >= CS_ABORT) {
+		conn_release(w, c); /* what the send held can go now */
+		return;
+	}
+	if (res == -ECANCELED || (res >= 0 && (uint32_t)res < want)) {
+		/* The write deadline passed with the batch not taken: a slow consumer. A frame may be
+		 * cut in the middle, so no close frame can follow: drop the connection. */
+		if (c->state == CS_OPEN)
+			rc_metric_inc(&w->metrics, RC_M_SLOW_DISCONNECTS);
+		if (rc_log_enabled(RC_LOG_DEBUG))
+			rc_log(RC_LOG_DEBUG, "slow_consumer", "conn=%u write_timeout_ms=%u", c->id,
+			       w->cfg->write_timeout_ms);
+		conn_abort(w, c,
+		           c->state == CS_OPEN ? RC_CLOSED_WRITE_TIMEOUT : (enum rc_close_reason)c->why);
+		return;
+	}
+	if (res < 0) {
+		conn_abort(w, c, res == -EPIPE || res == -ECONNRESET ? RC_CLOSED_EOF : RC_CLOSED_IO_ERROR);
+		return;
+	}
+	if (!conn_sent(w, c))
+		return;
+	if (c->ctl_len > 0 || !rc_outq_empty(&c->q) || c->close == CLOSE_DRAIN ||
+	    rc_subscriber_missed_pending(&c->sub))
+		conn_dirty(w, c);
+}
