@@ -8,7 +8,8 @@
  *   fanout*.c    the fan-out engine: long-lived connections that publish and receive (fanout,
  *                market, slow, echo, idle)
  *   churn.c      the churn engine: connections that come and go (churn, storm)
- *   handshake.c  the client's opening handshake (URL, requests, the checks of the 101)
+ *   handshake.c  the bench's side of the opening handshake over proto's rc_ws_client: the
+ *                server's address, the requests, the verdict on the 101 as an error tally key
  *   topics.c     v1 topic names and their Zipf popularity
  *   stats.c      tallies, the latency histogram, the threads' counts
  *   report.c     the table on stderr and the one JSON object on stdout
@@ -43,7 +44,7 @@ struct report;
 struct bench {
 	const struct opts *o;
 	struct hs_addr addr;   /* the server's */
-	struct hs_requests rq; /* the request heads */
+	struct hs_requests rq; /* what the connections send */
 	struct topics topics;  /* v1: the topics (empty otherwise) */
 	uint32_t nonce;        /* this run's, in every payload */
 };

@@ -53,7 +53,7 @@ struct churn {
 
 #define CHURN_SCAN_NS (2ull * 1000 * 1000)
 #define CHURN_CLOSE_TIMEOUT_NS (2ull * NS_PER_S) /* for the server's answer to our close frame */
-#define CHURN_TX_MAX (sizeof((struct hs_requests *)0)->sub + HS_KEY_TAIL)
+#define CHURN_TX_MAX HS_REQ_MAX
 
 enum cc_state {
 	CC_FREE,
@@ -80,7 +80,7 @@ struct cconn {
 	uint64_t deadline; /* of the handshake, the hold or the close */
 	uint32_t len;      /* bytes in buf */
 	uint32_t tx_len, tx_off;
-	char key[RC_WS_KEY_LEN];
+	char key[RC_WS_KEY_LEN + 1];
 	rc_frame_parser fp;
 	uint8_t tx[CHURN_TX_MAX];
 	uint8_t buf[HS_RESP_MAX];
@@ -289,10 +289,7 @@ static void cc_end(struct cworker *w, struct cconn *c, uint64_t now)
 	uint64_t r = xorshift64(&w->rng);
 	uint8_t key[4];
 	memcpy(key, &r, 4);
-	size_t h = rc_frame_header_encode(c->tx, RC_OPCODE_CLOSE, true, n, key);
-	memcpy(c->tx + h, p, n);
-	rc_mask_apply(c->tx + h, n, key, 0);
-	c->tx_len = (uint32_t)(h + n);
+	c->tx_len = (uint32_t)rc_frame_encode_masked(c->tx, RC_OPCODE_CLOSE, p, n, key);
 	c->tx_off = 0;
 	c->state = CC_CLOSE_SEND;
 	c->deadline = now + CHURN_CLOSE_TIMEOUT_NS;
@@ -301,14 +298,13 @@ static void cc_end(struct cworker *w, struct cconn *c, uint64_t now)
 
 static void cc_hs_send(struct cworker *w, struct cconn *c)
 {
-	uint8_t nonce[16];
+	uint8_t nonce[RC_WS_NONCE_LEN];
 	for (size_t i = 0; i < sizeof nonce; i += 8) {
 		uint64_t r = xorshift64(&w->rng);
 		memcpy(nonce + i, &r, 8);
 	}
-	hs_key(nonce, c->key);
-	memcpy(c->tx, w->ch->b->rq.sub, w->ch->b->rq.sub_len);
-	c->tx_len = (uint32_t)hs_request_finish(c->tx, w->ch->b->rq.sub_len, c->key);
+	rc_ws_client_key(nonce, c->key);
+	c->tx_len = (uint32_t)hs_request_sub(&w->ch->b->rq, NULL, NULL, 0, c->key, c->tx, sizeof c->tx);
 	c->tx_off = 0;
 	c->state = CC_HS_SEND;
 	cc_send(w, c);
@@ -358,24 +354,22 @@ static void cc_on_hs_recv(struct cworker *w, struct cconn *c, int res, uint64_t 
 		cc_fail(w, c, res == 0 ? "eof" : cc_errno_kind("recv", -res, k, sizeof k));
 		return;
 	}
-	uint32_t old = c->len;
 	c->len += (uint32_t)res;
-	uint32_t from = old > 3 ? old - 3 : 0;
-	size_t end = hs_head_end(c->buf + from, c->len - from);
-	if (end == 0) {
+	struct hs_answer a;
+	switch (hs_answer(c->buf, c->len, c->key, w->ch->b->rq.subprotocol, &a)) {
+	case HS_MORE:
 		if (c->len == sizeof c->buf)
 			cc_fail(w, c, "handshake_too_long");
 		else
 			cc_recv(w, c, c->len);
 		return;
-	}
-	end += from;
-	const char *bad = hs_check(c->buf, end, c->key, NULL, k, sizeof k);
-	if (bad != NULL) {
-		cc_fail(w, c, bad);
+	case HS_FAILED:
+		cc_fail(w, c, a.err);
+		return;
+	case HS_OPEN:
+		cc_opened(w, c, (uint32_t)a.head_len, now);
 		return;
 	}
-	cc_opened(w, c, (uint32_t)end, now);
 }
 
 /* After our close frame: what the server sent, until its close. */

@@ -403,10 +403,7 @@ static void *worker_main(void *arg)
 static void tx_sizes(const struct fan *f, uint32_t *sub_tx, uint32_t *pub_tx)
 {
 	const struct hs_requests *rq = &f->b->rq;
-	size_t req_max = rq->sub_len > rq->pub_len ? rq->sub_len : rq->pub_len;
-	if (req_max < rq->sub_max)
-		req_max = rq->sub_max;
-	req_max += HS_KEY_TAIL;
+	size_t req_max = rq->sub_max > rq->pub_max ? rq->sub_max : rq->pub_max;
 	*sub_tx = SUB_TX_MIN;
 	if (*sub_tx < req_max)
 		*sub_tx = (uint32_t)req_max;

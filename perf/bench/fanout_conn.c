@@ -154,12 +154,7 @@ static void put_frame(struct worker *w, struct conn *c, uint8_t opcode, const ui
 	uint64_t r = xorshift64(&w->rng);
 	uint8_t key[4];
 	memcpy(key, &r, 4);
-	uint8_t *out = c->tx + c->tx_len;
-	size_t h = rc_frame_header_encode(out, opcode, true, len, key);
-	if (len)
-		memcpy(out + h, payload, len);
-	rc_mask_apply(out + h, len, key, 0);
-	c->tx_len += (uint32_t)(h + len);
+	c->tx_len += (uint32_t)rc_frame_encode_masked(c->tx + c->tx_len, opcode, payload, len, key);
 	assert(c->tx_len <= c->tx_cap);
 }
 
@@ -424,23 +419,18 @@ void on_connect(struct worker *w, struct conn *c, int res)
 		return;
 	}
 	c->hs->len = 0;
-	uint8_t nonce[16];
+	uint8_t nonce[RC_WS_NONCE_LEN];
 	if (getrandom(nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) {
 		for (size_t i = 0; i < sizeof nonce; i++)
 			nonce[i] = (uint8_t)xorshift64(&w->rng);
 	}
-	hs_key(nonce, c->hs->key);
-	size_t n;
-	if (f->v1 && c->ntopics > 0) {
-		n = hs_request_v1_sub(&f->b->rq, &f->b->topics, c->topics, c->ntopics, (char *)c->tx,
-		                      c->tx_cap);
-	} else {
-		const char *req = c->pub_id >= 0 ? f->b->rq.pub : f->b->rq.sub;
-		n = c->pub_id >= 0 ? f->b->rq.pub_len : f->b->rq.sub_len;
-		memcpy(c->tx, req, n);
-	}
-	assert(n + HS_KEY_TAIL <= c->tx_cap);
-	c->tx_len = (uint32_t)hs_request_finish(c->tx, n, c->hs->key);
+	rc_ws_client_key(nonce, c->hs->key);
+	const struct hs_requests *rq = &f->b->rq;
+	size_t n = c->pub_id >= 0 ? hs_request_pub(rq, c->hs->key, c->tx, c->tx_cap)
+	                          : hs_request_sub(rq, &f->b->topics, c->topics, c->ntopics, c->hs->key,
+	                                           c->tx, c->tx_cap);
+	assert(n > 0 && n <= c->tx_cap);
+	c->tx_len = (uint32_t)n;
 	c->tx_off = 0;
 	conn_submit_send(w, c);
 }
@@ -484,11 +474,10 @@ void on_hs_recv(struct worker *w, struct conn *c, int res)
 		setup_end(w, c, k);
 		return;
 	}
-	size_t old = hs->len;
 	hs->len += (uint32_t)res;
-	size_t from = old > 3 ? old - 3 : 0;
-	size_t end = hs_head_end(hs->buf + from, hs->len - from);
-	if (end == 0) {
+	struct hs_answer a;
+	switch (hs_answer(hs->buf, hs->len, hs->key, f->b->rq.subprotocol, &a)) {
+	case HS_MORE:
 		if (hs->len == sizeof hs->buf) {
 			setup_end(w, c, "handshake_too_long");
 			return;
@@ -498,19 +487,15 @@ void on_hs_recv(struct worker *w, struct conn *c, int res)
 		io_uring_sqe_set_data64(sqe, ud_make(OP_HS_RECV, c->idx));
 		c->ops++;
 		return;
-	}
-	end += from;
-	char scratch[40];
-	const char *bad = hs_check(hs->buf, end, hs->key, f->v1 ? HS_SUBPROTOCOL_V1 : NULL, scratch,
-	                           sizeof scratch);
-	if (bad != NULL) {
-		long ra = strcmp(bad, "http_503") == 0 ? hs_retry_after_s(hs->buf, end) : -1;
-		if (ra >= 0) /* the server said when to come back */
-			c->floor_ms = (uint32_t)ra * 1000;
-		setup_end(w, c, bad);
+	case HS_FAILED:
+		if (strcmp(a.err, "http_503") == 0 && a.retry_after_s >= 0) /* when to come back */
+			c->floor_ms = (uint32_t)a.retry_after_s * 1000;
+		setup_end(w, c, a.err);
+		return;
+	case HS_OPEN:
+		hs_opened(w, c, hs, a.head_len);
 		return;
 	}
-	hs_opened(w, c, hs, end);
 }
 
 /* --reconnect: a connection whose retry time has come starts again, from a clean state. Not

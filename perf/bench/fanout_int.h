@@ -109,7 +109,7 @@ enum conn_state {
 };
 
 struct handshake {
-	char key[RC_WS_KEY_LEN];
+	char key[RC_WS_KEY_LEN + 1];
 	uint32_t len;
 	uint8_t buf[HS_RESP_MAX];
 };

@@ -224,8 +224,7 @@ static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t
 	uint64_t r = xorshift64(&w->rng);
 	uint8_t key[4];
 	memcpy(key, &r, 4);
-	rc_frame_header_encode(out, f->opcode, true, len, key);
-	uint8_t *pl = out + h;
+	uint8_t *pl = out + h; /* the payload is built in place, then framed and masked there */
 	uint32_t live, live_slow;
 	if (f->v1) {
 		rc_app_pub_encode_header(pl, o->text ? RC_APP_FLAG_TEXT : 0,
@@ -243,8 +242,7 @@ static void put_message(struct worker *w, struct conn *c, uint64_t seq, uint64_t
 	memcpy(pl + env, f->fill, size);
 	struct head hd = { .ts_ns = ts, .seq = seq, .pub = (uint32_t)c->pub_id, .nonce = f->b->nonce };
 	head_encode(f, pl + env, &hd);
-	rc_mask_apply(pl, len, key, 0);
-	c->tx_len += (uint32_t)(h + len);
+	c->tx_len += (uint32_t)rc_frame_encode_masked(out, f->opcode, pl, len, key);
 	assert(c->tx_len <= c->tx_cap);
 	w->st.published_total++;
 	if (ts >= f->tl.t_measure && ts < f->tl.t_end) {

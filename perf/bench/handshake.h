@@ -1,14 +1,12 @@
-/* handshake: the client half of the WebSocket opening handshake, as the bench does it: the ws://
- * URL, the server's address, the request heads, the key, and the checks of the server's answer.
+/* handshake: what the bench adds to proto's WebSocket client (rc_ws_client.h) to open its
+ * connections: the server's address, the requests of its subscribers and publishers, and the
+ * check of the server's answer turned into the key of the bench's error tally.
  *
- * Everything here is pure text work but hs_resolve (getaddrinfo); no connection state. Both
- * engines use it: a connection writes its request with hs_request_finish (after the head built
- * once by hs_requests_build, or per subscriber by hs_request_v1_sub), reads until hs_head_end
- * finds the end of the answer's head, then hs_check says whether the answer opens the connection.
- *
- * Kept in one file on purpose: this is what proto's WebSocket client module (rc_ws_client.h,
- * rc_base64.h) will provide, and swapping it in should be a change of this file and its callers
- * only. The error names (hs_check) are the keys of the bench's error tally: they must not change. */
+ * Use: main resolves the URL (rc_ws_url_parse, then hs_resolve) and builds the requests once
+ * (hs_requests_build); a connection then writes its request (hs_request_sub or hs_request_pub,
+ * with a key from rc_ws_client_key) and, after every read, checks the answer so far
+ * (hs_answer). Nothing here does I/O but hs_resolve (getaddrinfo). The error names are the keys
+ * of the bench's JSON: "handshake_" + rc_ws_client_status_name, or "http_<status>". */
 #ifndef BENCH_HANDSHAKE_H
 #define BENCH_HANDSHAKE_H
 
@@ -16,22 +14,16 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "rc_handshake.h"
+#include "rc_app.h"
+#include "rc_ws_client.h"
 #include "topics.h"
 
 #define HS_RESP_MAX 8192 /* longest 101 response we accept (rc_http's request limit) */
-#define HS_SUBPROTOCOL_V1 "ringcast.v1"
-#define HS_KEY_TAIL (RC_WS_KEY_LEN + 4) /* what hs_request_finish appends: the key, CRLF CRLF */
-
-/* ws://HOST[:PORT][/PATH][?QUERY]; HOST may be [IPv6]. */
-struct hs_url {
-	char host[256], port[16], hostport[300];
-	char path[1024]; /* PATH?QUERY, "/" if none */
-};
-
-/* Parse url into u. Returns 0, or -1 if it is not a ws:// URL this bench can use (wss:// is said
- * on stderr: not supported yet). */
-int hs_url_parse(const char *url, struct hs_url *u);
+/* A target: the URL's (under 2048 bytes), then "?topics=" or "?publish=" and a topic. */
+#define HS_TARGET_MAX (sizeof((rc_ws_url *)0)->target + 16 + RC_APP_TOPIC_MAX)
+/* A request with such a target: the rest (Host, the fixed fields, the key, the subprotocol, the
+ * User-Agent) is under 600 bytes. */
+#define HS_REQ_MAX (HS_TARGET_MAX + 1024)
 
 /* The server's address. */
 struct hs_addr {
@@ -40,7 +32,7 @@ struct hs_addr {
 };
 
 /* Resolve u's host and port. Returns 0, or -1 after saying why on stderr. */
-int hs_resolve(const struct hs_url *u, struct hs_addr *a);
+int hs_resolve(const rc_ws_url *u, struct hs_addr *a);
 
 /* How the clients connect (--proto): ringcast's /ws with ?topics= and ?publish=, the URL as
  * given, or ringcast.v1 (the subprotocol; a subscriber's topics in its target). */
@@ -50,48 +42,48 @@ enum hs_mode {
 	HS_V1
 };
 
-/* The request heads, each up to and including "Sec-WebSocket-Key: ". */
+/* What the connections send, but their keys. */
 struct hs_requests {
 	enum hs_mode mode;
-	char path[1024];           /* the URL's PATH?QUERY */
-	char sub[2048], pub[2048]; /* subscribers' and publishers' heads (v1: publishers only) */
-	size_t sub_len, pub_len;
-	char tail[1024]; /* v1: what follows a subscriber's target (" HTTP/1.1\r\n...") */
-	size_t tail_len;
-	size_t sub_max; /* v1: the longest head hs_request_v1_sub can write */
+	rc_ws_url url;
+	const char *subprotocol; /* v1: RC_APP_SUBPROTOCOL, else NULL */
+	char target_sub[HS_TARGET_MAX], target_pub[HS_TARGET_MAX]; /* v1: subscribers' per connection */
+	size_t sub_max, pub_max; /* the longest request of a subscriber, of a publisher */
+	uint32_t per_sub;        /* v1: topics per subscriber */
+	size_t topic_name_max;   /* v1: the longest topic name */
 };
 
-/* Build the heads for URL u. plain: subscribers PATH?topics=TOPIC, publishers PATH?publish=TOPIC;
- * generic: PATH for both; v1: PATH for publishers, and per_sub topics of t per subscriber.
- * Returns 0, or -1 if the URL is too long. */
-int hs_requests_build(struct hs_requests *rq, const struct hs_url *u, enum hs_mode mode,
+/* Build the requests for URL u. plain: subscribers TARGET?topics=TOPIC, publishers
+ * TARGET?publish=TOPIC; generic: TARGET for both; v1: TARGET for publishers, and per_sub topics
+ * of t per subscriber. Returns 0, or -1 if the URL is too long. */
+int hs_requests_build(struct hs_requests *rq, const rc_ws_url *u, enum hs_mode mode,
                       const char *topic, const struct topics *t, uint32_t per_sub);
 
-/* v1 subscriber: its head up to the key, with its n topics (indices into t) in the target
- * (?topics=a,b,c). Returns the length written (at most rq->sub_max, less than cap). */
-size_t hs_request_v1_sub(const struct hs_requests *rq, const struct topics *t,
-                         const uint32_t *topics, uint32_t n, char *out, size_t cap);
+/* A subscriber's request with key (v1: its n topics, indices into t, in the target; otherwise
+ * t, topics and n are not used) into out. Returns its length, at most rq->sub_max (<= cap). */
+size_t hs_request_sub(const struct hs_requests *rq, const struct topics *t, const uint32_t *topics,
+                      uint32_t n, const char *key, uint8_t *out, size_t cap);
 
-/* Complete the request whose head is out[0..n): append the key and the empty line. out must hold
- * HS_KEY_TAIL more bytes. Returns the request's length. */
-size_t hs_request_finish(uint8_t *out, size_t n, const char key[RC_WS_KEY_LEN]);
+/* A publisher's request with key into out. Returns its length, at most rq->pub_max (<= cap). */
+size_t hs_request_pub(const struct hs_requests *rq, const char *key, uint8_t *out, size_t cap);
 
-/* The Sec-WebSocket-Key of a 16-byte nonce (base64, 24 characters, not NUL-terminated). */
-void hs_key(const uint8_t nonce[16], char key[RC_WS_KEY_LEN]);
+/* What the answer so far says. */
+enum hs_verdict {
+	HS_MORE,   /* the head is not complete: read more */
+	HS_OPEN,   /* a valid 101: the connection is open; its head is head_len bytes */
+	HS_FAILED, /* refused or not a valid 101: err names it */
+};
 
-/* The length of the response head in p[0..n) up to and including its empty line, or 0 if the
- * head is not complete yet. */
-size_t hs_head_end(const uint8_t *p, size_t n);
+struct hs_answer {
+	size_t head_len;       /* HS_OPEN: bytes of the head (after them: the server's frames) */
+	const char *err;       /* HS_FAILED: the tally key, "http_503", "handshake_no_upgrade", ... */
+	int64_t retry_after_s; /* HS_FAILED with a status: its Retry-After, else -1 */
+	char scratch[40];      /* where err is written (a tally key has at most 39 bytes) */
+};
 
-/* The client's checks of the server's answer (RFC 6455 §4.1): status 101, Upgrade: websocket,
- * Connection: upgrade, exactly one Sec-WebSocket-Accept equal to that of our key, no extension,
- * and the subprotocol we offered (subprotocol, or none if NULL). buf[0..n) is the head. Returns
- * NULL if the answer is acceptable, else a name for the error tally: "http_<status>" (written in
- * scratch) for another status, "handshake_<what>" for the rest. */
-const char *hs_check(const uint8_t *buf, size_t n, const char key[RC_WS_KEY_LEN],
-                     const char *subprotocol, char *scratch, size_t scratch_cap);
-
-/* The seconds of a Retry-After field (delta-seconds form) in response head buf[0..n), or -1. */
-long hs_retry_after_s(const uint8_t *buf, size_t n);
+/* Check buf[0..len), the answer so far to a request with key that offered subprotocol (NULL:
+ * none), by RFC 6455 §4.1 (rc_ws_client_check). */
+enum hs_verdict hs_answer(const uint8_t *buf, size_t len, const char *key, const char *subprotocol,
+                          struct hs_answer *a);
 
 #endif

@@ -4,11 +4,12 @@
  *
  * A table on stderr, one JSON object on stdout; docs/ringcast-bench.md has every workload, flag
  * and JSON field, bench.h how the program is cut up. This file: the table of workloads, and main,
- * which parses the options, sets up what every run needs (the server's address, the request
- * heads, the v1 topics, the run's nonce) and runs the workload. */
+ * which parses the options, sets up what every run needs (the server's address, the requests,
+ * the v1 topics, the run's nonce) and runs the workload. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -35,8 +36,11 @@ int main(int argc, char **argv)
 	b.o = &o;
 	if (o.proto == PROTO_V1)
 		topics_init(&b.topics, o.topic, o.topics, o.zipf);
-	struct hs_url u;
-	if (hs_url_parse(o.url, &u) < 0) {
+	rc_ws_url u;
+	const char *why;
+	if (rc_ws_url_parse(o.url, &u, &why) < 0) {
+		if (strncmp(o.url, "wss://", 6) == 0)
+			fprintf(stderr, "ringcast-bench: wss:// is not supported yet\n");
 		fprintf(stderr, "ringcast-bench: bad URL (ws://HOST:PORT/PATH[?QUERY]): %s\n", o.url);
 		return 2;
 	}
