@@ -223,15 +223,15 @@ static void handshake_work(void *arg)
 	g_sink += rc_ws_response_101(out, sizeof out, &res);
 }
 
-int main(int argc, char **argv)
+/* The command line: sets g_runs and g_ms, *json and *only_handshake. Returns -1 to go on, else
+ * the exit status (0 after --help, 2 for a bad command line). */
+static int parse_args(int argc, char **argv, bool *json, bool *only_handshake)
 {
 	static const struct option opts[] = {
 		{ "runs", required_argument, NULL, 'r' }, { "ms", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },       { "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },       { 0 },
 	};
-	bool json = false;
-	bool only_handshake = false;
 	for (int c; (c = getopt_long(argc, argv, "r:m:jh", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'r':
@@ -241,14 +241,14 @@ int main(int argc, char **argv)
 			g_ms = atoi(optarg);
 			break;
 		case 'j':
-			json = true;
+			*json = true;
 			break;
 		case 'o':
 			if (strcmp(optarg, "handshake") != 0) {
 				fprintf(stderr, "proto-bench: --only takes: handshake\n");
 				return 2;
 			}
-			only_handshake = true;
+			*only_handshake = true;
 			break;
 		default:
 			fprintf(stderr, "usage: %s [--runs N] [--ms N] [--json] [--only handshake]\n", argv[0]);
@@ -259,31 +259,45 @@ int main(int argc, char **argv)
 		fprintf(stderr, "proto-bench: --runs must be 1..64 and --ms positive\n");
 		return 2;
 	}
+	return -1;
+}
 
-	if (only_handshake) {
-		fprintf(stderr, "%-16s %10.0f ns/request\n", "handshake",
-		        1e9 / measure(handshake_work, NULL, 1.0));
-		return 0;
-	}
+static const size_t frame_sizes[] = { 64, 512, 4096, 65536 };
+#define NSIZES (sizeof frame_sizes / sizeof frame_sizes[0])
 
+struct results {
+	double mask_gbs;
+	double frame_gbs[NSIZES], frame_fps[NSIZES];
+	double utf8_ascii_gbs, utf8_mixed_gbs;
+	double hs_ns;
+};
+
+static double measure_mask(void)
+{
 	struct mask_ctx mc = { .len = 64 * 1024 };
 	mc.buf = malloc(mc.len + 8);
 	if (!mc.buf)
 		abort();
 	memset(mc.buf, 0x5a, mc.len + 8);
 	mc.buf += 3; /* odd alignment: the unaligned head and tail are part of the work */
-	double mask_gbs = measure(mask_work, &mc, (double)mc.len) / 1e9;
+	double gbs = measure(mask_work, &mc, (double)mc.len) / 1e9;
+	free(mc.buf - 3);
+	return gbs;
+}
 
-	static const size_t sizes[] = { 64, 512, 4096, 65536 };
-	double frame_gbs[4], frame_fps[4];
-	for (int i = 0; i < 4; i++) {
-		struct frame_ctx fc = frame_setup(sizes[i], 256 * 1024);
-		double bytes = (double)fc.frames * (double)sizes[i];
-		frame_gbs[i] = measure(frame_work, &fc, bytes) / 1e9;
-		frame_fps[i] = frame_gbs[i] * 1e9 / (double)sizes[i];
+static void measure_frames(struct results *r)
+{
+	for (size_t i = 0; i < NSIZES; i++) {
+		struct frame_ctx fc = frame_setup(frame_sizes[i], 256 * 1024);
+		double bytes = (double)fc.frames * (double)frame_sizes[i];
+		r->frame_gbs[i] = measure(frame_work, &fc, bytes) / 1e9;
+		r->frame_fps[i] = r->frame_gbs[i] * 1e9 / (double)frame_sizes[i];
 		free(fc.buf);
 	}
+}
 
+static void measure_utf8(struct results *r)
+{
 	static const char *const ascii[] = {
 		"{\"s\":\"BTC-USD\",\"p\":\"43125.50\",\"q\":\"0.0125\",\"t\":1700000000123,\"side\":"
 		"\"buy\"}\n",
@@ -296,27 +310,47 @@ int main(int argc, char **argv)
 	};
 	struct utf8_ctx ua = utf8_setup(ascii, 2, 64 * 1024);
 	struct utf8_ctx um = utf8_setup(mixed, 8, 64 * 1024);
-	double utf8_ascii_gbs = measure(utf8_work, &ua, (double)ua.len) / 1e9;
-	double utf8_mixed_gbs = measure(utf8_work, &um, (double)um.len) / 1e9;
-	double hs_ns = 1e9 / measure(handshake_work, NULL, 1.0);
-
-	fprintf(stderr, "%-16s %10.2f GB/s\n", "mask 64KiB", mask_gbs);
-	for (int i = 0; i < 4; i++)
-		fprintf(stderr, "frame %-10zu %10.2f GB/s %10.1f Mframes/s\n", sizes[i], frame_gbs[i],
-		        frame_fps[i] / 1e6);
-	fprintf(stderr, "%-16s %10.2f GB/s\n", "utf8 ascii", utf8_ascii_gbs);
-	fprintf(stderr, "%-16s %10.2f GB/s\n", "utf8 mixed", utf8_mixed_gbs);
-	fprintf(stderr, "%-16s %10.0f ns/request\n", "handshake", hs_ns);
-	if (json) {
-		printf("{\"mask_gbs\":%.3f", mask_gbs);
-		for (int i = 0; i < 4; i++)
-			printf(",\"frame_%zu_gbs\":%.3f,\"frame_%zu_mfps\":%.3f", sizes[i], frame_gbs[i],
-			       sizes[i], frame_fps[i] / 1e6);
-		printf(",\"utf8_ascii_gbs\":%.3f,\"utf8_mixed_gbs\":%.3f,\"handshake_ns\":%.0f}\n",
-		       utf8_ascii_gbs, utf8_mixed_gbs, hs_ns);
-	}
-	free(mc.buf - 3);
+	r->utf8_ascii_gbs = measure(utf8_work, &ua, (double)ua.len) / 1e9;
+	r->utf8_mixed_gbs = measure(utf8_work, &um, (double)um.len) / 1e9;
 	free(ua.buf);
 	free(um.buf);
+}
+
+static void print_results(const struct results *r, bool json)
+{
+	fprintf(stderr, "%-16s %10.2f GB/s\n", "mask 64KiB", r->mask_gbs);
+	for (size_t i = 0; i < NSIZES; i++)
+		fprintf(stderr, "frame %-10zu %10.2f GB/s %10.1f Mframes/s\n", frame_sizes[i],
+		        r->frame_gbs[i], r->frame_fps[i] / 1e6);
+	fprintf(stderr, "%-16s %10.2f GB/s\n", "utf8 ascii", r->utf8_ascii_gbs);
+	fprintf(stderr, "%-16s %10.2f GB/s\n", "utf8 mixed", r->utf8_mixed_gbs);
+	fprintf(stderr, "%-16s %10.0f ns/request\n", "handshake", r->hs_ns);
+	if (!json)
+		return;
+	printf("{\"mask_gbs\":%.3f", r->mask_gbs);
+	for (size_t i = 0; i < NSIZES; i++)
+		printf(",\"frame_%zu_gbs\":%.3f,\"frame_%zu_mfps\":%.3f", frame_sizes[i], r->frame_gbs[i],
+		       frame_sizes[i], r->frame_fps[i] / 1e6);
+	printf(",\"utf8_ascii_gbs\":%.3f,\"utf8_mixed_gbs\":%.3f,\"handshake_ns\":%.0f}\n",
+	       r->utf8_ascii_gbs, r->utf8_mixed_gbs, r->hs_ns);
+}
+
+int main(int argc, char **argv)
+{
+	bool json = false, only_handshake = false;
+	int status = parse_args(argc, argv, &json, &only_handshake);
+	if (status >= 0)
+		return status;
+	if (only_handshake) {
+		fprintf(stderr, "%-16s %10.0f ns/request\n", "handshake",
+		        1e9 / measure(handshake_work, NULL, 1.0));
+		return 0;
+	}
+	struct results r;
+	r.mask_gbs = measure_mask();
+	measure_frames(&r);
+	measure_utf8(&r);
+	r.hs_ns = 1e9 / measure(handshake_work, NULL, 1.0);
+	print_results(&r, json);
 	return 0;
 }
