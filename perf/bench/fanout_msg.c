@@ -138,7 +138,7 @@ static void win_flush_slot(struct worker *w, uint32_t pub, uint32_t i)
 }
 
 /* A receiver moved past sequence numbers from..to of publisher `pub` (delivered, or skipped over
- * in a gap): count it off their window slots. Only the last g.win numbers can still be in flight,
+ * in a gap): count it off their window slots. Only the last f->win numbers can still be in flight,
  * and a slot is reused only once its previous number left the window (win <= slots). */
 static void win_pass(struct worker *w, uint32_t pub, uint64_t from, uint64_t to)
 {
