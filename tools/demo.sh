@@ -60,7 +60,7 @@ apt_need demo build-essential cmake pkg-config liburing-dev libwolfssl-dev libcr
 # --- 2. build --------------------------------------------------------------------------------
 step "building into ${build#"$top"/} (release)"
 targets=(ringcast ringcast-feed)
-[ -f "$top/perf/ringcast-bench.c" ] && targets+=(ringcast-bench)
+[ -d "$top/perf/bench" ] && targets+=(ringcast-bench)
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 server_bin=$build/tools/ringcast
