@@ -61,6 +61,8 @@ void *rc_chunk_get(rc_chunks *c)
 		c->used_hwm = used;
 	if (used > c->touched)
 		c->touched = used;
+	if (used > c->window_peak)
+		c->window_peak = used;
 	return c->base + (size_t)i * c->size;
 }
 
@@ -72,19 +74,40 @@ void rc_chunk_put(rc_chunks *c, void *p)
 	c->free[c->free_top++] = (uint32_t)(off / c->size);
 }
 
+static int index_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Release the chunks free[lo..hi), sorted so that adjacent chunks go in one call. */
+static void release(rc_chunks *c, uint32_t lo, uint32_t hi)
+{
+	qsort(c->free + lo, hi - lo, sizeof *c->free, index_cmp);
+	for (uint32_t k = lo; k < hi;) {
+		uint32_t run = 1;
+		while (k + run < hi && c->free[k + run] == c->free[k] + run)
+			run++;
+		(void)madvise(c->base + (size_t)c->free[k] * c->size, (size_t)run * c->size, MADV_DONTNEED);
+		k += run;
+	}
+}
+
 uint32_t rc_chunks_trim(rc_chunks *c, uint32_t keep)
 {
 	assert(c->free_top <= c->count);
 	uint32_t used = c->count - c->free_top;
 	assert(c->touched >= used && c->touched <= c->count); /* touched covers every chunk in use */
-	if (c->touched <= used + keep)
+	assert(c->window_peak >= used && c->window_peak <= c->touched);
+	uint32_t warm = c->window_peak > used + keep ? c->window_peak : used + keep;
+	c->window_peak = used; /* the next window starts */
+	if (c->touched <= warm)
 		return 0;
 	/* Chunks leave and return at the top of the stack, so the ones used since the last trim are
-	 * the top (touched - used) free entries; the top `keep` of them stay warm. */
-	uint32_t lo = c->free_top - (c->touched - used), hi = c->free_top - keep;
-	for (uint32_t k = lo; k < hi; k++)
-		(void)madvise(c->base + (size_t)c->free[k] * c->size, c->size, MADV_DONTNEED);
-	c->touched = used + keep;
+	 * the top (touched - used) free entries; the top (warm - used) of them stay warm. */
+	uint32_t lo = c->free_top - (c->touched - used), hi = c->free_top - (warm - used);
+	release(c, lo, hi);
+	c->touched = warm;
 	return hi - lo;
 }
 
@@ -109,6 +132,8 @@ bool rc_chunks_validate(const rc_chunks *c)
 	          "used %u, high-water mark %u, count %u", rc_chunks_used(c), c->used_hwm, c->count);
 	RC_CHECKF(c->touched >= rc_chunks_used(c) && c->touched <= c->count,
 	          "touched %u, used %u, count %u", c->touched, rc_chunks_used(c), c->count);
+	RC_CHECKF(c->window_peak >= rc_chunks_used(c) && c->window_peak <= c->touched,
+	          "window peak %u, used %u, touched %u", c->window_peak, rc_chunks_used(c), c->touched);
 	/* Scratch for spotting an index listed twice: validation is for tests, and a byte per chunk
 	 * on the side is what keeps it O(count). */
 	uint8_t *seen = calloc(c->count, 1);

@@ -28,6 +28,7 @@ typedef struct rc_chunks {
 	/* free[free_top - (touched - used) .. free_top) may hold resident pages: the chunks used
 	 * since the last trim */
 	uint32_t touched;
+	uint32_t window_peak; /* most chunks in use at once since the last rc_chunks_trim */
 } rc_chunks;
 
 /* Map count chunks of size bytes (size rounded up to a multiple of 64, count >= 1). Returns 0,
@@ -48,16 +49,29 @@ static inline uint32_t rc_chunks_used(const rc_chunks *c)
 	return c->count - c->free_top;
 }
 
-/* Give back to the kernel the memory of free chunks that were used at some point but are no
- * longer among the `keep` most recently freed (madvise MADV_DONTNEED: their pages read as zero
- * again and stop counting as resident). After a burst (a thousand handshakes at once) this returns
- * resident memory to what steady state needs. Costs one system call per chunk trimmed, so call it
- * rarely (the server does once a second at most, and only when there is something to trim).
- * Returns the number of chunks trimmed. */
+/* Give back to the kernel the memory of free chunks that the working set no longer needs (madvise
+ * MADV_DONTNEED: their pages read as zero again and stop counting as resident). Called
+ * periodically, it keeps resident as many chunks as were in use at once since the previous call
+ * (the last window's peak), and at least `keep` more than are in use now; it releases the rest of
+ * what was used since. So steady load keeps its chunks warm, however bursty within a window (1,000
+ * subscribers all flushing once per message take 1,000 chunks at once, then none: trimming those
+ * between messages made every fan-out fault its pages back in), and a burst that ended is given
+ * back one window later.
+ *
+ * Each madvise flushes the TLB, which costs tens of microseconds on a virtual machine, so the
+ * chunks to release are sorted and released in runs of adjacent chunks: a call per run, not per
+ * chunk. Returns the number of chunks released. */
 uint32_t rc_chunks_trim(rc_chunks *c, uint32_t keep);
 
+/* Whether a later rc_chunks_trim could release anything: more chunks may be resident than are in
+ * use plus keep. */
+static inline bool rc_chunks_trim_due(const rc_chunks *c, uint32_t keep)
+{
+	return c->touched > rc_chunks_used(c) + keep;
+}
+
 /* Check every invariant: the counts in range (used <= high-water mark <= count, used <= touched
- * <= count) and every free index in range and listed once. Prints the first broken one to stderr
+ * <= count, used <= window peak <= touched) and every free index in range and listed once. Prints the first broken one to stderr
  * (rc_check.h) and returns false; true if all hold. O(count), allocates scratch; for tests. */
 bool rc_chunks_validate(const rc_chunks *c);
 
