@@ -50,12 +50,15 @@ enum rc_msg_kind {
 };
 
 typedef struct rc_msg {
-	uint8_t *frame;             /* the complete server frame: header, then payload */
-	uint32_t len;               /* bytes of frame */
-	uint32_t refs;              /* > 0 while the descriptor is in use */
-	uint32_t buf;               /* index of the pool buffer holding the frame */
-	uint32_t topic;             /* id of the topic it was published on (rc_topic.h) */
-	uint64_t seq;               /* per-topic sequence number */
+	uint8_t *frame; /* the complete server frame: header, then payload */
+	uint32_t len;   /* bytes of frame */
+	uint32_t refs;  /* > 0 while the descriptor is in use */
+	uint32_t buf;   /* index of the pool buffer holding the frame */
+	uint32_t topic; /* id of the topic it was published on (rc_topic.h) */
+	uint64_t seq;   /* per-topic sequence number */
+	/* CLOCK_MONOTONIC ns when it was published: the loop turn that read it, on the worker that read
+	 * it (a hand-off carries its origin's time); 0 if not set. For the publish-to-send histogram. */
+	uint64_t pub_ns;
 	struct rc_msg *next_in_buf; /* next live message in the same buffer; NULL ends the chain */
 	struct rc_msg *prev_in_buf;
 	uint8_t kind; /* enum rc_msg_kind */

@@ -68,6 +68,7 @@ rc_xmsg *rc_xmsg_new(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint
 	}
 	rc_xmsg *x = (rc_xmsg *)(rc_pool_data(a->pool, a->cur) + a->used);
 	a->used += (uint32_t)size;
+	x->pub_ns = 0;
 	x->len = (uint32_t)len;
 	x->count = count;
 	x->buf = a->cur;

@@ -49,6 +49,7 @@ enum rc_xmsg_kind {
 
 /* A hand-off, 8-byte aligned, followed by the topic name and then the payload. */
 typedef struct rc_xmsg {
+	uint64_t pub_ns;   /* CLOCK_MONOTONIC ns when the sender read it (0 if not set) */
 	uint32_t len;      /* payload bytes */
 	uint32_t count;    /* LOSS: messages lost (>= 1); PUBLISH: 1 */
 	uint32_t buf;      /* the owner's pool buffer holding it */

@@ -178,7 +178,8 @@ static void conn_closefd(rc_worker *w, rc_conn *c)
 
 void conn_reap(rc_worker *w, rc_conn *c)
 {
-	if (c->state == CS_ABORT && c->inflight == 0)
+	/* Not while on the dirty list: the slot could be freed and reused under the flush. */
+	if (c->state == CS_ABORT && c->inflight == 0 && !(c->flags & F_DIRTY))
 		conn_closefd(w, c);
 }
 
@@ -186,7 +187,8 @@ void conn_free(rc_worker *w, rc_conn *c)
 {
 	assert(c->state == CS_CLOSED && c->inflight == 0);
 	assert(rc_outq_empty(&c->q) && c->sub.subs_len == 0 && c->out == NULL && c->ctl == NULL);
-	assert(c->head == NULL && c->asm_buf == RC_POOL_NONE && !(c->flags & (F_SEND | F_RECV)));
+	assert(c->head == NULL && c->asm_buf == RC_POOL_NONE &&
+	       !(c->flags & (F_SEND | F_RECV | F_DIRTY)));
 	assert(w->conns.open > 0);
 	unsigned why = c->why == RC_WHY_UNSET ? RC_CLOSED_EOF : c->why;
 	rc_metric_inc(&w->metrics, RC_M_CLOSED(why));
@@ -513,7 +515,8 @@ void conn_check(const rc_worker *w, const rc_conn *c)
 		break;
 	case CS_ABORT:
 		check_stopped(c);
-		assert(c->inflight > 0); /* else conn_reap closed the descriptor */
+		/* else conn_reap closed the descriptor, or does once the flush takes it off its list */
+		assert(c->inflight > 0 || (c->flags & F_DIRTY));
 		assert(c->ctl == NULL && ((c->flags & F_SEND) || rc_outq_empty(&c->q)));
 		return;
 	case CS_CLOSED:

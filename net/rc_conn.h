@@ -81,7 +81,8 @@ void conn_respond(rc_worker *w, rc_conn *c, const void *resp, size_t n, enum rc_
  * connection answers it (conn_close); one whose close frame already went out closes TCP. */
 void conn_peer_closed(rc_worker *w, rc_conn *c, uint16_t code);
 
-/* After a dispatch: a dropped connection with nothing left in flight gets its descriptor closed. */
+/* After a dispatch, and when the flush takes c off the dirty list: a dropped connection with
+ * nothing left in flight and on no list gets its descriptor closed. */
 void conn_reap(rc_worker *w, rc_conn *c);
 
 /* The close of c's descriptor completed: count the close, empty the slot for reuse. */

@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,6 +74,63 @@ static uint64_t fds_open(uint64_t connections)
 	return n > connections ? n - 1 : n; /* not the one opendir itself holds */
 }
 
+/* The largest /metrics body: the response goes out from one chunk. */
+#define RC_METRICS_BODY_MAX (RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX - 1024)
+_Static_assert(RC_METRICS_BODY_MAX <= RC_SCRATCH_BYTES / 2 &&
+                       RC_METRICS_RENDER_MAX < RC_METRICS_BODY_MAX,
+               "metrics body");
+
+static const char HELP_PUBLISH_SEND[] =
+        "Seconds from a message's publication (the loop turn that read it, on the worker that "
+        "read it) to the send that carries it to one subscriber, per delivery.";
+static const char HELP_FRAMES[] = "Messages per send, for the sends that carry any.";
+
+/* One histogram family of struct worker_hist (at offset `field`): a series per worker labelled
+ * worker="N", all of them together as the text format wants; or, with all = true, the sum over
+ * workers as one series labelled worker="all". Returns the length, or 0 if it did not fit. */
+static size_t render_family(rc_worker *w, size_t field, const char *name, const char *help,
+                            double scale, bool all, char *out, size_t cap)
+{
+	rc_group *g = w->group;
+	const rc_hist *first = (const rc_hist *)((const char *)&g->workers[0]->hist + field);
+	if (all) {
+		rc_hist sum = *first;
+		for (uint32_t i = 1; i < g->n; i++)
+			rc_hist_add(&sum, (const rc_hist *)((const char *)&g->workers[i]->hist + field));
+		return rc_hist_render(&sum, name, help, scale, "worker", "all", out, cap);
+	}
+	size_t n = 0;
+	for (uint32_t i = 0; i < g->n; i++) {
+		char value[12];
+		snprintf(value, sizeof value, "%u", i);
+		const rc_hist *h = (const rc_hist *)((const char *)&g->workers[i]->hist + field);
+		size_t k = rc_hist_render(h, name, i == 0 ? help : NULL, scale, "worker", value, out + n,
+		                          cap - n);
+		if (k == 0)
+			return 0;
+		n += k;
+	}
+	return n;
+}
+
+static size_t render_families(rc_worker *w, bool all, char *out, size_t cap)
+{
+	size_t a = render_family(w, offsetof(struct worker_hist, publish_send),
+	                         "publish_to_send_seconds", HELP_PUBLISH_SEND, 1e-9, all, out, cap);
+	size_t b = a > 0 ? render_family(w, offsetof(struct worker_hist, frames), "send_messages",
+	                                 HELP_FRAMES, 1, all, out + a, cap - a)
+	                 : 0;
+	return b > 0 ? a + b : 0;
+}
+
+/* Each worker's histograms; with so many workers that they do not fit in one response, their sum
+ * over workers (docs/operations.md). Returns the length, or 0 if not even that fits. */
+static size_t render_hists(rc_worker *w, char *out, size_t cap)
+{
+	size_t n = render_families(w, false, out, cap);
+	return n > 0 ? n : render_families(w, true, out, cap);
+}
+
 /* The figures of every worker added up. Each worker sets its own gauges (no worker reads another's
  * state): this one's are fresh, the others' are at most one loop turn old, except queued bytes,
  * at most RC_GAUGES_NS old (rc_gauges.h). */
@@ -86,6 +144,8 @@ static void route_metrics(rc_worker *w, rc_conn *c)
 	rc_metric_set(m, RC_M_FDS_OPEN, fds_open(rc_metric_get(m, RC_M_CONNECTIONS)));
 	char *body = (char *)w->scratch;
 	size_t n = rc_metrics_render(m, body, RC_METRICS_RENDER_MAX);
+	size_t h = n > 0 ? render_hists(w, body + n, RC_METRICS_BODY_MAX - n) : 0;
+	n = h > 0 ? n + h : 0;
 	if (n == 0) {
 		respond(w, c, 500, "text/plain", "metrics did not fit\n", 20);
 		return;

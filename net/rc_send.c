@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "rc_clock.h"
 #include "rc_conn.h"
 #include "rc_log.h"
 
@@ -71,9 +72,19 @@ static bool still_subscribed(rc_worker *w, rc_conn *c, const rc_msg *m)
 	return rc_sub_find(&w->topics, &c->sub, m->topic) != NULL;
 }
 
+/* A message goes into a send now: how long after its publication. */
+static void observe_delivery(rc_worker *w, const rc_msg *m)
+{
+	if (m->pub_ns != 0 && w->time.flush_ns > m->pub_ns)
+		rc_hist_observe(&w->hist.publish_send, w->time.flush_ns - m->pub_ns);
+	else
+		rc_hist_observe(&w->hist.publish_send, 0);
+}
+
 /* Copy queued frames into buf[len..) until the chunk is full or the queue empty, releasing each
- * one copied (64 bytes cost nanoseconds to copy; one contiguous send beats many iovecs). */
-static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len)
+ * one copied (64 bytes cost nanoseconds to copy; one contiguous send beats many iovecs). Adds the
+ * messages copied to *msgs. */
+static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len, uint32_t *msgs)
 {
 	struct rc_msg *done[FLUSH_BATCH];
 	for (;;) {
@@ -91,8 +102,11 @@ static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len
 			memcpy(buf + len, m->frame + skip, m->len - skip);
 			len += m->len - skip;
 			n++;
-			if (m->kind != RC_MSG_MISSED)
+			if (m->kind != RC_MSG_MISSED) {
 				rc_metric_inc(&w->metrics, RC_M_DELIVERED);
+				observe_delivery(w, m);
+				(*msgs)++;
+			}
 		}
 		if (n == 0)
 			break;
@@ -115,6 +129,10 @@ static void send_head_by_reference(rc_worker *w, rc_conn *c)
 	uint32_t off = rc_outq_head_offset(&c->q);
 	rc_outq_pin(&c->q, 1);
 	c->flags |= F_PINNED;
+	if (m->kind != RC_MSG_MISSED && off == 0) {
+		observe_delivery(w, m);
+		rc_hist_observe(&w->hist.frames, 1);
+	}
 	submit_send(w, c, m->frame + off, m->len - off, false);
 }
 
@@ -135,7 +153,7 @@ static void flush_conn(rc_worker *w, rc_conn *c)
 	if ((c->flags & F_SEND) || (c->state != CS_OPEN && c->state != CS_CLOSING))
 		return;
 	uint8_t *buf = c->ctl;
-	uint32_t len = c->ctl_len;
+	uint32_t len = c->ctl_len, msgs = 0;
 	c->ctl = NULL;
 	c->ctl_len = 0;
 	bool pending = !rc_outq_empty(&c->q) || rc_subscriber_missed_pending(&c->sub);
@@ -144,7 +162,7 @@ static void flush_conn(rc_worker *w, rc_conn *c)
 			return; /* cannot happen: 3 chunks per slot, a connection uses 3 */
 		len = fill_missed(w, c, buf, len);
 		if (!rc_subscriber_missed_pending(&c->sub)) {
-			len = fill_queued(w, c, buf, len);
+			len = fill_queued(w, c, buf, len, &msgs);
 			if (len == 0 && !rc_outq_empty(&c->q)) {
 				rc_chunk_put(&w->mem.chunks, buf);
 				send_head_by_reference(w, c);
@@ -166,6 +184,8 @@ static void flush_conn(rc_worker *w, rc_conn *c)
 		rc_chunk_put(&w->mem.chunks, buf);
 		return;
 	}
+	if (msgs > 0)
+		rc_hist_observe(&w->hist.frames, msgs);
 	conn_ctl_taken(c);
 	c->out = buf;
 	c->out_len = len;
@@ -173,22 +193,29 @@ static void flush_conn(rc_worker *w, rc_conn *c)
 	submit_send(w, c, buf, len, false);
 }
 
-void send_flush_dirty(rc_worker *w)
+rc_conn *send_take_dirty(rc_worker *w)
 {
-	while (w->conns.dirty != NULL) {
-		rc_conn *list = w->conns.dirty;
-		w->conns.dirty = NULL;
-		while (list != NULL) {
-			rc_conn *c = list;
-			list = c->dirty_next;
-			assert(c->flags & F_DIRTY);
-			c->flags &= ~F_DIRTY;
-			flush_conn(w, c);
+	rc_conn *list = w->conns.dirty;
+	w->conns.dirty = NULL;
+	if (list != NULL)
+		w->time.flush_ns = rc_now_ns();
+	return list;
+}
+
+rc_conn *send_flush_slice(rc_worker *w, rc_conn *list, uint32_t slice)
+{
+	while (list != NULL && io_uring_sq_ready(&w->io.ring) < slice) {
+		rc_conn *c = list;
+		list = c->dirty_next;
+		assert(c->flags & F_DIRTY);
+		c->flags &= ~F_DIRTY;
+		flush_conn(w, c);
+		conn_reap(w, c); /* a connection dropped while on the list is closed once off it */
 #ifdef RC_CHECKS
-			conn_check(w, c);
+		conn_check(w, c);
 #endif
-		}
 	}
+	return list;
 }
 
 /* ---- completions ----------------------------------------------------------------------------- */

@@ -14,9 +14,14 @@
 
 #include "rc_worker_int.h"
 
-/* Loop phase: one send for every connection marked dirty (rc_conn.h conn_dirty) that has anything
- * to say and no send in flight; the dirty list is empty afterwards. */
-void send_flush_dirty(rc_worker *w);
+/* The flush phase, in two steps: take the list of connections marked dirty (rc_conn.h conn_dirty;
+ * the worker's list is empty afterwards, and the time of the flush is stamped), then prepare one
+ * send for each that has anything to say and no send in flight, a slice at a time: stopping once
+ * `slice` requests wait in the submission queue, and returning the rest of the list (NULL when
+ * done). A connection dropped while it was on the list has its descriptor closed then (conn_reap
+ * waits for it to be off every list). */
+rc_conn *send_take_dirty(rc_worker *w);
+rc_conn *send_flush_slice(rc_worker *w, rc_conn *list, uint32_t slice);
 
 /* The completion of c's send (res: bytes sent, or -errno): resume a partial send, release what it
  * carried, move the close handshake on, or drop a slow consumer. */

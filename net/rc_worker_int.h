@@ -32,6 +32,7 @@
 #include "rc_frame.h"
 #include "rc_group.h"
 #include "rc_handshake.h"
+#include "rc_hist.h"
 #include "rc_http.h"
 #include "rc_interest.h"
 #include "rc_metrics.h"
@@ -182,6 +183,12 @@ typedef struct xfer_out {
  * (which may embed the first half). */
 #define RC_SCRATCH_BYTES (128u << 10)
 
+/* The buckets of the histograms in struct worker_hist: publish-to-send from 4.096 us (1 << 12 ns)
+ * to 1.07 s in powers of two; messages per send from 1 to 4,096. */
+#define RC_HIST_LATENCY_SHIFT 12
+#define RC_HIST_LATENCY_FINITE 19
+#define RC_HIST_FRAMES_FINITE 13
+
 /* Everything one worker owns, grouped by who uses it. Nothing here is touched by another thread
  * except through group (rc_group.h: mailboxes, wake flags, interest, the connection count) and the
  * metrics, which other workers read when they answer /metrics. */
@@ -190,6 +197,11 @@ struct rc_worker {
 	rc_group *group;
 	uint32_t index; /* in the group */
 	rc_metrics metrics;
+	/* Where a delivery's time goes (rc_send.c observes, /metrics renders each worker's) */
+	struct worker_hist {
+		rc_hist publish_send; /* ns from publish (turn_ns) to the send that carries it */
+		rc_hist frames;       /* messages per send, for sends that carry any */
+	} hist;
 	uint8_t *scratch; /* RC_SCRATCH_BYTES: query decoding, notices, metrics rendering */
 
 	/* The ring and what is registered with it (rc_worker_setup.c). */
@@ -234,7 +246,9 @@ struct rc_worker {
 
 	/* Deadlines: the origin of rc_conn.deadline_ms and the relative timeouts of linked waits. */
 	struct worker_time {
-		uint64_t t0_ns; /* CLOCK_MONOTONIC at start */
+		uint64_t t0_ns;    /* CLOCK_MONOTONIC at start */
+		uint64_t turn_ns;  /* when this loop turn's wait ended: the time of what it publishes */
+		uint64_t flush_ns; /* when this turn's flush began: the time its sends are prepared */
 		struct __kernel_timespec idle, write, drain;
 	} time;
 

@@ -277,6 +277,10 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 	w->accept.listen_fd = listen_fd;
 	w->life.signal_fd = signal_fd;
 	rc_metrics_init(&w->metrics);
+	int hr = rc_hist_init(&w->hist.publish_send, RC_HIST_LATENCY_SHIFT, RC_HIST_LATENCY_FINITE);
+	hr |= rc_hist_init(&w->hist.frames, 0, RC_HIST_FRAMES_FINITE);
+	assert(hr == 0); /* constant shapes */
+	(void)hr;
 	int r = setup_ring(w);
 	if (r == 0)
 		r = setup_region(w);

@@ -130,8 +130,10 @@ static void msg_done(rc_worker *w, rc_msg *m)
 
 /* Deliver to every subscriber of topic tid but the publisher: mplain to plain subscribers, mv1 to
  * ringcast.v1 ones (either may be NULL when nobody of that kind subscribes, or no memory was
- * left), then drop the creator's reference on both: the queues hold their own. */
-static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc_msg *mv1)
+ * left), stamped as published at pub_ns, then drop the creator's reference on both: the queues
+ * hold their own. */
+static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc_msg *mv1,
+                    uint64_t pub_ns)
 {
 	assert(mplain == NULL || (mplain->topic == tid && mplain->kind == RC_MSG_PLAIN));
 	assert(mv1 == NULL || (mv1->topic == tid && mv1->kind != RC_MSG_PLAIN));
@@ -141,6 +143,10 @@ static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc
 		msg_done(w, mv1);
 		return;
 	}
+	if (mplain != NULL)
+		mplain->pub_ns = pub_ns;
+	if (mv1 != NULL)
+		mv1->pub_ns = pub_ns;
 	rc_topic_pin_id(&w->topics, tid); /* a subscriber closed mid-loop must not delete it */
 	rc_sub *s, *next;
 	RC_TOPIC_FOREACH_SUB (t, s, next) {
@@ -235,7 +241,7 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *pay
 	if (t->subs_plain > 0)
 		mplain = frame_in_place(w, opcode, payload, len, tid, seq, RC_MSG_PLAIN);
 	xfer_publish(w, t->name, t->name_len, t->hash, opcode == RC_OPCODE_TEXT, payload, len);
-	fan_out(w, c, tid, mplain, mv1);
+	fan_out(w, c, tid, mplain, mv1, w->time.turn_ns);
 }
 
 /* A ringcast.v1 binary PUBLISH: the frame itself becomes the MESSAGE (sequence number written in
@@ -271,7 +277,7 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 		                    pub.payload.len, tid, seq, RC_MSG_PLAIN, RC_COPY_REENCODE);
 	if (t->subs_v1 > 0)
 		mv1 = frame_in_place(w, RC_OPCODE_BINARY, payload, len, tid, seq, RC_MSG_V1);
-	fan_out(w, c, tid, mplain, mv1);
+	fan_out(w, c, tid, mplain, mv1, w->time.turn_ns);
 }
 
 /* ---- hand-offs from other workers (rc_xfer.c) --------------------------------------------- */
@@ -279,7 +285,7 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 /* A message published on another worker, for this worker's subscribers of its topic: numbered in
  * this worker's index and built here, in this worker's memory (core/rc_xmsg.h says why). */
 void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, const uint8_t *payload,
-                size_t len)
+                size_t len, uint64_t pub_ns)
 {
 	assert(tlen > 0 && tlen <= RC_APP_TOPIC_MAX && (len == 0 || payload != NULL));
 	int id = rc_topic_find(&w->topics, topic, tlen);
@@ -301,7 +307,7 @@ void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, cons
 	if (t->subs_plain > 0)
 		mplain = copy_frame(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, payload, len, tid,
 		                    seq, RC_MSG_PLAIN, RC_COPY_HANDOFF);
-	fan_out(w, NULL, tid, mplain, mv1);
+	fan_out(w, NULL, tid, mplain, mv1, pub_ns);
 }
 
 /* count messages of a topic were lost on their way from another worker: they take numbers here,
@@ -326,7 +332,7 @@ void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 	rc_msg *m = copy_frame(w, RC_OPCODE_TEXT, NULL, 0, body, n, tid, count, RC_MSG_MISSED,
 	                       RC_COPY_COUNT);
 	if (m != NULL) {
-		fan_out(w, NULL, tid, NULL, m);
+		fan_out(w, NULL, tid, NULL, m, w->time.turn_ns);
 		return;
 	}
 	/* No memory for the notice frame: owe it as a pending notice (it may then come ahead of

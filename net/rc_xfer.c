@@ -83,6 +83,8 @@ void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash
 	uint32_t holders = (uint32_t)__builtin_popcountll(mask);
 	rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, RC_XMSG_PUBLISH, text, topic, tlen, payload, len, 1,
 	                         holders);
+	if (x != NULL)
+		x->pub_ns = w->time.turn_ns;
 	while (mask != 0) {
 		uint32_t to = (uint32_t)__builtin_ctzll(mask);
 		mask &= mask - 1;

@@ -101,11 +101,11 @@ Test(xmsg, layout_and_content)
 
 Test(xmsg, sizes)
 {
-	cr_assert_eq(rc_xmsg_size(1, 0), 24);
-	cr_assert_eq(rc_xmsg_size(8, 0), 24);
-	cr_assert_eq(rc_xmsg_size(9, 0), 32);
-	cr_assert_eq(rc_xmsg_size(3, 5), 24);
-	cr_assert_eq(sizeof(rc_xmsg), 16);
+	cr_assert_eq(rc_xmsg_size(1, 0), 32);
+	cr_assert_eq(rc_xmsg_size(8, 0), 32);
+	cr_assert_eq(rc_xmsg_size(9, 0), 40);
+	cr_assert_eq(rc_xmsg_size(3, 5), 32);
+	cr_assert_eq(sizeof(rc_xmsg), 24);
 }
 
 Test(xmsg, rolls_over_and_buffers_go_home)

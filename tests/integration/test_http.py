@@ -60,6 +60,31 @@ def rejected(m):
     return {k: v for k, v in m.family("ringcast_connections_rejected_total").items()}
 
 
+# Histograms, one series per worker (label worker="N").
+HISTOGRAMS = ("ringcast_publish_to_send_seconds", "ringcast_send_messages")
+
+
+def check_histogram(text, name, worker):
+    """The buckets of one series: le ascending and ending in +Inf, counts cumulative, _count equal
+    to the +Inf bucket."""
+    les, counts = [], []
+    prefix = '%s_bucket{worker="%s",le="' % (name, worker)
+    for ln in text.splitlines():
+        if ln.startswith(prefix):
+            le, value = ln[len(prefix):].split('"} ')
+            les.append(float(le))   # float("+Inf") is inf
+            counts.append(int(value))
+    check(len(les) >= 2 and les[-1] == float("inf"),
+          "/metrics: %s worker %s: buckets %r should end in +Inf" % (name, worker, les))
+    check(les == sorted(les) and len(set(les)) == len(les),
+          "/metrics: %s worker %s: le not ascending: %r" % (name, worker, les))
+    check(counts == sorted(counts), "/metrics: %s worker %s: bucket counts not cumulative: %r"
+          % (name, worker, counts))
+    m = Metrics(parse_metrics(text))
+    expect_eq(m.get_(name + "_count", worker=worker), counts[-1],
+              "/metrics: %s_count{worker=%s} against its +Inf bucket" % (name, worker))
+
+
 @suite.case(timeout=30)
 def health_ready_metrics(ctx):
     srv = ctx.server("--workers", "2", "--recv-buffers", "64", "--pool-buffers", "128")
@@ -80,11 +105,15 @@ def health_ready_metrics(ctx):
             helped.add(ln.split()[2])
         elif ln.startswith("# TYPE "):
             parts = ln.split()
-            check(len(parts) == 4 and parts[3] in ("counter", "gauge"),
+            check(len(parts) == 4 and parts[3] in ("counter", "gauge", "histogram"),
                   "/metrics: bad TYPE line %r" % ln)
             typed[parts[2]] = parts[3]
         elif ln and not ln.startswith("#"):
             name = ln.split("{")[0].split(" ")[0]
+            for suffix in ("_bucket", "_sum", "_count"):
+                base = name[:-len(suffix)]
+                if name.endswith(suffix) and typed.get(base) == "histogram":
+                    name = base
             check(name.startswith("ringcast_"), "/metrics: sample without the ringcast_ prefix: %r"
                   % ln)
             check(name in helped and name in typed,
@@ -106,7 +135,14 @@ def health_ready_metrics(ctx):
             check(not missing, "/metrics: %s lacks %s=%r samples (has %r)"
                   % (name, label, missing, sorted(k for k in fam if k)))
     for k, v in m.items():
+        if k.split("{")[0].endswith("_seconds_sum"):
+            check(v >= 0, "/metrics: %s = %r is negative" % (k, v))
+            continue
         check(v >= 0 and v == int(v), "/metrics: %s = %r is not a non-negative integer" % (k, v))
+    for name in HISTOGRAMS:
+        expect_eq(typed.get(name), "histogram", "/metrics: TYPE of %s" % name)
+        for worker in ("0", "1"):
+            check_histogram(text, name, worker)
     # the buffer states add up to the pool: (recv + pool buffers) per worker, 2 workers
     total = m.total("ringcast_buffers")
     check(total > 0 and total % (64 + 128) == 0,
