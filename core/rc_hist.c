@@ -92,8 +92,7 @@ size_t rc_hist_render(const rc_hist *h, const char *name, const char *help, doub
 	double sum = (double)atomic_load_explicit(&h->sum, memory_order_relaxed) * scale;
 	if (label != NULL) {
 		put(&o, "ringcast_%s_sum{%s=\"%s\"} %.9g\n", name, label, value, sum);
-		put(&o, "ringcast_%s_count{%s=\"%s\"} %llu\n", name, label, value,
-		    (unsigned long long)cum);
+		put(&o, "ringcast_%s_count{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)cum);
 	} else {
 		put(&o, "ringcast_%s_sum %.9g\n", name, sum);
 		put(&o, "ringcast_%s_count %llu\n", name, (unsigned long long)cum);

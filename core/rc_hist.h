@@ -22,8 +22,8 @@
 #define RC_HIST_FINITE_MAX 31 /* finite buckets at most */
 
 typedef struct rc_hist {
-	unsigned shift;  /* unit = 1 << shift */
-	unsigned finite; /* finite buckets, 1 .. RC_HIST_FINITE_MAX */
+	unsigned shift;                             /* unit = 1 << shift */
+	unsigned finite;                            /* finite buckets, 1 .. RC_HIST_FINITE_MAX */
 	_Atomic uint64_t n[RC_HIST_FINITE_MAX + 1]; /* per bucket, not cumulative; [finite] = +Inf */
 	_Atomic uint64_t sum;                       /* of the values observed, in their own units */
 } rc_hist;

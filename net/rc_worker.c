@@ -382,12 +382,28 @@ static void dispatch(rc_worker *w, const struct io_uring_cqe *cqe)
 #endif
 }
 
-/* Phase 4: every completion waiting. Returns how many. */
+/* Whether the messages fanned out since the last flush reached what one send carries (a chunk) or
+ * half a queue's caps: then the loop flushes before it takes in more, so a subscriber that keeps
+ * up sends each turn what the turn queued for it. Without this bound a worker that took a burst
+ * in one turn (a 1.2 MB burst handed over while it slept, taken from its mailbox at once; or the
+ * many receive completions of one large write) queued all of it before its first send, and
+ * drop-oldest dropped messages of subscribers that were keeping up. */
+static bool intake_full(const rc_worker *w)
+{
+	return w->conns.fanned >= w->conns.fanned_max ||
+	       w->conns.fanned_msgs >= w->conns.fanned_msgs_max;
+}
+
+/* Phase 4: the completions waiting, until the intake is full (intake_full): the rest stay in the
+ * completion queue for the next turn, which does not sleep while they are there. Returns how
+ * many were dispatched. */
 static unsigned dispatch_all(rc_worker *w)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 	io_uring_for_each_cqe (&w->io.ring, head, cqe) {
+		if (intake_full(w))
+			break;
 		dispatch(w, cqe);
 		n++;
 	}
@@ -415,6 +431,9 @@ static void flush(rc_worker *w)
 	while ((list = send_take_dirty(w)) != NULL)
 		while ((list = send_flush_slice(w, list, RC_FLUSH_SLICE)) != NULL)
 			(void)io_uring_submit(&w->io.ring);
+	/* every queue had its send: the next turn may take in as much again */
+	w->conns.fanned = 0;
+	w->conns.fanned_msgs = 0;
 }
 
 /* ---- hand-offs in ---------------------------------------------------------------------------- */
@@ -429,9 +448,20 @@ static void deliver(rc_worker *w, const rc_xmsg *x)
 		ws_lost(w, rc_xmsg_topic(x), x->topic_len, x->count);
 }
 
+/* Records to take from a mailbox at once: no more than the intake has room for, if every one
+ * were as large as a pool buffer (at least 1, at most RC_XFER_POP and budget). */
+static uint32_t take_batch(const rc_worker *w, uint32_t budget)
+{
+	uint64_t room = w->conns.fanned_max - w->conns.fanned;
+	uint64_t n = room / w->mem.pool.buf_size;
+	n = n < 1 ? 1 : n;
+	n = n < RC_XFER_POP ? n : RC_XFER_POP;
+	return n < budget ? (uint32_t)n : budget;
+}
+
 /* Phase 5: what other workers handed over, at most RC_XFER_BUDGET records per mailbox (a flood
- * from one worker cannot starve this worker's own connections; in_more says not to sleep).
- * Returns how many records were taken. */
+ * from one worker cannot starve this worker's own connections) and no more than the intake takes
+ * (intake_full); in_more says not to sleep. Returns how many records were taken. */
 static uint32_t take_handoffs(rc_worker *w)
 {
 	rc_group *g = w->group;
@@ -443,15 +473,15 @@ static uint32_t take_handoffs(rc_worker *w)
 		if (from == w->index)
 			continue;
 		uint32_t budget = RC_XFER_BUDGET, k;
-		while (budget > 0 &&
-		       (k = xfer_take(w, from, x, budget < RC_XFER_POP ? budget : RC_XFER_POP)) > 0) {
+		while (budget > 0 && !intake_full(w) &&
+		       (k = xfer_take(w, from, x, take_batch(w, budget))) > 0) {
 			budget -= k;
 			taken += k;
 			for (uint32_t i = 0; i < k; i++)
 				deliver(w, x[i]);
 			xfer_release(w, from, x, k);
 		}
-		if (budget == 0)
+		if (budget == 0 || intake_full(w))
 			w->xfer.in_more = true;
 	}
 	return taken;
@@ -569,7 +599,8 @@ static uint64_t wait_timeout_ns(const rc_worker *w)
 static int wait_for_work(rc_worker *w)
 {
 	rc_group *g = w->group;
-	bool sleep = !w->xfer.in_more && w->conns.dirty == NULL;
+	/* completions left by a full intake, mail left, connections dirtied after the flush */
+	bool sleep = !w->xfer.in_more && w->conns.dirty == NULL && io_uring_cq_ready(&w->io.ring) == 0;
 	bool armed = false;
 	if (sleep) {
 		/* About to go idle: arena buffers whose messages are all gone go home. */

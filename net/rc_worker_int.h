@@ -171,7 +171,6 @@ typedef struct xfer_loss {
 } xfer_loss;
 
 typedef struct xfer_out {
-	bool notify;    /* pushed since the last rc_mailbox_notify */
 	uint32_t nloss; /* entries of loss[] in use */
 	xfer_loss loss[RC_XFER_LOSS_MAX];
 } xfer_out;
@@ -240,7 +239,15 @@ struct rc_worker {
 		uint32_t open;    /* connections not CS_FREE */
 		uint32_t ws_open; /* of which WebSockets (CS_OPEN, or closing with a route) */
 		uint32_t next_id;
-		rc_conn *dirty;   /* flush list */
+		rc_conn *dirty; /* flush list */
+		/* Messages and bytes fanned out into queues since the last flush, and the most that may
+		 * be before the next one: what one send carries (a chunk), and half a queue's caps, so
+		 * a subscriber that keeps up never has its queue overflow from what the loop takes in
+		 * (rc_worker.c, intake_full). */
+		uint64_t fanned;
+		uint64_t fanned_max;
+		uint32_t fanned_msgs;
+		uint32_t fanned_msgs_max;
 		rc_conn *starved; /* recvs waiting for buffers */
 	} conns;
 

@@ -143,10 +143,17 @@ static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc
 		msg_done(w, mv1);
 		return;
 	}
-	if (mplain != NULL)
+	uint32_t len = 0;
+	if (mplain != NULL) {
 		mplain->pub_ns = pub_ns;
-	if (mv1 != NULL)
+		len = mplain->len;
+	}
+	if (mv1 != NULL) {
 		mv1->pub_ns = pub_ns;
+		len = mv1->len > len ? mv1->len : len;
+	}
+	w->conns.fanned += len; /* what one subscriber's queue can grow by */
+	w->conns.fanned_msgs++;
 	rc_topic_pin_id(&w->topics, tid); /* a subscriber closed mid-loop must not delete it */
 	rc_sub *s, *next;
 	RC_TOPIC_FOREACH_SUB (t, s, next) {

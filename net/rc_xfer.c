@@ -40,9 +40,14 @@ static bool push(rc_worker *w, uint32_t to, rc_xmsg *x)
 {
 	assert(to != w->index && x != NULL);
 	rc_mail m = { .a = (uint64_t)(uintptr_t)x, .b = 0 };
-	if (!rc_mailbox_push(rc_group_mail(w->group, w->index, to), &m))
+	rc_mailbox *mb = rc_group_mail(w->group, w->index, to);
+	if (!rc_mailbox_push(mb, &m))
 		return false;
-	w->xfer.out[to].notify = true;
+	/* Notified at once, not at the end of the loop turn: the wake-up then goes with the first
+	 * submit of this turn's flush instead of after the whole fan-out, and a receiver whose
+	 * safety check fires finds no record that was pushed but not yet announced. */
+	if (rc_mailbox_notify(mb))
+		xfer_wake(w, to, rc_ud(RC_IO_WAKE, 0, RC_UD_WORKER), 0);
 	return true;
 }
 
@@ -122,14 +127,6 @@ void xfer_flush(rc_worker *w)
 		for (uint32_t to = 0; to < g->n; to++)
 			if (w->xfer.out[to].nloss > 0 && !tell_losses(w, to))
 				w->xfer.loss = true;
-	}
-	for (uint32_t to = 0; to < g->n; to++) {
-		xfer_out *o = &w->xfer.out[to];
-		if (!o->notify)
-			continue;
-		o->notify = false;
-		if (rc_mailbox_notify(rc_group_mail(g, w->index, to)))
-			xfer_wake(w, to, rc_ud(RC_IO_WAKE, 0, RC_UD_WORKER), 0);
 	}
 }
 

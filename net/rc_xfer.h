@@ -9,10 +9,12 @@
  * anything newer, so that the receiving worker skips the numbers and owes each subscriber a missed
  * notice (docs/protocol.md 6.5: the client is told exactly what it missed).
  *
- * Waking. After the loop turn's pushes, one rc_mailbox_notify per mailbox pushed to; if the
- * receiver had armed its wake flag (it is asleep, or about to be), one IORING_OP_MSG_RING from this
- * worker's ring posts a CQE to its ring, which ends its io_uring_enter. No eventfd, no syscall of
- * our own: the MSG_RING goes with the loop's next submit.
+ * Waking. Right after each push, rc_mailbox_notify (a locked add on our own tail and a read of
+ * the receiver's wake flag, whose line stays shared while the receiver is awake); if the receiver
+ * had armed its wake flag (it is asleep, or about to be), one IORING_OP_MSG_RING from this
+ * worker's ring posts a CQE to its ring, which ends its io_uring_enter: at most one per sleep of
+ * the receiver, never one per message. No eventfd, no syscall of our own: the MSG_RING goes with
+ * the loop's next submit, the first slice of the flush at the latest.
  *
  * Receiving. Once per loop turn the loop takes what each incoming mailbox holds (xfer_take, at
  * most RC_XFER_BUDGET records per mailbox per turn), delivers each rc_xmsg (rc_ws.h ws_deliver,
@@ -40,8 +42,7 @@
 void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash, bool text,
                   const uint8_t *payload, size_t len);
 
-/* Loop phase, after the turn's publishes: tell remembered losses where there is room now, and wake
- * each receiver that was pushed to and is asleep (one MSG_RING per mailbox per turn). */
+/* Loop phase, after the turn's publishes: tell remembered losses where there is room now. */
 void xfer_flush(rc_worker *w);
 
 /* Take up to cap (<= RC_XFER_POP) records from the mailbox of worker `from` into x[]; they must be

@@ -270,13 +270,13 @@ def drain_1000(ctx):
 
 @suite.case(timeout=60)
 def drain_deadline(ctx):
-    # The burst below (300 x 4 KiB, 1.2 MB) must fit a subscriber's queue: with the default
-    # --queue-bytes-max of 1 MiB, a worker that takes the whole burst from its mailbox in one loop
-    # turn (it was asleep while the publisher's worker read it) queues it all before its first
-    # send, and drop-oldest drops ~30 messages of readers that keep up. That is the queue cap doing
-    # its job, not a stall; this case is about the drain deadline, so the cap is raised.
+    # The burst below (300 x 4 KiB, 1.2 MB) is larger than the default --queue-bytes-max (1 MiB):
+    # a worker that took it whole from its mailbox in one loop turn (it was asleep while the
+    # publisher's worker read it) once queued it all before its first send, and drop-oldest
+    # dropped ~30 messages of readers that keep up, so they never "received everything" (4 of 6
+    # runs with 2 workers). A loop turn now takes in at most half a queue's cap before it flushes.
     srv = ctx.server("--close-timeout-ms", "30000", "--drain-timeout-ms", "1500",
-                     "--write-timeout-ms", "30000", "--queue-bytes-max", "4M")
+                     "--write-timeout-ms", "30000")
 
     async def main():
         clients, pub = await setup(srv, 20, 1, 0)        # every one stubborn
