@@ -13,7 +13,8 @@ each (default 3) and the median:
   open1k       --rate 1000 (1M deliveries/s)                          goal: p99 <= 10 ms
   open5k       --rate 5000 (5M deliveries/s)                          goal: p99 <= 25 ms
   sweep        rates 10 .. 16,000 msgs/s, a fresh server per point: p50 and p99 against the
-               rate, to see that the curve has no cliff (--chart FILE.png draws it with gnuplot)
+               rate, to see that the curve has no cliff (--chart FILE.png draws it with gnuplot,
+               installing gnuplot-nox when missing)
   ramp         one server, rates 1000, 2000, 4000, 8000, 16000, then 1000 again: deliveries/s
                should level off rather than collapse past capacity, and recover at the end
   idle         perf/idle-memory.py, 10,000 connections               goal <= 400 B/connection
@@ -194,6 +195,10 @@ def chart(points):
               "plot '%s' using 1:2 with linespoints title 'p50', "
               "'%s' using 1:3 with linespoints title 'p99'"
               % (ARGS.chart, ARGS.subscribers, dat, dat))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # gnuplot-nox installed when missing (as root), as perf/side-by-side.py does
+    subprocess.run(["bash", "-c", ". tools/apt-need.sh && apt_need goals.py --cmd gnuplot "
+                    "gnuplot-nox"], cwd=root)
     try:
         subprocess.run(["gnuplot", "-e", script], check=True, timeout=60)
         print("chart: %s (data %s)" % (ARGS.chart, dat), file=sys.stderr)
