@@ -12,8 +12,9 @@
 #      scale their waits and loads), then every libFuzzer target for RC_FUZZ_SECONDS (default 45)
 #      seconds;
 #   4. ThreadSanitizer build (clang, -fsanitize=thread, warnings are errors): the multi-threaded
-#      unit tests (ctest label `concurrency`: mailboxes, the pool's remote free) again; any
-#      ThreadSanitizer report fails them.
+#      unit tests (ctest label `concurrency`: mailboxes, the pool's remote free) again, and the
+#      server itself under ThreadSanitizer with several workers (integration/workers_tsan: bursts,
+#      order, hand-offs, SIGTERM); any ThreadSanitizer report fails them.
 # Exits non-zero at the first failure. .ci/run calls exactly this.
 #
 # Environment: RC_FUZZ_SECONDS (seconds per fuzz target), RC_JOBS (build parallelism, default nproc),
@@ -104,7 +105,7 @@ run_ctest --test-dir "$build/asan" --output-on-failure -L fuzz
 
 step "thread sanitizer build (clang, TSan)"
 configure_build "$build/tsan" -DCMAKE_BUILD_TYPE=Tsan -DCMAKE_C_COMPILER=clang
-step "thread sanitizer: concurrency tests"
+step "thread sanitizer: concurrency tests, and the server with several workers"
 run_ctest --test-dir "$build/tsan" --output-on-failure -j "$jobs" -L concurrency
 
 echo

@@ -38,7 +38,8 @@ from rcbase import Fail, t
 # the server process
 
 SAN_RE = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|"
-                    r"ERROR SUMMARY: [1-9]|AddressSanitizer:DEADLYSIGNAL")
+                    r"ERROR SUMMARY: [1-9]|AddressSanitizer:DEADLYSIGNAL|"
+                    r"(WARNING|FATAL): ThreadSanitizer")
 LISTEN_RE = re.compile(r"\bevent=listening\b.*\baddr=\[?([0-9.:a-f]+?)\]?:(\d+)\b")
 
 _PR_SET_PDEATHSIG = 1
