@@ -290,7 +290,10 @@ struct rc_worker {
 		rc_xarena xarena; /* hand-offs built here for other workers */
 		xfer_out *out;    /* [group->n]: per receiving worker */
 		bool in_more;     /* a mailbox still held records after its budget: do not sleep */
-		bool loss;        /* some out[] has losses to tell */
+		/* the largest hand-off taken in this loop turn, and in the last turn that took any
+		 * (take_batch) */
+		uint32_t in_len_last, in_len_now;
+		bool loss; /* some out[] has losses to tell */
 		/* the last wait ended by its mail-check timeout with the wake flag still armed (no
 		 * producer took the wake-up) */
 		bool mail_check;

@@ -280,6 +280,7 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 	w->conns.fanned_max =
 	        cfg->queue_bytes_max / 2 < RC_CHUNK_BYTES ? cfg->queue_bytes_max / 2 : RC_CHUNK_BYTES;
 	w->conns.fanned_msgs_max = cfg->queue_msgs_max / 2 > 0 ? cfg->queue_msgs_max / 2 : 1;
+	w->xfer.in_len_last = (uint32_t)cfg->buffer_size_bytes; /* nothing seen yet: the largest */
 	int hr = rc_hist_init(&w->hist.publish_send, RC_HIST_LATENCY_SHIFT, RC_HIST_LATENCY_FINITE);
 	hr |= rc_hist_init(&w->hist.frames, 0, RC_HIST_FRAMES_FINITE);
 	assert(hr == 0); /* constant shapes */
