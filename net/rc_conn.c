@@ -126,11 +126,20 @@ void conn_head_release(rc_worker *w, rc_conn *c)
 	}
 }
 
+void conn_ctl_store_release(rc_worker *w, rc_conn *c)
+{
+	if (c->fp.ctl != NULL) {
+		rc_chunk_put(&w->mem.ctls, c->fp.ctl);
+		c->fp.ctl = NULL;
+	}
+}
+
 void conn_release(rc_worker *w, rc_conn *c)
 {
-	assert(c->state >= CS_CLOSING);
+	assert(c->state >= CS_ABORT); /* parsing is over */
 	conn_stop(w, c);
 	conn_head_release(w, c);
+	conn_ctl_store_release(w, c);
 	if (c->ctl != NULL) {
 		rc_chunk_put(&w->mem.chunks, c->ctl);
 		c->ctl = NULL;
@@ -187,7 +196,7 @@ void conn_free(rc_worker *w, rc_conn *c)
 {
 	assert(c->state == CS_CLOSED && c->inflight == 0);
 	assert(rc_outq_empty(&c->q) && c->sub.subs_len == 0 && c->out == NULL && c->ctl == NULL);
-	assert(c->head == NULL && c->asm_buf == RC_POOL_NONE &&
+	assert(c->head == NULL && c->asm_buf == RC_POOL_NONE && c->fp.ctl == NULL &&
 	       !(c->flags & (F_SEND | F_RECV | F_DIRTY)));
 	assert(w->conns.open > 0);
 	unsigned why = c->why == RC_WHY_UNSET ? RC_CLOSED_EOF : c->why;

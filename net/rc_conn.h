@@ -144,6 +144,10 @@ void conn_head_release(rc_worker *w, rc_conn *c);
 /* Give back the POOL buffer of a half-assembled message. */
 void conn_release_asm(rc_worker *w, rc_conn *c);
 
+/* Take back the room lent to c's frame parser for a split control frame (RC_FRAME_NEED_CTL), if
+ * any: after the frame's event, and when parsing is over. */
+void conn_ctl_store_release(rc_worker *w, rc_conn *c);
+
 /* ---- checks ---------------------------------------------------------------------------------- */
 
 /* Assert every invariant of c: what its state implies about operations in flight, queued output,

@@ -226,7 +226,11 @@ static int setup_queues(rc_worker *w, uint32_t slots)
 		return r;
 	size_t head = sizeof(rc_head) + (size_t)cfg->header_fields_max * sizeof(rc_http_header) +
 	              cfg->header_bytes_max + 1;
-	return rc_chunks_init(&w->mem.heads, head, slots);
+	r = rc_chunks_init(&w->mem.heads, head, slots);
+	if (r < 0)
+		return r;
+	/* At most one per connection, and only while a control frame arrives in pieces. */
+	return rc_chunks_init(&w->mem.ctls, RC_FRAME_CONTROL_MAX, slots);
 }
 
 /* The connection slots, scratch space, deadlines, and what handshakes and frames are checked
@@ -320,6 +324,7 @@ void rc_worker_destroy(rc_worker *w)
 	rc_topics_fini(&w->topics);
 	rc_chunks_fini(&w->mem.chunks);
 	rc_chunks_fini(&w->mem.heads);
+	rc_chunks_fini(&w->mem.ctls);
 	if (w->mem.pool.refs != NULL)
 		rc_pool_fini(&w->mem.pool);
 	if (w->io.region != NULL)

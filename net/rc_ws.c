@@ -554,6 +554,17 @@ void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf)
 			break;
 		case RC_FRAME_CONTROL:
 			on_control(w, c, &ev);
+			conn_ctl_store_release(w, c); /* the frame is handled: its payload is not needed */
+			break;
+		case RC_FRAME_NEED_CTL:
+			/* A control frame in pieces: lend the parser room for it (one per connection at
+			 * most, so the slab has one per slot and this cannot fail). */
+			c->fp.ctl = rc_chunk_get(&w->mem.ctls);
+			assert(c->fp.ctl != NULL);
+			if (c->fp.ctl == NULL) {
+				conn_abort(w, c, RC_CLOSED_IO_ERROR);
+				return;
+			}
 			break;
 		}
 	}

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Server user-space memory per idle WebSocket connection.
 
-Opens N WebSocket connections to a running ringcast (/ws, no topics), waits until every one has its
-101, and reports the growth of the server's resident memory (VmRSS of its pid) divided by N. The
-connections hold no subscription and send nothing: an idle client. Kernel socket memory is not in
+Opens N WebSocket connections to a running ringcast (/ws, no topics; with --topic T, each a
+subscriber of T: /ws?topics=T), waits until every one has its 101, waits 2.5 s, and reports the
+growth of the server's resident memory (VmRSS of its pid) divided by N. The connections send
+nothing: an idle client (or an idle subscriber of a quiet topic). Kernel socket memory is not in
 VmRSS and is reported apart (from /proc/net/sockstat, for the whole machine).
 
     taskset -c 0 build/release/tools/ringcast --listen 127.0.0.1:8080 &
@@ -42,13 +43,15 @@ def main():
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--pid", type=int, required=True, help="the server's pid")
     ap.add_argument("--connections", type=int, default=9000)
+    ap.add_argument("--topic", help="subscribe every connection to this topic")
     a = ap.parse_args()
     base_rss, base_mem = rss(a.pid), sockstat_mem_pages()
     socks = []
     for _ in range(a.connections):
         s = socket.create_connection((a.host, a.port))
         key = base64.b64encode(os.urandom(16)).decode()
-        s.sendall((f"GET /ws HTTP/1.1\r\nHost: {a.host}\r\nUpgrade: websocket\r\n"
+        path = "/ws" if a.topic is None else "/ws?topics=" + a.topic
+        s.sendall((f"GET {path} HTTP/1.1\r\nHost: {a.host}\r\nUpgrade: websocket\r\n"
                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                    f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
         socks.append(s)

@@ -34,8 +34,8 @@ enum frame_state {
 	ST_HEAD,     /* a frame boundary: collecting the first 2 header bytes into p->hdr */
 	ST_HEAD_EXT, /* collecting the rest of the header: p->hdr_need bytes in all */
 	ST_DATA,     /* a data frame's payload: p->frame_left bytes, handed out in place */
-	ST_CONTROL,  /* a control frame's payload: p->frame_left bytes, accumulated into p->ctl */
-	ST_ERROR,    /* a protocol error was found: p->err_code, p->err_reason */
+	ST_CONTROL, /* a control frame's payload: p->frame_left bytes, whole in buf or gathered in p->ctl */
+	ST_ERROR, /* a protocol error was found: p->err_code, p->err_reason */
 };
 
 /* §5.2: byte 0 is FIN, RSV1-3, opcode; byte 1 is MASK, payload length (7 bits). */
@@ -242,41 +242,62 @@ static void data_chunk(rc_frame_parser *p, uint8_t *buf, size_t len, size_t *off
 	message_reset(p);
 }
 
-/* ST_CONTROL: gather the payload into p->ctl; once whole, unmask it, check a close payload and
- * report the frame. */
-static void control_take(rc_frame_parser *p, const uint8_t *buf, size_t len, size_t *off,
-                         rc_frame_event *ev)
+/* The whole control payload pl[0..n), unmasked: check a close payload and report the frame. */
+static void control_event(rc_frame_parser *p, uint8_t *pl, size_t n, rc_frame_event *ev)
 {
-	assert(p->ctl_len + p->frame_left == p->frame_len && p->frame_len <= RC_FRAME_CONTROL_MAX);
-	size_t n = len - *off;
-	if (n > p->frame_left)
-		n = (size_t)p->frame_left;
-	if (n != 0) {
-		memcpy(p->ctl + p->ctl_len, buf + *off, n);
-		p->ctl_len = (uint8_t)(p->ctl_len + n);
-		p->frame_left -= n;
-		*off += n;
-	}
-	if (p->frame_left != 0)
-		return; /* need more */
-
-	if (p->masked)
-		rc_mask_apply(p->ctl, p->ctl_len, p->key, 0);
+	assert(n == p->frame_len && n <= RC_FRAME_CONTROL_MAX && (pl != NULL || n == 0));
 	event_frame(p, ev, RC_FRAME_CONTROL);
-	ev->data = p->ctl;
-	ev->data_len = p->ctl_len;
+	ev->data = pl;
+	ev->data_len = n;
+	p->ctl_len = 0;
 	if (p->opcode == RC_OPCODE_CLOSE) {
-		uint16_t bad = rc_close_parse(p->ctl, p->ctl_len, &ev->close_code, &ev->close_reason,
-		                              &ev->close_reason_len);
+		uint16_t bad =
+		        rc_close_parse(pl, n, &ev->close_code, &ev->close_reason, &ev->close_reason_len);
 		if (bad != 0) {
 			const char *why = bad == RC_CLOSE_INVALID_DATA ? "invalid UTF-8 in close reason"
-			                  : p->ctl_len == 1            ? "close payload of 1 byte"
+			                  : n == 1                     ? "close payload of 1 byte"
 			                                               : "close code not allowed on the wire";
 			fail(p, bad, why);
 			return;
 		}
 	}
 	p->state = ST_HEAD;
+}
+
+/* ST_CONTROL: a payload whole in buf is unmasked there; a split one is gathered in the storage the
+ * caller lends (RC_FRAME_NEED_CTL asks for it), then unmasked there. */
+static void control_take(rc_frame_parser *p, uint8_t *buf, size_t len, size_t *off,
+                         rc_frame_event *ev)
+{
+	assert(p->ctl_len + p->frame_left == p->frame_len && p->frame_len <= RC_FRAME_CONTROL_MAX);
+	size_t n = len - *off;
+	if (p->ctl_len == 0 && n >= p->frame_left) {
+		uint8_t *pl = n > 0 ? buf + *off : NULL;
+		size_t plen = (size_t)p->frame_left;
+		*off += plen;
+		p->frame_left = 0;
+		if (p->masked)
+			rc_mask_apply(pl, plen, p->key, 0);
+		control_event(p, pl, plen, ev);
+		return;
+	}
+	if (n == 0)
+		return; /* need more */
+	if (p->ctl == NULL) {
+		ev->type = RC_FRAME_NEED_CTL; /* nothing of the payload consumed */
+		return;
+	}
+	if (n > p->frame_left)
+		n = (size_t)p->frame_left;
+	memcpy(p->ctl + p->ctl_len, buf + *off, n);
+	p->ctl_len = (uint8_t)(p->ctl_len + n);
+	p->frame_left -= n;
+	*off += n;
+	if (p->frame_left != 0)
+		return; /* need more */
+	if (p->masked)
+		rc_mask_apply(p->ctl, p->ctl_len, p->key, 0);
+	control_event(p, p->ctl, p->ctl_len, ev);
 }
 
 ssize_t rc_frame_parse(rc_frame_parser *p, uint8_t *buf, size_t len, rc_frame_event *ev)
@@ -332,6 +353,7 @@ ssize_t rc_frame_parse(rc_frame_parser *p, uint8_t *buf, size_t len, rc_frame_ev
 
 	assert(off <= len);
 	assert(ev->type != RC_FRAME_NEED_MORE || off == len || p->state == ST_ERROR);
+	assert(ev->type != RC_FRAME_NEED_CTL || (off < len && p->ctl == NULL));
 	return p->state == ST_ERROR ? -1 : (ssize_t)off;
 }
 

@@ -3,9 +3,11 @@
  * The parser is an explicit state machine fed with whatever bytes arrived, split anywhere. It never
  * copies a data payload: it unmasks it in place in the caller's buffer and hands back a pointer, so
  * a receive buffer can itself become the message broadcast to every subscriber, the payload never
- * copied. The only bytes it keeps are a frame header that is split across feeds (at most 14) and a
- * control frame payload (at most 125), because a control frame is only useful whole (a pong echoes
- * the ping; a close is validated).
+ * copied. The only bytes it keeps are a frame header that is split across feeds (at most 14) and,
+ * in storage the caller lends it (p.ctl), a control frame payload split across feeds (at most
+ * 125), because a control frame is only useful whole (a pong echoes the ping; a close is
+ * validated). A control payload that arrives whole is unmasked in place like data and needs no
+ * storage; a server with 10,000 idle connections does not pay 125 bytes for each.
  *
  * What it enforces, each failure naming the close code to send (§7.4.1):
  *   1002  RSV bits not negotiated; reserved opcodes (3-7, 11-15); a client frame without mask (or a
@@ -30,8 +32,11 @@
  *       if (n < 0) -> fail the connection with rc_frame_error(&p, &reason) (code) / reason
  *       buf += n; len -= n;
  *       if (ev.type == RC_FRAME_NEED_MORE) break;   // len is 0 now: wait for more bytes
+ *       if (ev.type == RC_FRAME_NEED_CTL) { p.ctl = storage; continue; }
  *       handle ev
  *   }
+ * A caller with memory to spare points p.ctl at RC_FRAME_CONTROL_MAX bytes of its own once, after
+ * init, and never sees RC_FRAME_NEED_CTL.
  *
  * Events, in order, for each frame:
  *   data frames (text, binary, continuation):
@@ -47,8 +52,14 @@
  *       place (what the zero-copy broadcast relies on). DATA events repeat opcode, msg_opcode,
  *       fin and frame_len from DATA_START.
  *   control frames (close, ping, pong):
- *       RC_FRAME_CONTROL once, with the whole payload (pointing into the parser, valid until the
- *       next call), and for close the parsed code and reason.
+ *       RC_FRAME_CONTROL once, with the whole payload, unmasked (pointing into the buffer just fed
+ *       when it arrived whole, else into p.ctl; valid until the next call), and for close the
+ *       parsed code and reason. After it, storage lent for this frame may be taken back (p.ctl =
+ *       NULL) until the next RC_FRAME_NEED_CTL.
+ *       RC_FRAME_NEED_CTL before that when the payload is split across feeds and p.ctl is NULL:
+ *       nothing of the payload was consumed; point p.ctl at RC_FRAME_CONTROL_MAX bytes that stay
+ *       the parser's until this frame's RC_FRAME_CONTROL (or the parser is dropped) and call again
+ *       with the bytes not consumed.
  * A control frame may arrive between the frames of a fragmented message (§5.4).
  */
 #ifndef RC_FRAME_H
@@ -93,6 +104,7 @@ enum rc_frame_event_type {
 	RC_FRAME_DATA_START,
 	RC_FRAME_DATA,
 	RC_FRAME_CONTROL,
+	RC_FRAME_NEED_CTL, /* a split control payload: lend the parser storage (p.ctl), call again */
 };
 
 typedef struct rc_frame_event {
@@ -126,8 +138,9 @@ typedef struct rc_frame_parser {
 	rc_utf8 utf8;           /* validator of the current text message */
 	uint16_t err_code;      /* after an error: the close code to send */
 	const char *err_reason; /* after an error: a static, human description */
-	uint8_t ctl_len;
-	uint8_t ctl[RC_FRAME_CONTROL_MAX];
+	uint8_t ctl_len;        /* bytes of a split control payload gathered in ctl */
+	/* RC_FRAME_CONTROL_MAX bytes lent by the caller for a split control payload, or NULL */
+	uint8_t *ctl;
 } rc_frame_parser;
 
 void rc_frame_parser_init(rc_frame_parser *p, const rc_frame_cfg *cfg);

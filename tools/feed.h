@@ -84,7 +84,8 @@ struct feed_conn {
 	int fd;
 	const char *label; /* "ringcast.v1" or the topic, for messages */
 	rc_frame_parser fp;
-	uint8_t *out; /* frames waiting to be sent */
+	uint8_t fp_ctl[RC_FRAME_CONTROL_MAX]; /* lent to fp for split control frames */
+	uint8_t *out;                         /* frames waiting to be sent */
 	size_t out_len;
 	uint8_t *in;     /* FEED_IN_CAP */
 	uint8_t *notice; /* a TEXT message being assembled (ringcast.v1 notices) */

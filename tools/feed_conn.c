@@ -415,6 +415,7 @@ static void conn_ready(struct feed_conn *c, int fd, const uint8_t *extra, size_t
 	c->fd = fd;
 	rc_frame_cfg fc = { .role = RC_FRAME_CLIENT, .message_max = 0, .rsv_allowed = 0 };
 	rc_frame_parser_init(&c->fp, &fc);
+	c->fp.ctl = c->fp_ctl;
 	c->out = malloc(FEED_OUT_CAP);
 	c->in = malloc(FEED_IN_CAP);
 	c->notice = malloc(FEED_NOTICE_MAX);

@@ -82,6 +82,7 @@ struct cconn {
 	uint32_t tx_len, tx_off;
 	char key[RC_WS_KEY_LEN + 1];
 	rc_frame_parser fp;
+	uint8_t fp_ctl[RC_FRAME_CONTROL_MAX]; /* lent to fp for split control frames */
 	uint8_t tx[CHURN_TX_MAX];
 	uint8_t buf[HS_RESP_MAX];
 };
@@ -235,6 +236,7 @@ static void cc_opened(struct cworker *w, struct cconn *c, uint32_t head_end, uin
 	c->len -= head_end;
 	rc_frame_cfg fcfg = { .role = RC_FRAME_CLIENT };
 	rc_frame_parser_init(&c->fp, &fcfg);
+	c->fp.ctl = c->fp_ctl;
 	uint64_t hold = 0;
 	if (w->ch->hold && o->hold_ms > 0)
 		hold = xorshift64(&w->rng) % ((uint64_t)o->hold_ms * 1000000u + 1);

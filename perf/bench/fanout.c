@@ -439,6 +439,7 @@ static void conns_prepare(struct worker *w)
 		tx += c->tx_cap;
 		c->win_base = 1;
 		rc_frame_parser_init(&c->fp, &fcfg);
+		c->fp.ctl = c->fp_ctl;
 		bool rx = o->proto == PROTO_GENERIC || f->echo || c->pub_id < 0;
 		c->rx_row = rx ? (int32_t)w->nrx++ : -1;
 		if (c->pub_id >= 0)

@@ -512,6 +512,7 @@ static void conn_reset(struct conn *c)
 	c->tx_len = c->tx_off = 0;
 	rc_frame_cfg fcfg = { .role = RC_FRAME_CLIENT };
 	rc_frame_parser_init(&c->fp, &fcfg);
+	c->fp.ctl = c->fp_ctl;
 }
 
 void retry_due(struct worker *w, uint64_t now)

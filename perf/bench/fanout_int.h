@@ -150,6 +150,7 @@ struct conn {
 	uint64_t retry_at;
 	uint64_t rejoin_ns; /* when it last rejoined: older messages are not expected here */
 	rc_frame_parser fp;
+	uint8_t fp_ctl[RC_FRAME_CONTROL_MAX]; /* lent to fp for split control frames */
 	uint8_t mhead[MHEAD_MAX];
 	uint8_t pong[RC_FRAME_CONTROL_MAX];
 };

@@ -546,6 +546,9 @@ void conn_feed(struct worker *w, struct conn *c, uint8_t *p, size_t n, uint64_t 
 		case RC_FRAME_CONTROL:
 			on_control(w, c, &ev);
 			break;
+		case RC_FRAME_NEED_CTL: /* c->fp.ctl is lent at connect: cannot happen */
+			assert(!"parser without control storage");
+			break;
 		}
 	}
 }

@@ -128,6 +128,7 @@ typedef struct sink {
 	uint64_t message_max;
 	size_t consumed;
 	uint16_t err;
+	uint8_t *ctl; /* storage lent to the parser on RC_FRAME_NEED_CTL, taken back after CONTROL */
 } sink;
 
 static void on_event(sink *s, const rc_frame_event *ev, const uint8_t *buf, size_t len, size_t n)
@@ -135,6 +136,9 @@ static void on_event(sink *s, const rc_frame_event *ev, const uint8_t *buf, size
 	switch (ev->type) {
 	case RC_FRAME_NEED_MORE:
 		CHECK(n == len);
+		break;
+	case RC_FRAME_NEED_CTL: /* feed() lends the storage and never passes this on */
+		CHECK(!"NEED_CTL reached on_event");
 		break;
 	case RC_FRAME_DATA_START:
 		CHECK(!s->in_frame);
@@ -219,7 +223,21 @@ static bool feed(rc_frame_parser *p, sink *s, uint8_t *buf, size_t len)
 			return false;
 		}
 		CHECK((size_t)n <= len);
+		if (ev.type == RC_FRAME_NEED_CTL) {
+			/* lent only when needed, as the server does; an exact-size heap block so that
+			 * ASan sees any write past RC_FRAME_CONTROL_MAX */
+			CHECK(p->ctl == NULL && n < (ssize_t)len);
+			p->ctl = s->ctl = xmalloc(RC_FRAME_CONTROL_MAX);
+			buf += n;
+			len -= (size_t)n;
+			s->consumed += (size_t)n;
+			continue;
+		}
 		on_event(s, &ev, buf, len, (size_t)n);
+		if (ev.type == RC_FRAME_CONTROL && p->ctl != NULL) {
+			free(s->ctl); /* the event is handled: the storage goes back */
+			p->ctl = s->ctl = NULL;
+		}
 		buf += n;
 		len -= (size_t)n;
 		s->consumed += (size_t)n;
@@ -265,6 +283,8 @@ static void parse(const rc_frame_cfg *cfg, const uint8_t *in, size_t len, uint64
 		CHECK(s->consumed == len);
 	free(s->msg);
 	s->msg = NULL;
+	free(s->ctl); /* lent for a control frame the input ended inside */
+	s->ctl = NULL;
 }
 
 static uint64_t hash(const uint8_t *p, size_t n)

@@ -180,12 +180,16 @@ typedef struct got {
 	size_t consumed;
 	uint16_t err;
 	const char *err_reason;
+	uint8_t *ctl; /* storage lent to the parser on RC_FRAME_NEED_CTL, taken back after CONTROL */
+	size_t lends; /* how many times it was lent */
 } got;
 
 static void got_free(got *g)
 {
 	for (size_t i = 0; i < g->n; i++)
 		free(g->f[i].data);
+	free(g->ctl);
+	g->ctl = NULL;
 }
 
 static got_frame *got_push(got *g, const rc_frame_event *ev, const char *label)
@@ -221,6 +225,9 @@ static void got_event(got *g, const rc_frame_event *ev, const uint8_t *buf, size
 	switch (ev->type) {
 	case RC_FRAME_NEED_MORE:
 		cr_assert_eq(n, len, "%s: NEED_MORE left %zu bytes unconsumed", label, len - n);
+		break;
+	case RC_FRAME_NEED_CTL: /* feed() lends the storage and never passes this on */
+		cr_assert_fail("%s: NEED_CTL reached got_event", label);
 		break;
 	case RC_FRAME_DATA_START:
 		f = got_push(g, ev, label);
@@ -284,7 +291,25 @@ static void feed(rc_frame_parser *p, got *g, const uint8_t *src, size_t len, con
 			break;
 		}
 		cr_assert_leq((size_t)n, left, "%s: consumed more than fed", label);
+		if (ev.type == RC_FRAME_NEED_CTL) {
+			/* lend storage only when asked, as the server does (exact size: a write past
+			 * RC_FRAME_CONTROL_MAX is an ASan report) */
+			cr_assert_null(p->ctl, "%s: NEED_CTL with storage lent", label);
+			cr_assert_lt((size_t)n, left, "%s: NEED_CTL with nothing left to gather", label);
+			g->ctl = malloc(RC_FRAME_CONTROL_MAX);
+			cr_assert_not_null(g->ctl);
+			p->ctl = g->ctl;
+			g->lends++;
+			buf += n;
+			left -= (size_t)n;
+			g->consumed += (size_t)n;
+			continue;
+		}
 		got_event(g, &ev, buf, left, (size_t)n, label);
+		if (ev.type == RC_FRAME_CONTROL && p->ctl != NULL) {
+			free(g->ctl);
+			p->ctl = g->ctl = NULL;
+		}
 		buf += n;
 		left -= (size_t)n;
 		g->consumed += (size_t)n;
@@ -1303,4 +1328,82 @@ Test(encoder, encode_masked_copied_in_place_and_overlapping)
 		free(ref.p);
 		free(plain);
 	}
+}
+
+/* --- control payloads: in place when whole, lent storage when split -------------------------- */
+
+/* A 125-byte ping cut at every point: whole in one feed, the payload is unmasked in place and no
+ * storage is asked for; cut inside the payload, RC_FRAME_NEED_CTL comes exactly once, before any
+ * payload byte is consumed, and the payload arrives whole in the lent storage. */
+Test(control, storage_is_lent_only_for_a_split_payload)
+{
+	uint8_t *ping = pattern(RC_FRAME_CONTROL_MAX, 9);
+	bytes in = { 0 };
+	put_frame(&in, FIN | RC_OPCODE_PING, KEY, ping, RC_FRAME_CONTROL_MAX, FORM_SHORTEST);
+	const size_t h = 6;
+	for (size_t cut = 0; cut <= in.len; cut++) {
+		rc_frame_cfg cfg = cfg_of(RC_FRAME_SERVER, 0);
+		rc_frame_parser p;
+		rc_frame_parser_init(&p, &cfg);
+		cr_assert_null(p.ctl);
+		uint8_t *buf = malloc(in.len);
+		memcpy(buf, in.p, in.len);
+		uint8_t store[RC_FRAME_CONTROL_MAX];
+		size_t off = 0, lends = 0, events = 0;
+		size_t ends[2] = { cut, in.len };
+		for (int piece = 0; piece < 2; piece++) {
+			for (;;) {
+				rc_frame_event ev;
+				ssize_t n = rc_frame_parse(&p, buf + off, ends[piece] - off, &ev);
+				cr_assert_geq(n, 0, "cut %zu", cut);
+				off += (size_t)n;
+				if (ev.type == RC_FRAME_NEED_MORE)
+					break;
+				if (ev.type == RC_FRAME_NEED_CTL) {
+					cr_assert(off >= h && off < ends[piece] && off < in.len, "cut %zu", cut);
+					cr_assert_eq(off, h, "cut %zu: payload consumed before storage", cut);
+					p.ctl = store;
+					lends++;
+					continue;
+				}
+				cr_assert_eq(ev.type, RC_FRAME_CONTROL, "cut %zu", cut);
+				cr_assert_eq(ev.data_len, RC_FRAME_CONTROL_MAX);
+				cr_assert(memcmp(ev.data, ping, RC_FRAME_CONTROL_MAX) == 0, "cut %zu", cut);
+				bool split = cut > h && cut < in.len;
+				cr_assert_eq(ev.data == store, split, "cut %zu: payload in the storage", cut);
+				if (!split)
+					cr_assert_eq(ev.data, buf + h, "cut %zu: payload not in place", cut);
+				events++;
+				p.ctl = NULL; /* taken back after the event */
+			}
+		}
+		cr_assert_eq(events, 1, "cut %zu", cut);
+		cr_assert_eq(lends, cut > h && cut < in.len ? 1 : 0, "cut %zu: storage lent", cut);
+		cr_assert_eq(off, in.len);
+		free(buf);
+	}
+	free(in.p);
+	free(ping);
+}
+
+/* A caller that lends storage once for good never sees RC_FRAME_NEED_CTL, and a split close
+ * frame is validated from the storage like a whole one. */
+Test(control, storage_lent_for_good_and_a_split_close)
+{
+	uint8_t payload[] = { 0x03, 0xE8, 'b', 'y', 'e' }; /* 1000 "bye" */
+	bytes in = { 0 };
+	put_frame(&in, FIN | RC_OPCODE_CLOSE, NULL, payload, sizeof payload, FORM_SHORTEST);
+	rc_frame_cfg cfg = cfg_of(RC_FRAME_CLIENT, 0);
+	rc_frame_parser p;
+	rc_frame_parser_init(&p, &cfg);
+	uint8_t store[RC_FRAME_CONTROL_MAX];
+	p.ctl = store;
+	rc_frame_event ev;
+	cr_assert_eq(rc_frame_parse(&p, in.p, 4, &ev), 4);
+	cr_assert_eq(ev.type, RC_FRAME_NEED_MORE);
+	cr_assert_eq(rc_frame_parse(&p, in.p + 4, in.len - 4, &ev), (ssize_t)(in.len - 4));
+	cr_assert_eq(ev.type, RC_FRAME_CONTROL);
+	cr_assert(ev.data == store && ev.close_code == 1000 && ev.close_reason_len == 3);
+	cr_assert(memcmp(ev.close_reason, "bye", 3) == 0);
+	free(in.p);
 }
