@@ -136,8 +136,9 @@ static const struct key keys[] = {
 	  "Messages in flight from one worker to another (16 bytes each, one mailbox per ordered "
 	  "worker pair); past that, hand-offs are dropped and the receivers' subscribers told." },
 	{ "idle-spin-us", K_COUNT, U32(idle_spin_us), 0, 1000000, false, "US",
-	  "With several workers, how long an idle worker polls for work before it sleeps in the "
-	  "kernel (a sleeping worker is woken by IORING_OP_MSG_RING, which costs tens of us)." },
+	  "How long an idle worker polls its completion queue (and, with several workers, its "
+	  "mailboxes) before it sleeps in the kernel: waking a sleeping CPU costs tens of us. "
+	  "Spends the CPU's time while idle." },
 };
 
 #define KEY_COUNT (sizeof keys / sizeof keys[0])

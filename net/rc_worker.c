@@ -581,7 +581,7 @@ static void reprovide(rc_worker *w)
  * CPU costs tens of microseconds (docs/facts.md). Returns true if something came. */
 static bool idle_spin(rc_worker *w)
 {
-	assert(w->xfer.spin_ns > 0 && w->group->n > 1);
+	assert(w->xfer.spin_ns > 0);
 	uint64_t until = rc_now_ns() + w->xfer.spin_ns;
 	do {
 		io_uring_submit_and_get_events(&w->io.ring);
@@ -623,14 +623,12 @@ static int wait_for_work(rc_worker *w)
 		if (freed && g->n > 1)
 			gauges_set_cheap(w);
 	}
+	if (sleep && w->xfer.spin_ns > 0 && idle_spin(w))
+		sleep = false;
 	if (sleep && g->n > 1) {
-		if (w->xfer.spin_ns > 0 && idle_spin(w))
-			sleep = false;
-		if (sleep) {
-			rc_wakeflag_arm(&g->wake[w->index]);
-			armed = true;
-			sleep = xfer_idle(w);
-		}
+		rc_wakeflag_arm(&g->wake[w->index]);
+		armed = true;
+		sleep = xfer_idle(w);
 	}
 	int r;
 	uint64_t tmo = sleep ? wait_timeout_ns(w) : 0;

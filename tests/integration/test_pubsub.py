@@ -421,6 +421,25 @@ def many_topics(ctx):
         p.ws.close_handshake()
 
 
+@suite.case(timeout=30)
+def idle_spin_one_worker(ctx):
+    """--idle-spin-us with one worker: the worker polls its completion queue for 2 ms before it
+    sleeps. Messages sent one at a time, with pauses shorter and longer than the spin, each reach
+    the subscriber, and the server drains and exits 0 as usual."""
+    srv = ctx.server("--workers", "1", "--idle-spin-us", "2000")
+    topic = "spin"
+    sub = RawWS.connect(srv.port, "/ws?topics=" + topic)
+    pub = RawWS.connect(srv.port, "/ws?publish=" + topic)
+    for i, pause in enumerate([0, 0.0005, 0.001, 0.003, 0.02, 0.1] * 3):
+        time.sleep(pause)
+        body = b"m%03d" % i
+        pub.send_frame(OP_TEXT, body)
+        fr = sub.expect_frame(t(5), "message %d after a %.1f ms pause" % (i, pause * 1000))
+        expect_eq((fr.opcode, fr.payload), (OP_TEXT, body), "message %d" % i)
+    sub.close()
+    pub.close()
+
+
 @suite.case(timeout=90)
 def open_loop_1000_subscribers(ctx):
     """1,000 subscribers, 300 messages/s paced open loop by our load generator (perf/ringcast-bench,
