@@ -20,7 +20,8 @@
  *   8. promote         messages still queued in a receive buffer move to POOL memory
  *   9. reprovide       returned receive buffers go back to the provided ring; starved reads
  *                      are re-armed
- *  10. hand-offs out   with several workers: losses told, sleeping workers woken (rc_xfer.h)
+ *  10. hand-offs out   with several workers: losses told (sleeping workers were woken at each
+ *                      push, rc_xfer.h)
  *  11. gauges          with several workers: the figures others add up for /metrics
  * docs/architecture.md tells the same story with the reasons.
  */
@@ -671,7 +672,7 @@ static void handoffs_in(rc_worker *w, unsigned completions)
 	rc_pool_collect_remote(&w->mem.pool);
 }
 
-/* Phases 10 and 11, with several workers: hand-offs out and wake-ups, then the gauges. */
+/* Phases 10 and 11, with several workers: losses told, then the gauges. */
 static void handoffs_out_and_gauges(rc_worker *w, unsigned completions, uint64_t now)
 {
 	if (w->group->n == 1)
