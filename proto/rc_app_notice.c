@@ -14,24 +14,26 @@
 /* Lower case in JSON, as JSON.stringify and Python's json write \u001f. */
 static const char hex_lower[] = "0123456789abcdef";
 
-size_t rc_app_notice_subscribed(uint8_t *out, size_t cap, const rc_app_slice *topics, size_t n)
+/* {"type":"<type>","topics":[...]} */
+static size_t topics_notice(uint8_t *out, size_t cap, const char *head, const rc_app_slice *topics,
+                            size_t n)
 {
 	wr w = wr_make(out, cap);
-	wr_put_s(&w, "{\"type\":\"subscribed\",\"topics\":");
+	wr_put_s(&w, head);
 	if (!rc_app_put_topic_list(&w, topics, n))
 		return 0;
 	assert(w.full || w.len <= RC_APP_NOTICE_TOPICS_MAX);
 	return wr_done(&w);
 }
 
+size_t rc_app_notice_subscribed(uint8_t *out, size_t cap, const rc_app_slice *topics, size_t n)
+{
+	return topics_notice(out, cap, "{\"type\":\"subscribed\",\"topics\":", topics, n);
+}
+
 size_t rc_app_notice_unsubscribed(uint8_t *out, size_t cap, const rc_app_slice *topics, size_t n)
 {
-	wr w = wr_make(out, cap);
-	wr_put_s(&w, "{\"type\":\"unsubscribed\",\"topics\":");
-	if (!rc_app_put_topic_list(&w, topics, n))
-		return 0;
-	assert(w.full || w.len <= RC_APP_NOTICE_TOPICS_MAX);
-	return wr_done(&w);
+	return topics_notice(out, cap, "{\"type\":\"unsubscribed\",\"topics\":", topics, n);
 }
 
 size_t rc_app_notice_missed(uint8_t *out, size_t cap, const uint8_t *topic, size_t topic_len,

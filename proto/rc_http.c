@@ -731,3 +731,17 @@ size_t rc_http_error_response(char *out, size_t cap, int status, const char *ext
 	put(&w, "\n", 1);
 	return w.full ? 0 : w.len;
 }
+
+size_t rc_http_join(char *out, size_t cap, const char *const *parts, size_t n)
+{
+	assert((out != NULL || cap == 0) && (parts != NULL || n == 0));
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(parts[i]);
+		if (k > cap - len)
+			return 0;
+		memcpy(out + len, parts[i], k);
+		len += k;
+	}
+	return len;
+}

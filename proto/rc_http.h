@@ -134,6 +134,11 @@ bool rc_http_str_eq_nocase(rc_http_str s, const char *z);
 /* The reason phrase of a status code ("Not Found"); "Unknown" for a code it does not know. */
 const char *rc_http_status_text(int status);
 
+/* The NUL-terminated strings parts[0..n) one after the other into out[0..cap), no terminator
+ * written: how the handshake request and the 101 are assembled. Returns the length, or 0 if it
+ * does not fit. */
+size_t rc_http_join(char *out, size_t cap, const char *const *parts, size_t n);
+
 /* Write a complete response into out[0..cap): the status line, Content-Type (when content_type is
  * not NULL), Content-Length (not for 204 and 304, which have no body), Connection: close (ringcast
  * answers one plain request per connection, then closes), extra_headers verbatim (NULL, or complete

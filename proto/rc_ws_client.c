@@ -52,15 +52,7 @@ size_t rc_ws_client_request(char *out, size_t cap, const rc_ws_client_req *req)
 		req->extra ? req->extra : "",
 		"\r\n",
 	};
-	size_t len = 0;
-	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-		size_t n = strlen(parts[i]);
-		if (n > cap - len)
-			return 0;
-		memcpy(out + len, parts[i], n);
-		len += n;
-	}
-	return len;
+	return rc_http_join(out, cap, parts, sizeof parts / sizeof parts[0]);
 }
 
 /* ---- the check ---- */
