@@ -87,10 +87,14 @@ static const struct key keys[] = {
 	  "After sending a close frame, wait this long for the client's before closing the socket." },
 	{ "drain-timeout-ms", K_MS, U32(drain_timeout_ms), 1, DAY_MS, false, "MS",
 	  "On SIGTERM, wait at most this long for clients to take their queued messages and close." },
-	{ "message-max-bytes", K_BYTES, U32(message_max_bytes), 1, BUFFER_MAX - RC_CFG_HEADROOM_BYTES,
-	  false, "BYTES",
-	  "Longest message payload a client may send; a longer one closes it with 1009. Must fit "
-	  "in buffer-size-bytes with 256 bytes of header room." },
+	{ "message-max-bytes", K_BYTES, U32(message_max_bytes), 1, GIB, false, "BYTES",
+	  "Longest message payload a client may send; a longer one closes it with 1009. A message "
+	  "longer than one buffer (with 256 bytes of header room) is held in a chain of pool buffers, "
+	  "within large-bytes-max." },
+	{ "large-bytes-max", K_BYTES, U32(large_bytes_max), 1, 2 * GIB, false, "BYTES",
+	  "Pool memory per worker that messages longer than one buffer may hold at once (being "
+	  "received, queued for subscribers, handed to other workers). A message that would go over "
+	  "it closes its publisher with 1009." },
 	{ "buffer-size-bytes", K_BYTES, U32(buffer_size_bytes), BUFFER_MIN, BUFFER_MAX, true, "BYTES",
 	  "Size of every pool buffer: receive buffers and message copies (arena, assembly of "
 	  "fragmented messages)." },
@@ -159,11 +163,16 @@ void rc_cfg_defaults(rc_cfg *c)
 	 * the 64 frames per send at which loopback sends stop gaining (docs/facts.md; measured with
 	 * perf/send-bench --matrix batching). */
 	c->buffer_size_bytes = 64u << 10;
-	c->message_max_bytes = (64u << 10) - RC_CFG_HEADROOM_BYTES;
+	/* 1 MiB: an order-book snapshot or a news item, in a chain of 17 buffers; 64 of them at once
+	 * per worker within large-bytes-max. */
+	c->message_max_bytes = MIB;
+	c->large_bytes_max = 64 * MIB;
 	c->recv_buffers = 1024;
 	c->pool_buffers = 2048;
 	c->queue_msgs_max = 1024;
-	c->queue_bytes_max = MIB;
+	/* 4 MiB: a queue holds the largest default message with its headers (a queue cannot be
+	 * smaller); for small messages queue-msgs-max binds first. */
+	c->queue_bytes_max = 4 * MIB;
 	c->slow_policy = RC_OUTQ_DROP_OLDEST;
 	c->header_bytes_max = 8192;
 	c->header_fields_max = 100;
@@ -526,20 +535,32 @@ static int validate_values(const rc_cfg *c, char *err, size_t errlen)
 static int validate_relations(const rc_cfg *c, char *err, size_t errlen)
 {
 	uint64_t buf = c->buffer_size_bytes;
-	if ((uint64_t)c->message_max_bytes + RC_CFG_HEADROOM_BYTES > buf) {
+	uint64_t frame = (uint64_t)c->message_max_bytes + RC_CFG_HEADROOM_BYTES;
+	uint64_t chain = (frame + buf - 1) / buf; /* buffers the largest message takes */
+	if (chain > 1 && chain > rc_cfg_large_buffers(c)) {
 		say(err, errlen,
-		    "message-max-bytes %u needs %u bytes of header room in one buffer, "
-		    "more than buffer-size-bytes %u: raise buffer-size-bytes or lower message-max-bytes "
-		    "to at most %u",
-		    c->message_max_bytes, RC_CFG_HEADROOM_BYTES, c->buffer_size_bytes,
-		    c->buffer_size_bytes - RC_CFG_HEADROOM_BYTES);
+		    "message-max-bytes %u takes %llu buffers of %u bytes with its header room, more than "
+		    "large-bytes-max %u holds (%u): raise large-bytes-max to at least %llu or lower "
+		    "message-max-bytes",
+		    c->message_max_bytes, (unsigned long long)chain, c->buffer_size_bytes,
+		    c->large_bytes_max, rc_cfg_large_buffers(c), (unsigned long long)(chain * buf));
 		return -EINVAL;
 	}
-	if (c->queue_bytes_max < c->message_max_bytes) {
+	if (chain > 1 && chain > c->pool_buffers - rc_cfg_pool_reserve(c)) {
 		say(err, errlen,
-		    "queue-bytes-max %u is below message-max-bytes %u: a queue could never "
-		    "hold the largest message",
-		    c->queue_bytes_max, c->message_max_bytes);
+		    "message-max-bytes %u takes %llu buffers of %u bytes with its header room, more than "
+		    "the %u that pool-buffers %u leaves above its reserve of one eighth: raise "
+		    "pool-buffers or lower message-max-bytes",
+		    c->message_max_bytes, (unsigned long long)chain, c->buffer_size_bytes,
+		    c->pool_buffers - rc_cfg_pool_reserve(c), c->pool_buffers);
+		return -EINVAL;
+	}
+	if (c->queue_bytes_max < frame) {
+		say(err, errlen,
+		    "queue-bytes-max %u is below message-max-bytes %u plus %u bytes of headers: a queue "
+		    "could never hold the largest message (raise queue-bytes-max to at least %llu)",
+		    c->queue_bytes_max, c->message_max_bytes, RC_CFG_HEADROOM_BYTES,
+		    (unsigned long long)frame);
 		return -EINVAL;
 	}
 	if (c->queue_bytes_max > (uint64_t)c->pool_buffers * buf) {

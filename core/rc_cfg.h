@@ -78,6 +78,8 @@ typedef struct rc_cfg {
 	uint32_t close_timeout_ms;     /* wait for the peer's close frame after ours */
 	uint32_t drain_timeout_ms;     /* at SIGTERM, wait at most this long for clients to go */
 	uint32_t message_max_bytes;    /* longest message payload accepted (else close 1009) */
+	/* pool memory per worker that messages longer than a buffer (chains) may hold at once */
+	uint32_t large_bytes_max;
 	/* size of every pool buffer (receive and POOL alike); the defaults make a region of (1024 +
 	 * 2048) * 64 KiB = 192 MiB per worker */
 	uint32_t buffer_size_bytes;
@@ -152,14 +154,29 @@ int rc_cfg_load(rc_cfg *c, int argc, char **argv, char *const *envp, char *err, 
 int rc_cfg_parse_args(rc_cfg *c, int argc, char **argv, char *err, size_t errlen);
 
 /* Check every key's range and the relations between keys:
- *   message-max-bytes + RC_CFG_HEADROOM_BYTES <= buffer-size-bytes (a message fits one buffer)
- *   queue-bytes-max >= message-max-bytes (a queue can hold the largest message)
+ *   a message of message-max-bytes + RC_CFG_HEADROOM_BYTES fits one buffer, or else the chain of
+ *   buffers it takes fits within large-bytes-max and within the pool above its reserve
+ *   queue-bytes-max >= message-max-bytes + RC_CFG_HEADROOM_BYTES (a queue can hold the largest
+ *   message with its frame and envelope headers)
  *   queue-bytes-max <= pool-buffers * buffer-size-bytes (the pool can hold one full queue)
  *   queue-msgs-max * RC_CFG_QUEUE_ENTRY_BYTES <= buffer-size-bytes (a queue's ring fits a buffer)
  *   header-bytes-max <= buffer-size-bytes (a request head is read into one buffer)
  *   (recv-buffers + pool-buffers) * buffer-size-bytes <= RC_CFG_REGION_BYTES_MAX
  * Returns 0 or -EINVAL with err saying which rule, with the values. */
 int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen);
+
+/* POOL buffers per worker kept free for messages of one buffer and for promotion: chains (large
+ * messages) never take the pool below it, and pressure relief starts when it is reached. */
+static inline uint32_t rc_cfg_pool_reserve(const rc_cfg *c)
+{
+	return c->pool_buffers / 8;
+}
+
+/* large-bytes-max in whole buffers: what the chains of one worker may hold (rc_pool_set_chain_max). */
+static inline uint32_t rc_cfg_large_buffers(const rc_cfg *c)
+{
+	return c->large_bytes_max / c->buffer_size_bytes;
+}
 
 /* One worker's buffer region may not exceed this: a guard against a slip of a suffix (64 GiB). */
 #define RC_CFG_REGION_BYTES_MAX (64ull << 30)

@@ -76,13 +76,24 @@ static inline void chain_unlink(rc_msgs *s, rc_msg *m)
 	m->next_in_buf = m->prev_in_buf = NULL;
 }
 
-/* Index of the buffer holding all of [frame, frame + len), asserting that one buffer does. */
+/* Do the buffers of buf's chain (rc_pool.h; just buf if it heads none) hold bytes
+ * [frame, frame + len)? */
+static bool chain_holds(const rc_pool *pool, uint32_t buf, const uint8_t *frame, size_t len)
+{
+	size_t end = (size_t)(frame - rc_pool_data(pool, buf)) + len, room = pool->buf_size;
+	for (uint32_t b = rc_pool_chain_next(pool, buf); b != RC_POOL_NONE && room < end;
+	     b = rc_pool_chain_next(pool, b))
+		room += pool->buf_size;
+	return end <= room;
+}
+
+/* Index of the buffer holding the first byte of [frame, frame + len), asserting that it, or the
+ * chain it heads, holds them all. */
 static inline uint32_t frame_buffer(const rc_pool *pool, const uint8_t *frame, uint32_t len)
 {
 	assert(frame != NULL && len > 0);
 	uint32_t buf = rc_pool_index_of(pool, frame);
-	assert(rc_pool_contains(pool, frame + len - 1));
-	assert(rc_pool_index_of(pool, frame + len - 1) == buf);
+	assert(chain_holds(pool, buf, frame, len));
 	return buf;
 }
 
@@ -239,11 +250,9 @@ bool rc_msgs_validate(const rc_msgs *s)
 			          m->buf);
 			RC_CHECKF(m->prev_in_buf == prev, "message %td: prev link broken", m - s->slab);
 			RC_CHECKF(m->frame != NULL && m->len > 0, "message %td: no frame", m - s->slab);
-			RC_CHECKF(rc_pool_contains(pool, m->frame) &&
-			                  rc_pool_contains(pool, m->frame + m->len - 1) &&
-			                  rc_pool_index_of(pool, m->frame) == b &&
-			                  rc_pool_index_of(pool, m->frame + m->len - 1) == b,
-			          "message %td: frame not inside buffer %u", m - s->slab, b);
+			RC_CHECKF(rc_pool_contains(pool, m->frame) && rc_pool_index_of(pool, m->frame) == b &&
+			                  chain_holds(pool, b, m->frame, m->len),
+			          "message %td: frame not inside buffer %u and its chain", m - s->slab, b);
 			prev = m;
 		}
 		RC_CHECKF(rc_pool_refs(pool, b) >= n, "buffer %u: %u messages but refcount %u", b, n,

@@ -2,8 +2,13 @@
  * subscriber's outbound queue.
  *
  * The frame lives in a pool buffer (rc_pool.h): in place in the receive buffer it arrived in (the
- * zero-copy path), or copied once into a POOL buffer (the slow paths, and "promotion", below). The
- * descriptor itself comes from a slab sized at init, so publishing never calls malloc.
+ * zero-copy path), or copied once into a POOL buffer (the slow paths, and "promotion", below). A
+ * frame longer than a buffer (a large message) starts in a POOL buffer and goes on over the
+ * buffer's chain (rc_pool.h, "Chains"): m->buf is the chain's head, its reference holds the whole
+ * chain, and the bytes are read through rc_msg_span (rc_span.h). Such a frame is never in a receive
+ * buffer, so never promoted. The descriptor itself comes from a slab sized at init, so publishing
+ * never calls malloc. (The "chain" of messages per buffer below, next_in_buf, is another list: the
+ * messages whose frame starts in that buffer.)
  *
  * Ownership: every outbound-queue entry holds one reference, and so does whoever is dispatching the
  * message. The last rc_msg_unref() returns the descriptor to the slab and drops the descriptor's
@@ -37,8 +42,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "rc_pool.h"
+#include "rc_span.h"
 
 /* Which subscribers a frame is for. */
 enum rc_msg_kind {
@@ -53,7 +60,7 @@ typedef struct rc_msg {
 	uint8_t *frame; /* the complete server frame: header, then payload */
 	uint32_t len;   /* bytes of frame */
 	uint32_t refs;  /* > 0 while the descriptor is in use */
-	uint32_t buf;   /* index of the pool buffer holding the frame */
+	uint32_t buf;   /* index of the pool buffer holding the frame (its start, for a large one) */
 	uint32_t topic; /* id of the topic it was published on (rc_topic.h) */
 	uint64_t seq;   /* per-topic sequence number */
 	/* CLOCK_MONOTONIC ns when it was published: the loop turn that read it, on the worker that read
@@ -103,12 +110,34 @@ int rc_msgs_init(rc_msgs *s, rc_pool *pool, uint32_t count);
 void rc_msgs_fini(rc_msgs *s);
 
 /* A descriptor for the frame [frame, frame + len) (len >= 1), which must lie inside one pool
- * buffer that the caller already holds a reference on (asserted: the message takes a reference of
- * its own, rc_pool_ref, and never the caller's). Returns the message with refs = 1, linked into the
+ * buffer, or start in the head of a chain whose buffers hold the rest, that the caller already
+ * holds a reference on (asserted: the message takes a reference of its own, rc_pool_ref, and never
+ * the caller's). Returns the message with refs = 1, linked into the
  * buffer's chain, or NULL if the slab is empty (counted in stats.slab_empty; the caller drops the
  * message). */
 rc_msg *rc_msg_new(rc_msgs *s, uint8_t *frame, uint32_t len, uint32_t topic, uint64_t seq,
                    uint8_t kind);
+
+/* The frame's bytes, which go on over its buffer's chain for a large message. */
+static inline rc_span rc_msg_span(const rc_msgs *s, const rc_msg *m)
+{
+	return rc_span_of(s->pool, m->buf, m->frame, m->len);
+}
+
+/* Copy n bytes of m's frame from offset off (off + n <= m->len) to dst: one memcpy while they are
+ * in its first buffer, over the chain for a large message. */
+static inline void rc_msg_copy(const rc_msgs *s, const rc_msg *m, uint32_t off, uint8_t *dst,
+                               uint32_t n)
+{
+	assert(off <= m->len && n <= m->len - off);
+	size_t at = (size_t)(m->frame - rc_pool_data(s->pool, m->buf)) + off;
+	if (at + n <= s->pool->buf_size) {
+		memcpy(dst, m->frame + off, n);
+		return;
+	}
+	rc_span sp = rc_msg_span(s, m);
+	rc_span_copy(&sp, off, dst, n);
+}
 
 /* One more reference (asserts the message is live). */
 static inline void rc_msg_ref(rc_msg *m)

@@ -25,11 +25,12 @@
 
 /* The state byte: the kind and, for RECV, where the buffer is. */
 enum pool_state {
-	ST_FREE = 0,     /* on the free stack, refs 0 */
-	ST_POOL,         /* handed out by rc_pool_alloc, refs > 0 */
-	ST_RECV_KERNEL,  /* in the provided-buffer ring, refs 0 */
-	ST_RECV_HELD,    /* filled by the kernel, refs > 0 */
-	ST_RECV_RETURNED /* released, on the returned list, refs 0 */
+	ST_FREE = 0,      /* on the free stack, refs 0 */
+	ST_POOL,          /* handed out by rc_pool_alloc, refs > 0 */
+	ST_RECV_KERNEL,   /* in the provided-buffer ring, refs 0 */
+	ST_RECV_HELD,     /* filled by the kernel, refs > 0 */
+	ST_RECV_RETURNED, /* released, on the returned list, refs 0 */
+	ST_LINK           /* in a chain after its head, refs 0 (the head's count covers it) */
 };
 
 int rc_pool_init(rc_pool *p, void *base, size_t buf_size, uint32_t count)
@@ -63,9 +64,15 @@ int rc_pool_init(rc_pool *p, void *base, size_t buf_size, uint32_t count)
 	p->next = calloc(count, sizeof *p->next);
 	if (p->next == NULL)
 		goto err_stack;
+	p->link = calloc(count, sizeof *p->link);
+	if (p->link == NULL)
+		goto err_next;
+	p->tail = calloc(count, sizeof *p->tail);
+	if (p->tail == NULL)
+		goto err_link;
 	p->mark = calloc((count + 63) / 64, sizeof *p->mark);
 	if (p->mark == NULL)
-		goto err_next;
+		goto err_tail;
 	static_assert(sizeof(struct rc_pool_remote) <= RC_POOL_REMOTE_LINE, "head fits its line");
 	p->remote = aligned_alloc(RC_POOL_REMOTE_LINE, RC_POOL_REMOTE_LINE);
 	if (p->remote == NULL)
@@ -76,13 +83,20 @@ int rc_pool_init(rc_pool *p, void *base, size_t buf_size, uint32_t count)
 	for (uint32_t i = 0; i < count; i++) {
 		p->state[i] = ST_FREE;
 		p->next[i] = RC_POOL_NONE;
+		p->link[i] = RC_POOL_NONE;
+		p->tail[i] = RC_POOL_NONE;
 		p->free_stack[i] = count - 1 - i;
 	}
 	p->free_top = count;
+	p->chain_max = count;
 	return 0;
 
 err_mark:
 	free(p->mark);
+err_tail:
+	free(p->tail);
+err_link:
+	free(p->link);
 err_next:
 	free(p->next);
 err_stack:
@@ -102,6 +116,8 @@ void rc_pool_fini(rc_pool *p)
 	assert(p != NULL);
 	free(p->remote);
 	free(p->mark);
+	free(p->tail);
+	free(p->link);
 	free(p->next);
 	free(p->free_stack);
 	free(p->state);
@@ -125,6 +141,24 @@ static inline uint32_t free_pop(rc_pool *p)
 	return idx;
 }
 
+/* A chain's head goes home: every buffer after it goes too. */
+static void chain_put(rc_pool *p, uint32_t head)
+{
+	uint32_t n = 1;
+	for (uint32_t idx = p->link[head]; idx != RC_POOL_NONE; n++) {
+		assert(p->state[idx] == ST_LINK && p->refs[idx] == 0 && p->linked > 0);
+		uint32_t next = p->link[idx];
+		p->link[idx] = RC_POOL_NONE;
+		p->linked--;
+		free_push(p, idx);
+		idx = next;
+	}
+	assert(p->chained >= n);
+	p->chained -= n;
+	p->link[head] = RC_POOL_NONE;
+	p->tail[head] = RC_POOL_NONE;
+}
+
 /* The one place a buffer whose last reference went goes home, on the owner's thread: from a local
  * last rc_pool_unref, or from rc_pool_collect_remote for a buffer released on another worker. */
 static void pool_put(rc_pool *p, uint32_t idx)
@@ -135,6 +169,8 @@ static void pool_put(rc_pool *p, uint32_t idx)
 	switch ((enum pool_state)p->state[idx]) {
 	case ST_POOL:
 		assert(p->pool_used > 0);
+		if (p->link[idx] != RC_POOL_NONE)
+			chain_put(p, idx);
 		p->pool_used--;
 		free_push(p, idx);
 		break;
@@ -150,6 +186,7 @@ static void pool_put(rc_pool *p, uint32_t idx)
 	case ST_FREE:
 	case ST_RECV_KERNEL:
 	case ST_RECV_RETURNED:
+	case ST_LINK:
 	default:
 		assert(!"pool_put: buffer was not referenced");
 	}
@@ -204,6 +241,8 @@ enum rc_buf_kind rc_pool_kind(const rc_pool *p, uint32_t idx)
 	case ST_RECV_HELD:
 	case ST_RECV_RETURNED:
 		return RC_BUF_RECV;
+	case ST_LINK:
+		return RC_BUF_LINK;
 	}
 	assert(!"rc_pool_kind: corrupt state");
 	return RC_BUF_FREE;
@@ -296,6 +335,36 @@ uint32_t rc_pool_collect_remote(rc_pool *p)
 	return n;
 }
 
+int32_t rc_pool_chain_extend(rc_pool *p, uint32_t head)
+{
+	assert(head < p->count && p->state[head] == ST_POOL && p->refs[head] > 0);
+	bool first = p->link[head] == RC_POOL_NONE;
+	if (p->chained + (first ? 2u : 1u) > p->chain_max) {
+		p->chain_refused++;
+		return -ENOSPC;
+	}
+	if (p->free_top == 0 || p->free_top <= p->reserve) {
+		p->chain_refused++;
+		return -ENOBUFS;
+	}
+	uint32_t idx = free_pop(p);
+	p->state[idx] = ST_LINK;
+	p->linked++;
+	p->chained += first ? 2u : 1u;
+	if (first)
+		p->link[head] = idx;
+	else
+		p->link[p->tail[head]] = idx;
+	p->tail[head] = idx;
+	return (int32_t)idx;
+}
+
+void rc_pool_set_chain_max(rc_pool *p, uint32_t max)
+{
+	assert(max <= p->count);
+	p->chain_max = max;
+}
+
 void rc_pool_set_reserve(rc_pool *p, uint32_t reserve)
 {
 	assert(reserve <= p->count);
@@ -313,9 +382,13 @@ void rc_pool_stats(const rc_pool *p, struct rc_pool_stats *out)
 		.recv_kernel = p->recv_kernel,
 		.recv_held = p->recv_held,
 		.recv_returned = p->recv_returned,
+		.linked = p->linked,
+		.chained = p->chained,
+		.chain_max = p->chain_max,
 		.reserve = p->reserve,
 		.alloc_failed = p->alloc_failed,
 		.remote_frees = p->remote_frees,
+		.chain_refused = p->chain_refused,
 	};
 }
 
@@ -329,6 +402,41 @@ static bool mark_test_and_set(const rc_pool *p, uint32_t idx)
 	return was;
 }
 
+/* Every chain: a POOL head, LINK buffers each in one chain only, tail[] its last buffer, and the
+ * counters. Marks from the free stack and the returned list cannot collide: those are not LINK. */
+static bool validate_chains(const rc_pool *p)
+{
+	uint32_t chained = 0, linked = 0;
+	for (uint32_t head = 0; head < p->count; head++) {
+		if (p->state[head] == ST_LINK || p->link[head] == RC_POOL_NONE)
+			continue;
+		RC_CHECKF(p->state[head] == ST_POOL, "buffer %u heads a chain in state %u", head,
+		          p->state[head]);
+		uint32_t last = head;
+		for (uint32_t idx = p->link[head]; idx != RC_POOL_NONE; idx = p->link[idx]) {
+			RC_CHECKF(idx < p->count, "chain of %u holds %u, out of range", head, idx);
+			RC_CHECKF(p->state[idx] == ST_LINK, "chain of %u holds %u in state %u", head, idx,
+			          p->state[idx]);
+			RC_CHECKF(!mark_test_and_set(p, idx), "buffer %u in two chains, or twice", idx);
+			last = idx;
+			linked++;
+		}
+		RC_CHECKF(p->tail[head] == last, "chain of %u ends at %u, tail says %u", head, last,
+		          p->tail[head]);
+		chained++; /* the head */
+	}
+	chained += linked;
+	RC_CHECKF(linked == p->linked, "%u buffers in chains after heads, counter %u", linked,
+	          p->linked);
+	RC_CHECKF(chained == p->chained, "%u buffers in chains, counter %u", chained, p->chained);
+	RC_CHECKF(p->chained <= p->chain_max, "%u buffers in chains, more than %u", p->chained,
+	          p->chain_max);
+	for (uint32_t i = 0; i < p->count; i++)
+		RC_CHECKF(p->state[i] == ST_POOL || p->link[i] == RC_POOL_NONE || p->state[i] == ST_LINK,
+		          "buffer %u in state %u has a chain link", i, p->state[i]);
+	return true;
+}
+
 bool rc_pool_validate(const rc_pool *p)
 {
 	RC_CHECKF(p->base != NULL && p->count > 0, "pool not initialised");
@@ -337,12 +445,13 @@ bool rc_pool_validate(const rc_pool *p)
 	RC_CHECKF(p->free_top <= p->count, "free_top %u > count %u", p->free_top, p->count);
 	memset(p->mark, 0, (p->count + 63) / 64 * sizeof *p->mark);
 
-	uint32_t n[ST_RECV_RETURNED + 1] = { 0 };
+	uint32_t n[ST_LINK + 1] = { 0 };
 	for (uint32_t i = 0; i < p->count; i++) {
 		uint8_t st = p->state[i];
-		RC_CHECKF(st <= ST_RECV_RETURNED, "buffer %u: bad state %u", i, st);
+		RC_CHECKF(st <= ST_LINK, "buffer %u: bad state %u", i, st);
 		n[st]++;
-		bool unreferenced = st == ST_FREE || st == ST_RECV_KERNEL || st == ST_RECV_RETURNED;
+		bool unreferenced =
+		        st == ST_FREE || st == ST_RECV_KERNEL || st == ST_RECV_RETURNED || st == ST_LINK;
 		RC_CHECKF(unreferenced == (p->refs[i] == 0), "buffer %u: state %u with refcount %u", i, st,
 		          p->refs[i]);
 		/* POOL and RECV_HELD may be on the remote stack, their link written by another thread:
@@ -360,10 +469,11 @@ bool rc_pool_validate(const rc_pool *p)
 	          p->recv_held);
 	RC_CHECKF(n[ST_RECV_RETURNED] == p->recv_returned, "%u RECV returned, counter %u",
 	          n[ST_RECV_RETURNED], p->recv_returned);
+	RC_CHECKF(n[ST_LINK] == p->linked, "%u LINK buffers, counter %u", n[ST_LINK], p->linked);
 	/* The per-state counts cover every buffer once, so with the checks above this is the "counts
 	 * add up" invariant of the counters themselves. */
 	RC_CHECKF((uint64_t)p->free_top + p->pool_used + p->recv_kernel + p->recv_held +
-	                          p->recv_returned ==
+	                          p->recv_returned + p->linked ==
 	                  p->count,
 	          "counters do not add up to %u", p->count);
 
@@ -388,5 +498,5 @@ bool rc_pool_validate(const rc_pool *p)
 		len++;
 	}
 	RC_CHECKF(len == p->recv_returned, "returned list has %u, counter %u", len, p->recv_returned);
-	return true;
+	return validate_chains(p);
 }

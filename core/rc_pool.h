@@ -67,6 +67,19 @@
  * Memory pressure: rc_pool_low() says when the free stack has fallen below a reserve, so the server
  * can apply the slow-consumer policy (which releases POOL memory) before rc_pool_alloc fails.
  *
+ * Chains. One object longer than a buffer (a large message) lives in a chain: a POOL buffer, its
+ * head, followed by LINK buffers added one at a time (rc_pool_chain_extend), in order. The object's
+ * bytes run from somewhere in the head to the end of it, on through each LINK buffer whole, and end
+ * somewhere in the last (rc_span.h reads and writes them). Only the head is referenced: its refcount
+ * covers the whole chain, and its last release (local, or remote through the head) sends every
+ * buffer of the chain home at once, so nothing else changes for the message layer or the remote
+ * path. A LINK buffer has refcount 0 and is on no list; link[] and tail[] are owner-only like
+ * refs[] (a receiver on another worker may read link[] of a chain it holds through a hand-off: the
+ * owner does not write it while the chain is out of its hands). Chains are capped: a chain may not
+ * take the free stack below the reserve (that is left for messages of one buffer and for
+ * promotion), and all chains together may hold at most chain_max buffers (heads included), so large
+ * messages can never take the memory the small ones need.
+ *
  * Errors are negative errno values; each function says which.
  */
 #ifndef RC_POOL_H
@@ -91,9 +104,10 @@ enum rc_buf_kind {
 	RC_BUF_FREE = 0, /* on the free stack */
 	RC_BUF_POOL = 1, /* from rc_pool_alloc, refs > 0 */
 	RC_BUF_RECV = 2, /* lent to the provided-buffer ring: with the kernel, held or returned */
+	RC_BUF_LINK = 3, /* part of a chain after its head (held through the head) */
 };
 
-/* Counters for /metrics (rc_pool_stats). The five buffer counts always add up to `count`. A plain
+/* Counters for /metrics (rc_pool_stats). The six buffer counts always add up to `count`. A plain
  * struct tag, not a typedef, so that the function can carry the name. */
 struct rc_pool_stats {
 	uint32_t count;         /* buffers in the pool */
@@ -103,9 +117,13 @@ struct rc_pool_stats {
 	uint32_t recv_kernel;   /* RECV buffers with the kernel */
 	uint32_t recv_held;     /* RECV buffers filled and still referenced (by net/ or messages) */
 	uint32_t recv_returned; /* RECV buffers released, waiting for net/ to re-provide them */
+	uint32_t linked;        /* LINK buffers: chains after their heads */
+	uint32_t chained;       /* buffers in chains, heads included (capped at chain_max) */
+	uint32_t chain_max;
 	uint32_t reserve;       /* rc_pool_low() threshold */
 	uint64_t alloc_failed;  /* rc_pool_alloc calls that returned -ENOBUFS */
 	uint64_t remote_frees;  /* buffers that came home through rc_pool_collect_remote */
+	uint64_t chain_refused; /* rc_pool_chain_extend calls refused (cap or reserve) */
 };
 
 /* The remote stack's head (see above), the only pool memory other threads write. */
@@ -125,6 +143,8 @@ typedef struct rc_pool {
 	uint32_t *free_stack; /* [count] indices of FREE buffers; [0, free_top) in use */
 	uint32_t free_top;
 	uint32_t *next;         /* [count] link of the returned list or the remote stack (intrusive) */
+	uint32_t *link;         /* [count] next buffer of a chain, RC_POOL_NONE at its end */
+	uint32_t *tail;         /* [count] for a chain's head: its last buffer */
 	uint32_t returned_head; /* first returned RECV buffer or RC_POOL_NONE */
 	/* Head of the remote stack, the only field other threads touch. Allocated at init on its own
 	 * RC_POOL_REMOTE_LINE bytes rather than embedded: the pool is embedded in a calloc'd worker, so
@@ -135,13 +155,18 @@ typedef struct rc_pool {
 	uint32_t recv_kernel;
 	uint32_t recv_held;
 	uint32_t recv_returned;
+	uint32_t linked;
+	uint32_t chained;
+	uint32_t chain_max;
 	uint32_t reserve;
 	uint64_t alloc_failed;
 	uint64_t remote_frees;
+	uint64_t chain_refused;
 } rc_pool;
 
 /* Carve [base, base + buf_size * count) into count buffers, all FREE; the reserve starts at 0
- * (rc_pool_low never true until rc_pool_set_reserve). The caller keeps ownership of the region and
+ * (rc_pool_low never true until rc_pool_set_reserve) and chain_max at count (rc_pool_set_chain_max
+ * lowers it). The caller keeps ownership of the region and
  * must keep it mapped until rc_pool_fini.
  *   buf_size: a power of two, >= RC_POOL_BUF_MIN.
  *   base: aligned to min(buf_size, 4096), so a buffer of 4 KiB or more starts on a page (what
@@ -229,6 +254,26 @@ void rc_pool_remote_put(rc_pool *p, uint32_t idx);
  * well. */
 uint32_t rc_pool_collect_remote(rc_pool *p);
 
+/* Chains (see above). Owner only. Add one buffer at the end of the chain headed by POOL buffer
+ * head (making head a chain's head if it was not one yet) and return its index. Refused, and
+ * counted in stats.chain_refused, with -ENOSPC when the chains would hold more than chain_max
+ * buffers, or -ENOBUFS when it would leave fewer than `reserve` buffers free (or none). */
+int32_t rc_pool_chain_extend(rc_pool *p, uint32_t head);
+/* The buffer after idx in its chain, or RC_POOL_NONE (also for a buffer in no chain). */
+static inline uint32_t rc_pool_chain_next(const rc_pool *p, uint32_t idx)
+{
+	assert(idx < p->count);
+	return p->link[idx];
+}
+/* The last buffer of the chain headed by head (head itself if it has no chain). */
+static inline uint32_t rc_pool_chain_tail(const rc_pool *p, uint32_t head)
+{
+	assert(head < p->count);
+	return p->link[head] == RC_POOL_NONE ? head : p->tail[head];
+}
+/* At most max buffers (heads included) in chains at once: what large messages may hold. */
+void rc_pool_set_chain_max(rc_pool *p, uint32_t max);
+
 /* Buffers on the free stack. */
 static inline uint32_t rc_pool_free_count(const rc_pool *p)
 {
@@ -246,7 +291,8 @@ static inline bool rc_pool_low(const rc_pool *p)
 void rc_pool_stats(const rc_pool *p, struct rc_pool_stats *out);
 
 /* Check every invariant: each free-stack entry is a FREE buffer and appears once, every FREE buffer
- * is on the stack, the returned list holds exactly the returned RECV buffers, once each, without a
+ * is on the stack, every LINK buffer is in exactly one chain whose head is a POOL buffer and whose
+ * tail[] names its last buffer, the chain counters match, the returned list holds exactly the returned RECV buffers, once each, without a
  * cycle; the refcount is 0 exactly for FREE, with-kernel and returned buffers; FREE and with-kernel
  * buffers are on no list; the counters match the states and add up to count. Buffers pending on
  * the remote stack are POOL or RECV held (in use): their next[] link is not read, since another

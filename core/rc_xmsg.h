@@ -13,7 +13,8 @@
  * 6.5).
  *
  * Memory. rc_xmsgs are bump-allocated in POOL buffers of A's pool (rc_xarena), never straddling
- * two. The pool buffer is held by ONE pool reference, and the sharing across threads is counted in
+ * two; one too long for a buffer (a large message) has a buffer of its own, whose chain holds the
+ * rest of its payload and goes home with it. The pool buffer is held by ONE pool reference, and the sharing across threads is counted in
  * an atomic per-buffer count of holds, in an array beside the pool (holds[buf]):
  *   - the arena holds 1 while the buffer is its current one;
  *   - each rc_xmsg in it holds 1 per receiver it was pushed to (rc_xmsg_new takes that many, the
@@ -41,6 +42,7 @@
 #include <stdint.h>
 
 #include "rc_pool.h"
+#include "rc_span.h"
 
 enum rc_xmsg_kind {
 	RC_XMSG_PUBLISH = 1, /* a message: deliver it to this worker's subscribers of the topic */
@@ -96,12 +98,19 @@ void rc_xarena_fini(rc_xarena *a);
  * worker holds no hand-off buffer). Returns true if it did. */
 bool rc_xarena_idle(rc_xarena *a);
 
-/* Owner thread: build an rc_xmsg for `holders` receivers (>= 1). For LOSS, payload is NULL and len
- * 0. Returns it, or NULL if it cannot fit in one pool buffer or the pool has no free buffer (the
- * pool counts the failed allocation). */
+/* Owner thread: build an rc_xmsg for `holders` receivers (>= 1), copying the payload from a span
+ * (of any pool: rc_span.h). For LOSS, payload is NULL. A PUBLISH too long for one buffer is
+ * built alone in a buffer of its own, its payload going on over the buffer's chain (rc_pool.h),
+ * which its receivers read with rc_xmsg_payload_span. Returns it, or NULL if the pool has no free
+ * buffer (the pool counts the failed allocation) or the chains have no room. */
 rc_xmsg *rc_xmsg_new(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint8_t *topic,
-                     size_t topic_len, const uint8_t *payload, size_t len, uint32_t count,
-                     uint32_t holders);
+                     size_t topic_len, const rc_span *payload, uint32_t count, uint32_t holders);
+
+/* The payload of a PUBLISH, which goes on over its buffer's chain when it is large. */
+static inline rc_span rc_xmsg_payload_span(const rc_xarena *a, const rc_xmsg *x)
+{
+	return rc_span_of(a->pool, x->buf, rc_xmsg_payload(x), x->len);
+}
 
 /* Any thread: give back n holds on buffer buf of the arena's pool. `owner` says whether the caller
  * is the arena's own worker (its pool may be touched directly) or another one (the buffer goes home

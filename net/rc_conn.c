@@ -487,7 +487,7 @@ static void check_flags(const rc_worker *w, const rc_conn *c)
 	assert(!(f & F_RX_REARM) || (f & F_RECV));
 	assert(!(f & F_PEER_CLOSED) || c->route != ROUTE_NONE);
 	assert(c->ctl_len <= RC_CHUNK_BYTES && (c->ctl != NULL || c->ctl_len == 0));
-	assert(c->asm_len <= w->mem.pool.buf_size);
+	assert(c->asm_len <= w->cfg->message_max_bytes);
 }
 
 void conn_check(const rc_worker *w, const rc_conn *c)

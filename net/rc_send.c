@@ -99,7 +99,7 @@ static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len
 			}
 			if (m->len - skip > RC_CHUNK_BYTES - len)
 				break;
-			memcpy(buf + len, m->frame + skip, m->len - skip);
+			rc_msg_copy(&w->mem.msgs, m, skip, buf + len, m->len - skip);
 			len += m->len - skip;
 			n++;
 			if (m->kind != RC_MSG_MISSED) {
@@ -121,7 +121,17 @@ static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len
 	return len;
 }
 
-/* The head frame is larger than a chunk: it goes alone, by reference (F_PINNED). */
+/* The head frame's bytes from where its last send stopped to the end of the buffer they are in:
+ * all of the rest, unless it is a large frame, which goes a buffer of its chain at a time. */
+static uint32_t head_piece(rc_worker *w, rc_conn *c, const uint8_t **p)
+{
+	rc_msg *m = rc_outq_peek(&c->q, &w->mem.qcfg, 0);
+	rc_span sp = rc_msg_span(&w->mem.msgs, m);
+	return (uint32_t)rc_span_piece(&sp, rc_outq_head_offset(&c->q), p);
+}
+
+/* The head frame is larger than a chunk: it goes alone, by reference (F_PINNED), one buffer of it
+ * per send. */
 static void send_head_by_reference(rc_worker *w, rc_conn *c)
 {
 	assert(!rc_outq_empty(&c->q));
@@ -133,7 +143,9 @@ static void send_head_by_reference(rc_worker *w, rc_conn *c)
 		observe_delivery(w, m);
 		rc_hist_observe(&w->hist.frames, 1);
 	}
-	submit_send(w, c, m->frame + off, m->len - off, false);
+	const uint8_t *p;
+	uint32_t n = head_piece(w, c, &p);
+	submit_send(w, c, p, n, false);
 }
 
 /* ---- flushing -------------------------------------------------------------------------------- */
@@ -228,18 +240,17 @@ static bool send_rest(rc_worker *w, rc_conn *c, int res, bool had_deadline)
 		return false;
 	uint32_t sent = res > 0 ? (uint32_t)res : 0;
 	if (c->flags & F_PINNED) {
-		rc_msg *m = rc_outq_peek(&c->q, &w->mem.qcfg, 0);
-		uint32_t off = rc_outq_head_offset(&c->q);
-		if (sent >= m->len - off)
+		const uint8_t *p;
+		if (sent >= head_piece(w, c, &p))
 			return false; /* complete */
 		if (sent > 0) {
 			struct rc_msg *done[1];
 			/* pops nothing: the head frame is not complete */
 			rc_outq_sent(&c->q, &w->mem.qcfg, &w->mem.qalloc, sent, done, 1);
 			rc_outq_pin(&c->q, 1);
-			off = rc_outq_head_offset(&c->q);
 		}
-		submit_send(w, c, m->frame + off, m->len - off, true);
+		uint32_t n = head_piece(w, c, &p);
+		submit_send(w, c, p, n, true);
 	} else {
 		assert(c->out != NULL);
 		if (c->out_done + sent >= c->out_len)
@@ -258,8 +269,8 @@ static uint32_t release_sent(rc_worker *w, rc_conn *c, int res)
 {
 	if (c->flags & F_PINNED) {
 		c->flags &= ~F_PINNED;
-		rc_msg *m = rc_outq_peek(&c->q, &w->mem.qcfg, 0);
-		uint32_t want = m->len - rc_outq_head_offset(&c->q);
+		const uint8_t *p;
+		uint32_t want = head_piece(w, c, &p);
 		struct rc_msg *done[1];
 		uint32_t n = rc_outq_sent(&c->q, &w->mem.qcfg, &w->mem.qalloc, res > 0 ? (size_t)res : 0,
 		                          done, 1);

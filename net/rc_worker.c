@@ -439,14 +439,16 @@ static void flush(rc_worker *w)
 
 /* ---- hand-offs in ---------------------------------------------------------------------------- */
 
-static void deliver(rc_worker *w, const rc_xmsg *x)
+/* x came from worker `from`: a large payload goes on over a chain of that worker's pool. */
+static void deliver(rc_worker *w, uint32_t from, const rc_xmsg *x)
 {
 	assert(x->kind == RC_XMSG_PUBLISH || x->kind == RC_XMSG_LOSS);
-	if (x->kind == RC_XMSG_PUBLISH)
-		ws_deliver(w, rc_xmsg_topic(x), x->topic_len, x->text, rc_xmsg_payload(x), x->len,
-		           x->pub_ns);
-	else
+	if (x->kind == RC_XMSG_PUBLISH) {
+		rc_span payload = rc_xmsg_payload_span(&w->group->workers[from]->xfer.xarena, x);
+		ws_deliver(w, rc_xmsg_topic(x), x->topic_len, x->text, &payload, x->pub_ns);
+	} else {
 		ws_lost(w, rc_xmsg_topic(x), x->topic_len, x->count);
+	}
 }
 
 /* Records to take from a mailbox at once: as many as the intake has room for if each were as
@@ -492,7 +494,7 @@ static uint32_t take_handoffs(rc_worker *w)
 			for (uint32_t i = 0; i < k; i++) {
 				uint32_t size = (uint32_t)rc_xmsg_size(x[i]->topic_len, x[i]->len);
 				w->xfer.in_len_now = size > w->xfer.in_len_now ? size : w->xfer.in_len_now;
-				deliver(w, x[i]);
+				deliver(w, from, x[i]);
 			}
 			xfer_release(w, from, x, k);
 		}

@@ -113,7 +113,9 @@ static int setup_region(rc_worker *w)
 	int r = rc_pool_init(&w->mem.pool, w->io.region, cfg->buffer_size_bytes, nbuf);
 	if (r < 0)
 		return r;
-	rc_pool_set_reserve(&w->mem.pool, cfg->pool_buffers / 8);
+	rc_pool_set_reserve(&w->mem.pool, rc_cfg_pool_reserve(cfg));
+	uint32_t chains = rc_cfg_large_buffers(cfg);
+	rc_pool_set_chain_max(&w->mem.pool, chains < cfg->pool_buffers ? chains : cfg->pool_buffers);
 	uint32_t ring_entries = 1;
 	while (ring_entries < cfg->recv_buffers)
 		ring_entries <<= 1;

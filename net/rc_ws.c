@@ -175,37 +175,62 @@ static void no_memory(rc_worker *w)
 	rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_NO_MEMORY));
 }
 
-/* The two ways a message is built; NULL (counted as a no_memory drop) when the pool or the
- * descriptor slab is exhausted. */
-static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, size_t plen,
-                          const uint8_t *payload, size_t len, uint32_t tid, uint64_t seq,
-                          uint8_t kind, enum rc_copy_reason why)
+/* A frame longer than a buffer: the frame header and prefix (head[0..n)), then the payload, from
+ * the start of a POOL buffer of its own on over its chain. Returns the message (which holds the
+ * buffer and so the chain), or NULL if the pool, the chains' cap or the slab has no room. */
+static rc_msg *copy_large(rc_worker *w, const uint8_t *head, size_t n, const rc_span *payload,
+                          uint32_t tid, uint64_t seq, uint8_t kind)
 {
-	assert((plen == 0 || prefix != NULL) && (len == 0 || payload != NULL));
-	size_t total = plen + len;
+	rc_pool *pool = &w->mem.pool;
+	int32_t b = rc_pool_alloc(pool);
+	if (b < 0)
+		return NULL;
+	uint8_t *f = rc_pool_data(pool, (uint32_t)b);
+	memcpy(f, head, n);
+	rc_msg *m = NULL;
+	if (rc_span_append_span(pool, (uint32_t)b, n, payload) == 0)
+		m = rc_msg_new(&w->mem.msgs, f, (uint32_t)(n + payload->len), tid, seq, kind);
+	rc_pool_unref(pool, (uint32_t)b); /* the message holds it now, or nobody does */
+	return m;
+}
+
+/* The two ways a message is built; NULL (counted as a no_memory drop) when the pool, the chains'
+ * cap or the descriptor slab is exhausted. */
+static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, size_t plen,
+                          const rc_span *payload, uint32_t tid, uint64_t seq, uint8_t kind,
+                          enum rc_copy_reason why)
+{
+	assert(plen <= RC_APP_PUB_HEADER_MAX && (plen == 0 || prefix != NULL));
+	size_t total = plen + payload->len;
 	size_t h = rc_frame_header_len(total, false);
-	uint8_t *f = h + total <= w->mem.pool.buf_size
-	                     ? rc_arena_alloc(&w->mem.arena, (uint32_t)(h + total))
-	                     : NULL;
-	if (f == NULL) {
+	rc_msg *m = NULL;
+	if (h + total <= w->mem.pool.buf_size) {
+		uint8_t *f = rc_arena_alloc(&w->mem.arena, (uint32_t)(h + total));
+		if (f != NULL) {
+			rc_frame_header_encode(f, opcode, true, total, NULL);
+			if (plen > 0) /* memcpy from NULL is undefined even for 0 bytes */
+				memcpy(f + h, prefix, plen);
+			rc_span_copy(payload, 0, f + h + plen, payload->len);
+			m = rc_msg_new(&w->mem.msgs, f, (uint32_t)(h + total), tid, seq, kind);
+		}
+	} else if (total <= UINT32_MAX - RC_FRAME_HEADER_MAX) {
+		uint8_t head[RC_FRAME_HEADER_MAX + RC_APP_PUB_HEADER_MAX];
+		rc_frame_header_encode(head, opcode, true, total, NULL);
+		if (plen > 0)
+			memcpy(head + h, prefix, plen);
+		m = copy_large(w, head, h + plen, payload, tid, seq, kind);
+	}
+	if (m == NULL) {
 		no_memory(w);
 		return NULL;
 	}
-	rc_frame_header_encode(f, opcode, true, total, NULL);
-	if (plen > 0) /* memcpy from NULL is undefined even for 0 bytes */
-		memcpy(f + h, prefix, plen);
-	if (len > 0)
-		memcpy(f + h + plen, payload, len);
 	if (why < RC_COPY_COUNT)
 		rc_metric_inc(&w->metrics, RC_M_COPIES(why));
-	rc_msg *m = rc_msg_new(&w->mem.msgs, f, (uint32_t)(h + total), tid, seq, kind);
-	if (m == NULL)
-		no_memory(w);
 	return m;
 }
 
 /* A frame in place: the server header written just before payload, inside a buffer the caller
- * holds. */
+ * holds (the payload may go on over the buffer's chain). */
 static rc_msg *frame_in_place(rc_worker *w, uint8_t opcode, uint8_t *payload, size_t len,
                               uint32_t tid, uint64_t seq, uint8_t kind)
 {
@@ -225,8 +250,10 @@ static bool may_publish(rc_worker *w, rc_conn *c)
 	return false;
 }
 
-/* A plain publisher's message on its publish= topic. */
-static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, size_t len)
+/* A plain publisher's message on its publish= topic: payload[0..len) in buffer buf (and on over its
+ * chain). */
+static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint32_t buf, uint8_t *payload,
+                          size_t len)
 {
 	assert(c->pub_topic >= 0 && !(c->flags & F_V1));
 	assert(opcode == RC_OPCODE_TEXT || opcode == RC_OPCODE_BINARY);
@@ -237,31 +264,50 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *pay
 	assert(t != NULL);
 	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
 	rc_metric_inc(&w->metrics, RC_M_PUBLISHED);
+	rc_span body = rc_span_of(&w->mem.pool, buf, payload, len);
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_v1 > 0) {
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
 		size_t hl = rc_app_pub_encode_header(env, opcode == RC_OPCODE_TEXT ? RC_APP_FLAG_TEXT : 0,
 		                                     t->name, t->name_len, seq);
-		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1,
+		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, &body, tid, seq, RC_MSG_V1,
 		                 RC_COPY_REENCODE);
 	}
 	if (t->subs_plain > 0)
 		mplain = frame_in_place(w, opcode, payload, len, tid, seq, RC_MSG_PLAIN);
-	xfer_publish(w, t->name, t->name_len, t->hash, opcode == RC_OPCODE_TEXT, payload, len);
+	xfer_publish(w, t->name, t->name_len, t->hash, opcode == RC_OPCODE_TEXT, &body);
 	fan_out(w, c, tid, mplain, mv1, w->time.turn_ns);
+}
+
+/* Parse a ringcast.v1 PUBLISH whose bytes are `whole` (its header is in the first piece, which
+ * holds at least RC_CFG_HEADROOM_BYTES; a large one goes on over its buffer's chain). */
+static enum rc_app_error parse_publish(const rc_span *whole, uint8_t *payload, rc_app_pub *pub)
+{
+	const uint8_t *first = payload;
+	size_t have = whole->len > 0 ? rc_span_piece(whole, 0, &first) : 0;
+	enum rc_app_error e = rc_app_pub_parse_head(payload, have, whole->len, pub);
+	if (e != RC_APP_OK || !(pub->flags & RC_APP_FLAG_TEXT))
+		return e;
+	rc_span text = rc_span_of(whole->pool, whole->buf, pub->payload.ptr, pub->payload.len);
+	if (rc_span_utf8_valid(&text))
+		return RC_APP_OK;
+	*pub = (rc_app_pub){ .reason = "text payload is not valid UTF-8" };
+	return RC_APP_ERR_BAD_PUBLISH;
 }
 
 /* A ringcast.v1 binary PUBLISH: the frame itself becomes the MESSAGE (sequence number written in
  * place), the bare payload is copied for plain subscribers. */
-static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
+static void publish_v1(rc_worker *w, rc_conn *c, uint32_t buf, uint8_t *payload, size_t len)
 {
 	assert(c->flags & F_V1);
 	rc_app_pub pub;
-	enum rc_app_error e = rc_app_pub_parse(payload, len, &pub);
+	rc_span whole = rc_span_of(&w->mem.pool, buf, payload, len);
+	enum rc_app_error e = parse_publish(&whole, payload, &pub);
 	if (e != RC_APP_OK) {
 		refuse(w, c, e, pub.reason);
 		return;
 	}
+	rc_span body = rc_span_of(&w->mem.pool, buf, pub.payload.ptr, pub.payload.len);
 	if (!may_publish(w, c))
 		return;
 	rc_metric_inc(&w->metrics, RC_M_PUBLISHED);
@@ -270,7 +316,7 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 	if (w->group->n > 1) {
 		uint32_t hash = id >= 0 ? rc_topic_get(&w->topics, (uint32_t)id)->hash
 		                        : rc_topics_hash(&w->topics, pub.topic.ptr, pub.topic.len);
-		xfer_publish(w, pub.topic.ptr, pub.topic.len, hash, text, pub.payload.ptr, pub.payload.len);
+		xfer_publish(w, pub.topic.ptr, pub.topic.len, hash, text, &body);
 	}
 	if (id < 0)
 		return; /* nobody here subscribes and nobody holds the topic: nothing to deliver */
@@ -280,8 +326,8 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 	rc_app_seq_write(pub.seq_slot, seq);
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_plain > 0)
-		mplain = copy_frame(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, pub.payload.ptr,
-		                    pub.payload.len, tid, seq, RC_MSG_PLAIN, RC_COPY_REENCODE);
+		mplain = copy_frame(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, &body, tid, seq,
+		                    RC_MSG_PLAIN, RC_COPY_REENCODE);
 	if (t->subs_v1 > 0)
 		mv1 = frame_in_place(w, RC_OPCODE_BINARY, payload, len, tid, seq, RC_MSG_V1);
 	fan_out(w, c, tid, mplain, mv1, w->time.turn_ns);
@@ -291,10 +337,10 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint8_t *payload, size_t len)
 
 /* A message published on another worker, for this worker's subscribers of its topic: numbered in
  * this worker's index and built here, in this worker's memory (core/rc_xmsg.h says why). */
-void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, const uint8_t *payload,
-                size_t len, uint64_t pub_ns)
+void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, const rc_span *payload,
+                uint64_t pub_ns)
 {
-	assert(tlen > 0 && tlen <= RC_APP_TOPIC_MAX && (len == 0 || payload != NULL));
+	assert(tlen > 0 && tlen <= RC_APP_TOPIC_MAX);
 	int id = rc_topic_find(&w->topics, topic, tlen);
 	if (id < 0)
 		return; /* the subscribers left meanwhile, or another topic shares the bucket */
@@ -308,12 +354,12 @@ void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, cons
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
 		size_t hl = rc_app_pub_encode_header(env, text ? RC_APP_FLAG_TEXT : 0, t->name, t->name_len,
 		                                     seq);
-		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, payload, len, tid, seq, RC_MSG_V1,
+		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, payload, tid, seq, RC_MSG_V1,
 		                 RC_COPY_HANDOFF);
 	}
 	if (t->subs_plain > 0)
-		mplain = copy_frame(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, payload, len, tid,
-		                    seq, RC_MSG_PLAIN, RC_COPY_HANDOFF);
+		mplain = copy_frame(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, payload, tid, seq,
+		                    RC_MSG_PLAIN, RC_COPY_HANDOFF);
 	fan_out(w, NULL, tid, mplain, mv1, pub_ns);
 }
 
@@ -336,7 +382,8 @@ void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 		return;
 	uint8_t body[RC_APP_NOTICE_MISSED_MAX];
 	size_t n = rc_app_notice_missed(body, sizeof body, t->name, t->name_len, count);
-	rc_msg *m = copy_frame(w, RC_OPCODE_TEXT, NULL, 0, body, n, tid, count, RC_MSG_MISSED,
+	rc_span notice = rc_span_bytes(body, n);
+	rc_msg *m = copy_frame(w, RC_OPCODE_TEXT, NULL, 0, &notice, tid, count, RC_MSG_MISSED,
 	                       RC_COPY_COUNT);
 	if (m != NULL) {
 		fan_out(w, NULL, tid, NULL, m, w->time.turn_ns);
@@ -423,9 +470,19 @@ static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 	notice(w, c, w->scratch, n);
 }
 
-static void command(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
+static void command(rc_worker *w, rc_conn *c, const rc_span *text)
 {
 	assert((c->flags & F_V1) && c->state == CS_OPEN);
+	/* A command is parsed whole from one piece. One longer than a piece (a large message) is
+	 * copied, as much of it as makes it too long, so the parser refuses it by its length. */
+	const uint8_t *p = text->at;
+	size_t n = text->len;
+	if (rc_span_chained(text)) {
+		static_assert(RC_APP_JSON_LEN_MAX < RC_SCRATCH_BYTES, "a command fits the scratch");
+		n = n <= RC_APP_JSON_LEN_MAX ? n : RC_APP_JSON_LEN_MAX + 1;
+		rc_span_copy(text, 0, w->scratch, n);
+		p = w->scratch;
+	}
 	rc_app_cmd cmd;
 	enum rc_app_error e = rc_app_cmd_parse(p, n, &cmd);
 	if (e != RC_APP_OK) {
@@ -441,8 +498,9 @@ static void command(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
 /* ---- messages ------------------------------------------------------------------------------- */
 
 /* A complete message: payload[0..len) inside pool buffer buf, which the caller holds, with room
- * for a server header just before it. */
-static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, size_t len)
+ * for a server header just before it; a large one goes on over buf's chain. */
+static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint32_t buf, uint8_t *payload,
+                    size_t len)
 {
 	assert(c->state == CS_OPEN && (len == 0 || payload != NULL));
 	if (c->route == ROUTE_ECHO) {
@@ -452,11 +510,12 @@ static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint8_t *payload, 
 		push(w, c, m, NULL);
 		rc_msg_unref(&w->mem.msgs, m);
 	} else if (!(c->flags & F_V1)) {
-		publish_plain(w, c, opcode, payload, len);
+		publish_plain(w, c, opcode, buf, payload, len);
 	} else if (opcode == RC_OPCODE_TEXT) {
-		command(w, c, payload, len);
+		rc_span text = rc_span_of(&w->mem.pool, buf, payload, len);
+		command(w, c, &text);
 	} else {
-		publish_v1(w, c, payload, len);
+		publish_v1(w, c, buf, payload, len);
 	}
 }
 
@@ -469,7 +528,7 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 	    ev->msg_end && ev->data_len == ev->frame_len &&
 	    (size_t)(ev->data - rc_pool_data(&w->mem.pool, buf)) >=
 	            rc_frame_header_len(ev->data_len, false)) {
-		message(w, c, ev->msg_opcode, ev->data, ev->data_len);
+		message(w, c, ev->msg_opcode, buf, ev->data, ev->data_len);
 		return;
 	}
 	if (c->asm_buf == RC_POOL_NONE) {
@@ -484,13 +543,23 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 		c->asm_op = ev->msg_opcode;
 		rc_metric_inc(&w->metrics, RC_M_COPIES(ev->fin ? RC_COPY_SPANNING : RC_COPY_FRAGMENTED));
 	}
-	uint8_t *base = rc_pool_data(&w->mem.pool, c->asm_buf) + RC_CFG_HEADROOM_BYTES;
-	assert(c->asm_len + ev->data_len <= w->mem.pool.buf_size - RC_CFG_HEADROOM_BYTES);
-	if (ev->data_len > 0)
-		memcpy(base + c->asm_len, ev->data, ev->data_len);
+	/* A message longer than the buffer goes on over the buffer's chain (core/rc_pool.h). */
+	assert(c->asm_len + ev->data_len <= w->cfg->message_max_bytes);
+	int r = rc_span_append(&w->mem.pool, c->asm_buf, RC_CFG_HEADROOM_BYTES + (size_t)c->asm_len,
+	                       ev->data, ev->data_len);
+	if (r < 0) {
+		no_memory(w);
+		if (r == -ENOSPC)
+			conn_close(w, c, RC_CLOSE_TOO_BIG, RC_CLOSED_TOO_BIG,
+			           "large messages would go over large-bytes-max");
+		else
+			conn_close(w, c, RC_CLOSE_TRY_AGAIN, RC_CLOSED_IO_ERROR, "server out of buffers");
+		return;
+	}
 	c->asm_len += (uint32_t)ev->data_len;
 	if (ev->msg_end) {
-		message(w, c, c->asm_op, base, c->asm_len);
+		uint8_t *base = rc_pool_data(&w->mem.pool, c->asm_buf) + RC_CFG_HEADROOM_BYTES;
+		message(w, c, c->asm_op, c->asm_buf, base, c->asm_len);
 		conn_release_asm(w, c); /* the messages made from it hold it now */
 	}
 }

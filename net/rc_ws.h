@@ -29,8 +29,8 @@ void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf);
 /* A message published on another worker at pub_ns, for this worker's subscribers of its topic:
  * numbered in this worker's topic index and built in this worker's memory (core/rc_xmsg.h says
  * why). */
-void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, const uint8_t *payload,
-                size_t len, uint64_t pub_ns);
+void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, const rc_span *payload,
+                uint64_t pub_ns);
 
 /* count messages of a topic were lost on their way from another worker: they take numbers here and
  * every ringcast.v1 subscriber of the topic is told, in order (docs/protocol.md 6.5). */

@@ -60,7 +60,7 @@ static bool tell_losses(rc_worker *w, uint32_t to)
 	uint32_t i = 0;
 	for (; i < o->nloss; i++) {
 		xfer_loss *l = &o->loss[i];
-		rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, RC_XMSG_LOSS, false, l->name, l->len, NULL, 0,
+		rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, RC_XMSG_LOSS, false, l->name, l->len, NULL,
 		                         l->count, 1);
 		if (x == NULL)
 			break;
@@ -77,7 +77,7 @@ static bool tell_losses(rc_worker *w, uint32_t to)
 }
 
 void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash, bool text,
-                  const uint8_t *payload, size_t len)
+                  const rc_span *payload)
 {
 	rc_group *g = w->group;
 	if (g->n == 1)
@@ -86,8 +86,8 @@ void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash
 	if (mask == 0)
 		return;
 	uint32_t holders = (uint32_t)__builtin_popcountll(mask);
-	rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, RC_XMSG_PUBLISH, text, topic, tlen, payload, len, 1,
-	                         holders);
+	rc_xmsg *x =
+	        rc_xmsg_new(&w->xfer.xarena, RC_XMSG_PUBLISH, text, topic, tlen, payload, 1, holders);
 	if (x != NULL)
 		x->pub_ns = w->time.turn_ns;
 	while (mask != 0) {

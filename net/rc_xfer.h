@@ -38,9 +38,10 @@
 #define RC_XFER_BUDGET 4096u
 
 /* A message published on this worker: hand it to every other worker with subscribers for its topic
- * (hash: the topic's hash in the group's seed). Never blocks; losses are counted and told later. */
+ * (hash: the topic's hash in the group's seed). The payload is copied (a large one over a chain of
+ * this worker's pool, core/rc_xmsg.h). Never blocks; losses are counted and told later. */
 void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash, bool text,
-                  const uint8_t *payload, size_t len);
+                  const rc_span *payload);
 
 /* Loop phase, after the turn's publishes: tell remembered losses where there is room now. */
 void xfer_flush(rc_worker *w);

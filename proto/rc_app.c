@@ -94,8 +94,19 @@ static enum rc_app_error pub_fail(rc_app_pub *out, enum rc_app_error e, const ch
 
 enum rc_app_error rc_app_pub_parse(uint8_t *p, size_t n, rc_app_pub *out)
 {
+	enum rc_app_error e = rc_app_pub_parse_head(p, n, n, out);
+	if (e == RC_APP_OK && (out->flags & RC_APP_FLAG_TEXT) &&
+	    !rc_utf8_valid(out->payload.ptr, out->payload.len)) {
+		*out = (rc_app_pub){ 0 };
+		return pub_fail(out, RC_APP_ERR_BAD_PUBLISH, "text payload is not valid UTF-8");
+	}
+	return e;
+}
+
+enum rc_app_error rc_app_pub_parse_head(uint8_t *p, size_t have, size_t n, rc_app_pub *out)
+{
 	assert(p || n == 0);
-	assert(out);
+	assert(out && have <= n && have >= (n < RC_APP_PUB_HEADER_MAX ? n : RC_APP_PUB_HEADER_MAX));
 	*out = (rc_app_pub){ 0 };
 	if (n == 0)
 		return pub_fail(out, RC_APP_ERR_BAD_PUBLISH, "empty binary message");
@@ -115,8 +126,6 @@ enum rc_app_error rc_app_pub_parse(uint8_t *p, size_t n, rc_app_pub *out)
 	if (!rc_app_topic_valid(p + 3, topic_len))
 		return pub_fail(out, RC_APP_ERR_BAD_TOPIC,
 		                "topic with a byte outside A-Z a-z 0-9 . _ - : / @");
-	if ((flags & RC_APP_FLAG_TEXT) && !rc_utf8_valid(p + hdr, n - hdr))
-		return pub_fail(out, RC_APP_ERR_BAD_PUBLISH, "text payload is not valid UTF-8");
 	out->flags = flags;
 	out->topic = (rc_app_slice){ .ptr = p + 3, .len = topic_len };
 	out->seq_slot = p + 3 + topic_len;

@@ -247,6 +247,13 @@ typedef struct rc_app_pub {
  * p is not const because out->seq_slot points into it; the parser writes nothing. */
 enum rc_app_error rc_app_pub_parse(uint8_t *p, size_t n, rc_app_pub *out);
 
+/* rc_app_pub_parse for a message of n bytes of which only the first `have` are at p (have >=
+ * min(n, RC_APP_PUB_HEADER_MAX)): the rest is elsewhere (a large message in pieces). Parses and
+ * checks the header the same way; the payload's UTF-8 is NOT checked: the caller checks the
+ * n - 11 - L payload bytes (out->payload.len) where they are. out->payload.ptr points at its
+ * first byte, of which have - 11 - L are at p. */
+enum rc_app_error rc_app_pub_parse_head(uint8_t *p, size_t have, size_t n, rc_app_pub *out);
+
 /* The length of the header (everything before the payload) for a topic of topic_len bytes. */
 static inline size_t rc_app_pub_header_len(size_t topic_len)
 {

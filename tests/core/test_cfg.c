@@ -145,11 +145,12 @@ Test(cfg, defaults_are_the_documented_ones_and_valid)
 	cr_assert_eq(c.close_timeout_ms, 3000);
 	cr_assert_eq(c.drain_timeout_ms, 10000);
 	cr_assert_eq(c.buffer_size_bytes, 65536);
-	cr_assert_eq(c.message_max_bytes, 65536 - RC_CFG_HEADROOM_BYTES);
+	cr_assert_eq(c.message_max_bytes, 1u << 20);
+	cr_assert_eq(c.large_bytes_max, 64u << 20);
 	cr_assert_eq(c.recv_buffers, 1024);
 	cr_assert_eq(c.pool_buffers, 2048);
 	cr_assert_eq(c.queue_msgs_max, 1024);
-	cr_assert_eq(c.queue_bytes_max, 1u << 20);
+	cr_assert_eq(c.queue_bytes_max, 4u << 20);
 	cr_assert_eq(c.slow_policy, RC_OUTQ_DROP_OLDEST);
 	cr_assert_eq(c.header_bytes_max, 8192);
 	cr_assert_eq(c.header_fields_max, 100);
@@ -196,11 +197,12 @@ static const struct {
 	{ "close-timeout-ms", { "1", "2", "3" }, { "1", "2", "3" } },
 	{ "drain-timeout-ms", { "1", "2", "3" }, { "1", "2", "3" } },
 	{ "message-max-bytes", { "1000", "2K", "1" }, { "1000", "2048", "1" } },
+	{ "large-bytes-max", { "2M", "1G", "2G" }, { "2097152", "1073741824", "2147483648" } },
 	{ "buffer-size-bytes", { "128K", "262144", "16M" }, { "131072", "262144", "16777216" } },
 	{ "recv-buffers", { "1", "2", "32768" }, { "1", "2", "32768" } },
 	{ "pool-buffers", { "100", "200", "300" }, { "100", "200", "300" } },
 	{ "queue-msgs-max", { "1", "2", "8192" }, { "1", "2", "8192" } },
-	{ "queue-bytes-max", { "100000", "2m", "3M" }, { "100000", "2097152", "3145728" } },
+	{ "queue-bytes-max", { "1100000", "2m", "3M" }, { "1100000", "2097152", "3145728" } },
 	{ "slow-policy",
 	  { "conflate", "disconnect", "drop-newest" },
 	  { "conflate", "disconnect", "drop-newest" } },
@@ -375,10 +377,10 @@ Test(cfg, command_line_errors)
 	      "/nonexistent/ringcast.conf");
 	/* values are all checked before validation; validation comes last */
 	FAILS(-EINVAL,
-	      "message-max-bytes 70000 needs 256 bytes of header room in one buffer, more "
-	      "than buffer-size-bytes 65536: raise buffer-size-bytes or lower message-max-bytes to "
-	      "at most 65280",
-	      "--message-max-bytes=70000");
+	      "message-max-bytes 1048576 takes 17 buffers of 65536 bytes with its header room, more "
+	      "than large-bytes-max 1048576 holds (16): raise large-bytes-max to at least 1114112 or "
+	      "lower message-max-bytes",
+	      "--large-bytes-max=1M");
 }
 
 /* getopt's state is global: a second call in the same process starts from scratch. */
@@ -587,11 +589,12 @@ Test(cfg, integers_strict)
 	} r[] = {
 		{ "max-connections", 1, 1u << 20 },     { "handshake-timeout-ms", 1, 86400000 },
 		{ "idle-timeout-ms", 1, 86400000 },     { "close-timeout-ms", 1, 86400000 },
-		{ "drain-timeout-ms", 1, 86400000 },    { "message-max-bytes", 1, (16u << 20) - 256 },
+		{ "drain-timeout-ms", 1, 86400000 },    { "message-max-bytes", 1, 1u << 30 },
 		{ "pool-buffers", 1, 1u << 24 },        { "queue-bytes-max", 1, 1u << 30 },
 		{ "header-bytes-max", 256, 1u << 20 },  { "header-fields-max", 8, 1000 },
 		{ "topics-max", 1, 1u << 24 },          { "subscriptions-max", 1, 1u << 28 },
 		{ "topics-per-connection-max", 1, 64 }, { "workers", 0, 1024 },
+		{ "large-bytes-max", 1, 2u << 30 },
 	};
 	for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
 		char v[32];
@@ -1085,25 +1088,45 @@ Test(cfg, validate_every_relation_at_its_boundary)
 {
 	rc_cfg c;
 
-	/* message + header room in one buffer */
+	/* the largest message with its header room: in one buffer, or in a chain within
+	 * large-bytes-max */
 	rc_cfg_defaults(&c);
+	c.queue_bytes_max = 64u << 20;
+	c.message_max_bytes = (64u << 20) - 256;
+	assert_valid(&c);
+	c.message_max_bytes++;
+	assert_invalid(&c, "message-max-bytes 67108609 takes 1025 buffers of 65536 bytes with its "
+	                   "header room, more than large-bytes-max 67108864 holds (1024): raise "
+	                   "large-bytes-max to at least 67174400 or lower message-max-bytes");
+	/* one buffer needs no large-message memory at all */
+	rc_cfg_defaults(&c);
+	c.large_bytes_max = 1;
 	c.message_max_bytes = 65280;
 	assert_valid(&c);
-	c.message_max_bytes = 65281;
-	assert_invalid(&c, "message-max-bytes 65281 needs 256 bytes of header room in one buffer, "
-	                   "more than buffer-size-bytes 65536: raise buffer-size-bytes or lower "
-	                   "message-max-bytes to at most 65280");
 
-	/* a queue holds the largest message */
+	/* ... and within the pool above its reserve (2048 - 256 buffers) */
 	rc_cfg_defaults(&c);
-	c.queue_bytes_max = c.message_max_bytes;
+	c.large_bytes_max = 1u << 30;
+	c.queue_bytes_max = 1792u * 65536;
+	c.message_max_bytes = 1792u * 65536 - 256;
 	assert_valid(&c);
-	c.queue_bytes_max = c.message_max_bytes - 1;
-	assert_invalid(&c, "queue-bytes-max 65279 is below message-max-bytes 65280: a queue could "
-	                   "never hold the largest message");
+	c.message_max_bytes++;
+	assert_invalid(&c, "message-max-bytes 117440257 takes 1793 buffers of 65536 bytes with its "
+	                   "header room, more than the 1792 that pool-buffers 2048 leaves above its "
+	                   "reserve of one eighth: raise pool-buffers or lower message-max-bytes");
+
+	/* a queue holds the largest message with its headers */
+	rc_cfg_defaults(&c);
+	c.queue_bytes_max = c.message_max_bytes + 256;
+	assert_valid(&c);
+	c.queue_bytes_max--;
+	assert_invalid(&c, "queue-bytes-max 1048831 is below message-max-bytes 1048576 plus 256 bytes "
+	                   "of headers: a queue could never hold the largest message (raise "
+	                   "queue-bytes-max to at least 1048832)");
 
 	/* the pool holds one full queue */
 	rc_cfg_defaults(&c);
+	c.message_max_bytes = 65280;
 	c.pool_buffers = 16;
 	c.queue_bytes_max = 16 * 65536;
 	assert_valid(&c);

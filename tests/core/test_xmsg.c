@@ -2,7 +2,8 @@
  *
  * Single thread: layout (topic, payload, alignment, sizes), the arena rolling over buffers, holds
  * and the pool reference (a buffer goes home exactly when the arena has moved on and every holder
- * released), LOSS records, a message too big for a buffer, an exhausted pool; interest bits set
+ * released), LOSS records, a message too long for a buffer (alone in a buffer, on over its chain,
+ * released locally and remotely, refused over the chains' cap), an exhausted pool; interest bits set
  * and cleared on the 0 <-> 1 transitions of each bucket, per worker.
  *
  * The hammer, the way the server uses them: one owner thread builds rc_xmsgs for R receiver threads
@@ -11,7 +12,8 @@
  * holds remotely, batched per buffer like net/rc_xfer.c; the owner collects the buffers that come
  * home and keeps building (the pool is small, so every buffer goes round many times). At the end,
  * after the owner drops the arena: every buffer is free again, the pool validates, each receiver
- * saw every message once and in order, and the remote frees add up. */
+ * saw every message once and in order, and the remote frees add up. Every 1000th message is large:
+ * its chain goes home through the remote path with its head. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -65,6 +67,13 @@ static void fx_fini(fixture *f)
 static const uint8_t TOPIC[] = "ticks.AAPL";
 #define TLEN (sizeof TOPIC - 1)
 
+/* A PUBLISH of n bytes at p (plain memory) for `holders` receivers. */
+static rc_xmsg *xpub(rc_xarena *a, bool text, const uint8_t *p, size_t n, uint32_t holders)
+{
+	rc_span payload = rc_span_bytes(p, n);
+	return rc_xmsg_new(a, RC_XMSG_PUBLISH, text, TOPIC, TLEN, &payload, 1, holders);
+}
+
 Test(xmsg, layout_and_content)
 {
 	fixture f;
@@ -72,8 +81,7 @@ Test(xmsg, layout_and_content)
 	uint8_t payload[100];
 	for (size_t i = 0; i < sizeof payload; i++)
 		payload[i] = (uint8_t)(i * 7);
-	rc_xmsg *x =
-	        rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, true, TOPIC, TLEN, payload, sizeof payload, 1, 2);
+	rc_xmsg *x = xpub(&f.a, true, payload, sizeof payload, 2);
 	cr_assert_not_null(x);
 	cr_assert_eq((uintptr_t)x % 8, 0);
 	cr_assert_eq(x->kind, RC_XMSG_PUBLISH);
@@ -86,7 +94,7 @@ Test(xmsg, layout_and_content)
 	cr_assert_eq(rc_pool_kind(&f.pool, x->buf), RC_BUF_POOL);
 	cr_assert_eq(rc_pool_refs(&f.pool, x->buf), 1, "one pool reference whatever the holds");
 	cr_assert_eq(atomic_load(&f.a.holds[x->buf]), 3, "the arena's hold and two receivers'");
-	rc_xmsg *y = rc_xmsg_new(&f.a, RC_XMSG_LOSS, false, TOPIC, TLEN, NULL, 0, 17, 1);
+	rc_xmsg *y = rc_xmsg_new(&f.a, RC_XMSG_LOSS, false, TOPIC, TLEN, NULL, 17, 1);
 	cr_assert_not_null(y);
 	cr_assert_eq(y->buf, x->buf);
 	cr_assert_eq((uint8_t *)y - (uint8_t *)x, (ptrdiff_t)rc_xmsg_size(TLEN, sizeof payload));
@@ -116,8 +124,7 @@ Test(xmsg, rolls_over_and_buffers_go_home)
 	uint32_t first = RC_POOL_NONE, bufs[8];
 	size_t per = BUF / rc_xmsg_size(TLEN, sizeof payload);
 	for (size_t i = 0; i < per * 3; i++) {
-		rc_xmsg *x = rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, payload, sizeof payload,
-		                         1, 1);
+		rc_xmsg *x = xpub(&f.a, false, payload, sizeof payload, 1);
 		cr_assert_not_null(x, "message %zu", i);
 		if (first == RC_POOL_NONE)
 			first = x->buf;
@@ -140,17 +147,15 @@ Test(xmsg, rolls_over_and_buffers_go_home)
 	fx_fini(&f);
 }
 
-Test(xmsg, too_big_and_pool_empty)
+Test(xmsg, pool_empty)
 {
 	fixture f;
 	fx_init(&f, 2);
-	static uint8_t big[BUF];
-	cr_assert_null(rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, big, BUF - 16, 1, 1));
-	uint32_t a = rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, big, 3000, 1, 1)->buf;
-	uint32_t b = rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, big, 3000, 1, 1)->buf;
+	static uint8_t big[3000];
+	uint32_t a = xpub(&f.a, false, big, sizeof big, 1)->buf;
+	uint32_t b = xpub(&f.a, false, big, sizeof big, 1)->buf;
 	cr_assert_neq(a, b);
-	cr_assert_null(rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, big, 3000, 1, 1),
-	               "no buffer left");
+	cr_assert_null(xpub(&f.a, false, big, sizeof big, 1), "no buffer left");
 	struct rc_pool_stats st;
 	rc_pool_stats(&f.pool, &st);
 	cr_assert_eq(st.alloc_failed, 1);
@@ -159,15 +164,66 @@ Test(xmsg, too_big_and_pool_empty)
 	fx_fini(&f);
 }
 
+/* A hand-off too long for a buffer: alone in a buffer of its own, its payload on over the
+ * buffer's chain, read back whole through the span; the last release (local or remote) sends the
+ * whole chain home; no room in the chains' cap: NULL, nothing held. */
+static void large_round(bool remote)
+{
+	fixture f;
+	fx_init(&f, 6);
+	static uint8_t big[2 * BUF + 777], back[sizeof big];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (uint8_t)(i * 13 + 5);
+	rc_xmsg *small = xpub(&f.a, false, big, 100, 1); /* the arena's current buffer */
+	rc_xmsg *x = xpub(&f.a, true, big, sizeof big, 2);
+	cr_assert_not_null(x);
+	cr_assert_neq(x->buf, small->buf, "not in the arena's buffer");
+	cr_assert_eq((uint8_t *)x, rc_pool_data(&f.pool, x->buf), "at the start of its buffer");
+	cr_assert_eq(x->len, sizeof big);
+	cr_assert_eq(x->text, 1);
+	cr_assert_arr_eq(rc_xmsg_topic(x), TOPIC, TLEN);
+	rc_span sp = rc_xmsg_payload_span(&f.a, x);
+	cr_assert(rc_span_chained(&sp));
+	rc_span_copy(&sp, 0, back, sizeof back);
+	cr_assert_arr_eq(back, big, sizeof big);
+	struct rc_pool_stats st;
+	rc_pool_stats(&f.pool, &st);
+	cr_assert_eq(st.chained, 3, "head and two more for %zu bytes", sizeof big);
+	cr_assert_eq(atomic_load(&f.a.holds[x->buf]), 2, "two receivers, no arena hold");
+	rc_xmsg_release(&f.a, x->buf, 1, !remote);
+	cr_assert_eq(rc_pool_free_count(&f.pool), 2);
+	rc_xmsg_release(&f.a, x->buf, 1, !remote);
+	if (remote)
+		cr_assert_eq(rc_pool_collect_remote(&f.pool), 1, "the head comes home, with its chain");
+	cr_assert_eq(rc_pool_free_count(&f.pool), 5);
+	rc_pool_stats(&f.pool, &st);
+	cr_assert_eq(st.chained, 0);
+	rc_pool_set_chain_max(&f.pool, 2);
+	cr_assert_null(xpub(&f.a, false, big, sizeof big, 1), "over the cap");
+	cr_assert_eq(rc_pool_free_count(&f.pool), 5, "what it took went back");
+	rc_xmsg_release(&f.a, small->buf, 1, true);
+	fx_fini(&f);
+}
+
+Test(xmsg, large_goes_over_a_chain)
+{
+	large_round(false);
+}
+
+Test(xmsg, large_released_remotely)
+{
+	large_round(true);
+}
+
 Test(xmsg, remote_release_goes_through_the_remote_stack)
 {
 	fixture f;
 	fx_init(&f, 2);
 	static uint8_t big[3000];
-	rc_xmsg *x = rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, big, sizeof big, 1, 2);
+	rc_xmsg *x = xpub(&f.a, false, big, sizeof big, 2);
 	uint32_t buf = x->buf;
 	/* The next one does not fit: the arena moves on, two receivers hold the first buffer. */
-	rc_xmsg *y = rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, big, sizeof big, 1, 1);
+	rc_xmsg *y = xpub(&f.a, false, big, sizeof big, 1);
 	cr_assert_neq(y->buf, buf);
 	rc_xmsg_release(&f.a, y->buf, 1, true);
 	rc_xmsg_release(&f.a, buf, 1, false);
@@ -230,6 +286,14 @@ typedef struct rarg {
 	uint32_t r;
 } rarg;
 
+/* Payload length of message seq: 8..207 bytes, and every 1000th one over two buffers long (a
+ * large message, over a chain). */
+#define HAMMER_LEN_MAX (2 * BUF + 300)
+static uint32_t hammer_len(uint64_t seq)
+{
+	return seq % 1000 == 999 ? HAMMER_LEN_MAX : 8 + (uint32_t)(seq % 200);
+}
+
 static uint64_t mix(uint64_t seq)
 {
 	uint64_t z = seq * 0x9e3779b97f4a7c15u;
@@ -241,6 +305,7 @@ static void *receiver(void *p)
 	rarg *ra = p;
 	hammer *h = ra->h;
 	rc_mail recs[64];
+	uint8_t body[HAMMER_LEN_MAX];
 	uint64_t expect = 0, sum = 0;
 	bool ok = true;
 	while (expect < HAMMER_MSGS) {
@@ -253,11 +318,16 @@ static void *receiver(void *p)
 		for (uint32_t i = 0; i < k; i++) {
 			const rc_xmsg *x = (const rc_xmsg *)(uintptr_t)recs[i].a;
 			uint64_t seq;
-			memcpy(&seq, rc_xmsg_payload(x), sizeof seq);
-			ok = ok && seq == expect && x->len == 8 + seq % 200 && x->topic_len == TLEN &&
+			rc_span sp = rc_xmsg_payload_span(&h->f.a, x);
+			ok = ok && x->len <= sizeof body;
+			if (!ok)
+				break;
+			rc_span_copy(&sp, 0, body, x->len);
+			memcpy(&seq, body, sizeof seq);
+			ok = ok && seq == expect && x->len == hammer_len(seq) && x->topic_len == TLEN &&
 			     memcmp(rc_xmsg_topic(x), TOPIC, TLEN) == 0;
 			for (uint32_t j = 8; j < x->len; j++)
-				ok = ok && rc_xmsg_payload(x)[j] == (uint8_t)(seq + j);
+				ok = ok && body[j] == (uint8_t)(seq + j);
 			sum += mix(seq);
 			expect++;
 			if (x->buf != buf && holds > 0) {
@@ -290,17 +360,16 @@ static void hammer_run(uint32_t nrecv)
 		args[r] = (rarg){ .h = &h, .r = r };
 		cr_assert_eq(pthread_create(&t[r], NULL, receiver, &args[r]), 0);
 	}
-	uint8_t payload[8 + 200];
+	static uint8_t payload[HAMMER_LEN_MAX];
 	uint64_t collected = 0, expect_sum = 0;
 	for (uint64_t seq = 0; seq < HAMMER_MSGS; seq++) {
-		uint32_t len = 8 + (uint32_t)(seq % 200);
+		uint32_t len = hammer_len(seq);
 		memcpy(payload, &seq, 8);
 		for (uint32_t j = 8; j < len; j++)
 			payload[j] = (uint8_t)(seq + j);
 		expect_sum += mix(seq);
 		rc_xmsg *x;
-		while ((x = rc_xmsg_new(&h.f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, payload, len, 1,
-		                        nrecv)) == NULL) {
+		while ((x = xpub(&h.f.a, false, payload, len, nrecv)) == NULL) {
 			collected += rc_pool_collect_remote(&h.f.pool);
 			sched_yield();
 		}
@@ -350,7 +419,7 @@ Test(xmsg, idle_lets_go_only_when_every_holder_released)
 	fixture f;
 	fx_init(&f, 2);
 	cr_assert_not(rc_xarena_idle(&f.a), "no buffer yet");
-	rc_xmsg *x = rc_xmsg_new(&f.a, RC_XMSG_PUBLISH, false, TOPIC, TLEN, NULL, 0, 1, 2);
+	rc_xmsg *x = xpub(&f.a, false, NULL, 0, 2);
 	uint32_t buf = x->buf;
 	cr_assert_not(rc_xarena_idle(&f.a), "two receivers hold it");
 	rc_xmsg_release(&f.a, buf, 1, false);
