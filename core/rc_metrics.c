@@ -21,6 +21,7 @@ static const char *const buf_states[RC_BUFS_COUNT] = {
 	[RC_BUFS_RECV_KERNEL] = "recv_kernel",
 	[RC_BUFS_RECV_HELD] = "recv_held",
 	[RC_BUFS_RECV_RETURNED] = "recv_returned",
+	[RC_BUFS_CHAIN] = "chain",
 };
 
 static const char *const reject_reasons[RC_REJECT_COUNT] = {
@@ -99,6 +100,9 @@ static const struct family families[] = {
 	ONE(RC_M_TOPICS, true, "topics", "Topics that exist."),
 	ONE(RC_M_SUBSCRIPTIONS, true, "subscriptions", "Subscriptions (connection, topic pairs)."),
 	ONE(RC_M_QUEUED_BYTES, true, "queued_bytes", "Bytes waiting in outbound queues."),
+	ONE(RC_M_LARGE_BYTES, true, "large_message_bytes",
+	    "Pool bytes held by messages longer than one buffer (their chains), at most "
+	    "large-bytes-max per worker."),
 	FAM(RC_M_BUFFERS_BASE, RC_BUFS_COUNT, true, "buffers",
 	    "Pool buffers by state; the states add up to the pool's size.", "state", buf_states),
 	ONE(RC_M_ACCEPTED, false, "connections_accepted_total", "Connections accepted."),
@@ -127,6 +131,9 @@ static const struct family families[] = {
 	    "Messages moved out of a receive buffer into a pool arena at the end of an iteration."),
 	ONE(RC_M_BUFFER_ALLOC_FAILURES, false, "buffer_alloc_failures_total",
 	    "Pool buffer allocations that found no free buffer."),
+	ONE(RC_M_LARGE_REFUSALS, false, "large_message_refusals_total",
+	    "Buffers a message longer than one buffer needed and did not get: over large-bytes-max, "
+	    "or the pool at its reserve."),
 	FAM(RC_M_HANDOFFS_BASE, RC_HANDOFF_COUNT, false, "handoffs_total",
 	    "Messages handed to another worker, once per receiving worker, by result.", "result",
 	    handoff_results),
@@ -178,8 +185,11 @@ void rc_metrics_set_pool(rc_metrics *m, const struct rc_pool_stats *s)
 	rc_metric_set(m, RC_M_BUFFERS(RC_BUFS_RECV_KERNEL), s->recv_kernel);
 	rc_metric_set(m, RC_M_BUFFERS(RC_BUFS_RECV_HELD), s->recv_held);
 	rc_metric_set(m, RC_M_BUFFERS(RC_BUFS_RECV_RETURNED), s->recv_returned);
-	/* A counter, but the pool keeps it: copy its running total rather than counting twice. */
+	rc_metric_set(m, RC_M_BUFFERS(RC_BUFS_CHAIN), s->linked);
+	rc_metric_set(m, RC_M_LARGE_BYTES, (uint64_t)s->chained * s->buf_size);
+	/* Counters, but the pool keeps them: copy its running totals rather than counting twice. */
 	atomic_store_explicit(&m->v[RC_M_BUFFER_ALLOC_FAILURES], s->alloc_failed, memory_order_relaxed);
+	atomic_store_explicit(&m->v[RC_M_LARGE_REFUSALS], s->chain_refused, memory_order_relaxed);
 }
 
 void rc_metrics_add(rc_metrics *dst, const rc_metrics *src)

@@ -78,13 +78,14 @@ enum rc_handoff_result {
 	RC_HANDOFF_COUNT
 };
 
-/* Where a pool buffer is; the five states of rc_pool_stats, which add up to the pool's count. */
+/* Where a pool buffer is; the six states of rc_pool_stats, which add up to the pool's count. */
 enum rc_buf_state {
 	RC_BUFS_FREE,
 	RC_BUFS_POOL,          /* handed out: arenas, staging, slow-path copies, queue storage */
 	RC_BUFS_RECV_KERNEL,   /* lent to the provided-buffer ring, with the kernel */
 	RC_BUFS_RECV_HELD,     /* filled by the kernel, still referenced */
 	RC_BUFS_RECV_RETURNED, /* released, waiting to be given back to the ring */
+	RC_BUFS_CHAIN,         /* in a chain after its head: the rest of a large message */
 	RC_BUFS_COUNT
 };
 
@@ -118,6 +119,7 @@ enum rc_metric {
 	RC_M_TOPICS,        /* topics that exist */
 	RC_M_SUBSCRIPTIONS, /* (connection, topic) subscriptions */
 	RC_M_QUEUED_BYTES,  /* bytes waiting in outbound queues */
+	RC_M_LARGE_BYTES,   /* pool bytes held by large messages (chains, heads included) */
 	RC_M_BUFFERS_BASE,  /* family: pool buffers by state (enum rc_buf_state) */
 	/* counters */
 	RC_M_ACCEPTED = RC_M_BUFFERS_BASE + RC_BUFS_COUNT, /* connections accepted */
@@ -138,6 +140,8 @@ enum rc_metric {
 	/* messages moved out of a receive buffer into a POOL arena */
 	RC_M_PROMOTIONS = RC_M_COPIES_BASE + RC_COPY_COUNT,
 	RC_M_BUFFER_ALLOC_FAILURES, /* pool allocations that found no free buffer */
+	/* buffers a large message needed and did not get (large-bytes-max, or the pool's reserve) */
+	RC_M_LARGE_REFUSALS,
 	RC_M_HANDOFFS_BASE, /* family: messages handed to other workers (enum rc_handoff_result) */
 	/* hand-offs taken from mailboxes */
 	RC_M_HANDOFFS_RECEIVED = RC_M_HANDOFFS_BASE + RC_HANDOFF_COUNT,

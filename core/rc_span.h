@@ -27,7 +27,7 @@
 
 typedef struct rc_span {
 	const rc_pool *pool; /* NULL: plain memory, all contiguous (rc_span_bytes) */
-	const uint8_t *at; /* first byte, inside buf */
+	const uint8_t *at;   /* first byte, inside buf */
 	size_t len;
 	uint32_t buf; /* the buffer holding `at`: a chain's head when the span is chained */
 } rc_span;

@@ -104,7 +104,8 @@ static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len
 			n++;
 			if (m->kind != RC_MSG_MISSED) {
 				rc_metric_inc(&w->metrics, RC_M_DELIVERED);
-				observe_delivery(w, m);
+				if (skip == 0) /* else its first send, by reference, was observed */
+					observe_delivery(w, m);
 				(*msgs)++;
 			}
 		}

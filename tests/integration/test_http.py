@@ -23,8 +23,10 @@ REQUIRED_METRICS = {
     "ringcast_topics": ("gauge", None, ()),
     "ringcast_subscriptions": ("gauge", None, ()),
     "ringcast_queued_bytes": ("gauge", None, ()),
+    "ringcast_large_message_bytes": ("gauge", None, ()),
     "ringcast_buffers": ("gauge", "state", ("free", "pool", "recv_kernel", "recv_held",
-                                            "recv_returned")),
+                                            "recv_returned", "chain")),
+    "ringcast_large_message_refusals_total": ("counter", None, ()),
     "ringcast_connections_accepted_total": ("counter", None, ()),
     "ringcast_connections_rejected_total": ("counter", "reason", (
         "over_limit", "bad_request", "forbidden", "not_found", "method", "upgrade_required",
