@@ -253,11 +253,15 @@ static void cancel_recv_for_rearm(rc_worker *w, rc_conn *c)
 }
 
 /* Our close frame for a code other than 1001: what is queued is discarded (now, or when the send
- * in flight comes back), the frame goes into the control output. False if no chunk was free. */
+ * in flight comes back), the frame goes into the control output. False if no chunk was free, or
+ * if a frame is half sent (a large one between two of its sends): no close frame can follow it. */
 static bool queue_close_frame(rc_worker *w, rc_conn *c, uint16_t code, const char *reason)
 {
-	if (!(c->flags & F_SEND))
+	if (!(c->flags & F_SEND)) {
+		if (conn_mid_frame(c))
+			return false;
 		conn_drop_queue(w, c); /* else when the send comes back (conn_sent) */
+	}
 	uint8_t f[RC_CLOSE_FRAME_MAX];
 	size_t n = close_frame(f, code, reason);
 	/* ctl always keeps RC_CLOSE_FRAME_MAX bytes free for this. */
@@ -291,7 +295,7 @@ void conn_close(rc_worker *w, rc_conn *c, uint16_t code, enum rc_close_reason wh
 	if (code == RC_CLOSE_GOING_AWAY) {
 		c->close = CLOSE_DRAIN;
 	} else if (!queue_close_frame(w, c, code, reason)) {
-		conn_abort(w, c, why);
+		conn_abort(w, c, why); /* dropped without a close frame: the client sees 1006 */
 		return;
 	}
 	conn_dirty(w, c);

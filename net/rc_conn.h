@@ -55,6 +55,14 @@ static inline bool conn_reading(const rc_conn *c)
 	return c->state == CS_HTTP || c->state == CS_OPEN || c->state == CS_CLOSING;
 }
 
+/* Has part of the queue's head frame gone out, and not all of it? Then nothing else may go on the
+ * wire before the rest: no pong, no notice, no close frame (a large frame goes a buffer per send,
+ * and between two of its sends the connection is in this state). */
+static inline bool conn_mid_frame(const rc_conn *c)
+{
+	return !rc_outq_empty(&c->q) && rc_outq_head_offset(&c->q) > 0;
+}
+
 /* ---- life ------------------------------------------------------------------------------------ */
 
 /* A new connection in the free slot c (the kernel chose it at accept): CS_HTTP, counted, its first

@@ -158,13 +158,25 @@ static bool sends_data(const rc_conn *c)
 	return c->state == CS_OPEN || c->close == CLOSE_DRAIN;
 }
 
-/* One send for c, if it has anything to say and no send in flight: its control output first
- * (pongs ahead of data), then missed notices, then queued frames copied until the chunk is full.
- * A head frame too large for an empty chunk goes alone, by reference. */
+/* One send for c, if it has anything to say and no send in flight: the rest of a half-sent frame
+ * first, alone; else its control output (pongs ahead of data), then missed notices, then queued
+ * frames copied until the chunk is full. A head frame too large for an empty chunk goes alone, by
+ * reference. */
 static void flush_conn(rc_worker *w, rc_conn *c)
 {
 	if ((c->flags & F_SEND) || (c->state != CS_OPEN && c->state != CS_CLOSING))
 		return;
+	if (conn_mid_frame(c)) {
+		/* A large frame is half sent: its next buffer goes before anything else. Closing with a
+		 * close frame queued behind it (the close came while its last send was in flight): the
+		 * frame can neither be finished (the queue is being discarded) nor be followed by a close
+		 * frame, so the connection is dropped. */
+		if (sends_data(c))
+			send_head_by_reference(w, c);
+		else
+			conn_abort(w, c, (enum rc_close_reason)c->why);
+		return;
+	}
 	uint8_t *buf = c->ctl;
 	uint32_t len = c->ctl_len, msgs = 0;
 	c->ctl = NULL;
