@@ -3,7 +3,12 @@
  * frames byte-identical after the move, the arena rolling over, -ENOBUFS midway leaving everything
  * consistent), contract violations aborting, and a random sequence checked against a model of every
  * message's bytes and every buffer's refcount. rc_msgs_validate (which also validates the pool)
- * runs after every operation. */
+ * runs after every operation.
+ *
+ * Large messages, whose frame starts in a chain's head and goes on over its chain (rc_pool.h,
+ * "Chains"): from every offset of the head over 1 to 4 buffers, the reference on the head only,
+ * rc_msg_copy of every length from every offset, two messages on one chain keeping it until both
+ * are gone, validate holding a frame to its chain, and frames past their chain aborting. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -972,4 +977,277 @@ Test(msg, arena_idle_lets_go_only_of_an_empty_buffer)
 	rc_arena_release(&a);
 	cr_assert_eq(rc_pool_free_count(&f.pool), 4);
 	fx_fini(&f);
+}
+
+/* --- messages over chains ------------------------------------------------------------------- */
+
+/* Hand the buffers out in an order where no buffer is followed by the one after it in memory, so
+ * that a chain is never contiguous and a reader that runs on in memory instead of following the
+ * chain reads wrong bytes (the stride must not divide the count). */
+static void scramble(rc_pool *p)
+{
+	uint32_t n = p->count, stride = n % 3 ? 3 : 5;
+	cr_assert(n % stride != 0 && n > stride + 1);
+	for (uint32_t i = 0; i < n; i++)
+		cr_assert_geq(rc_pool_alloc(p), 0);
+	for (uint32_t k = n; k-- > 0;) /* LIFO: the last wanted first */
+		rc_pool_unref(p, (uint32_t)(((uint64_t)k * stride) % n));
+	cr_assert(rc_pool_validate(p));
+}
+
+/* A large frame as net/ assembles one: len bytes (tag) at offset at of a fresh POOL buffer, on over
+ * the chain rc_span_append grows for them. The builder holds the head's one reference. */
+static uint32_t build_chained(fixture *f, uint32_t at, uint32_t len, uint32_t tag)
+{
+	static uint8_t bytes[16 * 1024];
+	cr_assert_leq(len, sizeof bytes);
+	int32_t h = rc_pool_alloc(&f->pool);
+	cr_assert_geq(h, 0, "no buffer for a head");
+	fill_frame(bytes, len, tag);
+	cr_assert_eq(rc_span_append(&f->pool, (uint32_t)h, at, bytes, len), 0);
+	return (uint32_t)h;
+}
+
+/* The frame of m, read through rc_msg_copy, is the one of this tag (frame_is reads m->frame as one
+ * array, which a chained frame is not). */
+static bool chained_frame_is(const fixture *f, const rc_msg *m, uint32_t tag)
+{
+	static uint8_t got[16 * 1024], exp[16 * 1024];
+	cr_assert_leq(m->len, sizeof got);
+	rc_msg_copy(&f->msgs, m, 0, got, m->len);
+	fill_frame(exp, m->len, tag);
+	return memcmp(got, exp, m->len) == 0;
+}
+
+static uint32_t chain_buffers(const rc_pool *p, uint32_t head)
+{
+	uint32_t n = 0;
+	for (uint32_t b = head; b != RC_POOL_NONE; b = rc_pool_chain_next(p, b))
+		n++;
+	return n;
+}
+
+static void expect_no_chains(const fixture *f, int line)
+{
+	struct rc_pool_stats st;
+	rc_pool_stats(&f->pool, &st);
+	cr_assert(st.linked == 0 && st.chained == 0 && st.free == st.count,
+	          "line %d: linked %u chained %u free %u of %u", line, st.linked, st.chained, st.free,
+	          st.count);
+	cr_assert(rc_msgs_validate(&f->msgs), "line %d: rc_msgs_validate failed", line);
+}
+#define NO_CHAINS(f) expect_no_chains(f, __LINE__)
+
+/* A frame starting anywhere in its head and going on over 1 to 4 buffers: rc_msg_new takes a
+ * reference on the head (the buffer of its first byte) and on nothing else; validate accepts it;
+ * its span is chained exactly when it leaves the head; the builder lets go first and the chain
+ * stays; the message's last unref sends the head and the whole chain home. */
+Test(msg, chained_frame_from_every_offset)
+{
+	enum {
+		B = 256
+	};
+	fixture f;
+	fx_init(&f, B, 8, 8);
+	scramble(&f.pool);
+	for (uint32_t at = 0; at < B; at++) {
+		/* ending at the head's last byte, one past, at the next buffer's end, one past, later */
+		const uint32_t lens[] = { B - at, B - at + 1, 2 * B - at, 2 * B - at + 1, 3 * B + 17 };
+		for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+			uint32_t len = lens[k], tag = at * 8 + (uint32_t)k;
+			uint32_t head = build_chained(&f, at, len, tag);
+			uint32_t nbufs = (at + len + B - 1) / B;
+			cr_assert_eq(chain_buffers(&f.pool, head), nbufs, "at %u len %u", at, len);
+			rc_msg *m = rc_msg_new(&f.msgs, rc_pool_data(&f.pool, head) + at, len, 3, tag,
+			                       RC_MSG_PLAIN);
+			cr_assert_not_null(m);
+			VALID(&f.msgs);
+			cr_assert_eq(m->buf, head, "at %u len %u: buffer %u", at, len, m->buf);
+			cr_assert_eq(rc_pool_refs(&f.pool, head), 2);
+			cr_assert(rc_msgs_buffer_live(&f.msgs, head));
+			for (uint32_t b = rc_pool_chain_next(&f.pool, head); b != RC_POOL_NONE;
+			     b = rc_pool_chain_next(&f.pool, b)) {
+				cr_assert_eq(rc_pool_refs(&f.pool, b), 0, "a LINK buffer got a reference");
+				cr_assert(!rc_msgs_buffer_live(&f.msgs, b), "a message on a LINK buffer");
+			}
+			rc_span s = rc_msg_span(&f.msgs, m);
+			cr_assert_eq(rc_span_chained(&s), at + len > B, "at %u len %u", at, len);
+			cr_assert_eq(s.len, len);
+			cr_assert(chained_frame_is(&f, m, tag), "at %u len %u: bytes", at, len);
+
+			rc_pool_unref(&f.pool, head); /* the builder is done */
+			VALID(&f.msgs);
+			cr_assert_eq(chain_buffers(&f.pool, head), nbufs, "the chain went with the builder");
+			cr_assert_eq(rc_pool_free_count(&f.pool), 8 - nbufs);
+			cr_assert(chained_frame_is(&f, m, tag));
+			rc_msg_unref(&f.msgs, m);
+			NO_CHAINS(&f);
+		}
+	}
+	fx_fini(&f);
+}
+
+/* rc_msg_copy of every length from every offset of a chained frame (and of a frame that ends at
+ * the last byte of its buffer, the fast path's edge) gives the frame's bytes, and writes nothing
+ * past them. */
+static void copy_everything(const fixture *f, const rc_msg *m, uint32_t tag)
+{
+	static uint8_t exp[4096], dst[4096 + 1];
+	cr_assert_lt(m->len, sizeof exp);
+	fill_frame(exp, m->len, tag);
+	for (uint32_t off = 0; off <= m->len; off++) {
+		for (uint32_t n = 0; n <= m->len - off; n++) {
+			dst[n] = 0x5A;
+			rc_msg_copy(&f->msgs, m, off, dst, n);
+			cr_assert(memcmp(dst, exp + off, n) == 0, "copy of %u from %u differs", n, off);
+			cr_assert_eq(dst[n], 0x5A, "copy of %u from %u wrote past", n, off);
+		}
+	}
+}
+
+Test(msg, chained_copy_every_offset_and_length)
+{
+	enum {
+		B = 256
+	};
+	fixture f;
+	fx_init(&f, B, 8, 8);
+	scramble(&f.pool);
+	/* from 200 in the head over 3 more buffers: boundaries at offsets 56, 312, 568 */
+	uint32_t head = build_chained(&f, 200, 2 * B + 150, 11);
+	rc_msg *m = rc_msg_new(&f.msgs, rc_pool_data(&f.pool, head) + 200, 2 * B + 150, 0, 0, 0);
+	cr_assert_not_null(m);
+	rc_pool_unref(&f.pool, head);
+	cr_assert_eq(chain_buffers(&f.pool, head), 4);
+	copy_everything(&f, m, 11);
+	VALID(&f.msgs);
+	rc_msg_unref(&f.msgs, m);
+	NO_CHAINS(&f);
+
+	/* one buffer, the frame ending at its last byte */
+	head = build_chained(&f, 56, 200, 12);
+	cr_assert_eq(chain_buffers(&f.pool, head), 1);
+	m = rc_msg_new(&f.msgs, rc_pool_data(&f.pool, head) + 56, 200, 0, 0, 0);
+	cr_assert_not_null(m);
+	rc_pool_unref(&f.pool, head);
+	copy_everything(&f, m, 12);
+	cr_assert(frame_is(m, 12));
+	rc_msg_unref(&f.msgs, m);
+	NO_CHAINS(&f);
+	fx_fini(&f);
+}
+
+/* Two messages on one chain (the plain payload and the v1 envelope of one publish, say, both
+ * starting in the head and going on over its chain) hold it until both are gone, whichever goes
+ * first; the chain's bytes stay as they were meanwhile. */
+Test(msg, two_messages_share_one_chain)
+{
+	enum {
+		B = 256
+	};
+	fixture f;
+	fx_init(&f, B, 8, 8);
+	scramble(&f.pool);
+	for (int order = 0; order < 2; order++) {
+		/* positions 10 .. 10 + 700 over 3 buffers; the second frame lies inside the first */
+		uint32_t head = build_chained(&f, 10, 700, 21);
+		uint8_t *d = rc_pool_data(&f.pool, head);
+		rc_msg *a = rc_msg_new(&f.msgs, d + 10, 700, 1, 1, RC_MSG_V1);
+		rc_msg *b = rc_msg_new(&f.msgs, d + 100, 600, 1, 1, RC_MSG_PLAIN);
+		cr_assert(a && b);
+		cr_assert_eq(a->buf, head);
+		cr_assert_eq(b->buf, head);
+		cr_assert_eq(chain_len(&f.msgs, head), 2);
+		cr_assert_eq(rc_pool_refs(&f.pool, head), 3);
+		VALID(&f.msgs);
+		rc_pool_unref(&f.pool, head);
+		rc_msg_ref(b); /* a queue holds b twice */
+		static uint8_t exp[700], got[700];
+		fill_frame(exp, 700, 21);
+
+		rc_msg *first = order ? b : a, *second = order ? a : b;
+		for (int i = 0; i < (first == b ? 2 : 1); i++)
+			rc_msg_unref(&f.msgs, first);
+		VALID(&f.msgs);
+		cr_assert_eq(rc_pool_refs(&f.pool, head), 1);
+		cr_assert_eq(chain_buffers(&f.pool, head), 3, "order %d: the chain went early", order);
+		struct rc_pool_stats st;
+		rc_pool_stats(&f.pool, &st);
+		cr_assert_eq(st.linked, 2);
+		cr_assert_eq(st.chained, 3);
+		cr_assert_eq(chain_len(&f.msgs, head), 1);
+		rc_msg_copy(&f.msgs, second, 0, got, second->len);
+		cr_assert(memcmp(got, exp + (second == a ? 0 : 90), second->len) == 0, "order %d", order);
+
+		for (int i = 0; i < (second == b ? 2 : 1); i++)
+			rc_msg_unref(&f.msgs, second);
+		NO_CHAINS(&f);
+	}
+	fx_fini(&f);
+}
+
+/* An empty slab refuses a chained frame as any other, taking no reference on the head. */
+Test(msg, chained_frame_on_an_empty_slab)
+{
+	fixture f;
+	fx_init(&f, 256, 8, 1);
+	scramble(&f.pool);
+	uint32_t head = build_chained(&f, 0, 1000, 5);
+	rc_msg *m = rc_msg_new(&f.msgs, rc_pool_data(&f.pool, head), 1000, 0, 0, 0);
+	cr_assert_not_null(m);
+	cr_assert_null(rc_msg_new(&f.msgs, rc_pool_data(&f.pool, head) + 1, 999, 0, 0, 0));
+	cr_assert_eq(rc_pool_refs(&f.pool, head), 2);
+	struct rc_msgs_stats st;
+	rc_msgs_stats(&f.msgs, &st);
+	cr_assert_eq(st.slab_empty, 1);
+	VALID(&f.msgs);
+	rc_pool_unref(&f.pool, head);
+	rc_msg_unref(&f.msgs, m);
+	NO_CHAINS(&f);
+	fx_fini(&f);
+}
+
+/* validate holds a chained frame to its chain: a frame ending at the chain's last byte is fine,
+ * one byte more is not. */
+Test(msg, validate_catches_a_frame_past_its_chain)
+{
+	fixture f;
+	fx_init(&f, 256, 8, 4);
+	scramble(&f.pool);
+	uint32_t head = build_chained(&f, 30, 600, 6); /* positions 30 .. 630 of 768 */
+	rc_msg *m = rc_msg_new(&f.msgs, rc_pool_data(&f.pool, head) + 30, 600, 0, 0, 0);
+	VALID(&f.msgs);
+	m->len = 768 - 30;
+	VALID(&f.msgs);
+	m->len++;
+	cr_assert(!rc_msgs_validate(&f.msgs), "a frame one byte past its chain");
+	m->len = 600;
+	m->frame = rc_pool_data(&f.pool, rc_pool_chain_next(&f.pool, head)) + 30;
+	cr_assert(!rc_msgs_validate(&f.msgs), "a frame starting in a LINK buffer");
+	m->frame = rc_pool_data(&f.pool, head) + 30;
+	VALID(&f.msgs);
+	rc_pool_unref(&f.pool, head);
+	rc_msg_unref(&f.msgs, m);
+	NO_CHAINS(&f);
+	fx_fini(&f);
+}
+
+/* A frame longer than its chain, or starting in a LINK buffer (whose references are its head's),
+ * aborts. */
+Test(msg, chained_frame_longer_than_its_chain_aborts, .signal = SIGABRT)
+{
+	fx_init(&death_fx, 256, 8, 4);
+	scramble(&death_fx.pool);
+	uint32_t head = build_chained(&death_fx, 30, 600, 1); /* 3 buffers: up to 768 */
+	(void)rc_msg_new(&death_fx.msgs, rc_pool_data(&death_fx.pool, head) + 30, 768 - 30 + 1, 0, 0,
+	                 0);
+}
+
+Test(msg, frame_in_a_link_buffer_aborts, .signal = SIGABRT)
+{
+	fx_init(&death_fx, 256, 8, 4);
+	scramble(&death_fx.pool);
+	uint32_t head = build_chained(&death_fx, 0, 600, 1);
+	uint32_t link = rc_pool_chain_next(&death_fx.pool, head);
+	(void)rc_msg_new(&death_fx.msgs, rc_pool_data(&death_fx.pool, link), 10, 0, 0, 0);
 }
