@@ -120,9 +120,9 @@ struct rc_pool_stats {
 	uint32_t linked;        /* LINK buffers: chains after their heads */
 	uint32_t chained;       /* buffers in chains, heads included (capped at chain_max) */
 	uint32_t chain_max;
-	uint32_t reserve;       /* rc_pool_low() threshold */
-	uint64_t alloc_failed;  /* rc_pool_alloc calls that returned -ENOBUFS */
-	uint64_t remote_frees;  /* releases that came home through rc_pool_collect_remote (a chain: 1) */
+	uint32_t reserve;      /* rc_pool_low() threshold */
+	uint64_t alloc_failed; /* rc_pool_alloc calls that returned -ENOBUFS */
+	uint64_t remote_frees; /* releases that came home through rc_pool_collect_remote (a chain: 1) */
 	uint64_t chain_refused; /* rc_pool_chain_extend calls refused (cap or reserve) */
 };
 
