@@ -107,7 +107,8 @@ static const struct key keys[] = {
 	{ "queue-msgs-max", K_COUNT, U32(queue_msgs_max), 1, 1u << 20, true, "N",
 	  "Messages queued per subscriber before the slow-consumer policy applies." },
 	{ "queue-bytes-max", K_BYTES, U32(queue_bytes_max), 1, GIB, false, "BYTES",
-	  "Bytes queued per subscriber before the slow-consumer policy applies." },
+	  "Bytes queued per subscriber before the slow-consumer policy applies; an empty queue always "
+	  "takes one message, even a longer one." },
 	{ "slow-policy", K_POLICY, 0, 0, 0, false, "POLICY",
 	  "What to do when a subscriber's queue is full: drop its oldest queued message, drop the "
 	  "new one, replace the queued message of the same topic, or close it with 4000." },
@@ -553,14 +554,6 @@ static int validate_relations(const rc_cfg *c, char *err, size_t errlen)
 		    "pool-buffers or lower message-max-bytes",
 		    c->message_max_bytes, (unsigned long long)chain, c->buffer_size_bytes,
 		    c->pool_buffers - rc_cfg_pool_reserve(c), c->pool_buffers);
-		return -EINVAL;
-	}
-	if (c->queue_bytes_max < frame) {
-		say(err, errlen,
-		    "queue-bytes-max %u is below message-max-bytes %u plus %u bytes of headers: a queue "
-		    "could never hold the largest message (raise queue-bytes-max to at least %llu)",
-		    c->queue_bytes_max, c->message_max_bytes, RC_CFG_HEADROOM_BYTES,
-		    (unsigned long long)frame);
 		return -EINVAL;
 	}
 	if (c->queue_bytes_max > (uint64_t)c->pool_buffers * buf) {

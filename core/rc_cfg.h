@@ -156,8 +156,6 @@ int rc_cfg_parse_args(rc_cfg *c, int argc, char **argv, char *err, size_t errlen
 /* Check every key's range and the relations between keys:
  *   a message of message-max-bytes + RC_CFG_HEADROOM_BYTES fits one buffer, or else the chain of
  *   buffers it takes fits within large-bytes-max and within the pool above its reserve
- *   queue-bytes-max >= message-max-bytes + RC_CFG_HEADROOM_BYTES (a queue can hold the largest
- *   message with its frame and envelope headers)
  *   queue-bytes-max <= pool-buffers * buffer-size-bytes (the pool can hold one full queue)
  *   queue-msgs-max * RC_CFG_QUEUE_ENTRY_BYTES <= buffer-size-bytes (a queue's ring fits a buffer)
  *   header-bytes-max <= buffer-size-bytes (a request head is read into one buffer)

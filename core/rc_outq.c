@@ -80,8 +80,12 @@ static inline uint32_t protected_count(const rc_outq *q)
 	return q->head_offset > 0 ? 1 : 0;
 }
 
+/* Whether q takes a message of len bytes as it is: an empty queue takes any (msgs_max >= 1), a
+ * non-empty one only within both caps. So bytes > bytes_max only with one message queued. */
 static inline bool fits(const rc_outq *q, const rc_outq_cfg *cfg, uint32_t len)
 {
+	if (q->count == 0)
+		return true;
 	return q->count < cfg->msgs_max && (uint64_t)q->bytes + len <= cfg->bytes_max;
 }
 
@@ -169,7 +173,9 @@ static void make_room(rc_outq *q, const rc_outq_cfg *cfg, rc_msg *msg, rc_outq_r
 	uint64_t protected_bytes = 0;
 	for (uint32_t i = 0; i < p; i++)
 		protected_bytes += at(q, cfg, i)->len;
-	if (p >= cfg->msgs_max || protected_bytes + msg->len > cfg->bytes_max) {
+	/* With nothing protected, evicting every message leaves an empty queue, which takes any
+	 * message; with protected messages left, the new one must fit beside them within both caps. */
+	if (p >= cfg->msgs_max || (p > 0 && protected_bytes + msg->len > cfg->bytes_max)) {
 		/* Room would need a protected message to go: drop the new one instead, evict nothing. */
 		res->status = RC_OUTQ_DROPPED_NEWEST;
 		return;
@@ -180,7 +186,9 @@ static void make_room(rc_outq *q, const rc_outq_cfg *cfg, rc_msg *msg, rc_outq_r
 		t = conflate_target(q, cfg, p, msg->topic);
 	res->status = RC_OUTQ_DROPPED_OLDEST;
 	for (;;) {
-		/* Terminates: once count == p the feasibility test above guarantees a fit. */
+		/* Terminates: once count == p the feasibility test above guarantees a fit (with p == 0,
+		 * an empty queue). Evictions that empty the queue keep its storage: the message goes in
+		 * at the next test, so no call ends with an empty queue still holding storage. */
 		if (fits(q, cfg, msg->len)) {
 			append(q, cfg, msg);
 			res->queued = true;
@@ -222,13 +230,9 @@ void rc_outq_push(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *alloc
 	res->queued = false;
 	res->more = false;
 
-	if (msg->len > cfg->bytes_max) {
-		res->status = RC_OUTQ_TOO_BIG;
-		return;
-	}
 	if (fits(q, cfg, msg->len)) {
-		/* An empty queue always fits (len <= bytes_max, msgs_max >= 1), so storage is only ever
-		 * taken here, for a message that will be queued. */
+		/* An empty queue always fits, whatever msg's length, so storage is only ever taken
+		 * here, for a message that will be queued. */
 		if (q->count == 0 && !storage_get(q, cfg, alloc)) {
 			res->status = RC_OUTQ_NOMEM;
 			return;
@@ -336,14 +340,16 @@ bool rc_outq_validate(const rc_outq *q, const rc_outq_cfg *cfg)
 	for (uint32_t i = 0; i < q->count; i++) {
 		const rc_msg *m = at(q, cfg, i);
 		RC_CHECK(m != NULL);
-		RC_CHECKF(m->len >= 1 && m->len <= cfg->bytes_max, "message %u of %u: len %u", i, q->count,
-		          m->len);
+		/* longer than bytes_max only alone: an empty queue takes any message */
+		RC_CHECKF(m->len >= 1 && (m->len <= cfg->bytes_max || q->count == 1),
+		          "message %u of %u: len %u, bytes_max %u", i, q->count, m->len, cfg->bytes_max);
 		RC_CHECK(m->refs > 0);
 		sum += m->len;
 	}
 	RC_CHECKF(sum == q->bytes, "messages hold %llu bytes, counter %u", (unsigned long long)sum,
 	          q->bytes);
-	RC_CHECK(q->bytes <= cfg->bytes_max);
+	RC_CHECKF(q->bytes <= cfg->bytes_max || q->count == 1,
+	          "%u messages hold %u bytes, bytes_max %u", q->count, q->bytes, cfg->bytes_max);
 	RC_CHECKF(q->head_offset < at(q, cfg, 0)->len, "head_offset %u, head len %u", q->head_offset,
 	          at(q, cfg, 0)->len);
 	return true;

@@ -2,7 +2,10 @@
  * policy that applies when it is full.
  *
  * A queue is a FIFO ring of `rc_msg *` capped both in messages (cfg->msgs_max, a power of two) and
- * in bytes (cfg->bytes_max, counting every queued frame whole). The handle is 24 bytes and embedded
+ * in bytes (cfg->bytes_max, counting every queued frame whole), with one exception: an empty queue
+ * always takes a message, whatever its length, so a message longer than bytes_max is queued when
+ * it finds the queue empty (and then alone: the byte cap bounds what a queue holds beyond that one
+ * message, as a consumer fetch returns at least one message). The handle is 24 bytes and embedded
  * in the connection; the ring's slots (msgs_max pointers) are NOT: they come from a caller-provided
  * allocator (rc_outq_alloc; the server backs it with its chunk slab, rc_chunks.h, tests with
  * malloc) on the push that makes the queue non-empty, and go back the moment it is empty again, so
@@ -21,18 +24,21 @@
  *     caller releases it (rc_msg_unref) once it has counted it.
  * That keeps this module free of the slab and testable with plain rc_msg structs.
  *
- * Policies, applied only when a message does not fit (count == msgs_max, or
- * bytes + len > bytes_max):
+ * Fitting. An empty queue takes any message (msgs_max >= 1). A non-empty queue takes a message
+ * only if count < msgs_max and bytes + len <= bytes_max; so bytes > bytes_max only while the queue
+ * holds exactly one message, longer than bytes_max. A message that does not fit meets the policy:
  *   DROP_NEWEST  the new message is not queued (RC_OUTQ_DROPPED_NEWEST).
  *   DISCONNECT   nothing is queued (RC_OUTQ_OVERFLOW); the caller closes the client with 4000
  *                (RC_CLOSE_SLOW_CONSUMER) and drains the queue.
  *   DROP_OLDEST  the oldest unprotected messages are evicted until the new one fits
  *                (RC_OUTQ_DROPPED_OLDEST): one under the message cap, possibly many under the
- *                byte cap.
+ *                byte cap, and every queued message for one longer than bytes_max (the queue is
+ *                then empty, and an empty queue takes it).
  *   CONFLATE     as DROP_OLDEST, but before each eviction: if the newest unprotected queued message
- *                with the same m->topic can be replaced by the new one within the byte cap, it is
- *                replaced in place (RC_OUTQ_CONFLATED) and nothing more is evicted. With no such
- *                message, CONFLATE is exactly DROP_OLDEST.
+ *                with the same m->topic can be replaced by the new one within the byte cap
+ *                (bytes - old len + new len <= bytes_max, so never by a message longer than
+ *                bytes_max), it is replaced in place (RC_OUTQ_CONFLATED) and nothing more is
+ *                evicted. With no such message, CONFLATE is exactly DROP_OLDEST.
  *   The replaced entry keeps its queue position: the new value of the topic goes out as early as
  *   the old one would have (what a market-data consumer wants: fresh data, sooner), at the price
  *   that the relative order of messages of DIFFERENT topics is no longer their publication order.
@@ -48,7 +54,11 @@
  * frame in the middle of the stream). Evicting behind protected messages shifts them forward one
  * slot each (O(pinned) per eviction; pinned is the number of frames in one send). When even
  * evicting every unprotected message could not make room, DROP_OLDEST and CONFLATE fall back to
- * dropping the new message (RC_OUTQ_DROPPED_NEWEST) and evict nothing.
+ * dropping the new message (RC_OUTQ_DROPPED_NEWEST) and evict nothing: that is when the protected
+ * messages fill the message cap, or when some are protected and their bytes plus the new
+ * message's are over bytes_max. With nothing protected room can always be made, since evicting
+ * every message leaves an empty queue; a message longer than bytes_max that meets a protected one
+ * (a long message half sent, say) is dropped.
  *
  * Evictions are returned through a fixed array (res.dropped, RC_OUTQ_DROPPED_MAX entries) rather
  * than a callback, so the push hot path makes no indirect calls and the caller sees them in order.
@@ -72,7 +82,7 @@
  *     else if (r.status == RC_OUTQ_OVERFLOW)
  *             close_client(c, RC_CLOSE_SLOW_CONSUMER);
  *     else
- *             count_drop(c, m);                        // DROPPED_NEWEST, NOMEM, TOO_BIG
+ *             count_drop(c, m);                        // DROPPED_NEWEST, NOMEM
  *
  * Sending. The flush phase reads the first messages with rc_outq_peek, starting
  * rc_outq_head_offset() bytes into the head. Frames it copies into a staging buffer it pops at once
@@ -118,8 +128,10 @@ enum rc_outq_policy {
 
 /* Shared by all queues of a worker. Check it once with rc_outq_cfg_check. */
 typedef struct rc_outq_cfg {
-	uint32_t msgs_max;  /* power of two, 1 .. RC_OUTQ_MSGS_MAX_LIMIT */
-	uint32_t bytes_max; /* >= 1; a message longer than this is refused (RC_OUTQ_TOO_BIG) */
+	uint32_t msgs_max; /* power of two, 1 .. RC_OUTQ_MSGS_MAX_LIMIT */
+	/* >= 1; what a non-empty queue may hold: a longer message is queued only into an empty queue,
+	 * and alone */
+	uint32_t bytes_max;
 	enum rc_outq_policy policy;
 } rc_outq_cfg;
 
@@ -153,9 +165,8 @@ enum rc_outq_status {
 	RC_OUTQ_CONFLATED = 3,
 	RC_OUTQ_OVERFLOW = 4, /* DISCONNECT: not queued, close the client with 4000 */
 	RC_OUTQ_NOMEM = 5,    /* not queued: the allocator had no storage (queue was empty) */
-	RC_OUTQ_TOO_BIG = 6,  /* not queued: msg->len > bytes_max, whatever the policy */
 };
-#define RC_OUTQ_STATUS_COUNT 7
+#define RC_OUTQ_STATUS_COUNT 6
 
 typedef struct rc_outq_result {
 	enum rc_outq_status status;
@@ -179,8 +190,9 @@ int rc_outq_policy_parse(const char *name);
 /* The name rc_outq_policy_parse accepts; "unknown" for a value out of range. Never NULL. */
 const char *rc_outq_policy_name(enum rc_outq_policy policy);
 
-/* Queue msg (len >= 1) at the tail, applying cfg->policy when it does not fit; *res says what
- * happened (above). Never fails otherwise. Storage is taken from alloc only if q was empty. */
+/* Queue msg (len >= 1, any length) at the tail, applying cfg->policy when it does not fit; *res
+ * says what happened (above). Never fails otherwise. Storage is taken from alloc only if q was
+ * empty. */
 void rc_outq_push(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *alloc,
                   struct rc_msg *msg, rc_outq_result *res);
 
@@ -232,9 +244,10 @@ uint32_t rc_outq_drain(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *
                        void (*release)(void *ctx, struct rc_msg *m), void *ctx);
 
 /* Check every invariant: count <= msgs_max, head < msgs_max, storage NULL iff empty, every entry
- * non-NULL with 1 <= len <= bytes_max and refs > 0, bytes == the sum of their lengths
- * (<= bytes_max), head_offset < the head's len (0 when empty), pinned <= count. Prints the first
- * violated invariant to stderr and returns false; O(count). For tests and debug checks. */
+ * non-NULL with len >= 1 and refs > 0, bytes == the sum of their lengths, bytes <= bytes_max unless
+ * the queue holds exactly one message (which may then be longer than bytes_max), head_offset < the
+ * head's len (0 when empty), pinned <= count. Prints the first violated invariant to stderr and
+ * returns false; O(count). For tests and debug checks. */
 bool rc_outq_validate(const rc_outq *q, const rc_outq_cfg *cfg);
 
 #endif

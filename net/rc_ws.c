@@ -116,7 +116,7 @@ static void push(rc_worker *w, rc_conn *c, rc_msg *m, rc_sub *s)
 	case RC_OUTQ_DROPPED_NEWEST:
 		count_drop(w, c, m, RC_DROP_QUEUE_FULL_NEWEST, s);
 		break;
-	default: /* NOMEM, TOO_BIG */
+	default: /* NOMEM */
 		count_drop(w, c, m, RC_DROP_NO_MEMORY, s);
 		break;
 	}

@@ -1091,7 +1091,6 @@ Test(cfg, validate_every_relation_at_its_boundary)
 	/* the largest message with its header room: in one buffer, or in a chain within
 	 * large-bytes-max */
 	rc_cfg_defaults(&c);
-	c.queue_bytes_max = 64u << 20;
 	c.message_max_bytes = (64u << 20) - 256;
 	assert_valid(&c);
 	c.message_max_bytes++;
@@ -1107,7 +1106,6 @@ Test(cfg, validate_every_relation_at_its_boundary)
 	/* ... and within the pool above its reserve (2048 - 256 buffers) */
 	rc_cfg_defaults(&c);
 	c.large_bytes_max = 1u << 30;
-	c.queue_bytes_max = 1792u * 65536;
 	c.message_max_bytes = 1792u * 65536 - 256;
 	assert_valid(&c);
 	c.message_max_bytes++;
@@ -1115,14 +1113,15 @@ Test(cfg, validate_every_relation_at_its_boundary)
 	                   "header room, more than the 1792 that pool-buffers 2048 leaves above its "
 	                   "reserve of one eighth: raise pool-buffers or lower message-max-bytes");
 
-	/* a queue holds the largest message with its headers */
+	/* queue-bytes-max need not hold the largest message (an empty queue takes any message):
+	 * 16 MiB messages with the default 4 MiB queues, a chain of 257 buffers within large-bytes-max
+	 * (1024) and the pool above its reserve (1792) */
 	rc_cfg_defaults(&c);
-	c.queue_bytes_max = c.message_max_bytes + 256;
+	cr_assert_eq(c.queue_bytes_max, 4u << 20);
+	c.message_max_bytes = 16u << 20;
 	assert_valid(&c);
-	c.queue_bytes_max--;
-	assert_invalid(&c, "queue-bytes-max 1048831 is below message-max-bytes 1048576 plus 256 bytes "
-	                   "of headers: a queue could never hold the largest message (raise "
-	                   "queue-bytes-max to at least 1048832)");
+	c.queue_bytes_max = 1;
+	assert_valid(&c);
 
 	/* the pool holds one full queue */
 	rc_cfg_defaults(&c);

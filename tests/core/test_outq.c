@@ -1,10 +1,12 @@
 /* Tests of rc_outq: the handle's size budget; config and policy names; storage taken on the first
  * push and returned exactly when the queue empties (allocator calls counted); every policy at the
  * message cap and at the byte cap with mixed sizes, including evictions that need several push
- * calls (res.more); protection of pinned and partly sent messages; FIFO order across wraparound;
- * partial-send accounting; drain; validate catching a corrupted queue; and a randomized test (fixed
- * seeds, 200k operations) against a plain reference model written from the header's contract,
- * comparing the queue and the exact sequence of messages handed back after every operation.
+ * calls (res.more); protection of pinned and partly sent messages; a message longer than the byte
+ * cap (taken by an empty queue, alone; evicting a whole queue; dropped when it meets a protected
+ * one); FIFO order across wraparound; partial-send accounting; drain; validate catching a
+ * corrupted queue; and a randomized test (fixed seeds, 200k operations) against a plain reference
+ * model written from the header's contract, comparing the queue and the exact sequence of messages
+ * handed back after every operation.
  *
  * Messages are plain rc_msg structs (refs 1, seq = a unique id): the queue never touches
  * refcounts. */
@@ -111,7 +113,6 @@ static const char *status_name(enum rc_outq_status s)
 		[RC_OUTQ_CONFLATED] = "conflated",
 		[RC_OUTQ_OVERFLOW] = "overflow",
 		[RC_OUTQ_NOMEM] = "nomem",
-		[RC_OUTQ_TOO_BIG] = "too-big",
 	};
 	return (unsigned)s < RC_OUTQ_STATUS_COUNT ? names[s] : "unknown";
 }
@@ -239,12 +240,6 @@ Test(outq, storage_taken_on_first_push_returned_when_empty)
 	rc_msg m[10], *out[10];
 	for (int i = 0; i < 10; i++)
 		mk(&m[i], (uint64_t)i, 10, 0);
-
-	/* a refused message never takes storage */
-	rc_msg big;
-	mk(&big, 99, 1001, 0);
-	push_expect(&q, &cfg, &al, &big, RC_OUTQ_TOO_BIG, NULL, 0);
-	cr_assert_eq(a.gets + a.failed, 0u);
 
 	push_expect(&q, &cfg, &al, &m[0], RC_OUTQ_QUEUED, NULL, 0);
 	cr_assert_eq(a.gets, 1u);
@@ -428,7 +423,7 @@ Test(outq, byte_cap_drop_oldest_evicts_as_many_as_needed)
 	rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
 }
 
-Test(outq, byte_cap_drop_newest_disconnect_too_big)
+Test(outq, byte_cap_drop_newest_and_disconnect)
 {
 	static const enum rc_outq_policy pol[2] = { RC_OUTQ_DROP_NEWEST, RC_OUTQ_DISCONNECT };
 	static const enum rc_outq_status st[2] = { RC_OUTQ_DROPPED_NEWEST, RC_OUTQ_OVERFLOW };
@@ -441,9 +436,10 @@ Test(outq, byte_cap_drop_newest_disconnect_too_big)
 		fill_bytes(&q, &cfg, &al, m);
 		mk(&m[4], 4, 1, 0);
 		push_expect(&q, &cfg, &al, &m[4], st[k], NULL, 0);
-		/* longer than the cap: refused under every policy, even DISCONNECT */
+		/* longer than the cap, meeting a non-empty queue: the policy, like any that does not
+		 * fit */
 		mk(&m[5], 5, 101, 0);
-		push_expect(&q, &cfg, &al, &m[5], RC_OUTQ_TOO_BIG, NULL, 0);
+		push_expect(&q, &cfg, &al, &m[5], st[k], NULL, 0);
 		rc_msg *left[4] = { &m[0], &m[1], &m[2], &m[3] };
 		expect_contents(&q, &cfg, left, 4);
 		rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
@@ -717,6 +713,209 @@ Test(outq, no_room_without_dropping_protected_bytes)
 	rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
 }
 
+/* ---- a message longer than bytes_max ---- */
+
+/* An empty queue takes it whatever the policy; the next message meets the policy. */
+Test(outq, long_message_into_empty_queue)
+{
+	static const enum rc_outq_policy pol[4] = { RC_OUTQ_DROP_OLDEST, RC_OUTQ_CONFLATE,
+		                                        RC_OUTQ_DROP_NEWEST, RC_OUTQ_DISCONNECT };
+	for (int k = 0; k < 4; k++) {
+		rc_outq_cfg cfg = cfg_of(8, 100, pol[k]);
+		talloc a;
+		rc_outq_alloc al = talloc_make(&a, &cfg);
+		rc_outq q = { 0 };
+		rc_msg big, small, big2;
+		mk(&big, 0, 150, 1);
+		mk(&small, 1, 10, 2);
+		mk(&big2, 2, 200, 1);
+
+		/* no storage: NOMEM, as for any message; then queued, alone, over the byte cap */
+		a.fail_next = true;
+		push_expect(&q, &cfg, &al, &big, RC_OUTQ_NOMEM, NULL, 0);
+		cr_assert(rc_outq_empty(&q));
+		push_expect(&q, &cfg, &al, &big, RC_OUTQ_QUEUED, NULL, 0);
+		rc_msg *only_big[1] = { &big };
+		expect_contents(&q, &cfg, only_big, 1);
+		cr_assert_eq(rc_outq_bytes(&q), 150u);
+		cr_assert_eq(a.gets, 1u);
+
+		/* a second message, of any length, does not fit beside it */
+		if (pol[k] == RC_OUTQ_DROP_NEWEST || pol[k] == RC_OUTQ_DISCONNECT) {
+			enum rc_outq_status st =
+			        pol[k] == RC_OUTQ_DROP_NEWEST ? RC_OUTQ_DROPPED_NEWEST : RC_OUTQ_OVERFLOW;
+			push_expect(&q, &cfg, &al, &small, st, NULL, 0);
+			push_expect(&q, &cfg, &al, &big2, st, NULL, 0);
+			expect_contents(&q, &cfg, only_big, 1);
+		} else {
+			/* unprotected: the long one is evicted (a different topic: no conflation) */
+			rc_msg *want[1] = { &big };
+			push_expect(&q, &cfg, &al, &small, RC_OUTQ_DROPPED_OLDEST, want, 1);
+			rc_msg *only_small[1] = { &small };
+			expect_contents(&q, &cfg, only_small, 1);
+			/* and a long one evicts what is queued, to go in alone */
+			want[0] = &small;
+			push_expect(&q, &cfg, &al, &big2, RC_OUTQ_DROPPED_OLDEST, want, 1);
+			rc_msg *only_big2[1] = { &big2 };
+			expect_contents(&q, &cfg, only_big2, 1);
+			cr_assert_eq(rc_outq_bytes(&q), 200u);
+		}
+		cr_assert_eq(a.gets, 1u, "storage must be kept while a push empties and refills the queue");
+		cr_assert_eq(a.puts, 0u);
+		cr_assert_eq(rc_outq_drain(&q, &cfg, &al, noop_release, NULL), 1u);
+		assert_drained(&q);
+		cr_assert_eq(a.nlive, 0u);
+	}
+
+	/* one slot: likewise */
+	rc_outq_cfg cfg = cfg_of(1, 100, RC_OUTQ_DROP_OLDEST);
+	talloc a;
+	rc_outq_alloc al = talloc_make(&a, &cfg);
+	rc_outq q = { 0 };
+	rc_msg m[2];
+	mk(&m[0], 0, 1000, 1);
+	mk(&m[1], 1, 101, 1);
+	push_expect(&q, &cfg, &al, &m[0], RC_OUTQ_QUEUED, NULL, 0);
+	rc_msg *want[1] = { &m[0] };
+	push_expect(&q, &cfg, &al, &m[1], RC_OUTQ_DROPPED_OLDEST, want, 1);
+	rc_msg *left[1] = { &m[1] };
+	expect_contents(&q, &cfg, left, 1);
+	rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
+}
+
+/* A long message that is pinned or partly sent is protected: what comes next is dropped. */
+Test(outq, long_message_protected)
+{
+	static const enum rc_outq_policy pol[2] = { RC_OUTQ_DROP_OLDEST, RC_OUTQ_CONFLATE };
+	for (int k = 0; k < 2; k++) {
+		rc_outq_cfg cfg = cfg_of(8, 100, pol[k]);
+		talloc a;
+		rc_outq_alloc al = talloc_make(&a, &cfg);
+		rc_outq q = { 0 };
+		rc_msg big, small, big2, *out[1];
+		mk(&big, 0, 150, 1);
+		mk(&small, 1, 10, 1); /* big's topic: conflate must not replace it either */
+		mk(&big2, 2, 150, 1);
+		push_expect(&q, &cfg, &al, &big, RC_OUTQ_QUEUED, NULL, 0);
+		rc_msg *only_big[1] = { &big };
+
+		/* pinned by a send in flight */
+		rc_outq_pin(&q, 1);
+		push_expect(&q, &cfg, &al, &small, RC_OUTQ_DROPPED_NEWEST, NULL, 0);
+		push_expect(&q, &cfg, &al, &big2, RC_OUTQ_DROPPED_NEWEST, NULL, 0);
+		expect_contents(&q, &cfg, only_big, 1);
+
+		/* partly sent, nothing in flight */
+		cr_assert_eq(rc_outq_sent(&q, &cfg, &al, 64, out, 1), 0u);
+		cr_assert_eq(rc_outq_head_offset(&q), 64u);
+		push_expect(&q, &cfg, &al, &small, RC_OUTQ_DROPPED_NEWEST, NULL, 0);
+		push_expect(&q, &cfg, &al, &big2, RC_OUTQ_DROPPED_NEWEST, NULL, 0);
+		expect_contents(&q, &cfg, only_big, 1);
+		cr_assert_eq(rc_outq_head_offset(&q), 64u);
+
+		/* the rest goes: empty again, and the next long message is taken */
+		cr_assert_eq(rc_outq_sent(&q, &cfg, &al, 86, out, 1), 1u);
+		cr_assert_eq(out[0], &big);
+		assert_drained(&q);
+		push_expect(&q, &cfg, &al, &big2, RC_OUTQ_QUEUED, NULL, 0);
+		rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
+		cr_assert_eq(a.gets, 2u);
+		cr_assert_eq(a.puts, 2u);
+	}
+}
+
+/* A long message meeting a non-empty queue: drop-oldest and conflate evict every unprotected
+ * message, unless a protected one is left, when the long one is dropped. */
+Test(outq, long_message_evicts_everything_unprotected)
+{
+	static const enum rc_outq_policy pol[2] = { RC_OUTQ_DROP_OLDEST, RC_OUTQ_CONFLATE };
+	for (int k = 0; k < 2; k++) {
+		rc_outq_cfg cfg = cfg_of(16, 100, pol[k]);
+		talloc a;
+		rc_outq_alloc al = talloc_make(&a, &cfg);
+		rc_outq q;
+		rc_msg m[4], big, *out[4];
+		/* topic 3, like m[3]: under conflate the replacement never fits (150 > 100) */
+		mk(&big, 9, 150, 3);
+
+		/* m[0] partly sent: 10 + 150 > 100, nothing evicted, the long one dropped */
+		fill_bytes(&q, &cfg, &al, m);
+		rc_outq_pin(&q, 1);
+		rc_outq_sent(&q, &cfg, &al, 5, out, 1);
+		push_expect(&q, &cfg, &al, &big, RC_OUTQ_DROPPED_NEWEST, NULL, 0);
+		rc_msg *all4[4] = { &m[0], &m[1], &m[2], &m[3] };
+		expect_contents(&q, &cfg, all4, 4);
+		/* pinned: likewise */
+		rc_outq_pin(&q, 2);
+		push_expect(&q, &cfg, &al, &big, RC_OUTQ_DROPPED_NEWEST, NULL, 0);
+		expect_contents(&q, &cfg, all4, 4);
+		rc_outq_sent(&q, &cfg, &al, 0, out, 2);
+		rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
+
+		/* nothing protected: all four go, oldest first, and the long one is queued alone */
+		fill_bytes(&q, &cfg, &al, m);
+		push_expect(&q, &cfg, &al, &big, RC_OUTQ_DROPPED_OLDEST, all4, 4);
+		rc_msg *only_big[1] = { &big };
+		expect_contents(&q, &cfg, only_big, 1);
+		cr_assert_eq(rc_outq_bytes(&q), 150u);
+		cr_assert_eq(a.gets, 2u);
+		cr_assert_eq(a.puts, 1u);
+		rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
+	}
+
+	/* under conflate, a replacement that fits within the cap replaces the long message in place;
+	 * a longer one never replaces anything */
+	rc_outq_cfg cfg = cfg_of(16, 100, RC_OUTQ_CONFLATE);
+	talloc a;
+	rc_outq_alloc al = talloc_make(&a, &cfg);
+	rc_outq q = { 0 };
+	rc_msg big, fit, big2, small;
+	mk(&big, 0, 150, 3);
+	mk(&fit, 1, 90, 3);
+	mk(&small, 2, 5, 4);
+	mk(&big2, 3, 120, 3);
+	push_expect(&q, &cfg, &al, &big, RC_OUTQ_QUEUED, NULL, 0);
+	rc_msg *want[2] = { &big };
+	push_expect(&q, &cfg, &al, &fit, RC_OUTQ_CONFLATED, want, 1); /* 150 - 150 + 90 */
+	push_expect(&q, &cfg, &al, &small, RC_OUTQ_QUEUED, NULL, 0);  /* 95 */
+	want[0] = &fit;
+	want[1] = &small;
+	push_expect(&q, &cfg, &al, &big2, RC_OUTQ_DROPPED_OLDEST, want, 2);
+	rc_msg *left[1] = { &big2 };
+	expect_contents(&q, &cfg, left, 1);
+	rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
+	cr_assert_eq(a.gets, a.puts);
+}
+
+/* Evicting a full queue of small messages for a long one takes several calls. */
+Test(outq, long_message_after_many_evictions)
+{
+	rc_outq_cfg cfg = cfg_of(64, 1000, RC_OUTQ_DROP_OLDEST);
+	talloc a;
+	rc_outq_alloc al = talloc_make(&a, &cfg);
+	rc_outq q = { 0 };
+	rc_msg m[51], *dropped[64];
+	for (uint32_t i = 0; i < 50; i++) {
+		mk(&m[i], i, 20, i % 3);
+		push_expect(&q, &cfg, &al, &m[i], RC_OUTQ_QUEUED, NULL, 0);
+	}
+	mk(&m[50], 50, 1500, 1);
+	uint32_t nd;
+	unsigned calls;
+	rc_outq_result r = push_all(&q, &cfg, &al, &m[50], dropped, &nd, &calls);
+	cr_assert(r.queued);
+	cr_assert_eq(r.status, RC_OUTQ_DROPPED_OLDEST);
+	cr_assert_eq(calls, 4u); /* 16 + 16 + 16 with res.more, then 2 */
+	cr_assert_eq(nd, 50u);
+	for (uint32_t i = 0; i < 50; i++)
+		cr_assert_eq(dropped[i], &m[i]);
+	rc_msg *left[1] = { &m[50] };
+	expect_contents(&q, &cfg, left, 1);
+	cr_assert_eq(a.gets, 1u);
+	cr_assert_eq(a.puts, 0u);
+	rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
+}
+
 /* ---- order, partial sends, drain ---- */
 
 Test(outq, fifo_across_wraparound)
@@ -887,11 +1086,38 @@ Test(outq, validate_catches_corruption)
 	m[1].refs = 0;
 	cr_assert(!rc_outq_validate(&q, &cfg), "a dead message accepted");
 	m[1].refs = 1;
+	/* longer than bytes_max, or over it in total, only alone */
+	q = good;
+	m[1].len = 101;
+	q.bytes += 91;
+	cr_assert(!rc_outq_validate(&q, &cfg), "a long message among others accepted");
+	m[1].len = 10;
+	q = good;
+	m[1].len = 85;
+	q.bytes += 75;
+	cr_assert(!rc_outq_validate(&q, &cfg), "bytes over bytes_max with 3 messages accepted");
+	m[1].len = 10;
+	q = good;
 	rc_outq empty = { 0 };
 	empty.ring = q.ring;
 	cr_assert(!rc_outq_validate(&empty, &cfg), "storage held by an empty queue accepted");
 	cr_assert(rc_outq_validate(&q, &cfg));
 	rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
+
+	/* a single message longer than bytes_max is a valid queue; its counter is still checked */
+	rc_msg big;
+	mk(&big, 9, 1u << 20, 0);
+	push_expect(&q, &cfg, &al, &big, RC_OUTQ_QUEUED, NULL, 0);
+	cr_assert(rc_outq_validate(&q, &cfg));
+	good = q;
+	q.bytes--;
+	cr_assert(!rc_outq_validate(&q, &cfg), "bytes off by one accepted");
+	q = good;
+	q.head_offset = 1u << 20;
+	cr_assert(!rc_outq_validate(&q, &cfg), "offset == head len accepted");
+	q = good;
+	rc_outq_drain(&q, &cfg, &al, noop_release, NULL);
+	assert_drained(&q);
 }
 
 /* ---- randomized test against a reference model ---- */
@@ -930,9 +1156,10 @@ static void model_remove(model *md, uint32_t i)
 	md->n--;
 }
 
+/* An empty queue takes any message; a non-empty one only within both caps. */
 static bool model_fits(const model *md, uint32_t len)
 {
-	return md->n < md->msgs_max && md->bytes + len <= md->bytes_max;
+	return md->n == 0 || (md->n < md->msgs_max && md->bytes + len <= md->bytes_max);
 }
 
 static void model_append(model *md, rc_msg *m)
@@ -946,8 +1173,6 @@ static enum rc_outq_status model_push(model *md, enum rc_outq_policy pol, rc_msg
                                       bool alloc_fails, bool *queued)
 {
 	*queued = false;
-	if (m->len > md->bytes_max)
-		return RC_OUTQ_TOO_BIG;
 	if (model_fits(md, m->len)) {
 		if (md->n == 0 && alloc_fails)
 			return RC_OUTQ_NOMEM;
@@ -963,7 +1188,9 @@ static enum rc_outq_status model_push(model *md, enum rc_outq_policy pol, rc_msg
 	uint64_t pb = 0;
 	for (uint32_t i = 0; i < p; i++)
 		pb += md->q[i]->len;
-	if (p + 1 > md->msgs_max || pb + m->len > md->bytes_max)
+	/* room needs a protected message to go: with none protected, evicting all leaves an empty
+	 * queue, which takes m */
+	if (p + 1 > md->msgs_max || (p > 0 && pb + m->len > md->bytes_max))
 		return RC_OUTQ_DROPPED_NEWEST;
 	for (;;) {
 		if (model_fits(md, m->len)) {
@@ -1036,6 +1263,9 @@ typedef struct model_stats {
 	uint64_t at_msg_cap, at_byte_cap; /* pushes onto a queue full by count, by bytes */
 	uint64_t fallback;                /* DROP_OLDEST / CONFLATE that had to drop the new message */
 	uint64_t evict_conflate;          /* CONFLATED after evicting older messages first */
+	/* messages longer than bytes_max: queued into an empty queue, queued after evicting every
+	 * queued message, dropped by DROP_OLDEST / CONFLATE because a protected message was left */
+	uint64_t long_empty, long_evict, long_fallback;
 } model_stats;
 
 /* One randomized run: the queue under test, the model, and what they handed back. */
@@ -1081,14 +1311,15 @@ static void run_free(run *R)
 	free(R->queued_ever);
 }
 
-/* The length of the next message: mostly small, some large, 1% longer than the cap. Every third
- * phase of 5000 operations sends only tiny messages, so that a ring with a large byte cap fills up
- * by count too. */
+/* The length of the next message: mostly small, some large, 1% longer than the byte cap (which an
+ * empty queue takes, and a non-empty one may make room for by evicting all). Every third phase of
+ * 5000 operations sends only tiny messages, so that a ring with a large byte cap fills up by count
+ * too (a long message now and then would empty it under drop-oldest and conflate). */
 static uint32_t push_len(uint64_t op, uint32_t bytes_max)
 {
 	uint32_t kind = rnd(100);
 	bool tiny = (op / 5000) % 3 == 2;
-	if (tiny && kind >= 1)
+	if (tiny)
 		return 1 + rnd(8);
 	if (kind < 1)
 		return bytes_max + 1 + rnd(10);
@@ -1138,6 +1369,14 @@ static void step_push(run *R, uint64_t op)
 		st->fallback++;
 	if (want == RC_OUTQ_CONFLATED && R->ngot > 1)
 		st->evict_conflate++;
+	if (len > R->cfg.bytes_max) {
+		if (want == RC_OUTQ_QUEUED)
+			st->long_empty++;
+		else if (want == RC_OUTQ_DROPPED_OLDEST)
+			st->long_evict++;
+		else if (want == RC_OUTQ_DROPPED_NEWEST && R->cfg.policy != RC_OUTQ_DROP_NEWEST)
+			st->long_fallback++;
+	}
 }
 
 /* Copy out (consume) a few messages from the head, when no send is in flight. */
@@ -1293,6 +1532,9 @@ static void run_account(const run *R, model_stats *all)
 	all->drains += st->drains;
 	all->fallback += st->fallback;
 	all->evict_conflate += st->evict_conflate;
+	all->long_empty += st->long_empty;
+	all->long_evict += st->long_evict;
+	all->long_fallback += st->long_fallback;
 }
 
 static void model_run(uint64_t seed, uint32_t msgs_max, uint32_t bytes_max, uint32_t ops,
@@ -1327,13 +1569,18 @@ Test(outq, randomized_against_model, .timeout = 240)
 	cr_assert_gt(st.drains, 0u);
 	cr_assert_gt(st.fallback, 0u, "protection never forced a drop of the new message");
 	cr_assert_gt(st.evict_conflate, 0u, "no conflation needed evictions first");
+	cr_assert_gt(st.long_empty, 0u, "no message longer than bytes_max found an empty queue");
+	cr_assert_gt(st.long_evict, 0u, "no message longer than bytes_max evicted a whole queue");
+	cr_assert_gt(st.long_fallback, 0u, "no message longer than bytes_max met a protected one");
 	cr_log_info(
 	        "model: queued %llu newest %llu oldest %llu conflated %llu overflow %llu nomem %llu "
-	        "toobig %llu more %llu partial %llu fallback %llu evict+conflate %llu",
+	        "more %llu partial %llu fallback %llu evict+conflate %llu long: into empty %llu, "
+	        "after evictions %llu, dropped by protection %llu",
 	        (unsigned long long)st.status[0], (unsigned long long)st.status[1],
 	        (unsigned long long)st.status[2], (unsigned long long)st.status[3],
 	        (unsigned long long)st.status[4], (unsigned long long)st.status[5],
-	        (unsigned long long)st.status[6], (unsigned long long)st.more,
-	        (unsigned long long)st.partial, (unsigned long long)st.fallback,
-	        (unsigned long long)st.evict_conflate);
+	        (unsigned long long)st.more, (unsigned long long)st.partial,
+	        (unsigned long long)st.fallback, (unsigned long long)st.evict_conflate,
+	        (unsigned long long)st.long_empty, (unsigned long long)st.long_evict,
+	        (unsigned long long)st.long_fallback);
 }
