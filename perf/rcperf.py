@@ -1,4 +1,5 @@
-"""What the perf/ scripts share: start a ringcast server and learn its port, stop it.
+"""What the perf/ scripts share: start a ringcast server and learn its port, stop it; the CPU time
+of the machine, of a process and of the kernel's ksoftirqd threads (to tell what else ran).
 
     from rcperf import server_start, server_stop
     proc, port, log = server_start("build/release", ["--workers", "2"], taskset=0)
@@ -47,3 +48,34 @@ def server_stop(proc, log):
         proc.kill()
         proc.wait()
     os.unlink(log)
+
+
+def cpu_busy_s():
+    """Seconds of CPU time all CPUs have spent busy since boot (/proc/stat: user, nice, system,
+    irq, softirq; steal and idle are not busy)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ksoftirqd_cpu_s():
+    """CPU time of the kernel's ksoftirqd threads, which do part of the runs' own loopback
+    TCP work when softirqs pile up: not "other load"."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % pid) as f:
+                if f.read().startswith("ksoftirqd/"):
+                    total += proc_cpu_s(int(pid))
+        except OSError:
+            pass  # gone meanwhile
+    return total

@@ -42,6 +42,8 @@ import subprocess
 import sys
 import time
 
+from rcperf import cpu_busy_s, ksoftirqd_cpu_s, proc_cpu_s
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join("perf", "peers")
 DOC = os.path.join("docs", "benchmarks.md")
@@ -185,37 +187,6 @@ def tail(path, lines=5):
 
 
 # ---- measuring one run ----------------------------------------------------------------------
-
-def cpu_busy_s():
-    """Seconds of CPU time all CPUs have spent busy since boot (/proc/stat: user, nice, system,
-    irq, softirq; steal and idle are not busy)."""
-    with open("/proc/stat") as f:
-        fields = f.readline().split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def ksoftirqd_cpu_s():
-    """CPU time of the kernel's ksoftirqd threads, which do part of the runs' own loopback
-    TCP work when softirqs pile up: not "other load"."""
-    total = 0.0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/comm" % pid) as f:
-                if f.read().startswith("ksoftirqd/"):
-                    total += proc_cpu_s(int(pid))
-        except OSError:
-            pass  # gone meanwhile
-    return total
-
 
 def proc_peak_rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:

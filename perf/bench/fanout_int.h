@@ -94,6 +94,10 @@ struct fan {
 	uint8_t opcode;
 	double period_ns; /* --rate: ns between two messages, all publishers together */
 	uint64_t stall_ns;
+	/* --max: when a receiver last got a piece of a message that had not ended (one split across
+	 * receive buffers: always, when longer than one). Progress for the stall detector: a large
+	 * message may take longer than --stall-ms to reach every receiver while its bytes flow. */
+	_Atomic uint64_t rx_piece_ns;
 	uint8_t *fill; /* --size bytes of payload filler */
 };
 
@@ -198,6 +202,7 @@ struct worker {
 	uint32_t nretry; /* --reconnect: connections waiting for their retry_at */
 	uint64_t next_retry_scan;
 	uint64_t next_drain_check, close_deadline;
+	uint64_t piece_ns; /* --max: the last time this thread stored f->rx_piece_ns */
 	uint64_t rng;
 	uint8_t *tx_arena;
 	struct stats st;

@@ -24,6 +24,7 @@
 
 #define WIN_LEFT_MASK ((1ull << WIN_TAG_SHIFT) - 1)
 #define WIN_TAG_MASK ((1ull << (64 - WIN_TAG_SHIFT)) - 1)
+#define PIECE_STORE_NS (1000ull * 1000) /* rx_piece: one shared store per ms per thread at most */
 
 struct head {
 	uint64_t ts_ns, seq;
@@ -267,7 +268,11 @@ static void pub_stop(const struct fan *f, struct conn *c)
 }
 
 /* --max: move the window base past every message all receivers have passed; give up on the oldest
- * one after --stall-ms without progress (a receiver the server dropped without a close). */
+ * one after --stall-ms without progress (a receiver the server dropped without a close). Progress
+ * is the base moving, or a piece of an unfinished message arriving anywhere: one large message to
+ * many receivers may take longer than --stall-ms, and giving up on it would only put more than
+ * --window messages in flight. A dropped receiver still stops it: the others soon have the whole
+ * window and nothing more arrives. */
 static void win_advance(struct worker *w, struct conn *c, uint64_t now)
 {
 	struct fan *f = w->f;
@@ -282,7 +287,12 @@ static void win_advance(struct worker *w, struct conn *c, uint64_t now)
 	}
 	if (c->win_base != base0 || c->win_base > c->seq_sent) {
 		c->win_moved_ns = now;
-	} else if (now - c->win_moved_ns > f->stall_ns) {
+		return;
+	}
+	uint64_t piece = atomic_load_explicit(&f->rx_piece_ns, memory_order_relaxed);
+	if (piece > c->win_moved_ns) /* another thread's clock may be ahead of `now` */
+		c->win_moved_ns = piece < now ? piece : now;
+	if (now - c->win_moved_ns > f->stall_ns) {
 		c->win_base++;
 		c->win_moved_ns = now;
 		w->st.stalls++;
@@ -491,6 +501,18 @@ static void on_whole(struct worker *w, struct conn *c, uint8_t opcode, const uin
 	}
 }
 
+/* --max: a piece of an unfinished message arrived (win_advance counts it as progress). Stored at
+ * most once per millisecond per thread, so a large message costs no shared write per piece; a
+ * store of a slightly older time by another thread only shortens the wait by that much. */
+static void rx_piece(struct worker *w, uint64_t now)
+{
+	struct fan *f = w->f;
+	if (!f->o->max || now - w->piece_ns < PIECE_STORE_NS)
+		return;
+	w->piece_ns = now;
+	atomic_store_explicit(&f->rx_piece_ns, now, memory_order_relaxed);
+}
+
 /* A chunk of a data message: the message is read where it lies when it is whole in the chunk (the
  * common case), else its first bytes are collected across chunks. */
 static void on_data(struct worker *w, struct conn *c, const rc_frame_event *ev, uint64_t now)
@@ -509,8 +531,10 @@ static void on_data(struct worker *w, struct conn *c, const rc_frame_event *ev, 
 		c->mhave = (uint16_t)(c->mhave + k);
 	}
 	c->mlen += ev->data_len;
-	if (!ev->msg_end)
+	if (!ev->msg_end) {
+		rx_piece(w, now);
 		return;
+	}
 	on_whole(w, c, ev->msg_opcode, c->mhead, c->mhave, c->mlen, now);
 	c->mhave = 0;
 	c->mlen = 0;
