@@ -235,7 +235,9 @@ void conn_abort(rc_worker *w, rc_conn *c, enum rc_close_reason why)
 		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_CANCEL, c->gen, conn_slot(w, c)));
 		c->inflight++;
 	} else {
-		conn_closefd(w, c);
+		/* On the dirty list, the flush closes it once it is off (conn_reap): closed now, its
+		 * close could complete and free the slot while the flush still holds it. */
+		conn_reap(w, c);
 	}
 }
 
