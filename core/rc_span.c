@@ -5,7 +5,7 @@
 
 #include "rc_utf8.h"
 
-/* The buffer holding position pos of the chain headed by head, and where in it. */
+/* The buffer holding position pos of the chain headed by head. */
 static uint32_t walk(const rc_pool *pool, uint32_t head, size_t pos)
 {
 	uint32_t idx = head;
@@ -16,7 +16,7 @@ static uint32_t walk(const rc_pool *pool, uint32_t head, size_t pos)
 	return idx;
 }
 
-size_t rc_span_piece(const rc_span *s, size_t off, const uint8_t **p)
+size_t rc_span_piece_at(const rc_span *s, size_t off, rc_span_cursor *cur, const uint8_t **p)
 {
 	assert(off < s->len);
 	const rc_pool *pool = s->pool;
@@ -26,9 +26,21 @@ size_t rc_span_piece(const rc_span *s, size_t off, const uint8_t **p)
 	}
 	size_t pos = (size_t)(s->at - rc_pool_data(pool, s->buf)) + off;
 	size_t in = pos & (pool->buf_size - 1);
-	*p = rc_pool_data(pool, walk(pool, s->buf, pos)) + in;
+	size_t want = pos >> pool->shift;
+	if (cur->index > want)
+		*cur = rc_span_cursor_start(s);
+	/* walk() from the cursor: the positions before its buffer are behind it */
+	cur->buf = walk(pool, cur->buf, (want - cur->index) << pool->shift);
+	cur->index = (uint32_t)want;
+	*p = rc_pool_data(pool, cur->buf) + in;
 	size_t n = pool->buf_size - in;
 	return n < s->len - off ? n : s->len - off;
+}
+
+size_t rc_span_piece(const rc_span *s, size_t off, const uint8_t **p)
+{
+	rc_span_cursor cur = rc_span_cursor_start(s);
+	return rc_span_piece_at(s, off, &cur, p);
 }
 
 void rc_span_copy(const rc_span *s, size_t off, uint8_t *dst, size_t n)
@@ -84,9 +96,10 @@ int rc_span_append(rc_pool *pool, uint32_t head, size_t pos, const uint8_t *src,
 
 int rc_span_append_span(rc_pool *pool, uint32_t head, size_t pos, const rc_span *src)
 {
+	rc_span_cursor cur = rc_span_cursor_start(src);
 	for (size_t off = 0; off < src->len;) {
 		const uint8_t *p;
-		size_t n = rc_span_piece(src, off, &p);
+		size_t n = rc_span_piece_at(src, off, &cur, &p);
 		int r = rc_span_append(pool, head, pos, p, n);
 		if (r < 0)
 			return r;
@@ -100,9 +113,10 @@ bool rc_span_utf8_valid(const rc_span *s)
 {
 	rc_utf8 v;
 	rc_utf8_init(&v);
+	rc_span_cursor cur = rc_span_cursor_start(s);
 	for (size_t off = 0; off < s->len;) {
 		const uint8_t *p;
-		size_t n = rc_span_piece(s, off, &p);
+		size_t n = rc_span_piece_at(s, off, &cur, &p);
 		if (rc_utf8_feed(&v, p, n) != n)
 			return false;
 		off += n;

@@ -9,8 +9,10 @@
  *
  * Position: a place in a chain is named by its offset from the first byte of the head buffer (its
  * "position"), so position pos is in the (pos / buf_size)-th buffer of the chain, at pos % buf_size.
- * Reaching it walks the chain from the head, one load per buffer: a few nanoseconds per 64 KiB,
- * nothing beside the copy or the send that follows.
+ * Reaching it walks the chain, one load per buffer. A reader that goes through a span piece by
+ * piece, in calls of its own (a send per piece), keeps an rc_span_cursor so that each step walks on
+ * from the last piece instead of from the head: the whole span then costs one load per buffer,
+ * not one per buffer per piece.
  *
  * Threads: a span may be read on any thread that holds a reference to it (a hand-off's receiver
  * reads its sender's chain: rc_xmsg.h); rc_span_append writes, on the pool's owner only.
@@ -56,8 +58,25 @@ static inline bool rc_span_chained(const rc_span *s)
 }
 
 /* The contiguous bytes at offset off (< len) of the span: *p points at them; returns how many
- * (1 .. len - off, up to the end of the buffer they are in). */
+ * (1 .. len - off, up to the end of the buffer they are in). Walks from the head. */
 size_t rc_span_piece(const rc_span *s, size_t off, const uint8_t **p);
+
+/* Where a walk along a span's chain got to: buffer buf is the index-th of the chain (the span's own
+ * buffer is the 0th). It belongs to one span; a walk only goes forward from it. */
+typedef struct rc_span_cursor {
+	uint32_t buf;
+	uint32_t index;
+} rc_span_cursor;
+
+/* A cursor at the span's first buffer. */
+static inline rc_span_cursor rc_span_cursor_start(const rc_span *s)
+{
+	return (rc_span_cursor){ .buf = s->buf, .index = 0 };
+}
+
+/* rc_span_piece, walking from *cur and leaving *cur on the piece's buffer. A cursor past the piece
+ * (the piece is in an earlier buffer) is restarted from the head. */
+size_t rc_span_piece_at(const rc_span *s, size_t off, rc_span_cursor *cur, const uint8_t **p);
 
 /* Copy n bytes from offset off of the span (off + n <= len) to dst. */
 void rc_span_copy(const rc_span *s, size_t off, uint8_t *dst, size_t n);

@@ -488,7 +488,7 @@ static void check_flags(const rc_worker *w, const rc_conn *c)
 	assert(!(f & F_PINNED) || ((f & F_SEND) && c->out == NULL && !rc_outq_empty(&c->q)));
 	assert(!(f & F_SEND_DEADLINE) || (f & F_SEND));
 	assert(c->out == NULL || (f & F_SEND));
-	assert(c->out_done <= c->out_len && c->out_len <= RC_CHUNK_BYTES);
+	assert(c->out == NULL || (c->out_done <= c->out_len && c->out_len <= RC_CHUNK_BYTES));
 	assert(!((f & F_STARVED) && (f & F_RECV)));
 	assert(!(f & F_RX_REARM) || (f & F_RECV));
 	assert(!(f & F_PEER_CLOSED) || c->route != ROUTE_NONE);

@@ -123,12 +123,13 @@ static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len
 }
 
 /* The head frame's bytes from where its last send stopped to the end of the buffer they are in:
- * all of the rest, unless it is a large frame, which goes a buffer of its chain at a time. */
+ * all of the rest, unless it is a large frame, which goes a buffer of its chain at a time. The walk
+ * goes on from c->out_at, which send_head_by_reference sets at the frame's first send. */
 static uint32_t head_piece(rc_worker *w, rc_conn *c, const uint8_t **p)
 {
 	rc_msg *m = rc_outq_peek(&c->q, &w->mem.qcfg, 0);
 	rc_span sp = rc_msg_span(&w->mem.msgs, m);
-	return (uint32_t)rc_span_piece(&sp, rc_outq_head_offset(&c->q), p);
+	return (uint32_t)rc_span_piece_at(&sp, rc_outq_head_offset(&c->q), &c->out_at, p);
 }
 
 /* The head frame is larger than a chunk: it goes alone, by reference (F_PINNED), one buffer of it
@@ -140,9 +141,13 @@ static void send_head_by_reference(rc_worker *w, rc_conn *c)
 	uint32_t off = rc_outq_head_offset(&c->q);
 	rc_outq_pin(&c->q, 1);
 	c->flags |= F_PINNED;
-	if (m->kind != RC_MSG_MISSED && off == 0) {
-		observe_delivery(w, m);
-		rc_hist_observe(&w->hist.frames, 1);
+	if (off == 0) { /* the frame's first send */
+		rc_span sp = rc_msg_span(&w->mem.msgs, m);
+		c->out_at = rc_span_cursor_start(&sp);
+		if (m->kind != RC_MSG_MISSED) {
+			observe_delivery(w, m);
+			rc_hist_observe(&w->hist.frames, 1);
+		}
 	}
 	const uint8_t *p;
 	uint32_t n = head_piece(w, c, &p);

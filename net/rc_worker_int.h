@@ -39,6 +39,7 @@
 #include "rc_msg.h"
 #include "rc_outq.h"
 #include "rc_pool.h"
+#include "rc_span.h"
 #include "rc_topic.h"
 #include "rc_uring.h"
 #include "rc_xmsg.h"
@@ -121,8 +122,16 @@ typedef struct rc_conn {
 	 * the worker started (w->time.t0_ns): 32 bits where a nanosecond time would take 64, for the
 	 * 400-byte budget; wraps after 49 days, far beyond any deadline */
 	uint32_t deadline_ms;
-	uint32_t out_len;
-	uint32_t out_done; /* bytes of out already sent by an earlier try */
+	union {
+		struct { /* a chunk send (out != NULL) */
+			uint32_t out_len;
+			uint32_t out_done; /* bytes of out already sent by an earlier try */
+		};
+		/* the head frame sent by reference (F_PINNED, and between its sends while the frame is
+		 * half sent): the buffer of its chain that the next piece is in, so that each send walks
+		 * on from the last instead of from the head */
+		rc_span_cursor out_at;
+	};
 	uint32_t ctl_len;
 	uint32_t flags;      /* enum conn_flag */
 	uint32_t gen;        /* bumped when the slot is reused (user_data) */

@@ -237,13 +237,19 @@ static void read_everywhere(const rc_pool *p, uint32_t head, size_t at)
 	}
 	for (size_t start = 0; start < TOTAL; start++) {
 		size_t off = start;
+		rc_span_cursor cur = rc_span_cursor_start(&s);
 		while (off < TOTAL) {
-			const uint8_t *q = NULL;
+			const uint8_t *q = NULL, *qc = NULL;
 			size_t n = rc_span_piece(&s, off, &q);
 			size_t pos = at + off, in = pos % B;
 			size_t exp = B - in < TOTAL - off ? B - in : TOTAL - off;
 			cr_assert_eq(n, exp, "at %zu: piece at %zu is %zu bytes, not %zu", at, off, n, exp);
 			cr_assert_eq(q, rc_pool_data(p, bufs[pos / B]) + in, "at %zu: piece at %zu", at, off);
+			/* the same piece from the cursor the previous piece left, which is now on its buffer */
+			cr_assert_eq(rc_span_piece_at(&s, off, &cur, &qc), n, "at %zu: cursor at %zu", at, off);
+			cr_assert_eq(qc, q, "at %zu: cursor's piece at %zu", at, off);
+			cr_assert(cur.index == pos / B && cur.buf == bufs[pos / B], "at %zu: cursor at %zu", at,
+			          off);
 			cr_assert_eq(rc_pool_index_of(p, q), rc_pool_index_of(p, q + n - 1),
 			             "at %zu: piece at %zu crosses a buffer's end", at, off);
 			cr_assert(memcmp(q, want + off, n) == 0, "at %zu: piece at %zu differs", at, off);
@@ -769,6 +775,29 @@ Test(span, utf8_agrees_with_the_contiguous_validator)
 	}
 	cr_assert_gt(valid, 2500, "%u valid", valid);
 	cr_assert_gt(invalid, 2500, "%u invalid", invalid);
+	fx_fini(&f);
+}
+
+/* A cursor ahead of the piece asked for (left by a later piece, or by a walk the caller gave up)
+ * restarts from the head rather than reading the wrong buffer. */
+Test(span, cursor_ahead_restarts_from_the_head)
+{
+	init_want();
+	fixture f;
+	fx_init(&f, B, 8);
+	uint32_t head = write_object(&f.pool, 10, TOTAL);
+	rc_span s = rc_span_of(&f.pool, head, rc_pool_data(&f.pool, head) + 10, TOTAL);
+	uint32_t bufs[16];
+	size_t nbufs = chain_of(&f.pool, head, bufs, 16);
+	rc_span_cursor cur = rc_span_cursor_start(&s);
+	const uint8_t *q;
+	(void)rc_span_piece_at(&s, TOTAL - 1, &cur, &q);
+	cr_assert_eq(cur.index, nbufs - 1);
+	cr_assert_eq(rc_span_piece_at(&s, 0, &cur, &q), B - 10);
+	cr_assert(q == rc_pool_data(&f.pool, head) + 10 && cur.index == 0 && cur.buf == head);
+	cr_assert_eq(rc_span_piece_at(&s, B, &cur, &q), B - 10);
+	cr_assert(q == rc_pool_data(&f.pool, bufs[1]) + 10 && cur.index == 1);
+	drop(&f.pool, head);
 	fx_fini(&f);
 }
 
