@@ -31,16 +31,18 @@ static_assert(RC_CFG_QUEUE_ENTRY_BYTES == sizeof(struct rc_msg *), "a ring entry
 extern char **environ;
 
 enum kind {
-	K_COUNT,     /* uint32_t, plain integer */
-	K_MS,        /* uint32_t, plain integer, milliseconds */
-	K_BYTES,     /* uint32_t, integer with optional K/M/G suffix */
-	K_BOOL,      /* bool */
-	K_LISTEN,    /* rc_cfg_addr */
-	K_POLICY,    /* enum rc_outq_policy */
-	K_LOG_LEVEL, /* enum rc_log_level */
-	K_TOKEN,     /* char[RC_CFG_TOKEN_MAX + 1] */
-	K_ORIGINS,   /* origins + origin_count */
-	K_CPUS,      /* cpus + cpu_count */
+	K_COUNT,       /* uint32_t, plain integer */
+	K_MS,          /* uint32_t, plain integer, milliseconds */
+	K_BYTES,       /* uint32_t, integer with optional K/M/G suffix */
+	K_BOOL,        /* bool */
+	K_LISTEN,      /* rc_cfg_addr */
+	K_PATH,        /* char[RC_CFG_PATH_MAX + 1] */
+	K_TLS_VERSION, /* uint32_t: 12 or 13 */
+	K_POLICY,      /* enum rc_outq_policy */
+	K_LOG_LEVEL,   /* enum rc_log_level */
+	K_TOKEN,       /* char[RC_CFG_TOKEN_MAX + 1] */
+	K_ORIGINS,     /* origins + origin_count */
+	K_CPUS,        /* cpus + cpu_count */
 };
 
 struct key {
@@ -71,7 +73,16 @@ static_assert(RC_APP_NOTICE_MAX + RC_FRAME_HEADER_MAX <= BUFFER_MIN,
 #define U32(field) offsetof(rc_cfg, field)
 
 static const struct key keys[] = {
-	{ "listen", K_LISTEN, 0, 0, 0, false, "ADDR", "Address to listen on (TCP)." },
+	{ "listen", K_LISTEN, offsetof(rc_cfg, listen), 0, 0, false, "ADDR",
+	  "Address to listen on for ws:// and http:// (TCP), or off." },
+	{ "tls-listen", K_LISTEN, offsetof(rc_cfg, tls_listen), 0, 0, false, "ADDR",
+	  "Address to listen on for wss:// and https:// (TLS), or off; needs tls-cert and tls-key." },
+	{ "tls-cert", K_PATH, offsetof(rc_cfg, tls_cert), 0, 0, false, "FILE",
+	  "TLS certificate, PEM: the server's certificate, then its chain. Read at start." },
+	{ "tls-key", K_PATH, offsetof(rc_cfg, tls_key), 0, 0, false, "FILE",
+	  "TLS private key of tls-cert, PEM (RSA or ECDSA). Read at start." },
+	{ "tls-min-version", K_TLS_VERSION, offsetof(rc_cfg, tls_min_version), 0, 0, false, "VER",
+	  "Oldest TLS version accepted: 1.2 or 1.3." },
 	{ "max-connections", K_COUNT, U32(max_connections), 1, 1u << 20, false, "N",
 	  "Connections open at once; more are refused with 503. The server checks it against "
 	  "RLIMIT_NOFILE at start. 1M is the io_uring fixed-file table's limit." },
@@ -153,6 +164,7 @@ void rc_cfg_defaults(rc_cfg *c)
 	assert(c != NULL);
 	memset(c, 0, sizeof *c);
 	c->listen = (rc_cfg_addr){ .family = RC_ADDR_IPV4, .port = 8080, .addr = { 127, 0, 0, 1 } };
+	c->tls_min_version = 12;
 	c->max_connections = 10000;
 	c->handshake_timeout_ms = 10000;
 	c->idle_timeout_ms = 30000;
@@ -237,6 +249,22 @@ static bool is_pow2(uint32_t v)
 	return v != 0 && (v & (v - 1)) == 0;
 }
 
+/* A file name a K_PATH key takes: no control character (a newline would split a log line),
+ * RC_CFG_PATH_MAX bytes at most; "" is none. */
+static bool path_ok(const char *v)
+{
+	size_t n = 0;
+	for (; v[n] != '\0'; n++)
+		if ((unsigned char)v[n] < 0x20 || v[n] == 0x7f || n == RC_CFG_PATH_MAX)
+			return false;
+	return true;
+}
+
+static bool family_ok(uint8_t f)
+{
+	return f == RC_ADDR_NONE || f == RC_ADDR_IPV4 || f == RC_ADDR_IPV6;
+}
+
 /* What a key accepts, as a phrase for messages and --help. */
 static void allowed(const struct key *k, char *out, size_t cap)
 {
@@ -258,7 +286,14 @@ static void allowed(const struct key *k, char *out, size_t cap)
 	case K_LISTEN:
 		snprintf(out, cap,
 		         "IPv4:PORT, [IPv6]:PORT or localhost:PORT, literal addresses only, "
-		         "port 0..65535 (0: any free port)");
+		         "port 0..65535 (0: any free port), or off");
+		break;
+	case K_PATH:
+		snprintf(out, cap, "a file name of 1..%d bytes without control characters, or empty",
+		         RC_CFG_PATH_MAX);
+		break;
+	case K_TLS_VERSION:
+		snprintf(out, cap, "1.2 or 1.3");
 		break;
 	case K_POLICY: /* "drop-oldest, drop-newest, conflate or disconnect", from rc_outq's names */
 		for (int p = 0, o = 0; p < RC_OUTQ_POLICY_COUNT && (size_t)o < cap; p++) {
@@ -348,10 +383,25 @@ static int set_value(rc_cfg *c, const struct key *k, const char *value, char *ms
 		*(bool *)((char *)c + k->off) = b;
 		return 0;
 	}
-	case K_LISTEN:
-		if (rc_cfg_addr_parse(value, &c->listen) < 0)
+	case K_LISTEN: {
+		rc_cfg_addr addr = { .family = RC_ADDR_NONE };
+		if (strcmp(value, "off") != 0 && rc_cfg_addr_parse(value, &addr) < 0)
 			break;
+		memcpy((char *)c + k->off, &addr, sizeof addr);
 		return 0;
+	}
+	case K_PATH:
+		if (!path_ok(value))
+			break;
+		strcpy((char *)c + k->off, value); /* length checked by path_ok */
+		return 0;
+	case K_TLS_VERSION: {
+		uint32_t v = strcmp(value, "1.2") == 0 ? 12 : strcmp(value, "1.3") == 0 ? 13 : 0;
+		if (v == 0)
+			break;
+		memcpy((char *)c + k->off, &v, sizeof v);
+		return 0;
+	}
 	case K_POLICY: {
 		int p = rc_outq_policy_parse(value);
 		if (p < 0)
@@ -422,10 +472,21 @@ static int get_value(const rc_cfg *c, const struct key *k, char *out, size_t cap
 		break;
 	}
 	case K_LISTEN: {
-		char t[RC_CFG_ADDR_TEXT_MAX];
-		size_t l = rc_cfg_addr_format(&c->listen, t, sizeof t);
-		assert(l > 0);
+		rc_cfg_addr a;
+		memcpy(&a, (const char *)c + k->off, sizeof a);
+		char t[RC_CFG_ADDR_TEXT_MAX] = "off";
+		if (a.family != RC_ADDR_NONE && rc_cfg_addr_format(&a, t, sizeof t) == 0)
+			return -EINVAL;
 		n = snprintf(out, cap, "%s", t);
+		break;
+	}
+	case K_PATH:
+		n = snprintf(out, cap, "%s", (const char *)c + k->off);
+		break;
+	case K_TLS_VERSION: {
+		uint32_t v;
+		memcpy(&v, (const char *)c + k->off, sizeof v);
+		n = snprintf(out, cap, "%s", v == 13 ? "1.3" : "1.2");
 		break;
 	}
 	case K_POLICY:
@@ -519,13 +580,16 @@ static int validate_values(const rc_cfg *c, char *err, size_t errlen)
 		}
 	}
 	/* The rest of the fields can only be wrong if set by hand, not through rc_cfg_set. */
-	if ((c->listen.family != RC_ADDR_IPV4 && c->listen.family != RC_ADDR_IPV6) ||
+	if (!family_ok(c->listen.family) || !family_ok(c->tls_listen.family) ||
+	    (c->tls_min_version != 12 && c->tls_min_version != 13) ||
+	    memchr(c->tls_cert, '\0', sizeof c->tls_cert) == NULL || !path_ok(c->tls_cert) ||
+	    memchr(c->tls_key, '\0', sizeof c->tls_key) == NULL || !path_ok(c->tls_key) ||
 	    (unsigned)c->slow_policy >= RC_OUTQ_POLICY_COUNT ||
 	    (unsigned)c->log_level >= RC_LOG_LEVEL_COUNT || c->origin_count > RC_CFG_ORIGINS_MAX ||
 	    memchr(c->publish_token, '\0', sizeof c->publish_token) == NULL ||
 	    !rc_cfg_token_ok(c->publish_token)) {
 		say(err, errlen, "%s",
-		    "a listen, slow-policy, log-level, origins or publish-token "
+		    "a listen, tls, slow-policy, log-level, origins or publish-token "
 		    "field holds a value no setting can produce");
 		return -EINVAL;
 	}

@@ -21,13 +21,17 @@
  *              of milliseconds with K would be a guess
  *   booleans   true/false, 1/0, yes/no, on/off (lower case)
  *   listen     IPv4:PORT, [IPv6]:PORT or localhost:PORT (= 127.0.0.1); literal addresses only
- *              (no name lookup, no IPv6 zone), port 0..65535 (0: the kernel picks one)
+ *              (no name lookup, no IPv6 zone), port 0..65535 (0: the kernel picks one); or
+ *              "off" (listen and tls-listen: no such listener)
  *   cpus       a CPU list as in taskset -c: N or N-M items joined by ',' ("0-3,6"); CPU numbers
  *              below RC_CFG_CPUS_MAX; empty: the process's affinity mask
  *   origins    serialized origins joined by ',' ("https://a.example,http://localhost:8080"),
  *              spaces around items ignored; each "null" or scheme://host[:port] with no path (a
  *              browser's Origin never has one, so one with a path could never match); empty: any
  *   strings    publish-token: 1..256 bytes of printable ASCII without space, or empty
+ *   paths      tls-cert, tls-key: a file name of 1..1023 bytes without control characters, or
+ *              empty (none); the server reads it at start
+ *   tls-min-version  1.2 or 1.3
  *   enums      slow-policy, log-level: one of the names listed by --help
  *
  * Config file: one "key = value" per line; spaces around key and value are ignored; '#' starts a
@@ -70,14 +74,18 @@
 #define RC_CFG_QUEUE_ENTRY_BYTES 8
 
 typedef struct rc_cfg {
-	rc_cfg_addr listen;            /* listen: 127.0.0.1:8080 */
-	uint32_t max_connections;      /* connections at once; the server checks RLIMIT_NOFILE */
-	uint32_t handshake_timeout_ms; /* accept to complete request head */
-	uint32_t idle_timeout_ms;      /* no frame for this long: ping; again: close 4003 */
-	uint32_t write_timeout_ms;     /* a send that makes no progress this long: close 4000 */
-	uint32_t close_timeout_ms;     /* wait for the peer's close frame after ours */
-	uint32_t drain_timeout_ms;     /* at SIGTERM, wait at most this long for clients to go */
-	uint32_t message_max_bytes;    /* longest message payload accepted (else close 1009) */
+	rc_cfg_addr listen;                 /* listen: 127.0.0.1:8080 */
+	rc_cfg_addr tls_listen;             /* tls-listen: off (family RC_ADDR_NONE) */
+	char tls_cert[RC_CFG_PATH_MAX + 1]; /* PEM: leaf then chain; "" = none */
+	char tls_key[RC_CFG_PATH_MAX + 1];  /* PEM: RSA or ECDSA; "" = none */
+	uint32_t tls_min_version;           /* 12 (TLS 1.2) or 13 */
+	uint32_t max_connections;           /* connections at once; the server checks RLIMIT_NOFILE */
+	uint32_t handshake_timeout_ms;      /* accept to complete request head */
+	uint32_t idle_timeout_ms;           /* no frame for this long: ping; again: close 4003 */
+	uint32_t write_timeout_ms;          /* a send that makes no progress this long: close 4000 */
+	uint32_t close_timeout_ms;          /* wait for the peer's close frame after ours */
+	uint32_t drain_timeout_ms;          /* at SIGTERM, wait at most this long for clients to go */
+	uint32_t message_max_bytes;         /* longest message payload accepted (else close 1009) */
 	/* pool memory per worker that messages longer than a buffer (chains) may hold at once */
 	uint32_t large_bytes_max;
 	/* size of every pool buffer (receive and POOL alike); the defaults make a region of (1024 +

@@ -30,10 +30,12 @@
 #define RC_CFG_ORIGINS_BYTES 2048 /* their total length, a NUL after each */
 #define RC_CFG_TOKEN_MAX 256      /* longest publish token (RC_APP_TOKEN_MAX) */
 #define RC_CFG_SHOWN_MAX 64       /* a buffer for rc_cfg_shown */
+#define RC_CFG_PATH_MAX 1023      /* longest file name a setting takes (tls-cert, tls-key) */
 
 /* A listening address, resolved from literals only. family is not an AF_ constant, so that
  * users of rc_cfg need no socket headers; net/ maps it. */
 enum rc_addr_family {
+	RC_ADDR_NONE = 0, /* "off": no listener */
 	RC_ADDR_IPV4 = 4,
 	RC_ADDR_IPV6 = 6,
 };

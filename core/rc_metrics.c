@@ -144,13 +144,20 @@ static const struct family families[] = {
 	ONE(RC_M_MAIL_LATE, false, "handoffs_found_by_check_total",
 	    "Loop turns in which a sleeping worker found hand-offs at its 100 ms check before any "
 	    "wake-up: rare by timing; a steady rate means lost wake-ups."),
+	ONE(RC_M_TLS_SESSIONS, true, "tls_sessions",
+	    "TLS sessions alive: connections accepted on the TLS listener and not yet closed."),
+	ONE(RC_M_TLS_HANDSHAKES, false, "tls_handshakes_total", "TLS handshakes completed."),
+	ONE(RC_M_TLS_RESUMED, false, "tls_handshakes_resumed_total",
+	    "TLS handshakes that resumed a session with a ticket (no certificate sent)."),
+	ONE(RC_M_TLS_FAILURES, false, "tls_failures_total",
+	    "TLS handshakes or records that failed: the connection was dropped."),
 };
 
 #define FAMILY_COUNT (sizeof families / sizeof families[0])
 
 /* The families tile the ids: the last one ends exactly at RC_M_COUNT (each start is checked
  * against the previous end at run time by family_of and by the unit test). */
-static_assert(RC_M_MAIL_LATE + 1 == RC_M_COUNT, "a new slot needs a family entry");
+static_assert(RC_M_TLS_FAILURES + 1 == RC_M_COUNT, "a new slot needs a family entry");
 
 static const struct family *family_of(unsigned id)
 {

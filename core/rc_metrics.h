@@ -149,6 +149,10 @@ enum rc_metric {
 	/* mail found by a sleeping worker's periodic check, no wake-up taken: rare by timing (pushed
 	 * just before the check, not yet notified); a steady rate would mean lost wake-ups */
 	RC_M_MAIL_LATE,
+	RC_M_TLS_SESSIONS,   /* gauge: TLS sessions alive (connections on the TLS listener) */
+	RC_M_TLS_HANDSHAKES, /* TLS handshakes completed */
+	RC_M_TLS_RESUMED,    /* of which resumed a session (ticket) */
+	RC_M_TLS_FAILURES,   /* TLS handshakes or records that failed (the connection dropped) */
 	RC_M_COUNT
 };
 

@@ -134,6 +134,25 @@ void conn_ctl_store_release(rc_worker *w, rc_conn *c)
 	}
 }
 
+/* A TLS connection's session and the ciphertext waiting to be sent (rc_wss.h). */
+static void release_tls(rc_worker *w, rc_conn *c)
+{
+	if (!(c->flags & F_TLS))
+		return;
+	wss_conn *t = &w->tls.conns[conn_slot(w, c)];
+	if (t->raw != NULL) {
+		rc_chunk_put(&w->mem.chunks, t->raw);
+		t->raw = NULL;
+		t->raw_len = 0;
+	}
+	if (t->s != NULL) {
+		rc_tls_free(t->s);
+		t->s = NULL;
+		assert(w->tls.live > 0);
+		w->tls.live--;
+	}
+}
+
 void conn_release(rc_worker *w, rc_conn *c)
 {
 	assert(c->state >= CS_ABORT); /* parsing is over */
@@ -152,6 +171,7 @@ void conn_release(rc_worker *w, rc_conn *c)
 		}
 		conn_drop_queue(w, c);
 	}
+	release_tls(w, c); /* the send in flight, if any, holds its own chunk (c->out) */
 }
 
 /* ---- life ------------------------------------------------------------------------------------ */
@@ -511,7 +531,8 @@ void conn_check(const rc_worker *w, const rc_conn *c)
 	case CS_HTTP:
 		assert(c->route == ROUTE_NONE && c->close == CLOSE_NONE && reads);
 		assert(rc_outq_empty(&c->q) && c->sub.subs_len == 0 && c->pub_topic == -1);
-		assert(!(c->flags & (F_SEND | F_V1 | F_AUTH)));
+		assert(!(c->flags & (F_V1 | F_AUTH)));
+		assert(!(c->flags & F_SEND) || (c->flags & F_TLS)); /* a TLS handshake flight */
 		return;
 	case CS_OPEN:
 		assert(c->route != ROUTE_NONE && c->close == CLOSE_NONE && reads);

@@ -14,6 +14,7 @@ void gauges_set_cheap(rc_worker *w)
 	rc_metric_set(m, RC_M_CONNECTIONS, w->conns.open);
 	rc_metric_set(m, RC_M_TOPICS, w->topics.topics_live);
 	rc_metric_set(m, RC_M_SUBSCRIPTIONS, w->topics.subs_live);
+	rc_metric_set(m, RC_M_TLS_SESSIONS, w->tls.live);
 }
 
 void gauges_refresh_all(rc_worker *w)

@@ -52,5 +52,7 @@ int rc_group_init(rc_group *g, const rc_cfg *cfg, uint32_t n)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		g->seed = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 40;
 	}
-	return 0;
+	/* Ticket keys change every hour; a ticket is accepted for two. Made whether or not TLS is
+	 * on: 32 random bytes. */
+	return rc_tls_tickets_init(&g->tickets, RC_GROUP_TICKET_PERIOD_S);
 }

@@ -25,8 +25,11 @@
 #include "rc_cfg.h"
 #include "rc_interest.h"
 #include "rc_mailbox.h"
+#include "rc_tls.h"
 
 typedef struct rc_worker rc_worker;
+
+#define RC_GROUP_TICKET_PERIOD_S 3600 /* a session ticket key's life (rc_tls_tickets) */
 
 typedef struct rc_group {
 	const rc_cfg *cfg;
@@ -36,8 +39,9 @@ typedef struct rc_group {
 	rc_mailbox *mail;    /* [n * n]; mail[i * n + i] unused */
 	rc_wakeflag *wake;   /* [n] */
 	rc_interest interest;
-	_Atomic uint32_t open; /* connections on all workers */
-	uint64_t seed;         /* topic hash seed */
+	_Atomic uint32_t open;  /* connections on all workers */
+	uint64_t seed;          /* topic hash seed */
+	rc_tls_tickets tickets; /* session ticket keys of every worker's TLS context */
 	pthread_barrier_t barrier;
 	_Atomic bool failed; /* a worker could not start: every thread gives up */
 } rc_group;

@@ -10,6 +10,7 @@
 #include "rc_clock.h"
 #include "rc_conn.h"
 #include "rc_log.h"
+#include "rc_wss.h"
 
 #define FLUSH_BATCH 64 /* queued messages taken from a queue at a time */
 
@@ -54,12 +55,12 @@ static size_t missed_frame(rc_worker *w, uint8_t *dst, uint32_t topic_id, uint32
 	return h + n;
 }
 
-/* The missed notices c is owed, into buf[len..): they go ahead of queued messages. */
-static uint32_t fill_missed(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len)
+/* The missed notices c is owed, into buf[len..cap): they go ahead of queued messages. */
+static uint32_t fill_missed(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len, uint32_t cap)
 {
 	uint32_t topic, count;
-	while (rc_subscriber_missed_pending(&c->sub) &&
-	       RC_CHUNK_BYTES - len >= RC_APP_NOTICE_MISSED_MAX + 4 &&
+	while (rc_subscriber_missed_pending(&c->sub) && len <= cap &&
+	       cap - len >= RC_APP_NOTICE_MISSED_MAX + 4 &&
 	       rc_subscriber_pop_missed(&w->topics, &c->sub, &topic, &count))
 		len += (uint32_t)missed_frame(w, buf + len, topic, count);
 	assert(len <= RC_CHUNK_BYTES);
@@ -81,10 +82,11 @@ static void observe_delivery(rc_worker *w, const rc_msg *m)
 		rc_hist_observe(&w->hist.publish_send, 0);
 }
 
-/* Copy queued frames into buf[len..) until the chunk is full or the queue empty, releasing each
+/* Copy queued frames into buf[len..cap) until it is full or the queue empty, releasing each
  * one copied (64 bytes cost nanoseconds to copy; one contiguous send beats many iovecs). Adds the
  * messages copied to *msgs. */
-static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len, uint32_t *msgs)
+static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len, uint32_t cap,
+                            uint32_t *msgs)
 {
 	struct rc_msg *done[FLUSH_BATCH];
 	for (;;) {
@@ -97,7 +99,7 @@ static uint32_t fill_queued(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len
 				n++;
 				continue;
 			}
-			if (m->len - skip > RC_CHUNK_BYTES - len)
+			if (len > cap || m->len - skip > cap - len)
 				break;
 			rc_msg_copy(&w->mem.msgs, m, skip, buf + len, m->len - skip);
 			len += m->len - skip;
@@ -163,12 +165,117 @@ static bool sends_data(const rc_conn *c)
 	return c->state == CS_OPEN || c->close == CLOSE_DRAIN;
 }
 
+/* ---- flushing over TLS ---------------------------------------------------------------------- */
+
+/* The head frame's next bytes, copied into buf[len..cap): over TLS a frame larger than a flush
+ * goes in slices (each subscriber's bytes are encrypted apart, so there is no sending by
+ * reference), walking its chain on from the last slice (wss_conn.at). The queue counts the
+ * bytes as sent once they are sealed. */
+static uint32_t fill_slice(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len, uint32_t cap)
+{
+	wss_conn *t = &w->tls.conns[conn_slot(w, c)];
+	rc_msg *m = rc_outq_peek(&c->q, &w->mem.qcfg, 0);
+	uint32_t off = rc_outq_head_offset(&c->q);
+	rc_span sp = rc_msg_span(&w->mem.msgs, m);
+	if (off == 0) {
+		t->at = rc_span_cursor_start(&sp);
+		if (m->kind != RC_MSG_MISSED) {
+			observe_delivery(w, m);
+			rc_hist_observe(&w->hist.frames, 1);
+		}
+	}
+	uint32_t n = 0, want = cap - len;
+	while (n < want && off + n < sp.len) {
+		const uint8_t *p;
+		size_t k = rc_span_piece_at(&sp, off + n, &t->at, &p);
+		if (k > want - n)
+			k = want - n;
+		memcpy(buf + len + n, p, k);
+		n += (uint32_t)k;
+	}
+	struct rc_msg *done[1];
+	if (rc_outq_sent(&c->q, &w->mem.qcfg, &w->mem.qalloc, n, done, 1) == 1) {
+		rc_metric_inc(&w->metrics, RC_M_DELIVERED);
+		rc_msg_unref(&w->mem.msgs, done[0]);
+	}
+	return len + n;
+}
+
+/* flush_conn for a TLS connection: what `raw` holds (handshake records), then one plaintext chunk
+ * built as a plain flush builds it, within what one send chunk can carry sealed
+ * (wss_plain_room): control output, then the rest of a half-sent frame or missed notices and
+ * queued frames; a frame larger than the room goes in slices. */
+static void flush_tls(rc_worker *w, rc_conn *c)
+{
+	if (conn_mid_frame(c) && !sends_data(c)) { /* as in flush_conn: a close cannot follow */
+		conn_abort(w, c, (enum rc_close_reason)c->why);
+		return;
+	}
+	uint32_t room = sends_data(c) || c->ctl != NULL ? wss_plain_room(w, c) : 0;
+	uint8_t *buf = NULL;
+	uint32_t len = 0, msgs = 0;
+	if (room > 0) {
+		buf = c->ctl;
+		len = c->ctl_len;
+		c->ctl = NULL;
+		c->ctl_len = 0;
+		if (len > room) { /* the rest of the control output waits for the next send */
+			c->ctl = rc_chunk_get(&w->mem.chunks);
+			if (c->ctl == NULL) {
+				c->ctl = buf;
+				c->ctl_len = len;
+				return;
+			}
+			c->ctl_len = len - room;
+			memcpy(c->ctl, buf + room, c->ctl_len);
+			len = room;
+		}
+		bool pending = !rc_outq_empty(&c->q) || rc_subscriber_missed_pending(&c->sub);
+		if (sends_data(c) && pending && len < room &&
+		    (buf != NULL || (buf = rc_chunk_get(&w->mem.chunks)) != NULL)) {
+			if (!conn_mid_frame(c)) {
+				len = fill_missed(w, c, buf, len, room);
+				if (!rc_subscriber_missed_pending(&c->sub))
+					len = fill_queued(w, c, buf, len, room, &msgs);
+			}
+			/* a frame half sent, or one larger than the room left */
+			if (!rc_outq_empty(&c->q) && !rc_subscriber_missed_pending(&c->sub) && len < room &&
+			    (msgs == 0 || conn_mid_frame(c)))
+				len = fill_slice(w, c, buf, len, room);
+		}
+		if (c->close == CLOSE_DRAIN && rc_outq_empty(&c->q) && c->ctl == NULL &&
+		    (buf != NULL || (buf = rc_chunk_get(&w->mem.chunks)) != NULL))
+			len = conn_drain_close_frame(c, buf, len, room);
+	}
+	/* An HTTP response (a plain one, or a refused upgrade) ends the connection: close_notify. */
+	bool notify = c->close == CLOSE_HTTP && c->ctl == NULL && len > 0;
+	uint32_t out_len = 0;
+	uint8_t *out = wss_seal(w, c, buf, len, notify, &out_len);
+	if (buf != NULL)
+		rc_chunk_put(&w->mem.chunks, buf);
+	if (out == NULL)
+		return;
+	if (msgs > 0)
+		rc_hist_observe(&w->hist.frames, msgs);
+	if (c->ctl == NULL)
+		conn_ctl_taken(c);
+	c->out = out;
+	c->out_len = out_len;
+	c->out_done = 0;
+	submit_send(w, c, out, out_len, false);
+}
+
 /* One send for c, if it has anything to say and no send in flight: the rest of a half-sent frame
  * first, alone; else its control output (pongs ahead of data), then missed notices, then queued
  * frames copied until the chunk is full. A head frame too large for an empty chunk goes alone, by
  * reference. */
 static void flush_conn(rc_worker *w, rc_conn *c)
 {
+	if (c->flags & F_TLS) {
+		if (!(c->flags & F_SEND) && c->state < CS_ABORT)
+			flush_tls(w, c);
+		return;
+	}
 	if ((c->flags & F_SEND) || (c->state != CS_OPEN && c->state != CS_CLOSING))
 		return;
 	if (conn_mid_frame(c)) {
@@ -190,9 +297,9 @@ static void flush_conn(rc_worker *w, rc_conn *c)
 	if (sends_data(c) && pending) {
 		if (buf == NULL && (buf = rc_chunk_get(&w->mem.chunks)) == NULL)
 			return; /* cannot happen: 3 chunks per slot, a connection uses 3 */
-		len = fill_missed(w, c, buf, len);
+		len = fill_missed(w, c, buf, len, RC_CHUNK_BYTES);
 		if (!rc_subscriber_missed_pending(&c->sub)) {
-			len = fill_queued(w, c, buf, len, &msgs);
+			len = fill_queued(w, c, buf, len, RC_CHUNK_BYTES, &msgs);
 			if (len == 0 && !rc_outq_empty(&c->q)) {
 				rc_chunk_put(&w->mem.chunks, buf);
 				send_head_by_reference(w, c);
@@ -338,9 +445,19 @@ void send_complete(rc_worker *w, rc_conn *c, int res)
 		conn_abort(w, c, res == -EPIPE || res == -ECONNRESET ? RC_CLOSED_EOF : RC_CLOSED_IO_ERROR);
 		return;
 	}
+	bool tls_more = (c->flags & F_TLS) && wss_pending(w, c);
+	if (c->state == CS_HTTP ||
+	    ((c->flags & F_TLS) && c->close == CLOSE_HTTP && (c->ctl != NULL || tls_more))) {
+		/* A TLS handshake flight went out; the HTTP answer, if any, has not yet (it came in
+		 * while the flight was in flight). */
+		assert(c->flags & F_TLS);
+		if (tls_more || c->ctl != NULL)
+			conn_dirty(w, c);
+		return;
+	}
 	if (!conn_sent(w, c))
 		return;
 	if (c->ctl_len > 0 || !rc_outq_empty(&c->q) || c->close == CLOSE_DRAIN ||
-	    rc_subscriber_missed_pending(&c->sub))
+	    rc_subscriber_missed_pending(&c->sub) || tls_more)
 		conn_dirty(w, c);
 }

@@ -13,11 +13,13 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rc_log.h"
 #include "rc_interest.h"
 #include "rc_threads.h"
+#include "rc_tls.h"
 #include "rc_worker.h"
 
 #define RC_FDS_SPARE 64 /* plain descriptors kept for the process itself (ring, listener, logs) */
@@ -63,32 +65,32 @@ static void memlock_check(const rc_cfg *cfg, uint32_t workers)
 		       (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
-/* A listening socket on cfg's address, or on `port` if it is not 0 (the port the first worker's
+/* A listening socket on address a, or on `port` if it is not 0 (the port the first worker's
  * socket got): every worker has its own, SO_REUSEPORT spreads new connections over them. */
-static int listen_socket(const rc_cfg *cfg, uint16_t port, char *text, size_t cap)
+static int listen_socket(const rc_cfg_addr *a, uint16_t port, char *text, size_t cap)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	memset(&ss, 0, sizeof ss);
-	if (cfg->listen.family == RC_ADDR_IPV6) {
+	if (a->family == RC_ADDR_IPV6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(cfg->listen.port);
-		memcpy(&s6->sin6_addr, cfg->listen.addr, 16);
+		s6->sin6_port = htons(a->port);
+		memcpy(&s6->sin6_addr, a->addr, 16);
 		len = sizeof *s6;
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 		s4->sin_family = AF_INET;
-		s4->sin_port = htons(cfg->listen.port);
-		memcpy(&s4->sin_addr, cfg->listen.addr, 4);
+		s4->sin_port = htons(a->port);
+		memcpy(&s4->sin_addr, a->addr, 4);
 		len = sizeof *s4;
 	}
-	rc_cfg_addr_format(&cfg->listen, text, cap);
+	rc_cfg_addr_format(a, text, cap);
 	if (port != 0)
 		((struct sockaddr_in *)&ss)->sin_port = htons(port); /* same offset in sockaddr_in6 */
 	/* SO_REUSEPORT (below) would let this server share a port another process already listens
 	 * on, silently splitting clients between the two: bind once without it first. */
-	if (cfg->listen.port != 0 && port == 0) {
+	if (a->port != 0 && port == 0) {
 		int probe = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		int one = 1;
 		if (probe >= 0) {
@@ -124,7 +126,7 @@ static int listen_socket(const rc_cfg *cfg, uint16_t port, char *text, size_t ca
 		return -1;
 	}
 	/* With port 0 the kernel chose: log the real one (tests read it from this line). */
-	struct rc_cfg_addr real = cfg->listen;
+	struct rc_cfg_addr real = *a;
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
 		real.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 		                                           : ((struct sockaddr_in *)&ss)->sin_port);
@@ -165,7 +167,7 @@ static int steer_by_cpu(int lfd, const int *cpu, uint32_t n)
  * set up (its buffer region registered and resident), not only bound. */
 struct listening {
 	const rc_cfg *cfg;
-	const char *addr;
+	const char *addr, *tls_addr;
 	uint32_t workers;
 	uint32_t slots;
 };
@@ -175,11 +177,73 @@ static void say_listening(void *ctx)
 	const struct listening *l = ctx;
 	const rc_cfg *cfg = l->cfg;
 	rc_log(RC_LOG_INFO, "listening",
-	       "addr=%s workers=%u steer_by_cpu=%d max_connections=%u "
+	       "addr=%s tls_addr=%s workers=%u steer_by_cpu=%d max_connections=%u "
 	       "slots=%u slow_policy=%s buffers=%u+%u buffer_size=%u",
-	       l->addr, l->workers, cfg->steer_by_cpu, cfg->max_connections, l->slots,
+	       l->addr, l->tls_addr, l->workers, cfg->steer_by_cpu, cfg->max_connections, l->slots,
 	       rc_outq_policy_name(cfg->slow_policy), cfg->recv_buffers, cfg->pool_buffers,
 	       cfg->buffer_size_bytes);
+}
+
+/* n listening sockets on a, one per worker, into fd[] (all -1 if a is off); the address as text.
+ * Returns how many were made: n, or fewer after an error (logged; the ones made stay in fd[]). */
+static uint32_t listeners(const rc_cfg_addr *a, uint32_t n, int *fd, char *text, size_t cap)
+{
+	uint16_t port = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		fd[i] = -1;
+		if (a->family == RC_ADDR_NONE)
+			continue;
+		fd[i] = listen_socket(a, port, text, cap);
+		if (fd[i] < 0)
+			return i;
+		if (i == 0) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof ss;
+			getsockname(fd[0], (struct sockaddr *)&ss, &len);
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
+	}
+	return n;
+}
+
+#define TLS_EXPIRY_WARN_S (14 * 86400)
+
+/* Start-up refusals about the listeners: at least one, and TLS with a certificate and key that
+ * load (each worker loads its own later; this says what is wrong once, in one line). */
+static bool listeners_usable(const rc_cfg *cfg)
+{
+	if (cfg->listen.family == RC_ADDR_NONE && cfg->tls_listen.family == RC_ADDR_NONE) {
+		rc_log(RC_LOG_ERROR, "listen", "error=\"both listen and tls-listen are off\"");
+		return false;
+	}
+	if (cfg->tls_listen.family == RC_ADDR_NONE) {
+		if (cfg->tls_cert[0] != '\0' || cfg->tls_key[0] != '\0')
+			rc_log(RC_LOG_WARN, "tls",
+			       "note=\"tls-cert or tls-key is set but tls-listen is off: "
+			       "no TLS\"");
+		return true;
+	}
+	if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0') {
+		rc_log(RC_LOG_ERROR, "tls", "error=\"tls-listen needs tls-cert and tls-key\"");
+		return false;
+	}
+	char err[RC_CFG_ERR_MAX + 2 * RC_CFG_PATH_MAX];
+	int64_t left = 0;
+	rc_tls_ctx_cfg tc = { .cert_file = cfg->tls_cert,
+		                  .key_file = cfg->tls_key,
+		                  .min_version = (enum rc_tls_version)cfg->tls_min_version,
+		                  .now = time(NULL) };
+	rc_tls_ctx *ctx = rc_tls_ctx_new(&tc, &left, err, sizeof err);
+	if (ctx == NULL) {
+		rc_log(RC_LOG_ERROR, "tls", "error=\"%s\"", err);
+		return false;
+	}
+	rc_tls_ctx_free(ctx);
+	rc_tls_thread_done();
+	if (left < TLS_EXPIRY_WARN_S)
+		rc_log(RC_LOG_WARN, "tls_cert_expiry", "cert=\"%s\" expires_in_days=%lld", cfg->tls_cert,
+		       (long long)(left / 86400));
+	return true;
 }
 
 /* The CPUs workers are pinned to, in order: --cpus, or the process's affinity mask. Returns how
@@ -227,6 +291,8 @@ int rc_server_run(const rc_cfg *cfg_in)
 		       n, ncpus);
 	uint32_t slots = descriptor_slots(&cfg);
 	memlock_check(&cfg, n);
+	if (!listeners_usable(&cfg))
+		return 1;
 
 	sigset_t set;
 	sigemptyset(&set);
@@ -242,23 +308,12 @@ int rc_server_run(const rc_cfg *cfg_in)
 		rc_log(RC_LOG_ERROR, "signals", "error=\"signalfd: %s\"", strerror(errno));
 		return 1;
 	}
-	char addr[RC_CFG_ADDR_TEXT_MAX];
-	int lfd[RC_INTEREST_WORKERS_MAX];
-	uint32_t nl = 0;
-	uint16_t port = 0;
-	for (; nl < n; nl++) {
-		lfd[nl] = listen_socket(&cfg, port, addr, sizeof addr);
-		if (lfd[nl] < 0)
-			break;
-		if (nl == 0) {
-			struct sockaddr_storage ss;
-			socklen_t len = sizeof ss;
-			getsockname(lfd[0], (struct sockaddr *)&ss, &len);
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		}
-	}
+	char addr[RC_CFG_ADDR_TEXT_MAX] = "off", tls_addr[RC_CFG_ADDR_TEXT_MAX] = "off";
+	int lfd[RC_INTEREST_WORKERS_MAX], tfd[RC_INTEREST_WORKERS_MAX];
+	uint32_t nl = listeners(&cfg.listen, n, lfd, addr, sizeof addr);
+	uint32_t nt = nl == n ? listeners(&cfg.tls_listen, n, tfd, tls_addr, sizeof tls_addr) : 0;
 	int r = -1;
-	bool ok = nl == n;
+	bool ok = nl == n && nt == n;
 	if (ok && cfg.steer_by_cpu) {
 		if (ncpus == 0) {
 			rc_log(RC_LOG_ERROR, "steer_by_cpu",
@@ -266,7 +321,8 @@ int rc_server_run(const rc_cfg *cfg_in)
 			       "affinity mask could not be read)\"");
 			ok = false;
 		} else {
-			ok = steer_by_cpu(lfd[0], cpu, n) == 0;
+			ok = (lfd[0] < 0 || steer_by_cpu(lfd[0], cpu, n) == 0) &&
+			     (tfd[0] < 0 || steer_by_cpu(tfd[0], cpu, n) == 0);
 		}
 	}
 	if (ok) {
@@ -274,11 +330,17 @@ int rc_server_run(const rc_cfg *cfg_in)
 			rc_log(RC_LOG_WARN, "publish_open",
 			       "note=\"no --publish-token: anyone may "
 			       "publish\"");
-		struct listening what = { .cfg = &cfg, .addr = addr, .workers = n, .slots = slots };
-		r = rc_threads_run(&cfg, n, lfd, cpu, sfd, slots, say_listening, &what);
+		struct listening what = {
+			.cfg = &cfg, .addr = addr, .tls_addr = tls_addr, .workers = n, .slots = slots
+		};
+		r = rc_threads_run(&cfg, n, lfd, tfd, cpu, sfd, slots, say_listening, &what);
 	}
 	for (uint32_t i = 0; i < nl; i++)
-		close(lfd[i]);
+		if (lfd[i] >= 0)
+			close(lfd[i]);
+	for (uint32_t i = 0; i < nt; i++)
+		if (tfd[i] >= 0)
+			close(tfd[i]);
 	close(sfd);
 	rc_log(RC_LOG_INFO, "exit", "status=%d", r < 0 ? 1 : 0);
 	return r < 0 ? 1 : 0;

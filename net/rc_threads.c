@@ -17,7 +17,7 @@
 typedef struct worker_arg {
 	rc_group *g;
 	uint32_t index;
-	int listen_fd;
+	int listen_fd, tls_fd;
 	int cpu;
 	int signal_fd;
 	uint32_t slots;
@@ -51,7 +51,7 @@ static void *worker_main(void *p)
 	}
 	rc_worker *w = NULL;
 	if (!atomic_load(&g->failed)) {
-		a->result = rc_worker_create(&w, g->cfg, g, a->index, a->listen_fd,
+		a->result = rc_worker_create(&w, g->cfg, g, a->index, a->listen_fd, a->tls_fd,
 		                             a->index == 0 ? a->signal_fd : -1, a->slots);
 		if (a->result < 0)
 			atomic_store(&g->failed, true);
@@ -72,8 +72,9 @@ static void *worker_main(void *p)
 	return NULL;
 }
 
-int rc_threads_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *cpu,
-                   int signal_fd, uint32_t slots, void (*ready)(void *ctx), void *ready_ctx)
+int rc_threads_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const int *tls_fd,
+                   const int *cpu, int signal_fd, uint32_t slots, void (*ready)(void *ctx),
+                   void *ready_ctx)
 {
 	if (n == 0 || n > RC_INTEREST_WORKERS_MAX)
 		return -EINVAL;
@@ -94,6 +95,7 @@ int rc_threads_run(const rc_cfg *cfg, uint32_t n, const int *listen_fd, const in
 		args[i] = (worker_arg){ .g = &g,
 			                    .index = i,
 			                    .listen_fd = listen_fd[i],
+			                    .tls_fd = tls_fd[i],
 			                    .cpu = cpu[i],
 			                    .signal_fd = signal_fd,
 			                    .slots = slots,

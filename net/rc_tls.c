@@ -12,6 +12,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/chacha20_poly1305.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/hmac.h>
 
 /* AEAD suites only: forward secrecy, no CBC padding oracles, and a bounded record overhead
@@ -292,6 +293,13 @@ rc_tls_ctx *rc_tls_ctx_new(const rc_tls_ctx_cfg *cfg, int64_t *expires_in_s, cha
 		return NULL;
 	}
 	return ctx;
+}
+
+void rc_tls_thread_done(void)
+{
+#ifdef FP_ECC
+	wc_ecc_fp_free();
+#endif
 }
 
 void rc_tls_ctx_free(rc_tls_ctx *ctx)

@@ -80,6 +80,10 @@ rc_tls_ctx *rc_tls_ctx_new(const rc_tls_ctx_cfg *cfg, int64_t *expires_in_s, cha
 /* Drop the caller's reference: the context goes once its last session is freed. */
 void rc_tls_ctx_free(rc_tls_ctx *ctx);
 
+/* Free what wolfSSL keeps per thread (its ECC fixed-point cache): each thread that used a context
+ * calls it before it ends. */
+void rc_tls_thread_done(void);
+
 /* ---- sessions -------------------------------------------------------------------------------- */
 
 enum rc_tls_status {

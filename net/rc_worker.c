@@ -45,6 +45,7 @@
 #include "rc_send.h"
 #include "rc_worker_int.h"
 #include "rc_ws.h"
+#include "rc_wss.h"
 #include "rc_xfer.h"
 
 /* How long a sleeping worker waits at most, when there is a reason to wake up without a
@@ -66,14 +67,22 @@
 
 /* ---- accepting ------------------------------------------------------------------------------- */
 
+/* A multishot accept on each listener that has none. The gen field of user_data says which
+ * listener a completion is from: 1 for TLS. */
 static void arm_accept(rc_worker *w)
 {
-	if (w->accept.armed)
-		return;
-	struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
-	io_uring_prep_multishot_accept_direct(sqe, w->accept.listen_fd, NULL, NULL, 0);
-	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_ACCEPT, 0, RC_UD_WORKER));
-	w->accept.armed = true;
+	if (!w->accept.armed && w->accept.listen_fd >= 0) {
+		struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
+		io_uring_prep_multishot_accept_direct(sqe, w->accept.listen_fd, NULL, NULL, 0);
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_ACCEPT, 0, RC_UD_WORKER));
+		w->accept.armed = true;
+	}
+	if (!w->accept.tls_armed && w->accept.tls_fd >= 0) {
+		struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
+		io_uring_prep_multishot_accept_direct(sqe, w->accept.tls_fd, NULL, NULL, 0);
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_ACCEPT, 1, RC_UD_WORKER));
+		w->accept.tls_armed = true;
+	}
 }
 
 /* An accept failed. A full descriptor table (a full fixed-file table gives -ENFILE and ends the
@@ -88,7 +97,7 @@ static void accept_failed(rc_worker *w, int res)
 		/* With no connection open, nothing will free a slot: try again at once. */
 		w->accept.paused = w->conns.open > 0;
 	}
-	if (!w->accept.armed && !w->accept.paused)
+	if (!w->accept.paused)
 		arm_accept(w);
 }
 
@@ -103,18 +112,21 @@ static void ask_peer(rc_worker *w, rc_conn *c)
 	c->inflight++;
 }
 
-static void on_accept(rc_worker *w, int res, uint32_t cflags)
+static void on_accept(rc_worker *w, int res, uint32_t cflags, bool tls)
 {
-	assert(w->accept.listen_fd >= 0);
-	if (!(cflags & IORING_CQE_F_MORE))
-		w->accept.armed = false;
+	assert(tls ? w->accept.tls_fd >= 0 : w->accept.listen_fd >= 0);
+	if (!(cflags & IORING_CQE_F_MORE)) {
+		if (tls)
+			w->accept.tls_armed = false;
+		else
+			w->accept.armed = false;
+	}
 	if (res < 0) {
 		accept_failed(w, res);
 		return;
 	}
 	uint32_t slot = (uint32_t)res;
-	if (!w->accept.armed)
-		arm_accept(w);
+	arm_accept(w);
 	if (slot >= w->conns.nslots || w->conns.slots[slot].state != CS_FREE) {
 		rc_log(RC_LOG_ERROR, "accept_bad_slot", "slot=%u", slot);
 		struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
@@ -128,6 +140,11 @@ static void on_accept(rc_worker *w, int res, uint32_t cflags)
 	            w->cfg->max_connections;
 	rc_metric_inc(&w->metrics, RC_M_ACCEPTED);
 	conn_accepted(w, c, over);
+	if (tls && !wss_start(w, c)) {
+		rc_log(RC_LOG_WARN, "tls_session", "conn=%u error=\"out of memory\"", c->id);
+		conn_abort(w, c, RC_CLOSED_IO_ERROR);
+		return;
+	}
 	if (rc_log_enabled(RC_LOG_DEBUG))
 		ask_peer(w, c);
 }
@@ -284,7 +301,9 @@ static void on_recv(rc_worker *w, rc_conn *c, int res, uint32_t cflags)
 	}
 	rc_metric_add(&w->metrics, RC_M_BYTES_IN, (uint64_t)res);
 	uint8_t *data = rc_pool_data(&w->mem.pool, buf);
-	if (c->state == CS_HTTP)
+	if (c->flags & F_TLS)
+		wss_recv(w, c, data, (size_t)res); /* decrypted into buffers of its own */
+	else if (c->state == CS_HTTP)
 		http_feed(w, c, data, (size_t)res, buf);
 	else if (c->route != ROUTE_NONE)
 		ws_feed(w, c, data, (size_t)res, buf);
@@ -301,7 +320,7 @@ static void dispatch_worker(rc_worker *w, enum rc_io op, const struct io_uring_c
 {
 	switch (op) {
 	case RC_IO_ACCEPT:
-		on_accept(w, cqe->res, cqe->flags);
+		on_accept(w, cqe->res, cqe->flags, rc_ud_gen(cqe->user_data) == 1);
 		break;
 	case RC_IO_SIGNAL:
 		on_signal(w, cqe->res);

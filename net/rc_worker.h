@@ -5,7 +5,7 @@
  * docs/architecture.md has the loop's phases, who owns what, and how a connection ends.
  *
  *   rc_worker *w;
- *   rc_worker_create(&w, &cfg, group, i, listen_fd, signal_fd, slots)   on its own thread
+ *   rc_worker_create(&w, &cfg, group, i, listen_fd, tls_fd, signal_fd, slots)   on its thread
  *   rc_worker_run(w)                                   until drained
  *   rc_worker_destroy(w)
  */
@@ -23,12 +23,13 @@ typedef struct rc_worker rc_worker;
 /* Set up worker `index` of group g (net/rc_group.h) on the calling thread: ring, registered
  * buffer region, provided buffer ring, direct descriptor table of `slots` entries, pools and
  * tables sized from cfg (which must outlive the worker); it records its ring descriptor in g.
- * listen_fd is a bound, listening TCP socket the worker accepts from; signal_fd a signalfd for
+ * listen_fd and tls_fd are bound, listening TCP sockets the worker accepts plain and TLS
+ * connections from (either may be -1: none); signal_fd a signalfd for
  * SIGTERM and SIGINT (or -1). Returns 0 or -errno, having logged what failed and what to do about
  * it. */
 struct rc_group;
 int rc_worker_create(rc_worker **out, const rc_cfg *cfg, struct rc_group *g, uint32_t index,
-                     int listen_fd, int signal_fd, uint32_t slots);
+                     int listen_fd, int tls_fd, int signal_fd, uint32_t slots);
 
 /* Serve until a signal drains the worker (or a fatal ring error). Returns 0 after a drain, or
  * -errno. */

@@ -41,6 +41,7 @@
 #include "rc_pool.h"
 #include "rc_span.h"
 #include "rc_topic.h"
+#include "rc_tls.h"
 #include "rc_uring.h"
 #include "rc_xmsg.h"
 
@@ -103,6 +104,7 @@ enum conn_flag {
 	/* an unsubscribe happened with messages queued: the flush skips messages of topics no longer
 	 * subscribed */
 	F_PURGE = 1u << 12,
+	F_TLS = 1u << 13, /* accepted on the TLS listener: w->tls.conns[slot] holds its session */
 };
 
 /* A connection. Its slot in w->conns.slots is its direct descriptor index. An idle WebSocket holds
@@ -163,6 +165,14 @@ typedef struct rc_head {
 	rc_http_header *fields; /* header_fields_max of them, after this struct */
 	uint8_t *bytes;         /* cap bytes */
 } rc_head;
+
+/* A TLS connection's state beside its rc_conn (rc_wss.h), in w->tls.conns[slot]. */
+typedef struct wss_conn {
+	rc_tls *s;
+	uint8_t *raw; /* chunk of ciphertext to send before anything else, or NULL */
+	uint32_t raw_len;
+	rc_span_cursor at; /* where the head frame's next slice is in its chain (rc_send.c) */
+} wss_conn;
 
 /* ---- hand-offs to other workers (rc_xfer.c) -------------------------------------------------- */
 
@@ -270,10 +280,19 @@ struct rc_worker {
 
 	/* Accepting (rc_worker.c). */
 	struct worker_accept {
-		int listen_fd;
-		bool armed;  /* a multishot accept is in flight */
-		bool paused; /* the descriptor table was full: re-arm when a slot frees */
+		int listen_fd;  /* plain; -1 if off */
+		int tls_fd;     /* TLS; -1 if off */
+		bool armed;     /* a multishot accept is in flight on listen_fd */
+		bool tls_armed; /* ... on tls_fd */
+		bool paused;    /* the descriptor table was full: re-arm when a slot frees */
 	} accept;
+
+	/* TLS (rc_wss.c): NULL ctx and conns when there is no TLS listener. */
+	struct worker_tls {
+		rc_tls_ctx *ctx;
+		wss_conn *conns; /* [conns.nslots] */
+		uint32_t live;   /* sessions */
+	} tls;
 
 	/* Signals and draining (rc_worker.c). */
 	struct worker_life {

@@ -16,6 +16,7 @@
 #include "rc_clock.h"
 #include "rc_log.h"
 #include "rc_worker_int.h"
+#include "rc_wss.h"
 
 #define RC_SQ_ENTRIES 4096u
 #define RC_TS_ABS_MAX 1024u
@@ -223,7 +224,10 @@ static int setup_queues(rc_worker *w, uint32_t slots)
 	if (rc_outq_storage_bytes(&w->mem.qcfg) > chunk)
 		chunk = rc_outq_storage_bytes(&w->mem.qcfg);
 	w->mem.qalloc = (rc_outq_alloc){ .get = qstore_get, .put = qstore_put, .ctx = w };
-	r = rc_chunks_init(&w->mem.chunks, chunk, slots * 3);
+	/* Per connection: the send in flight, control output, a queue's ring; with TLS two more: the
+	 * ciphertext waiting behind the send in flight, and a flush's plaintext while it is sealed.
+	 * Only the pages used become resident. */
+	r = rc_chunks_init(&w->mem.chunks, chunk, slots * (w->accept.tls_fd >= 0 ? 5 : 3));
 	if (r < 0)
 		return r;
 	size_t head = sizeof(rc_head) + (size_t)cfg->header_fields_max * sizeof(rc_http_header) +
@@ -270,7 +274,7 @@ static int setup_conns(rc_worker *w, uint32_t slots)
 }
 
 int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t index, int listen_fd,
-                     int signal_fd, uint32_t slots)
+                     int tls_fd, int signal_fd, uint32_t slots)
 {
 	assert(index < g->n && slots > 0);
 	rc_worker *w = calloc(1, sizeof *w);
@@ -281,6 +285,7 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 	w->index = index;
 	w->xfer.spin_ns = (uint64_t)cfg->idle_spin_us * 1000u;
 	w->accept.listen_fd = listen_fd;
+	w->accept.tls_fd = tls_fd;
 	w->life.signal_fd = signal_fd;
 	rc_metrics_init(&w->metrics);
 	w->conns.fanned_max =
@@ -300,6 +305,8 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 		r = setup_queues(w, slots);
 	if (r == 0)
 		r = setup_conns(w, slots);
+	if (r == 0)
+		r = wss_setup(w);
 	if (r < 0) {
 		rc_worker_destroy(w);
 		return r;
@@ -316,6 +323,7 @@ void rc_worker_destroy(rc_worker *w)
 		rc_bufring_fini(&w->io.ring, &w->io.bufring);
 		io_uring_queue_exit(&w->io.ring);
 	}
+	wss_teardown(w);
 	if (w->mem.arena.pool != NULL)
 		rc_arena_release(&w->mem.arena);
 	rc_xarena_fini(&w->xfer.xarena);

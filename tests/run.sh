@@ -52,7 +52,7 @@ run_ctest() { # run_ctest ctest-args...
 # --- Debian packages -------------------------------------------------------------------------
 # Node and npm may come from elsewhere than Debian: Debian's only when the commands are missing.
 . "$top/tools/apt-need.sh"
-apt_need tests/run.sh build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
+apt_need tests/run.sh build-essential cmake pkg-config clang clang-format libclang-rt-14-dev curl \
 	liburing-dev libwolfssl-dev libcriterion-dev python3 python3-websockets \
 	--cmd node nodejs --cmd npm npm --cmd openssl openssl
 

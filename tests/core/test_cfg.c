@@ -190,6 +190,12 @@ static const struct {
 	{ "listen",
 	  { "10.0.0.1:1", "[::1]:2", "localhost:0" },
 	  { "10.0.0.1:1", "[::1]:2", "127.0.0.1:0" } },
+	{ "tls-listen", { "0.0.0.0:8443", "off", "[::]:443" }, { "0.0.0.0:8443", "off", "[::]:443" } },
+	{ "tls-cert",
+	  { "/etc/rc/cert.pem", "c.pem", "/a b/#c.pem" },
+	  { "/etc/rc/cert.pem", "c.pem", "/a b/#c.pem" } },
+	{ "tls-key", { "/etc/rc/key.pem", "", "k.pem" }, { "/etc/rc/key.pem", "", "k.pem" } },
+	{ "tls-min-version", { "1.3", "1.2", "1.3" }, { "1.3", "1.2", "1.3" } },
 	{ "max-connections", { "1", "2", "1048576" }, { "1", "2", "1048576" } },
 	{ "handshake-timeout-ms", { "1", "2", "86400000" }, { "1", "2", "86400000" } },
 	{ "idle-timeout-ms", { "1", "2", "3" }, { "1", "2", "3" } },
@@ -285,6 +291,38 @@ Test(cfg, every_key_from_every_source_with_precedence)
 			cr_assert_str_neq(values[i].canon[0], def, "%s: test values", key);
 		}
 	}
+}
+
+/* Either listener may be off; TLS settings refuse what they cannot take, in one line. */
+Test(cfg, listeners_off_and_tls_values)
+{
+	rc_cfg c;
+	char err[RC_CFG_ERR_MAX], out[64];
+	rc_cfg_defaults(&c);
+	cr_assert_eq(c.tls_listen.family, RC_ADDR_NONE, "TLS is off by default");
+	cr_assert_eq(c.tls_min_version, 12);
+	cr_assert_eq(rc_cfg_set(&c, "listen", "off", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(c.listen.family, RC_ADDR_NONE);
+	cr_assert_eq(rc_cfg_get(&c, "listen", out, sizeof out), 3);
+	cr_assert_str_eq(out, "off");
+	cr_assert_eq(rc_cfg_set(&c, "tls-listen", "127.0.0.1:8443", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(c.tls_listen.family, RC_ADDR_IPV4);
+	cr_assert_eq(c.tls_listen.port, 8443);
+	const char *bad_versions[] = { "1.1", "1.0", "13", "1.3 ", "TLSv1.3", "" };
+	for (size_t i = 0; i < sizeof bad_versions / sizeof bad_versions[0]; i++) {
+		cr_assert_eq(rc_cfg_set(&c, "tls-min-version", bad_versions[i], err, sizeof err), -EINVAL);
+		cr_assert_not_null(strstr(err, "expected 1.2 or 1.3"), "%s", err);
+	}
+	cr_assert_eq(rc_cfg_set(&c, "tls-cert", "a\nb", err, sizeof err), -EINVAL);
+	cr_assert_not_null(strstr(err, "control characters"), "%s", err);
+	static char longest[RC_CFG_PATH_MAX + 2];
+	memset(longest, 'p', RC_CFG_PATH_MAX);
+	cr_assert_eq(rc_cfg_set(&c, "tls-key", longest, err, sizeof err), 0, "%s", err);
+	longest[RC_CFG_PATH_MAX] = 'p';
+	cr_assert_eq(rc_cfg_set(&c, "tls-key", longest, err, sizeof err), -EINVAL);
+	cr_assert_eq(strlen(c.tls_key), RC_CFG_PATH_MAX, "unchanged on error");
+	cr_assert_eq(rc_cfg_set(&c, "tls-listen", "localhost", err, sizeof err), -EINVAL);
+	cr_assert_not_null(strstr(err, "or off"), "%s", err);
 }
 
 Test(cfg, flag_with_separate_value_and_last_wins)
@@ -528,7 +566,7 @@ Test(cfg, config_file_errors_say_file_and_line)
 	FILE_FAILS("workers = 1\nlisten = \"127.0.0.1:80\"\n",
 	           "2: listen: '\"127.0.0.1:80\"' is not "
 	           "allowed: expected IPv4:PORT, [IPv6]:PORT or localhost:PORT, literal addresses "
-	           "only, port 0..65535 (0: any free port)");
+	           "only, port 0..65535 (0: any free port), or off");
 	FILE_FAILS("workers = 1\nwor\0kers = 2\n", "2: a NUL byte (not a text file?)");
 	/* an error on the last line without a newline */
 	FILE_FAILS("workers = 1\ncpus = x", "2: cpus: 'x' is not allowed: expected a CPU list like "
@@ -855,7 +893,7 @@ Test(cfg, listen_bad)
 	snprintf(want, sizeof want,
 	         "listen: '::1:8080' is not allowed: expected IPv4:PORT, "
 	         "[IPv6]:PORT or localhost:PORT, literal addresses only, port 0..65535 (0: any free "
-	         "port)");
+	         "port), or off");
 	assert_set_fails("listen", "::1:8080", want);
 }
 
@@ -1190,8 +1228,9 @@ Test(cfg, validate_ranges_and_fields_filled_by_hand)
 	c.topics_per_connection_max = 65;
 	assert_invalid(&c, "topics-per-connection-max: 65 is out of range: expected an integer 1..64");
 
-	const char *fields = "a listen, slow-policy, log-level, origins or publish-token field holds "
-	                     "a value no setting can produce";
+	const char *fields =
+	        "a listen, tls, slow-policy, log-level, origins or publish-token field holds "
+	        "a value no setting can produce";
 	rc_cfg_defaults(&c);
 	c.listen.family = 5;
 	assert_invalid(&c, fields);

@@ -41,6 +41,7 @@ SAN_RE = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error
                     r"ERROR SUMMARY: [1-9]|AddressSanitizer:DEADLYSIGNAL|"
                     r"(WARNING|FATAL): ThreadSanitizer")
 LISTEN_RE = re.compile(r"\bevent=listening\b.*\baddr=\[?([0-9.:a-f]+?)\]?:(\d+)\b")
+TLS_LISTEN_RE = re.compile(r"\bevent=listening\b.*\btls_addr=\[?([0-9.:a-f]+?)\]?:(\d+)\b")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -80,6 +81,7 @@ class Server:
         self.env = env
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
+        self.tls_port: int | None = None   # with --tls-listen
         self.exit_status: int | None = None
         self.stopped_in: float | None = None
         self.allowed_error_events: set = set()
@@ -108,6 +110,8 @@ class Server:
             m = LISTEN_RE.search(self.log())
             if m:
                 self.port = int(m.group(2))
+                tm = TLS_LISTEN_RE.search(self.log())
+                self.tls_port = int(tm.group(2)) if tm else None
                 return self
             if self.proc.poll() is not None:
                 self.exit_status = self.proc.returncode

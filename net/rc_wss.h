@@ -1,0 +1,54 @@
+/* rc_wss: a worker's TLS connections: rc_tls (rc_tls.h) between a connection's receives and its
+ * sends.
+ *
+ * A connection accepted on the TLS listener carries F_TLS and a wss_conn in w->tls.conns[slot]:
+ * its session and `raw`, a chunk of ciphertext waiting to be sent (handshake records, tickets,
+ * alerts). Everything else is the plain connection's: the same receive armed from the provided
+ * ring, the same single send in flight, the same deadlines (the TLS handshake runs in CS_HTTP,
+ * under --handshake-timeout-ms).
+ *
+ *   in:  a receive's ciphertext --wss_recv--> rc_tls --> plaintext in a POOL buffer --> the HTTP
+ *        parser or the frame parser, exactly as a plain receive buffer (rc_worker.c, on_recv)
+ *   out: the flush fills a plaintext chunk (control output, then frames) within wss_plain_room,
+ *        wss_seal makes it records after what `raw` holds, and that chunk is the send
+ *        (rc_send.c, flush_tls)
+ *
+ * conn_release frees the session and `raw` (rc_conn.c, release_tls).
+ *
+ * A handshake that fails, a record that does not decrypt, or the peer's close_notify end the
+ * connection at once (conn_abort): no WebSocket close frame can be trusted to arrive after them.
+ */
+#ifndef RC_WSS_H
+#define RC_WSS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rc_worker_int.h"
+
+/* The worker's TLS context and per-slot table, if it has a TLS listener. Returns 0 or -errno
+ * (logged). */
+int wss_setup(rc_worker *w);
+void wss_teardown(rc_worker *w);
+
+/* A connection accepted on the TLS listener: its session. False if there is no memory for it. */
+bool wss_start(rc_worker *w, rc_conn *c);
+
+/* Ciphertext from a receive: handshake, or decrypt and parse. Every byte is taken. */
+void wss_recv(rc_worker *w, rc_conn *c, const uint8_t *data, size_t len);
+
+/* Is ciphertext waiting to be sent (`raw`)? */
+bool wss_pending(rc_worker *w, const rc_conn *c);
+
+/* Plaintext bytes this flush may seal: 0 while the handshake runs (only `raw` goes out). */
+uint32_t wss_plain_room(rc_worker *w, const rc_conn *c);
+
+/* What the send carries: `raw`, then plain[0..len) sealed (len <= wss_plain_room), then
+ * close_notify if close is set, in one chunk whose length goes to *out_len; NULL if there is
+ * nothing to send (or no chunk, or the seal failed: then c is aborted). */
+uint8_t *wss_seal(rc_worker *w, rc_conn *c, const uint8_t *plain, uint32_t len, bool close,
+                  uint32_t *out_len);
+
+
+#endif

@@ -1,0 +1,310 @@
+#!/usr/bin/python3
+"""Integration: wss:// and https:// on --tls-listen, against real TLS peers.
+
+    /usr/bin/python3 tests/integration/test_tls.py --bin build/release/tools/ringcast [--only CASE]
+
+Each case makes its own certificate with tools/gen-cert.sh (ECDSA P-256, or RSA-2048) and starts
+the server with both listeners. The peers: curl (https routes), `openssl s_client` (TLS 1.3 and
+1.2, ALPN, session resumption by ticket, on one worker and across two), Python `websockets` with
+an ssl context (pub/sub byte-exact at sizes from 1 byte to chained messages, /echo up to 1 MB), and
+raw sockets for bad input: plain HTTP, random bytes, a ClientHello cut short then silence (the
+handshake deadline), a record longer than TLS allows, a reset in the middle of the handshake, and
+a flood of ClientHellos left hanging while a wss subscriber keeps receiving. After each, the
+server's TLS sessions, connections and buffers are back where they started.
+"""
+
+import asyncio
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+import websockets
+
+from rcbase import check, expect_eq, t, wait_until
+from rcserver import set_linger0
+from rcsuite import Suite
+
+suite = Suite("tls")
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def make_cert(ctx, *args):
+    d = tempfile.mkdtemp(prefix="tls-", dir=ctx.workdir)
+    subprocess.run(["sh", os.path.join(TOP, "tools", "gen-cert.sh"), d] + list(args), check=True,
+                   stdout=subprocess.DEVNULL)
+    return os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+
+
+def tls_server(ctx, *flags, cert=None, workers=1):
+    cert = cert or make_cert(ctx)
+    srv = ctx.server("--tls-listen", "127.0.0.1:0", "--tls-cert", cert[0], "--tls-key", cert[1],
+                     "--workers", str(workers), *flags)
+    check(srv.tls_port is not None, "the listening line has no tls_addr: " + srv.log_tail(5))
+    srv.cert = cert[0]
+    return srv
+
+
+def curl(srv, path):
+    r = subprocess.run(["curl", "-sS", "--max-time", str(t(10)), "--cacert", srv.cert,
+                        "-o", "-", "-w", "\n%{http_code}",
+                        "https://127.0.0.1:%d%s" % (srv.tls_port, path)],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "curl %s: exit %d: %s" % (path, r.returncode, r.stderr.strip()))
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code), body
+
+
+def s_client(srv, *args, sess_in=None, sess_out=None, data=b""):
+    argv = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % srv.tls_port, "-CAfile", srv.cert,
+            "-alpn", "http/1.1", "-servername", "localhost"] + list(args)
+    if sess_in:
+        argv += ["-sess_in", sess_in]
+    if sess_out:
+        argv += ["-sess_out", sess_out]
+    if data:
+        argv += ["-ign_eof"]   # wait for the answer and the server's close, not just stdin's end
+    r = subprocess.run(argv, input=data, capture_output=True, timeout=t(20))
+    return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+def metrics(srv):
+    m = srv.metrics()
+    return {k: m.total(k) for k in ("ringcast_tls_sessions", "ringcast_tls_handshakes_total",
+                                     "ringcast_tls_handshakes_resumed_total",
+                                     "ringcast_tls_failures_total", "ringcast_connections")}
+
+
+def settled(srv, what):
+    """Every TLS session and connection gone but the one asking /metrics (plain)."""
+    def done():
+        m = metrics(srv)
+        return m["ringcast_tls_sessions"] == 0 and m["ringcast_connections"] <= 1
+    wait_until(done, t(10), what + ": TLS sessions and connections back to 0")
+
+
+def ssl_ctx(srv):
+    return ssl.create_default_context(cafile=srv.cert)
+
+
+@suite.case(timeout=60)
+def routes_and_versions(ctx):
+    srv = tls_server(ctx)
+    code, body = curl(srv, "/healthz")
+    expect_eq(code, 200, "GET https /healthz")
+    code, _ = curl(srv, "/readyz")
+    expect_eq(code, 200, "GET https /readyz")
+    code, body = curl(srv, "/metrics")
+    expect_eq(code, 200, "GET https /metrics")
+    check("ringcast_tls_handshakes_total" in body, "/metrics over TLS lacks the TLS counters")
+    code, _ = curl(srv, "/nope")
+    expect_eq(code, 404, "GET https /nope")
+    for flag, want in (("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")):
+        out = s_client(srv, flag, data=b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        check("Protocol  : " + want in out or "New, " + want in out,
+              "s_client %s: no %s session:\n%s" % (flag, want, out[-1500:]))
+        check("ALPN protocol: http/1.1" in out, "s_client %s: ALPN http/1.1 not chosen" % flag)
+        check("Verify return code: 0 (ok)" in out, "s_client %s: certificate not verified" % flag)
+        check("HTTP/1.1 200" in out, "s_client %s: no answer to GET /healthz" % flag)
+    settled(srv, "after the routes")
+    m = metrics(srv)
+    check(m["ringcast_tls_handshakes_total"] >= 6, "handshakes counted: %s" % m)
+    expect_eq(m["ringcast_tls_failures_total"], 0, "TLS failures")
+
+
+@suite.case(timeout=60)
+def min_version_13(ctx):
+    srv = tls_server(ctx, "--tls-min-version", "1.3")
+    out = s_client(srv, "-tls1_2", data=b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    check("New, TLSv1.2" not in out and "HTTP/1.1 200" not in out,
+          "a TLS 1.2 session with --tls-min-version 1.3:\n" + out[-800:])
+    out = s_client(srv, "-tls1_3", data=b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    check("HTTP/1.1 200" in out, "TLS 1.3 refused with --tls-min-version 1.3:\n" + out[-800:])
+    settled(srv, "after the refusal")
+    check(metrics(srv)["ringcast_tls_failures_total"] >= 1, "the refused handshake is counted")
+
+
+@suite.case(timeout=90)
+def resumption(ctx):
+    """A ticket resumes, at TLS 1.3 and 1.2, and with two workers on whichever one the
+    reconnection lands (the ticket keys are the process's)."""
+    srv = tls_server(ctx, workers=2)
+    for flag in ("-tls1_3", "-tls1_2"):
+        sess = os.path.join(ctx.workdir, "sess%s.pem" % flag)
+        out = s_client(srv, flag, sess_out=sess, data=b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        check("HTTP/1.1 200" in out, "first connection %s:\n%s" % (flag, out[-800:]))
+        reused = 0
+        for _ in range(6):
+            out = s_client(srv, flag, sess_in=sess,
+                           data=b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            check("HTTP/1.1 200" in out, "resumed connection %s:\n%s" % (flag, out[-800:]))
+            reused += "Reused, TLSv1." in out
+        expect_eq(reused, 6, "connections %s that resumed, of 6" % flag)
+    settled(srv, "after resumption")
+    check(metrics(srv)["ringcast_tls_handshakes_resumed_total"] >= 12, "resumptions counted")
+
+
+async def pubsub_exact(srv, sizes):
+    ctx = ssl_ctx(srv)
+    base = "wss://127.0.0.1:%d" % srv.tls_port
+    async with websockets.connect(base + "/ws?topics=t", ssl=ctx, max_size=None) as sub, \
+            websockets.connect(base + "/ws?publish=t", ssl=ctx, max_size=None) as pub:
+        await asyncio.sleep(0.2)
+        sent = [os.urandom(n // 2).hex() + "z" * (n % 2) for n in sizes]
+        for m in sent:
+            await pub.send(m)
+        for i, m in enumerate(sent):
+            got = await asyncio.wait_for(sub.recv(), t(10))
+            check(got == m, "message %d (%d bytes): got %d bytes, not the same" % (
+                i, len(m), len(got)))
+    async with websockets.connect(base + "/echo", ssl=ctx, max_size=None) as e:
+        for n in (0, 1, 125, 126, 16384, 65536, 300000, 1 << 20):
+            b = os.urandom(n)
+            await e.send(b)
+            got = await asyncio.wait_for(e.recv(), t(10))
+            check(got == b, "/echo of %d bytes over TLS: %d bytes back, not the same" % (
+                n, len(got)))
+
+
+@suite.case(timeout=90)
+def websockets_exact(ctx):
+    srv = tls_server(ctx)
+    # small, a full record, several records, the chunk's edge, chained messages
+    sizes = [1, 70, 16383, 16384, 16385, 40000, 65000, 65536, 70000, 300000, 1000000]
+    asyncio.run(pubsub_exact(srv, sizes))
+    settled(srv, "after pub/sub")
+    expect_eq(metrics(srv)["ringcast_tls_failures_total"], 0, "TLS failures")
+
+
+def raw_conn(srv):
+    s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=t(5))
+    return s
+
+
+def closed_soon(s, what, within):
+    """The server closes s (EOF or reset) within `within` seconds, whatever it sends first."""
+    s.settimeout(t(within))
+    start = time.monotonic()
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        check(False, "%s: still open after %.1f s" % (what, t(within)))
+    return time.monotonic() - start
+
+
+def client_hello():
+    """A real ClientHello, taken from Python's ssl module over a memory BIO."""
+    c = ssl.create_default_context()
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = c.wrap_bio(inc, out, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+@suite.case(timeout=120)
+def bad_input(ctx):
+    srv = tls_server(ctx, "--handshake-timeout-ms", "1000")
+    before = srv.metrics()
+    # a subscriber that must keep receiving through all of it
+    hello = client_hello()
+    check(len(hello) > 100 and hello[0] == 22, "ClientHello from the ssl module")
+
+    s = raw_conn(srv)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    closed_soon(s, "plain HTTP to the TLS port", 5)
+    s.close()
+
+    s = raw_conn(srv)
+    s.sendall(os.urandom(3000))
+    closed_soon(s, "random bytes", 5)
+    s.close()
+
+    s = raw_conn(srv)
+    s.sendall(hello[: len(hello) // 2])
+    took = closed_soon(s, "a ClientHello cut short, then silence", 8)
+    check(took >= 0.5, "closed after %.2f s: before the 1 s handshake deadline?" % took)
+    s.close()
+
+    s = raw_conn(srv)
+    s.sendall(bytes([22, 3, 1, 0x50, 0x00]) + os.urandom(200))  # a 20,480-byte record
+    closed_soon(s, "a record over 16 KiB + overhead", 5)
+    s.close()
+
+    s = raw_conn(srv)
+    s.sendall(hello)
+    time.sleep(0.2)
+    set_linger0(s)
+    s.close()                                                   # reset mid-handshake
+
+    settled(srv, "after bad input")
+    after = srv.metrics()
+    check(after.total("ringcast_tls_failures_total") >= 3, "failures counted: %s"
+          % after.total("ringcast_tls_failures_total"))
+    expect_eq(after.get_('ringcast_buffers', state="pool"), before.get_('ringcast_buffers',
+              state="pool"), "pool buffers in use, before and after")
+
+
+async def flood_while_subscribed(srv, hellos):
+    ctx = ssl_ctx(srv)
+    base = "wss://127.0.0.1:%d" % srv.tls_port
+    async with websockets.connect(base + "/ws?topics=f", ssl=ctx) as sub, \
+            websockets.connect(base + "/ws?publish=f", ssl=ctx) as pub:
+        await asyncio.sleep(0.2)
+        socks = []
+        for i in range(hellos):
+            s = socket.create_connection(("127.0.0.1", srv.tls_port))
+            s.sendall(client_hello())
+            socks.append(s)
+            if i % 20 == 0:
+                await pub.send("m%d" % i)
+                got = await asyncio.wait_for(sub.recv(), t(5))
+                check(got == "m%d" % i, "the subscriber got %r during the flood" % got)
+        for s in socks:
+            s.close()
+
+
+@suite.case(timeout=120)
+def hello_flood(ctx):
+    srv = tls_server(ctx)
+    asyncio.run(flood_while_subscribed(srv, 200))
+    settled(srv, "after 200 ClientHellos left hanging")
+
+
+@suite.case(timeout=60)
+def startup_refusals(ctx):
+    a = make_cert(ctx)
+    b = make_cert(ctx, "--rsa")
+    cases = [
+        (("--tls-listen", "127.0.0.1:0"), "tls-listen needs tls-cert and tls-key"),
+        (("--tls-listen", "127.0.0.1:0", "--tls-cert", a[0] + ".none", "--tls-key", a[1]),
+         "No such file"),
+        (("--tls-listen", "127.0.0.1:0", "--tls-cert", a[0], "--tls-key", b[1]),
+         "does not match"),
+        (("--listen", "off"), "both listen and tls-listen are off"),
+        (("--tls-min-version", "1.1"), "expected 1.2 or 1.3"),
+    ]
+    for flags, says in cases:
+        srv = ctx.server(*flags, start=False)
+        srv.allowed_error_events.add("tls")
+        srv.allowed_error_events.add("listen")
+        r = subprocess.run([srv.binary, "--listen", "127.0.0.1:0"] + list(flags),
+                           capture_output=True, text=True, timeout=t(10))
+        check(r.returncode != 0, "%s: started (exit %d)" % (" ".join(flags), r.returncode))
+        check(says in r.stdout + r.stderr, "%s: expected %r in:\n%s" % (
+            " ".join(flags), says, (r.stdout + r.stderr)[-600:]))
+    ctx.servers.clear()
+
+
+if __name__ == "__main__":
+    suite.main()
