@@ -78,9 +78,10 @@ static const struct key keys[] = {
 	{ "tls-listen", K_LISTEN, offsetof(rc_cfg, tls_listen), 0, 0, false, "ADDR",
 	  "Address to listen on for wss:// and https:// (TLS), or off; needs tls-cert and tls-key." },
 	{ "tls-cert", K_PATH, offsetof(rc_cfg, tls_cert), 0, 0, false, "FILE",
-	  "TLS certificate, PEM: the server's certificate, then its chain. Read at start." },
+	  "TLS certificate, PEM: the server's certificate, then its chain. Read at start and on "
+	  "SIGHUP." },
 	{ "tls-key", K_PATH, offsetof(rc_cfg, tls_key), 0, 0, false, "FILE",
-	  "TLS private key of tls-cert, PEM (RSA or ECDSA). Read at start." },
+	  "TLS private key of tls-cert, PEM (RSA or ECDSA). Read at start and on SIGHUP." },
 	{ "tls-min-version", K_TLS_VERSION, offsetof(rc_cfg, tls_min_version), 0, 0, false, "VER",
 	  "Oldest TLS version accepted: 1.2 or 1.3." },
 	{ "max-connections", K_COUNT, U32(max_connections), 1, 1u << 20, false, "N",

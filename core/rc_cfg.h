@@ -30,7 +30,7 @@
  *              browser's Origin never has one, so one with a path could never match); empty: any
  *   strings    publish-token: 1..256 bytes of printable ASCII without space, or empty
  *   paths      tls-cert, tls-key: a file name of 1..1023 bytes without control characters, or
- *              empty (none); the server reads it at start
+ *              empty (none); the server reads it at start and on SIGHUP
  *   tls-min-version  1.2 or 1.3
  *   enums      slow-policy, log-level: one of the names listed by --help
  *

@@ -298,6 +298,7 @@ int rc_server_run(const rc_cfg *cfg_in)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP); /* reload the TLS certificate (rc_wss.h) */
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
 		rc_log(RC_LOG_ERROR, "signals", "error=\"%s\"", strerror(errno));
 		return 1;

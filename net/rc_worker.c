@@ -30,6 +30,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -245,6 +246,15 @@ static void on_signal(rc_worker *w, int res)
 		rc_log(RC_LOG_ERROR, "signal_read", "res=%d", res);
 		return;
 	}
+	if (w->life.siginfo->ssi_signo == SIGHUP) {
+		/* Reload here first: a bad pair is refused once, by this worker, and goes no further. */
+		if (wss_reload(w))
+			for (uint32_t to = 0; to < w->group->n; to++)
+				if (to != w->index)
+					xfer_wake(w, to, rc_ud(RC_IO_RELOAD, 0, RC_UD_WORKER), 0);
+		arm_signal(w);
+		return;
+	}
 	uint32_t count = (uint32_t)w->life.signals + 1;
 	worker_signal(w, w->life.siginfo->ssi_signo, count);
 	for (uint32_t to = 0; to < w->group->n; to++)
@@ -326,6 +336,9 @@ static void dispatch_worker(rc_worker *w, enum rc_io op, const struct io_uring_c
 		on_signal(w, cqe->res);
 		break;
 	case RC_IO_WAKE: /* its only job was to end the wait: the mailboxes are read next */
+		break;
+	case RC_IO_RELOAD:
+		(void)wss_reload(w);
 		break;
 	case RC_IO_STOP:
 		worker_signal(w, 0, (uint32_t)cqe->res);

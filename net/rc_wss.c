@@ -18,10 +18,12 @@
 
 static_assert(RC_TLS_FLIGHT_MAX + SEAL_SLACK <= RC_CHUNK_BYTES, "a handshake flight fits a chunk");
 
-int wss_setup(rc_worker *w)
+#define EXPIRY_WARN_S (14 * 86400)
+
+/* A context from the configured files; NULL after an error line `event`. A reload (worker 0's)
+ * warns of a certificate close to its end, as start-up does (rc_server.c). */
+static rc_tls_ctx *load(rc_worker *w, const char *event, bool reload)
 {
-	if (w->accept.tls_fd < 0)
-		return 0;
 	const rc_cfg *cfg = w->cfg;
 	char err[RC_CFG_ERR_MAX + 2 * RC_CFG_PATH_MAX];
 	int64_t left = 0;
@@ -30,11 +32,38 @@ int wss_setup(rc_worker *w)
 		                  .min_version = (enum rc_tls_version)cfg->tls_min_version,
 		                  .tickets = &w->group->tickets,
 		                  .now = time(NULL) };
-	w->tls.ctx = rc_tls_ctx_new(&tc, &left, err, sizeof err);
+	rc_tls_ctx *ctx = rc_tls_ctx_new(&tc, &left, err, sizeof err);
+	if (ctx == NULL)
+		rc_log(RC_LOG_ERROR, event, "error=\"%s\"", err);
+	else if (reload && left < EXPIRY_WARN_S && w->index == 0)
+		rc_log(RC_LOG_WARN, "tls_cert_expiry", "cert=\"%s\" expires_in_days=%lld", cfg->tls_cert,
+		       (long long)(left / 86400));
+	return ctx;
+}
+
+bool wss_reload(rc_worker *w)
+{
 	if (w->tls.ctx == NULL) {
-		rc_log(RC_LOG_ERROR, "tls", "worker=%u error=\"%s\"", w->index, err);
-		return -EINVAL;
+		if (w->index == 0)
+			rc_log(RC_LOG_INFO, "tls_reload", "note=\"no tls-listen: nothing to reload\"");
+		return false;
 	}
+	rc_tls_ctx *ctx = load(w, "tls_reload_refused", true);
+	if (ctx == NULL)
+		return false;            /* the old pair stays */
+	rc_tls_ctx_free(w->tls.ctx); /* its sessions keep it until they end */
+	w->tls.ctx = ctx;
+	rc_log(RC_LOG_INFO, "tls_reloaded", "cert=\"%s\" sessions=%u", w->cfg->tls_cert, w->tls.live);
+	return true;
+}
+
+int wss_setup(rc_worker *w)
+{
+	if (w->accept.tls_fd < 0)
+		return 0;
+	w->tls.ctx = load(w, "tls", false);
+	if (w->tls.ctx == NULL)
+		return -EINVAL;
 	w->tls.conns = calloc(w->conns.nslots, sizeof *w->tls.conns);
 	if (w->tls.conns == NULL) {
 		rc_log(RC_LOG_ERROR, "tls", "worker=%u error=\"out of memory\"", w->index);

@@ -32,6 +32,12 @@
 int wss_setup(rc_worker *w);
 void wss_teardown(rc_worker *w);
 
+/* SIGHUP: load tls-cert and tls-key again into a new context for new handshakes; sessions of the
+ * old one go on with it (wolfSSL counts its references). A pair that does not load is refused
+ * with a log line and the old context kept. Returns true if the new pair is in use (or there is
+ * no TLS listener: nothing to do, said once by worker 0). */
+bool wss_reload(rc_worker *w);
+
 /* A connection accepted on the TLS listener: its session. False if there is no memory for it. */
 bool wss_start(rc_worker *w, rc_conn *c);
 

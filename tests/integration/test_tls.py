@@ -10,11 +10,15 @@ an ssl context (pub/sub byte-exact at sizes from 1 byte to chained messages, /ec
 raw sockets for bad input: plain HTTP, random bytes, a ClientHello cut short then silence (the
 handshake deadline), a record longer than TLS allows, a reset in the middle of the handshake, and
 a flood of ClientHellos left hanging while a wss subscriber keeps receiving. After each, the
-server's TLS sessions, connections and buffers are back where they started.
+server's TLS sessions, connections and buffers are back where they started. SIGHUP reloads the
+pair for new handshakes while open sessions go on; a bad pair is refused and the last good one
+kept.
 """
 
 import asyncio
 import os
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -279,6 +283,59 @@ def hello_flood(ctx):
     srv = tls_server(ctx)
     asyncio.run(flood_while_subscribed(srv, 200))
     settled(srv, "after 200 ClientHellos left hanging")
+
+
+async def reload_while_subscribed(ctx, srv, a, b, paths):
+    base = "wss://127.0.0.1:%d" % srv.tls_port
+    trust_a = ssl.create_default_context(cafile=a[0])
+    async with websockets.connect(base + "/ws?topics=r", ssl=trust_a) as sub, \
+            websockets.connect(base + "/ws?publish=r", ssl=trust_a) as pub:
+        await asyncio.sleep(0.2)
+        # a new pair: new handshakes use it, the open sessions go on
+        shutil.copy(b[0], paths[0])
+        shutil.copy(b[1], paths[1])
+        srv.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(srv.log_events("tls_reloaded")) == 2, t(10),
+                   "both workers log tls_reloaded")
+        await pub.send("after reload")
+        got = await asyncio.wait_for(sub.recv(), t(5))
+        expect_eq(got, "after reload", "an open session after the reload")
+        srv.cert = b[0]
+        out = s_client(srv, data=b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        check("Verify return code: 0 (ok)" in out and "HTTP/1.1 200" in out,
+              "a new handshake does not verify against the new certificate:\n" + out[-600:])
+        # a key that does not match: refused, the pair in use stays
+        shutil.copy(a[1], paths[1])
+        srv.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(srv.log_events("tls_reload_refused")) == 1, t(10),
+                   "worker 0 logs tls_reload_refused")
+        time.sleep(0.3)
+        expect_eq(len(srv.log_events("tls_reloaded")), 2, "reloads after the refused one")
+        out = s_client(srv, data=b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        check("Verify return code: 0 (ok)" in out and "HTTP/1.1 200" in out,
+              "after a refused reload the server does not use the last good pair:\n"
+              + out[-600:])
+        await pub.send("still")
+        expect_eq(await asyncio.wait_for(sub.recv(), t(5)), "still", "the open session")
+
+
+@suite.case(timeout=90)
+def sighup_reload(ctx):
+    a = make_cert(ctx)
+    b = make_cert(ctx, "--rsa")
+    d = tempfile.mkdtemp(prefix="live-", dir=ctx.workdir)
+    paths = (os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"))
+    shutil.copy(a[0], paths[0])
+    shutil.copy(a[1], paths[1])
+    srv = tls_server(ctx, cert=paths, workers=2)
+    srv.allowed_error_events.add("tls_reload_refused")
+    asyncio.run(reload_while_subscribed(ctx, srv, a, b, paths))
+    settled(srv, "after the reloads")
+    plain = ctx.server()
+    plain.send_signal(signal.SIGHUP)
+    wait_until(lambda: len(plain.log_events("tls_reload")) == 1, t(5),
+               "a server without TLS says there is nothing to reload")
+    check(plain.alive(), "SIGHUP stopped a server without TLS")
 
 
 @suite.case(timeout=60)
