@@ -151,13 +151,16 @@ static const struct family families[] = {
 	    "TLS handshakes that resumed a session with a ticket (no certificate sent)."),
 	ONE(RC_M_TLS_FAILURES, false, "tls_failures_total",
 	    "TLS handshakes or records that failed: the connection was dropped."),
+	ONE(RC_M_TLS_QUEUED, false, "tls_admissions_queued_total",
+	    "TLS connections whose handshake waited for a later loop turn (at most 16 start per "
+	    "turn per worker)."),
 };
 
 #define FAMILY_COUNT (sizeof families / sizeof families[0])
 
 /* The families tile the ids: the last one ends exactly at RC_M_COUNT (each start is checked
  * against the previous end at run time by family_of and by the unit test). */
-static_assert(RC_M_TLS_FAILURES + 1 == RC_M_COUNT, "a new slot needs a family entry");
+static_assert(RC_M_TLS_QUEUED + 1 == RC_M_COUNT, "a new slot needs a family entry");
 
 static const struct family *family_of(unsigned id)
 {

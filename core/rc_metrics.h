@@ -153,6 +153,7 @@ enum rc_metric {
 	RC_M_TLS_HANDSHAKES, /* TLS handshakes completed */
 	RC_M_TLS_RESUMED,    /* of which resumed a session (ticket) */
 	RC_M_TLS_FAILURES,   /* TLS handshakes or records that failed (the connection dropped) */
+	RC_M_TLS_QUEUED,     /* TLS connections whose first receive waited for a later loop turn */
 	RC_M_COUNT
 };
 

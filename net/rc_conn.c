@@ -140,6 +140,19 @@ static void release_tls(rc_worker *w, rc_conn *c)
 	if (!(c->flags & F_TLS))
 		return;
 	wss_conn *t = &w->tls.conns[conn_slot(w, c)];
+	if (c->flags & F_TLS_WAIT) { /* out of the admission queue */
+		c->flags &= ~F_TLS_WAIT;
+		if (t->wait_prev != RC_POOL_NONE)
+			w->tls.conns[t->wait_prev].wait_next = t->wait_next;
+		else
+			w->tls.wait_head = t->wait_next;
+		if (t->wait_next != RC_POOL_NONE)
+			w->tls.conns[t->wait_next].wait_prev = t->wait_prev;
+		else
+			w->tls.wait_tail = t->wait_prev;
+		assert(w->tls.waiting > 0);
+		w->tls.waiting--;
+	}
 	if (t->raw != NULL) {
 		rc_chunk_put(&w->mem.chunks, t->raw);
 		t->raw = NULL;
@@ -176,7 +189,7 @@ void conn_release(rc_worker *w, rc_conn *c)
 
 /* ---- life ------------------------------------------------------------------------------------ */
 
-void conn_accepted(rc_worker *w, rc_conn *c, bool over_limit)
+void conn_accepted(rc_worker *w, rc_conn *c, bool over_limit, bool arm_recv)
 {
 	assert(c->state == CS_FREE && c->inflight == 0 && c->flags == 0);
 	c->id = ++w->conns.next_id;
@@ -188,7 +201,8 @@ void conn_accepted(rc_worker *w, rc_conn *c, bool over_limit)
 	if (over_limit)
 		c->flags |= F_OVER_LIMIT;
 	w->conns.open++;
-	conn_start_recv(w, c);
+	if (arm_recv)
+		conn_start_recv(w, c);
 }
 
 /* Close the descriptor of a dropped connection with nothing in flight (CS_CLOSED until it is done).
@@ -399,7 +413,7 @@ bool conn_sent(rc_worker *w, rc_conn *c)
 
 void conn_start_recv(rc_worker *w, rc_conn *c)
 {
-	if (c->flags & (F_RECV | F_STARVED))
+	if (c->flags & (F_RECV | F_STARVED | F_TLS_WAIT))
 		return;
 	struct __kernel_timespec *ts;
 	unsigned tflags = 0;
@@ -526,7 +540,8 @@ void conn_check(const rc_worker *w, const rc_conn *c)
 		return;
 	}
 	check_flags(w, c);
-	bool reads = (c->flags & (F_RECV | F_STARVED)) != 0; /* a read with its deadline is armed */
+	/* a read with its deadline is armed, or waits for buffers or for TLS admission */
+	bool reads = (c->flags & (F_RECV | F_STARVED | F_TLS_WAIT)) != 0;
 	switch ((enum conn_state)c->state) {
 	case CS_HTTP:
 		assert(c->route == ROUTE_NONE && c->close == CLOSE_NONE && reads);

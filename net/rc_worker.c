@@ -140,7 +140,7 @@ static void on_accept(rc_worker *w, int res, uint32_t cflags, bool tls)
 	bool over = atomic_fetch_add_explicit(&w->group->open, 1, memory_order_relaxed) >=
 	            w->cfg->max_connections;
 	rc_metric_inc(&w->metrics, RC_M_ACCEPTED);
-	conn_accepted(w, c, over);
+	conn_accepted(w, c, over, !tls); /* a TLS connection's receive is wss_start's to arm */
 	if (tls && !wss_start(w, c)) {
 		rc_log(RC_LOG_WARN, "tls_session", "conn=%u error=\"out of memory\"", c->id);
 		conn_abort(w, c, RC_CLOSED_IO_ERROR);
@@ -649,7 +649,8 @@ static int wait_for_work(rc_worker *w)
 {
 	rc_group *g = w->group;
 	/* completions left by a full intake, mail left, connections dirtied after the flush */
-	bool sleep = !w->xfer.in_more && w->conns.dirty == NULL && io_uring_cq_ready(&w->io.ring) == 0;
+	bool sleep = !w->xfer.in_more && w->conns.dirty == NULL &&
+	             io_uring_cq_ready(&w->io.ring) == 0 && !wss_waiting(w);
 	bool armed = false;
 	if (sleep) {
 		/* About to go idle: arena buffers whose messages are all gone go home. */
@@ -730,6 +731,7 @@ int rc_worker_run(rc_worker *w)
 			rc_log(RC_LOG_ERROR, "ring_wait", "error=%s", strerror(-r));
 			return r;
 		}
+		wss_turn(w);
 		unsigned n = dispatch_all(w);
 		handoffs_in(w, n);
 		flush(w);

@@ -105,6 +105,8 @@ enum conn_flag {
 	 * subscribed */
 	F_PURGE = 1u << 12,
 	F_TLS = 1u << 13, /* accepted on the TLS listener: w->tls.conns[slot] holds its session */
+	/* a TLS connection waiting for its first receive to be armed (rc_wss.h, admission) */
+	F_TLS_WAIT = 1u << 14,
 };
 
 /* A connection. Its slot in w->conns.slots is its direct descriptor index. An idle WebSocket holds
@@ -172,6 +174,8 @@ typedef struct wss_conn {
 	uint8_t *raw; /* chunk of ciphertext to send before anything else, or NULL */
 	uint32_t raw_len;
 	rc_span_cursor at; /* where the head frame's next slice is in its chain (rc_send.c) */
+	/* F_TLS_WAIT: the slots before and after it in the admission queue (RC_POOL_NONE: none) */
+	uint32_t wait_prev, wait_next;
 } wss_conn;
 
 /* ---- hand-offs to other workers (rc_xfer.c) -------------------------------------------------- */
@@ -290,8 +294,12 @@ struct rc_worker {
 	/* TLS (rc_wss.c): NULL ctx and conns when there is no TLS listener. */
 	struct worker_tls {
 		rc_tls_ctx *ctx;
-		wss_conn *conns; /* [conns.nslots] */
-		uint32_t live;   /* sessions */
+		wss_conn *conns;    /* [conns.nslots] */
+		uint32_t live;      /* sessions */
+		uint32_t admitted;  /* first receives armed this loop turn (RC_TLS_ADMIT_PER_TURN) */
+		uint32_t wait_head; /* admission queue: oldest slot, RC_POOL_NONE if empty */
+		uint32_t wait_tail; /* newest */
+		uint32_t waiting;   /* in the queue */
 	} tls;
 
 	/* Signals and draining (rc_worker.c). */

@@ -65,6 +65,7 @@ int wss_setup(rc_worker *w)
 	if (w->tls.ctx == NULL)
 		return -EINVAL;
 	w->tls.conns = calloc(w->conns.nslots, sizeof *w->tls.conns);
+	w->tls.wait_head = w->tls.wait_tail = RC_POOL_NONE;
 	if (w->tls.conns == NULL) {
 		rc_log(RC_LOG_ERROR, "tls", "worker=%u error=\"out of memory\"", w->index);
 		return -ENOMEM;
@@ -93,14 +94,53 @@ static wss_conn *of(rc_worker *w, const rc_conn *c)
 
 bool wss_start(rc_worker *w, rc_conn *c)
 {
-	wss_conn *t = &w->tls.conns[conn_slot(w, c)];
-	assert(t->s == NULL && t->raw == NULL);
+	uint32_t slot = conn_slot(w, c);
+	wss_conn *t = &w->tls.conns[slot];
+	assert(t->s == NULL && t->raw == NULL && !(c->flags & F_RECV));
 	t->s = rc_tls_new(w->tls.ctx);
 	if (t->s == NULL)
 		return false;
 	c->flags |= F_TLS;
 	w->tls.live++;
+	if (w->tls.admitted < RC_TLS_ADMIT_PER_TURN && w->tls.waiting == 0) {
+		w->tls.admitted++;
+		conn_start_recv(w, c);
+		return true;
+	}
+	c->flags |= F_TLS_WAIT;
+	rc_metric_inc(&w->metrics, RC_M_TLS_QUEUED);
+	t->wait_next = RC_POOL_NONE;
+	t->wait_prev = w->tls.wait_tail;
+	if (w->tls.wait_tail != RC_POOL_NONE)
+		w->tls.conns[w->tls.wait_tail].wait_next = slot;
+	else
+		w->tls.wait_head = slot;
+	w->tls.wait_tail = slot;
+	w->tls.waiting++;
 	return true;
+}
+
+void wss_turn(rc_worker *w)
+{
+	w->tls.admitted = 0;
+	while (w->tls.waiting > 0 && w->tls.admitted < RC_TLS_ADMIT_PER_TURN) {
+		rc_conn *c = &w->conns.slots[w->tls.wait_head];
+		wss_conn *t = &w->tls.conns[w->tls.wait_head];
+		assert(c->flags & F_TLS_WAIT);
+		w->tls.wait_head = t->wait_next;
+		if (w->tls.wait_head != RC_POOL_NONE)
+			w->tls.conns[w->tls.wait_head].wait_prev = RC_POOL_NONE;
+		else
+			w->tls.wait_tail = RC_POOL_NONE;
+		w->tls.waiting--;
+		c->flags &= ~F_TLS_WAIT;
+		if (conn_deadline_ns(w, c->deadline_ms) <= rc_now_ns()) {
+			conn_abort(w, c, RC_CLOSED_HANDSHAKE_TIMEOUT); /* it waited out its deadline */
+			continue;
+		}
+		w->tls.admitted++;
+		conn_start_recv(w, c);
+	}
 }
 
 /* Point the session's output at `raw` (taken now if there is none). False if no chunk is free. */

@@ -38,8 +38,27 @@ void wss_teardown(rc_worker *w);
  * no TLS listener: nothing to do, said once by worker 0). */
 bool wss_reload(rc_worker *w);
 
-/* A connection accepted on the TLS listener: its session. False if there is no memory for it. */
+/* Admission. The first step of a full handshake (ECDHE and a signature) is what a TLS
+ * connection costs most, and a burst of ClientHellos processed in one loop turn would hold every
+ * established connection back for as long. So a worker arms the first receive of at most
+ * RC_TLS_ADMIT_PER_TURN new TLS connections per loop turn; the others wait in a FIFO queue,
+ * their bytes in the kernel's socket buffer, their handshake deadline running (one that passes
+ * while queued closes the connection as a handshake timeout when its turn comes), and the loop
+ * does not sleep while the queue is not empty. */
+#define RC_TLS_ADMIT_PER_TURN 16
+
+/* A connection accepted on the TLS listener (recv not armed): its session, and its first receive
+ * armed now or queued. False if there is no memory for the session. */
 bool wss_start(rc_worker *w, rc_conn *c);
+
+/* A loop turn begins: admit queued connections up to the turn's allowance. */
+void wss_turn(rc_worker *w);
+
+/* Are connections waiting for admission? (the loop must not sleep) */
+static inline bool wss_waiting(const rc_worker *w)
+{
+	return w->tls.waiting > 0;
+}
 
 /* Ciphertext from a receive: handshake, or decrypt and parse. Every byte is taken. */
 void wss_recv(rc_worker *w, rc_conn *c, const uint8_t *data, size_t len);

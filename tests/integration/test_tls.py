@@ -278,11 +278,30 @@ async def flood_while_subscribed(srv, hellos):
             s.close()
 
 
-@suite.case(timeout=120)
+async def many_at_once(srv, n):
+    ctx = ssl_ctx(srv)
+    url = "wss://127.0.0.1:%d/ws?topics=many" % srv.tls_port
+
+    async def one(i):
+        async with websockets.connect(url, ssl=ctx, open_timeout=t(30)) as ws:
+            await ws.ping()
+            return i
+    done = await asyncio.gather(*(one(i) for i in range(n)))
+    expect_eq(len(done), n, "wss connections opened at once")
+
+
+@suite.case(timeout=180)
 def hello_flood(ctx):
     srv = tls_server(ctx)
     asyncio.run(flood_while_subscribed(srv, 200))
     settled(srv, "after 200 ClientHellos left hanging")
+    # More handshakes at once than a loop turn admits (16): they all complete, in turn.
+    asyncio.run(many_at_once(srv, 100))
+    settled(srv, "after 100 handshakes at once")
+    m = metrics(srv)
+    check(m["ringcast_tls_handshakes_total"] >= 102, "handshakes counted: %s" % m)
+    ctx.note("handshakes that waited for a later loop turn: %d"
+             % srv.metrics().total("ringcast_tls_admissions_queued_total"))
 
 
 async def reload_while_subscribed(ctx, srv, a, b, paths):
