@@ -70,6 +70,7 @@ import json
 import os
 import selectors
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -188,14 +189,24 @@ class Violation(Exception):
 # --------------------------------------------------------------------------------------------
 # options
 
+# A non-blocking socket with nothing to do now; over TLS, ssl's own "want" errors (which are not
+# BlockingIOError) mean the same.
+WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
 class Opts:
     def __init__(self, a: argparse.Namespace):
         u = urlsplit(a.url)
-        if u.scheme != "ws":
-            raise SystemExit("conformance: only ws:// URLs are supported (got %r)" % a.url)
+        if u.scheme not in ("ws", "wss"):
+            raise SystemExit("conformance: only ws:// and wss:// URLs are supported (got %r)"
+                             % a.url)
         self.url = a.url
         self.host = u.hostname or "127.0.0.1"
-        self.port = u.port or 80
+        self.port = u.port or (443 if u.scheme == "wss" else 80)
+        self.tls = None
+        if u.scheme == "wss":
+            # wss: every connection is wrapped, verified against --ca-file (or the system's CAs)
+            self.tls = ssl.create_default_context(cafile=a.ca_file)
         self.path = (u.path or "/") + ("?" + u.query if u.query else "")
         self.route = u.path or "/"
         self.host_header = ("[%s]:%d" if ":" in self.host else "%s:%d") % (self.host, self.port)
@@ -308,6 +319,8 @@ def check_upgrade_response(resp: HttpResponse, key: str, offered_protocols=(),
 def tcp_connect(opts: Opts) -> socket.socket:
     sock = socket.create_connection((opts.host, opts.port), timeout=min(5.0, opts.timeout))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if opts.tls is not None:
+        sock = opts.tls.wrap_socket(sock, server_hostname=opts.host)
     return sock
 
 
@@ -526,7 +539,7 @@ class Session:
             mv, off, item = self.cur
             try:
                 n = self.sock.send(mv[off:off + 4 * MIB])
-            except (BlockingIOError, InterruptedError):
+            except WOULD_BLOCK:
                 return
             except OSError as e:
                 self.tx_dead = True
@@ -586,7 +599,11 @@ class Session:
     def _on_readable(self):
         try:
             data = self.sock.recv(4 * MIB)
-        except (BlockingIOError, InterruptedError):
+            # over TLS, bytes already decrypted wait in the SSL object where select cannot see
+            # them: take them all now
+            while data and getattr(self.sock, "pending", lambda: 0)() > 0:
+                data += self.sock.recv(4 * MIB)
+        except WOULD_BLOCK:
             return
         except ConnectionResetError:
             self.peer_reset = True
@@ -2091,7 +2108,8 @@ def main(argv=None) -> int:
         description="RFC 6455 conformance suite for an echo endpoint (Autobahn sections 1-7, 9 "
                     "and handshake cases 0.x).")
     ap.add_argument("--url", default="ws://127.0.0.1:8080/echo",
-                    help="echo endpoint, ws://HOST:PORT/PATH (default %(default)s)")
+                    help="echo endpoint, ws://HOST:PORT/PATH or wss://... (default %(default)s)")
+    ap.add_argument("--ca-file", help="wss: the CA (PEM) to verify the server with")
     ap.add_argument("--cases", help="comma-separated case ids or globs, e.g. '1.*,5.1,6.4.*'")
     ap.add_argument("--list", action="store_true", help="list the (selected) cases and exit")
     ap.add_argument("--max-message", type=int, default=None, metavar="BYTES",

@@ -7,6 +7,7 @@ autobahn_like      the whole suite (300+ cases) against a server at its default 
                    (no --message-max-bytes: 1 MiB), the suite run with --max-message 1048576: the
                    messages of 64 KiB (1.1.6-1.2.8) and up to 1 MiB (9.x) must be echoed whole,
                    those over 1 MiB (9.1.4-9.2.6) must get close 1009.
+autobahn_like_over_tls  the same suite over wss:// on --tls-listen.
 large_messages_9   section 9 alone (single messages up to 16 MiB, 4 MiB fragmented in 64 B to
                    4 MiB fragments, 1 MiB written in chops of 64 to 2,048 bytes, 1,000 round trips)
                    against a server with --message-max-bytes 16M (and the default 4 MiB
@@ -31,12 +32,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MAX = 1048576              # the server's default --message-max-bytes
 
 
-def run_conformance(ctx, srv, max_message, min_cases, case_timeout, run_timeout, cases=None):
-    """Run conformance.py against srv's /echo; require 0 failed and at least min_cases run."""
+def run_conformance(ctx, srv, max_message, min_cases, case_timeout, run_timeout, cases=None,
+                    ca=None):
+    """Run conformance.py against srv's /echo (over TLS with ca: its TLS port); require 0 failed
+    and at least min_cases run."""
     base = srv.metrics().get_("ringcast_connections")
-    cmd = [sys.executable, os.path.join(HERE, "conformance.py"), "--url", srv.url("/echo"),
+    url = srv.url("/echo") if ca is None else "wss://127.0.0.1:%d/echo" % srv.tls_port
+    cmd = [sys.executable, os.path.join(HERE, "conformance.py"), "--url", url,
            "--max-message", str(max_message), "--timeout", str(case_timeout),
-           "--global-timeout", str(run_timeout)]
+           "--global-timeout", str(run_timeout)] + (["--ca-file", ca] if ca else [])
     if cases:
         cmd += ["--cases", cases]
     try:
@@ -78,6 +82,19 @@ def large_messages_9(ctx):
     lines = run_conformance(ctx, srv, 16 * 1024 * 1024, 54, t(20), t(75), cases="9.*")
     over = [ln for ln in lines if "over --max-message" in ln]
     check(not over, "no 9.x message is over the 16 MiB limit, yet: %r" % over[:3])
+
+
+@suite.case(timeout=200)
+def autobahn_like_over_tls(ctx):
+    """The whole suite again over wss:// (--tls-listen, a certificate from tools/gen-cert.sh):
+    every frame the suite writes, chopped or whole, arrives in TLS records instead."""
+    d = os.path.join(ctx.workdir, "tls-cert")
+    subprocess.run(["sh", os.path.join(HERE, "..", "..", "tools", "gen-cert.sh"), d], check=True,
+                   stdout=subprocess.DEVNULL)
+    srv = ctx.server("--close-timeout-ms", "1000", "--tls-listen", "127.0.0.1:0",
+                     "--tls-cert", os.path.join(d, "cert.pem"), "--tls-key",
+                     os.path.join(d, "key.pem"))
+    run_conformance(ctx, srv, DEFAULT_MAX, 300, t(10), t(150), ca=os.path.join(d, "cert.pem"))
 
 
 if __name__ == "__main__":
