@@ -1,7 +1,7 @@
 // ringcast integration: interoperability with the Node `ws` client (npm ws 8, pinned by
 // package-lock.json; `npm ci` in this folder installs it).
 //
-//     node interop.mjs ws://127.0.0.1:PORT
+//     node interop.mjs ws://127.0.0.1:PORT      (or wss://, trusting the server with NODE_EXTRA_CA_CERTS)
 //
 // Run by ../test_interop_node.py, which starts the server. Prints one line per check and exits 0
 // only if all passed. `ws` checks Sec-WebSocket-Accept, the negotiated subprotocol (an answer
@@ -10,7 +10,7 @@ import WebSocket from "ws";
 
 const base = process.argv[2];
 if (!base) {
-  console.error("usage: node interop.mjs ws://127.0.0.1:PORT");
+  console.error("usage: node interop.mjs ws://127.0.0.1:PORT (or wss://127.0.0.1:PORT)");
   process.exit(2);
 }
 
