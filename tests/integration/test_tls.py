@@ -12,7 +12,8 @@ handshake deadline), a record longer than TLS allows, a reset in the middle of t
 a flood of ClientHellos left hanging while a wss subscriber keeps receiving. After each, the
 server's TLS sessions, connections and buffers are back where they started. SIGHUP reloads the
 pair for new handshakes while open sessions go on; a bad pair is refused and the last good one
-kept.
+kept. SIGTERM drains wss subscribers (everything queued, then 1001); 150 connections closed
+cleanly, without a close frame, or reset leave no descriptor, session or buffer behind.
 """
 
 import asyncio
@@ -355,6 +356,64 @@ def sighup_reload(ctx):
     wait_until(lambda: len(plain.log_events("tls_reload")) == 1, t(5),
                "a server without TLS says there is nothing to reload")
     check(plain.alive(), "SIGHUP stopped a server without TLS")
+
+
+async def drain_run(srv, subs, msgs):
+    ctx = ssl_ctx(srv)
+    base = "wss://127.0.0.1:%d" % srv.tls_port
+    clients = [await websockets.connect(base + "/ws?topics=d", ssl=ctx) for _ in range(subs)]
+    async with websockets.connect(base + "/ws?publish=d", ssl=ctx) as pub:
+        await asyncio.sleep(0.2)
+        for i in range(msgs):
+            await pub.send("d%d" % i)
+        await asyncio.sleep(0.1)
+        # stop() signals, then checks exit 0 and a clean log, while the clients read
+        stop = asyncio.create_task(asyncio.to_thread(srv.stop, signal.SIGTERM))
+        codes = []
+        for ws in clients:
+            got = []
+            try:
+                while True:
+                    got.append(await asyncio.wait_for(ws.recv(), t(10)))
+            except websockets.ConnectionClosed as e:
+                codes.append(e.rcvd.code if e.rcvd else None)
+            expect_eq(got, ["d%d" % i for i in range(msgs)], "what a subscriber got before 1001")
+        expect_eq(codes, [1001] * subs, "close codes at drain over TLS")
+        await stop
+
+
+@suite.case(timeout=90)
+def drain_over_tls(ctx):
+    """SIGTERM: every wss subscriber gets what was queued, then close 1001, sealed."""
+    srv = tls_server(ctx, workers=2)
+    asyncio.run(drain_run(srv, 20, 200))
+
+
+async def churn_run(srv, rounds):
+    ctx = ssl_ctx(srv)
+    base = "wss://127.0.0.1:%d" % srv.tls_port
+    for i in range(rounds):
+        ws = await websockets.connect(base + "/ws?topics=c%d" % (i % 7), ssl=ctx)
+        if i % 3 == 0:
+            await ws.close()                          # a clean close: close frames both ways
+        elif i % 3 == 1:
+            ws.transport.close()                      # TLS and TCP gone without a close frame
+        else:
+            sock = ws.transport.get_extra_info("socket")
+            set_linger0(sock)
+            ws.transport.abort()                      # reset
+
+
+@suite.case(timeout=120)
+def churn_over_tls(ctx):
+    srv = tls_server(ctx, workers=2)
+    fds = srv.fd_count()
+    asyncio.run(churn_run(srv, 150))
+    settled(srv, "after 150 connections opened and closed three ways")
+    expect_eq(srv.fd_count(), fds, "the server's descriptors, before and after")
+    m = srv.metrics()
+    expect_eq(m.total("ringcast_subscriptions"), 0, "subscriptions left")
+    expect_eq(m.get_('ringcast_buffers', state="pool"), 0, "pool buffers in use")
 
 
 @suite.case(timeout=60)
