@@ -6,8 +6,9 @@
 Each case makes its own certificate with tools/gen-cert.sh (ECDSA P-256, or RSA-2048) and starts
 the server with both listeners. The peers: curl (https routes), `openssl s_client` (TLS 1.3 and
 1.2, ALPN, session resumption by ticket, on one worker and across two), Python `websockets` with
-an ssl context (pub/sub byte-exact at sizes from 1 byte to chained messages, /echo up to 1 MB), and
-raw sockets for bad input: plain HTTP, random bytes, a ClientHello cut short then silence (the
+an ssl context (pub/sub byte-exact at sizes from 1 byte to chained messages, /echo up to 1 MB),
+headless Chromium (Debian's) opening wss:// from a page, trusting the certificate by its key
+(--ignore-certificate-errors-spki-list), and raw sockets for bad input: plain HTTP, random bytes, a ClientHello cut short then silence (the
 handshake deadline), a record longer than TLS allows, a reset in the middle of the handshake, and
 a flood of ClientHellos left hanging while a wss subscriber keeps receiving. After each, the
 server's TLS sessions, connections and buffers are back where they started. SIGHUP reloads the
@@ -414,6 +415,81 @@ def churn_over_tls(ctx):
     m = srv.metrics()
     expect_eq(m.total("ringcast_subscriptions"), 0, "subscriptions left")
     expect_eq(m.get_('ringcast_buffers', state="pool"), 0, "pool buffers in use")
+
+
+PAGE = """<!doctype html><meta charset="utf-8"><title>ringcast wss</title>
+<script>
+const report = (what) => fetch("http://127.0.0.1:%(report)d/?" + encodeURIComponent(what));
+const ws = new WebSocket("wss://127.0.0.1:%(port)d/ws?topics=browser");
+ws.onopen = () => report("open");
+ws.onmessage = (e) => { report("got " + e.data); ws.close(1000, "done"); };
+ws.onerror = () => report("error");
+</script>"""
+
+
+def spki_hash(cert):
+    """base64(sha256(SubjectPublicKeyInfo)): what Chromium's certificate pinning flag takes."""
+    pub = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"],
+                         capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                         capture_output=True, check=True).stdout
+    dig = subprocess.run(["openssl", "dgst", "-sha256", "-binary"], input=der,
+                         capture_output=True, check=True).stdout
+    import base64
+    return base64.b64encode(dig).decode()
+
+
+@suite.case(timeout=120)
+def chromium_wss(ctx):
+    """Headless Chromium (Debian's) opens wss:// from a page, trusting the test's certificate,
+    and receives a message published over plain ws://: the page reports what it saw to a small
+    HTTP server of the test."""
+    import http.server
+    import queue
+    import threading
+    browser = shutil.which("chromium")
+    check(browser is not None, "chromium is not installed (tests/run.sh installs Debian's)")
+    srv = tls_server(ctx)
+    reports = queue.Queue()
+
+    class Report(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            from urllib.parse import unquote
+            reports.put(unquote(self.path[2:]))
+            self.send_response(204)
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Report)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    page = os.path.join(ctx.workdir, "wss.html")
+    with open(page, "w") as f:
+        f.write(PAGE % {"report": httpd.server_address[1], "port": srv.tls_port})
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=ctx.workdir)
+    proc = subprocess.Popen([browser, "--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--no-first-run", "--user-data-dir=" + profile,
+                             "--ignore-certificate-errors-spki-list=" + spki_hash(srv.cert),
+                             "file://" + page], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        first = reports.get(timeout=t(30))
+        expect_eq(first, "open", "the page's first report (its WebSocket over TLS)")
+        async def publish():
+            async with websockets.connect("ws://127.0.0.1:%d/ws?publish=browser"
+                                          % srv.port) as pub:
+                await pub.send("hello from ringcast")
+                await asyncio.sleep(0.2)
+        asyncio.run(publish())
+        got = reports.get(timeout=t(15))
+        expect_eq(got, "got hello from ringcast", "what the page received")
+    finally:
+        proc.kill()
+        proc.wait()
+        httpd.shutdown()
+    settled(srv, "after the browser")
+    check(metrics(srv)["ringcast_tls_handshakes_total"] >= 1, "the browser's handshake counted")
 
 
 @suite.case(timeout=60)
