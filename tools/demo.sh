@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # tools/demo.sh: see ringcast run, from a fresh Debian 12 machine, in one command (as root):
 #
-#     bash tools/demo.sh [--port N] [--seconds N] [--rate R]
+#     bash tools/demo.sh [--port N] [--tls-port N] [--seconds N] [--rate R]
 #
 #   1. installs the Debian packages the build needs that are missing (the list tests/run.sh uses,
 #      without the sanitizer's clang);
 #   2. builds the release build into build/release (ringcast, ringcast-feed, ringcast-bench);
-#   3. starts the server on 127.0.0.1:PORT pinned to CPU 0, a synthetic market-data feed
+#   3. makes a self-signed certificate for 127.0.0.1 (tools/gen-cert.sh, in the logs' folder),
+#      starts the server on 127.0.0.1:PORT (ws://) and 127.0.0.1:TLS-PORT (wss://) pinned to
+#      CPU 0, checks https://127.0.0.1:TLS-PORT/healthz with curl, a synthetic market-data feed
 #      (ringcast-feed, 8 topics) pinned to CPU 1, and subscribers: a few Python WebSocket clients
 #      on the feed's topics, and, if perf/ringcast-bench is built, a fan-out run of it (100
 #      subscribers of its own topic) on CPU 1;
@@ -16,7 +18,8 @@
 #   5. stops everything: the feed first, then the server with SIGTERM (it drains: every client
 #      gets what is queued, then close 1001, and the server exits 0), then whatever is left.
 #
-# Options: --port N (default 8080), --seconds N (default: until Ctrl-C), --rate R (the feed's
+# Options: --port N (default 8080), --tls-port N (default 8443), --seconds N (default: until
+# Ctrl-C), --rate R (the feed's
 # messages per second, default 1000). Environment: RC_BUILD_DIR (default ./build, as tests/run.sh),
 # RC_JOBS (build parallelism, default nproc), RC_DEMO_PLAIN_PYTHON=1 (use the built-in Python
 # client even when python3-websockets is installed). Logs go to a directory under /tmp, printed with
@@ -27,17 +30,20 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${RC_BUILD_DIR:-$top/build}/release
 jobs=${RC_JOBS:-$(nproc)}
 port=8080
+tls_port=8443
 seconds=0
 rate=1000
 interval=3
 
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--port) port=${2:-}; shift 2 || die "--port needs a value" ;;
 	--port=*) port=${1#*=}; shift ;;
+	--tls-port) tls_port=${2:-}; shift 2 || die "--tls-port needs a value" ;;
+	--tls-port=*) tls_port=${1#*=}; shift ;;
 	--seconds) seconds=${2:-}; shift 2 || die "--seconds needs a value" ;;
 	--seconds=*) seconds=${1#*=}; shift ;;
 	--rate) rate=${2:-}; shift 2 || die "--rate needs a value" ;;
@@ -48,6 +54,8 @@ while [ $# -gt 0 ]; do
 done
 [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] ||
 	die "--port must be 1..65535, not '$port'"
+[[ $tls_port =~ ^[0-9]+$ ]] && [ "$tls_port" -ge 1 ] && [ "$tls_port" -le 65535 ] &&
+	[ "$tls_port" -ne "$port" ] || die "--tls-port must be 1..65535 and not --port, not '$tls_port'"
 [[ $seconds =~ ^[0-9]+$ ]] || die "--seconds must be a whole number of seconds, not '$seconds'"
 [[ $rate =~ ^[0-9]+$ ]] && [ "$rate" -ge 1 ] || die "--rate must be a whole number >= 1, not '$rate'"
 
@@ -55,7 +63,8 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # --- 1. Debian packages ----------------------------------------------------------------------
 . "$top/tools/apt-need.sh"
-apt_need demo build-essential cmake pkg-config liburing-dev libwolfssl-dev libcriterion-dev
+apt_need demo build-essential cmake pkg-config liburing-dev libwolfssl-dev libcriterion-dev curl \
+	--cmd openssl openssl
 
 # --- 2. build --------------------------------------------------------------------------------
 step "building into ${build#"$top"/} (release)"
@@ -81,10 +90,12 @@ fi
 # Nothing may be listening on the port already. Checked by connecting, not only by the server's
 # bind: the server sets SO_REUSEPORT, so a second ringcast of the same user would bind the same
 # port next to a running one and the kernel would split the clients between the two.
-if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-	who=$(ss -Hltnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\("[^"]*"\),pid=\([0-9]*\).*/\1 (pid \2)/p' | head -n 1)
-	die "port $port is taken${who:+ by $who}: stop it, or pick another with --port N"
-fi
+for p in "$port:--port" "$tls_port:--tls-port"; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/${p%%:*}") 2>/dev/null; then
+		who=$(ss -Hltnp "sport = :${p%%:*}" 2>/dev/null | sed -n 's/.*users:((\("[^"]*"\),pid=\([0-9]*\).*/\1 (pid \2)/p' | head -n 1)
+		die "port ${p%%:*} is taken${who:+ by $who}: stop it, or pick another with ${p#*:} N"
+	fi
+done
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-demo.XXXXXX")
 server_pid=
@@ -176,7 +187,9 @@ trap 'exit 129' HUP
 # Each child gets its own session (setsid), so that Ctrl-C in the terminal reaches this script
 # only: the server must see one SIGTERM from cleanup, not a SIGINT of its own first (a second
 # signal makes it drop everyone at once instead of draining).
-server_args=(--listen "127.0.0.1:$port")
+sh "$top/tools/gen-cert.sh" "$logs/tls" >/dev/null || die "tools/gen-cert.sh failed"
+server_args=(--listen "127.0.0.1:$port" --tls-listen "127.0.0.1:$tls_port"
+	--tls-cert "$logs/tls/cert.pem" --tls-key "$logs/tls/key.pem")
 # Registering the buffer region locks it in memory: that needs CAP_IPC_LOCK (root normally has
 # it, but not in a container that dropped it) or an RLIMIT_MEMLOCK as large as the region (192 MiB
 # with the defaults). Without either, a small region (6 MiB) is plenty for the demo.
@@ -188,15 +201,15 @@ if [ -z "$cap_eff" ] || [ $(((16#$cap_eff >> 14) & 1)) -eq 0 ]; then # bit 14: C
 		echo "demo: no CAP_IPC_LOCK and ulimit -l is $lim KiB: the server gets a small buffer region (6 MiB)"
 	fi
 fi
-step "starting ringcast on 127.0.0.1:$port, pinned to CPU $server_cpu"
+step "starting ringcast on 127.0.0.1:$port (ws) and 127.0.0.1:$tls_port (wss), pinned to CPU $server_cpu"
 setsid taskset -c "$server_cpu" "$server_bin" "${server_args[@]}" >"$logs/ringcast.log" 2>&1 &
 server_pid=$!
 for ((i = 0; i < 150; i++)); do
 	grep -q 'event=listening ' "$logs/ringcast.log" && break
 	if ! alive "$server_pid"; then
 		cat "$logs/ringcast.log" >&2
-		if grep -q 'Address already in use' "$logs/ringcast.log"; then
-			die "port $port is taken: pick another with --port N"
+		if grep -qi 'address already in use' "$logs/ringcast.log"; then
+			die "port $port or $tls_port is taken: pick others with --port N / --tls-port N"
 		fi
 		die "the server did not start (its log is above)"
 	fi
@@ -204,6 +217,9 @@ for ((i = 0; i < 150; i++)); do
 done
 grep -q 'event=listening ' "$logs/ringcast.log" || die "the server did not report listening within 15 s (log: $logs/ringcast.log)"
 grep 'event=listening ' "$logs/ringcast.log" | sed 's/^/    /'
+step "checking wss: curl --cacert $logs/tls/cert.pem https://127.0.0.1:$tls_port/healthz"
+curl -sS --max-time 5 --cacert "$logs/tls/cert.pem" "https://127.0.0.1:$tls_port/healthz" ||
+	die "the TLS listener did not answer (log: $logs/ringcast.log)"
 
 feed_topics=(BTC-USD ETH-USD SOL-USD XRP-USD BNB-USD DOGE-USD ADA-USD AVAX-USD)
 topics_csv=$(IFS=,; echo "${feed_topics[*]}")
@@ -395,7 +411,10 @@ alive "$feed_pid" || { cat "$logs/feed.log" >&2; die "ringcast-feed stopped (its
 # --- 4. show ---------------------------------------------------------------------------------
 cat <<EOF
 
-ringcast is serving ws://127.0.0.1:$port/ws (routes: /ws /echo /healthz /readyz /metrics).
+ringcast is serving ws://127.0.0.1:$port/ws and wss://127.0.0.1:$tls_port/ws
+(routes on both: /ws /echo /healthz /readyz /metrics). The wss certificate is self-signed:
+$logs/tls/cert.pem (trust it to use wss://, e.g. curl --cacert $logs/tls/cert.pem
+https://127.0.0.1:$tls_port/healthz).
 
   Watch it from a browser: open http://127.0.0.1:$port/healthz (from another machine, first
   ssh -L $port:127.0.0.1:$port this-host), then paste into that tab's developer console:
@@ -407,6 +426,15 @@ ringcast is serving ws://127.0.0.1:$port/ws (routes: /ws /echo /healthz /readyz 
     python3 -c 'import asyncio, websockets
     async def main():
         async with websockets.connect("ws://127.0.0.1:$port/ws?topics=BTC-USD,ETH-USD") as ws:
+            async for m in ws: print(m)
+    asyncio.run(main())'
+
+  The same over wss://, trusting the demo's certificate:
+
+    python3 -c 'import asyncio, ssl, websockets
+    async def main():
+        tls = ssl.create_default_context(cafile="$logs/tls/cert.pem")
+        async with websockets.connect("wss://127.0.0.1:$tls_port/ws?topics=BTC-USD", ssl=tls) as ws:
             async for m in ws: print(m)
     asyncio.run(main())'
 
