@@ -35,6 +35,45 @@ uint64_t hist_value(uint32_t i)
 	return lower + (1ull << (octave - 1)) - 1;
 }
 
+/* A name of the threads' sessions: the same everywhere, or "mixed". */
+static void name_merge(char *to, size_t cap, const char *from)
+{
+	if (from[0] == 0 || strcmp(to, from) == 0)
+		return;
+	snprintf(to, cap, "%s", to[0] == 0 ? from : "mixed");
+}
+
+static void tls_merge(struct tls_counts *to, const struct tls_counts *from)
+{
+	to->handshakes += from->handshakes;
+	to->resumed += from->resumed;
+	for (int k = 0; k < TLS_CALLS; k++) {
+		to->calls[k] += from->calls[k];
+		for (int in = 0; in < 2; in++) {
+			to->ns[in][k] += from->ns[in][k];
+			to->wall[in][k] += from->wall[in][k];
+		}
+	}
+	to->writes += from->writes;
+	to->records += from->records;
+	to->plain_out += from->plain_out;
+	to->plain_in += from->plain_in;
+	name_merge(to->version, sizeof to->version, from->version);
+	name_merge(to->cipher, sizeof to->cipher, from->cipher);
+	name_merge(to->alpn, sizeof to->alpn, from->alpn);
+	if (to->first_error[0] == 0)
+		memcpy(to->first_error, from->first_error, sizeof to->first_error);
+}
+
+double tls_cpu_s(const struct tls_counts *t, int k, int in)
+{
+	uint64_t ns = 0;
+	for (int j = 0; j < TLS_CALLS; j++)
+		if (k == TLS_CALLS || k == j)
+			ns += t->ns[in][j];
+	return (double)ns / 1e9;
+}
+
 void stats_merge(struct stats *to, const struct stats *from)
 {
 	to->published += from->published;
@@ -77,6 +116,7 @@ void stats_merge(struct stats *to, const struct stats *from)
 		to->hist[i] += from->hist[i];
 	tally_merge(&to->closes, &from->closes);
 	tally_merge(&to->errors, &from->errors);
+	tls_merge(&to->tls, &from->tls);
 }
 
 double hist_quantile_us(const struct stats *s, double q)

@@ -6,12 +6,14 @@
  *   struct stats   one thread's counts of the fan-out engine (and the churn engine's latency,
  *                  failures and server closes), merged into one for the report
  *   struct cstats  what happened to the connections of the churn engine
+ *   struct tls_counts  wss://: handshakes, resumptions, the time spent in wolfSSL (tls.c counts)
  *
  * Use: zero-initialise (no init/fini, nothing allocated); each thread counts into its own, the
  * main thread merges them once the threads are done (stats_merge, cstats_merge). */
 #ifndef BENCH_STATS_H
 #define BENCH_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* ---- tally ---------------------------------------------------------------------------------- */
@@ -54,6 +56,49 @@ static inline uint32_t hist_index(uint64_t v)
 /* The highest value that lands in bucket i (what HdrHistogram reports: never optimistic). */
 uint64_t hist_value(uint32_t i);
 
+/* ---- TLS ------------------------------------------------------------------------------------ */
+
+/* The wolfSSL calls a thread makes (tls.c times each one). */
+enum tls_call {
+	TLS_CALL_HANDSHAKE, /* wolfSSL_connect */
+	TLS_CALL_READ,      /* wolfSSL_read: decrypting */
+	TLS_CALL_WRITE,     /* wolfSSL_write, wolfSSL_shutdown: encrypting */
+	TLS_CALLS
+};
+
+/* wss://: one thread's TLS sessions, and its CPU time inside wolfSSL's calls (which do no I/O and
+ * never block). The thread's CPU clock is a system call (~1.6 us on the dev VM, give or take a
+ * microsecond): exact around a handshake's calls (milliseconds of public-key work each), too dear
+ * and too coarse around each of the many small reads and writes. Those are timed with
+ * CLOCK_MONOTONIC, which on a busy machine also counts the time the thread was preempted; so the
+ * engine closes a "turn" (tls_turn_end) before each of its waits, and the reads' and writes' wall
+ * time of the turn is converted at the share of the turn the thread was on a CPU (its CPU clock
+ * read at the turn's first TLS call and at its end: two system calls per turn that did TLS).
+ * Index 0 of the [2] arrays is the whole run, 1 the calls that started in the measured interval
+ * [from_ns, to_ns), which the engine sets once it knows it (0, 0: none yet). */
+struct tls_counts {
+	uint64_t handshakes; /* completed */
+	uint64_t resumed;    /* of them, by a session ticket */
+	uint64_t calls[TLS_CALLS];
+	uint64_t ns[2][TLS_CALLS];    /* CPU ns in the calls (converted at the ends of turns) */
+	uint64_t wall[2][TLS_CALLS];  /* CLOCK_MONOTONIC ns inside the calls */
+	uint64_t writes, records;     /* tls_write calls and the application data records they made */
+	uint64_t plain_out, plain_in; /* application bytes encrypted, decrypted */
+	uint64_t from_ns, to_ns;
+	/* the turn in progress: since when, and the reads' and writes' wall ns not converted yet */
+	bool turn_open;
+	uint64_t turn_cpu0, turn_wall0;
+	uint64_t turn_ns[2][TLS_CALLS];
+	char version[16]; /* of the sessions: "TLSv1.3", or "mixed" */
+	char cipher[48];
+	char alpn[16];        /* the protocol the server chose, "-" if none */
+	char first_error[96]; /* the first failure in wolfSSL's words, "" if none */
+};
+
+/* The CPU seconds spent in calls of kind k (TLS_CALLS: all kinds), in the whole run (in 0) or the
+ * measured interval (in 1). */
+double tls_cpu_s(const struct tls_counts *t, int k, int in);
+
 /* ---- one thread's counts -------------------------------------------------------------------- */
 
 struct stats {
@@ -84,8 +129,9 @@ struct stats {
 	uint64_t lat_count, lat_sum_ns, lat_max_ns;
 	uint64_t lag_sum_ns, lag_max_ns; /* --rate: how late this bench sent measured messages */
 	uint64_t hist[HIST_BUCKETS];
-	struct tally closes; /* close codes the server sent first (1006: no close frame) */
-	struct tally errors; /* connect, handshake, protocol, send and receive failures */
+	struct tally closes;   /* close codes the server sent first (1006: no close frame) */
+	struct tally errors;   /* connect, handshake, protocol, send and receive failures */
+	struct tls_counts tls; /* wss:// */
 };
 
 /* One latency sample (ns). */
