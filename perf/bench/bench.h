@@ -9,7 +9,10 @@
  *                market, slow, echo, idle)
  *   churn.c      the churn engine: connections that come and go (churn, storm)
  *   handshake.c  the bench's side of the opening handshake over proto's rc_ws_client: the
- *                server's address, the requests, the verdict on the 101 as an error tally key
+ *                URL (ws://, wss://), the server's address, the requests, the verdict on the
+ *                101 as an error tally key
+ *   tls.c        wss://: a wolfSSL client over the bench's own buffers (its io_uring does the
+ *                I/O), and what it costs
  *   topics.c     v1 topic names and their Zipf popularity
  *   stats.c      tallies, the latency histogram, the threads' counts
  *   report.c     the table on stderr and the one JSON object on stdout
@@ -39,6 +42,7 @@
 struct opts;
 struct given;
 struct report;
+struct tls_ctx;
 
 /* What main sets up for a run, the same for every engine; read-only while it runs. */
 struct bench {
@@ -47,6 +51,8 @@ struct bench {
 	struct hs_requests rq; /* what the connections send */
 	struct topics topics;  /* v1: the topics (empty otherwise) */
 	uint32_t nonce;        /* this run's, in every payload */
+	struct tls_ctx *tls;   /* wss://: the TLS client context (NULL for ws://) */
+	const char *sni;       /* wss:// to a host name: the name sent as SNI (else NULL) */
 };
 
 /* What a workload's entry says about it, for the engines and the option checks. */

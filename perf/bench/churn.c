@@ -13,7 +13,15 @@
  * (connect, send, recv, in turn), so a completion finds its slot by index and a slot is reused
  * only after its last completion: no generation is needed. Deadlines (the handshake's
  * --connect-timeout, the end of the hold, the close's answer) are checked by a scan every
- * CHURN_SCAN_NS; an operation past its deadline is cancelled and its completion ends the slot. */
+ * CHURN_SCAN_NS; an operation past its deadline is cancelled and its completion ends the slot.
+ *
+ * wss:// keeps that shape. After the connect the TLS handshake runs (CC_TLS: its flights sent,
+ * the server's received, in turn), then the same steps as ws, with their I/O turned into
+ * ciphertext: a send encrypts what the state sends into the session's out buffer and sends that;
+ * a receive takes ciphertext into the slot's own buffer and the state's handler gets the
+ * plaintext read out of it, as it would get a plain receive's bytes (cc_pump). A clean end sends
+ * close_notify after the closing handshake (CC_BYE). With --tls-resume a connection resumes the
+ * session of the latest one of its thread that got a ticket. */
 #define _GNU_SOURCE
 #include "churn.h"
 
@@ -39,6 +47,7 @@
 #include "report.h"
 #include "stats.h"
 #include "sys.h"
+#include "tls.h"
 
 /* What the threads share: set before they start, read-only after. */
 struct churn {
@@ -54,6 +63,7 @@ struct churn {
 #define CHURN_SCAN_NS (2ull * 1000 * 1000)
 #define CHURN_CLOSE_TIMEOUT_NS (2ull * NS_PER_S) /* for the server's answer to our close frame */
 #define CHURN_TX_MAX HS_REQ_MAX
+#define CHURN_CIN 8192 /* wss: a slot's ciphertext receive buffer */
 
 enum cc_state {
 	CC_FREE,
@@ -62,7 +72,9 @@ enum cc_state {
 	CC_HS_RECV,
 	CC_HOLD,
 	CC_CLOSE_SEND,
-	CC_CLOSE_WAIT
+	CC_CLOSE_WAIT,
+	CC_TLS, /* wss: the TLS handshake */
+	CC_BYE, /* wss: close_notify going out after the closing handshake */
 };
 enum {
 	CO_IO = 1,
@@ -80,6 +92,13 @@ struct cconn {
 	uint64_t deadline; /* of the handshake, the hold or the close */
 	uint32_t len;      /* bytes in buf */
 	uint32_t tx_len, tx_off;
+	bool recv_io;    /* the operation in flight is a receive */
+	struct tls *tls; /* wss: the session, from the connect to the release */
+	uint8_t *cin;    /* wss: CHURN_CIN bytes of ciphertext receive buffer */
+	uint32_t at;     /* wss: where the next read's plaintext goes in buf */
+	bool want_read;  /* wss: the state's handler asked for more plaintext */
+	bool pumping;    /* wss: in cc_pump (a handler's cc_recv only sets want_read) */
+	char how[24];    /* wss: how it ended, counted once close_notify is out */
 	char key[RC_WS_KEY_LEN + 1];
 	rc_frame_parser fp;
 	uint8_t fp_ctl[RC_FRAME_CONTROL_MAX]; /* lent to fp for split control frames */
@@ -100,7 +119,9 @@ struct cworker {
 	uint64_t next_k; /* churn: this thread's next connection number */
 	uint64_t next_scan;
 	uint64_t rng;
-	struct stats st; /* handshake latency, failures (errors), server closes */
+	uint8_t *cin_arena;        /* wss: the slots' ciphertext receive buffers */
+	struct tls_ticket *ticket; /* --tls-resume: the latest session with a ticket */
+	struct stats st;           /* handshake latency, failures (errors), server closes, TLS */
 	struct cstats cs;
 };
 
@@ -128,6 +149,9 @@ static void cc_release(struct cworker *w, struct cconn *c, bool reset)
 	close(c->fd);
 	c->fd = -1;
 	c->state = CC_FREE;
+	tls_free(c->tls);
+	c->tls = NULL;
+	c->want_read = false;
 	w->free_list[w->nfree++] = (uint32_t)(c - w->slot);
 	assert(w->nbusy > 0);
 	w->nbusy--;
@@ -168,17 +192,62 @@ static void cc_submit(struct cworker *w, struct cconn *c, struct io_uring_sqe *s
 	c->busy = true;
 }
 
-static void cc_send(struct cworker *w, struct cconn *c)
+/* wss: send the session's out buffer. */
+static void cc_send_out(struct cworker *w, struct cconn *c)
 {
+	const uint8_t *p;
+	size_t n = tls_out(c->tls, &p);
+	assert(n > 0);
 	struct io_uring_sqe *sqe = cc_sqe(w);
-	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+	io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
+	c->recv_io = false;
 	cc_submit(w, c, sqe);
 }
 
-static void cc_recv(struct cworker *w, struct cconn *c, uint32_t at)
+/* wss: receive ciphertext (every byte fed before was taken: the buffer is free). */
+static void cc_recv_cipher(struct cworker *w, struct cconn *c)
 {
 	struct io_uring_sqe *sqe = cc_sqe(w);
+	io_uring_prep_recv(sqe, c->fd, c->cin, CHURN_CIN, 0);
+	c->recv_io = true;
+	cc_submit(w, c, sqe);
+}
+
+/* Send tx[tx_off..tx_len) (wss: encrypted, then the out buffer). */
+static void cc_send(struct cworker *w, struct cconn *c)
+{
+	if (c->tls != NULL) {
+		if (tls_write(c->tls, c->tx + c->tx_off, c->tx_len - c->tx_off) != TLS_OK) {
+			if (c->state == CC_HS_SEND)
+				cc_fail(w, c, tls_error_kind(c->tls));
+			else
+				cc_ended(w, c, tls_error_kind(c->tls), true);
+			return;
+		}
+		cc_send_out(w, c);
+		return;
+	}
+	struct io_uring_sqe *sqe = cc_sqe(w);
+	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+	c->recv_io = false;
+	cc_submit(w, c, sqe);
+}
+
+static void cc_pump(struct cworker *w, struct cconn *c);
+
+/* Receive into buf + at (wss: the plaintext read out of the ciphertext received, cc_pump). */
+static void cc_recv(struct cworker *w, struct cconn *c, uint32_t at)
+{
+	c->at = at;
+	if (c->tls != NULL) {
+		c->want_read = true;
+		if (!c->pumping)
+			cc_pump(w, c);
+		return;
+	}
+	struct io_uring_sqe *sqe = cc_sqe(w);
 	io_uring_prep_recv(sqe, c->fd, c->buf + at, sizeof c->buf - at, 0);
+	c->recv_io = true;
 	cc_submit(w, c, sqe);
 }
 
@@ -231,6 +300,8 @@ static void cc_opened(struct cworker *w, struct cconn *c, uint32_t head_end, uin
 		w->cs.completed++;
 		stats_latency(&w->st, now > c->t_start ? now - c->t_start : 0);
 	}
+	if (c->tls != NULL && o->tls_resume) /* its tickets came before the 101 */
+		tls_ticket_keep(&w->ticket, c->tls);
 	/* Bytes after the 101 are the server's first frames: kept for the close's reading. */
 	memmove(c->buf, c->buf + head_end, c->len - head_end);
 	c->len -= head_end;
@@ -246,6 +317,19 @@ static void cc_opened(struct cworker *w, struct cconn *c, uint32_t head_end, uin
 	}
 	c->state = CC_HOLD;
 	c->deadline = now + hold;
+}
+
+/* The closing handshake is over: the connection ended so (wss: once close_notify is out). */
+static void cc_closed(struct cworker *w, struct cconn *c, const char *how)
+{
+	if (c->tls == NULL) {
+		cc_ended(w, c, how, false);
+		return;
+	}
+	snprintf(c->how, sizeof c->how, "%s", how);
+	tls_close(c->tls);
+	c->state = CC_BYE;
+	cc_send_out(w, c);
 }
 
 /* Read frames until the server's close: 1 when the connection ended, 0 for more. */
@@ -265,7 +349,7 @@ static int cc_feed(struct cworker *w, struct cconn *c, uint8_t *p, size_t n)
 		if (ev.type != RC_FRAME_CONTROL || ev.opcode != RC_OPCODE_CLOSE)
 			continue; /* data (a notice) and pings: not answered, we are leaving */
 		if (ev.close_code == RC_CLOSE_NORMAL) {
-			cc_ended(w, c, "clean", false);
+			cc_closed(w, c, "clean");
 			return 1;
 		}
 		/* The server closed first (or answered with another code): say which. */
@@ -274,7 +358,7 @@ static int cc_feed(struct cworker *w, struct cconn *c, uint8_t *p, size_t n)
 		if (c->measured)
 			tally_add(&w->st.closes, k2, 1);
 		snprintf(k2, sizeof k2, "server_%u", ev.close_code);
-		cc_ended(w, c, k2, false);
+		cc_closed(w, c, k2);
 		return 1;
 	}
 }
@@ -317,6 +401,8 @@ static void cc_expired(struct cworker *w, struct cconn *c)
 {
 	if (c->state == CC_CLOSE_SEND || c->state == CC_CLOSE_WAIT)
 		cc_ended(w, c, "close_timeout", true);
+	else if (c->state == CC_BYE) /* the closing handshake was done: close_notify is extra */
+		cc_ended(w, c, c->how, true);
 	else
 		cc_fail(w, c, "timeout");
 }
@@ -391,6 +477,104 @@ static void cc_on_close_recv(struct cworker *w, struct cconn *c, int res)
 		cc_recv(w, c, 0);
 }
 
+/* ---- wss ------------------------------------------------------------------------------------- */
+
+/* Go on with the TLS handshake: its flight out, or the server's in; once done, the request. */
+static void cc_tls_step(struct cworker *w, struct cconn *c)
+{
+	const uint8_t *p;
+	int r = tls_handshake(c->tls);
+	if (r == TLS_FAIL)
+		cc_fail(w, c, tls_error_kind(c->tls));
+	else if (r == TLS_OK)
+		cc_hs_send(w, c); /* the request goes behind the last flight */
+	else if (tls_out(c->tls, &p) > 0)
+		cc_send_out(w, c);
+	else
+		cc_recv_cipher(w, c);
+}
+
+/* The connect completed: start the TLS session. */
+static void cc_tls_start(struct cworker *w, struct cconn *c)
+{
+	const struct opts *o = w->ch->o;
+	size_t cap = tls_sealed_max(CHURN_TX_MAX) + TLS_FLIGHT_MAX;
+	c->tls = tls_new(w->ch->b->tls, cap, o->tls_resume ? w->ticket : NULL, &w->st.tls);
+	if (c->tls == NULL) {
+		cc_fail(w, c, "out_of_memory");
+		return;
+	}
+	c->state = CC_TLS;
+	cc_tls_step(w, c);
+}
+
+/* Hand the plaintext the state's handler asked for (cc_recv) to it, as a plain receive's
+ * completion would, while it asks for more; receive ciphertext when none is left. */
+static void cc_pump(struct cworker *w, struct cconn *c)
+{
+	c->pumping = true;
+	while (c->want_read) {
+		ssize_t n = tls_read(c->tls, c->buf + c->at, sizeof c->buf - c->at);
+		if (n == TLS_AGAIN) {
+			cc_recv_cipher(w, c); /* want_read stays: its completion pumps again */
+			break;
+		}
+		c->want_read = false;
+		if (n == TLS_FAIL) {
+			if (c->state == CC_HS_RECV)
+				cc_fail(w, c, tls_error_kind(c->tls));
+			else
+				cc_ended(w, c, tls_error_kind(c->tls), true);
+			break;
+		}
+		int res = n == TLS_CLOSED ? 0 : (int)n; /* close_notify: as an EOF */
+		if (c->state == CC_HS_RECV)
+			cc_on_hs_recv(w, c, res, mono_ns());
+		else
+			cc_on_close_recv(w, c, res);
+	}
+	c->pumping = false;
+}
+
+static void cc_on_io(struct cworker *w, struct cconn *c, int res, uint64_t now);
+
+/* A completion of slot c's ciphertext I/O, turned into what the states expect. */
+static void cc_tls_cqe(struct cworker *w, struct cconn *c, int res, uint64_t now)
+{
+	char k[40];
+	const uint8_t *p;
+	if (res <= 0) {
+		if (c->state == CC_BYE)
+			cc_ended(w, c, c->how, false);
+		else if (c->state == CC_TLS)
+			cc_fail(w, c,
+			        res == 0 ? "eof"
+			                 : cc_errno_kind(c->recv_io ? "recv" : "send", -res, k, sizeof k));
+		else
+			cc_on_io(w, c, res, now); /* the states report it as they do for ws */
+		return;
+	}
+	if (!c->recv_io) {
+		tls_out_sent(c->tls, (size_t)res);
+		if (tls_out(c->tls, &p) > 0)
+			cc_send_out(w, c);
+		else if (c->state == CC_TLS)
+			cc_tls_step(w, c);
+		else if (c->state == CC_BYE)
+			cc_ended(w, c, c->how, false);
+		else
+			cc_on_io(w, c, (int)(c->tx_len - c->tx_off), now); /* the plaintext is out */
+		return;
+	}
+	tls_feed(c->tls, c->cin, (size_t)res);
+	if (c->state == CC_TLS)
+		cc_tls_step(w, c);
+	else
+		cc_pump(w, c);
+}
+
+/* ---- completions ------------------------------------------------------------------------------ */
+
 /* The completion of slot c's one operation: what it means depends on the slot's state. */
 static void cc_on_cqe(struct cworker *w, struct cconn *c, int res, uint64_t now)
 {
@@ -401,13 +585,25 @@ static void cc_on_cqe(struct cworker *w, struct cconn *c, int res, uint64_t now)
 		cc_expired(w, c);
 		return;
 	}
-	switch (c->state) {
-	case CC_CONNECT:
+	if (c->state == CC_CONNECT) {
 		if (res < 0)
 			cc_fail(w, c, cc_errno_kind("connect", -res, k, sizeof k));
+		else if (w->ch->b->tls != NULL)
+			cc_tls_start(w, c);
 		else
 			cc_hs_send(w, c);
 		return;
+	}
+	if (c->tls != NULL)
+		cc_tls_cqe(w, c, res, now);
+	else
+		cc_on_io(w, c, res, now);
+}
+
+/* A send or receive of a connection past its connect completed (wss: its plaintext's part). */
+static void cc_on_io(struct cworker *w, struct cconn *c, int res, uint64_t now)
+{
+	switch (c->state) {
 	case CC_HS_SEND:
 	case CC_CLOSE_SEND:
 		cc_on_send(w, c, res);
@@ -499,6 +695,7 @@ static void cworker_loop(struct cworker *w)
 			if (wait > CHURN_SCAN_NS)
 				wait = CHURN_SCAN_NS;
 		}
+		tls_turn_end(&w->st.tls);
 		if (wait == 0 || o->busy_poll) {
 			io_uring_submit_and_get_events(&w->ring);
 		} else {
@@ -542,7 +739,12 @@ static void *cworker_main(void *arg)
 		return NULL;
 	}
 	w->ring_ok = true;
+	w->st.tls.from_ns = w->ch->tl.t_measure; /* wss: the time in TLS of the interval */
+	w->st.tls.to_ns = w->ch->tl.t_end;
 	cworker_loop(w);
+	tls_turn_end(&w->st.tls);
+	if (w->ch->b->tls != NULL)
+		tls_thread_done();
 	return NULL;
 }
 
@@ -557,8 +759,12 @@ static void cworker_prepare(struct cworker *w, const struct churn *ch, uint32_t 
 		w->nslots = 1;
 	w->slot = xcalloc(w->nslots, sizeof *w->slot);
 	w->free_list = xcalloc(w->nslots, sizeof *w->free_list);
+	if (ch->b->tls != NULL)
+		w->cin_arena = xcalloc(w->nslots, CHURN_CIN);
 	for (uint32_t i = 0; i < w->nslots; i++) {
 		w->slot[i].fd = -1;
+		if (w->cin_arena != NULL)
+			w->slot[i].cin = w->cin_arena + (size_t)i * CHURN_CIN;
 		w->free_list[w->nfree++] = w->nslots - 1 - i; /* slot 0 is taken first */
 	}
 	w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)w->ch->b->nonce << 20) ^ (id + 1);
@@ -568,11 +774,15 @@ static void cworker_fini(struct cworker *w)
 {
 	if (w->ring_ok)
 		io_uring_queue_exit(&w->ring); /* cancels what is still in flight */
-	for (uint32_t i = 0; i < w->nslots; i++)
+	for (uint32_t i = 0; i < w->nslots; i++) {
 		if (w->slot[i].state != CC_FREE)
 			close(w->slot[i].fd);
+		tls_free(w->slot[i].tls);
+	}
 	free(w->slot);
 	free(w->free_list);
+	free(w->cin_arena);
+	tls_ticket_free(w->ticket);
 }
 
 
@@ -627,6 +837,7 @@ int churn_run(const struct bench *b)
 	struct report r;
 	report_init(&r);
 	r.threads = ch.threads;
+	r.sni = b->sni;
 	if (o->server_pid)
 		r.mem_before = proc_mem_read(o->server_pid);
 	churn_threads(&ch, &r);

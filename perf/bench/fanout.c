@@ -79,11 +79,8 @@ static void slow_pause(struct worker *w)
 		if (!c->slow || c->state != CS_OPEN)
 			continue;
 		c->paused = true;
-		if (!c->recv_armed)
-			continue;
-		struct io_uring_sqe *sqe = get_sqe(w);
-		io_uring_prep_cancel64(sqe, ud_make(OP_RECV, c->idx), 0);
-		io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, c->idx));
+		if (c->recv_armed)
+			cancel_recv(w, c);
 	}
 }
 
@@ -151,7 +148,7 @@ static void flush_dirty(struct worker *w, uint64_t now)
 			continue;
 		}
 		put_ctl(w, c);
-		if (c->tx_len != 0)
+		if (conn_owes(c))
 			conn_submit_send(w, c);
 	}
 	w->ndirty = 0;
@@ -192,7 +189,10 @@ static void worker_fini(struct worker *w)
 		if (c->fd >= 0 && c->state != CS_CLOSED && c->state != CS_IDLE)
 			close(c->fd);
 		free(c->hs);
+		tls_free(c->tls);
 	}
+	tls_ticket_free(w->ticket);
+	free(w->plain);
 	if (w->bufs)
 		munmap(w->bufs, w->bufs_bytes);
 	if (w->br)
@@ -262,6 +262,10 @@ static void worker_prepare_v1(struct worker *w)
 static bool loop_phase(struct worker *w, int ph, uint64_t now)
 {
 	struct fan *f = w->f;
+	if (ph == PH_RUN && w->st.tls.to_ns == 0) { /* wss: the time in TLS of the interval */
+		w->st.tls.from_ns = f->tl.t_measure;
+		w->st.tls.to_ns = f->tl.t_end;
+	}
 	if (ph == PH_SETUP) {
 		setup_start_more(w);
 	} else if (!w->acked) {
@@ -338,7 +342,7 @@ static void loop_recycle(struct worker *w)
 	for (uint32_t j = 0; j < w->nrearm; j++) {
 		struct conn *c = &w->conns[w->rearm[j]];
 		c->rearm = false;
-		if (c->state == CS_OPEN && !c->recv_armed && !c->paused) {
+		if (conn_reading(c) && !c->recv_armed && !c->paused) {
 			w->st.rearms++;
 			arm_recv(w, c);
 		} else {
@@ -362,6 +366,7 @@ static void worker_loop(struct worker *w)
 			for (uint32_t j = 0; j < w->npubs; j++)
 				pub_fill(w, &w->conns[w->pubs[j]], now);
 		flush_dirty(w, now); /* control frames owed */
+		tls_turn_end(&w->st.tls);
 		loop_submit_wait(w, ph, now);
 		loop_reap(w);
 		loop_recycle(w);
@@ -393,6 +398,9 @@ static void *worker_main(void *arg)
 		return NULL;
 	}
 	worker_loop(w);
+	tls_turn_end(&w->st.tls);
+	if (f->b->tls != NULL)
+		tls_thread_done();
 	return NULL;
 }
 
@@ -483,6 +491,8 @@ static void worker_prepare(struct worker *w, struct fan *f, uint32_t id)
 	w->rearm = xcalloc(w->nconns, sizeof *w->rearm);
 	w->pubs = xcalloc(w->nconns, sizeof *w->pubs);
 	w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)f->b->nonce << 20) ^ (id + 1);
+	if (f->b->tls != NULL)
+		w->plain = xcalloc(TLS_RECORD_MAX, 1);
 	conns_prepare(w);
 	streams_prepare(w);
 	uint32_t per = pow2_at_least(w->nconns);
@@ -674,6 +684,7 @@ int fanout_run(const struct bench *b)
 	struct report r;
 	report_init(&r);
 	r.slow_total = f->slow_total;
+	r.sni = b->sni;
 	if (o->server_pid)
 		r.mem_before = proc_mem_read(o->server_pid);
 	struct worker *ws = xcalloc(f->threads, sizeof *ws);

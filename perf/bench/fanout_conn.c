@@ -53,6 +53,8 @@ void conn_maybe_finish(struct worker *w, struct conn *c)
 	close(c->fd);
 	c->fd = -1;
 	c->state = CS_CLOSED;
+	tls_free(c->tls);
+	c->tls = NULL;
 	assert(w->open > 0);
 	w->open--;
 	if (c->want_retry && !w->closing)
@@ -139,6 +141,10 @@ void setup_end(struct worker *w, struct conn *c, const char *fail)
 
 void conn_submit_send(struct worker *w, struct conn *c)
 {
+	if (c->tls != NULL) {
+		tls_conn_send(w, c);
+		return;
+	}
 	assert(c->tx_off < c->tx_len);
 	struct io_uring_sqe *sqe = get_sqe(w);
 	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
@@ -177,6 +183,20 @@ void put_ctl(struct worker *w, struct conn *c)
 	}
 }
 
+void conn_bye(struct worker *w, struct conn *c)
+{
+	if (c->tls != NULL && !c->bye && c->state == CS_OPEN) {
+		c->bye = true;
+		tls_close(c->tls);
+		if (!c->send_inflight)
+			conn_submit_send(w, c);
+		return; /* its send's completion comes back here */
+	}
+	if (c->tls != NULL && c->send_inflight && c->state == CS_OPEN)
+		return; /* close_notify still going out */
+	conn_close(w, c);
+}
+
 void on_control(struct worker *w, struct conn *c, const rc_frame_event *ev)
 {
 	const struct opts *o = w->f->o;
@@ -192,7 +212,7 @@ void on_control(struct worker *w, struct conn *c, const rc_frame_event *ev)
 	case RC_OPCODE_CLOSE:
 		c->close_rcvd = true;
 		if (c->close_sent) { /* the answer to ours: done */
-			conn_close(w, c);
+			conn_bye(w, c);
 			break;
 		}
 		if (!w->closing) {
@@ -231,6 +251,13 @@ void arm_recv_len(struct worker *w, struct conn *c, size_t len)
 void arm_recv(struct worker *w, struct conn *c)
 {
 	arm_recv_len(w, c, 0);
+}
+
+void cancel_recv(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_cancel64(sqe, ud_make(OP_RECV, c->idx), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, c->idx));
 }
 
 static void buf_recycle(struct worker *w, uint32_t bid)
@@ -278,15 +305,18 @@ void on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe *cqe)
 		uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		w->st.recv_cqes++;
 		w->st.recv_bytes += (uint64_t)res;
-		if (c->state == CS_OPEN)
-			conn_feed(w, c, w->bufs + (size_t)bid * w->buf_size, (size_t)res, mono_ns());
+		uint8_t *p = w->bufs + (size_t)bid * w->buf_size;
+		if (c->tls != NULL)
+			tls_conn_recv(w, c, p, (size_t)res, mono_ns());
+		else if (c->state == CS_OPEN)
+			conn_feed(w, c, p, (size_t)res, mono_ns());
 		buf_recycle(w, bid);
 	}
 	if (cqe->flags & IORING_CQE_F_MORE)
 		return;
 	c->recv_armed = false;
 	c->ops--;
-	if (c->state == CS_OPEN && !c->close_rcvd &&
+	if (conn_reading(c) && !c->close_rcvd &&
 	    (res > 0 || res == -ENOBUFS || (res == -ECANCELED && c->paused))) {
 		/* The multishot ended with the connection alive (-ENOBUFS: the buffer ring ran dry; the
 		 * data waits in the socket). Re-arm after this batch's buffers are back in the ring (not
@@ -296,6 +326,13 @@ void on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe *cqe)
 			w->st.enobufs++;
 		c->rearm = true;
 		w->rearm[w->nrearm++] = c->idx;
+		return;
+	}
+	if (c->state == CS_HANDSHAKE && c->tls != NULL) { /* wss: the server went away in the setup */
+		char k[40];
+		snprintf(k, sizeof k, "%s_%s", tls_established(c->tls) ? "handshake_recv" : "tls_recv",
+		         res == 0 ? "eof" : errno_name(-res));
+		setup_end(w, c, k);
 		return;
 	}
 	if (c->state == CS_OPEN && !c->close_rcvd && !c->close_sent && !w->closing) {
@@ -328,8 +365,14 @@ void on_send(struct worker *w, struct conn *c, int res)
 		return;
 	}
 	w->st.send_bytes += (uint64_t)res;
-	c->tx_off += (uint32_t)res;
-	if (c->tx_off < c->tx_len) { /* a short send: resume it ourselves (docs/facts.md) */
+	bool more;
+	if (c->tls != NULL) {
+		more = tls_conn_sent(c, res);
+	} else {
+		c->tx_off += (uint32_t)res;
+		more = c->tx_off < c->tx_len;
+	}
+	if (more) { /* a short send, or wss bytes made meanwhile: resume it (docs/facts.md) */
 		if (c->state == CS_OPEN || c->state == CS_HANDSHAKE)
 			conn_submit_send(w, c);
 		else
@@ -339,6 +382,8 @@ void on_send(struct worker *w, struct conn *c, int res)
 	w->st.sends++;
 	c->tx_len = c->tx_off = 0;
 	if (c->state == CS_HANDSHAKE) {
+		if (c->tls != NULL)
+			return; /* its receive is armed since the connect */
 		struct io_uring_sqe *sqe = get_sqe(w);
 		io_uring_prep_recv(sqe, c->fd, c->hs->buf, sizeof c->hs->buf, 0);
 		io_uring_sqe_set_data64(sqe, ud_make(OP_HS_RECV, c->idx));
@@ -350,7 +395,7 @@ void on_send(struct worker *w, struct conn *c, int res)
 		return;
 	}
 	if (c->close_sent && (c->close_rcvd || c->proto_err)) {
-		conn_close(w, c); /* our answer to the server's close, or our protocol error close */
+		conn_bye(w, c); /* our answer to the server's close, or our protocol error close */
 		return;
 	}
 	if (c->pong_pending || c->close_pending)
@@ -413,10 +458,21 @@ void on_connect(struct worker *w, struct conn *c, int res)
 		setup_end(w, c, k);
 		return;
 	}
+	if (f->b->tls != NULL) {
+		tls_conn_start(w, c); /* the request follows the TLS handshake */
+		return;
+	}
+	if (hs_request(w, c))
+		conn_submit_send(w, c);
+}
+
+bool hs_request(struct worker *w, struct conn *c)
+{
+	struct fan *f = w->f;
 	c->hs = malloc(sizeof *c->hs);
 	if (c->hs == NULL) {
 		setup_end(w, c, "out_of_memory");
-		return;
+		return false;
 	}
 	c->hs->len = 0;
 	uint8_t nonce[RC_WS_NONCE_LEN];
@@ -429,10 +485,10 @@ void on_connect(struct worker *w, struct conn *c, int res)
 	size_t n = c->pub_id >= 0 ? hs_request_pub(rq, c->hs->key, c->tx, c->tx_cap)
 	                          : hs_request_sub(rq, &f->b->topics, c->topics, c->ntopics, c->hs->key,
 	                                           c->tx, c->tx_cap);
-	assert(n > 0 && n <= c->tx_cap);
+	assert(n > 0 && n <= c->tx_cap && c->tx_len == 0);
 	c->tx_len = (uint32_t)n;
 	c->tx_off = 0;
-	conn_submit_send(w, c);
+	return true;
 }
 
 /* The 101 passed its checks: the connection is open. hs->buf[end..len) is what came after it. */
@@ -451,8 +507,12 @@ static void hs_opened(struct worker *w, struct conn *c, struct handshake *hs, si
 		rx_rejoin(w, c);
 		c->paused = c->slow && w->slow_paused && !w->slow_resumed;
 	}
-	if (!c->paused)
+	if (c->tls != NULL && w->f->o->tls_resume)
+		tls_ticket_keep(&w->ticket, c->tls);
+	if (!c->paused && !c->recv_armed)
 		arm_recv(w, c);
+	else if (c->paused && c->recv_armed) /* wss: armed since the connect */
+		cancel_recv(w, c);
 	/* Frames that came with the 101 belong to the connection. */
 	if (end < hs->len)
 		conn_feed(w, c, hs->buf + end, hs->len - end, mono_ns());
@@ -461,7 +521,6 @@ static void hs_opened(struct worker *w, struct conn *c, struct handshake *hs, si
 
 void on_hs_recv(struct worker *w, struct conn *c, int res)
 {
-	struct fan *f = w->f;
 	c->ops--;
 	if (c->state != CS_HANDSHAKE) {
 		conn_maybe_finish(w, c);
@@ -475,36 +534,45 @@ void on_hs_recv(struct worker *w, struct conn *c, int res)
 		return;
 	}
 	hs->len += (uint32_t)res;
+	if (!hs_progress(w, c))
+		return;
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_recv(sqe, c->fd, hs->buf + hs->len, sizeof hs->buf - hs->len, 0);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_HS_RECV, c->idx));
+	c->ops++;
+}
+
+bool hs_progress(struct worker *w, struct conn *c)
+{
+	struct fan *f = w->f;
+	struct handshake *hs = c->hs;
 	struct hs_answer a;
 	switch (hs_answer(hs->buf, hs->len, hs->key, f->b->rq.subprotocol, &a)) {
 	case HS_MORE:
 		if (hs->len == sizeof hs->buf) {
 			setup_end(w, c, "handshake_too_long");
-			return;
+			return false;
 		}
-		struct io_uring_sqe *sqe = get_sqe(w);
-		io_uring_prep_recv(sqe, c->fd, hs->buf + hs->len, sizeof hs->buf - hs->len, 0);
-		io_uring_sqe_set_data64(sqe, ud_make(OP_HS_RECV, c->idx));
-		c->ops++;
-		return;
+		return true;
 	case HS_FAILED:
 		if (strcmp(a.err, "http_503") == 0 && a.retry_after_s >= 0) /* when to come back */
 			c->floor_ms = (uint32_t)a.retry_after_s * 1000;
 		setup_end(w, c, a.err);
-		return;
+		return false;
 	case HS_OPEN:
 		hs_opened(w, c, hs, a.head_len);
-		return;
+		return false;
 	}
+	return false;
 }
 
 /* --reconnect: a connection whose retry time has come starts again, from a clean state. Not
  * after the measured interval: nothing would be measured. */
 static void conn_reset(struct conn *c)
 {
-	assert(c->state == CS_CLOSED && c->ops == 0 && c->hs == NULL);
+	assert(c->state == CS_CLOSED && c->ops == 0 && c->hs == NULL && c->tls == NULL);
 	c->state = CS_IDLE;
-	c->recv_armed = c->send_inflight = c->gone = false;
+	c->recv_armed = c->send_inflight = c->gone = c->bye = false;
 	c->pong_pending = c->close_pending = c->close_sent = c->close_rcvd = c->proto_err = false;
 	c->paused = false;
 	c->mhave = 0;

@@ -5,6 +5,8 @@
  *   fanout_conn.c  one connection's life: connect, handshake, send, receive, close, reconnect
  *   fanout_msg.c   the messages: the head, publishing (pacing, the --max window), and receiving
  *                  (parsing frames, checking sequence numbers, latency): the hot path
+ *   fanout_tls.c   wss://: the TLS handshake before the WebSocket one, sealing what a connection
+ *                  sends and opening what it receives (tls.h)
  *
  * How it works. One thread per --cpus entry, each pinned, with its own io_uring and its own share
  * of the connections (round robin). Receiving is one multishot recv per connection over a provided
@@ -17,6 +19,12 @@
  * publisher has a ring of slots, one per message in flight, holding (sequence tag, receivers still
  * to pass); each thread batches its decrements per loop turn, so a message costs one atomic per
  * thread, not one per delivery.
+ *
+ * wss:// changes the bytes, not the shape: a connection's receive is armed from its connect on and
+ * the ciphertext it brings is fed to the connection's TLS session, read out at once (into the
+ * handshake's buffer until the 101, then through conn_feed, as a ws connection's bytes); its one
+ * send in flight carries the session's out buffer, into which a whole send buffer of frames is
+ * encrypted at once (as few records as it fills).
  *
  * Pacing: --rate R is open loop: message k is due at t0 + k/R (the publishers take turns) and
  * carries that intended time; latency is measured from it, so a publisher held up by a stalled
@@ -40,6 +48,7 @@
 #include "options.h"
 #include "rc_frame.h"
 #include "stats.h"
+#include "tls.h"
 
 #define BGID 1           /* the provided buffer group of every worker's ring */
 #define WIN_TAG_SHIFT 24 /* --max slot: tag << 24 | receivers left (< 2^24 > 20k fds) */
@@ -106,7 +115,7 @@ struct fan {
 enum conn_state {
 	CS_IDLE,       /* not started */
 	CS_CONNECTING, /* connect in flight */
-	CS_HANDSHAKE,  /* request being sent, then the response being read */
+	CS_HANDSHAKE,  /* (wss: the TLS handshake,) the request being sent, the response being read */
 	CS_OPEN,
 	CS_CLOSING, /* shut down, waiting for its operations to complete */
 	CS_CLOSED,  /* descriptor closed */
@@ -134,6 +143,8 @@ struct conn {
 	uint8_t *tx;
 	uint32_t tx_cap, tx_len, tx_off;
 	struct handshake *hs; /* during the handshake only */
+	struct tls *tls;      /* wss://: the TLS session, from the connect to the close */
+	bool bye;             /* wss://: our close_notify is queued (the last thing sent) */
 	/* publisher */
 	uint64_t seq_sent; /* last sequence number put in a send */
 	uint64_t win_base; /* --max: oldest sequence number not yet passed by every receiver */
@@ -205,6 +216,8 @@ struct worker {
 	uint64_t piece_ns; /* --max: the last time this thread stored f->rx_piece_ns */
 	uint64_t rng;
 	uint8_t *tx_arena;
+	uint8_t *plain;            /* wss://: a record's plaintext, read out of a session */
+	struct tls_ticket *ticket; /* --tls-resume: the latest session with a ticket */
 	struct stats st;
 	struct stats st_slow; /* slow: what the slow receivers saw */
 };
@@ -241,6 +254,19 @@ static inline uint32_t ud_idx(uint64_t ud)
 	return (uint32_t)ud;
 }
 
+/* Does c owe the server bytes: plaintext not yet sent (ws) or sealed (wss), or ciphertext? */
+static inline bool conn_owes(const struct conn *c)
+{
+	const uint8_t *p;
+	return c->tx_off < c->tx_len || (c->tls != NULL && tls_out(c->tls, &p) > 0);
+}
+
+/* Is c's receive one to keep armed: open, or (wss) still in its handshake? */
+static inline bool conn_reading(const struct conn *c)
+{
+	return c->state == CS_OPEN || (c->tls != NULL && c->state == CS_HANDSHAKE);
+}
+
 /* A submission queue entry; a full SQ is handed to the kernel first. */
 static inline struct io_uring_sqe *get_sqe(struct worker *w)
 {
@@ -273,8 +299,16 @@ void conn_maybe_finish(struct worker *w, struct conn *c);
 void conn_send_close(struct worker *w, struct conn *c, uint16_t code);
 /* c owes a frame: flush it this loop turn. */
 void mark_dirty(struct worker *w, struct conn *c);
-/* Send c->tx[tx_off..tx_len). */
+/* Send c->tx[tx_off..tx_len) (wss: sealed first, then the session's out buffer). */
 void conn_submit_send(struct worker *w, struct conn *c);
+/* The closing handshake is over: close c (wss: after sending close_notify). */
+void conn_bye(struct worker *w, struct conn *c);
+/* The opening handshake's request into c's send buffer (its key in c->hs). Returns false if the
+ * setup failed (then it has ended). */
+bool hs_request(struct worker *w, struct conn *c);
+/* hs->len bytes of the answer are in: act on the verdict (open, or fail). Returns true if more is
+ * needed. */
+bool hs_progress(struct worker *w, struct conn *c);
 /* Append the control frames owed (a pong, a close) to c's send buffer. */
 void put_ctl(struct worker *w, struct conn *c);
 /* A ping or a close from the server. */
@@ -282,10 +316,24 @@ void on_control(struct worker *w, struct conn *c, const rc_frame_event *ev);
 /* Receive into the buffer ring: multishot (arm_recv), or one recv of at most len bytes. */
 void arm_recv(struct worker *w, struct conn *c);
 void arm_recv_len(struct worker *w, struct conn *c, size_t len);
+/* Cancel c's armed receive (its completion says -ECANCELED). */
+void cancel_recv(struct worker *w, struct conn *c);
 /* The worker's provided buffer ring. Returns 0 or a negative errno. */
 int bufring_init(struct worker *w);
 /* --reconnect: start the connections whose backoff is over. */
 void retry_due(struct worker *w, uint64_t now);
+
+/* ---- fanout_tls.c: wss:// ---------------------------------------------------------------------- */
+
+/* c is connected: start its TLS session and handshake (its receive is armed from now on). */
+void tls_conn_start(struct worker *w, struct conn *c);
+/* n bytes of ciphertext arrived at c (p is the worker's buffer, reused once this returns). */
+void tls_conn_recv(struct worker *w, struct conn *c, const uint8_t *p, size_t n, uint64_t now);
+/* conn_submit_send for wss: seal the plaintext owed, send the out buffer. */
+void tls_conn_send(struct worker *w, struct conn *c);
+/* A send of the out buffer completed with res bytes: is there more to send (ciphertext, or
+ * plaintext not sealed yet)? */
+bool tls_conn_sent(struct conn *c, int res);
 
 /* ---- fanout_msg.c: the messages --------------------------------------------------------------- */
 

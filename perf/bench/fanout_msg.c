@@ -344,7 +344,7 @@ void pub_fill(struct worker *w, struct conn *c, uint64_t now)
 	}
 	if (stop)
 		pub_stop(f, c); /* after the store above: a reader that sees stopped sees the final seq */
-	if (c->tx_len != 0)
+	if (conn_owes(c))
 		conn_submit_send(w, c);
 }
 

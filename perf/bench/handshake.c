@@ -5,11 +5,43 @@
 #include <assert.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bench.h"
 
 #define HS_EXTRA "User-Agent: ringcast-bench/" BENCH_VERSION "\r\n"
+
+int hs_url_parse(const char *url, rc_ws_url *u, bool *tls, const char **why)
+{
+	*tls = strncasecmp(url, "wss://", 6) == 0;
+	if (!*tls)
+		return rc_ws_url_parse(url, u, why) < 0 ? -1 : 0;
+	/* rc_ws_url_parse knows ws:// only: the same URL with that scheme, then the default port. */
+	size_t n = strlen(url);
+	char *ws = malloc(n);
+	if (ws == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	memcpy(ws, "ws://", 5);
+	memcpy(ws + 5, url + 6, n - 5); /* the rest and its NUL */
+	int r = rc_ws_url_parse(ws, u, why);
+	free(ws);
+	if (r < 0)
+		return -1;
+	const char *a = url + 6, *colon = NULL;
+	size_t an = strcspn(a, "/?#");
+	for (size_t i = 0; i < an; i++) /* the port's ':' comes after the last ']' of an IPv6 host */
+		if (a[i] == ':')
+			colon = a + i;
+		else if (a[i] == ']')
+			colon = NULL;
+	if (colon == NULL || colon + 1 == a + an)
+		memcpy(u->port, "443", 4);
+	return 0;
+}
 
 int hs_resolve(const rc_ws_url *u, struct hs_addr *a)
 {

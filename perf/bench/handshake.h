@@ -2,7 +2,7 @@
  * connections: the server's address, the requests of its subscribers and publishers, and the
  * check of the server's answer turned into the key of the bench's error tally.
  *
- * Use: main resolves the URL (rc_ws_url_parse, then hs_resolve) and builds the requests once
+ * Use: main resolves the URL (hs_url_parse, then hs_resolve) and builds the requests once
  * (hs_requests_build); a connection then writes its request (hs_request_sub or hs_request_pub,
  * with a key from rc_ws_client_key) and, after every read, checks the answer so far
  * (hs_answer). Nothing here does I/O but hs_resolve (getaddrinfo). The error names are the keys
@@ -10,6 +10,7 @@
 #ifndef BENCH_HANDSHAKE_H
 #define BENCH_HANDSHAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -30,6 +31,10 @@ struct hs_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
 };
+
+/* Parse url, ws:// or wss:// (case-insensitive; rc_ws_url_parse's rules for the rest): *tls says
+ * which, and wss:// without a port is port 443. Returns 0, or -1 with *why (static text). */
+int hs_url_parse(const char *url, rc_ws_url *u, bool *tls, const char **why);
 
 /* Resolve u's host and port. Returns 0, or -1 after saying why on stderr. */
 int hs_resolve(const rc_ws_url *u, struct hs_addr *a);

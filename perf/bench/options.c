@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bench.h"
 #include "rc_app.h"
@@ -76,6 +77,7 @@ struct flag {
 static void set_workload(struct opts *o, const char *arg);
 static void set_proto(struct opts *o, const char *arg);
 static void set_cpus(struct opts *o, const char *arg);
+static void set_tls_version(struct opts *o, const char *arg);
 
 /* In this order getopt_long lists the candidates of an ambiguous abbreviation. */
 static const struct flag flags[] = {
@@ -119,6 +121,9 @@ static const struct flag flags[] = {
 	{ "reconnect", 0, K_TRUE, F(reconnect), 0, 0, 0, NULL, NULL },
 	{ "backoff-base-ms", 0, K_U32, F(backoff_base_ms), G(backoff), 1, 3600000, NULL, NULL },
 	{ "backoff-cap-ms", 0, K_U32, F(backoff_cap_ms), G(backoff), 1, 3600000, NULL, NULL },
+	{ "tls-ca", 0, K_STR, F(tls_ca), G(tls), 0, 0, NULL, NULL },
+	{ "tls-version", 0, K_CALL, 0, G(tls), 0, 0, NULL, set_tls_version },
+	{ "tls-resume", 0, K_TRUE, F(tls_resume), G(tls), 0, 0, NULL, NULL },
 	{ "quiet", 'q', K_TRUE, F(quiet), 0, 0, 0, NULL, NULL },
 	{ "help", 'h', K_HELP, 0, 0, 0, 0, NULL, NULL },
 };
@@ -141,7 +146,7 @@ static void usage_workloads(FILE *f)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ringcast-bench [--workload NAME] [options] ws://HOST:PORT/PATH[?QUERY]\n"
+	fprintf(f, "usage: ringcast-bench [--workload NAME] [options] ws[s]://HOST:PORT/PATH[?QUERY]\n"
 	           "\n"
 	           "A table goes to stderr, one JSON object to stdout (docs/ringcast-bench.md).\n"
 	           "\n");
@@ -199,6 +204,11 @@ static void usage(FILE *f)
 	        "                          closes or refuses, exponential backoff with full jitter\n"
 	        "      --backoff-base-ms MS  first backoff (default 100)\n"
 	        "      --backoff-cap-ms MS   longest backoff (default 10000)\n"
+	        "      --tls-ca FILE       wss://: verify the server with these PEM CAs, and its name\n"
+	        "                          (default: no verification)\n"
+	        "      --tls-version V     wss://: 1.2 or 1.3 only (default: negotiate)\n"
+	        "      --tls-resume        wss://: a new connection resumes the session of the\n"
+	        "                          latest one of its thread (session ticket)\n"
 	        "  -q, --quiet             no table on stderr\n"
 	        "  -h, --help\n");
 }
@@ -245,6 +255,16 @@ static void set_proto(struct opts *o, const char *arg)
 		o->proto = PROTO_V1;
 	else
 		usage_error("--proto is plain, v1 or generic, not '%s'", arg);
+}
+
+static void set_tls_version(struct opts *o, const char *arg)
+{
+	if (strcmp(arg, "1.2") == 0)
+		o->tls_version = 12;
+	else if (strcmp(arg, "1.3") == 0)
+		o->tls_version = 13;
+	else
+		usage_error("--tls-version is 1.2 or 1.3, not '%s'", arg);
 }
 
 /* "1", "0-3", "1,3,5-6". Returns 0 or -1. */
@@ -401,6 +421,8 @@ static void opts_check(struct opts *o, const struct given *gv)
 	if (o->backoff_base_ms > o->backoff_cap_ms)
 		usage_error("--backoff-base-ms %u is above --backoff-cap-ms %u", o->backoff_base_ms,
 		            o->backoff_cap_ms);
+	if (gv->tls && !o->tls)
+		usage_error("--tls-ca, --tls-version and --tls-resume need a wss:// URL");
 	if (gv->connections && !(wl->flags & WF_CONNECTIONS))
 		usage_error("--connections belongs to --workload echo and idle (fanout: -n and -p)");
 	if (v1 && o->max && o->topics > 1)
@@ -444,6 +466,7 @@ void opts_parse(struct opts *o, int argc, char **argv)
 		exit(2);
 	}
 	o->url = argv[optind];
+	o->tls = strncasecmp(o->url, "wss://", 6) == 0;
 	if (gv.rate && gv.max) {
 		fprintf(stderr, "ringcast-bench: --rate and --max exclude each other\n");
 		exit(2);

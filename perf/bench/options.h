@@ -56,6 +56,10 @@ struct opts {
 	uint32_t inflight;     /* churn, storm: connections in progress at once, at most */
 	bool reconnect;        /* long-lived workloads: reconnect after a close or a refusal */
 	uint32_t backoff_base_ms, backoff_cap_ms;
+	bool tls;             /* the URL is wss:// */
+	const char *tls_ca;   /* --tls-ca: verify the server with these CAs (NULL: no verification) */
+	unsigned tls_version; /* --tls-version: 12 or 13 (0: negotiate) */
+	bool tls_resume;      /* --tls-resume: new connections resume an earlier one's session */
 };
 
 /* Which options the command line gave. A workload's preset that must not be overridden by the
@@ -63,7 +67,7 @@ struct opts {
 struct given {
 	bool subs, pubs, size, size_min, size_max, topics, per_sub, zipf, slow, proto, window;
 	bool warmup, drain, rate, max;
-	bool churn, inflight, ctimeout, backoff, connections;
+	bool churn, inflight, ctimeout, backoff, connections, tls;
 };
 
 void opts_parse(struct opts *o, int argc, char **argv);

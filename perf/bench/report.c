@@ -177,6 +177,66 @@ static void json_messages(const struct opts *o, const struct report *r)
 		       (double)s->lag_max_ns / 1e3);
 }
 
+/* A string, or null for NULL and "-" (tls.c's "none"). */
+static void json_str_or_null(const char *s)
+{
+	if (s == NULL || s[0] == 0 || strcmp(s, "-") == 0)
+		printf("null");
+	else
+		json_str(s);
+}
+
+/* Wall seconds inside wolfSSL's calls (in: 0 the whole run, 1 the measured interval). */
+static double tls_wall_s(const struct tls_counts *t, int in)
+{
+	uint64_t ns = 0;
+	for (int k = 0; k < TLS_CALLS; k++)
+		ns += t->wall[in][k];
+	return (double)ns / 1e9;
+}
+
+/* wss://: what was negotiated, the handshakes, and the bench's CPU spent in TLS (null for ws). */
+static void json_tls(const struct opts *o, const struct report *r)
+{
+	const struct tls_counts *t = &r->st.tls;
+	if (!o->tls) {
+		printf("\"tls\":null,");
+		return;
+	}
+	double in_s = tls_cpu_s(t, TLS_CALLS, 1);
+	printf("\"tls\":{\"version\":");
+	json_str_or_null(t->version);
+	printf(",\"cipher\":");
+	json_str_or_null(t->cipher);
+	printf(",\"alpn\":");
+	json_str_or_null(t->alpn);
+	printf(",\"version_asked\":");
+	json_str_or_null(o->tls_version == 12 ? "1.2" : o->tls_version == 13 ? "1.3" : NULL);
+	printf(",\"verify\":%s,\"ca\":", o->tls_ca ? "true" : "false");
+	json_str_or_null(o->tls_ca);
+	printf(",\"sni\":");
+	json_str_or_null(r->sni);
+	printf(",\"resume\":%s,\"handshakes\":%" PRIu64 ",\"resumed\":%" PRIu64 ",",
+	       o->tls_resume ? "true" : "false", t->handshakes, t->resumed);
+	printf("\"crypto_cpu_s\":%.6f,\"crypto_share\":", in_s);
+	if (r->bench_cpu_s > 0)
+		printf("%.4f", in_s / r->bench_cpu_s);
+	else
+		printf("null");
+	printf(",\"crypto_cpu_s_by_call\":{\"handshake\":%.6f,\"read\":%.6f,\"write\":%.6f}",
+	       tls_cpu_s(t, TLS_CALL_HANDSHAKE, 1), tls_cpu_s(t, TLS_CALL_READ, 1),
+	       tls_cpu_s(t, TLS_CALL_WRITE, 1));
+	printf(",\"crypto_wall_s\":%.6f,\"crypto_cpu_s_total\":%.6f,\"calls_total\":{"
+	       "\"handshake\":%" PRIu64 ",\"read\":%" PRIu64 ",\"write\":%" PRIu64 "}",
+	       tls_wall_s(t, 1), tls_cpu_s(t, TLS_CALLS, 0), t->calls[TLS_CALL_HANDSHAKE],
+	       t->calls[TLS_CALL_READ], t->calls[TLS_CALL_WRITE]);
+	printf(",\"writes\":%" PRIu64 ",\"records_out\":%" PRIu64 ",\"plain_bytes_out\":%" PRIu64
+	       ",\"plain_bytes_in\":%" PRIu64 ",\"first_error\":",
+	       t->writes, t->records, t->plain_out, t->plain_in);
+	json_str_or_null(t->first_error);
+	printf("},");
+}
+
 /* CPU, closes, errors, I/O counts; the end of the object. */
 static void json_costs(const struct opts *o, const struct report *r)
 {
@@ -190,6 +250,7 @@ static void json_costs(const struct opts *o, const struct report *r)
 		       r->server_cpu_s > 0 ? (double)s->arrivals / r->server_cpu_s : 0);
 	else
 		printf("\"server_pid\":null,\"server_cpu_s\":null,\"deliveries_per_server_cpu_s\":null,");
+	json_tls(o, r);
 	printf("\"server_closes\":");
 	report_json_tally(&s->closes);
 	printf(",\"errors\":");
@@ -301,6 +362,34 @@ static void table_costs(FILE *f, const struct opts *o, const struct report *r)
 	report_table_tally(f, "  errors          ", &s->errors);
 }
 
+/* wss://: what was negotiated, the handshakes, the bench's CPU spent in TLS. */
+static void table_tls(FILE *f, const struct opts *o, const struct report *r)
+{
+	const struct tls_counts *t = &r->st.tls;
+	double in_s = tls_cpu_s(t, TLS_CALLS, 1);
+	if (t->handshakes == 0)
+		fprintf(f, "  tls              no handshake completed");
+	else
+		fprintf(f, "  tls              %s %s, ALPN %s", t->version, t->cipher,
+		        strcmp(t->alpn, "-") != 0 ? t->alpn : "none");
+	fprintf(f, ", SNI %s, %s%s%s\n", r->sni ? r->sni : "none",
+	        o->tls_ca ? "server verified with " : "server NOT verified (no --tls-ca)",
+	        o->tls_ca ? o->tls_ca : "",
+	        o->tls_version == 12   ? ", 1.2 only"
+	        : o->tls_version == 13 ? ", 1.3 only"
+	                               : "");
+	fprintf(f, "  tls handshakes   %" PRIu64 " done, %" PRIu64 " resumed%s\n", t->handshakes,
+	        t->resumed, o->tls_resume ? " (--tls-resume)" : " (no --tls-resume)");
+	fprintf(f,
+	        "  tls cpu          %.3f s in the interval (%.0f%% of the bench's): handshakes %.3f, "
+	        "reads %.3f, writes %.3f; %.3f s in the whole run\n",
+	        in_s, r->bench_cpu_s > 0 ? 100 * in_s / r->bench_cpu_s : 0,
+	        tls_cpu_s(t, TLS_CALL_HANDSHAKE, 1), tls_cpu_s(t, TLS_CALL_READ, 1),
+	        tls_cpu_s(t, TLS_CALL_WRITE, 1), tls_cpu_s(t, TLS_CALLS, 0));
+	if (t->first_error[0])
+		fprintf(f, "  tls first error  %s\n", t->first_error);
+}
+
 static void table_print(const struct opts *o, const struct report *r)
 {
 	const struct stats *s = &r->st;
@@ -315,6 +404,8 @@ static void table_print(const struct opts *o, const struct report *r)
 	else
 		table_traffic(f, o, r);
 	table_costs(f, o, r);
+	if (o->tls)
+		table_tls(f, o, r);
 	if (o->wl->table_more != NULL)
 		o->wl->table_more(f, o, r);
 	if (o->reconnect)

@@ -31,6 +31,7 @@ struct report {
 	double measured_s, bench_cpu_s, server_cpu_s; /* server_cpu_s < 0: not measured */
 	double bench_util;                            /* bench_cpu_s / (measured_s x threads) */
 	const char *error;                            /* NULL: the run worked */
+	const char *sni;                              /* wss:// to a host name: the SNI sent */
 };
 
 /* An empty report: no memory figures, no server CPU. */
