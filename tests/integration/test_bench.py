@@ -25,6 +25,19 @@ reconnect_503      a server full at 5 connections refuses the rest with 503 and 
                    bench counts the 503s and retries, never sooner than Retry-After (1 s).
 reconnect_restart  the server is stopped (1001) and started again on the same port mid-run: the
                    1001s are counted and every subscriber comes back.
+wss_fanout   fanout over wss:// (the server's --tls-listen, a certificate of tools/gen-cert.sh),
+             verified with --tls-ca: every message delivered, TLS 1.3 with ALPN http/1.1, one
+             handshake per connection, the CPU spent in TLS reported and within the bench's.
+wss_batching --max over wss://: a publisher's frames of a turn go out in as few records as they
+             fill (16 KiB each), far fewer records than messages.
+wss_echo_tls12     round trips on /echo over TLS 1.2 only (--tls-version 1.2).
+wss_churn_resume   churn over wss:// with --tls-resume: every connection completes, all but
+                   those started before the first ticket came resume it; the server counts the
+                   same handshakes and resumptions.
+wss_storm_tls12_resume  a handshake storm over TLS 1.2 with tickets: all clean, nearly all resumed.
+wss_verify_fails_with_wrong_ca  --tls-ca of another certificate: every connection fails with
+                   tls_verify and the run is an error; the right CA for the name localhost passes,
+                   and localhost is sent as SNI.
 bad_flags    wrong options are refused with exit status 2 and a message naming the option.
 """
 
@@ -38,6 +51,8 @@ from rcbench import bench_path, run_bench
 from rcsuite import Suite
 
 suite = Suite("bench")
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def timeline(duration: float = 1.0):
@@ -279,6 +294,164 @@ def reconnect_restart(ctx):
                                                                  rc["succeeded"]))
 
 
+# ------------------------------------------------------------------------------------------------
+# wss://
+
+def make_cert(ctx, name: str):
+    """A self-signed certificate for 127.0.0.1 and localhost (tools/gen-cert.sh), its own CA:
+    (cert.pem, key.pem)."""
+    d = os.path.join(ctx.workdir, "%s-%s" % (ctx.case, name))
+    subprocess.run(["sh", os.path.join(TOP, "tools", "gen-cert.sh"), d], check=True,
+                   stdout=subprocess.DEVNULL, timeout=t(30))
+    return os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+
+
+def tls_endpoint(ctx, *flags):
+    """A server with a TLS endpoint in front of it: (server, "wss://127.0.0.1:PORT", the CA file
+    that verifies it). The endpoint is the server's own --tls-listen (the cases were first written
+    against socat terminating TLS in front of the plain port; this function is all that changed)."""
+    cert, key = make_cert(ctx, "server")
+    srv = ctx.server("--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, *flags)
+    check(srv.tls_port is not None, "no tls_addr in the listening line: " + srv.log_tail(5))
+    return srv, "wss://127.0.0.1:%d" % srv.tls_port, cert
+
+
+def check_tls_cpu(r):
+    """The CPU spent in TLS is reported, and is part of the bench's (getrusage: microseconds)."""
+    tls = r["tls"]
+    check(tls["crypto_cpu_s"] > 0, "no CPU in TLS reported: %r" % tls)
+    check(tls["crypto_cpu_s"] <= r["bench_cpu_s"] + 0.005, "TLS CPU %.4f s above the bench's %.4f s"
+          % (tls["crypto_cpu_s"], r["bench_cpu_s"]))
+    check(tls["crypto_cpu_s_total"] >= tls["crypto_cpu_s"], "whole run below the interval: %r" % tls)
+
+
+def server_tls_counts(srv):
+    m = srv.metrics()
+    return (m.total("ringcast_tls_handshakes_total"),
+            m.total("ringcast_tls_handshakes_resumed_total"))
+
+
+@suite.case(timeout=40)
+def wss_fanout(ctx):
+    srv, base, ca = tls_endpoint(ctx)
+    r = run_bench(ctx, base + "/ws", "--rate", scaled(500), "-n", 20, "--tls-ca", ca,
+                  "--server-pid", srv.pid, *timeline())
+    expect_eq(r["connected_subscribers"], 20, "subscribers connected")
+    check(r["delivered"] > 0, "nothing delivered")
+    expect_eq(r["missing"], 0, "deliveries missing")
+    expect_eq(r["gaps"] + r["dups"], 0, "gaps and duplicates")
+    check(not r["errors"] and not r["server_closes"], "errors %r, closes %r"
+          % (r["errors"], r["server_closes"]))
+    tls = r["tls"]
+    check(tls is not None, "wss:// but \"tls\" is null")
+    expect_eq((tls["version"], tls["alpn"], tls["verify"], tls["ca"], tls["sni"]),
+              ("TLSv1.3", "http/1.1", True, ca, None), "version, ALPN, verify, CA, SNI (an address)")
+    check(tls["cipher"].startswith("TLS13-"), "cipher %r" % tls["cipher"])
+    expect_eq((tls["handshakes"], tls["resumed"]), (21, 0), "handshakes, resumed")
+    check_tls_cpu(r)
+    check(tls["crypto_cpu_s_by_call"]["read"] > 0, "no decryption in the interval: %r" % tls)
+    expect_eq(tls["first_error"], None, "TLS error")
+    expect_eq(server_tls_counts(srv)[0], 21, "handshakes the server counted")
+    ctx.note("%d deliveries, %.1f%% of the bench's CPU in TLS, %s" % (
+        r["delivered"], 100 * tls["crypto_share"], tls["cipher"]))
+
+
+@suite.case(timeout=40)
+def wss_batching(ctx):
+    srv, base, _ = tls_endpoint(ctx)
+    r = run_bench(ctx, base + "/ws", "--max", "-n", 5, *timeline())
+    tls = r["tls"]
+    check(r["delivered"] > 0, "nothing delivered")
+    expect_eq(r["missing"] + r["gaps"] + r["dups"], 0, "missing, gaps, duplicates")
+    # A write of L bytes makes ceil(L / 16384) records: at most one more than L / 16384 per write.
+    check(tls["records_out"] <= tls["writes"] + tls["plain_bytes_out"] // 16384,
+          "records beyond what the writes fill: %r" % tls)
+    check(2 * tls["records_out"] <= r["published_total"], "%d records for %d messages: not batched"
+          % (tls["records_out"], r["published_total"]))
+    ctx.note("%d messages in %d records (%d writes)" % (r["published_total"], tls["records_out"],
+                                                        tls["writes"]))
+
+
+@suite.case(timeout=40)
+def wss_echo_tls12(ctx):
+    srv, base, ca = tls_endpoint(ctx)
+    r = run_bench(ctx, base + "/echo", "--workload", "echo", "-c", 10, "--tls-version", "1.2",
+                  "--tls-ca", ca, *timeline())
+    expect_eq(r["connected_publishers"], 10, "connections")
+    check(r["delivered"] > 0, "no round trip")
+    expect_eq(r["missing"] + r["gaps"] + r["unexpected"], 0, "missing, gaps, unexpected")
+    tls = r["tls"]
+    expect_eq((tls["version"], tls["version_asked"]), ("TLSv1.2", "1.2"), "version")
+    check(tls["cipher"].startswith("ECDHE-") and ("GCM" in tls["cipher"] or
+                                                 "CHACHA" in tls["cipher"]),
+          "cipher %r (an AEAD suite)" % tls["cipher"])
+    check_tls_cpu(r)
+    ctx.note("%d round trips, p50 %.0f us, %s" % (r["delivered"], r["latency_us"]["p50"],
+                                                  tls["cipher"]))
+
+
+@suite.case(timeout=40)
+def wss_churn_resume(ctx):
+    srv, base, ca = tls_endpoint(ctx)
+    rate = scaled(100, 30)
+    r = run_bench(ctx, base + "/ws", "--workload", "churn", "--rate", rate, "--hold-ms", 20,
+                  "-d", 1.5, "--drain", t(2), "--tls-resume", "--tls-ca", ca)
+    c, tls = r["churn"], r["tls"]
+    check(c["completed"] > 0, "no handshake completed: %r" % c)
+    expect_eq((c["failed"], c["unstarted"], c["abandoned"]), (0, 0, 0),
+              "failed, never started, abandoned (%r)" % c["failures"])
+    expect_eq(sum(c["ends"].values()), c["completed"], "ends of the completed connections")
+    check(set(c["ends"]) <= {"reset", "clean"}, "ends %r" % c["ends"])
+    # Warmup 0: every connection was started in the measured interval.
+    expect_eq(tls["handshakes"], c["completed"], "TLS handshakes")
+    # Full handshakes: only those started before the first ticket came (all in progress at once).
+    check(tls["resumed"] > 0 and tls["handshakes"] - tls["resumed"] <= c["inflight_max"],
+          "%d of %d handshakes resumed, %d in progress at most" % (
+              tls["resumed"], tls["handshakes"], c["inflight_max"]))
+    check(tls["crypto_cpu_s_by_call"]["handshake"] > 0, "no handshake CPU: %r" % tls)
+    check_tls_cpu(r)
+    expect_eq(server_tls_counts(srv), (tls["handshakes"], tls["resumed"]),
+              "handshakes and resumptions the server counted")
+    ctx.note("%d connections, %d resumed, handshake p99 %.1f ms" % (
+        c["completed"], tls["resumed"], r["latency_us"]["p99"] / 1000))
+
+
+@suite.case(timeout=40)
+def wss_storm_tls12_resume(ctx):
+    srv, base, _ = tls_endpoint(ctx)
+    r = run_bench(ctx, base + "/ws", "--workload", "storm", "--inflight", 8, "-d", 1,
+                  "--drain", t(2), "--tls-version", "1.2", "--tls-resume")
+    c, tls = r["storm"], r["tls"]
+    check(c["completed"] > 0, "no handshake: %r" % c)
+    expect_eq((c["failed"], c["abandoned"]), (0, 0), "failed, abandoned (%r)" % c["failures"])
+    expect_eq(c["ends"], {"clean": c["completed"]}, "ends")
+    expect_eq(tls["version"], "TLSv1.2", "version")
+    check(tls["handshakes"] - tls["resumed"] <= 8, "%d of %d resumed" % (tls["resumed"],
+                                                                      tls["handshakes"]))
+    ctx.note("%.0f handshakes/s, %d of %d resumed" % (c["handshakes_per_sec"], tls["resumed"],
+                                                      tls["handshakes"]))
+
+
+@suite.case(timeout=40)
+def wss_verify_fails_with_wrong_ca(ctx):
+    srv, base, ca = tls_endpoint(ctx)
+    other, _ = make_cert(ctx, "other")
+    r = run_bench(ctx, base + "/ws", "-n", 3, "--rate", 50, "-d", 0.5, "--warmup", 0,
+                  "--drain", 0, "--tls-ca", other, want_ok=False)
+    expect_eq((r["ok"], r["error"]), (False, "no connection could be opened"), "run")
+    expect_eq(r["errors"], {"tls_verify": 4}, "errors")
+    expect_eq(r["tls"]["handshakes"], 0, "handshakes")
+    why = r["tls"]["first_error"]
+    check(why, "no first_error: %r" % r["tls"])
+    # The right CA, with the certificate's name: verified, and the name goes out as SNI.
+    r = run_bench(ctx, base.replace("127.0.0.1", "localhost") + "/ws", "-n", 3, "--rate", 50,
+                  "--tls-ca", ca, *timeline(0.5))
+    expect_eq((r["tls"]["verify"], r["tls"]["sni"]), (True, "localhost"), "verify, SNI")
+    expect_eq(r["connected_subscribers"], 3, "subscribers connected")
+    check(r["delivered"] > 0, "nothing delivered")
+    ctx.note("wrong CA: %s" % why)
+
+
 @suite.case(timeout=20)
 def bad_flags(ctx):
     bench = bench_path(ctx)
@@ -296,9 +469,14 @@ def bad_flags(ctx):
                        (["--reset-fraction", "0.5"], "--workload churn"),
                        (["--workload", "storm", "--reconnect"], "--reconnect"),
                        (["--backoff-cap-ms", "50"], "--reconnect"),
-                       (["--inflight", "5"], "--inflight")):
-        out = subprocess.run([bench] + args + [url], capture_output=True, text=True,
-                             timeout=t(10))
+                       (["--inflight", "5"], "--inflight"),
+                       (["--tls-resume"], "wss://"),
+                       (["--tls-ca", "/nonexistent"], "wss://"),
+                       (["--tls-version", "1.1", "wss://127.0.0.1:9/ws"], "--tls-version"),
+                       (["--tls-ca", "/nonexistent", "wss://127.0.0.1:9/ws"], "--tls-ca")):
+        if not args[-1].startswith("wss://"):   # the wss cases name their own URL
+            args = args + [url]
+        out = subprocess.run([bench] + args, capture_output=True, text=True, timeout=t(10))
         expect_eq(out.returncode, 2, "exit status of %s" % " ".join(args))
         check(word in out.stderr, "%s: no %r in %r" % (" ".join(args), word, out.stderr))
         expect_eq(out.stdout, "", "stdout of %s" % " ".join(args))
