@@ -398,8 +398,9 @@ def wss_churn_resume(ctx):
                   "-d", 1.5, "--drain", t(2), "--tls-resume", "--tls-ca", ca)
     c, tls = r["churn"], r["tls"]
     check(c["completed"] > 0, "no handshake completed: %r" % c)
-    expect_eq((c["failed"], c["unstarted"], c["abandoned"]), (0, 0, 0),
-              "failed, never started, abandoned (%r)" % c["failures"])
+    # (c["unstarted"] is the bench's own pacing falling behind: a handshake costs milliseconds
+    # of CPU, and under ASan on a loaded machine the last one due may start too late.)
+    expect_eq((c["failed"], c["abandoned"]), (0, 0), "failed, abandoned (%r)" % c["failures"])
     expect_eq(sum(c["ends"].values()), c["completed"], "ends of the completed connections")
     check(set(c["ends"]) <= {"reset", "clean"}, "ends %r" % c["ends"])
     # Warmup 0: every connection was started in the measured interval.
