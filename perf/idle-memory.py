@@ -10,6 +10,9 @@ VmRSS and is reported apart (from /proc/net/sockstat, for the whole machine).
     taskset -c 0 build/release/tools/ringcast --listen 127.0.0.1:8080 &
     taskset -c 1 python3 perf/idle-memory.py --port 8080 --pid $! --connections 9000
 
+Over TLS (wss://, the server started with --tls-listen): --tls-ca CERT.pem, with --port the TLS
+port; each connection makes a full handshake (verified against CERT.pem) before its upgrade.
+
 The client needs one descriptor per connection in this process; the per-process limit here is
 about 20,000, so N is kept below that.
 """
@@ -17,6 +20,7 @@ import argparse
 import base64
 import os
 import socket
+import ssl
 import time
 
 
@@ -44,11 +48,15 @@ def main():
     ap.add_argument("--pid", type=int, required=True, help="the server's pid")
     ap.add_argument("--connections", type=int, default=9000)
     ap.add_argument("--topic", help="subscribe every connection to this topic")
+    ap.add_argument("--tls-ca", help="wss://: the server's CA (PEM); --port is its TLS port")
     a = ap.parse_args()
+    tls = ssl.create_default_context(cafile=a.tls_ca) if a.tls_ca else None
     base_rss, base_mem = rss(a.pid), sockstat_mem_pages()
     socks = []
     for _ in range(a.connections):
         s = socket.create_connection((a.host, a.port))
+        if tls is not None:
+            s = tls.wrap_socket(s, server_hostname=a.host)
         key = base64.b64encode(os.urandom(16)).decode()
         path = "/ws" if a.topic is None else "/ws?topics=" + a.topic
         s.sendall((f"GET {path} HTTP/1.1\r\nHost: {a.host}\r\nUpgrade: websocket\r\n"
