@@ -232,10 +232,17 @@ void wss_recv(rc_worker *w, rc_conn *c, const uint8_t *data, size_t len)
 	}
 	if (rc_tls_established(t->s))
 		read_plain(w, c, t);
-	if (c->state < CS_ABORT && t->s != NULL)
-		raw_done(w, c, t);
-	/* a wait for room cannot happen: raw starts each receive with a flight's room */
-	assert(c->state >= CS_ABORT || t->s == NULL || rc_tls_unread(t->s) == 0);
+	if (c->state >= CS_ABORT || t->s == NULL)
+		return;
+	/* Output that did not fit what `raw` had left: wolfSSL holds it and would need the same call
+	 * again. A flight is at most RC_TLS_FLIGHT_MAX and `raw` holds at most what one send carries
+	 * besides, so this does not happen; if it ever does, the connection is dropped, not stalled. */
+	if (rc_tls_want_out(t->s)) {
+		fail(w, c, t, "output");
+		return;
+	}
+	raw_done(w, c, t);
+	assert(rc_tls_unread(t->s) == 0);
 }
 
 bool wss_pending(rc_worker *w, const rc_conn *c)
