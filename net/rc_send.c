@@ -203,8 +203,8 @@ static uint32_t fill_slice(rc_worker *w, rc_conn *c, uint8_t *buf, uint32_t len,
 
 /* flush_conn for a TLS connection: what `raw` holds (handshake records), then one plaintext chunk
  * built as a plain flush builds it, within what one send chunk can carry sealed
- * (wss_plain_room): control output, then the rest of a half-sent frame or missed notices and
- * queued frames; a frame larger than the room goes in slices. */
+ * (wss_plain_room): the rest of a half-sent frame alone; else control output, then missed
+ * notices and queued frames, and the first slice of a frame larger than the room. */
 static void flush_tls(rc_worker *w, rc_conn *c)
 {
 	if (conn_mid_frame(c) && !sends_data(c)) { /* as in flush_conn: a close cannot follow */
@@ -214,7 +214,12 @@ static void flush_tls(rc_worker *w, rc_conn *c)
 	uint32_t room = sends_data(c) || c->ctl != NULL ? wss_plain_room(w, c) : 0;
 	uint8_t *buf = NULL;
 	uint32_t len = 0, msgs = 0;
-	if (room > 0) {
+	if (room > 0 && conn_mid_frame(c)) {
+		/* the rest of a half-sent frame goes first, alone: a pong waiting in the control output
+		 * may only follow the frame's last byte (RFC 6455 5.4) */
+		if ((buf = rc_chunk_get(&w->mem.chunks)) != NULL)
+			len = fill_slice(w, c, buf, 0, room);
+	} else if (room > 0) {
 		buf = c->ctl;
 		len = c->ctl_len;
 		c->ctl = NULL;
@@ -233,14 +238,12 @@ static void flush_tls(rc_worker *w, rc_conn *c)
 		bool pending = !rc_outq_empty(&c->q) || rc_subscriber_missed_pending(&c->sub);
 		if (sends_data(c) && pending && len < room &&
 		    (buf != NULL || (buf = rc_chunk_get(&w->mem.chunks)) != NULL)) {
-			if (!conn_mid_frame(c)) {
-				len = fill_missed(w, c, buf, len, room);
-				if (!rc_subscriber_missed_pending(&c->sub))
-					len = fill_queued(w, c, buf, len, room, &msgs);
-			}
-			/* a frame half sent, or one larger than the room left */
+			len = fill_missed(w, c, buf, len, room);
+			if (!rc_subscriber_missed_pending(&c->sub))
+				len = fill_queued(w, c, buf, len, room, &msgs);
+			/* a head frame larger than the room left: its first slice */
 			if (!rc_outq_empty(&c->q) && !rc_subscriber_missed_pending(&c->sub) && len < room &&
-			    (msgs == 0 || conn_mid_frame(c)))
+			    msgs == 0)
 				len = fill_slice(w, c, buf, len, room);
 		}
 		if (c->close == CLOSE_DRAIN && rc_outq_empty(&c->q) && c->ctl == NULL &&

@@ -492,6 +492,40 @@ def chromium_wss(ctx):
     check(metrics(srv)["ringcast_tls_handshakes_total"] >= 1, "the browser's handshake counted")
 
 
+async def pings_during_large(srv, count, size, pings):
+    ctx = ssl_ctx(srv)
+    base = "wss://127.0.0.1:%d" % srv.tls_port
+    async with websockets.connect(base + "/ws?topics=big", ssl=ctx, max_size=None,
+                                  ping_interval=None) as sub, \
+            websockets.connect(base + "/ws?publish=big", ssl=ctx, max_size=None) as pub:
+        await asyncio.sleep(0.2)
+        sent = [os.urandom(size) for _ in range(count)]
+        for m in sent:
+            await pub.send(m)
+        got = []
+
+        async def reader():
+            for _ in range(count):
+                got.append(await asyncio.wait_for(sub.recv(), t(20)))
+        task = asyncio.create_task(reader())
+        waiters = []
+        for _ in range(pings):                      # pings while the large frames go out
+            waiters.append(await sub.ping())
+            await asyncio.sleep(0.002)
+        await task
+        await asyncio.wait_for(asyncio.gather(*waiters), t(10))
+        check(got == sent, "large messages over TLS with pings between: %d of %d intact" % (
+            sum(a == b for a, b in zip(got, sent)), count))
+
+
+@suite.case(timeout=120)
+def pings_during_large_frames(ctx):
+    """Over TLS a large frame goes out in slices, one per send; the pongs the subscriber's pings
+    ask for must come between frames, never inside one (RFC 6455 5.4)."""
+    srv = tls_server(ctx, "--queue-bytes-max", "16M")
+    asyncio.run(pings_during_large(srv, 8, 1 << 20, 40))
+
+
 @suite.case(timeout=60)
 def startup_refusals(ctx):
     a = make_cert(ctx)
