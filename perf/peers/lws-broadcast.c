@@ -3,6 +3,7 @@
  *   gcc -O2 -g -Wall -Wextra -o lws-broadcast perf/peers/lws-broadcast.c \
  *       $(pkg-config --cflags --libs libwebsockets)
  *   ./lws-broadcast --port 8081
+ *   ./lws-broadcast --port 8443 --tls-cert cert.pem --tls-key key.pem   # wss:// instead
  *
  * (perf/side-by-side.py builds it that way, into build-peers/; the project's CMake does not, so
  * the project never needs libwebsockets.)
@@ -10,6 +11,11 @@
  * Every client connects to ws://127.0.0.1:PORT/ (any path, no subprotocol needed: the one
  * protocol below is the default), and every message, text or binary, received from one client is
  * sent unchanged to every other connected client. One thread, lws's default event loop.
+ *
+ * With --tls-cert and --tls-key it serves wss:// instead, with libwebsockets' own TLS (on Debian,
+ * OpenSSL): the certificate (PEM, the server's first, then any intermediates) and its key are
+ * handed to lws as files, as in the lws example minimal-http-server-tls ("three extra lines");
+ * nothing else changes, lws encrypts each lws_write as it sends it.
  *
  * How it is written is what the libwebsockets examples teach (minimal-ws-server-ring and friends):
  * a received message is copied once into a refcounted buffer with LWS_PRE bytes of headroom for
@@ -213,15 +219,18 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: lws-broadcast --port N [--host ADDR]\n"
+	fprintf(f, "usage: lws-broadcast --port N [--host ADDR] [--tls-cert FILE --tls-key FILE]\n"
 	           "Relays every WebSocket message from a client to every other client.\n"
-	           "  --port N     TCP port to listen on (required)\n"
-	           "  --host ADDR  address to listen on (default 127.0.0.1)\n");
+	           "  --port N           TCP port to listen on (required)\n"
+	           "  --host ADDR        address to listen on (default 127.0.0.1)\n"
+	           "  --tls-cert FILE    serve wss:// with this PEM certificate (chain)\n"
+	           "  --tls-key FILE     and this PEM private key (both or neither)\n");
 }
 
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1";
+	const char *cert = NULL, *key = NULL;
 	long port = -1;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--port") && i + 1 < argc) {
@@ -234,6 +243,10 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--host") && i + 1 < argc) {
 			host = argv[++i];
+		} else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) {
+			cert = argv[++i];
+		} else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) {
+			key = argv[++i];
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
 			return 0;
@@ -242,7 +255,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (port < 0) {
+	if (port < 0 || !cert != !key) {
 		usage(stderr);
 		return 2;
 	}
@@ -254,16 +267,23 @@ int main(int argc, char **argv)
 	info.iface = host;
 	info.protocols = protocols;
 	/* No extensions: like the other servers compared, no permessage-deflate. */
+	if (cert) {
+		/* lws loads both files when it creates the vhost and fails then if they do not load. */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cert;
+		info.ssl_private_key_filepath = key;
+	}
 	struct lws_context *ctx = lws_create_context(&info);
 	if (!ctx) {
-		fprintf(stderr, "lws-broadcast: cannot listen on %s:%ld (lws_create_context failed)\n",
-		        host, port);
+		fprintf(stderr, "lws-broadcast: cannot listen on %s:%ld (lws_create_context failed%s)\n",
+		        host, port,
+		        cert ? "; or the certificate or key did not load: lws's log above" : "");
 		return 1;
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	fprintf(stderr, "lws-broadcast: listening on %s:%ld (libwebsockets %s)\n", host, port,
-	        lws_get_library_version());
+	fprintf(stderr, "lws-broadcast: listening on %s:%ld, %s (libwebsockets %s)\n", host, port,
+	        cert ? "wss://" : "ws://", lws_get_library_version());
 
 	int n = 0;
 	while (n >= 0 && !g_stop)
