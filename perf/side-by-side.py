@@ -5,6 +5,7 @@ docs/benchmarks.md, "Side by side").
     /usr/bin/python3 perf/side-by-side.py                      # everything, about 10 minutes
     /usr/bin/python3 perf/side-by-side.py --runs 1 --no-doc    # a quick look, docs untouched
     /usr/bin/python3 perf/side-by-side.py --render-only DIR    # redo the section from DIR's JSON
+    /usr/bin/python3 perf/side-by-side.py --tls                # the same over wss:// (TLS)
 
 Servers, each on one thread pinned to --server-cpu (0), a fresh process per run:
     ringcast        build/release/tools/ringcast, 1 worker; the bench speaks --proto plain to /ws
@@ -26,6 +27,13 @@ nodejs and npm (tools/apt-need.sh), then `npm ci` in perf/peers. Raw JSON, logs 
 go to --work-dir (default build-peers/side-by-side, gitignored). Unless --no-doc, it rewrites
 the part of docs/benchmarks.md between the side-by-side markers (appending the markers if absent)
 and the charts docs/img/side-by-side-throughput.png and docs/img/side-by-side-latency.png.
+
+--tls runs it all over wss://: tools/gen-cert.sh makes a certificate (ECDSA P-256) in the work dir
+(default build-peers/side-by-side-tls), every server serves wss:// with it (ringcast on
+--tls-listen, its plain --listen off; the peers with --tls-cert and --tls-key) and the bench
+verifies it (--tls-ca). The section is its own, between the side-by-side-tls markers (placed right
+after the plain section's end when absent), with its charts docs/img/side-by-side-tls-*.png and,
+per run, the bench's CPU and its share spent in TLS crypto (its JSON's "tls" object).
 """
 
 import argparse
@@ -51,6 +59,12 @@ IMG_THROUGHPUT = os.path.join("docs", "img", "side-by-side-throughput.png")
 IMG_LATENCY = os.path.join("docs", "img", "side-by-side-latency.png")
 MARK_BEGIN = "<!-- side-by-side:begin -->"
 MARK_END = "<!-- side-by-side:end -->"
+# --tls: its own section, right after the plain one, and its own charts.
+IMG_TLS_THROUGHPUT = os.path.join("docs", "img", "side-by-side-tls-throughput.png")
+IMG_TLS_LATENCY = os.path.join("docs", "img", "side-by-side-tls-latency.png")
+MARK_TLS_BEGIN = "<!-- side-by-side-tls:begin -->"
+MARK_TLS_END = "<!-- side-by-side-tls:end -->"
+GEN_CERT = "sh tools/gen-cert.sh {dir}"
 LWS_BUILD = ("gcc -O2 -g -Wall -Wextra -o {out} perf/peers/lws-broadcast.c "
              "$(pkg-config --cflags --libs libwebsockets)")
 # The bench's latency percentiles (its JSON's latency_us), in the order they are charted.
@@ -97,6 +111,22 @@ def lws_binary(args):
     return os.path.join(args.peers_build, "lws-broadcast")
 
 
+def cert_paths(args):
+    """--tls: the directory tools/gen-cert.sh writes, and its certificate and key."""
+    d = os.path.join(args.work_dir, "cert")
+    return d, os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+
+
+def make_cert(args):
+    """--tls: a fresh self-signed certificate (ECDSA P-256) for 127.0.0.1, once per run of the
+    script; every server serves it and the bench trusts it (--tls-ca)."""
+    cmd = GEN_CERT.format(dir=cert_paths(args)[0])
+    log("==> " + cmd)
+    # its one line to stderr with our log: stdout is the section's, with --no-doc
+    if subprocess.run(["bash", "-c", cmd], cwd=ROOT, stdout=sys.stderr).returncode != 0:
+        die("making the certificate failed: " + cmd)
+
+
 def snapshot_binaries(args):
     """Copies ringcast and the bench into the work dir, so a rebuild of --build by someone else
     during the runs does not change what is measured. Returns (ringcast, bench) paths."""
@@ -118,20 +148,29 @@ def snapshot_binaries(args):
 def server_specs(args):
     """Every server: its command (PORT filled in later), the URL and --proto the bench uses."""
     pin = ["taskset", "-c", str(args.server_cpu)]
+    if args.tls:  # wss:// only: ringcast's plain listener off, the peers given the certificate
+        _, cert, key = cert_paths(args)
+        rc_listen = ["--listen", "off", "--tls-listen", "127.0.0.1:{port}", "--tls-cert", cert,
+                     "--tls-key", key]
+        peer_tls = ["--tls-cert", cert, "--tls-key", key]
+        scheme = "wss"
+    else:
+        rc_listen, peer_tls, scheme = ["--listen", "127.0.0.1:{port}"], [], "ws"
     return [
         {"name": "ringcast", "what": "ringcast, 1 worker",
-         "cmd": pin + [os.path.join(args.build, "tools", "ringcast"), "--listen",
-                       "127.0.0.1:{port}"],
-         "run": pin + [args.ringcast_bin, "--listen", "127.0.0.1:{port}"],
-         "url": "ws://127.0.0.1:{port}/ws", "proto": "plain"},
+         "cmd": pin + [os.path.join(args.build, "tools", "ringcast")] + rc_listen,
+         "run": pin + [args.ringcast_bin] + rc_listen,
+         "url": scheme + "://127.0.0.1:{port}/ws", "proto": "plain"},
         {"name": "lws-broadcast", "what": "libwebsockets",
-         "cmd": pin + [lws_binary(args), "--port", "{port}"],
-         "run": pin + [os.path.join(ROOT, lws_binary(args)), "--port", "{port}"],
-         "url": "ws://127.0.0.1:{port}/", "proto": "generic"},
+         "cmd": pin + [lws_binary(args), "--port", "{port}"] + peer_tls,
+         "run": pin + [os.path.join(ROOT, lws_binary(args)), "--port", "{port}"] + peer_tls,
+         "url": scheme + "://127.0.0.1:{port}/", "proto": "generic"},
         {"name": "ws-broadcast", "what": "Node ws",
-         "cmd": pin + ["node", os.path.join(PEERS, "ws-broadcast.js"), "--port", "{port}"],
-         "run": pin + ["node", os.path.join(ROOT, PEERS, "ws-broadcast.js"), "--port", "{port}"],
-         "url": "ws://127.0.0.1:{port}/", "proto": "generic"},
+         "cmd": pin + ["node", os.path.join(PEERS, "ws-broadcast.js"), "--port", "{port}"] +
+         peer_tls,
+         "run": pin + ["node", os.path.join(ROOT, PEERS, "ws-broadcast.js"), "--port",
+                       "{port}"] + peer_tls,
+         "url": scheme + "://127.0.0.1:{port}/", "proto": "generic"},
     ]
 
 
@@ -202,10 +241,12 @@ def load1():
 def bench_cmd(args, bench, spec, workload, port, pid):
     # open loop: the bench busy-polls, so an idle vCPU's ~100 us wake-up stays out of its stamps
     mode = ["--max"] if workload == "max" else ["--rate", workload.split()[1], "--busy-poll"]
+    # --tls: the bench verifies the server's certificate and address (127.0.0.1)
+    tls = ["--tls-ca", cert_paths(args)[1]] if args.tls else []
     return (["taskset", "-c", str(args.bench_cpu), bench] + mode +
             ["-n", str(args.subscribers), "-s", str(args.size), "-d", fmt_num(args.duration),
              "--warmup", fmt_num(args.warmup), "--cpus", str(args.bench_cpu), "--server-pid",
-             str(pid), "-q", "--proto", spec["proto"], spec["url"].format(port=port)])
+             str(pid), "-q", "--proto", spec["proto"]] + tls + [spec["url"].format(port=port)])
 
 
 def run_one(args, bench, spec, workload, tag):
@@ -288,11 +329,15 @@ def one_line(r):
     if not r.get("ok"):
         return "FAILED: " + r.get("error", "?")
     lat = r["latency_us"]
+    tls = r.get("tls")
     return ("%.0f deliveries/s, %s per server CPU-s, missing %d, p50 %s p99 %s, load %.2f, "
-            "other %.2f CPUs" % (r["deliveries_per_sec"], si(r["deliveries_per_server_cpu_s"]),
-                                 r["missing"], ms(lat["p50"] if lat["count"] else None),
-                                 ms(lat["p99"] if lat["count"] else None), r["load1"],
-                                 r["other_cpus"]))
+            "other %.2f CPUs%s" % (r["deliveries_per_sec"], si(r["deliveries_per_server_cpu_s"]),
+                                   r["missing"], ms(lat["p50"] if lat["count"] else None),
+                                   ms(lat["p99"] if lat["count"] else None), r["load1"],
+                                   r["other_cpus"],
+                                   ", bench CPU %.0f%% (TLS crypto %.0f%% of it)" % (
+                                       100 * r["bench_cpu_util"], 100 * tls["crypto_share"])
+                                   if tls else ""))
 
 
 # ---- summarising -------------------------------------------------------------------------------
@@ -360,19 +405,61 @@ def sustained(r, offered_per_s):
 
 # ---- the section --------------------------------------------------------------------------------
 
+def out(cmd):
+    try:
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    except OSError:
+        return ""
+
+
+def shared_lib(binary, name):
+    """The Debian package and version of the shared library `name` (libwolfssl, libssl) that
+    binary loads, its path when no package owns it, or None when it loads none."""
+    m = re.search(r"^\s*%s\.so\S* => (\S+)" % re.escape(name), out(["ldd", binary]), re.M)
+    if not m:
+        return None
+    path = os.path.realpath(m.group(1))
+    pkg = out(["dpkg", "-S", path]).split(":")[0]
+    version = out(["dpkg-query", "-W", "-f", "${Version}", pkg]) if pkg else ""
+    return "%s %s" % (pkg, version) if version else path
+
+
+def wolfssl_of(args, binary):
+    """Which wolfSSL binary runs with: a shared library (Debian's), or, linked statically, the
+    build that CMake's RC_WOLFSSL chose (RC_WOLFSSL_USED in the build's CMakeCache.txt)."""
+    lib = shared_lib(binary, "libwolfssl")
+    if lib:
+        return lib + " (shared)"
+    try:
+        with open(os.path.join(ROOT, args.build, "CMakeCache.txt")) as f:
+            m = re.search(r"^RC_WOLFSSL_USED:INTERNAL=own (.+)$", f.read(), re.M)
+        with open(os.path.join(m.group(1), "include", "wolfssl", "version.h")) as f:
+            v = re.search(r'LIBWOLFSSL_VERSION_STRING "([^"]+)"', f.read()).group(1)
+        return "wolfSSL %s, static, from %s (RC_WOLFSSL)" % (v, os.path.relpath(m.group(1), ROOT))
+    except (OSError, AttributeError):
+        return "wolfSSL linked statically (which build: unknown)"
+
+
+def tls_facts(args, bench):
+    """--tls: the TLS libraries of every side, and whether the CPU has AES-NI."""
+    with open("/proc/cpuinfo") as f:
+        aes = re.search(r"^flags\s*:.*\baes\b", f.read(), re.M) is not None
+    return {
+        "ringcast_wolfssl": wolfssl_of(args, args.ringcast_bin),
+        "bench_wolfssl": wolfssl_of(args, bench),
+        "lws_openssl": shared_lib(os.path.join(ROOT, lws_binary(args)), "libssl") or "unknown",
+        "node_openssl": out(["node", "-p", "process.versions.openssl"]),
+        "aes_ni": aes,
+    }
+
+
 def machine_facts(args):
     model = "unknown CPU"
     with open("/proc/cpuinfo") as f:
         m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
         if m:
             model = m.group(1).strip()
-
-    def out(cmd):
-        try:
-            return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                                  timeout=30).stdout.strip()
-        except OSError:
-            return ""
 
     ws_pkg = os.path.join(ROOT, PEERS, "node_modules", "ws", "package.json")
     with open(ws_pkg) as f:
@@ -395,8 +482,11 @@ def commands_block(args, specs):
     lines = ["# build and install: /usr/bin/python3 perf/side-by-side.py does all of this",
              "cmake -S . -B %s -DCMAKE_BUILD_TYPE=Release && cmake --build %s" % (
                  args.build, args.build),
-             "(cd %s && npm ci)" % PEERS, LWS_BUILD.format(out=lws_binary(args)), "",
-             "# each run: a fresh server ..."]
+             "(cd %s && npm ci)" % PEERS, LWS_BUILD.format(out=lws_binary(args)), ""]
+    if args.tls:
+        lines += ["# once: the certificate every server serves and the bench trusts",
+                  GEN_CERT.format(dir=cert_paths(args)[0]), ""]
+    lines += ["# each run: a fresh server ..."]
     for spec in specs:
         lines.append(" ".join(a.format(port="$PORT") for a in spec["cmd"]) + " &")
     lines.append("# ... and one workload: --max, or --rate R for R in %s" %
@@ -406,38 +496,77 @@ def commands_block(args, specs):
     return "\n".join(lines)
 
 
+def marks(args):
+    return (MARK_TLS_BEGIN, MARK_TLS_END) if args.tls else (MARK_BEGIN, MARK_END)
+
+
+def images(args):
+    return (IMG_TLS_THROUGHPUT, IMG_TLS_LATENCY) if args.tls else (IMG_THROUGHPUT, IMG_LATENCY)
+
+
+def tls_negotiated(runs):
+    """The TLS versions and ciphers the bench reports for a server's runs."""
+    got = sorted(set("%s %s" % (r["tls"]["version"], r["tls"]["cipher"])
+                     for r in ok_runs(runs) if r.get("tls")))
+    return ", ".join(got) if got else "no run succeeded"
+
+
 def render_section(args, specs, workloads, results, facts, loads, img_rel):
     names = [s["name"] for s in specs]
     peers = names[1:]
-    lines = [MARK_BEGIN, "",
-             "## Side by side: ringcast, libwebsockets, Node ws (perf/side-by-side.py)", "",
-             "Generated by `/usr/bin/python3 perf/side-by-side.py` on %s; run it again to "
-             "regenerate this section and its two charts. Raw JSON of every run: %s (not in the "
-             "repository)." % (facts["date"], args.work_dir), "",
-             "What is compared: ringcast with one worker against two small broadcast servers "
-             "built the way a user of each library would write one (perf/peers/README.md): "
-             "every message from a client goes to every other client. Each server runs on one "
-             "thread pinned to CPU %d, the load generator on CPU %d, a fresh server process for "
-             "every run, %d runs of each workload interleaved across the servers. %d subscribers "
-             "and 1 publisher (%d deliveries per message for every server), %d-byte binary "
-             "messages, %s s measured after %s s of warm-up." % (
-                 args.server_cpu, args.bench_cpu, args.runs, args.subscribers, args.subscribers,
-                 args.size, fmt_num(args.duration), fmt_num(args.warmup)), "",
-             "- Machine: %s, %d CPUs, kernel %s, %s; gcc %s." % (
-                 facts["model"], facts["cpus"], facts["kernel"], facts["os"], facts["gcc"]),
-             "- Versions: ringcast at commit %s (%s built %s); libwebsockets %s (Debian); "
-             "Node %s with ws %s (npm)." % (facts["commit"], args.build, facts["build_time"],
-                                             facts["lws"], facts["node"], facts["ws"]),
-             "- Load: the 1-minute load average was %.2f before the script started, and %.2f-"
-             "%.2f at the start of the runs (a run's own server and bench count for up to 2 of "
-             "it). While the bench ran, other processes used a median of %.2f CPUs (at most "
-             "%.2f; busy CPU time from /proc/stat less that of the server, the bench and "
-             "ksoftirqd, which does part of their loopback TCP work)." % (
-                 loads["before"], loads["min"], loads["max"], loads["other_median"],
-                 loads["other_max"]), "",
-             "```", commands_block(args, specs), "```", "",
-             "![deliveries per second and per server CPU-second](%s)" % img_rel[0], "",
-             "![open-loop latency percentiles](%s)" % img_rel[1], ""]
+    lines = [marks(args)[0], ""]
+    if args.tls:
+        lines += ["## Side by side over TLS (wss://): ringcast, libwebsockets, Node ws "
+                  "(perf/side-by-side.py --tls)", "",
+                  "Generated by `/usr/bin/python3 perf/side-by-side.py --tls` on %s; run it again "
+                  "to regenerate this section and its two charts. Raw JSON of every run: %s (not "
+                  "in the repository). The same servers, workloads and table as the plain "
+                  "side-by-side section above, every connection over TLS." % (
+                      facts["date"], args.work_dir), ""]
+    else:
+        lines += ["## Side by side: ringcast, libwebsockets, Node ws (perf/side-by-side.py)", "",
+                  "Generated by `/usr/bin/python3 perf/side-by-side.py` on %s; run it again to "
+                  "regenerate this section and its two charts. Raw JSON of every run: %s (not in "
+                  "the repository)." % (facts["date"], args.work_dir), ""]
+    lines += [
+        "What is compared: ringcast with one worker against two small broadcast servers "
+        "built the way a user of each library would write one (perf/peers/README.md): "
+        "every message from a client goes to every other client. Each server runs on one "
+        "thread pinned to CPU %d, the load generator on CPU %d, a fresh server process for "
+        "every run, %d runs of each workload interleaved across the servers. %d subscribers "
+        "and 1 publisher (%d deliveries per message for every server), %d-byte binary "
+        "messages, %s s measured after %s s of warm-up." % (
+            args.server_cpu, args.bench_cpu, args.runs, args.subscribers, args.subscribers,
+            args.size, fmt_num(args.duration), fmt_num(args.warmup)), "",
+        "- Machine: %s, %d CPUs, kernel %s, %s; gcc %s." % (
+            facts["model"], facts["cpus"], facts["kernel"], facts["os"], facts["gcc"]),
+        "- Versions: ringcast at commit %s (%s built %s); libwebsockets %s (Debian); "
+        "Node %s with ws %s (npm)." % (facts["commit"], args.build, facts["build_time"],
+                                        facts["lws"], facts["node"], facts["ws"])]
+    if args.tls:
+        tls = facts["tls"]
+        lines += [
+            "- TLS: every server serves the same self-signed ECDSA P-256 certificate, made for "
+            "the run by tools/gen-cert.sh; the bench verifies it (`--tls-ca`) and makes one full "
+            "handshake per connection (no `--tls-resume`), all during its set-up, before the "
+            "measured interval. Negotiated: %s." % "; ".join(
+                "%s %s" % (n, tls_negotiated([r for w in workloads for r in results[n][w]]))
+                for n in names),
+            "- TLS libraries: ringcast %s; the bench (the client) %s; libwebsockets OpenSSL "
+            "(%s); Node its own OpenSSL %s. The CPU %s AES-NI." % (
+                tls["ringcast_wolfssl"], tls["bench_wolfssl"], tls["lws_openssl"],
+                tls["node_openssl"], "has" if tls["aes_ni"] else "has no")]
+    lines += [
+        "- Load: the 1-minute load average was %.2f before the script started, and %.2f-"
+        "%.2f at the start of the runs (a run's own server and bench count for up to 2 of "
+        "it). While the bench ran, other processes used a median of %.2f CPUs (at most "
+        "%.2f; busy CPU time from /proc/stat less that of the server, the bench and "
+        "ksoftirqd, which does part of their loopback TCP work)." % (
+            loads["before"], loads["min"], loads["max"], loads["other_median"],
+            loads["other_max"]), "",
+        "```", commands_block(args, specs), "```", "",
+        "![deliveries per second and per server CPU-second](%s)" % img_rel[0], "",
+        "![open-loop latency percentiles](%s)" % img_rel[1], ""]
 
     lines += ["Medians in bold, then every run. Ratios are ringcast's median over the peer's: "
               "above 1 ringcast delivers more; for latency, below 1 ringcast is faster.", ""]
@@ -481,6 +610,12 @@ def render_section(args, specs, workloads, results, facts, loads, img_rel):
         row(w, "latency p99", lambda r: latency(r, "p99"), ms)
         row(w, "server peak RSS", lambda r: r["peak_rss_kib"] and r["peak_rss_kib"] / 1024,
             lambda v: "%.0f MiB" % v, want_ratio=False)
+        if args.tls:  # the bench decrypts every delivery: was it, not the server, the limit?
+            if w == "max":  # (open loop busy-polls: its CPU is all used by design)
+                row(w, "bench CPU used (of its 1 CPU)", lambda r: r["bench_cpu_util"], pct,
+                    want_ratio=False)
+            row(w, "bench CPU time in TLS crypto", lambda r: r["tls"] and r["tls"]["crypto_share"],
+                pct, want_ratio=False)
     lines.append("")
 
     notes = []
@@ -501,9 +636,12 @@ def render_section(args, specs, workloads, results, facts, loads, img_rel):
                     n, workload_label(w), " / ".join(busy), len(busy), len(results[n][w])))
             sat = [r for r in ok_runs(results[n][w]) if r.get("bench_saturated")]
             if sat:
-                notes.append("- %s, %s: in %d of %d runs the bench used over 90%% of its CPU, "
+                crypto = [r["tls"]["crypto_share"] for r in sat if r.get("tls")]
+                notes.append("- %s, %s: in %d of %d runs the bench used over 90%% of its CPU%s, "
                              "so it may have been the limit" % (
-                                 n, workload_label(w), len(sat), len(results[n][w])))
+                                 n, workload_label(w), len(sat), len(results[n][w]),
+                                 " (%s of it in TLS crypto)" % " / ".join(map(pct, crypto))
+                                 if crypto else ""))
     if notes:
         lines += ["Runs to read with care:", ""] + notes + [""]
     lines += [
@@ -516,9 +654,24 @@ def render_section(args, specs, workloads, results, facts, loads, img_rel):
         "server's own CPU time (utime + stime) over the measured interval; on loopback it "
         "includes the TCP work done in the server's context. Peak RSS is the server's VmHWM: "
         "ringcast's includes its registered buffer region (192 MiB by default, locked at "
-        "start), so it says little about per-connection cost (see the idle-memory section).", "",
-        MARK_END]
+        "start), so it says little about per-connection cost (see the idle-memory section).", ""]
+    if args.tls:
+        lines += [
+            "Over wss:// the bench, a wolfSSL client on one CPU, decrypts every delivery (%d per "
+            "message) and the server encrypts them, so both sides pay for TLS: deliveries per "
+            "server CPU-second include the server's encryption. \"Bench CPU time in TLS crypto\" "
+            "is the bench's own measure of the share of its CPU time spent inside wolfSSL's calls "
+            "(its JSON's `tls.crypto_share`, docs/ringcast-bench.md, \"wss:// (TLS)\"); when it "
+            "is high, and in `max` the bench's CPU is nearly all used, the bench may have been "
+            "the limit rather than the server. In the open loop the bench busy-polls, so its CPU "
+            "is all used whatever the load, and the crypto share is what tells." % (
+                args.subscribers), ""]
+    lines += [marks(args)[1]]
     return "\n".join(lines) + "\n"
+
+
+def pct(v):
+    return ("%.0f%%" if v >= 0.1 else "%.1f%%") % (100 * v)
 
 
 def workload_label(w):
@@ -529,18 +682,27 @@ def fmt_num(v):
     return ("%g" % v)
 
 
-def update_doc(section):
+def update_doc(args, section):
+    """Replaces the section between its markers. Absent, the plain one is appended to the file,
+    the TLS one placed right after the plain one's end (appended when there is none)."""
+    mark_begin, mark_end = marks(args)
     path = os.path.join(ROOT, DOC)
     with open(path) as f:
         text = f.read()
-    begin, end = text.find(MARK_BEGIN), text.find(MARK_END)
-    if begin < 0 and end < 0:
+    begin, end = text.find(mark_begin), text.find(mark_end)
+    after = text.find(MARK_END) if args.tls else -1
+    if begin < 0 and end < 0 and after >= 0:
+        after += len(MARK_END)
+        rest = text[after:].lstrip("\n")
+        text = text[:after] + "\n\n" + section + ("\n" + rest if rest else "")
+    elif begin < 0 and end < 0:
         text = text.rstrip("\n") + "\n\n" + section
     elif 0 <= begin < end:
-        text = text[:begin] + section + text[end + len(MARK_END):].lstrip("\n")
+        rest = text[end + len(mark_end):].lstrip("\n")
+        text = text[:begin] + section + ("\n" + rest if rest else "")
     else:
         die("%s has only one of the markers %s and %s, or in the wrong order: fix it by hand"
-            % (DOC, MARK_BEGIN, MARK_END))
+            % (DOC, mark_begin, mark_end))
     with open(path, "w") as f:
         f.write(text)
 
@@ -590,11 +752,18 @@ def charts(args, specs, workloads, results):
         os.path.join(data, "open-%s.dat" % n), COLORS[i % len(COLORS)], n)
         for i, n in enumerate(names)]
     offered = [float(w.split()[1]) * args.subscribers for w in rates]
+    if args.tls:  # on two lines (gnuplot's "\n"), or it is wider than the chart
+        lat_title = ('"Open-loop latency over wss:// from intended send time, %d subscribers\\n'
+                     '(median of %d runs; missing line: nothing arrived)"' % (args.subscribers,
+                                                                              args.runs))
+    else:
+        lat_title = ("'Open-loop latency from intended send time, %d subscribers (median of %d "
+                     "runs; missing line: nothing arrived)'" % (args.subscribers, args.runs))
     script = """
 set terminal pngcairo size 1200,500 font 'sans,10'
 set output '{tp}'
 si(v) = v >= 1e6 ? sprintf('%.3gM', v / 1e6) : sprintf('%.3gk', v / 1e3)
-set multiplot layout 1,2 title 'Broadcast to {n} subscribers, 64-byte messages, one server CPU ({date})'
+set multiplot layout 1,2 title 'Broadcast to {n} subscribers{over}, 64-byte messages, one server CPU ({date})'
 set title 'Saturation (--max): median of {runs} runs'
 set logscale y
 set yrange [1e3:*]
@@ -630,14 +799,16 @@ set xrange [-0.3:{plast}.3]
 set format y '%g'
 unset format x
 set xtics ({xt})
-set title 'Open-loop latency from intended send time, {n} subscribers (median of {runs} runs; missing line: nothing arrived)'
+set title {lat_title}
 set xlabel 'percentile'
 set ylabel 'latency (ms, log scale)'
 set key outside right
 set grid
 plot {lat}
-""".format(tp=os.path.join(ROOT, IMG_THROUGHPUT), lp=os.path.join(ROOT, IMG_LATENCY),
-           n=args.subscribers, runs=args.runs, last=len(names) - 1, max=os.path.join(data, "max.dat"),
+""".format(tp=os.path.join(ROOT, images(args)[0]), lp=os.path.join(ROOT, images(args)[1]),
+           n=args.subscribers, over=" over wss://" if args.tls else "",
+           lat_title=lat_title,
+           runs=args.runs, last=len(names) - 1, max=os.path.join(data, "max.dat"),
            xmin=min(offered) / 2, xmax=max(offered) * 2, open=", \\\n     ".join(open_plots),
            plast=len(PERCENTILES) - 1,
            xt=", ".join("'%s' %d" % (label, i) for i, (_, label) in enumerate(PERCENTILES)),
@@ -666,7 +837,8 @@ def parse_args():
     ap.add_argument("--peers-build", default="build-peers",
                     help="where lws-broadcast is built (default build-peers, gitignored)")
     ap.add_argument("--work-dir", default=None,
-                    help="raw JSON, logs, chart data (default PEERS_BUILD/side-by-side)")
+                    help="raw JSON, logs, chart data (default PEERS_BUILD/side-by-side, "
+                    "with --tls PEERS_BUILD/side-by-side-tls)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rates", default="10,100,1000,5000",
                     help="open-loop rates, messages/s (default 10,100,1000,5000)")
@@ -678,6 +850,8 @@ def parse_args():
     ap.add_argument("--bench-cpu", type=int, default=1)
     ap.add_argument("--servers", default="ringcast,lws-broadcast,ws-broadcast",
                     help="which to run, ringcast first (default all three)")
+    ap.add_argument("--tls", action="store_true",
+                    help="every server over wss:// (TLS); its own section and charts")
     ap.add_argument("--no-doc", action="store_true",
                     help="leave docs/benchmarks.md and docs/img alone")
     ap.add_argument("--render-only", metavar="DIR",
@@ -690,7 +864,8 @@ def parse_args():
     if not args.rates:
         die("--rates wants at least one rate")
     if args.work_dir is None:
-        args.work_dir = os.path.join(args.peers_build, "side-by-side")
+        args.work_dir = os.path.join(args.peers_build,
+                                     "side-by-side-tls" if args.tls else "side-by-side")
     return args
 
 
@@ -703,6 +878,7 @@ def main():
         for k in ("runs", "rates", "subscribers", "size", "duration", "warmup", "server_cpu",
                   "bench_cpu", "build", "peers_build", "servers"):
             setattr(args, k, saved["args"][k])
+        args.tls = saved["args"].get("tls", False)  # what was run, whatever --tls says
         args.work_dir = args.render_only
         args.ringcast_bin = "(unused)"
         specs = select(args, server_specs(args))
@@ -714,10 +890,14 @@ def main():
     log("load average before start: %.2f" % before)
     ensure_tools(args)
     os.makedirs(args.work_dir, exist_ok=True)
+    if args.tls:
+        make_cert(args)
     args.ringcast_bin, bench = snapshot_binaries(args)
     specs = select(args, server_specs(args))
     facts = machine_facts(args)
     facts["date"] = datetime.date.today().isoformat()
+    if args.tls:
+        facts["tls"] = tls_facts(args, bench)
     workloads, results = run_all(args, specs, bench)
     every = [r for n in results for w in results[n] for r in results[n][w]]
     others = [r["other_cpus"] for r in every if "other_cpus" in r]
@@ -727,7 +907,7 @@ def main():
              "other_max": max(others) if others else 0}
     saved = {"args": {k: getattr(args, k) for k in (
         "runs", "rates", "subscribers", "size", "duration", "warmup", "server_cpu", "bench_cpu",
-        "build", "peers_build", "servers")}, "workloads": workloads, "results": results,
+        "build", "peers_build", "servers", "tls")}, "workloads": workloads, "results": results,
         "facts": facts, "loads": loads}
     with open(os.path.join(args.work_dir, "results.json"), "w") as f:
         json.dump(saved, f, indent=1)
@@ -746,14 +926,13 @@ def select(args, specs):
 
 def finish(args, specs, workloads, results, facts, loads):
     section = render_section(args, specs, workloads, results, facts, loads,
-                             (os.path.relpath(IMG_THROUGHPUT, "docs"),
-                              os.path.relpath(IMG_LATENCY, "docs")))
+                             [os.path.relpath(img, "docs") for img in images(args)])
     if args.no_doc:
         print(section)
         return
     charts(args, specs, workloads, results)
-    update_doc(section)
-    log("wrote the section of %s, %s and %s" % (DOC, IMG_THROUGHPUT, IMG_LATENCY))
+    update_doc(args, section)
+    log("wrote the section of %s, %s and %s" % ((DOC,) + images(args)))
 
 
 if __name__ == "__main__":
