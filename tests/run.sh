@@ -2,7 +2,9 @@
 # tests/run.sh: the one command that sets up a machine and runs every ringcast test.
 #
 # On a fresh Debian 12 machine, as root: installs the Debian packages that are missing (and Node's
-# ws client for the integration tests, with npm ci from its lock file), then
+# ws client for the integration tests, with npm ci from its lock file), builds wolfSSL from
+# Debian's source with its x86-64 assembly (tools/wolfssl-build.sh, into $RC_BUILD_DIR/wolfssl; a
+# few minutes the first time, nothing after), which every build below links, then
 #   0. checks that every C file is formatted (tools/format.sh --check, clang-format 14);
 #   1. Release build (gcc, -O2 -g, warnings are errors): unit tests, then the integration tests
 #      (tests/integration: the real server over loopback with real clients), one at a time;
@@ -64,7 +66,8 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
 configure_build() { # configure_build DIR cmake-args...
 	local dir=$1; shift
-	cmake -S "$top" -B "$dir" -DRC_WERROR=ON "$@" >/dev/null
+	cmake -S "$top" -B "$dir" -DRC_WERROR=ON -DRC_WOLFSSL=own -DRC_WOLFSSL_DIR="$build/wolfssl" \
+		"$@" >/dev/null
 	cmake --build "$dir" -j "$jobs"
 }
 
@@ -80,6 +83,11 @@ fi
 # committed).
 step "integration: npm ci (Node ws client)"
 (cd "$top/tests/integration/node" && npm ci --no-audit --no-fund --loglevel=error)
+
+# Debian's libwolfssl has no AES-NI and none of wolfSSL's x86-64 assembly: TLS would be measured
+# and tested at a fraction of its speed (docs/benchmarks.md, "TLS crypto").
+step "wolfSSL with assembly (tools/wolfssl-build.sh)"
+RC_BUILD_DIR="$build" RC_JOBS="$jobs" bash "$top/tools/wolfssl-build.sh"
 
 step "release build (gcc -O2 -g)"
 configure_build "$build/release" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc

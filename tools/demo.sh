@@ -5,7 +5,8 @@
 #
 #   1. installs the Debian packages the build needs that are missing (the list tests/run.sh uses,
 #      without the sanitizer's clang);
-#   2. builds the release build into build/release (ringcast, ringcast-feed, ringcast-bench);
+#   2. builds wolfSSL from Debian's source with its x86-64 assembly (tools/wolfssl-build.sh, into
+#      build/wolfssl), then the release build into build/release (ringcast, ringcast-feed, ...);
 #   3. makes a self-signed certificate for 127.0.0.1 (tools/gen-cert.sh, in the logs' folder),
 #      starts the server on 127.0.0.1:PORT (ws://) and 127.0.0.1:TLS-PORT (wss://) pinned to
 #      CPU 0, checks https://127.0.0.1:TLS-PORT/healthz with curl, a synthetic market-data feed
@@ -36,7 +37,7 @@ rate=1000
 interval=3
 
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -67,10 +68,15 @@ apt_need demo build-essential cmake pkg-config liburing-dev libwolfssl-dev libcr
 	--cmd openssl openssl
 
 # --- 2. build --------------------------------------------------------------------------------
+# wolfSSL with its x86-64 assembly first (tools/wolfssl-build.sh: a few minutes the first time,
+# nothing after; docs/benchmarks.md, "TLS crypto"); the build links it.
+step "wolfSSL with assembly (tools/wolfssl-build.sh)"
+RC_BUILD_DIR="${RC_BUILD_DIR:-$top/build}" RC_JOBS="$jobs" bash "$top/tools/wolfssl-build.sh"
 step "building into ${build#"$top"/} (release)"
 targets=(ringcast ringcast-feed)
 [ -d "$top/perf/bench" ] && targets+=(ringcast-bench)
-cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRC_WOLFSSL=own \
+	-DRC_WOLFSSL_DIR="${RC_BUILD_DIR:-$top/build}/wolfssl" >/dev/null
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 server_bin=$build/tools/ringcast
 feed_bin=$build/tools/ringcast-feed
