@@ -425,18 +425,30 @@ def shared_lib(binary, name):
     return "%s %s" % (pkg, version) if version else path
 
 
+def wolfssl_aesni(include):
+    """Whether the wolfSSL whose headers are in include was built with AES-NI."""
+    try:
+        with open(os.path.join(include, "wolfssl", "options.h")) as f:
+            return "with AES-NI" if re.search(r"^#define WOLFSSL_AESNI\b", f.read(), re.M) \
+                else "without AES-NI"
+    except OSError:
+        return "AES-NI: unknown"
+
+
 def wolfssl_of(args, binary):
     """Which wolfSSL binary runs with: a shared library (Debian's), or, linked statically, the
     build that CMake's RC_WOLFSSL chose (RC_WOLFSSL_USED in the build's CMakeCache.txt)."""
     lib = shared_lib(binary, "libwolfssl")
     if lib:
-        return lib + " (shared)"
+        return "%s (shared, %s)" % (lib, wolfssl_aesni("/usr/include"))
     try:
         with open(os.path.join(ROOT, args.build, "CMakeCache.txt")) as f:
             m = re.search(r"^RC_WOLFSSL_USED:INTERNAL=own (.+)$", f.read(), re.M)
-        with open(os.path.join(m.group(1), "include", "wolfssl", "version.h")) as f:
+        include = os.path.join(m.group(1), "include")
+        with open(os.path.join(include, "wolfssl", "version.h")) as f:
             v = re.search(r'LIBWOLFSSL_VERSION_STRING "([^"]+)"', f.read()).group(1)
-        return "wolfSSL %s, static, from %s (RC_WOLFSSL)" % (v, os.path.relpath(m.group(1), ROOT))
+        return "wolfSSL %s (static, %s), built by tools/wolfssl-build.sh in %s" % (
+            v, wolfssl_aesni(include), os.path.relpath(m.group(1), ROOT))
     except (OSError, AttributeError):
         return "wolfSSL linked statically (which build: unknown)"
 
