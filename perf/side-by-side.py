@@ -673,10 +673,11 @@ def render_section(args, specs, workloads, results, facts, loads, img_rel):
             "message) and the server encrypts them, so both sides pay for TLS: deliveries per "
             "server CPU-second include the server's encryption. \"Bench CPU time in TLS crypto\" "
             "is the bench's own measure of the share of its CPU time spent inside wolfSSL's calls "
-            "(its JSON's `tls.crypto_share`, docs/ringcast-bench.md, \"wss:// (TLS)\"); when it "
-            "is high, and in `max` the bench's CPU is nearly all used, the bench may have been "
-            "the limit rather than the server. In the open loop the bench busy-polls, so its CPU "
-            "is all used whatever the load, and the crypto share is what tells." % (
+            "(its JSON's `tls.crypto_share`, docs/ringcast-bench.md, \"wss:// (TLS)\"). In "
+            "`max`, a bench CPU near 100%% means the bench, not the server, may have been the "
+            "limit (named under \"Runs to read with care\"), and the crypto share says how much "
+            "of that was TLS. In the open loop the bench busy-polls, so its CPU is all used "
+            "whatever the load, and only the crypto share tells what TLS cost it." % (
                 args.subscribers), ""]
     lines += [marks(args)[1]]
     return "\n".join(lines) + "\n"
