@@ -129,17 +129,22 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
 
 /* ---- I/O callbacks --------------------------------------------------------------------------- */
 
+int rc_tls_take_fed(const uint8_t **in, size_t *in_len, char *buf, int sz)
+{
+	if (*in_len == 0)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	size_t n = (size_t)sz < *in_len ? (size_t)sz : *in_len;
+	memcpy(buf, *in, n);
+	*in += n;
+	*in_len -= n;
+	return (int)n;
+}
+
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
 	(void)ssl;
 	rc_tls *t = ctx;
-	if (t->in_len == 0)
-		return WOLFSSL_CBIO_ERR_WANT_READ;
-	size_t n = (size_t)sz < t->in_len ? (size_t)sz : t->in_len;
-	memcpy(buf, t->in, n);
-	t->in += n;
-	t->in_len -= n;
-	return (int)n;
+	return rc_tls_take_fed(&t->in, &t->in_len, buf, sz);
 }
 
 /* A record goes whole into the out buffer, or waits in wolfSSL. */
@@ -179,8 +184,7 @@ static int alpn_select(WOLFSSL *ssl, const unsigned char **out, unsigned char *o
 
 /* ---- contexts -------------------------------------------------------------------------------- */
 
-/* wolfSSL's words for one of its error codes. */
-static const char *reason(int code)
+const char *rc_tls_reason(int code)
 {
 	const char *s = wolfSSL_ERR_reason_error_string((unsigned long)(code < 0 ? -code : code));
 	return s != NULL ? s : "unknown error";
@@ -224,13 +228,13 @@ static bool configure(WOLFSSL_CTX *c, const rc_tls_ctx_cfg *cfg, char *err, size
 	int r = wolfSSL_CTX_use_certificate_chain_file(c, cfg->cert_file);
 	if (r != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "tls-cert %s: cannot load the certificate chain (%s)", cfg->cert_file,
-		         reason(r));
+		         rc_tls_reason(r));
 		return false;
 	}
 	r = wolfSSL_CTX_use_PrivateKey_file(c, cfg->key_file, WOLFSSL_FILETYPE_PEM);
 	if (r != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "tls-key %s: cannot load the private key (%s)", cfg->key_file,
-		         reason(r));
+		         rc_tls_reason(r));
 		return false;
 	}
 	if (wolfSSL_CTX_check_private_key(c) != WOLFSSL_SUCCESS) {
@@ -423,7 +427,7 @@ void rc_tls_close(rc_tls *t)
 
 const char *rc_tls_error(const rc_tls *t)
 {
-	return reason(t->err);
+	return rc_tls_reason(t->err);
 }
 
 const char *rc_tls_version_name(rc_tls *t)

@@ -145,4 +145,14 @@ const char *rc_tls_version_name(rc_tls *t);
 const char *rc_tls_cipher_name(rc_tls *t);
 bool rc_tls_resumed(rc_tls *t);
 
+/* ---- for other wolfSSL users (the load generator's client) ------------------------------------ */
+
+/* The words of one of wolfSSL's error codes ("unknown error" if it has none). */
+const char *rc_tls_reason(int code);
+
+/* The body of a wolfSSL receive callback over ciphertext fed from memory: moves up to sz bytes of
+ * [*in, *in + *in_len) into buf and returns how many, or WOLFSSL_CBIO_ERR_WANT_READ if none is
+ * left. */
+int rc_tls_take_fed(const uint8_t **in, size_t *in_len, char *buf, int sz);
+
 #endif

@@ -15,6 +15,7 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
+#include "rc_tls.h"
 #include "sys.h"
 
 /* AEAD suites only, as the server offers them (net/rc_tls.c), so that a record's overhead is
@@ -56,13 +57,7 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
 	(void)ssl;
 	struct tls *t = ctx;
-	if (t->in_len == 0)
-		return WOLFSSL_CBIO_ERR_WANT_READ;
-	size_t n = (size_t)sz < t->in_len ? (size_t)sz : t->in_len;
-	memcpy(buf, t->in, n);
-	t->in += n;
-	t->in_len -= n;
-	return (int)n;
+	return rc_tls_take_fed(&t->in, &t->in_len, buf, sz);
 }
 
 /* A record goes whole into the out buffer, or waits in wolfSSL (then the call fails: the callers
@@ -98,13 +93,6 @@ static WOLFSSL_METHOD *method_of(unsigned version)
 	                       : wolfSSLv23_client_method();
 }
 
-/* wolfSSL's words for one of its error codes. */
-static const char *reason(int code)
-{
-	const char *s = wolfSSL_ERR_reason_error_string((unsigned long)(code < 0 ? -code : code));
-	return s != NULL ? s : "unknown error";
-}
-
 static bool configure(struct tls_ctx *ctx, const struct tls_cfg *cfg, char *err, size_t errlen)
 {
 	WOLFSSL_CTX *c = ctx->ssl_ctx;
@@ -116,7 +104,7 @@ static bool configure(struct tls_ctx *ctx, const struct tls_cfg *cfg, char *err,
 		int r = wolfSSL_CTX_load_verify_locations(c, cfg->ca_file, NULL);
 		if (r != WOLFSSL_SUCCESS) {
 			snprintf(err, errlen, "--tls-ca %s: cannot load it as PEM certificates (%s)",
-			         cfg->ca_file, reason(r));
+			         cfg->ca_file, rc_tls_reason(r));
 			return false;
 		}
 		wolfSSL_CTX_set_verify(c, WOLFSSL_VERIFY_PEER, NULL);
@@ -348,7 +336,7 @@ static int status(struct tls *t, int r)
 		return TLS_CLOSED;
 	t->err = e;
 	if (t->cnt->first_error[0] == 0)
-		snprintf(t->cnt->first_error, sizeof t->cnt->first_error, "%s (%d)", reason(e), e);
+		snprintf(t->cnt->first_error, sizeof t->cnt->first_error, "%s (%d)", rc_tls_reason(e), e);
 	return TLS_FAIL;
 }
 
