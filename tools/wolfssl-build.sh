@@ -17,8 +17,8 @@
 #      security fixes included, applied by dpkg-source);
 #   4. configures it with the options of the package's debian/rules (read from it, so the library
 #      has the API of Debian's: --enable-distro, i.e. OPENSSL_ALL and the rest) and Debian's
-#      compiler flags (dpkg-buildflags), plus ASM_OPTS below, and installs it, static only, into
-#      build/wolfssl/ (lib/libwolfssl.a, include/, lib/pkgconfig/wolfssl.pc).
+#      compiler flags (dpkg-buildflags), plus ASM_OPTS below, less DROP_DEFINES, and installs it,
+#      static only, into build/wolfssl/ (lib/libwolfssl.a, include/, lib/pkgconfig/wolfssl.pc).
 # Nothing happens when build/wolfssl/ already holds a build with the same options (a stamp file
 # records them; the source fetched once is kept and built again when the options change); --force
 # fetches the source again (a newer Debian revision, if any) and rebuilds. It prints one line
@@ -33,7 +33,15 @@ set -euo pipefail
 # RSA-2048/3072 arithmetic in x86-64 assembly (--enable-sp --enable-sp-asm). wolfSSL picks the
 # AVX/AVX2/BMI2/ADX code at run time from cpuid, so the library runs on any x86-64 CPU with AES-NI.
 ASM_OPTS=(--enable-intelasm --enable-aesni --enable-sp --enable-sp-asm)
-STAMP_FORMAT=1
+# One define taken out: SESSION_CERTS, which Debian's options turn on (--enable-distro, and
+# several of the features it implies, force it whatever --disable-sessioncerts says). It keeps room
+# for a peer's certificate chain (up to 9 certificates of 2 KiB) in every session object: 37.5 KB
+# that wolfSSL_new allocates and zeroes for each connection, and that a server asking for no client
+# certificate never fills. Without it an idle wss:// connection costs ringcast 24.0 KB of memory
+# instead of 60.8 KB (docs/benchmarks.md, "Memory per idle wss:// connection"). It takes the peer
+# chain of a session out of the API (wolfSSL_get_peer_chain and the like); ringcast does not use it.
+DROP_DEFINES=(SESSION_CERTS)
+STAMP_FORMAT=2
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${RC_BUILD_DIR:-$top/build}
@@ -64,7 +72,7 @@ esac
 
 # --- up to date? -------------------------------------------------------------------------------
 # The stamp's first line is what this script asks for; the rest records what was built.
-want="format=$STAMP_FORMAT asm=${ASM_OPTS[*]}"
+want="format=$STAMP_FORMAT asm=${ASM_OPTS[*]} drop=${DROP_DEFINES[*]}"
 if [ "$force" -eq 0 ] && [ -f "$stamp" ] && [ -f "$prefix/lib/libwolfssl.a" ] &&
 	[ -f "$prefix/lib/pkgconfig/wolfssl.pc" ] && [ "$(head -n 1 "$stamp")" = "$want" ]; then
 	echo "$me: ${prefix#"$top"/} is up to date ($(sed -n 's/^source=//p' "$stamp"), $(sed -n 's/^asm=//p' "$stamp"))"
@@ -228,6 +236,12 @@ opts=("${deb_opts[@]}" "${ASM_OPTS[@]}" --disable-shared --enable-static --with-
 	# --enable-distro sets enable_shared=yes after libtool read --disable-shared: the generated
 	# libtool would compile every file twice and link a .so nobody uses.
 	sed -i 's/^build_libtool_libs=yes$/build_libtool_libs=no/' libtool
+	# The defines taken out, from the compiler flags and from the options.h the library and its
+	# users both read, so that they agree.
+	for d in "${DROP_DEFINES[@]}"; do
+		sed -i "s/ -D$d\\b//g" Makefile
+		sed -i "/^#undef  $d\$/d; /^#define $d\$/d" wolfssl/options.h
+	done
 	make -j "$jobs" src/libwolfssl.la >>"$log" 2>&1 || fail "make"
 	rm -rf "$prefix"
 	make install-libLTLIBRARIES install-nobase_includeHEADERS install-pkgconfigDATA \
@@ -246,12 +260,17 @@ rm -f "$prefix"/lib/*.la "$prefix"/lib/libwolfssl.so*
 grep -q WOLFSSL_SP_X86_64_ASM "$prefix/include/wolfssl/options.h" &&
 	grep -q WOLFSSL_AESNI "$prefix/include/wolfssl/options.h" ||
 	die "the installed options.h lacks WOLFSSL_AESNI or WOLFSSL_SP_X86_64_ASM: the assembly is not in"
+for d in "${DROP_DEFINES[@]}"; do
+	! grep -q "^#define $d\$" "$prefix/include/wolfssl/options.h" ||
+		die "the installed options.h still defines $d"
+done
 {
 	echo "$want"
 	echo "source=wolfssl $version"
 	echo "asm=${ASM_OPTS[*]}"
+	echo "dropped=${DROP_DEFINES[*]}"
 	echo "debian=${deb_opts[*]}"
 	echo "configure=${opts[*]}"
 	echo "flags=$(cat "$src_root/flags")"
 } >"$stamp"
-echo "$me: built wolfSSL $version (Debian's options ${deb_opts[*]} + ${ASM_OPTS[*]}) into ${prefix#"$top"/} in $(($(date +%s) - start)) s"
+echo "$me: built wolfSSL $version (Debian's options ${deb_opts[*]} + ${ASM_OPTS[*]}, without ${DROP_DEFINES[*]}) into ${prefix#"$top"/} in $(($(date +%s) - start)) s"
