@@ -90,7 +90,8 @@ rc_xmsg *rc_xmsg_new(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint
                      size_t topic_len, const rc_span *payload, uint32_t holders)
 {
 	assert(holders >= 1 && topic_len >= 1 && topic_len <= UINT8_MAX && topic != NULL);
-	assert((kind == RC_XMSG_FORWARD || kind == RC_XMSG_PUBLISH) && payload != NULL);
+	assert(kind >= RC_XMSG_FORWARD && kind <= RC_XMSG_SKIP && payload != NULL);
+	assert(kind != RC_XMSG_SKIP || payload->len == 0);
 	size_t len = payload->len;
 	size_t size = rc_xmsg_size(topic_len, len);
 	if (size > a->pool->buf_size)

@@ -50,6 +50,10 @@ enum rc_xmsg_kind {
 	RC_XMSG_FORWARD = 1,
 	/* a message numbered by its topic's owner: deliver it to this worker's subscribers */
 	RC_XMSG_PUBLISH = 2,
+	/* no payload: the owner's messages of the topic up to `seq` that were lost on their way here
+	 * (a full mailbox), told when there is room again, so that a loss at the end of a burst is
+	 * told without waiting for the next message */
+	RC_XMSG_SKIP = 3,
 };
 
 #define RC_XMSG_NO_ORIGIN UINT64_MAX /* origin: no connection of any worker published it here */
@@ -57,8 +61,8 @@ enum rc_xmsg_kind {
 /* A hand-off, 8-byte aligned, followed by the topic name and then the payload. */
 typedef struct rc_xmsg {
 	uint64_t pub_ns; /* CLOCK_MONOTONIC ns when the publishing worker read it (0 if not set) */
-	uint64_t seq;    /* PUBLISH: the topic's sequence number; FORWARD: 0 */
-	uint64_t epoch;  /* PUBLISH: the epoch of the topic's numbering; FORWARD: 0 */
+	uint64_t seq;    /* PUBLISH: the topic's sequence number; SKIP: the last one lost; FORWARD: 0 */
+	uint64_t epoch;  /* PUBLISH, SKIP: the epoch of the topic's numbering; FORWARD: 0 */
 	/* the publishing connection (net/ packs its worker, slot and generation), which must not
 	 * receive its own message, or RC_XMSG_NO_ORIGIN */
 	uint64_t origin;

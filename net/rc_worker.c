@@ -51,6 +51,7 @@
 
 /* How long a sleeping worker waits at most, when there is a reason to wake up without a
  * completion (wait_timeout_ns). */
+#define RC_WAIT_LOSS_NS 1000000u    /* losses to tell another worker wait for room in its mailbox */
 #define RC_WAIT_TRIM_NS 1000000000u /* chunk memory to trim once things calm down */
 /* With several workers a sleeping worker also wakes this often to look at its mailboxes: a safety
  * net under the MSG_RING wake-up that bounds what a lost wake-up could cost and counts what it
@@ -473,12 +474,11 @@ static void flush(rc_worker *w)
 /* x came from worker `from`: a large payload goes on over a chain of that worker's pool. */
 static void deliver(rc_worker *w, uint32_t from, const rc_xmsg *x)
 {
-	assert(x->kind == RC_XMSG_PUBLISH || x->kind == RC_XMSG_FORWARD);
 	rc_span payload = rc_xmsg_payload_span(&w->group->workers[from]->xfer.xarena, x);
-	if (x->kind == RC_XMSG_PUBLISH)
-		ws_deliver(w, x, &payload);
-	else
+	if (x->kind == RC_XMSG_FORWARD)
 		ws_forwarded(w, x, &payload);
+	else
+		ws_deliver(w, x, &payload);
 }
 
 /* Records to take from a mailbox at once: as many as the intake has room for if each were as
@@ -631,6 +631,8 @@ static bool idle_spin(rc_worker *w)
 static uint64_t wait_timeout_ns(const rc_worker *w)
 {
 	bool several = w->group->n > 1;
+	if (w->xfer.loss)
+		return RC_WAIT_LOSS_NS;
 	if (w->gauges.stale && several)
 		return RC_GAUGES_NS;
 	if (trim_due(w))
@@ -703,12 +705,13 @@ static void handoffs_in(rc_worker *w, unsigned completions)
 	rc_pool_collect_remote(&w->mem.pool);
 }
 
-/* Phases 10 and 11, with several workers: the holds on topics nobody else watches any more, then
- * the gauges. */
+/* Phases 10 and 11, with several workers: losses told, the holds on topics nobody else watches any
+ * more, then the gauges. */
 static void handoffs_out_and_gauges(rc_worker *w, unsigned completions, uint64_t now)
 {
 	if (w->group->n == 1)
 		return;
+	xfer_flush(w);
 	ws_sweep_holds(w, now);
 	gauges_refresh(w, completions > 0, now);
 }

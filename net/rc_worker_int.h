@@ -178,6 +178,25 @@ typedef struct wss_conn {
 	uint32_t wait_prev, wait_next;
 } wss_conn;
 
+/* ---- hand-offs to other workers (rc_xfer.c) -------------------------------------------------- */
+
+/* Numbered messages lost on their way to a worker (a full mailbox, no memory for the copy) are
+ * remembered per topic, the last number lost, until the mailbox has room for a SKIP record, so that
+ * the receiving worker can tell its subscribers what they missed without waiting for the topic's
+ * next message (docs/protocol.md 6.5). Topics with losses remembered per receiver; more are told
+ * only by the gap the next message shows (a log line and lost_untold). */
+#define RC_XFER_LOSS_MAX 16
+typedef struct xfer_loss {
+	uint64_t seq, epoch; /* the last number lost, and its numbering */
+	uint8_t len;
+	uint8_t name[RC_APP_TOPIC_MAX];
+} xfer_loss;
+
+typedef struct xfer_out {
+	uint32_t nloss; /* entries of loss[] in use */
+	xfer_loss loss[RC_XFER_LOSS_MAX];
+} xfer_out;
+
 /* ---- the worker ------------------------------------------------------------------------------ */
 
 /* Scratch space of the worker for what is built and copied at once: the first half for the
@@ -312,6 +331,9 @@ struct rc_worker {
 		/* the last wait ended by its mail-check timeout with the wake flag still armed (no
 		 * producer took the wake-up) */
 		bool mail_check;
+		xfer_out *out;        /* [group->n]: per receiving worker */
+		bool loss;            /* some out[] has losses to tell */
+		uint64_t lost_untold; /* losses that found no room in out[].loss */
 		uint64_t epochs;      /* epochs this worker has given its topics (rc_ws.c new_epoch) */
 		uint32_t sweep_at;    /* the next topic id the sweep of holds looks at (rc_ws.c) */
 		uint64_t sweep_ns;    /* when it last ran */

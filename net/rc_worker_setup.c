@@ -198,7 +198,11 @@ static int setup_tables(rc_worker *w, uint32_t slots)
 	if (r < 0)
 		return r;
 	rc_topics_watch(&w->topics, topic_watch, w);
-	return rc_xarena_init(&w->xfer.xarena, &w->mem.pool);
+	r = rc_xarena_init(&w->xfer.xarena, &w->mem.pool);
+	if (r < 0)
+		return r;
+	w->xfer.out = calloc(g->n, sizeof *w->xfer.out);
+	return w->xfer.out != NULL ? 0 : -ENOMEM;
 }
 
 /* Outbound queues and the chunks that stage sends, hold control output and queue rings, and the
@@ -324,6 +328,7 @@ void rc_worker_destroy(rc_worker *w)
 		rc_arena_release(&w->mem.arena);
 	rc_xarena_fini(&w->xfer.xarena);
 	rc_interest_local_fini(&w->xfer.interest);
+	free(w->xfer.out);
 	if (w->mem.msgs.slab != NULL)
 		rc_msgs_fini(&w->mem.msgs);
 	rc_topics_fini(&w->topics);

@@ -309,8 +309,12 @@ static uint64_t own_number(rc_worker *w, uint32_t tid, bool text, const rc_span 
                            uint64_t origin, uint64_t pub_ns)
 {
 	rc_topic *t = rc_topic_get(&w->topics, tid);
-	if (t->epoch == 0)
+	if (t->epoch == 0) {
 		rc_topic_sync(&w->topics, tid, new_epoch(w), t->next_seq);
+		if (rc_log_enabled(RC_LOG_DEBUG))
+			rc_log(RC_LOG_DEBUG, "topic_numbered", "topic=%.*s epoch=%016llx", (int)t->name_len,
+			       (const char *)t->name, (unsigned long long)t->epoch);
+	}
 	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
 	xfer_publish(w, &(xfer_msg){ .topic = t->name,
 	                             .tlen = t->name_len,
@@ -509,7 +513,7 @@ static void missed_here(rc_worker *w, uint32_t tid, uint64_t n)
 
 void ws_deliver(rc_worker *w, const rc_xmsg *x, const rc_span *payload)
 {
-	assert(x->kind == RC_XMSG_PUBLISH && x->seq >= 1 && x->epoch != 0);
+	assert((x->kind == RC_XMSG_PUBLISH || x->kind == RC_XMSG_SKIP) && x->seq >= 1 && x->epoch != 0);
 	int id = rc_topic_find(&w->topics, rc_xmsg_topic(x), x->topic_len);
 	if (id < 0)
 		return; /* the subscribers left meanwhile, or another topic shares the bucket */
@@ -517,18 +521,22 @@ void ws_deliver(rc_worker *w, const rc_xmsg *x, const rc_span *payload)
 	rc_topic *t = rc_topic_get(&w->topics, tid);
 	if (t->subs_plain + t->subs_v1 == 0)
 		return;
+	bool skip = x->kind == RC_XMSG_SKIP;
 	if (t->epoch != x->epoch) {
 		/* The first message here of this numbering (the topic is new here, or its owner started
 		 * it again): nothing before it was owed to anyone here. */
-		rc_topic_sync(&w->topics, tid, x->epoch, x->seq);
+		rc_topic_sync(&w->topics, tid, x->epoch, skip ? x->seq + 1 : x->seq);
 	} else if (x->seq < t->next_seq) {
-		assert(!"the owner's numbers went back within one epoch");
+		/* A SKIP overtaken by a later message, which showed the gap itself. */
+		assert(skip && "the owner's numbers went back within one epoch");
 		return;
 	}
-	if (x->seq > t->next_seq)
-		missed_here(w, tid, x->seq - t->next_seq);
+	uint64_t gap = x->seq + skip - t->next_seq; /* a SKIP's own number was lost too */
+	if (gap > 0)
+		missed_here(w, tid, gap);
 	rc_topic_sync(&w->topics, tid, x->epoch, x->seq + 1);
-	deliver_copies(w, origin_conn(w, x->origin), tid, x->text, payload, x->seq, x->pub_ns);
+	if (!skip)
+		deliver_copies(w, origin_conn(w, x->origin), tid, x->text, payload, x->seq, x->pub_ns);
 }
 
 void ws_sweep_holds(rc_worker *w, uint64_t now_ns)

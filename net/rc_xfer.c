@@ -19,6 +19,76 @@ static bool push(rc_worker *w, uint32_t to, rc_xmsg *x)
 	return true;
 }
 
+/* Remember that numbered message m was lost on its way to worker `to`. */
+static void lose(rc_worker *w, uint32_t to, const xfer_msg *m)
+{
+	assert(to != w->index && to < w->group->n && m->tlen <= RC_APP_TOPIC_MAX && m->seq >= 1);
+	xfer_out *o = &w->xfer.out[to];
+	for (uint32_t i = 0; i < o->nloss; i++) {
+		xfer_loss *l = &o->loss[i];
+		if (l->len == m->tlen && memcmp(l->name, m->topic, m->tlen) == 0) {
+			l->seq = m->seq; /* numbers only grow within an epoch; a new epoch replaces */
+			l->epoch = m->epoch;
+			return;
+		}
+	}
+	if (o->nloss < RC_XFER_LOSS_MAX) {
+		xfer_loss *l = &o->loss[o->nloss++];
+		*l = (xfer_loss){ .seq = m->seq, .epoch = m->epoch, .len = (uint8_t)m->tlen };
+		memcpy(l->name, m->topic, m->tlen);
+		w->xfer.loss = true;
+		return;
+	}
+	/* More topics lost messages to one worker than we remember before its mailbox drained: its
+	 * subscribers are told by the gap the topic's next message shows, not before. Said loudly. */
+	if (w->xfer.lost_untold == 0 || (w->xfer.lost_untold & (w->xfer.lost_untold - 1)) == 0)
+		rc_log(RC_LOG_WARN, "handoff_loss_untold",
+		       "to_worker=%u lost_untold=%llu hint=\"a worker falls behind: raise "
+		       "--mailbox-records, or spread publishers\"",
+		       to, (unsigned long long)w->xfer.lost_untold + 1);
+	w->xfer.lost_untold++;
+}
+
+/* Send the remembered losses for worker `to` as SKIP records, oldest first. */
+static void tell_losses(rc_worker *w, uint32_t to)
+{
+	xfer_out *o = &w->xfer.out[to];
+	assert(o->nloss <= RC_XFER_LOSS_MAX);
+	rc_span none = rc_span_bytes(NULL, 0);
+	uint32_t i = 0;
+	for (; i < o->nloss; i++) {
+		xfer_loss *l = &o->loss[i];
+		rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, RC_XMSG_SKIP, false, l->name, l->len, &none, 1);
+		if (x == NULL)
+			break;
+		x->seq = l->seq;
+		x->epoch = l->epoch;
+		if (!push(w, to, x)) {
+			rc_xmsg_release(&w->xfer.xarena, x->buf, 1, true);
+			break;
+		}
+	}
+	if (i > 0) {
+		memmove(o->loss, o->loss + i, (o->nloss - i) * sizeof o->loss[0]);
+		o->nloss -= i;
+	}
+}
+
+void xfer_flush(rc_worker *w)
+{
+	rc_group *g = w->group;
+	assert(g->n > 1);
+	if (!w->xfer.loss)
+		return;
+	w->xfer.loss = false;
+	for (uint32_t to = 0; to < g->n; to++) {
+		if (w->xfer.out[to].nloss > 0)
+			tell_losses(w, to);
+		if (w->xfer.out[to].nloss > 0)
+			w->xfer.loss = true;
+	}
+}
+
 /* One copy of m, of this kind, for the workers of mask (not this one). */
 static void send_to(rc_worker *w, enum rc_xmsg_kind kind, const xfer_msg *m, uint64_t mask)
 {
@@ -27,6 +97,10 @@ static void send_to(rc_worker *w, enum rc_xmsg_kind kind, const xfer_msg *m, uin
 	rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, kind, m->text, m->topic, m->tlen, m->payload, holders);
 	if (x == NULL) {
 		rc_metric_add(&w->metrics, RC_M_HANDOFFS(RC_HANDOFF_NO_MEMORY), holders);
+		while (kind == RC_XMSG_PUBLISH && mask != 0) {
+			lose(w, (uint32_t)__builtin_ctzll(mask), m);
+			mask &= mask - 1;
+		}
 		return;
 	}
 	x->seq = m->seq;
@@ -42,6 +116,8 @@ static void send_to(rc_worker *w, enum rc_xmsg_kind kind, const xfer_msg *m, uin
 		}
 		rc_xmsg_release(&w->xfer.xarena, x->buf, 1, true);
 		rc_metric_inc(&w->metrics, RC_M_HANDOFFS(RC_HANDOFF_MAILBOX_FULL));
+		if (kind == RC_XMSG_PUBLISH)
+			lose(w, to, m);
 	}
 }
 

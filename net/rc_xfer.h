@@ -15,8 +15,11 @@
  * message for that worker (counted in handoffs_total{result="mailbox_full"|"no_memory"}). A
  * numbered message lost on its way to a worker shows there as a gap in the topic's numbers: the
  * receiving worker owes every ringcast.v1 subscriber of the topic a `missed` notice for it, queued
- * ahead of the next message (rc_ws.c ws_deliver). A publish lost on its way to the owner was never
- * numbered: no subscriber misses a number, and the loss is counted there only.
+ * ahead of the next message (rc_ws.c ws_deliver). So that a loss at the end of a burst is told
+ * without waiting for a next message, the owner remembers the last number lost per receiver and
+ * topic and sends it as a SKIP record once the mailbox has room (xfer_flush). A publish lost on
+ * its way to the owner was never numbered: no subscriber misses a number, and the loss is counted
+ * there only.
  *
  * Waking. Right after each push, rc_mailbox_notify (a locked add on our own tail and a read of
  * the receiver's wake flag, whose line stays shared while the receiver is awake); if the receiver
@@ -72,6 +75,9 @@ void xfer_forward(rc_worker *w, const xfer_msg *m);
 /* A message this worker, the topic's owner, has numbered: hand it to every other worker with
  * subscribers for its topic. Never blocks; a loss is counted, and seen by the receiver as a gap. */
 void xfer_publish(rc_worker *w, const xfer_msg *m);
+
+/* Loop phase, after the turn's publishes: tell remembered losses where there is room now. */
+void xfer_flush(rc_worker *w);
 
 /* True if some other worker has subscribers for topics of this hash (a bucket of the interest
  * table: false positives possible, never a false negative for a subscription in place). */

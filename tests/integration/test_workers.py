@@ -9,8 +9,10 @@ with --log-level debug, whose conn_open lines say which worker took which client
 spread_in_order          2 workers; ringcast.v1 and plain subscribers on both, one publisher:
                          every subscriber gets every message once, in order, v1 sequence numbers
                          consecutive; hand-offs counted, nothing dropped.
-publisher_on_every_worker 4 workers, a publisher on each, all at once on one topic: per publisher
-                         order and completeness at every subscriber, sequence numbers consecutive.
+publisher_on_every_worker 2 and 4 workers, a publisher on each, all at once on one topic: per
+                         publisher order and completeness at every subscriber, sequence numbers
+                         consecutive, and the same number on the same message at every subscriber
+                         on every worker.
 burst_over_queue_cap     2 and 4 workers, short runs, default queue caps: bursts of 1.2 MB reach
                          every subscriber that keeps up whole; no drop, every hand-off received,
                          none found by the safety check instead of a wake-up.
@@ -20,7 +22,8 @@ slow_consumer_one_worker 2 workers; a subscriber that stops reading on one: the 
 mailbox_loss_is_told     4 workers, 64-record mailboxes, a publisher flooding: hand-offs are lost
                          (mailbox full), and every v1 subscriber can account for every message:
                          between two MESSAGEs the gap equals the missed counts in between, and
-                         received + missed == published.
+                         received + missed == numbered (a publish lost on its way to the topic's
+                         owner is never numbered).
 sigterm_drains_every_worker 4 workers: SIGTERM closes every client on every worker with 1001, each
                          worker logs drained, exit 0.
 churn_every_worker       4 workers: 1,200 connect / subscribe / publish / close-or-reset cycles
@@ -50,6 +53,7 @@ suite = Suite("workers")
 
 V1 = ["ringcast.v1"]
 OPEN_RE = re.compile(r"\bevent=conn_open\b.*?\bworker=(\d+)\b.*?\bpeer=127\.0\.0\.1:(\d+)\b")
+NUMBERED_RE = re.compile(r"\bevent=topic_numbered\b.*?\bworker=(\d+)\b.*?\btopic=(\S+)")
 
 
 def start(ctx, workers, *flags):
@@ -68,6 +72,24 @@ def worker_of(srv, ws):
                 return int(m.group(1)) + 1       # +1: worker 0 must be a true value
         return None
     return wait_until(find, t(5), "conn_open line of client port %d" % port) - 1
+
+
+def owner_of(srv, topic):
+    """The worker that numbers the topic, from its topic_numbered debug line (written when it
+    numbers the topic's first message)."""
+    def find():
+        for line in srv.log().splitlines():
+            m = NUMBERED_RE.search(line)
+            if m and m.group(2) == topic:
+                return int(m.group(1)) + 1       # +1: worker 0 must be a true value
+        return None
+    return wait_until(find, t(5), "topic_numbered line of %s" % topic) - 1
+
+
+def handoffs_per_message(workers, publisher_worker, owner):
+    """Hand-offs one message makes with subscribers on every worker: one to the owner if it was
+    published elsewhere, then one from the owner to each other worker."""
+    return (publisher_worker != owner) + workers - 1
 
 
 def spread(srv, workers, per_worker, connect, what):
@@ -196,9 +218,11 @@ def spread_in_order(ctx):
     m = srv.metrics()
     sent = m.get_("ringcast_handoffs_total", result="sent") - \
         m0.get_("ringcast_handoffs_total", result="sent")
-    expect_eq(sent, N, "hand-offs sent (one per message: one other worker)")
+    owner = owner_of(srv, topic)
+    expect_eq(sent, N * handoffs_per_message(2, pw, owner),
+              "hand-offs sent (publisher on worker %d, owner %d)" % (pw, owner))
     wait_until(lambda: srv.metrics().get_("ringcast_handoffs_received_total") -
-               m0.get_("ringcast_handoffs_received_total") == N or None, t(5),
+               m0.get_("ringcast_handoffs_received_total") == sent or None, t(5),
                "hand-offs received == sent")
     expect_eq(m.total("ringcast_messages_dropped_total"), 0, "messages dropped")
     # The receiving worker sleeps between batches: each batch must reach it by a MSG_RING
@@ -208,8 +232,8 @@ def spread_in_order(ctx):
     check(m.get_("ringcast_wakeups_sent_total") > 0 and late == 0,
           "wake-ups: %d MSG_RING sent, %d batches found only by the 100 ms check"
           % (m.get_("ringcast_wakeups_sent_total"), late))
-    ctx.note("publisher on worker %d; %d hand-offs, %d wake-ups, %d found by check" % (
-        pw, sent, m.get_("ringcast_wakeups_sent_total"), late))
+    ctx.note("publisher on worker %d, owner %d; %d hand-offs, %d wake-ups, %d found by check" % (
+        pw, owner, sent, m.get_("ringcast_wakeups_sent_total"), late))
 
 
 @suite.case(timeout=300)
@@ -253,7 +277,9 @@ def burst_over_queue_cap(ctx):
             m = srv.metrics()
             expect_eq(m.total("ringcast_messages_dropped_total"), 0, "%s: dropped" % what)
             sent = m.get_("ringcast_handoffs_total", result="sent")
-            expect_eq(sent, ROUNDS * BURST * (workers - 1), "%s: hand-offs sent" % what)
+            owner = owner_of(srv, topic)
+            expect_eq(sent, ROUNDS * BURST * handoffs_per_message(workers, pw, owner),
+                      "%s: hand-offs sent (owner %d)" % (what, owner))
             wait_until(lambda: srv.metrics().get_("ringcast_handoffs_received_total") == sent
                        or None, t(5), "%s: hand-offs received == sent" % what)
             expect_eq(m.get_("ringcast_handoffs_found_by_check_total"), 0,
@@ -263,38 +289,57 @@ def burst_over_queue_cap(ctx):
             srv.stop()
 
 
-@suite.case(timeout=150)
+@suite.case(timeout=240)
 def publisher_on_every_worker(ctx):
-    W = 4
-    srv = start(ctx, W)
-    topic = "w.every"
-    subs_by = spread(srv, W, 2, lambda: v1_sub(srv, topic), "v1 subscribers")
-    subs = [s for v in subs_by.values() for s in v]
-    pubs_by = spread(srv, W, 1, lambda: publisher(srv), "publishers")
-    pubs = [pubs_by[w][0] for w in range(W)]
-    M = scaled(3000, 500)
-    payload = lambda i, k: b"p%d:%08d" % (i, k)
-    total = publish_lockstep(pubs, subs, topic, M, 100, payload, 30)
-    expect_eq(total, W * M, "messages published")
-    for w, ss in subs_by.items():
-        for j, s in enumerate(ss):
-            what = "subscriber %d on worker %d" % (j, w)
-            msgs = [e for e in s.events if e[0] == "msg"]
-            expect_eq(len(msgs), W * M, what + ": messages")
-            nxt = [0] * W
-            for k, (_, seq, body) in enumerate(msgs):
-                p, _, c = body.partition(b":")
-                i = int(p[1:])
-                if int(c) != nxt[i]:
-                    raise Fail("%s: from publisher %d got %d, expected %d (per-publisher order)"
-                               % (what, i, int(c), nxt[i]))
-                nxt[i] += 1
-                if k and seq != msgs[k - 1][1] + 1:
-                    raise Fail("%s: sequence %d after %d" % (what, seq, msgs[k - 1][1]))
-    m = srv.metrics()
-    expect_eq(m.total("ringcast_messages_dropped_total"), 0, "messages dropped")
-    expect_eq(m.get_("ringcast_handoffs_total", result="sent"), W * M * (W - 1),
-              "hand-offs: every message to the 3 other workers")
+    """2 and 4 workers, a publisher on each, all at once on one topic: every subscriber gets every
+    message, per publisher in order, numbered consecutively, and every subscriber on every worker
+    sees the same number on the same message (one numbering per topic for the whole server)."""
+    for W in (2, 4):
+        srv = start(ctx, W)
+        topic = "w.every"
+        subs_by = spread(srv, W, 2, lambda: v1_sub(srv, topic), "v1 subscribers")
+        subs = [s for v in subs_by.values() for s in v]
+        pubs_by = spread(srv, W, 1, lambda: publisher(srv), "publishers")
+        pubs = [pubs_by[w][0] for w in range(W)]
+        M = scaled(3000, 500)
+        payload = lambda i, k: b"p%d:%08d" % (i, k)
+        total = publish_lockstep(pubs, subs, topic, M, 100, payload, 30)
+        expect_eq(total, W * M, "messages published")
+        first = None
+        for w, ss in subs_by.items():
+            for j, s in enumerate(ss):
+                what = "%d workers: subscriber %d on worker %d" % (W, j, w)
+                msgs = [e for e in s.events if e[0] == "msg"]
+                expect_eq(len(msgs), W * M, what + ": messages")
+                nxt = [0] * W
+                for k, (_, seq, body) in enumerate(msgs):
+                    p, _, c = body.partition(b":")
+                    i = int(p[1:])
+                    if int(c) != nxt[i]:
+                        raise Fail("%s: from publisher %d got %d, expected %d (per-publisher "
+                                   "order)" % (what, i, int(c), nxt[i]))
+                    nxt[i] += 1
+                    if k and seq != msgs[k - 1][1] + 1:
+                        raise Fail("%s: sequence %d after %d" % (what, seq, msgs[k - 1][1]))
+                numbering = [(seq, body) for _, seq, body in msgs]
+                if first is None:
+                    first = (what, numbering)
+                    expect_eq(numbering[0][0], 1, what + ": the first number")
+                elif numbering != first[1]:
+                    k = next(k for k, (a, b) in enumerate(zip(numbering, first[1])) if a != b)
+                    raise Fail("%s numbers message %d as %r, %s as %r: one numbering per topic"
+                               % (what, k, numbering[k], first[0], first[1][k]))
+        m = srv.metrics()
+        expect_eq(m.total("ringcast_messages_dropped_total"), 0, "messages dropped")
+        owner = owner_of(srv, topic)
+        expect_eq(m.get_("ringcast_handoffs_total", result="sent"),
+                  sum(M * handoffs_per_message(W, w, owner) for w in range(W)),
+                  "%d workers: hand-offs: every message to its owner (%d) unless published there, "
+                  "then from the owner to the other workers" % (W, owner))
+        ctx.note("%d workers: topic owned by worker %d" % (W, owner))
+        for c in subs + pubs:
+            c.close()
+        srv.stop()
 
 
 @suite.case(timeout=150)
@@ -388,14 +433,23 @@ def mailbox_loss_is_told(ctx):
     m = srv.metrics()
     lost = m.get_("ringcast_handoffs_total", result="mailbox_full") + \
         m.get_("ringcast_handoffs_total", result="no_memory")
+    # A publish lost on its way from the publisher's worker to the topic's owner is never
+    # numbered; what was numbered is 1..the highest number, which every subscriber on the owner
+    # receives (its queue drops the oldest, never the newest).
+    owner = owner_of(srv, topic)
+    numbered = max(e[1] for s in subs for e in s.events if e[0] == "msg")
+    if pw == owner:
+        expect_eq(numbered, N, "messages numbered (published on their owner's worker)")
+    check(0 < numbered <= N, "numbered %d of %d published" % (numbered, N))
     totals = []
     for w, ss in subs_by.items():
         for j, s in enumerate(ss):
-            totals.append(account(s, N, "subscriber %d on worker %d (publisher on %d)"
-                                  % (j, w, pw), exact_total=True))
-    ctx.note("%d hand-offs lost to full mailboxes, %d told as handoff_lost drops; per subscriber "
-             "(received, missed): %r" % (lost, m.get_("ringcast_messages_dropped_total",
-                                                      reason="handoff_lost"), totals))
+            totals.append(account(s, numbered, "subscriber %d on worker %d (publisher on %d, "
+                                  "owner %d)" % (j, w, pw, owner), exact_total=True))
+    ctx.note("publisher on worker %d, owner %d, %d of %d numbered; %d hand-offs lost to full "
+             "mailboxes, %d told as handoff_lost drops; per subscriber (received, missed): %r"
+             % (pw, owner, numbered, N, lost, m.get_("ringcast_messages_dropped_total",
+                                                     reason="handoff_lost"), totals))
     if lost == 0:
         ctx.note("no mailbox overflowed in this run: only queue drops were accounted")
 
