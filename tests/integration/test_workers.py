@@ -37,7 +37,6 @@ cpu_outside_the_mask_refused  --cpus naming a CPU the process may not run on: an
 
 import json
 import os
-import re
 import signal
 import socket
 import struct
@@ -52,38 +51,11 @@ from rcsuite import Suite
 suite = Suite("workers")
 
 V1 = ["ringcast.v1"]
-OPEN_RE = re.compile(r"\bevent=conn_open\b.*?\bworker=(\d+)\b.*?\bpeer=127\.0\.0\.1:(\d+)\b")
-NUMBERED_RE = re.compile(r"\bevent=topic_numbered\b.*?\bworker=(\d+)\b.*?\btopic=(\S+)")
 
 
 def start(ctx, workers, *flags):
     return ctx.server("--workers", str(workers), "--log-level", "debug", "--recv-buffers", "256",
                       "--pool-buffers", "512", *flags)
-
-
-def worker_of(srv, ws):
-    """The worker that accepted this client, from the server's conn_open debug line."""
-    port = ws.sock.getsockname()[1]
-
-    def find():
-        for line in srv.log().splitlines():
-            m = OPEN_RE.search(line)
-            if m and int(m.group(2)) == port:
-                return int(m.group(1)) + 1       # +1: worker 0 must be a true value
-        return None
-    return wait_until(find, t(5), "conn_open line of client port %d" % port) - 1
-
-
-def owner_of(srv, topic):
-    """The worker that numbers the topic, from its topic_numbered debug line (written when it
-    numbers the topic's first message)."""
-    def find():
-        for line in srv.log().splitlines():
-            m = NUMBERED_RE.search(line)
-            if m and m.group(2) == topic:
-                return int(m.group(1)) + 1       # +1: worker 0 must be a true value
-        return None
-    return wait_until(find, t(5), "topic_numbered line of %s" % topic) - 1
 
 
 def handoffs_per_message(workers, publisher_worker, owner):
@@ -101,7 +73,7 @@ def spread(srv, workers, per_worker, connect, what):
         if all(len(v) >= per_worker for v in by.values()):
             break
         c = connect()
-        w = worker_of(srv, c.ws if isinstance(c, Peer) else c)
+        w = srv.worker_of((c.ws if isinstance(c, Peer) else c).sock)
         (by[w] if len(by[w]) < per_worker else extra).append(c)
     for c in extra:
         c.close()
@@ -199,7 +171,7 @@ def spread_in_order(ctx):
     plain = spread(srv, 2, 2, lambda: plain_sub(srv, topic), "plain subscribers")
     subs = [s for v in v1.values() for s in v] + [s for v in plain.values() for s in v]
     pub = publisher(srv)
-    pw = worker_of(srv, pub)
+    pw = srv.worker_of(pub.sock)
     m0 = srv.metrics()
     N = scaled(20000, 2000)
     payload = lambda i, k: b"%08d" % k
@@ -218,7 +190,7 @@ def spread_in_order(ctx):
     m = srv.metrics()
     sent = m.get_("ringcast_handoffs_total", result="sent") - \
         m0.get_("ringcast_handoffs_total", result="sent")
-    owner = owner_of(srv, topic)
+    owner = srv.owner_of(topic)
     expect_eq(sent, N * handoffs_per_message(2, pw, owner),
               "hand-offs sent (publisher on worker %d, owner %d)" % (pw, owner))
     wait_until(lambda: srv.metrics().get_("ringcast_handoffs_received_total") -
@@ -252,7 +224,7 @@ def burst_over_queue_cap(ctx):
             by = spread(srv, workers, 2, lambda: plain_sub(srv, topic), "subscribers")
             subs = [c for v in by.values() for c in v]
             pub = publisher(srv)
-            pw = worker_of(srv, pub)
+            pw = srv.worker_of(pub.sock)
             what = "%d workers, run %d (publisher on worker %d)" % (workers, run, pw)
             for r in range(ROUNDS):
                 time.sleep(0.3)      # the other workers go to sleep
@@ -277,7 +249,7 @@ def burst_over_queue_cap(ctx):
             m = srv.metrics()
             expect_eq(m.total("ringcast_messages_dropped_total"), 0, "%s: dropped" % what)
             sent = m.get_("ringcast_handoffs_total", result="sent")
-            owner = owner_of(srv, topic)
+            owner = srv.owner_of(topic)
             expect_eq(sent, ROUNDS * BURST * handoffs_per_message(workers, pw, owner),
                       "%s: hand-offs sent (owner %d)" % (what, owner))
             wait_until(lambda: srv.metrics().get_("ringcast_handoffs_received_total") == sent
@@ -331,7 +303,7 @@ def publisher_on_every_worker(ctx):
                                % (what, k, numbering[k], first[0], first[1][k]))
         m = srv.metrics()
         expect_eq(m.total("ringcast_messages_dropped_total"), 0, "messages dropped")
-        owner = owner_of(srv, topic)
+        owner = srv.owner_of(topic)
         expect_eq(m.get_("ringcast_handoffs_total", result="sent"),
                   sum(M * handoffs_per_message(W, w, owner) for w in range(W)),
                   "%d workers: hand-offs: every message to its owner (%d) unless published there, "
@@ -350,7 +322,7 @@ def slow_consumer_one_worker(ctx):
     fast = [s for v in fast_by.values() for s in v]
     ws = RawWS.connect(srv.port, "/ws?topics=" + topic, protocols=V1, rcvbuf=4096)
     ws.expect_frame(t(5), "slow subscriber's subscribed notice")
-    slow_w = worker_of(srv, ws)
+    slow_w = srv.worker_of(ws.sock)
     slow = V1Sub(ws, "slow")
     pub = publisher(srv)
     # More than the kernel buffers between the server and the slow subscriber (~4 MB of send
@@ -410,7 +382,7 @@ def mailbox_loss_is_told(ctx):
     subs_by = spread(srv, W, 2, lambda: v1_sub(srv, topic), "v1 subscribers")
     subs = [s for v in subs_by.values() for s in v]
     pub = publisher(srv)
-    pw = worker_of(srv, pub)
+    pw = srv.worker_of(pub.sock)
     N = scaled(40000, 8000)
     frames = b"".join(encode_frame(OP_BINARY, v1_publish(topic, b"%08d" % k)) for k in range(N))
     pub.sock.sendall(frames)                      # as fast as the socket takes it: a flood
@@ -436,7 +408,7 @@ def mailbox_loss_is_told(ctx):
     # A publish lost on its way from the publisher's worker to the topic's owner is never
     # numbered; what was numbered is 1..the highest number, which every subscriber on the owner
     # receives (its queue drops the oldest, never the newest).
-    owner = owner_of(srv, topic)
+    owner = srv.owner_of(topic)
     numbered = max(e[1] for s in subs for e in s.events if e[0] == "msg")
     if pw == owner:
         expect_eq(numbered, N, "messages numbered (published on their owner's worker)")
@@ -570,7 +542,7 @@ def steer_by_cpu(ctx):
     finally:
         os.sched_setaffinity(0, mask)
     for c, want, cpu in clients:
-        expect_eq(worker_of(srv, c), want, "worker of a client connected from CPU %d" % cpu)
+        expect_eq(srv.worker_of(c.sock), want, "worker of a client connected from CPU %d" % cpu)
     for c, _, _ in clients:
         c.close()
 
