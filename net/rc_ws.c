@@ -374,8 +374,8 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint32_t buf
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_v1 > 0) {
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
-		size_t hl = rc_app_pub_encode_header(env, text ? RC_APP_FLAG_TEXT : 0, t->name,
-		                                     t->name_len, seq);
+		size_t hl = rc_app_pub_encode_header(env, text ? RC_APP_FLAG_TEXT : 0, t->name, t->name_len,
+		                                     seq);
 		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, &body, tid, seq, RC_MSG_V1,
 		                 RC_COPY_REENCODE);
 	}

@@ -94,7 +94,8 @@ static void send_to(rc_worker *w, enum rc_xmsg_kind kind, const xfer_msg *m, uin
 {
 	assert(mask != 0 && !(mask & w->xfer.interest.bit));
 	uint32_t holders = (uint32_t)__builtin_popcountll(mask);
-	rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, kind, m->text, m->topic, m->tlen, m->payload, holders);
+	rc_xmsg *x =
+	        rc_xmsg_new(&w->xfer.xarena, kind, m->text, m->topic, m->tlen, m->payload, holders);
 	if (x == NULL) {
 		rc_metric_add(&w->metrics, RC_M_HANDOFFS(RC_HANDOFF_NO_MEMORY), holders);
 		while (kind == RC_XMSG_PUBLISH && mask != 0) {
