@@ -230,6 +230,8 @@ static rc_topic *topic_create(rc_topics *t, const uint8_t *name, size_t len, uin
 	tp->live = true;
 	tp->hash = hash;
 	tp->next_seq = 1; /* docs/protocol.md §6.5: the first message of a topic is number 1 */
+	tp->epoch = 0;    /* not numbered yet (rc_topic.h) */
+	tp->held = false;
 	tp->subs_plain = 0;
 	tp->subs_v1 = 0;
 	tp->name_len = (uint8_t)len;
@@ -326,11 +328,32 @@ uint64_t rc_topic_next_seq(rc_topics *t, uint32_t id)
 	return tp->next_seq++;
 }
 
-void rc_topic_skip_seq(rc_topics *t, uint32_t id, uint64_t n)
+void rc_topic_sync(rc_topics *t, uint32_t id, uint64_t epoch, uint64_t next_seq)
 {
 	rc_topic *tp = live_topic(t, id);
-	assert(tp->next_seq + n > tp->next_seq);
-	tp->next_seq += n;
+	assert(epoch != 0 && next_seq >= 1);
+	tp->epoch = epoch;
+	tp->next_seq = next_seq;
+}
+
+void rc_topic_hold(rc_topics *t, uint32_t id)
+{
+	rc_topic *tp = live_topic(t, id);
+	if (tp->held)
+		return;
+	tp->held = true;
+	tp->pins++;
+}
+
+void rc_topic_release_hold(rc_topics *t, uint32_t id)
+{
+	rc_topic *tp = live_topic(t, id);
+	if (!tp->held)
+		return;
+	tp->held = false;
+	assert(tp->pins > 0);
+	tp->pins--;
+	topic_release(t, tp);
 }
 
 void rc_topics_watch(rc_topics *t, void (*fn)(void *ctx, uint32_t hash, bool has_subscribers),
@@ -592,6 +615,7 @@ static bool validate_topic(const rc_topics *t, const rc_topic *tp, uint32_t *sub
 	uint32_t i = probe(t, tp->name, tp->name_len, tp->hash, &found);
 	RC_CHECK(found && t->slots[i].id == tp->id);
 	RC_CHECK(tp->next_seq >= 1);
+	RC_CHECK(!tp->held || tp->pins >= 1);
 	RC_CHECK(tp->next_free == RC_TOPIC_SLOT_EMPTY);
 	RC_CHECK(tp->subs_plain + tp->subs_v1 > 0 || tp->pins > 0);
 	RC_CHECK((tp->subs == NULL) == (tp->subs_plain + tp->subs_v1 == 0));

@@ -91,8 +91,11 @@ typedef struct rc_sub {
 } rc_sub;
 
 typedef struct rc_topic {
-	rc_sub *subs;        /* its subscriptions, newest first (NULL if none) */
-	uint64_t next_seq;   /* the number the next message takes; starts at 1 */
+	rc_sub *subs;      /* its subscriptions, newest first (NULL if none) */
+	uint64_t next_seq; /* the number the next message takes; starts at 1 */
+	/* which numbering next_seq belongs to: 0 when the topic is created, set by whoever numbers it
+	 * (net/: its owning worker) or by rc_topic_sync */
+	uint64_t epoch;
 	uint32_t id;         /* its index in the topic array, stable while it lives */
 	uint32_t hash;       /* low 32 bits of the name's hash (home slot, quick compare) */
 	uint32_t subs_plain; /* subscribers without ringcast.v1 (receive bare payloads) */
@@ -100,6 +103,7 @@ typedef struct rc_topic {
 	uint32_t pins;       /* rc_topic_pin holders */
 	uint32_t next_free;  /* the free list's link while dead */
 	bool live;
+	bool held;        /* rc_topic_hold's pin is among pins */
 	uint8_t name_len; /* 1..RC_APP_TOPIC_MAX while live */
 	uint8_t name[RC_APP_TOPIC_MAX];
 } rc_topic;
@@ -185,9 +189,15 @@ void rc_topic_unpin(rc_topics *t, uint32_t id);
 /* The sequence number of a new message on a live topic; the next call returns one more. */
 uint64_t rc_topic_next_seq(rc_topics *t, uint32_t id);
 
-/* Skip n numbers of a live topic (messages that took numbers but were lost on their way to this
- * index: net/ hand-offs between workers, docs/protocol.md 6.5). */
-void rc_topic_skip_seq(rc_topics *t, uint32_t id, uint64_t n);
+/* A topic numbered elsewhere (net/: by the worker that owns it): its numbering is `epoch` (not 0)
+ * and its next message is number next_seq (>= 1). */
+void rc_topic_sync(rc_topics *t, uint32_t id, uint64_t epoch, uint64_t next_seq);
+
+/* The hold: one pin that the owner of a topic keeps while other workers subscribe to it, so that
+ * its numbering goes on without subscribers here (net/rc_ws.c). Taking it twice is taking it once;
+ * releasing it deletes the topic if nothing else holds it. */
+void rc_topic_hold(rc_topics *t, uint32_t id);
+void rc_topic_release_hold(rc_topics *t, uint32_t id);
 
 /* Call fn(ctx, topic->hash, true) whenever a topic gains its first subscriber and fn(ctx, hash,
  * false) when it loses its last (a topic alive only through pins has no subscriber): how a worker

@@ -49,31 +49,33 @@ void rc_xarena_fini(rc_xarena *a)
 
 /* Fill in the fixed part and the topic of an rc_xmsg at x, in buffer buf. */
 static void xmsg_head(rc_xmsg *x, uint32_t buf, enum rc_xmsg_kind kind, bool text,
-                      const uint8_t *topic, size_t topic_len, size_t len, uint32_t count)
+                      const uint8_t *topic, size_t topic_len, size_t len)
 {
 	x->pub_ns = 0;
+	x->seq = 0;
+	x->epoch = 0;
+	x->origin = RC_XMSG_NO_ORIGIN;
 	x->len = (uint32_t)len;
-	x->count = count;
 	x->buf = buf;
 	x->kind = (uint8_t)kind;
 	x->text = text;
 	x->topic_len = (uint8_t)topic_len;
-	x->reserved = 0;
+	memset(x->reserved, 0, sizeof x->reserved);
 	memcpy(x->data, topic, topic_len);
 }
 
 /* A hand-off longer than a buffer: alone at the start of a buffer of its own, its payload going on
  * over the buffer's chain; no arena hold, so the last receiver's release sends the whole chain
  * home. NULL if the pool, or the chains' cap, has no room. */
-static rc_xmsg *xmsg_large(rc_xarena *a, bool text, const uint8_t *topic, size_t topic_len,
-                           const rc_span *payload, uint32_t holders)
+static rc_xmsg *xmsg_large(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint8_t *topic,
+                           size_t topic_len, const rc_span *payload, uint32_t holders)
 {
 	int32_t idx = rc_pool_alloc(a->pool);
 	if (idx < 0)
 		return NULL;
 	uint32_t buf = (uint32_t)idx;
 	rc_xmsg *x = (rc_xmsg *)rc_pool_data(a->pool, buf);
-	xmsg_head(x, buf, RC_XMSG_PUBLISH, text, topic, topic_len, payload->len, 1);
+	xmsg_head(x, buf, kind, text, topic, topic_len, payload->len);
 	if (rc_span_append_span(a->pool, buf, offsetof(rc_xmsg, data) + topic_len, payload) < 0) {
 		rc_pool_unref(a->pool, buf); /* and what the chain holds so far */
 		return NULL;
@@ -85,16 +87,16 @@ static rc_xmsg *xmsg_large(rc_xarena *a, bool text, const uint8_t *topic, size_t
 }
 
 rc_xmsg *rc_xmsg_new(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint8_t *topic,
-                     size_t topic_len, const rc_span *payload, uint32_t count, uint32_t holders)
+                     size_t topic_len, const rc_span *payload, uint32_t holders)
 {
 	assert(holders >= 1 && topic_len >= 1 && topic_len <= UINT8_MAX && topic != NULL);
-	assert((kind == RC_XMSG_LOSS) == (payload == NULL));
-	size_t len = payload != NULL ? payload->len : 0;
+	assert(kind >= RC_XMSG_FORWARD && kind <= RC_XMSG_SKIP && payload != NULL);
+	assert(kind != RC_XMSG_SKIP || payload->len == 0);
+	size_t len = payload->len;
 	size_t size = rc_xmsg_size(topic_len, len);
 	if (size > a->pool->buf_size)
-		return kind == RC_XMSG_PUBLISH && len <= UINT32_MAX
-		               ? xmsg_large(a, text, topic, topic_len, payload, holders)
-		               : NULL;
+		return len <= UINT32_MAX ? xmsg_large(a, kind, text, topic, topic_len, payload, holders)
+		                         : NULL;
 	if (a->cur == RC_POOL_NONE || a->used + size > a->pool->buf_size) {
 		drop_current(a);
 		int32_t idx = rc_pool_alloc(a->pool);
@@ -107,7 +109,7 @@ rc_xmsg *rc_xmsg_new(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint
 	}
 	rc_xmsg *x = (rc_xmsg *)(rc_pool_data(a->pool, a->cur) + a->used);
 	a->used += (uint32_t)size;
-	xmsg_head(x, a->cur, kind, text, topic, topic_len, len, count);
+	xmsg_head(x, a->cur, kind, text, topic, topic_len, len);
 	if (len > 0)
 		rc_span_copy(payload, 0, x->data + topic_len, len);
 	atomic_fetch_add_explicit(&a->holds[a->cur], holders, memory_order_relaxed);

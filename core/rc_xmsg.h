@@ -1,21 +1,22 @@
-/* rc_xmsg: a message on its way from the worker it was published on to the other workers that have
- * subscribers for its topic, and the arena the publishing worker builds them in.
+/* rc_xmsg: a message on its way from one worker to another, and the arena the sending worker
+ * builds them in.
  *
- * What travels. The publishing worker A copies the message once, whatever the number of workers it
- * goes to, into an rc_xmsg: the topic name, text-or-binary, the payload. A pointer to it goes into
- * the mailbox of each interested worker B (rc_mailbox.h, one per ordered worker pair). B reads it,
- * builds its own frames from it in its own memory (it numbers the message in its own topic index,
- * so it must write its own sequence number anyway), fans them out to its subscribers and releases
- * the rc_xmsg at once. So B's queues never hold A's memory: a slow consumer on B pins only B's
- * pool, where B's slow-consumer policy and pressure relief can reach it, and A's memory comes home
- * within one loop turn of every receiver. An rc_xmsg of kind LOSS carries no payload but a count:
- * "count messages of this topic were lost on the way to you" (a full mailbox, docs/protocol.md
- * 6.5).
+ * What travels. Every topic has one owning worker, which numbers its messages (net/rc_xfer.h): a
+ * publish read on another worker A goes to the owner O as a FORWARD, and O sends the numbered
+ * message, as a PUBLISH carrying the topic's sequence number and epoch, to every other worker B
+ * with subscribers for the topic (A included). Each is one copy, whatever the number of workers it
+ * goes to: the topic name, text-or-binary, the payload. A pointer to it goes into the mailbox of
+ * each receiver (rc_mailbox.h, one per ordered worker pair, first in first out). B reads it,
+ * builds its own frames from it in its own memory, fans them out to its subscribers and releases
+ * the rc_xmsg at once. So B's queues never hold O's memory: a slow consumer on B pins only B's
+ * pool, where B's slow-consumer policy and pressure relief can reach it, and O's memory comes home
+ * within one loop turn of every receiver.
  *
  * Memory. rc_xmsgs are bump-allocated in POOL buffers of A's pool (rc_xarena), never straddling
  * two; one too long for a buffer (a large message) has a buffer of its own, whose chain holds the
- * rest of its payload and goes home with it. The pool buffer is held by ONE pool reference, and the sharing across threads is counted in
- * an atomic per-buffer count of holds, in an array beside the pool (holds[buf]):
+ * rest of its payload and goes home with it. The pool buffer is held by ONE pool reference, and
+ * the sharing across threads is counted in an atomic per-buffer count of holds, in an array beside
+ * the pool (holds[buf]):
  *   - the arena holds 1 while the buffer is its current one;
  *   - each rc_xmsg in it holds 1 per receiver it was pushed to (rc_xmsg_new takes that many, the
  *     publisher gives back the holds of pushes that failed).
@@ -45,20 +46,32 @@
 #include "rc_span.h"
 
 enum rc_xmsg_kind {
-	RC_XMSG_PUBLISH = 1, /* a message: deliver it to this worker's subscribers of the topic */
-	RC_XMSG_LOSS = 2,    /* `count` messages of the topic were lost on the way here */
+	/* a publish on its way to the topic's owner, which numbers it (not numbered yet) */
+	RC_XMSG_FORWARD = 1,
+	/* a message numbered by its topic's owner: deliver it to this worker's subscribers */
+	RC_XMSG_PUBLISH = 2,
+	/* no payload: the owner's messages of the topic up to `seq` that were lost on their way here
+	 * (a full mailbox), told when there is room again, so that a loss at the end of a burst is
+	 * told without waiting for the next message */
+	RC_XMSG_SKIP = 3,
 };
+
+#define RC_XMSG_NO_ORIGIN UINT64_MAX /* origin: no connection of any worker published it here */
 
 /* A hand-off, 8-byte aligned, followed by the topic name and then the payload. */
 typedef struct rc_xmsg {
-	uint64_t pub_ns;   /* CLOCK_MONOTONIC ns when the sender read it (0 if not set) */
+	uint64_t pub_ns; /* CLOCK_MONOTONIC ns when the publishing worker read it (0 if not set) */
+	uint64_t seq;    /* PUBLISH: the topic's sequence number; SKIP: the last one lost; FORWARD: 0 */
+	uint64_t epoch;  /* PUBLISH, SKIP: the epoch of the topic's numbering; FORWARD: 0 */
+	/* the publishing connection (net/ packs its worker, slot and generation), which must not
+	 * receive its own message, or RC_XMSG_NO_ORIGIN */
+	uint64_t origin;
 	uint32_t len;      /* payload bytes */
-	uint32_t count;    /* LOSS: messages lost (>= 1); PUBLISH: 1 */
 	uint32_t buf;      /* the owner's pool buffer holding it */
 	uint8_t kind;      /* enum rc_xmsg_kind */
 	uint8_t text;      /* the payload is text (opcode 1), else binary */
 	uint8_t topic_len; /* 1 .. RC_APP_TOPIC_MAX */
-	uint8_t reserved;
+	uint8_t reserved[5];
 	uint8_t data[]; /* topic_len bytes of name, then len bytes of payload */
 } rc_xmsg;
 
@@ -99,12 +112,13 @@ void rc_xarena_fini(rc_xarena *a);
 bool rc_xarena_idle(rc_xarena *a);
 
 /* Owner thread: build an rc_xmsg for `holders` receivers (>= 1), copying the payload from a span
- * (of any pool: rc_span.h). For LOSS, payload is NULL. A PUBLISH too long for one buffer is
- * built alone in a buffer of its own, its payload going on over the buffer's chain (rc_pool.h),
- * which its receivers read with rc_xmsg_payload_span. Returns it, or NULL if the pool has no free
- * buffer (the pool counts the failed allocation) or the chains have no room. */
+ * (of any pool: rc_span.h); seq, epoch and pub_ns are 0 and origin RC_XMSG_NO_ORIGIN, for the
+ * caller to set before the push. One too long for one buffer is built alone in a buffer of its
+ * own, its payload going on over the buffer's chain (rc_pool.h), which its receivers read with
+ * rc_xmsg_payload_span. Returns it, or NULL if the pool has no free buffer (the pool counts the
+ * failed allocation) or the chains have no room. */
 rc_xmsg *rc_xmsg_new(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint8_t *topic,
-                     size_t topic_len, const rc_span *payload, uint32_t count, uint32_t holders);
+                     size_t topic_len, const rc_span *payload, uint32_t holders);
 
 /* The payload of a PUBLISH, which goes on over its buffer's chain when it is large. */
 static inline rc_span rc_xmsg_payload_span(const rc_xarena *a, const rc_xmsg *x)

@@ -474,13 +474,11 @@ static void flush(rc_worker *w)
 /* x came from worker `from`: a large payload goes on over a chain of that worker's pool. */
 static void deliver(rc_worker *w, uint32_t from, const rc_xmsg *x)
 {
-	assert(x->kind == RC_XMSG_PUBLISH || x->kind == RC_XMSG_LOSS);
-	if (x->kind == RC_XMSG_PUBLISH) {
-		rc_span payload = rc_xmsg_payload_span(&w->group->workers[from]->xfer.xarena, x);
-		ws_deliver(w, rc_xmsg_topic(x), x->topic_len, x->text, &payload, x->pub_ns);
-	} else {
-		ws_lost(w, rc_xmsg_topic(x), x->topic_len, x->count);
-	}
+	rc_span payload = rc_xmsg_payload_span(&w->group->workers[from]->xfer.xarena, x);
+	if (x->kind == RC_XMSG_FORWARD)
+		ws_forwarded(w, x, &payload);
+	else
+		ws_deliver(w, x, &payload);
 }
 
 /* Records to take from a mailbox at once: as many as the intake has room for if each were as
@@ -707,12 +705,14 @@ static void handoffs_in(rc_worker *w, unsigned completions)
 	rc_pool_collect_remote(&w->mem.pool);
 }
 
-/* Phases 10 and 11, with several workers: losses told, then the gauges. */
+/* Phases 10 and 11, with several workers: losses told, the holds on topics nobody else watches any
+ * more, then the gauges. */
 static void handoffs_out_and_gauges(rc_worker *w, unsigned completions, uint64_t now)
 {
 	if (w->group->n == 1)
 		return;
 	xfer_flush(w);
+	ws_sweep_holds(w, now);
 	gauges_refresh(w, completions > 0, now);
 }
 

@@ -180,14 +180,14 @@ typedef struct wss_conn {
 
 /* ---- hand-offs to other workers (rc_xfer.c) -------------------------------------------------- */
 
-/* Losses (a full mailbox, no memory for the copy) are remembered per topic until the mailbox has
- * room to carry a LOSS record, so that the receiving worker can tell its subscribers exactly what
- * they missed (docs/protocol.md 6.5). */
-/* topics with losses remembered per receiver; more are counted in lost_untold (a log line and a
- * metric) */
+/* Numbered messages lost on their way to a worker (a full mailbox, no memory for the copy) are
+ * remembered per topic, the last number lost, until the mailbox has room for a SKIP record, so that
+ * the receiving worker can tell its subscribers what they missed without waiting for the topic's
+ * next message (docs/protocol.md 6.5). Topics with losses remembered per receiver; more are told
+ * only by the gap the next message shows (a log line and lost_untold). */
 #define RC_XFER_LOSS_MAX 16
 typedef struct xfer_loss {
-	uint32_t count;
+	uint64_t seq, epoch; /* the last number lost, and its numbering */
 	uint8_t len;
 	uint8_t name[RC_APP_TOPIC_MAX];
 } xfer_loss;
@@ -324,16 +324,19 @@ struct rc_worker {
 	struct worker_xfer {
 		rc_interest_local interest;
 		rc_xarena xarena; /* hand-offs built here for other workers */
-		xfer_out *out;    /* [group->n]: per receiving worker */
 		bool in_more;     /* a mailbox still held records after its budget: do not sleep */
 		/* the largest hand-off taken in this loop turn, and in the last turn that took any
 		 * (take_batch) */
 		uint32_t in_len_last, in_len_now;
-		bool loss; /* some out[] has losses to tell */
 		/* the last wait ended by its mail-check timeout with the wake flag still armed (no
 		 * producer took the wake-up) */
 		bool mail_check;
+		xfer_out *out;        /* [group->n]: per receiving worker */
+		bool loss;            /* some out[] has losses to tell */
 		uint64_t lost_untold; /* losses that found no room in out[].loss */
+		uint64_t epochs;      /* epochs this worker has given its topics (rc_ws.c new_epoch) */
+		uint32_t sweep_at;    /* the next topic id the sweep of holds looks at (rc_ws.c) */
+		uint64_t sweep_ns;    /* when it last ran */
 		uint64_t spin_ns;     /* idle spin before sleeping */
 	} xfer;
 

@@ -6,8 +6,12 @@
 #include <string.h>
 
 #include "rc_conn.h"
+#include "rc_gauges.h"
 #include "rc_log.h"
 #include "rc_xfer.h"
+
+/* Topics the sweep of holds looks at per run (ws_sweep_holds): all of the default 65,536 in 16 s. */
+#define RC_SWEEP_TOPICS 1024u
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
@@ -241,6 +245,102 @@ static rc_msg *frame_in_place(rc_worker *w, uint8_t opcode, uint8_t *payload, si
 	return m;
 }
 
+/* ---- numbering: one owner per topic (rc_xfer.h) ------------------------------------------ */
+
+/* The origin of a message published by c on this worker (rc_xmsg.origin): the worker, the slot
+ * and its generation, so that the copy coming back from the owner skips c and nobody else. */
+static uint64_t origin_of(const rc_worker *w, const rc_conn *c)
+{
+	return (uint64_t)w->index << 56 | (uint64_t)conn_slot(w, c) << 32 | c->gen;
+}
+
+/* The connection of this worker an origin names, if it is still that connection; else NULL. */
+static rc_conn *origin_conn(rc_worker *w, uint64_t origin)
+{
+	if (origin == RC_XMSG_NO_ORIGIN || (uint32_t)(origin >> 56) != w->index)
+		return NULL;
+	uint32_t slot = (uint32_t)(origin >> 32) & 0xffffffu;
+	if (slot >= w->conns.nslots)
+		return NULL;
+	rc_conn *c = &w->conns.slots[slot];
+	return c->gen == (uint32_t)origin ? c : NULL;
+}
+
+/* A new epoch for a topic this worker starts numbering: splitmix64's finaliser over the group's
+ * random seed, this worker's index and a count, so that no two numberings of one server share an
+ * epoch (the finaliser is a bijection) and a restarted server's differ (a new seed). Never 0. */
+static uint64_t new_epoch(rc_worker *w)
+{
+	uint64_t z = w->group->seed + ((uint64_t)w->index << 40) + ++w->xfer.epochs;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return z != 0 ? z : 1;
+}
+
+/* On the owner: the topic called name[0..len) (hash: its name hash), which must be numbered here.
+ * Held (rc_topic_hold) while another worker subscribes to it, so that its numbering does not
+ * restart when its subscribers here leave; created if another worker subscribes and it does not
+ * exist here. Returns its id, or -1 if nobody anywhere subscribes to it (nothing to number: no
+ * subscriber can tell) or no topic is left (counted). */
+static int own_topic(rc_worker *w, const uint8_t *name, size_t len, uint32_t hash, int id)
+{
+	bool watched = xfer_watched(w, hash);
+	if (id < 0) {
+		if (!watched)
+			return -1;
+		id = rc_topic_pin(&w->topics, name, len);
+		if (id < 0) {
+			rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_NO_MEMORY));
+			return -1;
+		}
+		rc_topic_hold(&w->topics, (uint32_t)id);
+		rc_topic_unpin(&w->topics, (uint32_t)id);
+		return id;
+	}
+	if (watched)
+		rc_topic_hold(&w->topics, (uint32_t)id);
+	return id;
+}
+
+/* On the owner: number a message of topic tid and hand it to the other workers with subscribers
+ * (payload: the bare payload). Returns its number. */
+static uint64_t own_number(rc_worker *w, uint32_t tid, bool text, const rc_span *payload,
+                           uint64_t origin, uint64_t pub_ns)
+{
+	rc_topic *t = rc_topic_get(&w->topics, tid);
+	if (t->epoch == 0) {
+		rc_topic_sync(&w->topics, tid, new_epoch(w), t->next_seq);
+		if (rc_log_enabled(RC_LOG_DEBUG))
+			rc_log(RC_LOG_DEBUG, "topic_numbered", "topic=%.*s epoch=%016llx", (int)t->name_len,
+			       (const char *)t->name, (unsigned long long)t->epoch);
+	}
+	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
+	xfer_publish(w, &(xfer_msg){ .topic = t->name,
+	                             .tlen = t->name_len,
+	                             .hash = t->hash,
+	                             .text = text,
+	                             .payload = payload,
+	                             .seq = seq,
+	                             .epoch = t->epoch,
+	                             .origin = origin,
+	                             .pub_ns = pub_ns });
+	return seq;
+}
+
+/* A publish by c read here on a topic another worker owns: to the owner, which numbers it. */
+static void forward(rc_worker *w, rc_conn *c, const uint8_t *name, size_t len, uint32_t hash,
+                    bool text, const rc_span *payload)
+{
+	xfer_forward(w, &(xfer_msg){ .topic = name,
+	                             .tlen = len,
+	                             .hash = hash,
+	                             .text = text,
+	                             .payload = payload,
+	                             .origin = origin_of(w, c),
+	                             .pub_ns = w->time.turn_ns });
+}
+
 static bool may_publish(rc_worker *w, rc_conn *c)
 {
 	assert(c->route == ROUTE_WS && c->state == CS_OPEN);
@@ -262,20 +362,25 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint32_t buf
 	uint32_t tid = (uint32_t)c->pub_topic;
 	rc_topic *t = rc_topic_get(&w->topics, tid);
 	assert(t != NULL);
-	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
 	rc_metric_inc(&w->metrics, RC_M_PUBLISHED);
 	rc_span body = rc_span_of(&w->mem.pool, buf, payload, len);
+	bool text = opcode == RC_OPCODE_TEXT;
+	if (xfer_owner(w->group, t->hash) != w->index) {
+		forward(w, c, t->name, t->name_len, t->hash, text, &body);
+		return;
+	}
+	(void)own_topic(w, t->name, t->name_len, t->hash, (int)tid); /* the pin keeps it */
+	uint64_t seq = own_number(w, tid, text, &body, origin_of(w, c), w->time.turn_ns);
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_v1 > 0) {
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
-		size_t hl = rc_app_pub_encode_header(env, opcode == RC_OPCODE_TEXT ? RC_APP_FLAG_TEXT : 0,
-		                                     t->name, t->name_len, seq);
+		size_t hl = rc_app_pub_encode_header(env, text ? RC_APP_FLAG_TEXT : 0, t->name, t->name_len,
+		                                     seq);
 		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, &body, tid, seq, RC_MSG_V1,
 		                 RC_COPY_REENCODE);
 	}
 	if (t->subs_plain > 0)
 		mplain = frame_in_place(w, opcode, payload, len, tid, seq, RC_MSG_PLAIN);
-	xfer_publish(w, t->name, t->name_len, t->hash, opcode == RC_OPCODE_TEXT, &body);
 	fan_out(w, c, tid, mplain, mv1, w->time.turn_ns);
 }
 
@@ -313,16 +418,18 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint32_t buf, uint8_t *payload,
 	rc_metric_inc(&w->metrics, RC_M_PUBLISHED);
 	bool text = (pub.flags & RC_APP_FLAG_TEXT) != 0;
 	int id = rc_topic_find(&w->topics, pub.topic.ptr, pub.topic.len);
-	if (w->group->n > 1) {
-		uint32_t hash = id >= 0 ? rc_topic_get(&w->topics, (uint32_t)id)->hash
-		                        : rc_topics_hash(&w->topics, pub.topic.ptr, pub.topic.len);
-		xfer_publish(w, pub.topic.ptr, pub.topic.len, hash, text, &body);
+	uint32_t hash = id >= 0 ? rc_topic_get(&w->topics, (uint32_t)id)->hash
+	                        : rc_topics_hash(&w->topics, pub.topic.ptr, pub.topic.len);
+	if (xfer_owner(w->group, hash) != w->index) {
+		forward(w, c, pub.topic.ptr, pub.topic.len, hash, text, &body);
+		return;
 	}
+	id = own_topic(w, pub.topic.ptr, pub.topic.len, hash, id);
 	if (id < 0)
-		return; /* nobody here subscribes and nobody holds the topic: nothing to deliver */
+		return; /* nobody subscribes and nobody holds the topic: nothing to deliver */
 	uint32_t tid = (uint32_t)id;
 	rc_topic *t = rc_topic_get(&w->topics, tid);
-	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
+	uint64_t seq = own_number(w, tid, text, &body, origin_of(w, c), w->time.turn_ns);
 	rc_app_seq_write(pub.seq_slot, seq);
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_plain > 0)
@@ -335,20 +442,12 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint32_t buf, uint8_t *payload,
 
 /* ---- hand-offs from other workers (rc_xfer.c) --------------------------------------------- */
 
-/* A message published on another worker, for this worker's subscribers of its topic: numbered in
- * this worker's index and built here, in this worker's memory (core/rc_xmsg.h says why). */
-void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, const rc_span *payload,
-                uint64_t pub_ns)
+/* Both frames of a message of topic tid numbered seq, copied from its bare payload (a hand-off),
+ * for this worker's subscribers but pub; pub_ns: when it was read. */
+static void deliver_copies(rc_worker *w, rc_conn *pub, uint32_t tid, bool text,
+                           const rc_span *payload, uint64_t seq, uint64_t pub_ns)
 {
-	assert(tlen > 0 && tlen <= RC_APP_TOPIC_MAX);
-	int id = rc_topic_find(&w->topics, topic, tlen);
-	if (id < 0)
-		return; /* the subscribers left meanwhile, or another topic shares the bucket */
-	uint32_t tid = (uint32_t)id;
 	rc_topic *t = rc_topic_get(&w->topics, tid);
-	if (t->subs_plain + t->subs_v1 == 0)
-		return;
-	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_v1 > 0) {
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
@@ -360,29 +459,42 @@ void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, cons
 	if (t->subs_plain > 0)
 		mplain = copy_frame(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, payload, tid, seq,
 		                    RC_MSG_PLAIN, RC_COPY_HANDOFF);
-	fan_out(w, NULL, tid, mplain, mv1, pub_ns);
+	fan_out(w, pub, tid, mplain, mv1, pub_ns);
 }
 
-/* count messages of a topic were lost on their way from another worker: they take numbers here,
- * and every ringcast.v1 subscriber of the topic gets a missed notice for them at this point of its
- * stream: queued like a message, behind what was queued before, so that under drop-oldest the gap
- * between two MESSAGEs still equals the missed counts between them (docs/protocol.md 6.5). */
-void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
+void ws_forwarded(rc_worker *w, const rc_xmsg *x, const rc_span *payload)
 {
-	assert(tlen > 0 && tlen <= RC_APP_TOPIC_MAX && count > 0);
-	int id = rc_topic_find(&w->topics, topic, tlen);
+	assert(x->kind == RC_XMSG_FORWARD && x->topic_len > 0 && x->topic_len <= RC_APP_TOPIC_MAX);
+	const uint8_t *name = rc_xmsg_topic(x);
+	int id = rc_topic_find(&w->topics, name, x->topic_len);
+	uint32_t hash = id >= 0 ? rc_topic_get(&w->topics, (uint32_t)id)->hash
+	                        : rc_topics_hash(&w->topics, name, x->topic_len);
+	assert(xfer_owner(w->group, hash) == w->index);
+	id = own_topic(w, name, x->topic_len, hash, id);
 	if (id < 0)
 		return;
 	uint32_t tid = (uint32_t)id;
+	uint64_t seq = own_number(w, tid, x->text, payload, x->origin, x->pub_ns);
 	rc_topic *t = rc_topic_get(&w->topics, tid);
-	rc_topic_skip_seq(&w->topics, tid, count);
+	if (t->subs_plain + t->subs_v1 > 0) /* the publisher is on another worker */
+		deliver_copies(w, NULL, tid, x->text, payload, seq, x->pub_ns);
+}
+
+/* n numbers of topic tid did not reach this worker: every ringcast.v1 subscriber of the topic gets
+ * a missed notice for them at this point of its stream, queued like a message, behind what was
+ * queued before, so that under drop-oldest the gap between two MESSAGEs still equals the missed
+ * counts between them (docs/protocol.md 6.5). */
+static void missed_here(rc_worker *w, uint32_t tid, uint64_t n)
+{
+	rc_topic *t = rc_topic_get(&w->topics, tid);
+	uint32_t count = n < UINT32_MAX ? (uint32_t)n : UINT32_MAX;
 	rc_metric_add(&w->metrics, RC_M_DROPPED(RC_DROP_HANDOFF_LOST),
 	              (uint64_t)count * (t->subs_plain + t->subs_v1));
 	if (t->subs_v1 == 0)
 		return;
 	uint8_t body[RC_APP_NOTICE_MISSED_MAX];
-	size_t n = rc_app_notice_missed(body, sizeof body, t->name, t->name_len, count);
-	rc_span notice = rc_span_bytes(body, n);
+	size_t len = rc_app_notice_missed(body, sizeof body, t->name, t->name_len, count);
+	rc_span notice = rc_span_bytes(body, len);
 	rc_msg *m = copy_frame(w, RC_OPCODE_TEXT, NULL, 0, &notice, tid, count, RC_MSG_MISSED,
 	                       RC_COPY_COUNT);
 	if (m != NULL) {
@@ -396,6 +508,49 @@ void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count)
 		rc_conn *sc = container_of(s->subscriber, rc_conn, sub);
 		if (sc->state == CS_OPEN && rc_sub_add_missed(&w->topics, s, count))
 			conn_dirty(w, sc);
+	}
+}
+
+void ws_deliver(rc_worker *w, const rc_xmsg *x, const rc_span *payload)
+{
+	assert((x->kind == RC_XMSG_PUBLISH || x->kind == RC_XMSG_SKIP) && x->seq >= 1 && x->epoch != 0);
+	int id = rc_topic_find(&w->topics, rc_xmsg_topic(x), x->topic_len);
+	if (id < 0)
+		return; /* the subscribers left meanwhile, or another topic shares the bucket */
+	uint32_t tid = (uint32_t)id;
+	rc_topic *t = rc_topic_get(&w->topics, tid);
+	if (t->subs_plain + t->subs_v1 == 0)
+		return;
+	bool skip = x->kind == RC_XMSG_SKIP;
+	if (t->epoch != x->epoch) {
+		/* The first message here of this numbering (the topic is new here, or its owner started
+		 * it again): nothing before it was owed to anyone here. */
+		rc_topic_sync(&w->topics, tid, x->epoch, skip ? x->seq + 1 : x->seq);
+	} else if (x->seq < t->next_seq) {
+		/* A SKIP overtaken by a later message, which showed the gap itself. */
+		assert(skip && "the owner's numbers went back within one epoch");
+		return;
+	}
+	uint64_t gap = x->seq + skip - t->next_seq; /* a SKIP's own number was lost too */
+	if (gap > 0)
+		missed_here(w, tid, gap);
+	rc_topic_sync(&w->topics, tid, x->epoch, x->seq + 1);
+	if (!skip)
+		deliver_copies(w, origin_conn(w, x->origin), tid, x->text, payload, x->seq, x->pub_ns);
+}
+
+void ws_sweep_holds(rc_worker *w, uint64_t now_ns)
+{
+	rc_topics *tt = &w->topics;
+	if (now_ns - w->xfer.sweep_ns < RC_GAUGES_NS)
+		return;
+	w->xfer.sweep_ns = now_ns;
+	for (uint32_t i = 0; i < RC_SWEEP_TOPICS; i++) {
+		uint32_t id = w->xfer.sweep_at;
+		w->xfer.sweep_at = id + 1 < tt->topics_max ? id + 1 : 0;
+		rc_topic *t = rc_topic_get(tt, id);
+		if (t != NULL && t->held && !xfer_watched(w, t->hash))
+			rc_topic_release_hold(tt, id);
 	}
 }
 

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "rc_worker_int.h"
+#include "rc_xmsg.h"
 
 /* The upgrade succeeded: c becomes an open WebSocket (CS_OPEN) of its route (set by the caller). */
 void ws_open(rc_worker *w, rc_conn *c);
@@ -26,15 +27,18 @@ void ws_open(rc_worker *w, rc_conn *c);
  * answer commands and control frames. May close c. */
 void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf);
 
-/* A message published on another worker at pub_ns, for this worker's subscribers of its topic:
- * numbered in this worker's topic index and built in this worker's memory (core/rc_xmsg.h says
- * why). */
-void ws_deliver(rc_worker *w, const uint8_t *topic, size_t tlen, bool text, const rc_span *payload,
-                uint64_t pub_ns);
+/* A publish read on another worker for a topic this worker owns (rc_xfer.h): number it, deliver it
+ * here and hand it to the other workers with subscribers, as a publish read here. */
+void ws_forwarded(rc_worker *w, const rc_xmsg *x, const rc_span *payload);
 
-/* count messages of a topic were lost on their way from another worker: they take numbers here and
- * every ringcast.v1 subscriber of the topic is told, in order (docs/protocol.md 6.5). */
-void ws_lost(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t count);
+/* A message numbered by its topic's owner, for this worker's subscribers of the topic: built in
+ * this worker's memory (core/rc_xmsg.h says why), after a missed notice for any numbers that did
+ * not arrive. */
+void ws_deliver(rc_worker *w, const rc_xmsg *x, const rc_span *payload);
+
+/* Loop phase, with several workers, every RC_GAUGES_NS at most: release the holds (rc_topic_hold)
+ * of a slice of the topics this worker owns that no other worker subscribes to any more. */
+void ws_sweep_holds(rc_worker *w, uint64_t now_ns);
 
 /* The pool is below its reserve: take back the messages queued for subscribers whose send is still
  * in flight, connection by connection, until the reserve is restored (dropping their queues, or

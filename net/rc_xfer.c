@@ -4,38 +4,6 @@
 #include <assert.h>
 #include <string.h>
 
-/* Remember n messages of a topic lost on the way to worker `to`. */
-static void lose(rc_worker *w, uint32_t to, const uint8_t *topic, size_t tlen, uint32_t n,
-                 enum rc_handoff_result why)
-{
-	assert(to != w->index && to < w->group->n && tlen <= RC_APP_TOPIC_MAX && n > 0);
-	rc_metric_add(&w->metrics, RC_M_HANDOFFS(why), n);
-	xfer_out *o = &w->xfer.out[to];
-	for (uint32_t i = 0; i < o->nloss; i++) {
-		xfer_loss *l = &o->loss[i];
-		if (l->len == tlen && memcmp(l->name, topic, tlen) == 0) {
-			l->count = l->count + n >= l->count ? l->count + n : UINT32_MAX;
-			return;
-		}
-	}
-	if (o->nloss < RC_XFER_LOSS_MAX) {
-		xfer_loss *l = &o->loss[o->nloss++];
-		l->count = n;
-		l->len = (uint8_t)tlen;
-		memcpy(l->name, topic, tlen);
-		w->xfer.loss = true;
-		return;
-	}
-	/* More topics lost messages to one worker than we remember before its mailbox drained: its
-	 * subscribers see a gap that no missed notice explains. Said loudly, never silently. */
-	if (w->xfer.lost_untold == 0 || (w->xfer.lost_untold & (w->xfer.lost_untold - 1)) == 0)
-		rc_log(RC_LOG_WARN, "handoff_loss_untold",
-		       "to_worker=%u lost_untold=%llu hint=\"a "
-		       "worker falls behind: raise --mailbox-records, or spread publishers\"",
-		       to, (unsigned long long)w->xfer.lost_untold + n);
-	w->xfer.lost_untold += n;
-}
-
 static bool push(rc_worker *w, uint32_t to, rc_xmsg *x)
 {
 	assert(to != w->index && x != NULL);
@@ -51,19 +19,50 @@ static bool push(rc_worker *w, uint32_t to, rc_xmsg *x)
 	return true;
 }
 
-/* Send the remembered losses for worker `to`, oldest first. False if some remain (no room, or no
- * memory): then nothing newer may go either, or the receiver would number it before the loss. */
-static bool tell_losses(rc_worker *w, uint32_t to)
+/* Remember that numbered message m was lost on its way to worker `to`. */
+static void lose(rc_worker *w, uint32_t to, const xfer_msg *m)
+{
+	assert(to != w->index && to < w->group->n && m->tlen <= RC_APP_TOPIC_MAX && m->seq >= 1);
+	xfer_out *o = &w->xfer.out[to];
+	for (uint32_t i = 0; i < o->nloss; i++) {
+		xfer_loss *l = &o->loss[i];
+		if (l->len == m->tlen && memcmp(l->name, m->topic, m->tlen) == 0) {
+			l->seq = m->seq; /* numbers only grow within an epoch; a new epoch replaces */
+			l->epoch = m->epoch;
+			return;
+		}
+	}
+	if (o->nloss < RC_XFER_LOSS_MAX) {
+		xfer_loss *l = &o->loss[o->nloss++];
+		*l = (xfer_loss){ .seq = m->seq, .epoch = m->epoch, .len = (uint8_t)m->tlen };
+		memcpy(l->name, m->topic, m->tlen);
+		w->xfer.loss = true;
+		return;
+	}
+	/* More topics lost messages to one worker than we remember before its mailbox drained: its
+	 * subscribers are told by the gap the topic's next message shows, not before. Said loudly. */
+	if (w->xfer.lost_untold == 0 || (w->xfer.lost_untold & (w->xfer.lost_untold - 1)) == 0)
+		rc_log(RC_LOG_WARN, "handoff_loss_untold",
+		       "to_worker=%u lost_untold=%llu hint=\"a worker falls behind: raise "
+		       "--mailbox-records, or spread publishers\"",
+		       to, (unsigned long long)w->xfer.lost_untold + 1);
+	w->xfer.lost_untold++;
+}
+
+/* Send the remembered losses for worker `to` as SKIP records, oldest first. */
+static void tell_losses(rc_worker *w, uint32_t to)
 {
 	xfer_out *o = &w->xfer.out[to];
 	assert(o->nloss <= RC_XFER_LOSS_MAX);
+	rc_span none = rc_span_bytes(NULL, 0);
 	uint32_t i = 0;
 	for (; i < o->nloss; i++) {
 		xfer_loss *l = &o->loss[i];
-		rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, RC_XMSG_LOSS, false, l->name, l->len, NULL,
-		                         l->count, 1);
+		rc_xmsg *x = rc_xmsg_new(&w->xfer.xarena, RC_XMSG_SKIP, false, l->name, l->len, &none, 1);
 		if (x == NULL)
 			break;
+		x->seq = l->seq;
+		x->epoch = l->epoch;
 		if (!push(w, to, x)) {
 			rc_xmsg_release(&w->xfer.xarena, x->buf, 1, true);
 			break;
@@ -73,39 +72,78 @@ static bool tell_losses(rc_worker *w, uint32_t to)
 		memmove(o->loss, o->loss + i, (o->nloss - i) * sizeof o->loss[0]);
 		o->nloss -= i;
 	}
-	return o->nloss == 0;
 }
 
-void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash, bool text,
-                  const rc_span *payload)
+void xfer_flush(rc_worker *w)
 {
 	rc_group *g = w->group;
-	if (g->n == 1)
+	assert(g->n > 1);
+	if (!w->xfer.loss)
 		return;
-	uint64_t mask = rc_interest_get(&g->interest, hash) & ~w->xfer.interest.bit;
-	if (mask == 0)
-		return;
+	w->xfer.loss = false;
+	for (uint32_t to = 0; to < g->n; to++) {
+		if (w->xfer.out[to].nloss > 0)
+			tell_losses(w, to);
+		if (w->xfer.out[to].nloss > 0)
+			w->xfer.loss = true;
+	}
+}
+
+/* One copy of m, of this kind, for the workers of mask (not this one). */
+static void send_to(rc_worker *w, enum rc_xmsg_kind kind, const xfer_msg *m, uint64_t mask)
+{
+	assert(mask != 0 && !(mask & w->xfer.interest.bit));
 	uint32_t holders = (uint32_t)__builtin_popcountll(mask);
 	rc_xmsg *x =
-	        rc_xmsg_new(&w->xfer.xarena, RC_XMSG_PUBLISH, text, topic, tlen, payload, 1, holders);
-	if (x != NULL)
-		x->pub_ns = w->time.turn_ns;
+	        rc_xmsg_new(&w->xfer.xarena, kind, m->text, m->topic, m->tlen, m->payload, holders);
+	if (x == NULL) {
+		rc_metric_add(&w->metrics, RC_M_HANDOFFS(RC_HANDOFF_NO_MEMORY), holders);
+		while (kind == RC_XMSG_PUBLISH && mask != 0) {
+			lose(w, (uint32_t)__builtin_ctzll(mask), m);
+			mask &= mask - 1;
+		}
+		return;
+	}
+	x->seq = m->seq;
+	x->epoch = m->epoch;
+	x->origin = m->origin;
+	x->pub_ns = m->pub_ns;
 	while (mask != 0) {
 		uint32_t to = (uint32_t)__builtin_ctzll(mask);
 		mask &= mask - 1;
-		if (x == NULL) {
-			lose(w, to, topic, tlen, 1, RC_HANDOFF_NO_MEMORY);
+		if (push(w, to, x)) {
+			rc_metric_inc(&w->metrics, RC_M_HANDOFFS(RC_HANDOFF_SENT));
 			continue;
 		}
-		if (w->xfer.out[to].nloss == 0 || tell_losses(w, to)) {
-			if (push(w, to, x)) {
-				rc_metric_inc(&w->metrics, RC_M_HANDOFFS(RC_HANDOFF_SENT));
-				continue;
-			}
-		}
 		rc_xmsg_release(&w->xfer.xarena, x->buf, 1, true);
-		lose(w, to, topic, tlen, 1, RC_HANDOFF_MAILBOX_FULL);
+		rc_metric_inc(&w->metrics, RC_M_HANDOFFS(RC_HANDOFF_MAILBOX_FULL));
+		if (kind == RC_XMSG_PUBLISH)
+			lose(w, to, m);
 	}
+}
+
+void xfer_forward(rc_worker *w, const xfer_msg *m)
+{
+	uint32_t owner = xfer_owner(w->group, m->hash);
+	assert(owner != w->index && m->seq == 0);
+	send_to(w, RC_XMSG_FORWARD, m, (uint64_t)1 << owner);
+}
+
+void xfer_publish(rc_worker *w, const xfer_msg *m)
+{
+	rc_group *g = w->group;
+	assert(xfer_owner(g, m->hash) == w->index && m->seq >= 1 && m->epoch != 0);
+	if (g->n == 1)
+		return;
+	uint64_t mask = rc_interest_get(&g->interest, m->hash) & ~w->xfer.interest.bit;
+	if (mask != 0)
+		send_to(w, RC_XMSG_PUBLISH, m, mask);
+}
+
+bool xfer_watched(const rc_worker *w, uint32_t hash)
+{
+	const rc_group *g = w->group;
+	return g->n > 1 && (rc_interest_get(&g->interest, hash) & ~w->xfer.interest.bit) != 0;
 }
 
 void xfer_wake(rc_worker *w, uint32_t to, uint64_t what, uint32_t arg)
@@ -116,18 +154,6 @@ void xfer_wake(rc_worker *w, uint32_t to, uint64_t what, uint32_t arg)
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_MSG_RING, 0, RC_UD_WORKER));
 	rc_metric_inc(&w->metrics, RC_M_WAKEUPS);
-}
-
-void xfer_flush(rc_worker *w)
-{
-	rc_group *g = w->group;
-	assert(g->n > 1);
-	if (w->xfer.loss) {
-		w->xfer.loss = false;
-		for (uint32_t to = 0; to < g->n; to++)
-			if (w->xfer.out[to].nloss > 0 && !tell_losses(w, to))
-				w->xfer.loss = true;
-	}
 }
 
 uint32_t xfer_take(rc_worker *w, uint32_t from, const rc_xmsg **x, uint32_t cap)

@@ -1,13 +1,25 @@
 /* rc_xfer: messages between workers.
  *
- * Sending. A publish on this worker is delivered here by rc_ws.c and, when other workers have
- * subscribers for its topic (the interest table), copied once into an rc_xmsg in this worker's
- * memory, a pointer to which goes into the mailbox of each of those workers. Nothing blocks:
- * a full mailbox loses the message for that worker (counted in handoffs_total{result=
- * "mailbox_full"}); so does a pool with no free buffer for the copy ({result="no_memory"}). A loss
- * is remembered per topic and, as soon as the mailbox has room, sent as a LOSS record ahead of
- * anything newer, so that the receiving worker skips the numbers and owes each subscriber a missed
- * notice (docs/protocol.md 6.5: the client is told exactly what it missed).
+ * Owners. Every topic is numbered by one worker, its owner, chosen from the topic name's hash
+ * (xfer_owner: the same on every worker), so that every subscriber of a topic sees the same number
+ * on the same message whatever worker it is on (docs/protocol.md 6.5). A publish read on another
+ * worker is copied to the owner (xfer_forward, an rc_xmsg FORWARD), which numbers it as it numbers
+ * the publishes read on itself, in the order its mailbox from that worker brings them (so one
+ * publisher's messages keep their order). The owner then delivers the message to its own
+ * subscribers and hands it, numbered (xfer_publish, an rc_xmsg PUBLISH with the topic's sequence
+ * number and epoch), to every other worker that has subscribers for the topic (the interest
+ * table), the publishing worker included. A worker receives one topic's numbered messages from one
+ * worker only, through one first-in first-out mailbox, so in order.
+ *
+ * Losses. Nothing blocks: a full mailbox or a pool with no free buffer for the copy loses the
+ * message for that worker (counted in handoffs_total{result="mailbox_full"|"no_memory"}). A
+ * numbered message lost on its way to a worker shows there as a gap in the topic's numbers: the
+ * receiving worker owes every ringcast.v1 subscriber of the topic a `missed` notice for it, queued
+ * ahead of the next message (rc_ws.c ws_deliver). So that a loss at the end of a burst is told
+ * without waiting for a next message, the owner remembers the last number lost per receiver and
+ * topic and sends it as a SKIP record once the mailbox has room (xfer_flush). A publish lost on
+ * its way to the owner was never numbered: no subscriber misses a number, and the loss is counted
+ * there only.
  *
  * Waking. Right after each push, rc_mailbox_notify (a locked add on our own tail and a read of
  * the receiver's wake flag, whose line stays shared while the receiver is awake); if the receiver
@@ -17,11 +29,10 @@
  * the loop's next submit, the first slice of the flush at the latest.
  *
  * Receiving. Once per loop turn the loop takes what each incoming mailbox holds (xfer_take, at
- * most RC_XFER_BUDGET records per mailbox per turn), delivers each rc_xmsg (rc_ws.h ws_deliver,
- * ws_lost: numbered and built in this worker's own memory) and gives them back at once
- * (xfer_release: their holds returned in one atomic per run of records from the same buffer). The
- * last release sends the buffer home through the owner pool's lock-free remote-free path
- * (core/rc_xmsg.h).
+ * most RC_XFER_BUDGET records per mailbox per turn), handles each rc_xmsg (rc_ws.h ws_forwarded,
+ * ws_deliver: built in this worker's own memory) and gives them back at once (xfer_release: their
+ * holds returned in one atomic per run of records from the same buffer). The last release sends
+ * the buffer home through the owner pool's lock-free remote-free path (core/rc_xmsg.h).
  */
 #ifndef RC_XFER_H
 #define RC_XFER_H
@@ -37,14 +48,40 @@
  * connections */
 #define RC_XFER_BUDGET 4096u
 
-/* A message published on this worker: hand it to every other worker with subscribers for its topic
- * (hash: the topic's hash in the group's seed). The payload is copied (a large one over a chain of
- * this worker's pool, core/rc_xmsg.h). Never blocks; losses are counted and told later. */
-void xfer_publish(rc_worker *w, const uint8_t *topic, size_t tlen, uint32_t hash, bool text,
-                  const rc_span *payload);
+/* The worker that numbers the topics of this name hash (rc_topics_hash: the same seed on every
+ * worker): a multiply-shift of the hash onto 0..n-1. */
+static inline uint32_t xfer_owner(const rc_group *g, uint32_t hash)
+{
+	return (uint32_t)(((uint64_t)hash * g->n) >> 32);
+}
+
+/* A message for other workers: the topic, its payload (copied: a large one over a chain of this
+ * worker's pool, core/rc_xmsg.h) and what the rc_xmsg carries with it. */
+typedef struct xfer_msg {
+	const uint8_t *topic;
+	size_t tlen;
+	uint32_t hash; /* the topic's name hash */
+	bool text;
+	const rc_span *payload;
+	uint64_t seq, epoch; /* a numbered message's number and epoch; 0 for a forward */
+	uint64_t origin;     /* the publishing connection (rc_xmsg.origin) */
+	uint64_t pub_ns;     /* when the publishing worker read it */
+} xfer_msg;
+
+/* A publish read on this worker for a topic owned by another: copy it to the owner, which numbers
+ * and delivers it. Never blocks; a loss is counted. */
+void xfer_forward(rc_worker *w, const xfer_msg *m);
+
+/* A message this worker, the topic's owner, has numbered: hand it to every other worker with
+ * subscribers for its topic. Never blocks; a loss is counted, and seen by the receiver as a gap. */
+void xfer_publish(rc_worker *w, const xfer_msg *m);
 
 /* Loop phase, after the turn's publishes: tell remembered losses where there is room now. */
 void xfer_flush(rc_worker *w);
+
+/* True if some other worker has subscribers for topics of this hash (a bucket of the interest
+ * table: false positives possible, never a false negative for a subscription in place). */
+bool xfer_watched(const rc_worker *w, uint32_t hash);
 
 /* Take up to cap (<= RC_XFER_POP) records from the mailbox of worker `from` into x[]; they must be
  * given back with xfer_release once delivered. Returns how many were taken. */

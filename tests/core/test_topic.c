@@ -1219,15 +1219,36 @@ Test(topic, watch_reports_first_and_last_subscriber_only)
 	rc_topics_fini(&t);
 }
 
-Test(topic, skip_seq_takes_numbers)
+Test(topic, sync_and_hold)
 {
 	rc_topics t;
 	init(&t, 4, 4);
 	int id = rc_topic_pin(&t, S("a"));
+	rc_topic *tp = rc_topic_get(&t, (uint32_t)id);
+	cr_assert_eq(tp->epoch, 0, "a new topic is not numbered yet");
 	cr_assert_eq(rc_topic_next_seq(&t, (uint32_t)id), 1);
-	rc_topic_skip_seq(&t, (uint32_t)id, 17);
-	cr_assert_eq(rc_topic_next_seq(&t, (uint32_t)id), 19, "1 taken, 2..18 skipped");
+	rc_topic_sync(&t, (uint32_t)id, 77, 19);
+	cr_assert_eq(tp->epoch, 77);
+	cr_assert_eq(rc_topic_next_seq(&t, (uint32_t)id), 19, "numbered elsewhere: goes on from there");
+	rc_topic_hold(&t, (uint32_t)id);
+	rc_topic_hold(&t, (uint32_t)id);
+	cr_assert(tp->held);
+	cr_assert_eq(tp->pins, 2, "the pin and one hold, however often taken");
+	VALID(&t);
 	rc_topic_unpin(&t, (uint32_t)id);
+	cr_assert_eq(rc_topic_find(&t, S("a")), id, "the hold keeps it");
+	cr_assert_eq(rc_topic_next_seq(&t, (uint32_t)id), 20, "and its numbering");
+	VALID(&t);
+	rc_topic_release_hold(&t, (uint32_t)id);
+	cr_assert_eq(rc_topic_find(&t, S("a")), RC_TOPIC_NONE, "nothing holds it any more");
+	int again = rc_topic_pin(&t, S("a"));
+	tp = rc_topic_get(&t, (uint32_t)again);
+	cr_assert_eq(tp->epoch, 0, "created again: a new numbering");
+	cr_assert(!tp->held);
+	cr_assert_eq(rc_topic_next_seq(&t, (uint32_t)again), 1);
+	rc_topic_release_hold(&t, (uint32_t)again); /* no hold: nothing happens */
+	cr_assert_eq(rc_topic_find(&t, S("a")), again);
+	rc_topic_unpin(&t, (uint32_t)again);
 	VALID(&t);
 	rc_topics_fini(&t);
 }

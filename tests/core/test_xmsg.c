@@ -2,7 +2,7 @@
  *
  * Single thread: layout (topic, payload, alignment, sizes), the arena rolling over buffers, holds
  * and the pool reference (a buffer goes home exactly when the arena has moved on and every holder
- * released), LOSS records, a message too long for a buffer (alone in a buffer, on over its chain,
+ * released), FORWARD records and the fields a hand-off carries, a message too long for a buffer (alone in a buffer, on over its chain,
  * released locally and remotely, refused over the chains' cap), an exhausted pool; interest bits set
  * and cleared on the 0 <-> 1 transitions of each bucket, per worker.
  *
@@ -71,7 +71,7 @@ static const uint8_t TOPIC[] = "ticks.AAPL";
 static rc_xmsg *xpub(rc_xarena *a, bool text, const uint8_t *p, size_t n, uint32_t holders)
 {
 	rc_span payload = rc_span_bytes(p, n);
-	return rc_xmsg_new(a, RC_XMSG_PUBLISH, text, TOPIC, TLEN, &payload, 1, holders);
+	return rc_xmsg_new(a, RC_XMSG_PUBLISH, text, TOPIC, TLEN, &payload, holders);
 }
 
 Test(xmsg, layout_and_content)
@@ -88,19 +88,24 @@ Test(xmsg, layout_and_content)
 	cr_assert_eq(x->text, 1);
 	cr_assert_eq(x->topic_len, TLEN);
 	cr_assert_eq(x->len, sizeof payload);
-	cr_assert_eq(x->count, 1);
+	cr_assert_eq(x->seq, 0);
+	cr_assert_eq(x->epoch, 0);
+	cr_assert_eq(x->origin, RC_XMSG_NO_ORIGIN);
+	cr_assert_eq(x->pub_ns, 0);
 	cr_assert_arr_eq(rc_xmsg_topic(x), TOPIC, TLEN);
 	cr_assert_arr_eq(rc_xmsg_payload(x), payload, sizeof payload);
 	cr_assert_eq(rc_pool_kind(&f.pool, x->buf), RC_BUF_POOL);
 	cr_assert_eq(rc_pool_refs(&f.pool, x->buf), 1, "one pool reference whatever the holds");
 	cr_assert_eq(atomic_load(&f.a.holds[x->buf]), 3, "the arena's hold and two receivers'");
-	rc_xmsg *y = rc_xmsg_new(&f.a, RC_XMSG_LOSS, false, TOPIC, TLEN, NULL, 17, 1);
+	rc_span empty = rc_span_bytes(payload, 0);
+	rc_xmsg *y = rc_xmsg_new(&f.a, RC_XMSG_FORWARD, false, TOPIC, TLEN, &empty, 1);
 	cr_assert_not_null(y);
 	cr_assert_eq(y->buf, x->buf);
 	cr_assert_eq((uint8_t *)y - (uint8_t *)x, (ptrdiff_t)rc_xmsg_size(TLEN, sizeof payload));
-	cr_assert_eq(y->kind, RC_XMSG_LOSS);
-	cr_assert_eq(y->count, 17);
-	cr_assert_eq(y->len, 0);
+	cr_assert_eq(y->kind, RC_XMSG_FORWARD);
+	cr_assert_eq(y->text, 0);
+	cr_assert_eq(y->len, 0, "an empty payload is a message too");
+	cr_assert_arr_eq(rc_xmsg_topic(y), TOPIC, TLEN);
 	rc_xmsg_release(&f.a, x->buf, 2, true);
 	rc_xmsg_release(&f.a, y->buf, 1, true);
 	cr_assert_eq(rc_pool_kind(&f.pool, x->buf), RC_BUF_POOL, "the arena still holds it");
@@ -109,11 +114,11 @@ Test(xmsg, layout_and_content)
 
 Test(xmsg, sizes)
 {
-	cr_assert_eq(rc_xmsg_size(1, 0), 32);
-	cr_assert_eq(rc_xmsg_size(8, 0), 32);
-	cr_assert_eq(rc_xmsg_size(9, 0), 40);
-	cr_assert_eq(rc_xmsg_size(3, 5), 32);
-	cr_assert_eq(sizeof(rc_xmsg), 24);
+	cr_assert_eq(rc_xmsg_size(1, 0), 56);
+	cr_assert_eq(rc_xmsg_size(8, 0), 56);
+	cr_assert_eq(rc_xmsg_size(9, 0), 64);
+	cr_assert_eq(rc_xmsg_size(3, 5), 56);
+	cr_assert_eq(sizeof(rc_xmsg), 48);
 }
 
 Test(xmsg, rolls_over_and_buffers_go_home)

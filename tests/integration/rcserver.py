@@ -17,6 +17,8 @@
   * http(), get(): one raw HTTP request and the whole answer (the server closes after every plain
     HTTP answer, so we read to EOF and say whether EOF came).
   * tcp_queues(), set_linger0(), free_fd_budget(): what a test needs to look at or shape a socket.
+  * worker_of(sock), owner_of(topic): with --log-level debug, the worker that accepted a client
+    and the worker that numbers a topic, from the server's debug lines.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import subprocess
 import tempfile
 import time
 
-from rcbase import Fail, t
+from rcbase import Fail, t, wait_until
 
 
 # ------------------------------------------------------------------------------------------------
@@ -200,6 +202,31 @@ class Server:
 
     def log_events(self, event: str) -> list:
         return [ln for ln in self.log().splitlines() if re.search(r"\bevent=%s\b" % event, ln)]
+
+    def _from_log(self, pattern: str, key: str, what: str) -> int:
+        """The worker= of the first line matching pattern (group 1: worker, group 2: key), waiting
+        up to 5 s (scaled) for it. Needs --log-level debug."""
+        rx = re.compile(pattern)
+
+        def find():
+            for line in self.log().splitlines():
+                m = rx.search(line)
+                if m and m.group(2) == key:
+                    return int(m.group(1)) + 1       # +1: worker 0 must be a true value
+            return None
+        return wait_until(find, t(5), what) - 1
+
+    def worker_of(self, sock: socket.socket) -> int:
+        """The worker that accepted this client socket, from its conn_open debug line."""
+        port = sock.getsockname()[1]
+        return self._from_log(r"\bevent=conn_open\b.*?\bworker=(\d+)\b.*?\bpeer=127\.0\.0\.1:(\d+)\b",
+                              str(port), "conn_open line of client port %d" % port)
+
+    def owner_of(self, topic: str) -> int:
+        """The worker that numbers the topic, from its topic_numbered debug line (written when it
+        numbers the topic's first message)."""
+        return self._from_log(r"\bevent=topic_numbered\b.*?\bworker=(\d+)\b.*?\btopic=(\S+)",
+                              topic, "topic_numbered line of %s" % topic)
 
     def check_log(self):
         text = self.log()

@@ -9,8 +9,10 @@ with --log-level debug, whose conn_open lines say which worker took which client
 spread_in_order          2 workers; ringcast.v1 and plain subscribers on both, one publisher:
                          every subscriber gets every message once, in order, v1 sequence numbers
                          consecutive; hand-offs counted, nothing dropped.
-publisher_on_every_worker 4 workers, a publisher on each, all at once on one topic: per publisher
-                         order and completeness at every subscriber, sequence numbers consecutive.
+publisher_on_every_worker 2 and 4 workers, a publisher on each, all at once on one topic: per
+                         publisher order and completeness at every subscriber, sequence numbers
+                         consecutive, and the same number on the same message at every subscriber
+                         on every worker.
 burst_over_queue_cap     2 and 4 workers, short runs, default queue caps: bursts of 1.2 MB reach
                          every subscriber that keeps up whole; no drop, every hand-off received,
                          none found by the safety check instead of a wake-up.
@@ -20,7 +22,8 @@ slow_consumer_one_worker 2 workers; a subscriber that stops reading on one: the 
 mailbox_loss_is_told     4 workers, 64-record mailboxes, a publisher flooding: hand-offs are lost
                          (mailbox full), and every v1 subscriber can account for every message:
                          between two MESSAGEs the gap equals the missed counts in between, and
-                         received + missed == published.
+                         received + missed == numbered (a publish lost on its way to the topic's
+                         owner is never numbered).
 sigterm_drains_every_worker 4 workers: SIGTERM closes every client on every worker with 1001, each
                          worker logs drained, exit 0.
 churn_every_worker       4 workers: 1,200 connect / subscribe / publish / close-or-reset cycles
@@ -34,7 +37,6 @@ cpu_outside_the_mask_refused  --cpus naming a CPU the process may not run on: an
 
 import json
 import os
-import re
 import signal
 import socket
 import struct
@@ -49,7 +51,6 @@ from rcsuite import Suite
 suite = Suite("workers")
 
 V1 = ["ringcast.v1"]
-OPEN_RE = re.compile(r"\bevent=conn_open\b.*?\bworker=(\d+)\b.*?\bpeer=127\.0\.0\.1:(\d+)\b")
 
 
 def start(ctx, workers, *flags):
@@ -57,17 +58,10 @@ def start(ctx, workers, *flags):
                       "--pool-buffers", "512", *flags)
 
 
-def worker_of(srv, ws):
-    """The worker that accepted this client, from the server's conn_open debug line."""
-    port = ws.sock.getsockname()[1]
-
-    def find():
-        for line in srv.log().splitlines():
-            m = OPEN_RE.search(line)
-            if m and int(m.group(2)) == port:
-                return int(m.group(1)) + 1       # +1: worker 0 must be a true value
-        return None
-    return wait_until(find, t(5), "conn_open line of client port %d" % port) - 1
+def handoffs_per_message(workers, publisher_worker, owner):
+    """Hand-offs one message makes with subscribers on every worker: one to the owner if it was
+    published elsewhere, then one from the owner to each other worker."""
+    return (publisher_worker != owner) + workers - 1
 
 
 def spread(srv, workers, per_worker, connect, what):
@@ -79,7 +73,7 @@ def spread(srv, workers, per_worker, connect, what):
         if all(len(v) >= per_worker for v in by.values()):
             break
         c = connect()
-        w = worker_of(srv, c.ws if isinstance(c, Peer) else c)
+        w = srv.worker_of((c.ws if isinstance(c, Peer) else c).sock)
         (by[w] if len(by[w]) < per_worker else extra).append(c)
     for c in extra:
         c.close()
@@ -177,7 +171,7 @@ def spread_in_order(ctx):
     plain = spread(srv, 2, 2, lambda: plain_sub(srv, topic), "plain subscribers")
     subs = [s for v in v1.values() for s in v] + [s for v in plain.values() for s in v]
     pub = publisher(srv)
-    pw = worker_of(srv, pub)
+    pw = srv.worker_of(pub.sock)
     m0 = srv.metrics()
     N = scaled(20000, 2000)
     payload = lambda i, k: b"%08d" % k
@@ -196,9 +190,11 @@ def spread_in_order(ctx):
     m = srv.metrics()
     sent = m.get_("ringcast_handoffs_total", result="sent") - \
         m0.get_("ringcast_handoffs_total", result="sent")
-    expect_eq(sent, N, "hand-offs sent (one per message: one other worker)")
+    owner = srv.owner_of(topic)
+    expect_eq(sent, N * handoffs_per_message(2, pw, owner),
+              "hand-offs sent (publisher on worker %d, owner %d)" % (pw, owner))
     wait_until(lambda: srv.metrics().get_("ringcast_handoffs_received_total") -
-               m0.get_("ringcast_handoffs_received_total") == N or None, t(5),
+               m0.get_("ringcast_handoffs_received_total") == sent or None, t(5),
                "hand-offs received == sent")
     expect_eq(m.total("ringcast_messages_dropped_total"), 0, "messages dropped")
     # The receiving worker sleeps between batches: each batch must reach it by a MSG_RING
@@ -208,8 +204,8 @@ def spread_in_order(ctx):
     check(m.get_("ringcast_wakeups_sent_total") > 0 and late == 0,
           "wake-ups: %d MSG_RING sent, %d batches found only by the 100 ms check"
           % (m.get_("ringcast_wakeups_sent_total"), late))
-    ctx.note("publisher on worker %d; %d hand-offs, %d wake-ups, %d found by check" % (
-        pw, sent, m.get_("ringcast_wakeups_sent_total"), late))
+    ctx.note("publisher on worker %d, owner %d; %d hand-offs, %d wake-ups, %d found by check" % (
+        pw, owner, sent, m.get_("ringcast_wakeups_sent_total"), late))
 
 
 @suite.case(timeout=300)
@@ -228,7 +224,7 @@ def burst_over_queue_cap(ctx):
             by = spread(srv, workers, 2, lambda: plain_sub(srv, topic), "subscribers")
             subs = [c for v in by.values() for c in v]
             pub = publisher(srv)
-            pw = worker_of(srv, pub)
+            pw = srv.worker_of(pub.sock)
             what = "%d workers, run %d (publisher on worker %d)" % (workers, run, pw)
             for r in range(ROUNDS):
                 time.sleep(0.3)      # the other workers go to sleep
@@ -253,7 +249,9 @@ def burst_over_queue_cap(ctx):
             m = srv.metrics()
             expect_eq(m.total("ringcast_messages_dropped_total"), 0, "%s: dropped" % what)
             sent = m.get_("ringcast_handoffs_total", result="sent")
-            expect_eq(sent, ROUNDS * BURST * (workers - 1), "%s: hand-offs sent" % what)
+            owner = srv.owner_of(topic)
+            expect_eq(sent, ROUNDS * BURST * handoffs_per_message(workers, pw, owner),
+                      "%s: hand-offs sent (owner %d)" % (what, owner))
             wait_until(lambda: srv.metrics().get_("ringcast_handoffs_received_total") == sent
                        or None, t(5), "%s: hand-offs received == sent" % what)
             expect_eq(m.get_("ringcast_handoffs_found_by_check_total"), 0,
@@ -263,38 +261,57 @@ def burst_over_queue_cap(ctx):
             srv.stop()
 
 
-@suite.case(timeout=150)
+@suite.case(timeout=240)
 def publisher_on_every_worker(ctx):
-    W = 4
-    srv = start(ctx, W)
-    topic = "w.every"
-    subs_by = spread(srv, W, 2, lambda: v1_sub(srv, topic), "v1 subscribers")
-    subs = [s for v in subs_by.values() for s in v]
-    pubs_by = spread(srv, W, 1, lambda: publisher(srv), "publishers")
-    pubs = [pubs_by[w][0] for w in range(W)]
-    M = scaled(3000, 500)
-    payload = lambda i, k: b"p%d:%08d" % (i, k)
-    total = publish_lockstep(pubs, subs, topic, M, 100, payload, 30)
-    expect_eq(total, W * M, "messages published")
-    for w, ss in subs_by.items():
-        for j, s in enumerate(ss):
-            what = "subscriber %d on worker %d" % (j, w)
-            msgs = [e for e in s.events if e[0] == "msg"]
-            expect_eq(len(msgs), W * M, what + ": messages")
-            nxt = [0] * W
-            for k, (_, seq, body) in enumerate(msgs):
-                p, _, c = body.partition(b":")
-                i = int(p[1:])
-                if int(c) != nxt[i]:
-                    raise Fail("%s: from publisher %d got %d, expected %d (per-publisher order)"
-                               % (what, i, int(c), nxt[i]))
-                nxt[i] += 1
-                if k and seq != msgs[k - 1][1] + 1:
-                    raise Fail("%s: sequence %d after %d" % (what, seq, msgs[k - 1][1]))
-    m = srv.metrics()
-    expect_eq(m.total("ringcast_messages_dropped_total"), 0, "messages dropped")
-    expect_eq(m.get_("ringcast_handoffs_total", result="sent"), W * M * (W - 1),
-              "hand-offs: every message to the 3 other workers")
+    """2 and 4 workers, a publisher on each, all at once on one topic: every subscriber gets every
+    message, per publisher in order, numbered consecutively, and every subscriber on every worker
+    sees the same number on the same message (one numbering per topic for the whole server)."""
+    for W in (2, 4):
+        srv = start(ctx, W)
+        topic = "w.every"
+        subs_by = spread(srv, W, 2, lambda: v1_sub(srv, topic), "v1 subscribers")
+        subs = [s for v in subs_by.values() for s in v]
+        pubs_by = spread(srv, W, 1, lambda: publisher(srv), "publishers")
+        pubs = [pubs_by[w][0] for w in range(W)]
+        M = scaled(3000, 500)
+        payload = lambda i, k: b"p%d:%08d" % (i, k)
+        total = publish_lockstep(pubs, subs, topic, M, 100, payload, 30)
+        expect_eq(total, W * M, "messages published")
+        first = None
+        for w, ss in subs_by.items():
+            for j, s in enumerate(ss):
+                what = "%d workers: subscriber %d on worker %d" % (W, j, w)
+                msgs = [e for e in s.events if e[0] == "msg"]
+                expect_eq(len(msgs), W * M, what + ": messages")
+                nxt = [0] * W
+                for k, (_, seq, body) in enumerate(msgs):
+                    p, _, c = body.partition(b":")
+                    i = int(p[1:])
+                    if int(c) != nxt[i]:
+                        raise Fail("%s: from publisher %d got %d, expected %d (per-publisher "
+                                   "order)" % (what, i, int(c), nxt[i]))
+                    nxt[i] += 1
+                    if k and seq != msgs[k - 1][1] + 1:
+                        raise Fail("%s: sequence %d after %d" % (what, seq, msgs[k - 1][1]))
+                numbering = [(seq, body) for _, seq, body in msgs]
+                if first is None:
+                    first = (what, numbering)
+                    expect_eq(numbering[0][0], 1, what + ": the first number")
+                elif numbering != first[1]:
+                    k = next(k for k, (a, b) in enumerate(zip(numbering, first[1])) if a != b)
+                    raise Fail("%s numbers message %d as %r, %s as %r: one numbering per topic"
+                               % (what, k, numbering[k], first[0], first[1][k]))
+        m = srv.metrics()
+        expect_eq(m.total("ringcast_messages_dropped_total"), 0, "messages dropped")
+        owner = srv.owner_of(topic)
+        expect_eq(m.get_("ringcast_handoffs_total", result="sent"),
+                  sum(M * handoffs_per_message(W, w, owner) for w in range(W)),
+                  "%d workers: hand-offs: every message to its owner (%d) unless published there, "
+                  "then from the owner to the other workers" % (W, owner))
+        ctx.note("%d workers: topic owned by worker %d" % (W, owner))
+        for c in subs + pubs:
+            c.close()
+        srv.stop()
 
 
 @suite.case(timeout=150)
@@ -305,7 +322,7 @@ def slow_consumer_one_worker(ctx):
     fast = [s for v in fast_by.values() for s in v]
     ws = RawWS.connect(srv.port, "/ws?topics=" + topic, protocols=V1, rcvbuf=4096)
     ws.expect_frame(t(5), "slow subscriber's subscribed notice")
-    slow_w = worker_of(srv, ws)
+    slow_w = srv.worker_of(ws.sock)
     slow = V1Sub(ws, "slow")
     pub = publisher(srv)
     # More than the kernel buffers between the server and the slow subscriber (~4 MB of send
@@ -365,7 +382,7 @@ def mailbox_loss_is_told(ctx):
     subs_by = spread(srv, W, 2, lambda: v1_sub(srv, topic), "v1 subscribers")
     subs = [s for v in subs_by.values() for s in v]
     pub = publisher(srv)
-    pw = worker_of(srv, pub)
+    pw = srv.worker_of(pub.sock)
     N = scaled(40000, 8000)
     frames = b"".join(encode_frame(OP_BINARY, v1_publish(topic, b"%08d" % k)) for k in range(N))
     pub.sock.sendall(frames)                      # as fast as the socket takes it: a flood
@@ -388,14 +405,23 @@ def mailbox_loss_is_told(ctx):
     m = srv.metrics()
     lost = m.get_("ringcast_handoffs_total", result="mailbox_full") + \
         m.get_("ringcast_handoffs_total", result="no_memory")
+    # A publish lost on its way from the publisher's worker to the topic's owner is never
+    # numbered; what was numbered is 1..the highest number, which every subscriber on the owner
+    # receives (its queue drops the oldest, never the newest).
+    owner = srv.owner_of(topic)
+    numbered = max(e[1] for s in subs for e in s.events if e[0] == "msg")
+    if pw == owner:
+        expect_eq(numbered, N, "messages numbered (published on their owner's worker)")
+    check(0 < numbered <= N, "numbered %d of %d published" % (numbered, N))
     totals = []
     for w, ss in subs_by.items():
         for j, s in enumerate(ss):
-            totals.append(account(s, N, "subscriber %d on worker %d (publisher on %d)"
-                                  % (j, w, pw), exact_total=True))
-    ctx.note("%d hand-offs lost to full mailboxes, %d told as handoff_lost drops; per subscriber "
-             "(received, missed): %r" % (lost, m.get_("ringcast_messages_dropped_total",
-                                                      reason="handoff_lost"), totals))
+            totals.append(account(s, numbered, "subscriber %d on worker %d (publisher on %d, "
+                                  "owner %d)" % (j, w, pw, owner), exact_total=True))
+    ctx.note("publisher on worker %d, owner %d, %d of %d numbered; %d hand-offs lost to full "
+             "mailboxes, %d told as handoff_lost drops; per subscriber (received, missed): %r"
+             % (pw, owner, numbered, N, lost, m.get_("ringcast_messages_dropped_total",
+                                                     reason="handoff_lost"), totals))
     if lost == 0:
         ctx.note("no mailbox overflowed in this run: only queue drops were accounted")
 
@@ -516,7 +542,7 @@ def steer_by_cpu(ctx):
     finally:
         os.sched_setaffinity(0, mask)
     for c, want, cpu in clients:
-        expect_eq(worker_of(srv, c), want, "worker of a client connected from CPU %d" % cpu)
+        expect_eq(srv.worker_of(c.sock), want, "worker of a client connected from CPU %d" % cpu)
     for c, _, _ in clients:
         c.close()
 
