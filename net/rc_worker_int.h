@@ -107,6 +107,10 @@ enum conn_flag {
 	F_TLS = 1u << 13, /* accepted on the TLS listener: w->tls.conns[slot] holds its session */
 	/* a TLS connection waiting for its first receive to be armed (rc_wss.h, admission) */
 	F_TLS_WAIT = 1u << 14,
+	/* bits 24..28 are not flags but a count: commands and PUBLISHes refused in a row (rc_ws.c
+	 * refuse), kept here because the struct has no byte to spare */
+	F_REFUSED_ONE = 1u << 24,
+	F_REFUSED_MASK = 31u << 24,
 };
 
 /* A connection. Its slot in w->conns.slots is its direct descriptor index. An idle WebSocket holds

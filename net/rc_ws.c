@@ -43,29 +43,44 @@ static enum rc_close_reason why_for_code(uint16_t code)
 	}
 }
 
-/* A notice to a ringcast.v1 client. A client that does not read its notices is a slow consumer. */
-static void notice(rc_worker *w, rc_conn *c, const uint8_t *p, size_t n)
+/* A notice to a ringcast.v1 client, n bytes of w->scratch, with the request id of the command it
+ * answers (len 0: none). A client that does not read its notices is a slow consumer. */
+static void notice(rc_worker *w, rc_conn *c, size_t n, rc_app_slice id)
 {
 	assert(c->route == ROUTE_WS && (c->flags & F_V1));
+	const uint8_t *p = w->scratch;
+	static_assert(RC_APP_NOTICE_MAX + RC_APP_ID_NOTICE_EXTRA <= RC_SCRATCH_BYTES,
+	              "any notice with an id fits the scratch");
+	n = rc_app_notice_add_id(w->scratch, n, RC_SCRATCH_BYTES, id);
 	if (n == 0)
 		return;
 	if (!conn_ctl_frame(w, c, RC_OPCODE_TEXT, p, n))
 		conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER, "notices not read");
 }
 
-/* Refuse a command or message: an error notice for ringcast.v1 clients, then the close the code
- * asks for (plain clients just get the close). */
-static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *msg)
+/* Refuse a command or message: an error notice for ringcast.v1 clients (with the command's request
+ * id), then the close the code asks for (plain clients just get the close). The
+ * RC_APP_REFUSED_MAX-th refusal in a row closes the connection whatever the code. */
+static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *msg, rc_app_slice id)
 {
 	assert(c->route == ROUTE_WS && e != RC_APP_OK);
 	if (c->flags & F_V1) {
 		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, e, msg, msg ? strlen(msg) : 0);
-		notice(w, c, w->scratch, n);
+		notice(w, c, n, id);
 	}
 	uint16_t code = rc_app_error_close(e);
-	if (code != 0)
+	if (code != 0) {
 		conn_close(w, c, code, why_for_code(code), msg ? msg : rc_app_error_name(e));
+		return;
+	}
+	static_assert(RC_APP_REFUSED_MAX < F_REFUSED_MASK / F_REFUSED_ONE, "the count fits its bits");
+	c->flags += F_REFUSED_ONE;
+	if ((c->flags & F_REFUSED_MASK) / F_REFUSED_ONE >= RC_APP_REFUSED_MAX)
+		conn_close(w, c, RC_CLOSE_BAD_COMMAND, why_for_code(RC_CLOSE_BAD_COMMAND),
+		           "too many refused commands in a row");
 }
+
+static const rc_app_slice no_id = { 0 };
 
 /* ---- fan-out -------------------------------------------------------------------------------- */
 
@@ -346,7 +361,7 @@ static bool may_publish(rc_worker *w, rc_conn *c)
 	assert(c->route == ROUTE_WS && c->state == CS_OPEN);
 	if (c->flags & F_AUTH)
 		return true;
-	refuse(w, c, RC_APP_ERR_UNAUTHORIZED, "publishing needs a valid token");
+	refuse(w, c, RC_APP_ERR_UNAUTHORIZED, "publishing needs a valid token", no_id);
 	return false;
 }
 
@@ -409,12 +424,13 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint32_t buf, uint8_t *payload,
 	rc_span whole = rc_span_of(&w->mem.pool, buf, payload, len);
 	enum rc_app_error e = parse_publish(&whole, payload, &pub);
 	if (e != RC_APP_OK) {
-		refuse(w, c, e, pub.reason);
+		refuse(w, c, e, pub.reason, no_id);
 		return;
 	}
 	rc_span body = rc_span_of(&w->mem.pool, buf, pub.payload.ptr, pub.payload.len);
 	if (!may_publish(w, c))
 		return;
+	c->flags &= ~F_REFUSED_MASK;
 	rc_metric_inc(&w->metrics, RC_M_PUBLISHED);
 	bool text = (pub.flags & RC_APP_FLAG_TEXT) != 0;
 	int id = rc_topic_find(&w->topics, pub.topic.ptr, pub.topic.len);
@@ -587,11 +603,12 @@ static void cmd_subscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 		for (size_t j = 0; j < i; j++)
 			if (added[j])
 				rc_unsubscribe(&w->topics, &c->sub, cmd->topics[j].ptr, cmd->topics[j].len);
-		refuse(w, c, code, fail);
+		refuse(w, c, code, fail, cmd->id);
 		return;
 	}
+	c->flags &= ~F_REFUSED_MASK;
 	size_t n = rc_app_notice_subscribed(w->scratch, RC_SCRATCH_BYTES, cmd->topics, cmd->topics_len);
-	notice(w, c, w->scratch, n);
+	notice(w, c, n, cmd->id);
 }
 
 static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
@@ -615,14 +632,15 @@ static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 		                 (const char *)t->ptr);
 		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, RC_APP_ERR_NOT_SUBSCRIBED, msg,
 		                               (size_t)m);
-		notice(w, c, w->scratch, n);
+		notice(w, c, n, cmd->id);
 	}
+	c->flags &= ~F_REFUSED_MASK; /* a valid command, whether or not it found what to remove */
 	if (nremoved == 0 || c->state != CS_OPEN)
 		return;
 	if (!rc_outq_empty(&c->q))
 		c->flags |= F_PURGE;
 	size_t n = rc_app_notice_unsubscribed(w->scratch, RC_SCRATCH_BYTES, removed, nremoved);
-	notice(w, c, w->scratch, n);
+	notice(w, c, n, cmd->id);
 }
 
 static void command(rc_worker *w, rc_conn *c, const rc_span *text)
@@ -641,7 +659,7 @@ static void command(rc_worker *w, rc_conn *c, const rc_span *text)
 	rc_app_cmd cmd;
 	enum rc_app_error e = rc_app_cmd_parse(p, n, &cmd);
 	if (e != RC_APP_OK) {
-		refuse(w, c, e, cmd.reason);
+		refuse(w, c, e, cmd.reason, cmd.id);
 		return;
 	}
 	if (cmd.op == RC_APP_OP_SUBSCRIBE)

@@ -49,18 +49,20 @@ const char *rc_app_error_name(enum rc_app_error e)
 uint16_t rc_app_error_close(enum rc_app_error e)
 {
 	switch (e) {
+	case RC_APP_ERR_UNAUTHORIZED:
+		/* Publishing is the server's to allow; a client without the right has nothing to retry
+		 * on this connection. */
+		return RC_CLOSE_UNAUTHORIZED;
+	case RC_APP_OK:
 	case RC_APP_ERR_BAD_JSON:
 	case RC_APP_ERR_BAD_COMMAND:
 	case RC_APP_ERR_UNKNOWN_KIND:
 	case RC_APP_ERR_BAD_PUBLISH:
-		/* The peer does not speak the protocol; going on would be guessing. */
-		return RC_CLOSE_BAD_COMMAND;
-	case RC_APP_ERR_UNAUTHORIZED:
-		return RC_CLOSE_UNAUTHORIZED;
-	case RC_APP_OK:
 	case RC_APP_ERR_BAD_TOPIC:
 	case RC_APP_ERR_TOO_MANY_TOPICS:
 	case RC_APP_ERR_NOT_SUBSCRIBED:
+		/* Each message stands alone in its WebSocket frame: a bad one is refused whole and the
+		 * next one read as if it had not come (a run of them is abuse: RC_APP_REFUSED_MAX). */
 		break;
 	}
 	return 0;

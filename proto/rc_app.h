@@ -98,11 +98,14 @@ enum rc_app_error {
 const char *rc_app_error_name(enum rc_app_error e);
 
 /* What the server does after sending the error notice for `e`: the close code to close with
- * (RC_CLOSE_BAD_COMMAND for bad_json, bad_command, unknown_kind and bad_publish;
- * RC_CLOSE_UNAUTHORIZED for unauthorized), or 0 if the error is only a notice and the connection
- * stays open (bad_topic, too_many_topics, not_subscribed: the command or message is refused as a
- * whole and nothing changes). 0 for RC_APP_OK and values outside the enum. */
+ * (RC_CLOSE_UNAUTHORIZED for unauthorized), or 0 if the error is only a notice and the connection
+ * stays open (every other code: the command or message is refused as a whole and nothing
+ * changes). 0 for RC_APP_OK and values outside the enum. */
 uint16_t rc_app_error_close(enum rc_app_error e);
+
+/* Refused commands and PUBLISHes in a row (none accepted in between) after which the server closes
+ * the connection with RC_CLOSE_BAD_COMMAND: a client that keeps sending what it cannot send. */
+#define RC_APP_REFUSED_MAX 16
 
 /* ---- Connect parameters: GET /ws?<query> ---------------------------------------------------- */
 
@@ -186,8 +189,16 @@ enum rc_app_op {
 	RC_APP_OP_UNSUBSCRIBE = 2, /* {"op":"unsubscribe","topics":[...]} */
 };
 
+/* A request id: what a command's "id" may be, echoed in the notices that answer it. */
+#define RC_APP_ID_INT_MAX 9007199254740991ull /* 2^53-1: exact in every JSON implementation */
+#define RC_APP_ID_STR_MAX 64                  /* bytes of a string id, without the quotes */
+#define RC_APP_ID_RAW_MAX (RC_APP_ID_STR_MAX + 2)
+
 typedef struct rc_app_cmd {
 	enum rc_app_op op;
+	/* the "id" as sent (a string with its quotes), or len 0 if the command has none; set as soon as
+	 * it is read, so an error later in the command can still be answered with it */
+	rc_app_slice id;
 	size_t topics_len;                      /* 1..RC_APP_TOPICS_MAX */
 	rc_app_slice topics[RC_APP_TOPICS_MAX]; /* into the parsed text, in order, duplicates kept */
 	const char *reason;                     /* after an error: static, for the notice message */
@@ -198,9 +209,10 @@ typedef struct rc_app_cmd {
 	(sizeof("{\"op\":\"unsubscribe\",\"topics\":[") - 1 + \
 	 RC_APP_TOPICS_MAX * (RC_APP_TOPIC_MAX + 3) - 1 + 2)
 
-/* Parse one command, the whole payload p[0..n) of a TEXT message: one JSON object with exactly the
- * keys "op" (a string, "subscribe" or "unsubscribe") and "topics" (an array of 1..RC_APP_TOPICS_MAX
- * topic-name strings), in any order, JSON whitespace anywhere between tokens. Returns RC_APP_OK and
+/* Parse one command, the whole payload p[0..n) of a TEXT message: one JSON object with the keys
+ * "op" (a string, "subscribe" or "unsubscribe") and "topics" (an array of 1..RC_APP_TOPICS_MAX
+ * topic-name strings), and optionally "id" (rc_json_id), in any order, JSON whitespace anywhere
+ * between tokens. Returns RC_APP_OK and
  * fills *out, or the error code to answer with (BAD_JSON, BAD_COMMAND, BAD_TOPIC,
  * TOO_MANY_TOPICS; see the top of this file) with out->reason set. An input longer than
  * RC_APP_JSON_LEN_MAX is BAD_COMMAND. */
@@ -298,6 +310,13 @@ enum rc_app_notice_type {
 size_t rc_app_notice_subscribed(uint8_t *out, size_t cap, const rc_app_slice *topics, size_t n);
 size_t rc_app_notice_unsubscribed(uint8_t *out, size_t cap, const rc_app_slice *topics, size_t n);
 
+/* Add a request id to a notice of len bytes in out[0..cap) (written by one of the encoders here):
+ * `,"id":RAW` before its closing brace, RAW as the command sent it (rc_app_cmd.id). Returns the new
+ * length, or 0 if it does not fit; id.len 0 returns len unchanged. RC_APP_ID_NOTICE_EXTRA more bytes
+ * always fit it. */
+#define RC_APP_ID_NOTICE_EXTRA (sizeof(",\"id\":") - 1 + RC_APP_ID_RAW_MAX)
+size_t rc_app_notice_add_id(uint8_t *out, size_t len, size_t cap, rc_app_slice id);
+
 /* count >= 1: the messages dropped for this client on `topic` since the last missed notice. */
 size_t rc_app_notice_missed(uint8_t *out, size_t cap, const uint8_t *topic, size_t topic_len,
                             uint64_t count);
@@ -317,11 +336,13 @@ typedef struct rc_app_notice {
 	enum rc_app_error code;                 /* error */
 	/* error: the JSON string's content, still escaped (rc_app_notice_message unescapes it) */
 	rc_app_slice message;
+	rc_app_slice id;    /* subscribed, unsubscribed, error: the request id as sent, or len 0 */
 	const char *reason; /* after a parse error: static */
 } rc_app_notice;
 
 /* For clients: parse one notice, the whole payload p[0..n) of a TEXT message. Strict like
- * rc_app_cmd_parse: keys in any order, whitespace between tokens, each type with exactly its keys,
+ * rc_app_cmd_parse: keys in any order, whitespace between tokens, each type with exactly its keys
+ * (subscribed, unsubscribed and error may also have an "id", read as rc_app_cmd_parse does),
  * count a decimal integer 1..2^64-1 without sign, fraction or exponent, code one of the names of
  * rc_app_error_name (not "ok"), message a JSON string (escapes \" \\ \/ \b \f \n \r \t and \uXXXX
  * outside the surrogates; at most 6 * RC_APP_MESSAGE_MAX bytes as sent). Returns RC_APP_OK and

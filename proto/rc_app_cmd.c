@@ -9,15 +9,21 @@
 
 enum {
 	CMD_KEY_OP,
-	CMD_KEY_TOPICS
+	CMD_KEY_TOPICS,
+	CMD_KEY_ID,
+	CMD_KEYS
 };
-static const char *const cmd_keys[] = { [CMD_KEY_OP] = "op", [CMD_KEY_TOPICS] = "topics" };
+static const char *const cmd_keys[CMD_KEYS] = {
+	[CMD_KEY_OP] = "op", [CMD_KEY_TOPICS] = "topics", [CMD_KEY_ID] = "id"
+};
 
 static bool cmd_member(rc_json *c, unsigned key, void *ctx)
 {
 	rc_app_cmd *cmd = ctx;
 	if (key == CMD_KEY_TOPICS)
 		return rc_json_topics(c, cmd->topics, &cmd->topics_len);
+	if (key == CMD_KEY_ID)
+		return rc_json_id(c, &cmd->id);
 	assert(key == CMD_KEY_OP);
 	rc_app_slice op;
 	if (!rc_json_word(c, 16, &op, "\"op\" must be a string", "unknown op"))
@@ -36,6 +42,7 @@ enum rc_app_error rc_app_cmd_parse(const uint8_t *p, size_t n, rc_app_cmd *out)
 	assert(p || n == 0);
 	assert(out);
 	out->op = 0;
+	out->id = (rc_app_slice){ 0 };
 	out->topics_len = 0;
 	out->reason = NULL;
 	if (n > RC_APP_JSON_LEN_MAX) {
@@ -44,7 +51,8 @@ enum rc_app_error rc_app_cmd_parse(const uint8_t *p, size_t n, rc_app_cmd *out)
 	}
 	rc_json c = rc_json_start(p, n);
 	uint32_t seen;
-	if (rc_json_object(&c, cmd_keys, 2, cmd_member, out, &seen, "a command is a JSON object")) {
+	if (rc_json_object(&c, cmd_keys, CMD_KEYS, cmd_member, out, &seen,
+	                   "a command is a JSON object")) {
 		if (!(seen & 1u << CMD_KEY_OP))
 			rc_json_fail(&c, RC_APP_ERR_BAD_COMMAND, "missing \"op\"");
 		else if (!(seen & 1u << CMD_KEY_TOPICS))

@@ -36,6 +36,21 @@ size_t rc_app_notice_unsubscribed(uint8_t *out, size_t cap, const rc_app_slice *
 	return topics_notice(out, cap, "{\"type\":\"unsubscribed\",\"topics\":", topics, n);
 }
 
+size_t rc_app_notice_add_id(uint8_t *out, size_t len, size_t cap, rc_app_slice id)
+{
+	if (id.len == 0)
+		return len;
+	assert(id.len <= RC_APP_ID_RAW_MAX && len >= 2 && out[len - 1] == '}');
+	static const char key[] = ",\"id\":";
+	size_t n = len - 1 + sizeof key - 1 + id.len + 1;
+	if (n > cap)
+		return 0;
+	memcpy(out + len - 1, key, sizeof key - 1);
+	memcpy(out + len - 1 + sizeof key - 1, id.ptr, id.len);
+	out[n - 1] = '}';
+	return n;
+}
+
 size_t rc_app_notice_missed(uint8_t *out, size_t cap, const uint8_t *topic, size_t topic_len,
                             uint64_t count)
 {
@@ -132,11 +147,12 @@ enum {
 	NT_COUNT,
 	NT_CODE,
 	NT_MESSAGE,
+	NT_ID,
 	NT_KEYS
 };
 static const char *const notice_keys[NT_KEYS] = {
-	[NT_TYPE] = "type",   [NT_TOPICS] = "topics", [NT_TOPIC] = "topic",
-	[NT_COUNT] = "count", [NT_CODE] = "code",     [NT_MESSAGE] = "message",
+	[NT_TYPE] = "type", [NT_TOPICS] = "topics",   [NT_TOPIC] = "topic", [NT_COUNT] = "count",
+	[NT_CODE] = "code", [NT_MESSAGE] = "message", [NT_ID] = "id",
 };
 
 /* The keys each type has, exactly. */
@@ -194,6 +210,8 @@ static bool notice_member(rc_json *c, unsigned key, void *ctx)
 		return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "unknown error code");
 	case NT_MESSAGE:
 		return rc_json_text(c, 6 * RC_APP_MESSAGE_MAX, &nt->message);
+	case NT_ID:
+		return rc_json_id(c, &nt->id);
 	}
 	assert(!"notice key out of range");
 	return false;
@@ -208,6 +226,7 @@ enum rc_app_error rc_app_notice_parse(const uint8_t *p, size_t n, rc_app_notice 
 	out->count = 0;
 	out->code = RC_APP_OK;
 	out->message = (rc_app_slice){ 0 };
+	out->id = (rc_app_slice){ 0 };
 	out->reason = NULL;
 	if (n > RC_APP_JSON_LEN_MAX) {
 		out->reason = "notice longer than 16384 bytes";
@@ -218,11 +237,13 @@ enum rc_app_error rc_app_notice_parse(const uint8_t *p, size_t n, rc_app_notice 
 	if (rc_json_object(&c, notice_keys, NT_KEYS, notice_member, out, &seen,
 	                   "a notice is a JSON object")) {
 		uint32_t need = notice_required(out->type);
+		/* an answer to a command may carry its id; a missed notice answers none */
+		uint32_t may = out->type == RC_APP_NOTICE_MISSED ? need : need | 1u << NT_ID;
 		if (!(seen & 1u << NT_TYPE))
 			rc_json_fail(&c, RC_APP_ERR_BAD_COMMAND, "missing \"type\"");
-		else if (seen & ~need)
+		else if (seen & ~may)
 			rc_json_fail(&c, RC_APP_ERR_BAD_COMMAND, "a key this type of notice does not have");
-		else if (seen != need)
+		else if ((seen & need) != need)
 			rc_json_fail(&c, RC_APP_ERR_BAD_COMMAND, "a key this type of notice needs is missing");
 		else
 			rc_json_end(&c);

@@ -175,6 +175,43 @@ bool rc_json_uint(rc_json *c, uint64_t *out)
 	return true;
 }
 
+bool rc_json_id(rc_json *c, rc_app_slice *raw)
+{
+	static const char *const why = "\"id\" must be an integer from 0 to 2^53-1 or a string of 1 "
+	                               "to 64 printable ASCII characters without '\"' or '\\'";
+	const uint8_t *s = c->p;
+	if (rc_json_peek(c, '"')) {
+		c->p++;
+		while (c->p < c->end && *c->p != '"') {
+			if (*c->p < 0x20 || *c->p > 0x7e || *c->p == '\\' || c->p - s > RC_APP_ID_STR_MAX)
+				return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, why);
+			c->p++;
+		}
+		if (c->p == c->end)
+			return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "unterminated string");
+		if (c->p - s == 1)
+			return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, why);
+		c->p++;
+		*raw = (rc_app_slice){ s, (size_t)(c->p - s) };
+		return true;
+	}
+	if (c->p == c->end || *c->p < '0' || *c->p > '9')
+		return wrong_type(c, why);
+	uint64_t v = 0;
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+		v = v * 10 + (uint64_t)(*c->p - '0');
+		c->p++;
+		if (v > RC_APP_ID_INT_MAX)
+			return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, why);
+	}
+	if (*s == '0' && c->p - s > 1)
+		return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "number with a leading zero");
+	if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))
+		return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, why);
+	*raw = (rc_app_slice){ s, (size_t)(c->p - s) };
+	return true;
+}
+
 /* The code point of the four hex digits at p (the caller checked there are four), or -1. */
 long rc_json_hex4(const uint8_t *p)
 {

@@ -145,6 +145,11 @@ bool rc_json_uint(rc_json *c, uint64_t *out);
  * that rc_app_notice_message can unescape without checking), \u escapes of surrogates refused. */
 bool rc_json_text(rc_json *c, size_t max, rc_app_slice *out);
 
+/* A request id (rc_app.h): an integer 0..RC_APP_ID_INT_MAX, or a string of 1..RC_APP_ID_STR_MAX
+ * bytes of printable ASCII without '"' or '\'. *raw is the value as sent (a string with its
+ * quotes), to be echoed verbatim. */
+bool rc_json_id(rc_json *c, rc_app_slice *raw);
+
 /* The code point of the four hex digits at p (the caller checked there are four), or -1. */
 long rc_json_hex4(const uint8_t *p);
 

@@ -130,6 +130,16 @@ static void fuzz_cmd(const uint8_t *d, size_t n)
 	}
 	CHECK(c.op == RC_APP_OP_SUBSCRIBE || c.op == RC_APP_OP_UNSUBSCRIBE);
 	CHECK(c.topics_len >= 1 && c.topics_len <= RC_APP_TOPICS_MAX);
+	CHECK(within(c.id, d, n) && c.id.len <= RC_APP_ID_RAW_MAX);
+	if (c.id.len > 0) { /* echoed in a notice, it reads back the same */
+		static uint8_t note[RC_APP_NOTICE_MAX + RC_APP_ID_NOTICE_EXTRA];
+		size_t k = rc_app_notice_subscribed(note, sizeof note, c.topics, c.topics_len);
+		k = rc_app_notice_add_id(note, k, sizeof note, c.id);
+		CHECK(k > 0);
+		static rc_app_notice nt;
+		CHECK(rc_app_notice_parse(note, k, &nt) == RC_APP_OK);
+		CHECK(same(nt.id, c.id));
+	}
 	for (size_t i = 0; i < c.topics_len; i++) {
 		CHECK(within(c.topics[i], d, n));
 		CHECK(rc_app_topic_valid(c.topics[i].ptr, c.topics[i].len));
@@ -219,6 +229,8 @@ static bool notice_same(const rc_app_notice *a, const rc_app_notice *b)
 	for (size_t i = 0; i < a->topics_len; i++)
 		if (!same(a->topics[i], b->topics[i]))
 			return false;
+	if (!same(a->id, b->id))
+		return false;
 	if (a->type == RC_APP_NOTICE_MISSED)
 		return a->count == b->count;
 	if (a->type == RC_APP_NOTICE_ERROR)
@@ -233,6 +245,8 @@ static void notice_check(const rc_app_notice *nt, const uint8_t *d, size_t n)
 		CHECK(rc_app_topic_valid(nt->topics[i].ptr, nt->topics[i].len));
 	}
 	CHECK(within(nt->message, d, n));
+	CHECK(within(nt->id, d, n) && nt->id.len <= RC_APP_ID_RAW_MAX);
+	CHECK(nt->id.len == 0 || nt->type != RC_APP_NOTICE_MISSED);
 	switch (nt->type) {
 	case RC_APP_NOTICE_SUBSCRIBED:
 	case RC_APP_NOTICE_UNSUBSCRIBED:
@@ -270,8 +284,10 @@ static size_t notice_encode(uint8_t *out, size_t cap, const rc_app_notice *nt, c
 /* Encode, parse back (from an exact-size copy) and compare with nt. */
 static void notice_round_trip(const rc_app_notice *nt, const char *msg, size_t msg_len)
 {
-	static uint8_t out[RC_APP_NOTICE_MAX];
+	static uint8_t out[RC_APP_NOTICE_MAX + RC_APP_ID_NOTICE_EXTRA];
 	size_t m = notice_encode(out, sizeof out, nt, msg, msg_len);
+	CHECK(m > 0);
+	m = rc_app_notice_add_id(out, m, sizeof out, nt->id);
 	CHECK(m > 0);
 	CHECK(rc_utf8_valid(out, m));
 	uint8_t *again = malloc(m);

@@ -186,12 +186,21 @@ def v1_envelope(ctx):
                 expect.append(v1_publish("py.c", b, text=False, seq=i + 1))
             await p1.send(v1_publish("py.c", b"", text=False))       # empty payload is allowed
             expect.append(v1_publish("py.c", b"", text=False, seq=101))
-            for i, e in enumerate(expect):
+            # in order per topic (the two topics may be numbered by different workers, so their
+            # streams may interleave otherwise)
+            want = {t: [e for e in expect if v1_parse(e)[0] == t] for t in ("py.b", "py.c")}
+            got = {"py.b": [], "py.c": []}
+            for i in range(len(expect)):
                 g = await recv(s1, "MESSAGE %d" % i)
                 check(isinstance(g, bytes), "MESSAGE %d: expected BINARY, got TEXT %r" % (i, g))
+                topic = v1_parse(g)[0]
+                check(topic in got, "MESSAGE %d: topic %r" % (i, topic))
+                k = len(got[topic])
+                e = want[topic][k]
                 if g != e:
-                    raise Fail("MESSAGE %d: expected %s, got %s (parsed: %r)"
-                               % (i, e.hex(), g.hex(), v1_parse(g)))
+                    raise Fail("%s MESSAGE %d: expected %s, got %s (parsed: %r)"
+                               % (topic, k, e.hex(), g.hex(), v1_parse(g)))
+                got[topic].append(g)
             # a plain publisher's messages reach v1 subscribers in the envelope, flag from opcode
             await p2.send("from-plain")
             await p2.send(b"\x01\x02")
@@ -199,17 +208,21 @@ def v1_envelope(ctx):
                       ("py.b", 101, True, b"from-plain"), "plain TEXT publish, as seen by v1")
             expect_eq(v1_parse(await recv(s1, "plain BINARY in envelope")),
                       ("py.b", 102, False, b"\x01\x02"), "plain BINARY publish, as seen by v1")
-            # a v1 connection's own publish takes a number but does not come back
+            # a v1 connection's own publish takes a number but does not come back: with another
+            # publisher's two, the three take 103..105 (in the order they reach the topic's
+            # owner), and s1 gets the two that are not its own
             await s1.send(v1_publish("py.b", b"mine", text=False))
-            # one connection's messages are handled in order: once this is answered, "mine" has
-            # taken its number (103) and "theirs" can only come after
             await s1.send(subscribe_cmd(["py.sync"]))
             expect_eq(await notice(s1, "answer to subscribe py.sync"),
                       {"type": "subscribed", "topics": ["py.sync"]}, "answer to subscribe")
             await p1.send(v1_publish("py.b", b"theirs", text=False))
-            expect_eq(v1_parse(await recv(s1, "message after our own")),
-                      ("py.b", 104, False, b"theirs"),
-                      "message after our own publish (103 was ours: a gap of exactly 1)")
+            await p1.send(v1_publish("py.b", b"after", text=False))
+            a = v1_parse(await recv(s1, "message after our own"))
+            b = v1_parse(await recv(s1, "the next one"))
+            expect_eq((a[3], b[3]), (b"theirs", b"after"), "the other publisher's two, in order")
+            check(a[1] < b[1] and {a[1], b[1]} < {103, 104, 105},
+                  "our own publish took one of 103..105 and did not come back: got %d and %d"
+                  % (a[1], b[1]))
             # refused commands that are notices only: the connection stays usable
             await s1.send(subscribe_cmd(["bad topic"]))
             n = await notice(s1, "answer to a bad topic")
@@ -228,7 +241,7 @@ def v1_envelope(ctx):
             await p1.send(v1_publish("py.c", b"gone"))
             await p1.send(v1_publish("py.b", b"still"))
             expect_eq(v1_parse(await recv(s1, "py.b after unsubscribing py.c")),
-                      ("py.b", 105, False, b"still"), "the next message (py.c is unsubscribed)")
+                      ("py.b", 106, False, b"still"), "the next message (py.c is unsubscribed)")
             await nothing(s1, "after the last message")
             await nothing(p1, "v1 publisher (never its own messages)")
 
@@ -237,34 +250,104 @@ def v1_envelope(ctx):
 
 @suite.case(timeout=60)
 def fatal_errors(ctx):
+    """What closes a connection: a plain client that sends data without publish= (4002), a v1
+    client that keeps sending what it cannot send (4002 at the 16th refusal in a row)."""
     srv = ctx.server()
 
-    async def one(query, send, code, notice_code, subprotocols=None):
-        async with connect(srv, query, subprotocols=subprotocols) as ws:
-            if subprotocols:
-                if "topics=" in query:
-                    await notice(ws, "subscribed notice")
+    async def plain(send):
+        async with connect(srv, "?topics=x") as ws:
             await ws.send(send)
-            got = await closed_with(ws, code, "after sending %r" % (send[:30],))
-            if notice_code:
-                check(got and isinstance(got[0], str) and
-                      json.loads(got[0]).get("code") == notice_code,
-                      "after sending %r: expected an error notice %s before the close, got %r"
-                      % (send[:30], notice_code, got))
-            else:
-                expect_eq(got, [], "messages before the close of a plain client (no notices)")
+            got = await closed_with(ws, 4002, "after sending %r" % (send[:30],))
+            expect_eq(got, [], "messages before the close of a plain client (no notices)")
+
+    async def abuse():
+        async with connect(srv, "", subprotocols=V1) as ws:
+            # 15 refused, then a valid command: the count starts again
+            for i in range(15):
+                await ws.send("{nope")
+                expect_eq((await notice(ws, "refusal %d" % i)).get("code"), "bad_json",
+                          "refusal %d" % i)
+            await ws.send(json.dumps({"op": "subscribe", "topics": ["ab.x"], "id": 1}))
+            expect_eq(await notice(ws, "the valid command"),
+                      {"type": "subscribed", "topics": ["ab.x"], "id": 1}, "the valid command")
+            for i in range(15):
+                await ws.send(b"\x07")
+                expect_eq((await notice(ws, "refusal %d" % i)).get("code"), "unknown_kind",
+                          "second run, refusal %d" % i)
+            await ws.send('{"id":"last","op":"subscribe","topics":["a b"]}')
+            got = await closed_with(ws, 4002, "the 16th refusal in a row")
+            check(len(got) == 1 and json.loads(got[0]).get("code") == "bad_topic" and
+                  json.loads(got[0]).get("id") == "last",
+                  "the 16th refusal: its error notice (with its id) before the close, got %r" % got)
 
     async def main():
-        await one("?topics=x", "hello", 4002, None)                     # plain, no publish=
-        await one("?topics=x", b"\x00", 4002, None)
-        await one("", "{nope", 4002, "bad_json", V1)
-        await one("", '{"op":"subscribe","topics":["a"],"x":1}', 4002, "bad_command", V1)
-        await one("", '{"op":"dance","topics":["a"]}', 4002, "bad_command", V1)
-        await one("", b"\x07abc", 4002, "unknown_kind", V1)
-        await one("", b"", 4002, "bad_publish", V1)
-        await one("", b"\x01\x02\x01a" + bytes(8), 4002, "bad_publish", V1)   # reserved flag
-        await one("", b"\x01\x01\x01a" + bytes(8) + b"\xff", 4002, "bad_publish", V1)
-        await one("?topics=y", "{}", 4002, "bad_command", V1)
+        await plain("hello")                     # plain, no publish=
+        await plain(b"\x00")
+        await abuse()
+
+    run(main())
+
+
+@suite.case(timeout=60)
+def refused_not_fatal(ctx):
+    """A command or PUBLISH that is refused gets an error notice (with the command's id when it
+    had one and the parser got to it) and the connection goes on: the next command works."""
+    srv = ctx.server()
+
+    async def one(query, send, notice_code, want_id=None):
+        async with connect(srv, query, subprotocols=V1) as ws:
+            if "topics=" in query:
+                await notice(ws, "subscribed notice")
+            await ws.send(send)
+            n = await notice(ws, "after sending %r" % (send[:30],))
+            expect_eq(n.get("type"), "error", "after sending %r: notice type" % (send[:30],))
+            expect_eq(n.get("code"), notice_code, "after sending %r: code" % (send[:30],))
+            expect_eq(n.get("id"), want_id, "after sending %r: the request id" % (send[:30],))
+            await ws.send(json.dumps({"op": "subscribe", "topics": ["still.open"], "id": "next"}))
+            expect_eq(await notice(ws, "the next command"),
+                      {"type": "subscribed", "topics": ["still.open"], "id": "next"},
+                      "after sending %r: the next command" % (send[:30],))
+
+    async def main():
+        await one("", "{nope", "bad_json")
+        await one("", '{"op":"subscribe","topics":["a"],"x":1}', "bad_command")
+        await one("", '{"id":5,"op":"subscribe","topics":["a"],"x":1}', "bad_command", 5)
+        await one("", '{"op":"dance","topics":["a"],"id":"d"}', "bad_command")  # op first: no id
+        await one("", '{"id":"d","op":"dance","topics":["a"]}', "bad_command", "d")
+        await one("", '{"id":"x","op":"subscribe","topics":["a b"]}', "bad_topic", "x")
+        await one("", '{"id":-1,"op":"subscribe","topics":["a"]}', "bad_command")
+        await one("", b"\x07abc", "unknown_kind")
+        await one("", b"", "bad_publish")
+        await one("", b"\x01\x02\x01a" + bytes(8), "bad_publish")   # reserved flag
+        await one("", b"\x01\x01\x01a" + bytes(8) + b"\xff", "bad_publish")
+        await one("?topics=y", "{}", "bad_command")
+
+    run(main())
+
+
+@suite.case(timeout=60)
+def request_ids(ctx):
+    """Every answer to a command carries the command's id, as sent: integers and strings."""
+    srv = ctx.server()
+
+    async def main():
+        async with connect(srv, "?topics=r.a", subprotocols=V1) as ws:
+            expect_eq(await notice(ws, "subscribed notice"),
+                      {"type": "subscribed", "topics": ["r.a"]}, "the URL's topics: no id")
+            await ws.send('{"op":"subscribe","topics":["r.b"],"id":9007199254740991}')
+            expect_eq(await notice(ws, "subscribe"),
+                      {"type": "subscribed", "topics": ["r.b"], "id": 9007199254740991},
+                      "an integer id")
+            await ws.send('{"id" : "r-2 {x}", "op":"unsubscribe","topics":["r.b","r.zz"]}')
+            expect_eq(await notice(ws, "not_subscribed"),
+                      {"type": "error", "code": "not_subscribed",
+                       "message": "not subscribed to r.zz", "id": "r-2 {x}"}, "error notice")
+            expect_eq(await notice(ws, "unsubscribed"),
+                      {"type": "unsubscribed", "topics": ["r.b"], "id": "r-2 {x}"},
+                      "a string id")
+            await ws.send(subscribe_cmd(["r.c"]))
+            expect_eq(await notice(ws, "no id"), {"type": "subscribed", "topics": ["r.c"]},
+                      "a command without an id: an answer without one")
 
     run(main())
 

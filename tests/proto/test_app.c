@@ -128,12 +128,12 @@ Test(app, error_names_and_close_codes)
 		uint16_t close;
 	} v[] = {
 		{ RC_APP_OK, "ok", 0 },
-		{ RC_APP_ERR_BAD_JSON, "bad_json", RC_CLOSE_BAD_COMMAND },
-		{ RC_APP_ERR_BAD_COMMAND, "bad_command", RC_CLOSE_BAD_COMMAND },
+		{ RC_APP_ERR_BAD_JSON, "bad_json", 0 },
+		{ RC_APP_ERR_BAD_COMMAND, "bad_command", 0 },
 		{ RC_APP_ERR_BAD_TOPIC, "bad_topic", 0 },
 		{ RC_APP_ERR_TOO_MANY_TOPICS, "too_many_topics", 0 },
-		{ RC_APP_ERR_UNKNOWN_KIND, "unknown_kind", RC_CLOSE_BAD_COMMAND },
-		{ RC_APP_ERR_BAD_PUBLISH, "bad_publish", RC_CLOSE_BAD_COMMAND },
+		{ RC_APP_ERR_UNKNOWN_KIND, "unknown_kind", 0 },
+		{ RC_APP_ERR_BAD_PUBLISH, "bad_publish", 0 },
 		{ RC_APP_ERR_UNAUTHORIZED, "unauthorized", RC_CLOSE_UNAUTHORIZED },
 		{ RC_APP_ERR_NOT_SUBSCRIBED, "not_subscribed", 0 },
 	};
@@ -566,6 +566,75 @@ Test(app, cmd_valid_variants)
 	sprintf(s, "{\"op\":\"subscribe\",\"topics\":[\"%s\"]}", repeat(0, 'Z', 128));
 	cr_assert_eq(cmd(s, &c), RC_APP_OK);
 	cr_assert_eq(c.topics[0].len, 128);
+	cr_assert_eq(c.id.len, 0, "no id");
+}
+
+/* A request id: kept as sent, for the answer to echo; read even when the command then fails. */
+Test(app, cmd_request_id)
+{
+	rc_app_cmd c;
+	cr_assert_eq(cmd("{\"op\":\"subscribe\",\"topics\":[\"a\"],\"id\":0}", &c), RC_APP_OK);
+	cr_assert(slice_is(c.id, "0"));
+	cr_assert_eq(cmd("{\"id\": 9007199254740991 ,\"op\":\"subscribe\",\"topics\":[\"a\"]}", &c),
+	             RC_APP_OK);
+	cr_assert(slice_is(c.id, "9007199254740991"));
+	cr_assert_eq(cmd("{\"id\":\"~ !#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}\",\"op\":\"unsubscribe\","
+	                 "\"topics\":[\"a\"]}",
+	                 &c),
+	             RC_APP_OK);
+	cr_assert(slice_is(c.id, "\"~ !#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}\""), "with its quotes");
+	char s[200];
+	sprintf(s, "{\"id\":\"%s\",\"op\":\"subscribe\",\"topics\":[\"a\"]}", repeat(0, 'i', 64));
+	cr_assert_eq(cmd(s, &c), RC_APP_OK);
+	cr_assert_eq(c.id.len, 66);
+	/* An error after the id: the id is known to answer with. Before it: not. */
+	cr_assert_eq(cmd("{\"id\":7,\"op\":\"nope\",\"topics\":[\"a\"]}", &c), RC_APP_ERR_BAD_COMMAND);
+	cr_assert(slice_is(c.id, "7"));
+	cr_assert_eq(cmd("{\"op\":\"subscribe\",\"topics\":[\"a b\"],\"id\":7}", &c),
+	             RC_APP_ERR_BAD_TOPIC);
+	cr_assert_eq(c.id.len, 0);
+}
+
+static void expect_out(const uint8_t *out, size_t n, const char *want);
+
+/* The id goes into a notice before its closing brace, verbatim; the notice parser reads it back. */
+Test(app, notice_request_id)
+{
+	uint8_t out[RC_APP_NOTICE_MAX + RC_APP_ID_NOTICE_EXTRA];
+	rc_app_slice t[1] = { { (const uint8_t *)"a", 1 } };
+	rc_app_slice id = { (const uint8_t *)"\"r1\"", 4 };
+	size_t n = rc_app_notice_subscribed(out, sizeof out, t, 1);
+	n = rc_app_notice_add_id(out, n, sizeof out, id);
+	expect_out(out, n, "{\"type\":\"subscribed\",\"topics\":[\"a\"],\"id\":\"r1\"}");
+	rc_app_notice nt;
+	cr_assert_eq(rc_app_notice_parse(out, n, &nt), RC_APP_OK);
+	cr_assert(slice_is(nt.id, "\"r1\""));
+	n = rc_app_notice_error(out, sizeof out, RC_APP_ERR_BAD_TOPIC, "x", 1);
+	size_t before = n;
+	cr_assert_eq(rc_app_notice_add_id(out, n, sizeof out, (rc_app_slice){ 0 }), before, "no id");
+	rc_app_slice num = { (const uint8_t *)"42", 2 };
+	n = rc_app_notice_add_id(out, n, sizeof out, num);
+	expect_out(out, n, "{\"type\":\"error\",\"code\":\"bad_topic\",\"message\":\"x\",\"id\":42}");
+	cr_assert_eq(rc_app_notice_parse(out, n, &nt), RC_APP_OK);
+	cr_assert(slice_is(nt.id, "42"));
+	n = rc_app_notice_error(out, sizeof out, RC_APP_ERR_BAD_TOPIC, "x", 1);
+	cr_assert_eq(rc_app_notice_add_id(out, n, n + 5, num), 0, "does not fit");
+	/* the biggest notice with the longest id fits the documented room */
+	rc_app_slice many[RC_APP_TOPICS_MAX];
+	for (size_t i = 0; i < RC_APP_TOPICS_MAX; i++)
+		many[i] = (rc_app_slice){ (const uint8_t *)repeat(1, 'T', RC_APP_TOPIC_MAX),
+			                      RC_APP_TOPIC_MAX };
+	char longid[RC_APP_ID_RAW_MAX + 1];
+	sprintf(longid, "\"%s\"", repeat(2, 'i', RC_APP_ID_STR_MAX));
+	n = rc_app_notice_unsubscribed(out, sizeof out, many, RC_APP_TOPICS_MAX);
+	n = rc_app_notice_add_id(out, n, sizeof out,
+	                         (rc_app_slice){ (const uint8_t *)longid, RC_APP_ID_RAW_MAX });
+	cr_assert_eq(n, sizeof out, "RC_APP_NOTICE_MAX + RC_APP_ID_NOTICE_EXTRA, exactly");
+	cr_assert_eq(rc_app_notice_parse(out, n, &nt), RC_APP_OK);
+	/* a missed notice answers no command: an id there is not a notice */
+	static const char missed[] = "{\"type\":\"missed\",\"topic\":\"a\",\"count\":1,\"id\":1}";
+	cr_assert_eq(rc_app_notice_parse((const uint8_t *)missed, sizeof missed - 1, &nt),
+	             RC_APP_ERR_BAD_COMMAND);
 }
 
 #define CMD_PREFIX "{\"op\":\"subscribe\",\"topics\":["
@@ -672,7 +741,27 @@ static const struct cmd_vec cmd_errors[] = {
 	{ "{\"op\":\"\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
 	{ "{\"op\":\"subscribesubscribesubscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
 	{ "{\"op\":\"subscribe\",\"topics\":[\"a\"],\"x\":1}", RC_APP_ERR_BAD_COMMAND },
-	{ "{\"id\":1,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":-1,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":1.5,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":1e3,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":9007199254740992,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":99999999999999999999999,\"op\":\"subscribe\",\"topics\":[\"a\"]}",
+	  RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":01,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_JSON },
+	{ "{\"id\":\"\",\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":\"a\\\"b\",\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":\"\xc3\xa9\",\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":\"a\tb\",\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":\"abc,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_JSON },
+	{ "{\"id\":null,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":true,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":[1],\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":{},\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":1,\"id\":2,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"ID\":1,\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
+	{ "{\"id\":\"12345678901234567890123456789012345678901234567890123456789012345\",\"op\":"
+	  "\"subscribe\",\"topics\":[\"a\"]}",
+	  RC_APP_ERR_BAD_COMMAND },
 	{ "{\"Op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
 	{ "{\"topicsandmore\":[\"a\"],\"op\":\"subscribe\"}", RC_APP_ERR_BAD_COMMAND },
 	{ "{\"op\":\"subscribe\",\"op\":\"subscribe\",\"topics\":[\"a\"]}", RC_APP_ERR_BAD_COMMAND },
@@ -733,6 +822,8 @@ Test(app, cmd_every_error)
 static const char *const cmd_valid[] = {
 	"{\"op\":\"subscribe\",\"topics\":[\"a\",\"b\"]}",
 	" {\"topics\" : [\"BTC-USD\" , \"x\"], \"op\": \"unsubscribe\" }\n\t",
+	"{\"id\":9007199254740991,\"op\":\"subscribe\",\"topics\":[\"a\"]}",
+	"{\"op\":\"subscribe\",\"id\" : \"req-7 {x}\",\"topics\":[\"a\"]}",
 };
 
 /* Every prefix of a valid command is an error, except those holding its closing brace (the rest
