@@ -12,6 +12,7 @@
 #include "rc_conn.h"
 #include "rc_gauges.h"
 #include "rc_log.h"
+#include "rc_page.h"
 #include "rc_ws.h"
 
 static enum rc_reject_reason reject_reason(int status)
@@ -268,6 +269,24 @@ static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool 
 		ws_feed(w, c, rest, rest_len, buf);
 }
 
+/* The page at / (rc_page.h): self-contained, so its policy allows nothing from elsewhere. */
+static void route_page(rc_worker *w, rc_conn *c)
+{
+	static_assert(RC_PAGE_MAX + 1024 <= RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX, "one chunk");
+	assert(rc_page_html_len <= RC_PAGE_MAX);
+	size_t cap = RC_CHUNK_BYTES - RC_CLOSE_FRAME_MAX;
+	char *resp = (char *)w->scratch;
+	static_assert(RC_CHUNK_BYTES <= RC_SCRATCH_BYTES, "the response fits the scratch");
+	size_t n = rc_http_response(resp, cap, 200, "text/html; charset=utf-8",
+	                            "Cache-Control: no-cache\r\n"
+	                            "Content-Security-Policy: default-src 'none'; script-src "
+	                            "'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+	                            "img-src 'self'\r\n"
+	                            "X-Content-Type-Options: nosniff\r\n",
+	                            rc_page_html, rc_page_html_len);
+	conn_respond(w, c, resp, n, RC_CLOSED_HTTP_DONE);
+}
+
 static void route(rc_worker *w, rc_conn *c, const rc_http_request *req, uint8_t *rest,
                   size_t rest_len, uint32_t buf)
 {
@@ -283,9 +302,11 @@ static void route(rc_worker *w, rc_conn *c, const rc_http_request *req, uint8_t 
 		                 : respond(w, c, 200, "text/plain", "ready\n", 6);
 	else if (path.len == 8 && memcmp(path.ptr, "/metrics", 8) == 0)
 		route_metrics(w, c);
+	else if (path.len == 1 && path.ptr[0] == '/')
+		route_page(w, c);
 	else
 		reject(w, c, 404, RC_REJECT_NOT_FOUND,
-		       "no such path: try /ws, /echo, /healthz, "
+		       "no such path: try /, /ws, /echo, /healthz, "
 		       "/readyz or /metrics");
 }
 

@@ -418,12 +418,15 @@ alive "$feed_pid" || { cat "$logs/feed.log" >&2; die "ringcast-feed stopped (its
 cat <<EOF
 
 ringcast is serving ws://127.0.0.1:$port/ws and wss://127.0.0.1:$tls_port/ws
-(routes on both: /ws /echo /healthz /readyz /metrics). The wss certificate is self-signed:
+(routes on both: / /ws /echo /healthz /readyz /metrics). The wss certificate is self-signed:
 $logs/tls/cert.pem (trust it to use wss://, e.g. curl --cacert $logs/tls/cert.pem
 https://127.0.0.1:$tls_port/healthz).
 
-  Watch it from a browser: open http://127.0.0.1:$port/healthz (from another machine, first
-  ssh -L $port:127.0.0.1:$port this-host), then paste into that tab's developer console:
+  Watch it in a browser: open http://127.0.0.1:$port/ (from another machine, first
+  ssh -L $port:127.0.0.1:$port this-host): the feed's quotes as a live ticker, with sequence
+  numbers, what each topic missed, and the latency from the feed's time stamp to your screen.
+
+  Or subscribe yourself: paste into that tab's developer console:
 
     new WebSocket("ws://127.0.0.1:$port/ws?topics=BTC-USD").onmessage = e => console.log(e.data)
 
