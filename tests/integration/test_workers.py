@@ -24,6 +24,8 @@ mailbox_loss_is_told     4 workers, 64-record mailboxes, a publisher flooding: h
                          between two MESSAGEs the gap equals the missed counts in between, and
                          received + missed == numbered (a publish lost on its way to the topic's
                          owner is never numbered).
+owner_holds_released     2 workers: the topic's owner keeps numbering while only the other worker
+                         subscribes, and releases its hold once nobody does (topics back to 0).
 sigterm_drains_every_worker 4 workers: SIGTERM closes every client on every worker with 1001, each
                          worker logs drained, exit 0.
 churn_every_worker       4 workers: 1,200 connect / subscribe / publish / close-or-reset cycles
@@ -424,6 +426,40 @@ def mailbox_loss_is_told(ctx):
                                                      reason="handoff_lost"), totals))
     if lost == 0:
         ctx.note("no mailbox overflowed in this run: only queue drops were accounted")
+
+
+@suite.case(timeout=90)
+def owner_holds_released(ctx):
+    """The owner of a topic holds it while another worker subscribes (its numbering goes on with
+    nobody subscribed on the owner): the numbers stay consecutive across a gap in the owner's own
+    subscribers, and once everyone has left the sweep releases the hold, so the server's topics
+    come back to 0 (a small --topics-max: the sweep covers it in one run)."""
+    W = 2
+    srv = start(ctx, W, "--topics-max", "1024")
+    topic = "w.hold"
+    by = spread(srv, W, 1, lambda: v1_sub(srv, topic), "v1 subscribers")
+    pub = publisher(srv)
+    frames = lambda k0, n: b"".join(encode_frame(OP_BINARY, v1_publish(topic, b"%04d" % k))
+                                    for k in range(k0, k0 + n))
+    pub.sock.sendall(frames(0, 10))
+    subs = [s for v in by.values() for s in v]
+    pump_until(subs, lambda: all(s.count >= 10 for s in subs), t(10), "the first 10 messages")
+    owner = srv.owner_of(topic)
+    other = 1 - owner
+    # the owner's own subscriber leaves: the other worker's keeps the numbering alive
+    by[owner][0].close()
+    wait_until(lambda: srv.metrics().get_("ringcast_subscriptions") == 1 or None, t(5),
+               "one subscription left (on worker %d)" % other)
+    pub.sock.sendall(frames(10, 10))
+    keep = by[other][0]
+    pump_until([keep], lambda: keep.count >= 20, t(10), "20 messages on worker %d" % other)
+    seqs = [e[1] for e in keep.events if e[0] == "msg"]
+    expect_eq(seqs, list(range(1, 21)), "numbers across the owner's empty spell")
+    keep.close()
+    pub.close()
+    wait_until(lambda: srv.metrics().get_("ringcast_topics") == 0 or None, t(5),
+               "topics back to 0: the owner's hold released by the sweep (topics now %r)"
+               % srv.metrics().get_("ringcast_topics"))
 
 
 @suite.case(timeout=90)
