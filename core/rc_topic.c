@@ -232,6 +232,7 @@ static rc_topic *topic_create(rc_topics *t, const uint8_t *name, size_t len, uin
 	tp->next_seq = 1; /* docs/protocol.md §6.5: the first message of a topic is number 1 */
 	tp->epoch = 0;    /* not numbered yet (rc_topic.h) */
 	tp->held = false;
+	tp->follows = false;
 	tp->subs_plain = 0;
 	tp->subs_v1 = 0;
 	tp->name_len = (uint8_t)len;
@@ -328,12 +329,20 @@ uint64_t rc_topic_next_seq(rc_topics *t, uint32_t id)
 	return tp->next_seq++;
 }
 
+void rc_topic_start(rc_topics *t, uint32_t id, uint64_t epoch)
+{
+	rc_topic *tp = live_topic(t, id);
+	assert(epoch != 0 && tp->epoch == 0 && !tp->follows);
+	tp->epoch = epoch;
+}
+
 void rc_topic_sync(rc_topics *t, uint32_t id, uint64_t epoch, uint64_t next_seq)
 {
 	rc_topic *tp = live_topic(t, id);
 	assert(epoch != 0 && next_seq >= 1);
 	tp->epoch = epoch;
 	tp->next_seq = next_seq;
+	tp->follows = true;
 }
 
 void rc_topic_hold(rc_topics *t, uint32_t id)
@@ -439,8 +448,14 @@ int rc_subscribe(rc_topics *t, rc_subscriber *sr, const uint8_t *name, size_t le
 	if (tp->subs != NULL)
 		tp->subs->topic_prev = s;
 	tp->subs = s;
-	if (tp->subs_v1 + tp->subs_plain == 0 && t->watch != NULL)
-		t->watch(t->watch_ctx, tp->hash, true);
+	if (tp->subs_v1 + tp->subs_plain == 0) {
+		/* A topic numbered elsewhere got nothing while it had no subscriber here: what it
+		 * remembers of the numbering is stale, and the next message starts it again. */
+		if (tp->follows)
+			tp->epoch = 0;
+		if (t->watch != NULL)
+			t->watch(t->watch_ctx, tp->hash, true);
+	}
 	if (sr->v1)
 		tp->subs_v1++;
 	else

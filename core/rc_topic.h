@@ -104,6 +104,7 @@ typedef struct rc_topic {
 	uint32_t next_free;  /* the free list's link while dead */
 	bool live;
 	bool held;        /* rc_topic_hold's pin is among pins */
+	bool follows;     /* numbered elsewhere (rc_topic_sync) */
 	uint8_t name_len; /* 1..RC_APP_TOPIC_MAX while live */
 	uint8_t name[RC_APP_TOPIC_MAX];
 } rc_topic;
@@ -189,8 +190,14 @@ void rc_topic_unpin(rc_topics *t, uint32_t id);
 /* The sequence number of a new message on a live topic; the next call returns one more. */
 uint64_t rc_topic_next_seq(rc_topics *t, uint32_t id);
 
+/* A topic numbered here (net/: this worker owns it) starts a numbering: `epoch` (not 0), from
+ * next_seq as it stands. Once only, on a topic that neither was numbered here nor follows. */
+void rc_topic_start(rc_topics *t, uint32_t id, uint64_t epoch);
+
 /* A topic numbered elsewhere (net/: by the worker that owns it): its numbering is `epoch` (not 0)
- * and its next message is number next_seq (>= 1). */
+ * and its next message is number next_seq (>= 1). From then on it `follows`: when it next gains a
+ * first subscriber after having none, its epoch goes back to 0 (what it saw meanwhile was not sent
+ * here, so the next message starts it again rather than showing a gap nobody here missed). */
 void rc_topic_sync(rc_topics *t, uint32_t id, uint64_t epoch, uint64_t next_seq);
 
 /* The hold: one pin that the owner of a topic keeps while other workers subscribe to it, so that

@@ -325,7 +325,7 @@ static uint64_t own_number(rc_worker *w, uint32_t tid, bool text, const rc_span 
 {
 	rc_topic *t = rc_topic_get(&w->topics, tid);
 	if (t->epoch == 0) {
-		rc_topic_sync(&w->topics, tid, new_epoch(w), t->next_seq);
+		rc_topic_start(&w->topics, tid, new_epoch(w));
 		if (rc_log_enabled(RC_LOG_DEBUG))
 			rc_log(RC_LOG_DEBUG, "topic_numbered", "topic=%.*s epoch=%016llx", (int)t->name_len,
 			       (const char *)t->name, (unsigned long long)t->epoch);

@@ -1252,3 +1252,36 @@ Test(topic, sync_and_hold)
 	VALID(&t);
 	rc_topics_fini(&t);
 }
+
+/* A topic that follows another index's numbering forgets it when it gains a first subscriber
+ * after having none; one numbered here never does. */
+Test(topic, follower_forgets_when_it_had_nobody)
+{
+	rc_topics t;
+	init(&t, 4, 4);
+	rc_subscriber a, b;
+	rc_subscriber_init(&a, true);
+	rc_subscriber_init(&b, false);
+	int f = rc_topic_pin(&t, S("f")); /* a plain publisher's pin keeps it alive throughout */
+	cr_assert_eq(rc_subscribe(&t, &a, S("f")), 0);
+	rc_topic_sync(&t, (uint32_t)f, 5, 11);
+	cr_assert_eq(rc_subscribe(&t, &b, S("f")), 0);
+	cr_assert_eq(rc_topic_get(&t, (uint32_t)f)->epoch, 5, "a second subscriber: still in step");
+	rc_unsubscribe_all(&t, &a);
+	rc_unsubscribe_all(&t, &b);
+	cr_assert_eq(rc_topic_get(&t, (uint32_t)f)->epoch, 5, "nobody now, nothing forgotten yet");
+	cr_assert_eq(rc_subscribe(&t, &a, S("f")), 0);
+	cr_assert_eq(rc_topic_get(&t, (uint32_t)f)->epoch, 0, "a first subscriber again: forgotten");
+	int o = rc_topic_pin(&t, S("o"));
+	rc_topic_start(&t, (uint32_t)o, 9);
+	cr_assert_eq(rc_subscribe(&t, &b, S("o")), 0);
+	rc_unsubscribe_all(&t, &b);
+	cr_assert_eq(rc_subscribe(&t, &b, S("o")), 0);
+	cr_assert_eq(rc_topic_get(&t, (uint32_t)o)->epoch, 9, "numbered here: kept");
+	rc_unsubscribe_all(&t, &a);
+	rc_unsubscribe_all(&t, &b);
+	rc_topic_unpin(&t, (uint32_t)f);
+	rc_topic_unpin(&t, (uint32_t)o);
+	VALID(&t);
+	rc_topics_fini(&t);
+}

@@ -26,6 +26,9 @@ mailbox_loss_is_told     4 workers, 64-record mailboxes, a publisher flooding: h
                          owner is never numbered).
 owner_holds_released     2 workers: the topic's owner keeps numbering while only the other worker
                          subscribes, and releases its hold once nobody does (topics back to 0).
+follower_starts_again    2 workers: a topic kept on a worker that does not own it, with nobody
+                         subscribed there for a while: its next subscriber gets the next number
+                         and no missed notice for what was published meanwhile.
 sigterm_drains_every_worker 4 workers: SIGTERM closes every client on every worker with 1001, each
                          worker logs drained, exit 0.
 churn_every_worker       4 workers: 1,200 connect / subscribe / publish / close-or-reset cycles
@@ -460,6 +463,41 @@ def owner_holds_released(ctx):
     wait_until(lambda: srv.metrics().get_("ringcast_topics") == 0 or None, t(5),
                "topics back to 0: the owner's hold released by the sweep (topics now %r)"
                % srv.metrics().get_("ringcast_topics"))
+
+
+@suite.case(timeout=90)
+def follower_starts_again(ctx):
+    """A topic kept alive on a worker that does not own it (a plain publisher's pin) sees nothing
+    while nobody there subscribes; its next subscriber must not be told it missed what was
+    published meanwhile: it starts with the next number, with no missed notice."""
+    W = 2
+    srv = start(ctx, W)
+    topic = "w.follow"
+    pins = spread(srv, W, 1, lambda: RawWS.connect(srv.port, "/ws?publish=" + topic),
+                  "plain publishers (pins)")
+    first = spread(srv, W, 1, lambda: v1_sub(srv, topic), "v1 subscribers")
+    pub = publisher(srv)
+    frames = lambda k0, n: b"".join(encode_frame(OP_BINARY, v1_publish(topic, b"%04d" % k))
+                                    for k in range(k0, k0 + n))
+    pub.sock.sendall(frames(0, 10))
+    subs = [s for v in first.values() for s in v]
+    pump_until(subs, lambda: all(s.count >= 10 for s in subs), t(10), "the first 10 messages")
+    other = 1 - srv.owner_of(topic)
+    for s in subs:
+        s.close()
+    wait_until(lambda: srv.metrics().get_("ringcast_subscriptions") == 0 or None, t(5),
+               "no subscription left")
+    pub.sock.sendall(frames(10, 10))                 # numbered 11..20, sent nowhere
+    later = spread(srv, W, 1, lambda: v1_sub(srv, topic), "later subscribers")
+    late = later[other][0]
+    pub.sock.sendall(frames(20, 1))
+    pump_until([late], lambda: late.count >= 1, t(10), "the next message on worker %d" % other)
+    pump([late], 0.3)                                # anything more would show up now
+    expect_eq(late.events, [("msg", 21, b"0020")],
+              "the later subscriber on worker %d (not the owner): the next message, no missed "
+              "notice for what it never subscribed to" % other)
+    for c in [pub] + [c for v in pins.values() for c in v] + [c for v in later.values() for c in v]:
+        c.close()
 
 
 @suite.case(timeout=90)
