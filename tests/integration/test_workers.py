@@ -135,19 +135,35 @@ def publisher(srv):
     return RawWS.connect(srv.port, "/ws", protocols=V1)
 
 
-def publish_lockstep(pubs, subs, topic, n, batch, payload_of, timeout_per_batch):
+def v1_frames(topic, k0, n):
+    """n PUBLISH frames on topic, payloads b"%04d" % k for k from k0."""
+    return b"".join(encode_frame(OP_BINARY, v1_publish(topic, b"%04d" % k))
+                    for k in range(k0, k0 + n))
+
+
+def publish_lockstep(pubs, subs, topic, n, batch, payload_of, timeout_per_batch,
+                     interleave=False):
     """Each publisher sends n messages, batch at a time round-robin; after each round wait until
-    every subscriber has all of them (so queues never overflow)."""
+    every subscriber has all of them (so queues never overflow). interleave: within a round, one
+    frame per publisher at a time, each its own send, so that the publishers' messages reach the
+    server mixed rather than a batch after a batch."""
     sent = 0
     per = [0] * len(pubs)
     while min(per) < n:
-        for i, p in enumerate(pubs):
-            k = min(batch, n - per[i])
-            frames = b"".join(encode_frame(OP_BINARY, v1_publish(topic, payload_of(i, per[i] + j)))
-                              for j in range(k))
-            p.sock.sendall(frames)
-            per[i] += k
-            sent += k
+        ks = [min(batch, n - per[i]) for i in range(len(pubs))]
+        frames = [[encode_frame(OP_BINARY, v1_publish(topic, payload_of(i, per[i] + j)))
+                   for j in range(ks[i])] for i in range(len(pubs))]
+        if interleave:
+            for j in range(max(ks)):
+                for i, p in enumerate(pubs):
+                    if j < ks[i]:
+                        p.sock.sendall(frames[i][j])
+        else:
+            for i, p in enumerate(pubs):
+                p.sock.sendall(b"".join(frames[i]))
+        for i in range(len(pubs)):
+            per[i] += ks[i]
+            sent += ks[i]
         want = sent
         pump_until(subs, lambda: all(s.count >= want for s in subs), t(timeout_per_batch),
                    "every subscriber has the %d messages sent so far (lowest %d)"
@@ -280,7 +296,7 @@ def publisher_on_every_worker(ctx):
         pubs = [pubs_by[w][0] for w in range(W)]
         M = scaled(3000, 500)
         payload = lambda i, k: b"p%d:%08d" % (i, k)
-        total = publish_lockstep(pubs, subs, topic, M, 100, payload, 30)
+        total = publish_lockstep(pubs, subs, topic, M, 100, payload, 30, interleave=True)
         expect_eq(total, W * M, "messages published")
         first = None
         for w, ss in subs_by.items():
@@ -442,9 +458,7 @@ def owner_holds_released(ctx):
     topic = "w.hold"
     by = spread(srv, W, 1, lambda: v1_sub(srv, topic), "v1 subscribers")
     pub = publisher(srv)
-    frames = lambda k0, n: b"".join(encode_frame(OP_BINARY, v1_publish(topic, b"%04d" % k))
-                                    for k in range(k0, k0 + n))
-    pub.sock.sendall(frames(0, 10))
+    pub.sock.sendall(v1_frames(topic, 0, 10))
     subs = [s for v in by.values() for s in v]
     pump_until(subs, lambda: all(s.count >= 10 for s in subs), t(10), "the first 10 messages")
     owner = srv.owner_of(topic)
@@ -453,7 +467,7 @@ def owner_holds_released(ctx):
     by[owner][0].close()
     wait_until(lambda: srv.metrics().get_("ringcast_subscriptions") == 1 or None, t(5),
                "one subscription left (on worker %d)" % other)
-    pub.sock.sendall(frames(10, 10))
+    pub.sock.sendall(v1_frames(topic, 10, 10))
     keep = by[other][0]
     pump_until([keep], lambda: keep.count >= 20, t(10), "20 messages on worker %d" % other)
     seqs = [e[1] for e in keep.events if e[0] == "msg"]
@@ -477,9 +491,7 @@ def follower_starts_again(ctx):
                   "plain publishers (pins)")
     first = spread(srv, W, 1, lambda: v1_sub(srv, topic), "v1 subscribers")
     pub = publisher(srv)
-    frames = lambda k0, n: b"".join(encode_frame(OP_BINARY, v1_publish(topic, b"%04d" % k))
-                                    for k in range(k0, k0 + n))
-    pub.sock.sendall(frames(0, 10))
+    pub.sock.sendall(v1_frames(topic, 0, 10))
     subs = [s for v in first.values() for s in v]
     pump_until(subs, lambda: all(s.count >= 10 for s in subs), t(10), "the first 10 messages")
     other = 1 - srv.owner_of(topic)
@@ -487,10 +499,10 @@ def follower_starts_again(ctx):
         s.close()
     wait_until(lambda: srv.metrics().get_("ringcast_subscriptions") == 0 or None, t(5),
                "no subscription left")
-    pub.sock.sendall(frames(10, 10))                 # numbered 11..20, sent nowhere
+    pub.sock.sendall(v1_frames(topic, 10, 10))                 # numbered 11..20, sent nowhere
     later = spread(srv, W, 1, lambda: v1_sub(srv, topic), "later subscribers")
     late = later[other][0]
-    pub.sock.sendall(frames(20, 1))
+    pub.sock.sendall(v1_frames(topic, 20, 1))
     pump_until([late], lambda: late.count >= 1, t(10), "the next message on worker %d" % other)
     pump([late], 0.3)                                # anything more would show up now
     expect_eq(late.events, [("msg", 21, b"0020")],
