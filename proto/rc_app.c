@@ -118,7 +118,7 @@ enum rc_app_error rc_app_pub_parse_head(uint8_t *p, size_t have, size_t n, rc_ap
 		return pub_fail(out, RC_APP_ERR_BAD_PUBLISH, "publish shorter than its header");
 	uint8_t flags = p[1];
 	size_t topic_len = p[2];
-	if (flags & ~RC_APP_FLAG_TEXT)
+	if (flags & ~(RC_APP_FLAG_TEXT | RC_APP_FLAG_RETAINED))
 		return pub_fail(out, RC_APP_ERR_BAD_PUBLISH, "reserved flag bits set");
 	if (topic_len == 0 || topic_len > RC_APP_TOPIC_MAX)
 		return pub_fail(out, RC_APP_ERR_BAD_PUBLISH, "topic length not 1..128");
@@ -140,7 +140,8 @@ size_t rc_app_pub_encode_header(uint8_t *out, uint8_t flags, const uint8_t *topi
                                 uint64_t seq)
 {
 	assert(out);
-	if ((flags & ~RC_APP_FLAG_TEXT) || !rc_app_topic_valid(topic, topic_len))
+	if ((flags & ~(RC_APP_FLAG_TEXT | RC_APP_FLAG_RETAINED)) ||
+	    !rc_app_topic_valid(topic, topic_len))
 		return 0;
 	out[0] = RC_APP_KIND_PUBLISH;
 	out[1] = flags;

@@ -60,6 +60,9 @@
  * (RC_APP_CMD_MAX, RC_APP_NOTICE_MAX); the rest is room for whitespace */
 #define RC_APP_JSON_LEN_MAX 16384
 
+/* longest conflation interval a client may ask for ("interval_ms" of a subscribe, interval_ms=) */
+#define RC_APP_INTERVAL_MAX_MS 60000u
+
 /* A run of bytes inside someone else's buffer. Not NUL-terminated. */
 typedef struct rc_app_slice {
 	const uint8_t *ptr;
@@ -124,6 +127,8 @@ enum rc_app_query_error {
 	RC_APP_QUERY_TOKEN_CONFLICT, /* token= and Authorization: Bearer both present and different */
 	RC_APP_QUERY_PUBLISH_V1,     /* publish= on a connection that negotiated ringcast.v1 */
 	RC_APP_QUERY_TOO_LONG,       /* the caller's storage cannot hold the decoded values */
+	RC_APP_QUERY_BAD_SNAPSHOT,   /* snapshot= other than 0 or 1, or twice */
+	RC_APP_QUERY_BAD_INTERVAL, /* interval_ms= not an integer 0..RC_APP_INTERVAL_MAX_MS, or twice */
 };
 
 /* A static one-line reason for the 400 response body; never NULL ("ok" for RC_APP_QUERY_OK,
@@ -142,6 +147,9 @@ typedef struct rc_app_connect {
 	uint8_t *store; /* the caller's storage for decoded values */
 	size_t store_len;
 	size_t store_cap;
+	bool snapshot;        /* snapshot=1: each topic's latest retained message first */
+	uint32_t interval_ms; /* interval_ms=N: at most one message per topic every N ms (0: all) */
+	bool seen_snapshot, seen_interval;
 } rc_app_connect;
 
 /* Start an empty rc_app_connect. topics has room for topics_cap slices (the server passes
@@ -194,14 +202,30 @@ enum rc_app_op {
 #define RC_APP_ID_STR_MAX 64                  /* bytes of a string id, without the quotes */
 #define RC_APP_ID_RAW_MAX (RC_APP_ID_STR_MAX + 2)
 
+/* A place in a topic's numbering: the epoch (which numbering, docs/protocol.md 6.5) and a sequence
+ * number in it. On the wire an epoch is a string of RC_APP_EPOCH_HEX lowercase hex digits. */
+typedef struct rc_app_pos {
+	uint64_t epoch;
+	uint64_t seq;
+} rc_app_pos;
+#define RC_APP_EPOCH_HEX 16
+
 typedef struct rc_app_cmd {
 	enum rc_app_op op;
 	/* the "id" as sent (a string with its quotes), or len 0 if the command has none; set as soon as
 	 * it is read, so an error later in the command can still be answered with it */
 	rc_app_slice id;
-	size_t topics_len;                      /* 1..RC_APP_TOPICS_MAX */
-	rc_app_slice topics[RC_APP_TOPICS_MAX]; /* into the parsed text, in order, duplicates kept */
-	const char *reason;                     /* after an error: static, for the notice message */
+	/* 1..RC_APP_TOPICS_MAX: the "topics" in order, then the topics of "resume" in order (their
+	 * positions in resume[]); duplicates kept */
+	size_t topics_len;
+	rc_app_slice topics[RC_APP_TOPICS_MAX]; /* into the parsed text */
+	/* subscribe only: topics[resume_from..topics_len) came with a position, resume[i] being that
+	 * of topics[i] (resume_from == topics_len: none did) */
+	size_t resume_from;
+	rc_app_pos resume[RC_APP_TOPICS_MAX];
+	bool snapshot;        /* subscribe: "snapshot":true */
+	uint32_t interval_ms; /* subscribe: "interval_ms", 0 if absent (every message) */
+	const char *reason;   /* after an error: static, for the notice message */
 } rc_app_cmd;
 
 /* The longest command rc_app_cmd_encode writes: unsubscribe, 64 topics of 128 bytes. */
@@ -212,7 +236,10 @@ typedef struct rc_app_cmd {
 /* Parse one command, the whole payload p[0..n) of a TEXT message: one JSON object with the keys
  * "op" (a string, "subscribe" or "unsubscribe") and "topics" (an array of 1..RC_APP_TOPICS_MAX
  * topic-name strings), and optionally "id" (rc_json_id), in any order, JSON whitespace anywhere
- * between tokens. Returns RC_APP_OK and
+ * between tokens. A subscribe may also have "snapshot" (true or false), "interval_ms" (an integer
+ * 0..RC_APP_INTERVAL_MAX_MS) and "resume" (an array of {"topic":T,"epoch":E,"seq":N} objects, N
+ * 0..2^64-1), and then "topics" may be absent; the two lists together hold 1..RC_APP_TOPICS_MAX
+ * topics (TOO_MANY_TOPICS beyond). Returns RC_APP_OK and
  * fills *out, or the error code to answer with (BAD_JSON, BAD_COMMAND, BAD_TOPIC,
  * TOO_MANY_TOPICS; see the top of this file) with out->reason set. An input longer than
  * RC_APP_JSON_LEN_MAX is BAD_COMMAND. */
@@ -224,10 +251,22 @@ enum rc_app_error rc_app_cmd_parse(const uint8_t *p, size_t n, rc_app_cmd *out);
 size_t rc_app_cmd_encode(uint8_t *out, size_t cap, enum rc_app_op op, const rc_app_slice *topics,
                          size_t n);
 
+/* For clients: write any command as rc_app_cmd_parse reads it: op, the topics before resume_from as
+ * "topics" (left out if there are none), the others as "resume" with their positions, "snapshot"
+ * if set, "interval_ms" if not 0, and "id" (as raw JSON) if it has one. Returns the length, or 0
+ * if it does not fit or a field is outside the protocol. RC_APP_CMD_FULL_MAX bytes always fit. */
+#define RC_APP_CMD_FULL_MAX \
+	(RC_APP_CMD_MAX + \
+	 RC_APP_TOPICS_MAX * \
+	         (sizeof("{\"topic\":\"\",\"epoch\":\"\",\"seq\":},") + RC_APP_EPOCH_HEX + 20) + \
+	 128 + RC_APP_ID_RAW_MAX)
+size_t rc_app_cmd_write(uint8_t *out, size_t cap, const rc_app_cmd *cmd);
+
 /* ---- Binary PUBLISH (client -> server) and MESSAGE (server -> subscriber) ------------------ */
 /*
  *   offset 0     u8   kind: 0x01 (PUBLISH from a client, MESSAGE to a subscriber)
- *   offset 1     u8   flags: bit 0 = the payload is text (UTF-8); other bits 0
+ *   offset 1     u8   flags: bit 0 = the payload is text (UTF-8); bit 1 (MESSAGE only) = retained,
+ *                     sent from the topic's history (a snapshot or a replay); other bits 0
  *   offset 2     u8   L = topic length, 1..RC_APP_TOPIC_MAX
  *   offset 3     L    topic
  *   offset 3+L   u64  sequence number, big-endian (0 from a publisher; the server writes it)
@@ -236,7 +275,8 @@ size_t rc_app_cmd_encode(uint8_t *out, size_t cap, enum rc_app_op op, const rc_a
 #define RC_APP_KIND_PUBLISH 0x01
 #define RC_APP_KIND_MESSAGE 0x01
 #define RC_APP_FLAG_TEXT 0x01
-#define RC_APP_PUB_FIXED_LEN 11 /* kind, flags, L and the sequence number */
+#define RC_APP_FLAG_RETAINED 0x02 /* MESSAGE only: from history, not live */
+#define RC_APP_PUB_FIXED_LEN 11   /* kind, flags, L and the sequence number */
 #define RC_APP_PUB_HEADER_MAX (RC_APP_PUB_FIXED_LEN + RC_APP_TOPIC_MAX)
 
 typedef struct rc_app_pub {
@@ -253,7 +293,8 @@ typedef struct rc_app_pub {
  * as is). With RC_APP_FLAG_TEXT the payload must be valid UTF-8 (subscribers without the
  * subprotocol receive it as a TEXT message). Returns RC_APP_OK and fills *out, or:
  *   RC_APP_ERR_UNKNOWN_KIND  p[0] is not 0x01
- *   RC_APP_ERR_BAD_PUBLISH   n == 0; n < 11 + L; reserved flag bits; L == 0 or L > 128; a text
+ *   RC_APP_ERR_BAD_PUBLISH   n == 0; n < 11 + L; reserved flag bits (RC_APP_FLAG_RETAINED is not
+ *                            one: the server refuses it in a PUBLISH itself); L == 0 or L > 128; a text
  *                            payload that is not UTF-8
  *   RC_APP_ERR_BAD_TOPIC     the topic bytes are not a topic name
  * p is not const because out->seq_slot points into it; the parser writes nothing. */
@@ -290,6 +331,16 @@ enum rc_app_notice_type {
 	RC_APP_NOTICE_UNSUBSCRIBED = 2, /* {"type":"unsubscribed","topics":[...]} */
 	RC_APP_NOTICE_MISSED = 3,       /* {"type":"missed","topic":"a","count":17} */
 	RC_APP_NOTICE_ERROR = 4,        /* {"type":"error","code":"bad_topic","message":"..."} */
+	/* {"type":"reset","topic":"a","reason":"history","epoch":"...","first":N,"snapshot":false} */
+	RC_APP_NOTICE_RESET = 5,
+};
+
+/* Why a resume could not continue where the client was (the "reason" of a reset notice). */
+enum rc_app_reset_reason {
+	/* the topic's numbering is another one than the client's (the topic was recreated, the server
+	 * restarted), or the client's number is beyond the topic's last */
+	RC_APP_RESET_EPOCH = 1,
+	RC_APP_RESET_HISTORY = 2, /* the history no longer holds the message after the client's */
 };
 
 /* Worst-case lengths of what the encoders below write. */
@@ -302,13 +353,36 @@ enum rc_app_notice_type {
 #define RC_APP_NOTICE_ERROR_MAX \
 	(sizeof("{\"type\":\"error\",\"code\":\"too_many_topics") - 1 + sizeof("\",\"message\":\"") - \
 	 1 + 6 * RC_APP_MESSAGE_MAX + 2)
-/* The longest notice of any type (the topic lists). */
-#define RC_APP_NOTICE_MAX RC_APP_NOTICE_TOPICS_MAX
+/* A subscribed notice with a position per topic (rc_app_notice_subscribed_at). */
+#define RC_APP_NOTICE_POSITION_MAX \
+	(sizeof("{\"epoch\":\"\",\"seq\":},") - 1 + RC_APP_EPOCH_HEX + 20)
+#define RC_APP_NOTICE_SUBSCRIBED_AT_MAX \
+	(RC_APP_NOTICE_TOPICS_MAX - 2 + sizeof(",\"positions\":[]") - 1 + \
+	 RC_APP_TOPICS_MAX * RC_APP_NOTICE_POSITION_MAX - 1)
+#define RC_APP_NOTICE_RESET_MAX \
+	(sizeof("{\"type\":\"reset\",\"topic\":\"\",\"reason\":\"history\",\"epoch\":\"\",\"first\":," \
+	        "\"snapshot\":false}") - \
+	 1 + RC_APP_TOPIC_MAX + RC_APP_EPOCH_HEX + 20)
+/* The longest notice of any type (subscribed with positions). */
+#define RC_APP_NOTICE_MAX RC_APP_NOTICE_SUBSCRIBED_AT_MAX
 
 /* Each returns the length written into out[0..cap), or 0 if it does not fit or an argument is
  * outside the protocol. Topic lists: n is 1..RC_APP_TOPICS_MAX, every topic valid. */
 size_t rc_app_notice_subscribed(uint8_t *out, size_t cap, const rc_app_slice *topics, size_t n);
 size_t rc_app_notice_unsubscribed(uint8_t *out, size_t cap, const rc_app_slice *topics, size_t n);
+
+/* {"type":"subscribed","topics":[...],"positions":[{"epoch":E,"seq":N},...]}: pos[i] is where
+ * topics[i] stood when the subscription took effect (its epoch and the number of its last message
+ * then, 0 if none yet). */
+size_t rc_app_notice_subscribed_at(uint8_t *out, size_t cap, const rc_app_slice *topics,
+                                   const rc_app_pos *pos, size_t n);
+
+/* A resume of `topic` that could not continue where the client was: why, the topic's epoch, the
+ * first number the client will get on it (first), and whether that first message is a snapshot
+ * (the topic's latest retained message, RC_APP_FLAG_RETAINED) or a live one. */
+size_t rc_app_notice_reset(uint8_t *out, size_t cap, const uint8_t *topic, size_t topic_len,
+                           enum rc_app_reset_reason reason, uint64_t epoch, uint64_t first,
+                           bool snapshot);
 
 /* Add a request id to a notice of len bytes in out[0..cap) (written by one of the encoders here):
  * `,"id":RAW` before its closing brace, RAW as the command sent it (rc_app_cmd.id). Returns the new
@@ -336,13 +410,22 @@ typedef struct rc_app_notice {
 	enum rc_app_error code;                 /* error */
 	/* error: the JSON string's content, still escaped (rc_app_notice_message unescapes it) */
 	rc_app_slice message;
-	rc_app_slice id;    /* subscribed, unsubscribed, error: the request id as sent, or len 0 */
+	rc_app_slice id; /* subscribed, unsubscribed, error: the request id as sent, or len 0 */
+	/* subscribed: positions_len == topics_len and positions[i] that of topics[i], or 0 if the
+	 * notice has no "positions" */
+	size_t positions_len;
+	rc_app_pos positions[RC_APP_TOPICS_MAX];
+	/* reset: topics[0] is the topic */
+	enum rc_app_reset_reason reset;
+	uint64_t epoch, first;
+	bool snapshot;
 	const char *reason; /* after a parse error: static */
 } rc_app_notice;
 
 /* For clients: parse one notice, the whole payload p[0..n) of a TEXT message. Strict like
  * rc_app_cmd_parse: keys in any order, whitespace between tokens, each type with exactly its keys
- * (subscribed, unsubscribed and error may also have an "id", read as rc_app_cmd_parse does),
+ * (subscribed, unsubscribed and error may also have an "id", read as rc_app_cmd_parse does;
+ * subscribed may have "positions", as many as its topics),
  * count a decimal integer 1..2^64-1 without sign, fraction or exponent, code one of the names of
  * rc_app_error_name (not "ok"), message a JSON string (escapes \" \\ \/ \b \f \n \r \t and \uXXXX
  * outside the surrogates; at most 6 * RC_APP_MESSAGE_MAX bytes as sent). Returns RC_APP_OK and

@@ -36,6 +36,60 @@ size_t rc_app_notice_unsubscribed(uint8_t *out, size_t cap, const rc_app_slice *
 	return topics_notice(out, cap, "{\"type\":\"unsubscribed\",\"topics\":", topics, n);
 }
 
+size_t rc_app_notice_subscribed_at(uint8_t *out, size_t cap, const rc_app_slice *topics,
+                                   const rc_app_pos *pos, size_t n)
+{
+	size_t len = rc_app_notice_subscribed(out, cap, topics, n);
+	if (len == 0)
+		return 0;
+	assert(pos);
+	wr w = wr_make(out, cap);
+	w.len = len - 1; /* over the closing brace */
+	wr_put_s(&w, ",\"positions\":[");
+	for (size_t i = 0; i < n; i++) {
+		wr_put_s(&w, i ? ",{\"epoch\":" : "{\"epoch\":");
+		rc_app_put_epoch(&w, pos[i].epoch);
+		wr_put_s(&w, ",\"seq\":");
+		wr_put_u64(&w, pos[i].seq);
+		wr_put_c(&w, '}');
+	}
+	wr_put_s(&w, "]}");
+	assert(w.full || w.len <= RC_APP_NOTICE_SUBSCRIBED_AT_MAX);
+	return wr_done(&w);
+}
+
+static const char *reset_reason_name(enum rc_app_reset_reason r)
+{
+	switch (r) {
+	case RC_APP_RESET_EPOCH:
+		return "epoch";
+	case RC_APP_RESET_HISTORY:
+		return "history";
+	}
+	return NULL;
+}
+
+size_t rc_app_notice_reset(uint8_t *out, size_t cap, const uint8_t *topic, size_t topic_len,
+                           enum rc_app_reset_reason reason, uint64_t epoch, uint64_t first,
+                           bool snapshot)
+{
+	const char *why = reset_reason_name(reason);
+	if (why == NULL || first == 0 || !rc_app_topic_valid(topic, topic_len))
+		return 0;
+	wr w = wr_make(out, cap);
+	wr_put_s(&w, "{\"type\":\"reset\",\"topic\":\"");
+	wr_put(&w, topic, topic_len);
+	wr_put_s(&w, "\",\"reason\":\"");
+	wr_put_s(&w, why);
+	wr_put_s(&w, "\",\"epoch\":");
+	rc_app_put_epoch(&w, epoch);
+	wr_put_s(&w, ",\"first\":");
+	wr_put_u64(&w, first);
+	wr_put_s(&w, snapshot ? ",\"snapshot\":true}" : ",\"snapshot\":false}");
+	assert(w.full || w.len <= RC_APP_NOTICE_RESET_MAX);
+	return wr_done(&w);
+}
+
 size_t rc_app_notice_add_id(uint8_t *out, size_t len, size_t cap, rc_app_slice id)
 {
 	if (id.len == 0)
@@ -148,12 +202,61 @@ enum {
 	NT_CODE,
 	NT_MESSAGE,
 	NT_ID,
+	NT_POSITIONS,
+	NT_REASON,
+	NT_EPOCH,
+	NT_FIRST,
+	NT_SNAPSHOT,
 	NT_KEYS
 };
 static const char *const notice_keys[NT_KEYS] = {
-	[NT_TYPE] = "type", [NT_TOPICS] = "topics",   [NT_TOPIC] = "topic", [NT_COUNT] = "count",
-	[NT_CODE] = "code", [NT_MESSAGE] = "message", [NT_ID] = "id",
+	[NT_TYPE] = "type",   [NT_TOPICS] = "topics",       [NT_TOPIC] = "topic",
+	[NT_COUNT] = "count", [NT_CODE] = "code",           [NT_MESSAGE] = "message",
+	[NT_ID] = "id",       [NT_POSITIONS] = "positions", [NT_REASON] = "reason",
+	[NT_EPOCH] = "epoch", [NT_FIRST] = "first",         [NT_SNAPSHOT] = "snapshot",
 };
+
+enum {
+	POS_EPOCH,
+	POS_SEQ,
+	POS_KEYS
+};
+static const char *const pos_keys[POS_KEYS] = { [POS_EPOCH] = "epoch", [POS_SEQ] = "seq" };
+
+static bool pos_member(rc_json *c, unsigned key, void *ctx)
+{
+	rc_app_pos *pos = ctx;
+	if (key == POS_EPOCH)
+		return rc_json_epoch(c, &pos->epoch);
+	return rc_json_u64(c, 0, UINT64_MAX, &pos->seq, "\"seq\" must be an integer from 0 to 2^64-1");
+}
+
+/* One {"epoch":E,"seq":N} of "positions". */
+static bool position_item(rc_json *c, size_t i, void *ctx)
+{
+	rc_app_notice *nt = ctx;
+	uint32_t seen;
+	if (!rc_json_object(c, pos_keys, POS_KEYS, pos_member, &nt->positions[i], &seen,
+	                    "each position must be an object"))
+		return false;
+	if (seen != (1u << POS_KEYS) - 1)
+		return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "a position needs \"epoch\" and \"seq\"");
+	return true;
+}
+
+static bool reset_reason(rc_json *c, rc_app_notice *nt)
+{
+	rc_app_slice s;
+	if (!rc_json_word(c, 16, &s, "\"reason\" must be a string", "unknown reason"))
+		return false;
+	for (unsigned r = RC_APP_RESET_EPOCH; r <= RC_APP_RESET_HISTORY; r++) {
+		if (rc_app_slice_is(s, reset_reason_name((enum rc_app_reset_reason)r))) {
+			nt->reset = (enum rc_app_reset_reason)r;
+			return true;
+		}
+	}
+	return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "unknown reason");
+}
 
 /* The keys each type has, exactly. */
 static uint32_t notice_required(enum rc_app_notice_type t)
@@ -166,6 +269,9 @@ static uint32_t notice_required(enum rc_app_notice_type t)
 		return 1u << NT_TYPE | 1u << NT_TOPIC | 1u << NT_COUNT;
 	case RC_APP_NOTICE_ERROR:
 		return 1u << NT_TYPE | 1u << NT_CODE | 1u << NT_MESSAGE;
+	case RC_APP_NOTICE_RESET:
+		return 1u << NT_TYPE | 1u << NT_TOPIC | 1u << NT_REASON | 1u << NT_EPOCH | 1u << NT_FIRST |
+		       1u << NT_SNAPSHOT;
 	}
 	return 0;
 }
@@ -186,6 +292,8 @@ static bool notice_member(rc_json *c, unsigned key, void *ctx)
 			nt->type = RC_APP_NOTICE_MISSED;
 		else if (rc_app_slice_is(s, "error"))
 			nt->type = RC_APP_NOTICE_ERROR;
+		else if (rc_app_slice_is(s, "reset"))
+			nt->type = RC_APP_NOTICE_RESET;
 		else
 			return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "unknown type");
 		return true;
@@ -212,6 +320,18 @@ static bool notice_member(rc_json *c, unsigned key, void *ctx)
 		return rc_json_text(c, 6 * RC_APP_MESSAGE_MAX, &nt->message);
 	case NT_ID:
 		return rc_json_id(c, &nt->id);
+	case NT_POSITIONS:
+		return rc_json_array(c, RC_APP_TOPICS_MAX, position_item, nt, &nt->positions_len,
+		                     "\"positions\" must be an array of objects");
+	case NT_REASON:
+		return reset_reason(c, nt);
+	case NT_EPOCH:
+		return rc_json_epoch(c, &nt->epoch);
+	case NT_FIRST:
+		return rc_json_u64(c, 1, UINT64_MAX, &nt->first,
+		                   "\"first\" must be an integer from 1 to 2^64-1");
+	case NT_SNAPSHOT:
+		return rc_json_bool(c, &nt->snapshot, "\"snapshot\" must be true or false");
 	}
 	assert(!"notice key out of range");
 	return false;
@@ -227,6 +347,10 @@ enum rc_app_error rc_app_notice_parse(const uint8_t *p, size_t n, rc_app_notice 
 	out->code = RC_APP_OK;
 	out->message = (rc_app_slice){ 0 };
 	out->id = (rc_app_slice){ 0 };
+	out->positions_len = 0;
+	out->reset = 0;
+	out->epoch = out->first = 0;
+	out->snapshot = false;
 	out->reason = NULL;
 	if (n > RC_APP_JSON_LEN_MAX) {
 		out->reason = "notice longer than 16384 bytes";
@@ -237,14 +361,20 @@ enum rc_app_error rc_app_notice_parse(const uint8_t *p, size_t n, rc_app_notice 
 	if (rc_json_object(&c, notice_keys, NT_KEYS, notice_member, out, &seen,
 	                   "a notice is a JSON object")) {
 		uint32_t need = notice_required(out->type);
-		/* an answer to a command may carry its id; a missed notice answers none */
-		uint32_t may = out->type == RC_APP_NOTICE_MISSED ? need : need | 1u << NT_ID;
+		/* an answer to a command may carry its id; missed and reset notices answer none */
+		uint32_t may = out->type == RC_APP_NOTICE_MISSED || out->type == RC_APP_NOTICE_RESET
+		                       ? need
+		                       : need | 1u << NT_ID;
+		if (out->type == RC_APP_NOTICE_SUBSCRIBED)
+			may |= 1u << NT_POSITIONS;
 		if (!(seen & 1u << NT_TYPE))
 			rc_json_fail(&c, RC_APP_ERR_BAD_COMMAND, "missing \"type\"");
 		else if (seen & ~may)
 			rc_json_fail(&c, RC_APP_ERR_BAD_COMMAND, "a key this type of notice does not have");
 		else if ((seen & need) != need)
 			rc_json_fail(&c, RC_APP_ERR_BAD_COMMAND, "a key this type of notice needs is missing");
+		else if ((seen & 1u << NT_POSITIONS) && out->positions_len != out->topics_len)
+			rc_json_fail(&c, RC_APP_ERR_BAD_COMMAND, "not one position per topic");
 		else
 			rc_json_end(&c);
 	}
@@ -252,7 +382,7 @@ enum rc_app_error rc_app_notice_parse(const uint8_t *p, size_t n, rc_app_notice 
 		out->reason = c.why;
 		return c.err;
 	}
-	assert(out->type >= RC_APP_NOTICE_SUBSCRIBED && out->type <= RC_APP_NOTICE_ERROR);
+	assert(out->type >= RC_APP_NOTICE_SUBSCRIBED && out->type <= RC_APP_NOTICE_RESET);
 	return RC_APP_OK;
 }
 

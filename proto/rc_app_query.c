@@ -24,6 +24,8 @@ static const char *const query_reasons[] = {
 	[RC_APP_QUERY_PUBLISH_V1] = "publish= is not allowed with the ringcast.v1 subprotocol: send "
 	                            "binary PUBLISH frames",
 	[RC_APP_QUERY_TOO_LONG] = "query too long",
+	[RC_APP_QUERY_BAD_SNAPSHOT] = "bad snapshot=: 0 or 1, at most once",
+	[RC_APP_QUERY_BAD_INTERVAL] = "bad interval_ms=: an integer from 0 to 60000, at most once",
 };
 
 const char *rc_app_query_reason(enum rc_app_query_error e)
@@ -149,6 +151,24 @@ static enum rc_app_query_error query_topics(rc_app_connect *c, const uint8_t *v,
 	}
 }
 
+/* interval_ms=N: decimal digits as sent, 0..RC_APP_INTERVAL_MAX_MS, once. */
+static enum rc_app_query_error query_interval(rc_app_connect *c, const uint8_t *v, size_t n)
+{
+	if (c->seen_interval || n == 0 || n > 5)
+		return RC_APP_QUERY_BAD_INTERVAL;
+	uint32_t ms = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return RC_APP_QUERY_BAD_INTERVAL;
+		ms = ms * 10 + (uint32_t)(v[i] - '0');
+	}
+	if (ms > RC_APP_INTERVAL_MAX_MS)
+		return RC_APP_QUERY_BAD_INTERVAL;
+	c->seen_interval = true;
+	c->interval_ms = ms;
+	return RC_APP_QUERY_OK;
+}
+
 static enum rc_app_query_error query_pair(rc_app_connect *c, const uint8_t *p, size_t n)
 {
 	if (n == 0)
@@ -176,6 +196,16 @@ static enum rc_app_query_error query_pair(rc_app_connect *c, const uint8_t *p, s
 			return e;
 		return token_valid(c->token.ptr, c->token.len) ? RC_APP_QUERY_OK : RC_APP_QUERY_BAD_TOKEN;
 	}
+	if (key_is(p, key_len, "snapshot")) {
+		/* decoded "0" and "1" have no escape worth sending: compared as sent */
+		if (c->seen_snapshot || v_len != 1 || (v[0] != '0' && v[0] != '1'))
+			return RC_APP_QUERY_BAD_SNAPSHOT;
+		c->seen_snapshot = true;
+		c->snapshot = v[0] == '1';
+		return RC_APP_QUERY_OK;
+	}
+	if (key_is(p, key_len, "interval_ms"))
+		return query_interval(c, v, v_len);
 	return RC_APP_QUERY_OK; /* not ours: cache busters and the like */
 }
 
@@ -285,6 +315,19 @@ size_t rc_app_target_encode(uint8_t *out, size_t cap, const rc_app_connect *c)
 		wr_put_c(&w, (uint8_t)sep);
 		wr_put_s(&w, "publish=");
 		wr_put(&w, c->publish.ptr, c->publish.len);
+		sep = '&';
+	}
+	if (c->snapshot) {
+		wr_put_c(&w, (uint8_t)sep);
+		wr_put_s(&w, "snapshot=1");
+		sep = '&';
+	}
+	if (c->interval_ms > 0) {
+		if (c->interval_ms > RC_APP_INTERVAL_MAX_MS)
+			return 0;
+		wr_put_c(&w, (uint8_t)sep);
+		wr_put_s(&w, "interval_ms=");
+		wr_put_u64(&w, c->interval_ms);
 		sep = '&';
 	}
 	if (c->token.len) {

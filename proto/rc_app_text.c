@@ -146,33 +146,123 @@ bool rc_json_topics(rc_json *c, rc_app_slice *topics, size_t *count)
 	return true;
 }
 
-/* A decimal integer 1..UINT64_MAX (the count of a missed notice). JSON number syntax is followed
- * as far as telling BAD_JSON (a leading zero, a lone '-') from a number we refuse (BAD_COMMAND). */
-bool rc_json_uint(rc_json *c, uint64_t *out)
+/* A decimal integer min..max. JSON number syntax is followed as far as telling BAD_JSON (a leading
+ * zero, a lone '-') from a number we refuse (BAD_COMMAND, why). */
+bool rc_json_u64(rc_json *c, uint64_t min, uint64_t max, uint64_t *out, const char *why)
 {
-	static const char *const why = "\"count\" must be an integer from 1 to 2^64-1";
+	assert(min <= max);
 	if (rc_json_peek(c, '-'))
 		return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, why);
 	if (c->p == c->end || *c->p < '0' || *c->p > '9')
 		return wrong_type(c, why);
-	if (*c->p == '0') {
-		c->p++;
-		if (c->p < c->end && *c->p >= '0' && *c->p <= '9')
-			return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "number with a leading zero");
-		return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, why);
-	}
+	const uint8_t *s = c->p;
 	uint64_t v = 0;
+	bool over = false;
 	while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
 		unsigned d = (unsigned)(*c->p - '0');
 		if (v > (UINT64_MAX - d) / 10)
-			return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, why);
-		v = v * 10 + d;
+			over = true;
+		else
+			v = v * 10 + d;
 		c->p++;
 	}
-	if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))
+	if (*s == '0' && c->p - s > 1)
+		return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "number with a leading zero");
+	if (over || v < min || v > max ||
+	    (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E')))
 		return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, why);
 	*out = v;
 	return true;
+}
+
+bool rc_json_uint(rc_json *c, uint64_t *out)
+{
+	return rc_json_u64(c, 1, UINT64_MAX, out, "\"count\" must be an integer from 1 to 2^64-1");
+}
+
+bool rc_json_bool(rc_json *c, bool *out, const char *why)
+{
+	static const char t[] = "true", f[] = "false";
+	size_t left = (size_t)(c->end - c->p);
+	if (left >= 4 && memcmp(c->p, t, 4) == 0) {
+		c->p += 4;
+		*out = true;
+		return true;
+	}
+	if (left >= 5 && memcmp(c->p, f, 5) == 0) {
+		c->p += 5;
+		*out = false;
+		return true;
+	}
+	return wrong_type(c, why);
+}
+
+bool rc_json_epoch(rc_json *c, uint64_t *out)
+{
+	static const char *const why = "an epoch is a string of 16 lowercase hex digits";
+	if (!rc_json_peek(c, '"'))
+		return wrong_type(c, why);
+	if (c->end - c->p < RC_APP_EPOCH_HEX + 2)
+		return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "unterminated string");
+	uint64_t v = 0;
+	for (int i = 1; i <= RC_APP_EPOCH_HEX; i++) {
+		uint8_t b = c->p[i];
+		int h = (b >= 'A' && b <= 'F') ? -1 : rc_app_hex_value(b);
+		if (h < 0)
+			return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, why);
+		v = v << 4 | (uint64_t)h;
+	}
+	if (c->p[RC_APP_EPOCH_HEX + 1] != '"')
+		return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, why);
+	c->p += RC_APP_EPOCH_HEX + 2;
+	*out = v;
+	return true;
+}
+
+bool rc_json_array(rc_json *c, size_t max, rc_json_item_fn *item, void *ctx, size_t *count,
+                   const char *what)
+{
+	if (!rc_json_peek(c, '['))
+		return wrong_type(c, what);
+	c->p++;
+	rc_json_ws(c);
+	size_t n = 0;
+	if (rc_json_peek(c, ']')) {
+		c->p++;
+		*count = 0;
+		return true;
+	}
+	for (;;) {
+		if (n == max)
+			return rc_json_fail(c, RC_APP_ERR_TOO_MANY_TOPICS, "more than 64 topics");
+		if (!item(c, n, ctx))
+			return false;
+		n++;
+		rc_json_ws(c);
+		if (c->p == c->end)
+			return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "unexpected end of text");
+		if (*c->p == ']')
+			break;
+		if (*c->p != ',')
+			return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "expected ',' or ']' in the array");
+		c->p++;
+		rc_json_ws(c);
+		if (rc_json_peek(c, ']'))
+			return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "trailing comma in the array");
+	}
+	c->p++;
+	*count = n;
+	return true;
+}
+
+void rc_app_put_epoch(wr *w, uint64_t epoch)
+{
+	static const char hex[] = "0123456789abcdef";
+	char d[RC_APP_EPOCH_HEX + 2];
+	d[0] = d[RC_APP_EPOCH_HEX + 1] = '"';
+	for (int i = 0; i < RC_APP_EPOCH_HEX; i++)
+		d[1 + i] = hex[(epoch >> (60 - 4 * i)) & 15];
+	wr_put(w, d, sizeof d);
 }
 
 bool rc_json_id(rc_json *c, rc_app_slice *raw)
@@ -295,7 +385,7 @@ bool rc_json_object(rc_json *c, const char *const *keys, unsigned nkeys, rc_json
 			return rc_json_fail(c, RC_APP_ERR_BAD_JSON,
 			                    c->p == c->end ? "unexpected end of text"
 			                                   : "expected a key string");
-		if (!rc_json_word(c, 8, &k, "expected a key string", "unknown key"))
+		if (!rc_json_word(c, 16, &k, "expected a key string", "unknown key"))
 			return false;
 		unsigned i = 0;
 		while (i < nkeys && !rc_app_slice_is(k, keys[i]))

@@ -141,6 +141,24 @@ bool rc_json_topics(rc_json *c, rc_app_slice *topics, size_t *count);
 /* A decimal integer 1..UINT64_MAX (the count of a missed notice). */
 bool rc_json_uint(rc_json *c, uint64_t *out);
 
+/* A decimal integer min..max; BAD_COMMAND with `why` for any other number. */
+bool rc_json_u64(rc_json *c, uint64_t min, uint64_t max, uint64_t *out, const char *why);
+
+/* true or false; `why` if the value is of another type. */
+bool rc_json_bool(rc_json *c, bool *out, const char *why);
+
+/* An epoch: a string of exactly RC_APP_EPOCH_HEX lowercase hex digits. */
+bool rc_json_epoch(rc_json *c, uint64_t *out);
+
+/* [item, ...]: 0..max items, each read by item(c, index, ctx); the max+1-th is TOO_MANY_TOPICS (the
+ * arrays of the protocol are per topic). `what` is the error if the value is not an array. */
+typedef bool rc_json_item_fn(rc_json *c, size_t index, void *ctx);
+bool rc_json_array(rc_json *c, size_t max, rc_json_item_fn *item, void *ctx, size_t *count,
+                   const char *what);
+
+/* An epoch as a JSON string: RC_APP_EPOCH_HEX lowercase hex digits between quotes. */
+void rc_app_put_epoch(wr *w, uint64_t epoch);
+
 /* A general JSON string of at most max bytes as sent, still escaped; its escapes are checked (so
  * that rc_app_notice_message can unescape without checking), \u escapes of surrogates refused. */
 bool rc_json_text(rc_json *c, size_t max, rc_app_slice *out);

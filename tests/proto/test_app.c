@@ -626,7 +626,10 @@ Test(app, notice_request_id)
 			                      RC_APP_TOPIC_MAX };
 	char longid[RC_APP_ID_RAW_MAX + 1];
 	sprintf(longid, "\"%s\"", repeat(2, 'i', RC_APP_ID_STR_MAX));
-	n = rc_app_notice_unsubscribed(out, sizeof out, many, RC_APP_TOPICS_MAX);
+	rc_app_pos far[RC_APP_TOPICS_MAX];
+	for (size_t i = 0; i < RC_APP_TOPICS_MAX; i++)
+		far[i] = (rc_app_pos){ UINT64_MAX, UINT64_MAX };
+	n = rc_app_notice_subscribed_at(out, sizeof out, many, far, RC_APP_TOPICS_MAX);
 	n = rc_app_notice_add_id(out, n, sizeof out,
 	                         (rc_app_slice){ (const uint8_t *)longid, RC_APP_ID_RAW_MAX });
 	cr_assert_eq(n, sizeof out, "RC_APP_NOTICE_MAX + RC_APP_ID_NOTICE_EXTRA, exactly");
@@ -1008,7 +1011,8 @@ Test(app, pub_malformed)
 	for (int flags = 0; flags < 256; flags++) {
 		memcpy(f, doc_publish, sizeof doc_publish);
 		f[1] = (uint8_t)flags;
-		enum rc_app_error want = flags <= 1 ? RC_APP_OK : RC_APP_ERR_BAD_PUBLISH;
+		/* text and retained are the two flags */
+		enum rc_app_error want = flags <= 3 ? RC_APP_OK : RC_APP_ERR_BAD_PUBLISH;
 		cr_assert_eq(pub(f, sizeof doc_publish, &p, NULL), want, "flags %d", flags);
 		free_guards();
 	}
@@ -1087,7 +1091,8 @@ Test(app, pub_round_trip_and_seq)
 			free_guards();
 		}
 	}
-	cr_assert_eq(rc_app_pub_encode_header(f, 2, (const uint8_t *)"a", 1, 0), 0);
+	cr_assert_eq(rc_app_pub_encode_header(f, 4, (const uint8_t *)"a", 1, 0), 0);
+	cr_assert_eq(rc_app_pub_encode_header(f, RC_APP_FLAG_RETAINED, (const uint8_t *)"a", 1, 0), 12);
 	cr_assert_eq(rc_app_pub_encode_header(f, 0, (const uint8_t *)"a b", 3, 0), 0);
 	cr_assert_eq(rc_app_pub_encode_header(f, 0, (const uint8_t *)"", 0, 0), 0);
 	cr_assert_eq(rc_app_pub_encode_header(f, 0, (const uint8_t *)repeat(0, 'a', 129), 129, 0), 0);
@@ -1185,7 +1190,15 @@ Test(app, notice_worst_case_sizes)
 	memset(ctl, 0xff, sizeof ctl);
 	cr_assert_eq(rc_app_notice_error(out, sizeof out, RC_APP_ERR_TOO_MANY_TOPICS, ctl, sizeof ctl),
 	             RC_APP_NOTICE_ERROR_MAX);
-	cr_assert_eq(RC_APP_NOTICE_MAX, 8418); /* the figure in docs/protocol.md §9 */
+	rc_app_pos far[RC_APP_TOPICS_MAX];
+	for (size_t i = 0; i < RC_APP_TOPICS_MAX; i++)
+		far[i] = (rc_app_pos){ UINT64_MAX, UINT64_MAX };
+	cr_assert_eq(rc_app_notice_subscribed_at(out, sizeof out, many, far, RC_APP_TOPICS_MAX),
+	             RC_APP_NOTICE_MAX);
+	cr_assert_eq(rc_app_notice_reset(out, sizeof out, (const uint8_t *)repeat(0, 'q', 128), 128,
+	                                 RC_APP_RESET_HISTORY, UINT64_MAX, UINT64_MAX, false),
+	             RC_APP_NOTICE_RESET_MAX);
+	cr_assert_eq(RC_APP_NOTICE_MAX, 12014); /* the figure in docs/protocol.md §9 */
 	cr_assert_leq(RC_APP_NOTICE_ERROR_MAX, RC_APP_NOTICE_MAX);
 	cr_assert_leq(RC_APP_NOTICE_MISSED_MAX, RC_APP_NOTICE_MAX);
 	cr_assert_lt(RC_APP_NOTICE_MAX + 4096, RC_APP_JSON_LEN_MAX);
@@ -1451,4 +1464,245 @@ Test(app, pub_parse_head_reads_only_the_header)
 	cr_assert_str_eq(p.reason, "text payload is not valid UTF-8");
 	cr_assert_null(p.topic.ptr, "a refused publish leaves no slice behind");
 	free(small);
+}
+
+/* ---- Snapshot, resume, conflation, positions ------------------------------------------------ */
+
+Test(app, cmd_subscribe_options)
+{
+	rc_app_cmd c;
+	cr_assert_eq(
+	        cmd("{\"op\":\"subscribe\",\"topics\":[\"a\"],\"snapshot\":true,\"interval_ms\":250}",
+	            &c),
+	        RC_APP_OK);
+	cr_assert(c.snapshot);
+	cr_assert_eq(c.interval_ms, 250);
+	cr_assert_eq(c.resume_from, 1, "no resume: resume_from is topics_len");
+	/* resume before topics: the resumed topics still come after the others */
+	cr_assert_eq(
+	        cmd("{\"op\":\"subscribe\",\"resume\":[{\"seq\":0,\"topic\":\"r\",\"epoch\":"
+	            "\"00000000000000ff\"},{\"topic\":\"s\",\"epoch\":\"ffffffffffffffff\",\"seq\":"
+	            "18446744073709551615}],\"topics\":[\"a\",\"b\"],\"snapshot\":false}",
+	            &c),
+	        RC_APP_OK);
+	cr_assert_eq(c.topics_len, 4);
+	cr_assert_eq(c.resume_from, 2);
+	cr_assert(slice_is(c.topics[2], "r") && slice_is(c.topics[3], "s"));
+	cr_assert_eq(c.resume[2].epoch, 0xff);
+	cr_assert_eq(c.resume[2].seq, 0);
+	cr_assert_eq(c.resume[3].epoch, UINT64_MAX);
+	cr_assert_eq(c.resume[3].seq, UINT64_MAX);
+	cr_assert_not(c.snapshot);
+	/* resume alone */
+	cr_assert_eq(cmd("{\"op\":\"subscribe\",\"resume\":[{\"topic\":\"r\",\"epoch\":"
+	                 "\"0123456789abcdef\",\"seq\":5}]}",
+	                 &c),
+	             RC_APP_OK);
+	cr_assert_eq(c.topics_len, 1);
+	cr_assert_eq(c.resume_from, 0);
+	cr_assert_eq(c.resume[0].epoch, 0x0123456789abcdefull);
+}
+
+Test(app, cmd_subscribe_option_errors)
+{
+	rc_app_cmd c;
+	static const struct {
+		const char *s;
+		enum rc_app_error e;
+	} cases[] = {
+		{ "{\"op\":\"unsubscribe\",\"topics\":[\"a\"],\"snapshot\":true}", RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"unsubscribe\",\"topics\":[\"a\"],\"interval_ms\":1}", RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"topics\":[\"a\"],\"snapshot\":1}", RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"topics\":[\"a\"],\"snapshot\":x}", RC_APP_ERR_BAD_JSON },
+		{ "{\"op\":\"subscribe\",\"topics\":[\"a\"],\"interval_ms\":60001}",
+		  RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"topics\":[\"a\"],\"interval_ms\":-1}", RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"topics\":[\"a\"],\"interval_ms\":1.5}", RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"topics\":[\"a\"],\"interval_ms\":01}", RC_APP_ERR_BAD_JSON },
+		{ "{\"op\":\"subscribe\",\"resume\":[]}", RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\"}", RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"resume\":[{\"topic\":\"a\",\"seq\":1}]}",
+		  RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"resume\":[{\"topic\":\"a\",\"epoch\":\"0123456789ABCDEF\","
+		  "\"seq\":1}]}",
+		  RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"resume\":[{\"topic\":\"a\",\"epoch\":\"0123456789abcde\","
+		  "\"seq\":1}]}",
+		  RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"resume\":[{\"topic\":\"a\",\"epoch\":\"0123456789abcdef0\","
+		  "\"seq\":1}]}",
+		  RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"resume\":[{\"topic\":\"a b\",\"epoch\":\"0123456789abcdef\","
+		  "\"seq\":1}]}",
+		  RC_APP_ERR_BAD_TOPIC },
+		{ "{\"op\":\"subscribe\",\"resume\":[{\"topic\":\"a\",\"epoch\":\"0123456789abcdef\","
+		  "\"seq\":18446744073709551616}]}",
+		  RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"resume\":[{\"topic\":\"a\",\"epoch\":\"0123456789abcdef\","
+		  "\"seq\":1,\"x\":1}]}",
+		  RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"resume\":[[\"a\"]]}", RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"resume\":{}}", RC_APP_ERR_BAD_COMMAND },
+		{ "{\"op\":\"subscribe\",\"resume\":[{\"topic\":\"a\",\"epoch\":\"0123456789abcdef\","
+		  "\"seq\":1},]}",
+		  RC_APP_ERR_BAD_JSON },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_assert_eq(cmd(cases[i].s, &c), cases[i].e, "%s: %s", cases[i].s, c.reason);
+	/* 64 topics in all, counted across the two lists */
+	char s[8192];
+	int n = sprintf(s, "{\"op\":\"subscribe\",\"topics\":[");
+	for (int i = 0; i < 60; i++)
+		n += sprintf(s + n, "%s\"t%d\"", i ? "," : "", i);
+	n += sprintf(s + n, "],\"resume\":[");
+	for (int i = 0; i < 5; i++)
+		n += sprintf(s + n, "%s{\"topic\":\"r%d\",\"epoch\":\"0000000000000001\",\"seq\":1}",
+		             i ? "," : "", i);
+	sprintf(s + n, "]}");
+	cr_assert_eq(cmd(s, &c), RC_APP_ERR_TOO_MANY_TOPICS);
+}
+
+Test(app, cmd_write_round_trip)
+{
+	rc_app_cmd c = { .op = RC_APP_OP_SUBSCRIBE,
+		             .topics_len = 3,
+		             .resume_from = 1,
+		             .snapshot = true,
+		             .interval_ms = 100,
+		             .id = sl("\"q\"") };
+	c.topics[0] = sl("a");
+	c.topics[1] = sl("b/c");
+	c.topics[2] = sl(repeat(0, 'z', 128));
+	c.resume[1] = (rc_app_pos){ 0xabcdef, 7 };
+	c.resume[2] = (rc_app_pos){ UINT64_MAX, UINT64_MAX };
+	uint8_t out[RC_APP_CMD_FULL_MAX];
+	size_t n = rc_app_cmd_write(out, sizeof out, &c);
+	cr_assert_gt(n, 0);
+	for (size_t cap = 0; cap < n; cap++)
+		cr_assert_eq(rc_app_cmd_write(out, cap, &c), 0, "cap %zu", cap);
+	rc_app_cmd back;
+	cr_assert_eq(cmd_n(out, n, &back), RC_APP_OK, "%.*s", (int)n, out);
+	cr_assert_eq(back.topics_len, 3);
+	cr_assert_eq(back.resume_from, 1);
+	cr_assert(slice_is(back.topics[1], "b/c"));
+	cr_assert_eq(back.resume[1].epoch, 0xabcdef);
+	cr_assert_eq(back.resume[2].seq, UINT64_MAX);
+	cr_assert(back.snapshot && back.interval_ms == 100 && slice_is(back.id, "\"q\""));
+	/* only resume; then an unsubscribe, which has none of the options */
+	c.resume_from = 0;
+	cr_assert_eq(cmd_n(out, rc_app_cmd_write(out, sizeof out, &c), &back), RC_APP_OK);
+	cr_assert_eq(back.resume_from, 0);
+	c.op = RC_APP_OP_UNSUBSCRIBE;
+	cr_assert_eq(rc_app_cmd_write(out, sizeof out, &c), 0, "an unsubscribe has no snapshot");
+	c.snapshot = false;
+	c.interval_ms = 0;
+	n = rc_app_cmd_write(out, sizeof out, &c);
+	expect_out(
+	        out, n,
+	        "{\"op\":\"unsubscribe\",\"topics\":[\"a\",\"b/c\",\"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+	        "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+	        "zzzzzzzzzzzzz\"],\"id\":\"q\"}");
+}
+
+Test(app, notice_positions_and_reset)
+{
+	uint8_t out[RC_APP_NOTICE_MAX];
+	rc_app_slice t[2] = { sl("a"), sl("b") };
+	rc_app_pos pos[2] = { { 0x9f3a0c1d2e4b5a69ull, 1234 }, { 1, 0 } };
+	size_t n = rc_app_notice_subscribed_at(out, sizeof out, t, pos, 2);
+	expect_out(out, n,
+	           "{\"type\":\"subscribed\",\"topics\":[\"a\",\"b\"],\"positions\":[{\"epoch\":"
+	           "\"9f3a0c1d2e4b5a69\",\"seq\":1234},{\"epoch\":\"0000000000000001\",\"seq\":0}]}");
+	for (size_t cap = 0; cap < n; cap++)
+		cr_assert_eq(rc_app_notice_subscribed_at(out, cap, t, pos, 2), 0);
+	rc_app_notice nt;
+	cr_assert_eq(notice_n(out, n, &nt), RC_APP_OK);
+	cr_assert_eq(nt.positions_len, 2);
+	cr_assert_eq(nt.positions[0].epoch, 0x9f3a0c1d2e4b5a69ull);
+	cr_assert_eq(nt.positions[0].seq, 1234);
+	cr_assert_eq(nt.positions[1].seq, 0);
+	/* a subscribed notice without positions is still one (older servers) */
+	cr_assert_eq(notice("{\"type\":\"subscribed\",\"topics\":[\"a\"]}", &nt), RC_APP_OK);
+	cr_assert_eq(nt.positions_len, 0);
+	cr_assert_eq(notice("{\"type\":\"subscribed\",\"topics\":[\"a\"],\"positions\":[]}", &nt),
+	             RC_APP_ERR_BAD_COMMAND, "not one position per topic");
+	cr_assert_eq(notice("{\"type\":\"missed\",\"topic\":\"a\",\"count\":1,\"positions\":[]}", &nt),
+	             RC_APP_ERR_BAD_COMMAND);
+
+	n = rc_app_notice_reset(out, sizeof out, (const uint8_t *)"BTC-USD", 7, RC_APP_RESET_HISTORY,
+	                        0xab, 1201, true);
+	expect_out(out, n,
+	           "{\"type\":\"reset\",\"topic\":\"BTC-USD\",\"reason\":\"history\",\"epoch\":"
+	           "\"00000000000000ab\",\"first\":1201,\"snapshot\":true}");
+	cr_assert_eq(notice_n(out, n, &nt), RC_APP_OK);
+	cr_assert_eq(nt.type, RC_APP_NOTICE_RESET);
+	cr_assert(slice_is(nt.topics[0], "BTC-USD"));
+	cr_assert_eq(nt.reset, RC_APP_RESET_HISTORY);
+	cr_assert_eq(nt.epoch, 0xab);
+	cr_assert_eq(nt.first, 1201);
+	cr_assert(nt.snapshot);
+	n = rc_app_notice_reset(out, sizeof out, (const uint8_t *)"a", 1, RC_APP_RESET_EPOCH, 1, 1,
+	                        false);
+	cr_assert_eq(notice_n(out, n, &nt), RC_APP_OK);
+	cr_assert_eq(nt.reset, RC_APP_RESET_EPOCH);
+	cr_assert_not(nt.snapshot);
+	cr_assert_eq(rc_app_notice_reset(out, sizeof out, (const uint8_t *)"a", 1, 0, 1, 1, false), 0);
+	cr_assert_eq(rc_app_notice_reset(out, sizeof out, (const uint8_t *)"a", 1, RC_APP_RESET_EPOCH,
+	                                 1, 0, false),
+	             0, "first is at least 1");
+	cr_assert_eq(notice("{\"type\":\"reset\",\"topic\":\"a\",\"reason\":\"other\",\"epoch\":"
+	                    "\"0000000000000001\",\"first\":1,\"snapshot\":false}",
+	                    &nt),
+	             RC_APP_ERR_BAD_COMMAND);
+	cr_assert_eq(notice("{\"type\":\"reset\",\"topic\":\"a\",\"reason\":\"epoch\",\"epoch\":"
+	                    "\"0000000000000001\",\"first\":1,\"snapshot\":false,\"id\":1}",
+	                    &nt),
+	             RC_APP_ERR_BAD_COMMAND, "a reset answers no command");
+	cr_assert_eq(notice("{\"type\":\"reset\",\"topic\":\"a\",\"reason\":\"epoch\",\"epoch\":"
+	                    "\"0000000000000001\",\"first\":1}",
+	                    &nt),
+	             RC_APP_ERR_BAD_COMMAND, "snapshot is required");
+}
+
+Test(app, query_snapshot_and_interval)
+{
+	rc_app_slice topics[4];
+	uint8_t store[256];
+	rc_app_connect c;
+	static const struct {
+		const char *q;
+		enum rc_app_query_error e;
+		bool snapshot;
+		uint32_t interval;
+	} cases[] = {
+		{ "topics=a&snapshot=1", RC_APP_QUERY_OK, true, 0 },
+		{ "snapshot=0&interval_ms=250", RC_APP_QUERY_OK, false, 250 },
+		{ "interval_ms=60000", RC_APP_QUERY_OK, false, 60000 },
+		{ "interval_ms=0", RC_APP_QUERY_OK, false, 0 },
+		{ "snapshot=2", RC_APP_QUERY_BAD_SNAPSHOT, false, 0 },
+		{ "snapshot=", RC_APP_QUERY_BAD_SNAPSHOT, false, 0 },
+		{ "snapshot", RC_APP_QUERY_BAD_SNAPSHOT, false, 0 },
+		{ "snapshot=1&snapshot=1", RC_APP_QUERY_BAD_SNAPSHOT, false, 0 },
+		{ "interval_ms=60001", RC_APP_QUERY_BAD_INTERVAL, false, 0 },
+		{ "interval_ms=100000", RC_APP_QUERY_BAD_INTERVAL, false, 0 },
+		{ "interval_ms=1e3", RC_APP_QUERY_BAD_INTERVAL, false, 0 },
+		{ "interval_ms=", RC_APP_QUERY_BAD_INTERVAL, false, 0 },
+		{ "interval_ms=5&interval_ms=5", RC_APP_QUERY_BAD_INTERVAL, false, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		rc_app_connect_init(&c, topics, 4, store, sizeof store);
+		enum rc_app_query_error e =
+		        rc_app_query_parse(&c, (const uint8_t *)cases[i].q, strlen(cases[i].q));
+		cr_assert_eq(e, cases[i].e, "%s", cases[i].q);
+		cr_assert_str_neq(rc_app_query_reason(e), "unknown");
+		if (e != RC_APP_QUERY_OK)
+			continue;
+		cr_assert_eq(c.snapshot, cases[i].snapshot, "%s", cases[i].q);
+		cr_assert_eq(c.interval_ms, cases[i].interval, "%s", cases[i].q);
+	}
+	rc_app_connect w = { .topics = topics, .topics_len = 1, .snapshot = true, .interval_ms = 40 };
+	topics[0] = sl("a");
+	uint8_t out[128];
+	size_t n = rc_app_target_encode(out, sizeof out, &w);
+	expect_out(out, n, "/ws?topics=a&snapshot=1&interval_ms=40");
 }
