@@ -135,6 +135,15 @@ static const struct key keys[] = {
 	  "Subscriptions at once, per worker (64 bytes each, touched only as used)." },
 	{ "topics-per-connection-max", K_COUNT, U32(topics_per_connection_max), 1, RC_APP_TOPICS_MAX,
 	  false, "N", "Most topics in a connect URL (topics=); the protocol's limit is 64." },
+	{ "history-messages", K_COUNT, U32(history_messages), 0, 1u << 20, false, "N",
+	  "Messages kept per topic for snapshots and resumes (docs/protocol.md 6.6); older ones are "
+	  "evicted. 0 turns history off." },
+	{ "history-topic-bytes", K_BYTES, U32(history_topic_bytes), 1, GIB, false, "BYTES",
+	  "Payload bytes kept per topic; a message longer than this is not kept." },
+	{ "history-bytes", K_BYTES, U32(history_bytes), 0, 2 * GIB, false, "BYTES",
+	  "Pool memory per worker for the history of the topics it numbers (the server's total is "
+	  "this times the workers); 0 = a quarter of the pool. When it is full the oldest messages "
+	  "go, each topic's latest kept while the latest values fit in half of it." },
 	{ "publish-token", K_TOKEN, 0, 0, 0, false, "TOKEN",
 	  "Token a client must present (token= or Authorization: Bearer) to publish." },
 	{ "origins", K_ORIGINS, 0, 0, 0, false, "LIST",
@@ -195,6 +204,11 @@ void rc_cfg_defaults(rc_cfg *c)
 	 * its URL's topics with room for commands, for ~46 MiB of slab at ~48 bytes each. */
 	c->subscriptions_max = 1000000;
 	c->topics_per_connection_max = RC_APP_TOPICS_MAX;
+	/* A quote feed: a few seconds of a busy topic to resume over a reconnect, and every topic's
+	 * last value for a snapshot, in a quarter of the pool (rc_cfg_history_bytes). */
+	c->history_messages = 256;
+	c->history_topic_bytes = 256 * 1024;
+	c->history_bytes = 0;
 	c->allow_no_origin = true;
 	c->log_level = RC_LOG_INFO;
 	c->workers = 0;
@@ -641,6 +655,15 @@ static int validate_relations(const rc_cfg *c, char *err, size_t errlen)
 		    "header-bytes-max %u is more than one buffer (buffer-size-bytes %u), "
 		    "where a request head is read",
 		    c->header_bytes_max, c->buffer_size_bytes);
+		return -EINVAL;
+	}
+	uint64_t hist = rc_cfg_history_bytes(c);
+	if (c->history_messages > 0 && (hist < 2 * buf || hist > (uint64_t)c->pool_buffers * buf / 2)) {
+		say(err, errlen,
+		    "history-bytes %llu must be between two buffers (%llu) and half the pool (pool-buffers "
+		    "%u * buffer-size-bytes %u / 2 = %llu), or history-messages 0 turns history off",
+		    (unsigned long long)hist, (unsigned long long)(2 * buf), c->pool_buffers,
+		    c->buffer_size_bytes, (unsigned long long)((uint64_t)c->pool_buffers * buf / 2));
 		return -EINVAL;
 	}
 	uint64_t region = ((uint64_t)c->recv_buffers + c->pool_buffers) * buf;

@@ -101,6 +101,9 @@ typedef struct rc_cfg {
 	uint32_t topics_max;                /* topics that may exist at once, per worker */
 	uint32_t subscriptions_max;         /* subscriptions at once, per worker */
 	uint32_t topics_per_connection_max; /* topics in the connect URL */
+	uint32_t history_messages;          /* retained per topic; 0 = no history */
+	uint32_t history_topic_bytes;       /* payload bytes retained per topic */
+	uint32_t history_bytes;             /* pool memory per worker for history */
 	char publish_token[RC_CFG_TOKEN_MAX + 1]; /* "" = anyone may publish */
 	char origins[RC_CFG_ORIGINS_BYTES]; /* origin_count strings, each NUL-terminated, end to end */
 	uint32_t origin_count;              /* 0 = any origin */
@@ -182,6 +185,13 @@ static inline uint32_t rc_cfg_pool_reserve(const rc_cfg *c)
 static inline uint32_t rc_cfg_large_buffers(const rc_cfg *c)
 {
 	return c->large_bytes_max / c->buffer_size_bytes;
+}
+
+/* The history memory of one worker: history-bytes, or a quarter of the pool when it is 0. */
+static inline uint64_t rc_cfg_history_bytes(const rc_cfg *c)
+{
+	return c->history_bytes ? c->history_bytes
+	                        : (uint64_t)c->pool_buffers * c->buffer_size_bytes / 4;
 }
 
 /* One worker's buffer region may not exceed this: a guard against a slip of a suffix (64 GiB). */

@@ -69,6 +69,16 @@ bool rc_mailbox_push(rc_mailbox *mb, const rc_mail *m)
 	return true;
 }
 
+uint32_t rc_mailbox_room(rc_mailbox *mb, uint32_t want)
+{
+	uint32_t cap = mb->p_mask + 1;
+	uint32_t tail = atomic_load_explicit(&mb->tail, memory_order_relaxed);
+	if (cap - (tail - mb->head_cache) < want)
+		mb->head_cache = atomic_load_explicit(&mb->head, memory_order_acquire);
+	assert(tail - mb->head_cache <= cap);
+	return cap - (tail - mb->head_cache);
+}
+
 bool rc_mailbox_notify(rc_mailbox *mb)
 {
 	assert(mb->p_slots != NULL && mb->p_wake != NULL);

@@ -128,6 +128,11 @@ void rc_mailbox_use_wakeflag(rc_mailbox *mb, rc_wakeflag *wf);
 /* Push one record. Returns false, and changes nothing, when the ring is full. */
 bool rc_mailbox_push(rc_mailbox *mb, const rc_mail *m);
 
+/* Free slots: at least `want` if the ring has that many free now (head is reloaded only when the
+ * cached view shows fewer). Only the producer calls it, and the room only grows until it pushes, so
+ * that many pushes in a row cannot fail: how a producer sends records that must arrive together. */
+uint32_t rc_mailbox_room(rc_mailbox *mb, uint32_t want);
+
 /* After publishing: true if the consumer armed its wake flag and this call took the wake-up, so
  * the caller MUST wake it (IORING_OP_MSG_RING in the server); false otherwise. Call it once per
  * batch of pushes (it costs one locked instruction), at the latest before the producer itself

@@ -154,13 +154,30 @@ static const struct family families[] = {
 	ONE(RC_M_TLS_QUEUED, false, "tls_admissions_queued_total",
 	    "TLS connections whose handshake waited for a later loop turn (at most 16 start per "
 	    "turn per worker)."),
+	ONE(RC_M_HISTORY_MESSAGES, true, "history_messages",
+	    "Messages kept in history for snapshots and resumes."),
+	ONE(RC_M_HISTORY_BUFFERS, true, "history_buffers",
+	    "Pool buffers history holds (counted in buffers{state=\"pool\"} too), within "
+	    "history-bytes per worker."),
+	ONE(RC_M_HISTORY_EVICTED, false, "history_evicted_total",
+	    "Messages evicted from history: a topic over its caps, or the oldest when history-bytes "
+	    "is full."),
+	ONE(RC_M_HISTORY_NOT_KEPT, false, "history_not_kept_total",
+	    "Messages history could not keep (longer than history-topic-bytes or a buffer, or no "
+	    "memory); what it held of their topic was dropped with them."),
+	ONE(RC_M_RETAINED_SENT, false, "retained_sent_total",
+	    "Retained messages queued for subscribers: snapshots and resumes."),
+	ONE(RC_M_JOINS_WAITED, false, "subscribe_joins_waited_total",
+	    "Subscribes that waited for another worker, the owner of a topic, to answer."),
+	ONE(RC_M_JOINS_BUSY, false, "subscribe_busy_total",
+	    "Subscribes refused as busy: too many waiting for other workers at once."),
 };
 
 #define FAMILY_COUNT (sizeof families / sizeof families[0])
 
 /* The families tile the ids: the last one ends exactly at RC_M_COUNT (each start is checked
  * against the previous end at run time by family_of and by the unit test). */
-static_assert(RC_M_TLS_QUEUED + 1 == RC_M_COUNT, "a new slot needs a family entry");
+static_assert(RC_M_JOINS_BUSY + 1 == RC_M_COUNT, "a new slot needs a family entry");
 
 static const struct family *family_of(unsigned id)
 {

@@ -149,11 +149,18 @@ enum rc_metric {
 	/* mail found by a sleeping worker's periodic check, no wake-up taken: rare by timing (pushed
 	 * just before the check, not yet notified); a steady rate would mean lost wake-ups */
 	RC_M_MAIL_LATE,
-	RC_M_TLS_SESSIONS,   /* gauge: TLS sessions alive (connections on the TLS listener) */
-	RC_M_TLS_HANDSHAKES, /* TLS handshakes completed */
-	RC_M_TLS_RESUMED,    /* of which resumed a session (ticket) */
-	RC_M_TLS_FAILURES,   /* TLS handshakes or records that failed (the connection dropped) */
-	RC_M_TLS_QUEUED,     /* TLS connections whose first receive waited for a later loop turn */
+	RC_M_TLS_SESSIONS,     /* gauge: TLS sessions alive (connections on the TLS listener) */
+	RC_M_TLS_HANDSHAKES,   /* TLS handshakes completed */
+	RC_M_TLS_RESUMED,      /* of which resumed a session (ticket) */
+	RC_M_TLS_FAILURES,     /* TLS handshakes or records that failed (the connection dropped) */
+	RC_M_TLS_QUEUED,       /* TLS connections whose first receive waited for a later loop turn */
+	RC_M_HISTORY_MESSAGES, /* gauge: messages kept in history */
+	RC_M_HISTORY_BUFFERS,  /* gauge: pool buffers history holds (in buffers{state="pool"}) */
+	RC_M_HISTORY_EVICTED,  /* messages evicted from history (caps, memory) */
+	RC_M_HISTORY_NOT_KEPT, /* messages history could not keep (too long, no memory) */
+	RC_M_RETAINED_SENT,    /* retained messages queued for subscribers (snapshots, resumes) */
+	RC_M_JOINS_WAITED,     /* subscribes that waited for another worker's answer */
+	RC_M_JOINS_BUSY,       /* subscribes refused as busy */
 	RC_M_COUNT
 };
 

@@ -221,6 +221,21 @@ static void make_room(rc_outq *q, const rc_outq_cfg *cfg, rc_msg *msg, rc_outq_r
 
 /* ---- public operations ---- */
 
+rc_msg *rc_outq_replace(rc_outq *q, const rc_outq_cfg *cfg, rc_msg *msg)
+{
+	assert(msg != NULL && msg->len > 0);
+	uint32_t t = conflate_target(q, cfg, protected_count(q), msg->topic);
+	if (t == NONE)
+		return NULL;
+	uint32_t s = slot_of(q, cfg, t);
+	rc_msg *old = q->ring[s];
+	if ((uint64_t)q->bytes - old->len + msg->len > cfg->bytes_max)
+		return NULL;
+	q->ring[s] = msg;
+	q->bytes = q->bytes - old->len + msg->len;
+	return old;
+}
+
 void rc_outq_push(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *alloc, rc_msg *msg,
                   rc_outq_result *res)
 {

@@ -196,6 +196,13 @@ const char *rc_outq_policy_name(enum rc_outq_policy policy);
 void rc_outq_push(rc_outq *q, const rc_outq_cfg *cfg, const rc_outq_alloc *alloc,
                   struct rc_msg *msg, rc_outq_result *res);
 
+/* Conflation on demand (a subscriber that asked for at most one message per topic per interval):
+ * if an unprotected queued message has msg's topic and msg fits in its place within the byte cap,
+ * msg takes the newest such message's place and that message is returned (it leaves with its
+ * reference; the caller takes one for msg, as for a queued push). Else NULL and nothing changes
+ * (push it). One scan from the tail, as CONFLATE's. */
+struct rc_msg *rc_outq_replace(rc_outq *q, const rc_outq_cfg *cfg, struct rc_msg *msg);
+
 static inline uint32_t rc_outq_count(const rc_outq *q)
 {
 	return q->count;

@@ -440,6 +440,7 @@ int rc_subscribe(rc_topics *t, rc_subscriber *sr, const uint8_t *name, size_t le
 
 	s->subscriber = sr;
 	s->topic = tp->id;
+	s->pending = 0;
 	s->missed = 0;
 	s->missed_next = s->missed_prev = NULL;
 

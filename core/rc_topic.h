@@ -83,7 +83,9 @@ typedef struct rc_sub {
 	struct rc_sub *sub_prev;
 	struct rc_sub *missed_next; /* in the subscriber's pending-missed list, while missed > 0 */
 	struct rc_sub *missed_prev;
-	uint32_t topic; /* the topic's id */
+	uint32_t topic : 31; /* the topic's id (< RC_TOPICS_MAX_LIMIT) */
+	/* waiting for its joint with the topic's numbering (net/rc_join.h): fan-out skips it */
+	uint32_t pending : 1;
 	/* messages dropped for this subscriber on this topic since the last missed notice
 	 * (saturating). missed > 0 is the "notice pending" flag: one field, so the two cannot
 	 * disagree */
@@ -212,6 +214,12 @@ void rc_topic_release_hold(rc_topics *t, uint32_t id);
  * turns it off. */
 void rc_topics_watch(rc_topics *t, void (*fn)(void *ctx, uint32_t hash, bool has_subscribers),
                      void *ctx);
+
+/* Mark a subscription as waiting for its joint (fan-out skips it), or no longer waiting. */
+static inline void rc_sub_set_pending(rc_sub *s, bool pending)
+{
+	s->pending = pending;
+}
 
 /* Iterate over a topic's subscriptions: `s` is each rc_sub * in turn, `next_` a scratch rc_sub *.
  * Safe removals in the body: the current subscription (rc_unsubscribe), anything of the current

@@ -60,6 +60,8 @@ static void xmsg_head(rc_xmsg *x, uint32_t buf, enum rc_xmsg_kind kind, bool tex
 	x->kind = (uint8_t)kind;
 	x->text = text;
 	x->topic_len = (uint8_t)topic_len;
+	x->ask = 0;
+	x->snapshot = 0;
 	memset(x->reserved, 0, sizeof x->reserved);
 	memcpy(x->data, topic, topic_len);
 }
@@ -90,8 +92,9 @@ rc_xmsg *rc_xmsg_new(rc_xarena *a, enum rc_xmsg_kind kind, bool text, const uint
                      size_t topic_len, const rc_span *payload, uint32_t holders)
 {
 	assert(holders >= 1 && topic_len >= 1 && topic_len <= UINT8_MAX && topic != NULL);
-	assert(kind >= RC_XMSG_FORWARD && kind <= RC_XMSG_SKIP && payload != NULL);
-	assert(kind != RC_XMSG_SKIP || payload->len == 0);
+	assert(kind >= RC_XMSG_FORWARD && kind <= RC_XMSG_REPLAY && payload != NULL);
+	assert((kind != RC_XMSG_SKIP && kind != RC_XMSG_JOIN && kind != RC_XMSG_JOINED) ||
+	       payload->len == 0);
 	size_t len = payload->len;
 	size_t size = rc_xmsg_size(topic_len, len);
 	if (size > a->pool->buf_size)

@@ -54,6 +54,15 @@ enum rc_xmsg_kind {
 	 * (a full mailbox), told when there is room again, so that a loss at the end of a burst is
 	 * told without waiting for the next message */
 	RC_XMSG_SKIP = 3,
+	/* no payload: a subscriber's worker asks the topic's owner where the topic stands (and, per
+	 * `ask`, for its latest retained message or those after epoch/seq); the owner answers with a
+	 * JOINED, then the REPLAYs it asked for, pushed together (net/rc_join.h) */
+	RC_XMSG_JOIN = 4,
+	/* no payload: the owner's answer to a JOIN: the topic's epoch and last number `seq` then,
+	 * `outcome` and whether a snapshot follows */
+	RC_XMSG_JOINED = 5,
+	/* one retained message of the topic (seq, pub_ns, text, payload) for the JOIN's subscriber */
+	RC_XMSG_REPLAY = 6,
 };
 
 #define RC_XMSG_NO_ORIGIN UINT64_MAX /* origin: no connection of any worker published it here */
@@ -71,7 +80,9 @@ typedef struct rc_xmsg {
 	uint8_t kind;      /* enum rc_xmsg_kind */
 	uint8_t text;      /* the payload is text (opcode 1), else binary */
 	uint8_t topic_len; /* 1 .. RC_APP_TOPIC_MAX */
-	uint8_t reserved[5];
+	uint8_t ask;       /* JOIN: what it asks for (net/rc_join.c); JOINED: the outcome */
+	uint8_t snapshot;  /* JOINED: a snapshot (one REPLAY) follows */
+	uint8_t reserved[3];
 	uint8_t data[]; /* topic_len bytes of name, then len bytes of payload */
 } rc_xmsg;
 

@@ -413,7 +413,8 @@ bool conn_sent(rc_worker *w, rc_conn *c)
 
 void conn_start_recv(rc_worker *w, rc_conn *c)
 {
-	if (c->flags & (F_RECV | F_STARVED | F_TLS_WAIT))
+	/* F_JOINING: the input resumes when the joint is made (rc_owner.h) */
+	if (c->flags & (F_RECV | F_STARVED | F_TLS_WAIT | F_JOINING))
 		return;
 	struct __kernel_timespec *ts;
 	unsigned tflags = 0;
@@ -541,7 +542,7 @@ void conn_check(const rc_worker *w, const rc_conn *c)
 	}
 	check_flags(w, c);
 	/* a read with its deadline is armed, or waits for buffers or for TLS admission */
-	bool reads = (c->flags & (F_RECV | F_STARVED | F_TLS_WAIT)) != 0;
+	bool reads = (c->flags & (F_RECV | F_STARVED | F_TLS_WAIT | F_JOINING)) != 0;
 	switch ((enum conn_state)c->state) {
 	case CS_HTTP:
 		assert(c->route == ROUTE_NONE && c->close == CLOSE_NONE && reads);

@@ -15,6 +15,16 @@ void gauges_set_cheap(rc_worker *w)
 	rc_metric_set(m, RC_M_TOPICS, w->topics.topics_live);
 	rc_metric_set(m, RC_M_SUBSCRIPTIONS, w->topics.subs_live);
 	rc_metric_set(m, RC_M_TLS_SESSIONS, w->tls.live);
+	if (w->own.history) {
+		const rc_retain *r = &w->own.retain;
+		rc_metric_set(m, RC_M_HISTORY_MESSAGES, r->live_msgs);
+		rc_metric_set(m, RC_M_HISTORY_BUFFERS, r->segments);
+		rc_metric_add(m, RC_M_HISTORY_EVICTED, r->evicted - w->own.evicted_told);
+		w->own.evicted_told = r->evicted;
+		uint64_t not_kept = r->too_large + r->failed;
+		rc_metric_add(m, RC_M_HISTORY_NOT_KEPT, not_kept - w->own.not_kept_told);
+		w->own.not_kept_told = not_kept;
+	}
 }
 
 void gauges_refresh_all(rc_worker *w)

@@ -12,6 +12,8 @@
 #include "rc_conn.h"
 #include "rc_gauges.h"
 #include "rc_log.h"
+#include "rc_owner.h"
+#include "rc_pace.h"
 #include "rc_page.h"
 #include "rc_ws.h"
 
@@ -166,10 +168,10 @@ static bool token_equal(const uint8_t *a, size_t alen, const char *b)
 	return d == 0;
 }
 
-/* The /ws query and headers: subscriptions, publish topic, token. Returns 0, or the status to
- * refuse with (reason in *why). */
+/* The /ws query and headers: subscriptions (added[i]: topic i was subscribed here, not before),
+ * publish topic, token. Returns 0, or the status to refuse with (reason in *why). */
 static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v1,
-                    rc_app_connect *conn, const char **why)
+                    rc_app_connect *conn, bool *added, const char **why)
 {
 	assert(c->sub.subs_len == 0 && c->pub_topic == -1 && !(c->flags & (F_AUTH | F_V1)));
 	enum rc_app_query_error qe =
@@ -191,11 +193,16 @@ static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v
 	if (want[0] == '\0' ||
 	    (conn->token.len > 0 && token_equal(conn->token.ptr, conn->token.len, want)))
 		c->flags |= F_AUTH;
+	if (!own_can_join(w, conn->topics, conn->topics_len)) {
+		*why = "too many subscribes waiting for other workers: try again";
+		return 503;
+	}
 	rc_subscriber_init(&c->sub, v1);
 	if (v1)
 		c->flags |= F_V1;
 	for (size_t i = 0; i < conn->topics_len; i++) {
 		int r = rc_subscribe(&w->topics, &c->sub, conn->topics[i].ptr, conn->topics[i].len);
+		added[i] = r == 0;
 		if (r < 0 && r != -EEXIST) {
 			rc_unsubscribe_all(&w->topics, &c->sub);
 			*why = "the server's topic or subscription table is full";
@@ -234,11 +241,12 @@ static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool 
 	}
 	bool v1 = !echo && res.subprotocol == 0;
 	rc_app_slice topics[RC_APP_TOPICS_MAX];
+	bool added[RC_APP_TOPICS_MAX];
 	rc_app_connect conn;
 	rc_app_connect_init(&conn, topics, RC_APP_TOPICS_MAX, w->scratch, RC_SCRATCH_BYTES / 2);
 	if (!echo) {
 		const char *why = NULL;
-		status = ws_setup(w, c, req, v1, &conn, &why);
+		status = ws_setup(w, c, req, v1, &conn, added, &why);
 		if (status != 0) {
 			reject(w, c, status, status == 503 ? RC_REJECT_OVER_LIMIT : RC_REJECT_BAD_REQUEST, why);
 			return;
@@ -248,19 +256,19 @@ static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool 
 	size_t n = rc_ws_response_101(resp, sizeof resp, &res);
 	c->route = echo ? ROUTE_ECHO : ROUTE_WS;
 	ws_open(w, c);
+	pace_set(w, c, echo ? 0 : conn.interval_ms);
 	if (n == 0 || !conn_ctl_append(w, c, resp, n)) {
 		conn_abort(w, c, RC_CLOSED_IO_ERROR);
 		return;
 	}
-	if (v1 && conn.topics_len > 0) {
-		uint8_t *note = w->scratch + RC_SCRATCH_BYTES / 2;
-		size_t len =
-		        rc_app_notice_subscribed(note, RC_SCRATCH_BYTES / 2, conn.topics, conn.topics_len);
-		if (len == 0 || !conn_ctl_frame(w, c, RC_OPCODE_TEXT, note, len)) {
-			conn_abort(w, c, RC_CLOSED_IO_ERROR);
-			return;
-		}
-	}
+	if (conn.topics_len > 0)
+		own_join(w, c,
+		         &(own_req){ .topics = conn.topics,
+		                     .n = conn.topics_len,
+		                     .added = added,
+		                     .resume_from = conn.topics_len,
+		                     .snapshot = conn.snapshot,
+		                     .notice = v1 });
 	conn_head_release(w, c);
 	if (rc_log_enabled(RC_LOG_DEBUG))
 		rc_log(RC_LOG_DEBUG, "ws_open", "conn=%u route=%s v1=%d topics=%zu publish=%d", c->id,

@@ -9,6 +9,7 @@
 
 #include "rc_clock.h"
 #include "rc_conn.h"
+#include "rc_pace.h"
 #include "rc_log.h"
 #include "rc_wss.h"
 
@@ -274,6 +275,13 @@ static void flush_tls(rc_worker *w, rc_conn *c)
  * reference. */
 static void flush_conn(rc_worker *w, rc_conn *c)
 {
+	/* A subscribe waits for other workers: nothing goes out before its notice (rc_owner.h); the
+	 * joint dirties the connection again when it is made. */
+	if ((c->flags & F_JOINING) && c->state == CS_OPEN)
+		return;
+	/* A paced connection before its time: the heap brings it back (rc_pace.h). */
+	if (!(c->flags & F_SEND) && pace_hold(w, c))
+		return;
 	if (c->flags & F_TLS) {
 		if (!(c->flags & F_SEND) && c->state < CS_ABORT)
 			flush_tls(w, c);

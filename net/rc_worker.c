@@ -42,6 +42,8 @@
 #include "rc_conn.h"
 #include "rc_gauges.h"
 #include "rc_log.h"
+#include "rc_owner.h"
+#include "rc_pace.h"
 #include "rc_route.h"
 #include "rc_send.h"
 #include "rc_worker_int.h"
@@ -475,10 +477,51 @@ static void flush(rc_worker *w)
 static void deliver(rc_worker *w, uint32_t from, const rc_xmsg *x)
 {
 	rc_span payload = rc_xmsg_payload_span(&w->group->workers[from]->xfer.xarena, x);
-	if (x->kind == RC_XMSG_FORWARD)
+	switch ((enum rc_xmsg_kind)x->kind) {
+	case RC_XMSG_FORWARD:
+		rc_metric_inc(&w->metrics, RC_M_HANDOFFS_RECEIVED);
 		ws_forwarded(w, x, &payload);
-	else
+		return;
+	case RC_XMSG_PUBLISH:
+	case RC_XMSG_SKIP:
+		rc_metric_inc(&w->metrics, RC_M_HANDOFFS_RECEIVED);
 		ws_deliver(w, x, &payload);
+		return;
+	case RC_XMSG_JOIN:
+		own_on_join(w, from, x);
+		return;
+	case RC_XMSG_REPLAY:
+		own_on_replay(w, x, &payload);
+		return;
+	case RC_XMSG_JOINED:
+		own_on_joined(w, from, x);
+		return;
+	}
+	assert(!"a hand-off of an unknown kind");
+}
+
+/* Phase 5, after the hand-offs: connections whose subscribe waited for other workers go on with
+ * the input they held, then read again (rc_owner.h). */
+static void resume_joined(rc_worker *w)
+{
+	rc_conn *c;
+	own_input in;
+	while (own_next_resumed(w, &c, &in)) {
+		if (c != NULL && in.len > 0) {
+			ws_feed(w, c, in.at, in.len, in.buf);
+			if (rc_msgs_buffer_live(&w->mem.msgs, in.buf) &&
+			    rc_pool_kind(&w->mem.pool, in.buf) == RC_BUF_RECV &&
+			    w->mem.ntouched < w->io.bufring.entries)
+				w->mem.touched[w->mem.ntouched++] = in.buf;
+		}
+		if (in.buf != RC_POOL_NONE)
+			rc_pool_unref(&w->mem.pool, in.buf);
+		if (c == NULL || (c->flags & F_JOINING))
+			continue;
+		if ((c->flags & F_TLS) && c->state < CS_ABORT)
+			wss_resume(w, c);
+		conn_start_recv(w, c);
+	}
 }
 
 /* Records to take from a mailbox at once: as many as the intake has room for if each were as
@@ -628,16 +671,26 @@ static bool idle_spin(rc_worker *w)
 }
 
 /* How long a sleep may last without a completion: 0 for as long as it takes. */
-static uint64_t wait_timeout_ns(const rc_worker *w)
+static uint64_t mail_timeout_ns(const rc_worker *w)
 {
 	bool several = w->group->n > 1;
-	if (w->xfer.loss)
+	if (w->xfer.loss || w->own.retry != UINT32_MAX || w->own.any_deferred)
 		return RC_WAIT_LOSS_NS;
 	if (w->gauges.stale && several)
 		return RC_GAUGES_NS;
 	if (trim_due(w))
 		return RC_WAIT_TRIM_NS;
 	return several ? RC_MAIL_CHECK_NS : 0;
+}
+
+/* ... and the earliest paced connection's time (rc_pace.h). */
+static uint64_t wait_timeout_ns(const rc_worker *w)
+{
+	uint64_t t = mail_timeout_ns(w), due = pace_next_ns(w);
+	if (due == 0)
+		return t;
+	uint64_t now = rc_now_ns(), until = due > now ? due - now : 1;
+	return t == 0 || until < t ? until : t;
 }
 
 /* Phase 2: submit, and wait for a completion unless another worker's mail is waiting. With other
@@ -703,16 +756,18 @@ static void handoffs_in(rc_worker *w, unsigned completions)
 		w->xfer.mail_check = false;
 	}
 	rc_pool_collect_remote(&w->mem.pool);
+	resume_joined(w);
 }
 
 /* Phases 10 and 11, with several workers: losses told, the holds on topics nobody else watches any
  * more, then the gauges. */
 static void handoffs_out_and_gauges(rc_worker *w, unsigned completions, uint64_t now)
 {
+	ws_sweep_holds(w, now); /* one worker too: history holds the topics it creates */
 	if (w->group->n == 1)
 		return;
 	xfer_flush(w);
-	ws_sweep_holds(w, now);
+	own_flush(w);
 	gauges_refresh(w, completions > 0, now);
 }
 
@@ -734,6 +789,7 @@ int rc_worker_run(rc_worker *w)
 		wss_turn(w);
 		unsigned n = dispatch_all(w);
 		handoffs_in(w, n);
+		pace_due(w, now);
 		flush(w);
 		relieve_pressure(w);
 		promote_touched(w);

@@ -39,6 +39,7 @@
 #include "rc_msg.h"
 #include "rc_outq.h"
 #include "rc_pool.h"
+#include "rc_retain.h"
 #include "rc_span.h"
 #include "rc_topic.h"
 #include "rc_tls.h"
@@ -107,6 +108,9 @@ enum conn_flag {
 	F_TLS = 1u << 13, /* accepted on the TLS listener: w->tls.conns[slot] holds its session */
 	/* a TLS connection waiting for its first receive to be armed (rc_wss.h, admission) */
 	F_TLS_WAIT = 1u << 14,
+	/* a subscribe waits for other workers' answers (rc_owner.h): input and output pause */
+	F_JOINING = 1u << 15,
+	F_PACED = 1u << 16, /* a paced connection waits for its time in the heap (rc_pace.h) */
 	/* bits 24..28 are not flags but a count: commands and PUBLISHes refused in a row (rc_ws.c
 	 * refuse), kept here because the struct has no byte to spare */
 	F_REFUSED_ONE = 1u << 24,
@@ -201,6 +205,63 @@ typedef struct xfer_out {
 	xfer_loss loss[RC_XFER_LOSS_MAX];
 } xfer_out;
 
+/* ---- the joint of new subscriptions (rc_owner.c) ---------------------------------------------- */
+
+/* Subscribes whose joint is being made at once, per worker; more are refused as busy. */
+#define RC_OWN_JOINS_MAX 1024u
+/* Topics asked of one other worker at once (JOIN records not yet answered); the owner keeps that
+ * many answers it could not send yet. */
+#define RC_OWN_ASKS_MAX 1024u
+
+/* A subscribe command (or a connect URL) while its topics' owners answer: what its subscribed
+ * notice and its connection need. In a chunk of w->own.recs; the names are packed, so only the
+ * pages a record uses become resident. */
+typedef struct own_rec {
+	uint32_t slot, gen;  /* the connection */
+	uint32_t index;      /* in w->own.rec */
+	uint32_t waiting;    /* answers still to come */
+	uint32_t unsent;     /* JOINs not pushed yet (a full mailbox): own_flush sends them */
+	uint32_t next;       /* the resume list */
+	uint32_t next_retry; /* the retry list */
+	bool notice;         /* a ringcast.v1 connection: answer with a subscribed notice */
+	bool on_retry;
+	uint8_t ntopics;
+	uint8_t id_len;
+	uint8_t id[RC_APP_ID_RAW_MAX];
+	uint8_t ask[RC_APP_TOPICS_MAX];      /* per topic: what its JOIN asks (rc_owner.c) */
+	uint8_t state[RC_APP_TOPICS_MAX];    /* per topic: rc_owner.c's enum topic_state */
+	uint8_t reset[RC_APP_TOPICS_MAX];    /* per topic: enum rc_app_reset_reason, 0 if none */
+	uint8_t snapshot[RC_APP_TOPICS_MAX]; /* per topic: a snapshot follows the reset */
+	int8_t dup_of[RC_APP_TOPICS_MAX];    /* a repeat of an earlier topic of the command, or -1 */
+	rc_app_pos pos[RC_APP_TOPICS_MAX];   /* per topic: the resume's from, then where it stood */
+	uint64_t first[RC_APP_TOPICS_MAX];   /* per topic: the first number a reset tells */
+	uint32_t in_buf;                     /* input held while joining, RC_POOL_NONE if none */
+	uint32_t in_len;
+	uint8_t *in_at;
+	uint8_t name_len[RC_APP_TOPICS_MAX];
+	uint16_t name_at[RC_APP_TOPICS_MAX];
+	uint8_t names[RC_APP_TOPICS_MAX * RC_APP_TOPIC_MAX];
+} own_rec;
+
+/* An answer the owner could not push yet (the mailbox to its asker was full). */
+typedef struct own_ask {
+	uint64_t route;  /* the JOIN's origin: the asker's record and topic */
+	rc_app_pos from; /* a resume's position */
+	uint8_t ask;     /* what it asked */
+	uint8_t len;     /* the topic */
+	uint8_t name[RC_APP_TOPIC_MAX];
+} own_ask;
+
+typedef struct own_deferred {
+	uint32_t head, len; /* a ring of RC_OWN_ASKS_MAX */
+	own_ask *asks;
+} own_deferred;
+
+/* A paced connection's next time to send (rc_pace.h). */
+typedef struct pace_entry {
+	uint32_t due_ms, slot, gen;
+} pace_entry;
+
 /* ---- the worker ------------------------------------------------------------------------------ */
 
 /* Scratch space of the worker for what is built and copied at once: the first half for the
@@ -258,6 +319,33 @@ struct rc_worker {
 	} mem;
 
 	rc_topics topics;
+
+	/* Paced connections (rc_pace.c). */
+	struct worker_pace {
+		uint16_t *ms;      /* [conns.nslots] interval, 0 = not paced */
+		uint32_t *next_ms; /* [conns.nslots] the earliest time of its next send */
+		pace_entry *heap;  /* the paced connections waiting, earliest first */
+		uint32_t len, cap;
+	} pace;
+
+	/* History and the joint of new subscriptions (rc_owner.c). */
+	struct worker_own {
+		bool history;       /* history-messages > 0 */
+		rc_retain retain;   /* the history of the topics this worker numbers */
+		rc_chunks chunks;   /* own_rec storage, RC_OWN_JOINS_MAX */
+		own_rec **rec;      /* [RC_OWN_JOINS_MAX] by index, NULL while free */
+		uint32_t *rec_gen;  /* [RC_OWN_JOINS_MAX] the generation of each index's last use */
+		uint32_t *free_idx; /* [RC_OWN_JOINS_MAX] a stack of free indexes */
+		uint32_t nfree;
+		uint32_t resume_head; /* completed records whose connection resumes, by next; or NONE */
+		uint32_t resume_tail;
+		uint32_t retry;         /* records with unsent JOINs (own_flush), by next_retry; or NONE */
+		uint16_t *rec_of;       /* [conns.nslots] the record of a F_JOINING connection */
+		uint32_t *asks_out;     /* [group->n] JOINs to each worker not answered yet */
+		own_deferred *deferred; /* [group->n] answers to each worker not pushed yet */
+		bool any_deferred;
+		uint64_t evicted_told, not_kept_told; /* retain's counters already in the metrics */
+	} own;
 
 	/* Connections (rc_conn.c) and the lists the loop walks. */
 	struct worker_conns {

@@ -16,6 +16,8 @@
 #include "rc_clock.h"
 #include "rc_log.h"
 #include "rc_worker_int.h"
+#include "rc_owner.h"
+#include "rc_pace.h"
 #include "rc_wss.h"
 
 #define RC_SQ_ENTRIES 4096u
@@ -306,6 +308,10 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 	if (r == 0)
 		r = setup_conns(w, slots);
 	if (r == 0)
+		r = own_init(w);
+	if (r == 0)
+		r = pace_init(w);
+	if (r == 0)
 		r = wss_setup(w);
 	if (r < 0) {
 		rc_worker_destroy(w);
@@ -324,6 +330,8 @@ void rc_worker_destroy(rc_worker *w)
 		io_uring_queue_exit(&w->io.ring);
 	}
 	wss_teardown(w);
+	own_fini(w);
+	pace_fini(w);
 	if (w->mem.arena.pool != NULL)
 		rc_arena_release(&w->mem.arena);
 	rc_xarena_fini(&w->xfer.xarena);

@@ -8,6 +8,9 @@
 #include "rc_conn.h"
 #include "rc_gauges.h"
 #include "rc_log.h"
+#include "rc_fanout.h"
+#include "rc_owner.h"
+#include "rc_pace.h"
 #include "rc_xfer.h"
 
 /* Topics the sweep of holds looks at per run (ws_sweep_holds): all of the default 65,536 in 16 s. */
@@ -43,21 +46,6 @@ static enum rc_close_reason why_for_code(uint16_t code)
 	}
 }
 
-/* A notice to a ringcast.v1 client, n bytes of w->scratch, with the request id of the command it
- * answers (len 0: none). A client that does not read its notices is a slow consumer. */
-static void notice(rc_worker *w, rc_conn *c, size_t n, rc_app_slice id)
-{
-	assert(c->route == ROUTE_WS && (c->flags & F_V1));
-	const uint8_t *p = w->scratch;
-	static_assert(RC_APP_NOTICE_MAX + RC_APP_ID_NOTICE_EXTRA <= RC_SCRATCH_BYTES,
-	              "any notice with an id fits the scratch");
-	n = rc_app_notice_add_id(w->scratch, n, RC_SCRATCH_BYTES, id);
-	if (n == 0)
-		return;
-	if (!conn_ctl_frame(w, c, RC_OPCODE_TEXT, p, n))
-		conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER, "notices not read");
-}
-
 /* Refuse a command or message: an error notice for ringcast.v1 clients (with the command's request
  * id), then the close the code asks for (plain clients just get the close). The
  * RC_APP_REFUSED_MAX-th refusal in a row closes the connection whatever the code. */
@@ -66,7 +54,7 @@ static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *ms
 	assert(c->route == ROUTE_WS && e != RC_APP_OK);
 	if (c->flags & F_V1) {
 		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, e, msg, msg ? strlen(msg) : 0);
-		notice(w, c, n, id);
+		fan_notice(w, c, n, id);
 	}
 	uint16_t code = rc_app_error_close(e);
 	if (code != 0) {
@@ -82,267 +70,6 @@ static void refuse(rc_worker *w, rc_conn *c, enum rc_app_error e, const char *ms
 
 static const rc_app_slice no_id = { 0 };
 
-/* ---- fan-out -------------------------------------------------------------------------------- */
-
-/* Count a message dropped for c and owe it a missed notice on the message's topic. */
-static void count_drop(rc_worker *w, rc_conn *c, const rc_msg *m, enum rc_drop_reason reason,
-                       rc_sub *s)
-{
-	assert(reason < RC_DROP_COUNT && m->refs > 0);
-	/* A queued missed notice that is itself dropped is not a message: its count joins the
-	 * pending notice, which goes out before anything else. */
-	bool notice = m->kind == RC_MSG_MISSED;
-	if (!notice)
-		rc_metric_inc(&w->metrics, RC_M_DROPPED(reason));
-	if (c->route != ROUTE_WS || !(c->flags & F_V1))
-		return;
-	rc_sub *sub =
-	        s != NULL && s->topic == m->topic ? s : rc_sub_find(&w->topics, &c->sub, m->topic);
-	uint32_t n = notice ? (uint32_t)m->seq : 1;
-	if (sub != NULL && rc_sub_add_missed(&w->topics, sub, n))
-		conn_dirty(w, c);
-}
-
-/* Queue m for c (which takes its own reference), applying the slow-consumer policy. */
-static void push(rc_worker *w, rc_conn *c, rc_msg *m, rc_sub *s)
-{
-	assert(m->refs > 0 && c->route != ROUTE_NONE);
-	assert(s == NULL || s->subscriber == &c->sub);
-	if (c->state != CS_OPEN)
-		return;
-	rc_outq_result r;
-	do {
-		rc_outq_push(&c->q, &w->mem.qcfg, &w->mem.qalloc, m, &r);
-		for (uint32_t i = 0; i < r.ndropped; i++) {
-			bool replaced = r.status == RC_OUTQ_CONFLATED && i + 1 == r.ndropped;
-			count_drop(w, c, r.dropped[i], replaced ? RC_DROP_CONFLATED : RC_DROP_QUEUE_FULL_OLDEST,
-			           s);
-			rc_msg_unref(&w->mem.msgs, r.dropped[i]);
-		}
-	} while (r.more);
-	if (r.queued) {
-		rc_msg_ref(m);
-		conn_dirty(w, c);
-		return;
-	}
-	switch (r.status) {
-	case RC_OUTQ_OVERFLOW:
-		rc_metric_inc(&w->metrics, RC_M_SLOW_DISCONNECTS);
-		if (m->kind != RC_MSG_MISSED)
-			rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_SLOW_DISCONNECT));
-		conn_close(w, c, RC_CLOSE_SLOW_CONSUMER, RC_CLOSED_SLOW_CONSUMER, "slow consumer");
-		break;
-	case RC_OUTQ_DROPPED_NEWEST:
-		count_drop(w, c, m, RC_DROP_QUEUE_FULL_NEWEST, s);
-		break;
-	default: /* NOMEM */
-		count_drop(w, c, m, RC_DROP_NO_MEMORY, s);
-		break;
-	}
-}
-
-static void msg_done(rc_worker *w, rc_msg *m)
-{
-	if (m != NULL)
-		rc_msg_unref(&w->mem.msgs, m);
-}
-
-/* Deliver to every subscriber of topic tid but the publisher: mplain to plain subscribers, mv1 to
- * ringcast.v1 ones (either may be NULL when nobody of that kind subscribes, or no memory was
- * left), stamped as published at pub_ns, then drop the creator's reference on both: the queues
- * hold their own. */
-static void fan_out(rc_worker *w, rc_conn *pub, uint32_t tid, rc_msg *mplain, rc_msg *mv1,
-                    uint64_t pub_ns)
-{
-	assert(mplain == NULL || (mplain->topic == tid && mplain->kind == RC_MSG_PLAIN));
-	assert(mv1 == NULL || (mv1->topic == tid && mv1->kind != RC_MSG_PLAIN));
-	rc_topic *t = rc_topic_get(&w->topics, tid);
-	if (t == NULL) {
-		msg_done(w, mplain);
-		msg_done(w, mv1);
-		return;
-	}
-	uint32_t len = 0;
-	if (mplain != NULL) {
-		mplain->pub_ns = pub_ns;
-		len = mplain->len;
-	}
-	if (mv1 != NULL) {
-		mv1->pub_ns = pub_ns;
-		len = mv1->len > len ? mv1->len : len;
-	}
-	w->conns.fanned += len; /* what one subscriber's queue can grow by */
-	w->conns.fanned_msgs++;
-	rc_topic_pin_id(&w->topics, tid); /* a subscriber closed mid-loop must not delete it */
-	rc_sub *s, *next;
-	RC_TOPIC_FOREACH_SUB (t, s, next) {
-		rc_conn *sc = container_of(s->subscriber, rc_conn, sub);
-		if (sc == pub)
-			continue;
-		rc_msg *m = sc->sub.v1 ? mv1 : mplain;
-		if (m != NULL)
-			push(w, sc, m, s);
-	}
-	rc_topic_unpin(&w->topics, tid);
-	msg_done(w, mplain);
-	msg_done(w, mv1);
-}
-
-/* A frame built by copying into the arena: header, then prefix (may be empty), then payload. */
-static void no_memory(rc_worker *w)
-{
-	rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_NO_MEMORY));
-}
-
-/* A frame longer than a buffer: the frame header and prefix (head[0..n)), then the payload, from
- * the start of a POOL buffer of its own on over its chain. Returns the message (which holds the
- * buffer and so the chain), or NULL if the pool, the chains' cap or the slab has no room. */
-static rc_msg *copy_large(rc_worker *w, const uint8_t *head, size_t n, const rc_span *payload,
-                          uint32_t tid, uint64_t seq, uint8_t kind)
-{
-	rc_pool *pool = &w->mem.pool;
-	int32_t b = rc_pool_alloc(pool);
-	if (b < 0)
-		return NULL;
-	uint8_t *f = rc_pool_data(pool, (uint32_t)b);
-	memcpy(f, head, n);
-	rc_msg *m = NULL;
-	if (rc_span_append_span(pool, (uint32_t)b, n, payload) == 0)
-		m = rc_msg_new(&w->mem.msgs, f, (uint32_t)(n + payload->len), tid, seq, kind);
-	rc_pool_unref(pool, (uint32_t)b); /* the message holds it now, or nobody does */
-	return m;
-}
-
-/* The two ways a message is built; NULL (counted as a no_memory drop) when the pool, the chains'
- * cap or the descriptor slab is exhausted. */
-static rc_msg *copy_frame(rc_worker *w, uint8_t opcode, const uint8_t *prefix, size_t plen,
-                          const rc_span *payload, uint32_t tid, uint64_t seq, uint8_t kind,
-                          enum rc_copy_reason why)
-{
-	assert(plen <= RC_APP_PUB_HEADER_MAX && (plen == 0 || prefix != NULL));
-	size_t total = plen + payload->len;
-	size_t h = rc_frame_header_len(total, false);
-	rc_msg *m = NULL;
-	if (h + total <= w->mem.pool.buf_size) {
-		uint8_t *f = rc_arena_alloc(&w->mem.arena, (uint32_t)(h + total));
-		if (f != NULL) {
-			rc_frame_header_encode(f, opcode, true, total, NULL);
-			if (plen > 0) /* memcpy from NULL is undefined even for 0 bytes */
-				memcpy(f + h, prefix, plen);
-			rc_span_copy(payload, 0, f + h + plen, payload->len);
-			m = rc_msg_new(&w->mem.msgs, f, (uint32_t)(h + total), tid, seq, kind);
-		}
-	} else if (total <= UINT32_MAX - RC_FRAME_HEADER_MAX) {
-		uint8_t head[RC_FRAME_HEADER_MAX + RC_APP_PUB_HEADER_MAX];
-		rc_frame_header_encode(head, opcode, true, total, NULL);
-		if (plen > 0)
-			memcpy(head + h, prefix, plen);
-		m = copy_large(w, head, h + plen, payload, tid, seq, kind);
-	}
-	if (m == NULL) {
-		no_memory(w);
-		return NULL;
-	}
-	if (why < RC_COPY_COUNT)
-		rc_metric_inc(&w->metrics, RC_M_COPIES(why));
-	return m;
-}
-
-/* A frame in place: the server header written just before payload, inside a buffer the caller
- * holds (the payload may go on over the buffer's chain). */
-static rc_msg *frame_in_place(rc_worker *w, uint8_t opcode, uint8_t *payload, size_t len,
-                              uint32_t tid, uint64_t seq, uint8_t kind)
-{
-	uint8_t *f = rc_frame_header_prepend(payload, opcode, true, len);
-	rc_msg *m = rc_msg_new(&w->mem.msgs, f, (uint32_t)(payload + len - f), tid, seq, kind);
-	if (m == NULL)
-		no_memory(w);
-	return m;
-}
-
-/* ---- numbering: one owner per topic (rc_xfer.h) ------------------------------------------ */
-
-/* The origin of a message published by c on this worker (rc_xmsg.origin): the worker, the slot
- * and its generation, so that the copy coming back from the owner skips c and nobody else. */
-static uint64_t origin_of(const rc_worker *w, const rc_conn *c)
-{
-	return (uint64_t)w->index << 56 | (uint64_t)conn_slot(w, c) << 32 | c->gen;
-}
-
-/* The connection of this worker an origin names, if it is still that connection; else NULL. */
-static rc_conn *origin_conn(rc_worker *w, uint64_t origin)
-{
-	if (origin == RC_XMSG_NO_ORIGIN || (uint32_t)(origin >> 56) != w->index)
-		return NULL;
-	uint32_t slot = (uint32_t)(origin >> 32) & 0xffffffu;
-	if (slot >= w->conns.nslots)
-		return NULL;
-	rc_conn *c = &w->conns.slots[slot];
-	return c->gen == (uint32_t)origin ? c : NULL;
-}
-
-/* A new epoch for a topic this worker starts numbering: splitmix64's finaliser over the group's
- * random seed, this worker's index and a count, so that no two numberings of one server share an
- * epoch (the finaliser is a bijection) and a restarted server's differ (a new seed). Never 0. */
-static uint64_t new_epoch(rc_worker *w)
-{
-	uint64_t z = w->group->seed + ((uint64_t)w->index << 40) + ++w->xfer.epochs;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return z != 0 ? z : 1;
-}
-
-/* On the owner: the topic called name[0..len) (hash: its name hash), which must be numbered here.
- * Held (rc_topic_hold) while another worker subscribes to it, so that its numbering does not
- * restart when its subscribers here leave; created if another worker subscribes and it does not
- * exist here. Returns its id, or -1 if nobody anywhere subscribes to it (nothing to number: no
- * subscriber can tell) or no topic is left (counted). */
-static int own_topic(rc_worker *w, const uint8_t *name, size_t len, uint32_t hash, int id)
-{
-	bool watched = xfer_watched(w, hash);
-	if (id < 0) {
-		if (!watched)
-			return -1;
-		id = rc_topic_pin(&w->topics, name, len);
-		if (id < 0) {
-			rc_metric_inc(&w->metrics, RC_M_DROPPED(RC_DROP_NO_MEMORY));
-			return -1;
-		}
-		rc_topic_hold(&w->topics, (uint32_t)id);
-		rc_topic_unpin(&w->topics, (uint32_t)id);
-		return id;
-	}
-	if (watched)
-		rc_topic_hold(&w->topics, (uint32_t)id);
-	return id;
-}
-
-/* On the owner: number a message of topic tid and hand it to the other workers with subscribers
- * (payload: the bare payload). Returns its number. */
-static uint64_t own_number(rc_worker *w, uint32_t tid, bool text, const rc_span *payload,
-                           uint64_t origin, uint64_t pub_ns)
-{
-	rc_topic *t = rc_topic_get(&w->topics, tid);
-	if (t->epoch == 0) {
-		rc_topic_start(&w->topics, tid, new_epoch(w));
-		if (rc_log_enabled(RC_LOG_DEBUG))
-			rc_log(RC_LOG_DEBUG, "topic_numbered", "topic=%.*s epoch=%016llx", (int)t->name_len,
-			       (const char *)t->name, (unsigned long long)t->epoch);
-	}
-	uint64_t seq = rc_topic_next_seq(&w->topics, tid);
-	xfer_publish(w, &(xfer_msg){ .topic = t->name,
-	                             .tlen = t->name_len,
-	                             .hash = t->hash,
-	                             .text = text,
-	                             .payload = payload,
-	                             .seq = seq,
-	                             .epoch = t->epoch,
-	                             .origin = origin,
-	                             .pub_ns = pub_ns });
-	return seq;
-}
-
 /* A publish by c read here on a topic another worker owns: to the owner, which numbers it. */
 static void forward(rc_worker *w, rc_conn *c, const uint8_t *name, size_t len, uint32_t hash,
                     bool text, const rc_span *payload)
@@ -352,7 +79,7 @@ static void forward(rc_worker *w, rc_conn *c, const uint8_t *name, size_t len, u
 	                             .hash = hash,
 	                             .text = text,
 	                             .payload = payload,
-	                             .origin = origin_of(w, c),
+	                             .origin = own_origin(w, c),
 	                             .pub_ns = w->time.turn_ns });
 }
 
@@ -385,17 +112,16 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint32_t buf
 		return;
 	}
 	(void)own_topic(w, t->name, t->name_len, t->hash, (int)tid); /* the pin keeps it */
-	uint64_t seq = own_number(w, tid, text, &body, origin_of(w, c), w->time.turn_ns);
+	uint64_t seq = own_number(w, tid, text, &body, own_origin(w, c), w->time.turn_ns);
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_v1 > 0) {
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
 		size_t hl = rc_app_pub_encode_header(env, text ? RC_APP_FLAG_TEXT : 0, t->name, t->name_len,
 		                                     seq);
-		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, &body, tid, seq, RC_MSG_V1,
-		                 RC_COPY_REENCODE);
+		mv1 = fan_copy(w, RC_OPCODE_BINARY, env, hl, &body, tid, seq, RC_MSG_V1, RC_COPY_REENCODE);
 	}
 	if (t->subs_plain > 0)
-		mplain = frame_in_place(w, opcode, payload, len, tid, seq, RC_MSG_PLAIN);
+		mplain = fan_in_place(w, opcode, payload, len, tid, seq, RC_MSG_PLAIN);
 	fan_out(w, c, tid, mplain, mv1, w->time.turn_ns);
 }
 
@@ -406,6 +132,12 @@ static enum rc_app_error parse_publish(const rc_span *whole, uint8_t *payload, r
 	const uint8_t *first = payload;
 	size_t have = whole->len > 0 ? rc_span_piece(whole, 0, &first) : 0;
 	enum rc_app_error e = rc_app_pub_parse_head(payload, have, whole->len, pub);
+	if (e == RC_APP_OK && (pub->flags & RC_APP_FLAG_RETAINED)) {
+		*pub = (rc_app_pub){
+			.reason = "the retained flag (0x02) is the server's, not a publisher's"
+		};
+		return RC_APP_ERR_BAD_PUBLISH;
+	}
 	if (e != RC_APP_OK || !(pub->flags & RC_APP_FLAG_TEXT))
 		return e;
 	rc_span text = rc_span_of(whole->pool, whole->buf, pub->payload.ptr, pub->payload.len);
@@ -445,14 +177,14 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint32_t buf, uint8_t *payload,
 		return; /* nobody subscribes and nobody holds the topic: nothing to deliver */
 	uint32_t tid = (uint32_t)id;
 	rc_topic *t = rc_topic_get(&w->topics, tid);
-	uint64_t seq = own_number(w, tid, text, &body, origin_of(w, c), w->time.turn_ns);
+	uint64_t seq = own_number(w, tid, text, &body, own_origin(w, c), w->time.turn_ns);
 	rc_app_seq_write(pub.seq_slot, seq);
 	rc_msg *mplain = NULL, *mv1 = NULL;
 	if (t->subs_plain > 0)
-		mplain = copy_frame(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, &body, tid, seq,
-		                    RC_MSG_PLAIN, RC_COPY_REENCODE);
+		mplain = fan_copy(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, &body, tid, seq,
+		                  RC_MSG_PLAIN, RC_COPY_REENCODE);
 	if (t->subs_v1 > 0)
-		mv1 = frame_in_place(w, RC_OPCODE_BINARY, payload, len, tid, seq, RC_MSG_V1);
+		mv1 = fan_in_place(w, RC_OPCODE_BINARY, payload, len, tid, seq, RC_MSG_V1);
 	fan_out(w, c, tid, mplain, mv1, w->time.turn_ns);
 }
 
@@ -469,12 +201,11 @@ static void deliver_copies(rc_worker *w, rc_conn *pub, uint32_t tid, bool text,
 		uint8_t env[RC_APP_PUB_HEADER_MAX];
 		size_t hl = rc_app_pub_encode_header(env, text ? RC_APP_FLAG_TEXT : 0, t->name, t->name_len,
 		                                     seq);
-		mv1 = copy_frame(w, RC_OPCODE_BINARY, env, hl, payload, tid, seq, RC_MSG_V1,
-		                 RC_COPY_HANDOFF);
+		mv1 = fan_copy(w, RC_OPCODE_BINARY, env, hl, payload, tid, seq, RC_MSG_V1, RC_COPY_HANDOFF);
 	}
 	if (t->subs_plain > 0)
-		mplain = copy_frame(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, payload, tid, seq,
-		                    RC_MSG_PLAIN, RC_COPY_HANDOFF);
+		mplain = fan_copy(w, text ? RC_OPCODE_TEXT : RC_OPCODE_BINARY, NULL, 0, payload, tid, seq,
+		                  RC_MSG_PLAIN, RC_COPY_HANDOFF);
 	fan_out(w, pub, tid, mplain, mv1, pub_ns);
 }
 
@@ -511,8 +242,8 @@ static void missed_here(rc_worker *w, uint32_t tid, uint64_t n)
 	uint8_t body[RC_APP_NOTICE_MISSED_MAX];
 	size_t len = rc_app_notice_missed(body, sizeof body, t->name, t->name_len, count);
 	rc_span notice = rc_span_bytes(body, len);
-	rc_msg *m = copy_frame(w, RC_OPCODE_TEXT, NULL, 0, &notice, tid, count, RC_MSG_MISSED,
-	                       RC_COPY_COUNT);
+	rc_msg *m =
+	        fan_copy(w, RC_OPCODE_TEXT, NULL, 0, &notice, tid, count, RC_MSG_MISSED, RC_COPY_COUNT);
 	if (m != NULL) {
 		fan_out(w, NULL, tid, NULL, m, w->time.turn_ns);
 		return;
@@ -522,7 +253,7 @@ static void missed_here(rc_worker *w, uint32_t tid, uint64_t n)
 	rc_sub *s, *next;
 	RC_TOPIC_FOREACH_SUB (t, s, next) {
 		rc_conn *sc = container_of(s->subscriber, rc_conn, sub);
-		if (sc->state == CS_OPEN && rc_sub_add_missed(&w->topics, s, count))
+		if (sc->state == CS_OPEN && !s->pending && rc_sub_add_missed(&w->topics, s, count))
 			conn_dirty(w, sc);
 	}
 }
@@ -552,7 +283,7 @@ void ws_deliver(rc_worker *w, const rc_xmsg *x, const rc_span *payload)
 		missed_here(w, tid, gap);
 	rc_topic_sync(&w->topics, tid, x->epoch, x->seq + 1);
 	if (!skip)
-		deliver_copies(w, origin_conn(w, x->origin), tid, x->text, payload, x->seq, x->pub_ns);
+		deliver_copies(w, own_origin_conn(w, x->origin), tid, x->text, payload, x->seq, x->pub_ns);
 }
 
 void ws_sweep_holds(rc_worker *w, uint64_t now_ns)
@@ -575,6 +306,14 @@ void ws_sweep_holds(rc_worker *w, uint64_t now_ns)
 static void cmd_subscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 {
 	assert(cmd->op == RC_APP_OP_SUBSCRIBE && cmd->topics_len <= RC_APP_TOPICS_MAX);
+	if (!own_can_join(w, cmd->topics, cmd->topics_len)) {
+		/* Not the client's fault: answered, not counted as a refusal. */
+		static const char busy[] = "too many subscribes waiting for other workers: send it again";
+		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, RC_APP_ERR_BUSY, busy,
+		                               sizeof busy - 1);
+		fan_notice(w, c, n, cmd->id);
+		return;
+	}
 	bool added[RC_APP_TOPICS_MAX];
 	const char *fail = NULL;
 	enum rc_app_error code = RC_APP_ERR_TOO_MANY_TOPICS;
@@ -607,8 +346,17 @@ static void cmd_subscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 		return;
 	}
 	c->flags &= ~F_REFUSED_MASK;
-	size_t n = rc_app_notice_subscribed(w->scratch, RC_SCRATCH_BYTES, cmd->topics, cmd->topics_len);
-	notice(w, c, n, cmd->id);
+	if (cmd->interval_ms > 0)
+		pace_set(w, c, cmd->interval_ms);
+	own_join(w, c,
+	         &(own_req){ .topics = cmd->topics,
+	                     .n = cmd->topics_len,
+	                     .added = added,
+	                     .resume_from = cmd->resume_from,
+	                     .resume = cmd->resume,
+	                     .snapshot = cmd->snapshot,
+	                     .notice = true,
+	                     .id = cmd->id });
 }
 
 static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
@@ -632,7 +380,7 @@ static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 		                 (const char *)t->ptr);
 		size_t n = rc_app_notice_error(w->scratch, RC_SCRATCH_BYTES, RC_APP_ERR_NOT_SUBSCRIBED, msg,
 		                               (size_t)m);
-		notice(w, c, n, cmd->id);
+		fan_notice(w, c, n, cmd->id);
 	}
 	c->flags &= ~F_REFUSED_MASK; /* a valid command, whether or not it found what to remove */
 	if (nremoved == 0 || c->state != CS_OPEN)
@@ -640,7 +388,7 @@ static void cmd_unsubscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 	if (!rc_outq_empty(&c->q))
 		c->flags |= F_PURGE;
 	size_t n = rc_app_notice_unsubscribed(w->scratch, RC_SCRATCH_BYTES, removed, nremoved);
-	notice(w, c, n, cmd->id);
+	fan_notice(w, c, n, cmd->id);
 }
 
 static void command(rc_worker *w, rc_conn *c, const rc_span *text)
@@ -677,10 +425,10 @@ static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint32_t buf, uint
 {
 	assert(c->state == CS_OPEN && (len == 0 || payload != NULL));
 	if (c->route == ROUTE_ECHO) {
-		rc_msg *m = frame_in_place(w, opcode, payload, len, 0, 0, RC_MSG_PLAIN);
+		rc_msg *m = fan_in_place(w, opcode, payload, len, 0, 0, RC_MSG_PLAIN);
 		if (m == NULL)
 			return;
-		push(w, c, m, NULL);
+		fan_push(w, c, m, NULL);
 		rc_msg_unref(&w->mem.msgs, m);
 	} else if (!(c->flags & F_V1)) {
 		publish_plain(w, c, opcode, buf, payload, len);
@@ -707,7 +455,7 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 	if (c->asm_buf == RC_POOL_NONE) {
 		int32_t b = rc_pool_alloc(&w->mem.pool);
 		if (b < 0) {
-			no_memory(w);
+			fan_no_memory(w);
 			conn_close(w, c, RC_CLOSE_TRY_AGAIN, RC_CLOSED_IO_ERROR, "server out of buffers");
 			return;
 		}
@@ -721,7 +469,7 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 	int r = rc_span_append(&w->mem.pool, c->asm_buf, RC_CFG_HEADROOM_BYTES + (size_t)c->asm_len,
 	                       ev->data, ev->data_len);
 	if (r < 0) {
-		no_memory(w);
+		fan_no_memory(w);
 		if (r == -ENOSPC)
 			conn_close(w, c, RC_CLOSE_TOO_BIG, RC_CLOSED_TOO_BIG,
 			           "large messages would go over large-bytes-max");
@@ -767,6 +515,11 @@ void ws_feed(rc_worker *w, rc_conn *c, uint8_t *data, size_t len, uint32_t buf)
 			return;
 		if (c->state == CS_CLOSING && (c->flags & F_PEER_CLOSED))
 			return; /* nothing after the peer's close frame matters */
+		if (c->flags & F_JOINING) {
+			/* a subscribe waits for other workers: what follows it waits too (rc_owner.h) */
+			own_hold_input(w, c, data, len, buf);
+			return;
+		}
 		rc_frame_event ev;
 		ssize_t n = rc_frame_parse(&c->fp, data, len, &ev);
 		if (n < 0) {
@@ -823,7 +576,7 @@ static void relief_drop(void *ctx, struct rc_msg *m)
 {
 	struct relief *r = ctx;
 	assert(r->c->state == CS_OPEN);
-	count_drop(r->w, r->c, m, RC_DROP_NO_MEMORY, NULL);
+	fan_count_drop(r->w, r->c, m, RC_DROP_NO_MEMORY, NULL);
 	rc_msg_unref(&r->w->mem.msgs, m);
 }
 

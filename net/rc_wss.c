@@ -200,6 +200,8 @@ static void read_plain(rc_worker *w, rc_conn *c, wss_conn *t)
 				ws_feed(w, c, data, have, (uint32_t)buf);
 		}
 		rc_pool_unref(&w->mem.pool, (uint32_t)buf);
+		if (c->flags & F_JOINING)
+			return; /* the rest stays in the session until the joint is made (rc_owner.h) */
 		if (have == cap)
 			continue; /* the buffer filled: more may be waiting */
 		if (n == RC_TLS_CLOSED)
@@ -242,7 +244,22 @@ void wss_recv(rc_worker *w, rc_conn *c, const uint8_t *data, size_t len)
 		return;
 	}
 	raw_done(w, c, t);
-	assert(rc_tls_unread(t->s) == 0);
+	assert(rc_tls_unread(t->s) == 0 || (c->flags & F_JOINING));
+}
+
+void wss_resume(rc_worker *w, rc_conn *c)
+{
+	wss_conn *t = of(w, c);
+	if (t->s == NULL || !rc_tls_established(t->s))
+		return;
+	if (!out_to_raw(w, t)) {
+		conn_abort(w, c, RC_CLOSED_IO_ERROR);
+		return;
+	}
+	read_plain(w, c, t);
+	if (c->state >= CS_ABORT || t->s == NULL)
+		return;
+	raw_done(w, c, t);
 }
 
 bool wss_pending(rc_worker *w, const rc_conn *c)

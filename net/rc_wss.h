@@ -76,4 +76,7 @@ uint8_t *wss_seal(rc_worker *w, rc_conn *c, const uint8_t *plain, uint32_t len, 
                   uint32_t *out_len);
 
 
+/* c's joint is made (rc_owner.h): parse what the session holds decrypted, as wss_recv would have. */
+void wss_resume(rc_worker *w, rc_conn *c);
+
 #endif

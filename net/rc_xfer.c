@@ -4,7 +4,7 @@
 #include <assert.h>
 #include <string.h>
 
-static bool push(rc_worker *w, uint32_t to, rc_xmsg *x)
+bool xfer_push(rc_worker *w, uint32_t to, rc_xmsg *x)
 {
 	assert(to != w->index && x != NULL);
 	rc_mail m = { .a = (uint64_t)(uintptr_t)x, .b = 0 };
@@ -63,7 +63,7 @@ static void tell_losses(rc_worker *w, uint32_t to)
 			break;
 		x->seq = l->seq;
 		x->epoch = l->epoch;
-		if (!push(w, to, x)) {
+		if (!xfer_push(w, to, x)) {
 			rc_xmsg_release(&w->xfer.xarena, x->buf, 1, true);
 			break;
 		}
@@ -111,7 +111,7 @@ static void send_to(rc_worker *w, enum rc_xmsg_kind kind, const xfer_msg *m, uin
 	while (mask != 0) {
 		uint32_t to = (uint32_t)__builtin_ctzll(mask);
 		mask &= mask - 1;
-		if (push(w, to, x)) {
+		if (xfer_push(w, to, x)) {
 			rc_metric_inc(&w->metrics, RC_M_HANDOFFS(RC_HANDOFF_SENT));
 			continue;
 		}
@@ -140,6 +140,12 @@ void xfer_publish(rc_worker *w, const xfer_msg *m)
 		send_to(w, RC_XMSG_PUBLISH, m, mask);
 }
 
+uint32_t xfer_room(rc_worker *w, uint32_t to, uint32_t want)
+{
+	assert(to != w->index && to < w->group->n);
+	return rc_mailbox_room(rc_group_mail(w->group, w->index, to), want);
+}
+
 bool xfer_watched(const rc_worker *w, uint32_t hash)
 {
 	const rc_group *g = w->group;
@@ -163,8 +169,6 @@ uint32_t xfer_take(rc_worker *w, uint32_t from, const rc_xmsg **x, uint32_t cap)
 	uint32_t k = rc_mailbox_pop_many(rc_group_mail(w->group, from, w->index), recs, cap);
 	for (uint32_t i = 0; i < k; i++)
 		x[i] = (const rc_xmsg *)(uintptr_t)recs[i].a;
-	if (k > 0)
-		rc_metric_add(&w->metrics, RC_M_HANDOFFS_RECEIVED, k);
 	return k;
 }
 

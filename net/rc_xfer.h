@@ -76,6 +76,14 @@ void xfer_forward(rc_worker *w, const xfer_msg *m);
  * subscribers for its topic. Never blocks; a loss is counted, and seen by the receiver as a gap. */
 void xfer_publish(rc_worker *w, const xfer_msg *m);
 
+/* Push x (built for one holder) into the mailbox to worker `to` and wake it if it sleeps. False if
+ * the mailbox is full: x is still the caller's to release. */
+bool xfer_push(rc_worker *w, uint32_t to, rc_xmsg *x);
+
+/* Free records in the mailbox to worker `to` (at least `want` if there are that many): that many
+ * xfer_push in a row cannot fail. */
+uint32_t xfer_room(rc_worker *w, uint32_t to, uint32_t want);
+
 /* Loop phase, after the turn's publishes: tell remembered losses where there is room now. */
 void xfer_flush(rc_worker *w);
 

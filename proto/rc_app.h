@@ -93,8 +93,10 @@ enum rc_app_error {
 	RC_APP_ERR_BAD_PUBLISH,
 	RC_APP_ERR_UNAUTHORIZED,   /* "unauthorized": publishing without a valid token */
 	RC_APP_ERR_NOT_SUBSCRIBED, /* "not_subscribed": unsubscribe of a topic not subscribed */
+	/* "busy": the server has too many subscribes waiting for other workers; send it again */
+	RC_APP_ERR_BUSY,
 };
-#define RC_APP_ERR_COUNT 9 /* RC_APP_OK included */
+#define RC_APP_ERR_COUNT 10 /* RC_APP_OK included */
 
 /* The wire name of an error code ("bad_json", ...); "ok" for RC_APP_OK; NULL for a value outside
  * the enum. */

@@ -167,6 +167,29 @@ Test(mailbox, full)
 	}
 }
 
+/* The room a producer sees: exact after pops it has not yet seen, and that many pushes succeed. */
+Test(mailbox, room)
+{
+	rc_mailbox mb;
+	cr_assert_eq(rc_mailbox_init(&mb, 8), 0);
+	cr_assert_eq(rc_mailbox_room(&mb, 1), 8);
+	rc_mail m = mail(1, 1), out[8];
+	for (int i = 0; i < 8; i++)
+		cr_assert(rc_mailbox_push(&mb, &m));
+	cr_assert_eq(rc_mailbox_room(&mb, 1), 0);
+	cr_assert_eq(rc_mailbox_pop_many(&mb, out, 3), 3);
+	/* the cached head says full, and asking for 1 reloads it */
+	cr_assert_eq(rc_mailbox_room(&mb, 1), 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert(rc_mailbox_push(&mb, &m));
+	cr_assert_not(rc_mailbox_push(&mb, &m));
+	cr_assert_eq(rc_mailbox_pop_many(&mb, out, 8), 8);
+	cr_assert_geq(rc_mailbox_room(&mb, 0), 0, "no reload asked: the cached view may lag");
+	cr_assert_eq(rc_mailbox_room(&mb, 8), 8);
+	VALID(&mb);
+	rc_mailbox_fini(&mb);
+}
+
 /* For each capacity, each starting slot s, each push batch n and each pop batch k: the records come
  * out whole and in order, across the end of the array wherever it falls. */
 Test(mailbox, wrap_around_at_every_index)

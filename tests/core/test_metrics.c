@@ -27,9 +27,9 @@ struct sample {
 struct parsed {
 	struct sample s[RC_M_COUNT + 8];
 	size_t n;
-	char help[32][96]; /* family names with a HELP line */
-	char type[32][96]; /* family names with a TYPE line */
-	char type_kind[32][16];
+	char help[64][96]; /* family names with a HELP line */
+	char type[64][96]; /* family names with a TYPE line */
+	char type_kind[64][16];
 	size_t nhelp, ntype;
 };
 
@@ -63,12 +63,12 @@ static void parse_exposition(const char *text, size_t len, struct parsed *out)
 			int got = sscanf(line, "# %7s %95s %399[^\n]", kw, name, rest);
 			cr_assert_eq(got, 3, "comment line '%s'", line);
 			if (strcmp(kw, "HELP") == 0) {
-				cr_assert_lt(out->nhelp, 32);
+				cr_assert_lt(out->nhelp, 64);
 				strcpy(out->help[out->nhelp++], name);
 			} else {
 				cr_assert_str_eq(kw, "TYPE", "'%s'", line);
 				cr_assert(strcmp(rest, "counter") == 0 || strcmp(rest, "gauge") == 0, "'%s'", line);
-				cr_assert_lt(out->ntype, 32);
+				cr_assert_lt(out->ntype, 64);
 				strcpy(out->type[out->ntype], name);
 				strcpy(out->type_kind[out->ntype++], rest);
 			}

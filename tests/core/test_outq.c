@@ -1584,3 +1584,40 @@ Test(outq, randomized_against_model, .timeout = 240)
 	        (unsigned long long)st.long_empty, (unsigned long long)st.long_evict,
 	        (unsigned long long)st.long_fallback);
 }
+
+/* Conflation on demand: the newest unprotected message of the topic is replaced in place; a
+ * protected one (in a send) is not, and neither is one whose replacement would break the byte cap.
+ */
+Test(outq, replace_on_demand)
+{
+	rc_outq_cfg cfg = cfg_of(8, 100, RC_OUTQ_DROP_OLDEST);
+	talloc a;
+	rc_outq_alloc al = talloc_make(&a, &cfg);
+	rc_outq q = { 0 };
+	rc_msg m[8], *out[8];
+	mk(&m[0], 0, 10, 1);
+	mk(&m[1], 1, 10, 2);
+	mk(&m[2], 2, 10, 1);
+	mk(&m[3], 3, 20, 1); /* replaces m[2] */
+	mk(&m[4], 4, 10, 3); /* no topic 3 queued */
+	mk(&m[5], 5, 80, 2); /* would make 130 bytes: not in place of m[1] */
+	push_expect(&q, &cfg, &al, &m[0], RC_OUTQ_QUEUED, NULL, 0);
+	push_expect(&q, &cfg, &al, &m[1], RC_OUTQ_QUEUED, NULL, 0);
+	push_expect(&q, &cfg, &al, &m[2], RC_OUTQ_QUEUED, NULL, 0);
+	cr_assert_eq(rc_outq_replace(&q, &cfg, &m[3]), &m[2], "the newest of topic 1");
+	expect_contents(&q, &cfg, (rc_msg *[]){ &m[0], &m[1], &m[3] }, 3);
+	cr_assert_null(rc_outq_replace(&q, &cfg, &m[4]));
+	cr_assert_null(rc_outq_replace(&q, &cfg, &m[5]));
+	expect_contents(&q, &cfg, (rc_msg *[]){ &m[0], &m[1], &m[3] }, 3);
+	/* in a send: m[0] and m[1] are protected, m[3] is not */
+	rc_outq_pin(&q, 2);
+	mk(&m[6], 6, 5, 2);
+	cr_assert_null(rc_outq_replace(&q, &cfg, &m[6]), "m[1] is in the send");
+	mk(&m[7], 7, 5, 1);
+	cr_assert_eq(rc_outq_replace(&q, &cfg, &m[7]), &m[3]);
+	expect_contents(&q, &cfg, (rc_msg *[]){ &m[0], &m[1], &m[7] }, 3);
+	cr_assert_eq(rc_outq_sent(&q, &cfg, &al, 20, out, 8), 2u);
+	rc_outq_consume(&q, &cfg, &al, 1, out);
+	assert_drained(&q);
+	cr_assert_eq(a.nlive, 0u);
+}

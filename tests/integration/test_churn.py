@@ -142,7 +142,9 @@ def snapshot(srv):
             "open_fds": m.get_("ringcast_open_fds"),   # direct descriptors are not in /proc
             "subscriptions": m.get_("ringcast_subscriptions"),
             "queued_bytes": m.get_("ringcast_queued_bytes"),
-            "buffers_free": b.get("free"), "buffers_pool": b.get("pool"),
+            # history keeps the last messages of each topic, by design: not a leak
+            "buffers_free": b.get("free") + m.get_("ringcast_history_buffers"),
+            "buffers_pool": b.get("pool") - m.get_("ringcast_history_buffers"),
             "buffers_recv_held": b.get("recv_held")}
 
 

@@ -27,7 +27,7 @@ from rcbase import Fail, check, expect_eq, t
 from rcserver import http, HttpAnswer, free_fd_budget
 from rcws import (upgrade_request, new_key, accept_for, parse_frame, encode_frame, close_payload,
                   OP_TEXT, OP_CLOSE, OP_PING, OP_PONG)
-from rcv1 import v1_parse
+from rcv1 import v1_parse, notice_core
 from rcsuite import Suite
 
 suite = Suite("drain")
@@ -103,7 +103,7 @@ class Client:
                     self.writer.write(encode_frame(OP_PONG, fr.payload))
                     continue
                 if self.v1 and fr.opcode == OP_TEXT:
-                    self.notices.append(json.loads(fr.payload))
+                    self.notices.append(notice_core(json.loads(fr.payload)))
                     continue
                 body = v1_parse(fr.payload)[3] if self.v1 else fr.payload
                 if body == b"warm":

@@ -12,6 +12,7 @@ refusal must also be counted once in ringcast_connections_rejected_total under i
 from rcbase import check, expect_eq, t, wait_until
 from rcserver import get, http, parse_metrics, Metrics
 from rcws import new_key, RawWS, HandshakeRefused
+from rcv1 import notice_core
 from rcsuite import Suite
 
 suite = Suite("http")
@@ -310,7 +311,7 @@ def v1_subprotocol_negotiation(ctx):
     fr = ws.expect_frame(t(5), "the subscribed notice of a ringcast.v1 connection")
     expect_eq(fr.opcode, 1, "opcode of the first frame (a notice, TEXT)")
     import json
-    expect_eq(json.loads(fr.payload), {"type": "subscribed", "topics": ["n"]}, "first notice")
+    expect_eq(notice_core(json.loads(fr.payload)), {"type": "subscribed", "topics": ["n"]}, "first notice")
     ws.close_handshake()
     ws = RawWS.connect(srv.port, "/ws?topics=n", protocols=["Ringcast.v1", "other"])
     expect_eq(ws.subprotocol, None, "subprotocol when only unknown names are offered "

@@ -26,7 +26,7 @@ except ImportError:
 
 from rcbase import Fail, check, expect_eq, t
 from rcws import RawWS, OP_TEXT, OP_CLOSE
-from rcv1 import v1_publish, v1_parse, subscribe_cmd
+from rcv1 import v1_publish, v1_parse, subscribe_cmd, notice_core
 from rcsuite import Suite
 
 suite = Suite("interop_python")
@@ -63,7 +63,7 @@ async def notice(ws, what, timeout=5.0):
     m = await recv(ws, what, timeout)
     check(isinstance(m, str), "%s: expected a notice (TEXT), got a binary message %r"
           % (what, m[:60]))
-    return json.loads(m)
+    return notice_core(json.loads(m))
 
 
 async def closed_with(ws, code, what, timeout=5.0):

@@ -92,7 +92,7 @@ import time
 from rcbase import Fail, check, expect_eq, t, wait_until
 from rcws import (RawWS, Peer, ProtocolViolation, parse_frame, pump_until, encode_frame, OP_CONT,
                   OP_TEXT, OP_BINARY, OP_PING, OP_PONG)
-from rcv1 import v1_publish, v1_parse
+from rcv1 import v1_publish, v1_parse, notice_core
 from rcsuite import Suite
 
 suite = Suite("large")
@@ -208,7 +208,7 @@ def plain_sub(srv, topic, name, rcvbuf=None):
 def v1_sub(srv, topic, name, rcvbuf=None):
     ws = RawWS.connect(srv.port, "/ws?topics=" + topic, protocols=V1, rcvbuf=rcvbuf)
     fr = ws.expect_frame(t(5), "%s: subscribed notice" % name)
-    expect_eq(json.loads(fr.payload), {"type": "subscribed", "topics": [topic]},
+    expect_eq(notice_core(json.loads(fr.payload)), {"type": "subscribed", "topics": [topic]},
               "%s: first notice" % name)
     return Client(ws, name, v1=True)
 
@@ -351,18 +351,23 @@ def idle_memory(srv, base, what):
     keys = ['ringcast_buffers{state="pool"}', 'ringcast_buffers{state="chain"}',
             "ringcast_large_message_bytes", "ringcast_queued_bytes"]
 
+    def held(m):
+        """The figures, pool buffers without those history holds (by design, not a leak)."""
+        got = {k: m.get(k) for k in keys}
+        got[keys[0]] -= m.get("ringcast_history_buffers", 0)
+        return got
+
+    want = held(base)
+
     def now():
         m = srv.metrics()
-        got = {k: m.get(k) for k in keys}
-        return got if got == {k: base.get(k) for k in keys} and \
-            m.get_("ringcast_connections") <= 1 else None
+        return True if held(m) == want and m.get_("ringcast_connections") <= 1 else None
     try:
         wait_until(now, t(5), what)
     except Fail:
         m = srv.metrics()
         raise Fail("%s: expected %r, got %r with %d connections" % (
-            what, {k: base.get(k) for k in keys}, {k: m.get(k) for k in keys},
-            m.get_("ringcast_connections")))
+            what, want, held(m), m.get_("ringcast_connections")))
 
 
 # ------------------------------------------------------------------------------------------------

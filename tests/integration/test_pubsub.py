@@ -33,7 +33,7 @@ import time
 
 from rcbase import Fail, check, expect_eq, t, scaled
 from rcws import RawWS, Peer, pump, pump_until, encode_frame, OP_TEXT, OP_BINARY
-from rcv1 import v1_publish, v1_parse, subscribe_cmd
+from rcv1 import v1_publish, v1_parse, subscribe_cmd, notice_core
 from rcbench import run_bench
 from rcsuite import Suite
 
@@ -145,7 +145,7 @@ def fan_out(ctx):
                            protocols=["ringcast.v1"] if kind == "v1" else None)
         if kind == "v1":
             fr = ws.expect_frame(t(5), "subscribed notice of v1 subscriber %d" % i)
-            expect_eq(json.loads(fr.payload), {"type": "subscribed", "topics": [topic]},
+            expect_eq(notice_core(json.loads(fr.payload)), {"type": "subscribed", "topics": [topic]},
                       "notice of v1 subscriber %d" % i)
         ws.sock.setblocking(False)
         subs.append(StreamSub(ws, kind, topic, i))
@@ -261,7 +261,7 @@ class TopicSub(Peer):
     def on_message(self, op, payload):
         if self.kind == "v1":
             if op == OP_TEXT:
-                self.notices.append(json.loads(payload))
+                self.notices.append(notice_core(json.loads(payload)))
                 return
             topic, seq, text, body = v1_parse(payload)
             self.seqs.setdefault(topic, []).append(seq)

@@ -13,7 +13,9 @@ handshake deadline), a record longer than TLS allows, a reset in the middle of t
 a flood of ClientHellos left hanging while a wss subscriber keeps receiving. After each, the
 server's TLS sessions, connections and buffers are back where they started. SIGHUP reloads the
 pair for new handshakes while open sessions go on; a bad pair is refused and the last good one
-kept. SIGTERM drains wss subscribers (everything queued, then 1001); 150 connections closed
+kept. ringcast.v1 over wss on two workers: subscribes that wait for the other worker hold the
+rest of their input in the TLS session, and three commands in one record are answered in order.
+SIGTERM drains wss subscribers (everything queued, then 1001); 150 connections closed
 cleanly, without a close frame, or reset leave no descriptor, session or buffer behind.
 """
 
@@ -27,10 +29,14 @@ import subprocess
 import tempfile
 import time
 
+import json
+
 import websockets
 
 from rcbase import check, expect_eq, t, wait_until
 from rcserver import set_linger0
+from rcv1 import v1_parse, v1_publish
+from rcws import encode_frame, OP_TEXT
 from rcsuite import Suite
 
 suite = Suite("tls")
@@ -183,6 +189,52 @@ def websockets_exact(ctx):
     asyncio.run(pubsub_exact(srv, sizes))
     settled(srv, "after pub/sub")
     expect_eq(metrics(srv)["ringcast_tls_failures_total"], 0, "TLS failures")
+
+
+async def joins_run(srv, rounds):
+    """ringcast.v1 over wss on 2 workers: subscribes of topics owned by the other worker wait for
+    its answer with the rest of their input held in the TLS session; three commands sent in one
+    write come back answered in order, snapshots and live messages after them."""
+    ctx = ssl_ctx(srv)
+    base = "wss://127.0.0.1:%d" % srv.tls_port
+    async with websockets.connect(base + "/ws", ssl=ctx, subprotocols=["ringcast.v1"]) as pub:
+        topics = ["j.%d" % i for i in range(8)]
+        for k, topic in enumerate(topics):
+            await pub.send(v1_publish(topic, b"last:%d" % k, text=True))
+        await asyncio.sleep(0.2)
+        for r in range(rounds):
+            async with websockets.connect(base + "/ws?topics=j.0,j.1,j.2", ssl=ctx,
+                                          subprotocols=["ringcast.v1"]) as c:
+                n = json.loads(await asyncio.wait_for(c.recv(), t(5)))
+                expect_eq(n["topics"], ["j.0", "j.1", "j.2"], "round %d: URL topics" % r)
+                cmds = [{"op": "subscribe", "topics": topics[3:6], "snapshot": True, "id": 1},
+                        {"op": "unsubscribe", "topics": ["j.0"], "id": 2},
+                        {"op": "subscribe", "topics": topics[6:], "id": 3}]
+                # one TLS record, one read: the second and third wait behind the first's joint
+                c.transport.write(b"".join(encode_frame(OP_TEXT, json.dumps(x).encode())
+                                           for x in cmds))
+                got = []
+                while len(got) < 6:
+                    m = await asyncio.wait_for(c.recv(), t(5))
+                    got.append(json.loads(m) if isinstance(m, str) else v1_parse(m))
+                notices = [g for g in got if isinstance(g, dict)]
+                expect_eq([(x["type"], x["id"]) for x in notices],
+                          [("subscribed", 1), ("unsubscribed", 2), ("subscribed", 3)],
+                          "round %d: answers in the order of the commands" % r)
+                snaps = sorted((g[0], g[3]) for g in got if not isinstance(g, dict))
+                expect_eq(snaps, [("j.3", b"last:3"), ("j.4", b"last:4"), ("j.5", b"last:5")],
+                          "round %d: snapshots" % r)
+                idx = [i for i, g in enumerate(got) if isinstance(g, dict)]
+                check(idx[0] == 0, "round %d: the snapshots come after their notice" % r)
+
+
+@suite.case(timeout=90)
+def v1_joins_over_tls(ctx):
+    srv = tls_server(ctx, workers=2)
+    asyncio.run(joins_run(srv, 20))
+    check(srv.metrics().total("ringcast_subscribe_joins_waited_total") > 0,
+          "some subscribes waited for the other worker")
+    settled(srv, "after the joins")
 
 
 def raw_conn(srv):

@@ -136,6 +136,7 @@ Test(app, error_names_and_close_codes)
 		{ RC_APP_ERR_BAD_PUBLISH, "bad_publish", 0 },
 		{ RC_APP_ERR_UNAUTHORIZED, "unauthorized", RC_CLOSE_UNAUTHORIZED },
 		{ RC_APP_ERR_NOT_SUBSCRIBED, "not_subscribed", 0 },
+		{ RC_APP_ERR_BUSY, "busy", 0 },
 	};
 	cr_assert_eq(sizeof v / sizeof v[0], RC_APP_ERR_COUNT);
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
