@@ -142,10 +142,17 @@ check("ringcast.v1: subscribe command, PUBLISH, MESSAGE envelope with sequence n
   eq(sub.protocol, "ringcast.v1", "negotiated subprotocol");
   let m = await sub.next(5000, "subscribed notice");
   eq(m.isBinary, false, "notice is TEXT");
-  eq(JSON.parse(m.data.toString()), { type: "subscribed", topics: ["node.b"] }, "first notice");
+  let n = JSON.parse(m.data.toString());
+  eq(n.positions.length, 1, "one position per topic");
+  eq(/^[0-9a-f]{16}$/.test(n.positions[0].epoch), true, "an epoch of 16 hex digits");
+  eq(n.positions[0].seq, 0, "nothing published on node.b yet");
+  delete n.positions;
+  eq(n, { type: "subscribed", topics: ["node.b"] }, "first notice");
   sub.send(JSON.stringify({ op: "subscribe", topics: ["node.c"] }));
   m = await sub.next(5000, "answer to subscribe");
-  eq(JSON.parse(m.data.toString()), { type: "subscribed", topics: ["node.c"] }, "answer to subscribe");
+  n = JSON.parse(m.data.toString());
+  delete n.positions;
+  eq(n, { type: "subscribed", topics: ["node.c"] }, "answer to subscribe");
   const pub = await open("/ws", "ringcast.v1");
   const N = 200;
   for (let i = 0; i < N; i++) {
