@@ -74,6 +74,7 @@ static void connect_round_trip(const rc_app_connect *c)
 		CHECK(same(back.topics[i], c->topics[i]));
 	CHECK(same(back.publish, c->publish));
 	CHECK(same(back.token, c->token));
+	CHECK(back.snapshot == c->snapshot && back.interval_ms == c->interval_ms);
 	free(store);
 	free(q);
 }
@@ -86,7 +87,7 @@ static void fuzz_query(const uint8_t *d, size_t n)
 	rc_app_connect c;
 	rc_app_connect_init(&c, topics, RC_APP_TOPICS_MAX, store, n);
 	enum rc_app_query_error e = rc_app_query_parse(&c, d, n);
-	CHECK(e <= RC_APP_QUERY_TOO_LONG);
+	CHECK(e <= RC_APP_QUERY_BAD_INTERVAL);
 	CHECK(e != RC_APP_QUERY_TOO_LONG); /* a store as long as the query always suffices */
 	CHECK(e != RC_APP_QUERY_TOKEN_CONFLICT && e != RC_APP_QUERY_PUBLISH_V1);
 	CHECK(c.store_len <= n && c.topics_len <= RC_APP_TOPICS_MAX);
@@ -144,18 +145,39 @@ static void fuzz_cmd(const uint8_t *d, size_t n)
 		CHECK(within(c.topics[i], d, n));
 		CHECK(rc_app_topic_valid(c.topics[i].ptr, c.topics[i].len));
 	}
-	static uint8_t out[RC_APP_CMD_MAX];
-	size_t m = rc_app_cmd_encode(out, sizeof out, c.op, c.topics, c.topics_len);
+	CHECK(c.resume_from <= c.topics_len);
+	CHECK(c.op == RC_APP_OP_SUBSCRIBE ||
+	      (c.resume_from == c.topics_len && !c.snapshot && c.interval_ms == 0));
+	CHECK(c.interval_ms <= RC_APP_INTERVAL_MAX_MS);
+	/* Every field written back reads back the same. */
+	static uint8_t out[RC_APP_CMD_FULL_MAX];
+	size_t m = rc_app_cmd_write(out, sizeof out, &c);
 	CHECK(m > 0);
 	uint8_t *again = malloc(m);
 	CHECK(again);
 	memcpy(again, out, m);
-	rc_app_cmd c2;
+	static rc_app_cmd c2;
 	CHECK(rc_app_cmd_parse(again, m, &c2) == RC_APP_OK);
-	CHECK(c2.op == c.op && c2.topics_len == c.topics_len);
-	for (size_t i = 0; i < c.topics_len; i++)
+	CHECK(c2.op == c.op && c2.topics_len == c.topics_len && c2.resume_from == c.resume_from);
+	CHECK(c2.snapshot == c.snapshot && c2.interval_ms == c.interval_ms && same(c2.id, c.id));
+	for (size_t i = 0; i < c.topics_len; i++) {
 		CHECK(same(c2.topics[i], c.topics[i]));
+		if (i >= c.resume_from)
+			CHECK(c2.resume[i].epoch == c.resume[i].epoch && c2.resume[i].seq == c.resume[i].seq);
+	}
 	free(again);
+	/* A subscribed notice with positions (the resume's, or zeros) reads back the same. */
+	static rc_app_pos pos[RC_APP_TOPICS_MAX];
+	for (size_t i = 0; i < c.topics_len; i++)
+		pos[i] = i >= c.resume_from ? c.resume[i] : (rc_app_pos){ 0, 0 };
+	static uint8_t note[RC_APP_NOTICE_MAX];
+	size_t k = rc_app_notice_subscribed_at(note, sizeof note, c.topics, pos, c.topics_len);
+	CHECK(k > 0);
+	static rc_app_notice nt;
+	CHECK(rc_app_notice_parse(note, k, &nt) == RC_APP_OK);
+	CHECK(nt.positions_len == c.topics_len);
+	for (size_t i = 0; i < c.topics_len; i++)
+		CHECK(nt.positions[i].epoch == pos[i].epoch && nt.positions[i].seq == pos[i].seq);
 }
 
 /* The header alone, from a copy of only the bytes rc_app_pub_parse_head may read (min(n, header
@@ -201,7 +223,7 @@ static void fuzz_pub(const uint8_t *d, size_t n)
 	CHECK(within(pb.topic, p, n) && within(pb.payload, p, n));
 	CHECK(pb.seq_slot == p + 3 + pb.topic.len && pb.seq_slot + 8 == pb.payload.ptr);
 	CHECK(pb.payload.ptr + pb.payload.len == p + n);
-	CHECK(pb.flags <= RC_APP_FLAG_TEXT);
+	CHECK(pb.flags <= (RC_APP_FLAG_TEXT | RC_APP_FLAG_RETAINED));
 	uint8_t *q = malloc(n); /* n >= 12 here */
 	CHECK(q);
 	size_t h = rc_app_pub_encode_header(q, pb.flags, pb.topic.ptr, pb.topic.len, pb.seq);
@@ -235,6 +257,15 @@ static bool notice_same(const rc_app_notice *a, const rc_app_notice *b)
 		return a->count == b->count;
 	if (a->type == RC_APP_NOTICE_ERROR)
 		return a->code == b->code; /* messages are compared unescaped by the caller */
+	if (a->type == RC_APP_NOTICE_RESET)
+		return a->reset == b->reset && a->epoch == b->epoch && a->first == b->first &&
+		       a->snapshot == b->snapshot;
+	if (a->positions_len != b->positions_len)
+		return false;
+	for (size_t i = 0; i < a->positions_len; i++)
+		if (a->positions[i].epoch != b->positions[i].epoch ||
+		    a->positions[i].seq != b->positions[i].seq)
+			return false;
 	return true;
 }
 
@@ -246,11 +277,17 @@ static void notice_check(const rc_app_notice *nt, const uint8_t *d, size_t n)
 	}
 	CHECK(within(nt->message, d, n));
 	CHECK(within(nt->id, d, n) && nt->id.len <= RC_APP_ID_RAW_MAX);
-	CHECK(nt->id.len == 0 || nt->type != RC_APP_NOTICE_MISSED);
+	CHECK(nt->id.len == 0 || (nt->type != RC_APP_NOTICE_MISSED && nt->type != RC_APP_NOTICE_RESET));
+	CHECK(nt->positions_len == 0 ||
+	      (nt->type == RC_APP_NOTICE_SUBSCRIBED && nt->positions_len == nt->topics_len));
 	switch (nt->type) {
 	case RC_APP_NOTICE_SUBSCRIBED:
 	case RC_APP_NOTICE_UNSUBSCRIBED:
 		CHECK(nt->topics_len >= 1 && nt->topics_len <= RC_APP_TOPICS_MAX);
+		break;
+	case RC_APP_NOTICE_RESET:
+		CHECK(nt->topics_len == 1 && nt->first >= 1);
+		CHECK(nt->reset == RC_APP_RESET_EPOCH || nt->reset == RC_APP_RESET_HISTORY);
 		break;
 	case RC_APP_NOTICE_MISSED:
 		CHECK(nt->topics_len == 1 && nt->count >= 1);
@@ -270,7 +307,12 @@ static size_t notice_encode(uint8_t *out, size_t cap, const rc_app_notice *nt, c
 {
 	switch (nt->type) {
 	case RC_APP_NOTICE_SUBSCRIBED:
+		if (nt->positions_len > 0)
+			return rc_app_notice_subscribed_at(out, cap, nt->topics, nt->positions, nt->topics_len);
 		return rc_app_notice_subscribed(out, cap, nt->topics, nt->topics_len);
+	case RC_APP_NOTICE_RESET:
+		return rc_app_notice_reset(out, cap, nt->topics[0].ptr, nt->topics[0].len, nt->reset,
+		                           nt->epoch, nt->first, nt->snapshot);
 	case RC_APP_NOTICE_UNSUBSCRIBED:
 		return rc_app_notice_unsubscribed(out, cap, nt->topics, nt->topics_len);
 	case RC_APP_NOTICE_MISSED:
