@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""Two builds of ringcast under the same workload, alternated run by run: what a change costs.
+"""Two builds of ringcast (or one build with two sets of flags) under the same workload,
+alternated run by run: what a change costs.
 
     /usr/bin/python3 perf/ab.py --a /tmp/before --b build/release --runs 3 \\
         --server-flags="--workers 2 --cpus 0,1" -- --max -n 1000 -s 64 -d 8 --warmup 2
+    /usr/bin/python3 perf/ab.py --a build/release --b build/release \\
+        --a-flags="--history-messages 0" -- --max -n 10 -s 64 -d 8 --warmup 2
 
 Each run starts a fresh server of one build (BUILD/tools/ringcast, flags from --server-flags,
 pinned with taskset to --server-cpus), drives it with BUILD/perf/ringcast-bench pinned to
@@ -35,8 +38,8 @@ def scrape(port):
     return out
 
 
-def run_one(args, build, bench_args):
-    flags = args.server_flags.split()
+def run_one(args, build, side_flags, bench_args):
+    flags = args.server_flags.split() + side_flags.split()
     proc, port, log = server_start(build, flags, taskset=args.server_cpus)
     try:
         cmd = (["taskset", "-c", str(args.bench_cpu), os.path.join(build, "perf", "ringcast-bench")]
@@ -71,6 +74,8 @@ def main():
     ap.add_argument("--b", required=True, help="build directory B")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--server-flags", default="", help="ringcast flags, one string")
+    ap.add_argument("--a-flags", default="", help="more ringcast flags for A only")
+    ap.add_argument("--b-flags", default="", help="more ringcast flags for B only")
     ap.add_argument("--server-cpus", default="0", help="taskset list for the server (default 0)")
     ap.add_argument("--bench-cpu", type=int, default=1)
     ap.add_argument("bench", nargs=argparse.REMAINDER, help="-- then ringcast-bench arguments")
@@ -82,7 +87,7 @@ def main():
     res = {"a": [], "b": []}
     for i in range(args.runs):
         for key in ("a", "b"):
-            r = run_one(args, getattr(args, key), bench_args)
+            r = run_one(args, getattr(args, key), getattr(args, key + "_flags"), bench_args)
             res[key].append(r)
             print("run %d %s: %s" % (i + 1, key, ", ".join(
                 "%s %s" % (name, fmt % f(r)) for name, fmt, f in METRICS)), file=sys.stderr)
@@ -90,7 +95,8 @@ def main():
     def show(fmt, vals):
         return "**%s** (%s)" % (fmt % statistics.median(vals), " / ".join(fmt % v for v in vals))
 
-    print("| metric | a: %s | b: %s | b / a |" % (args.a, args.b))
+    name = lambda key: " ".join(x for x in (getattr(args, key), getattr(args, key + "_flags")) if x)
+    print("| metric | a: %s | b: %s | b / a |" % (name("a"), name("b")))
     print("|---|---|---|---|")
     for name, fmt, f in METRICS:
         va, vb = [f(r) for r in res["a"]], [f(r) for r in res["b"]]

@@ -73,7 +73,7 @@ apt_need demo build-essential cmake pkg-config liburing-dev libwolfssl-dev libcr
 step "wolfSSL with assembly (tools/wolfssl-build.sh)"
 RC_BUILD_DIR="${RC_BUILD_DIR:-$top/build}" RC_JOBS="$jobs" bash "$top/tools/wolfssl-build.sh"
 step "building into ${build#"$top"/} (release)"
-targets=(ringcast ringcast-feed)
+targets=(ringcast ringcast-feed ringcast-cli)
 [ -d "$top/perf/bench" ] && targets+=(ringcast-bench)
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRC_WOLFSSL=own \
 	-DRC_WOLFSSL_DIR="${RC_BUILD_DIR:-$top/build}/wolfssl" >/dev/null
@@ -426,7 +426,11 @@ https://127.0.0.1:$tls_port/healthz).
   ssh -L $port:127.0.0.1:$port this-host): the feed's quotes as a live ticker, with sequence
   numbers, what each topic missed, and the latency from the feed's time stamp to your screen.
 
-  Or subscribe yourself: paste into that tab's developer console:
+  Or subscribe yourself with ringcast-cli (docs/cli.md): the last quote, then the live ones:
+
+    $build/tools/ringcast-cli sub ws://127.0.0.1:$port BTC-USD --snapshot --count 5
+
+  or paste into that tab's developer console:
 
     new WebSocket("ws://127.0.0.1:$port/ws?topics=BTC-USD").onmessage = e => console.log(e.data)
 

@@ -11,6 +11,10 @@ served             GET / : 200, text/html, the page compiled in, its content sec
 ticker             the page subscribes with ringcast.v1 to ?topics=; quotes published on two
                    topics show up as bid, ask, sequence number and count, nothing missed, and
                    the latency figures are numbers; a screenshot is kept.
+snapshot_and_resume  a topic published on before the page opened shows its last value at once
+                   (a snapshot); the page's connection dropped (offline, its WebSocket closed)
+                   while 5 more are published: it reconnects, resumes, and shows them all,
+                   nothing missed, the 5 sent from history.
 no_topics          ?topics= with nothing valid: the page says so and opens no WebSocket.
 """
 
@@ -75,6 +79,35 @@ class Browser:
                 if m.get("id") == self.next_id:
                     check("error" not in m, "DevTools %s: %r" % (method, m.get("error")))
                     return m["result"]
+
+    async def _away(self, meanwhile):
+        """One DevTools session: the page goes offline (no connection can open), its WebSockets
+        are closed (it cannot be reached from outside its script), meanwhile() runs, then the page
+        is online again."""
+        async with websockets.connect(self.ws_url, max_size=None) as ws:
+            async def call(method, **params):
+                self.next_id += 1
+                await ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+                while True:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), t(10)))
+                    if m.get("id") == self.next_id:
+                        check("error" not in m, "DevTools %s: %r" % (method, m.get("error")))
+                        return m["result"]
+            net = dict(latency=0, downloadThroughput=-1, uploadThroughput=-1)
+            await call("Network.enable")
+            await call("Network.emulateNetworkConditions", offline=True, **net)
+            proto = await call("Runtime.evaluate", expression="WebSocket.prototype")
+            found = await call("Runtime.queryObjects", prototypeObjectId=proto["result"]["objectId"])
+            r = await call("Runtime.callFunctionOn", objectId=found["objects"]["objectId"],
+                           functionDeclaration="function () { this.forEach((w) => w.close()); "
+                                               "return this.length; }",
+                           returnByValue=True)
+            check(r["result"]["value"] >= 1, "the page's WebSocket found")
+            meanwhile()
+            await call("Network.emulateNetworkConditions", offline=False, **net)
+
+    def away(self, meanwhile):
+        asyncio.run(self._away(meanwhile))
 
     def eval(self, expr):
         r = asyncio.run(self.call("Runtime.evaluate", expression=expr, returnByValue=True))
@@ -157,6 +190,42 @@ def ticker(ctx):
         pub.close()
     finally:
         b.close()
+
+
+@suite.case(timeout=120)
+def snapshot_and_resume(ctx):
+    """The page starts each topic with its last value (a snapshot: published before the page
+    opened), and after its connection drops it resumes: what was published meanwhile arrives,
+    nothing is counted missed."""
+    srv = ctx.server()
+    pub = RawWS.connect(srv.port, "/ws", protocols=["ringcast.v1"])
+
+    def quote(k):
+        return encode_frame(OP_BINARY, v1_publish(
+            "pg.S", json.dumps({"s": "pg.S", "n": k, "bid": 200 + k, "ask": 201 + k}).encode(),
+            text=True))
+    pub.sock.sendall(b"".join(quote(k) for k in range(5)))      # numbers 1..5, before the page
+    time.sleep(0.3)
+    b = Browser(ctx, "http://127.0.0.1:%d/?topics=pg.S" % srv.port)
+    try:
+        def row(count):
+            rows = json.loads(b.eval(ROWS))
+            return rows[0] if rows and rows[0]["count"] == count else None
+        r = wait_until(lambda: row("1"), t(30), "the snapshot on the page")
+        expect_eq((r["bid"], r["seq"], r["missed"]), ("204.00", "5", "0"), "the last value at once")
+        # the page's connection drops; 6..10 are published while it cannot reconnect
+        def meanwhile():
+            pub.sock.sendall(b"".join(quote(k) for k in range(5, 10)))
+            time.sleep(0.5)
+        sent0 = srv.metrics().total("ringcast_retained_sent_total")
+        b.away(meanwhile)
+        r = wait_until(lambda: row("6"), t(30), "the 5 messages it missed, resumed")
+        expect_eq(srv.metrics().total("ringcast_retained_sent_total") - sent0, 5,
+                  "the 5 came from history (a resume), not live")
+        expect_eq((r["bid"], r["seq"], r["missed"]), ("209.00", "10", "0"), "resumed, nothing missed")
+    finally:
+        b.close()
+        pub.close()
 
 
 @suite.case(timeout=60)
