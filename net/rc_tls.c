@@ -1,6 +1,7 @@
 /* rc_tls: TLS sessions over caller-owned buffers (rc_tls.h). */
 #include "rc_tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -138,6 +139,40 @@ int rc_tls_take_fed(const uint8_t **in, size_t *in_len, char *buf, int sz)
 	*in += n;
 	*in_len -= n;
 	return (int)n;
+}
+
+bool rc_tls_client_init(void)
+{
+	static bool inited;
+	if (!inited)
+		inited = wolfSSL_Init() == WOLFSSL_SUCCESS;
+	return inited;
+}
+
+bool rc_tls_is_address(const char *host)
+{
+	uint8_t a[16];
+	char h[256];
+	snprintf(h, sizeof h, "%s", host);
+	h[strcspn(h, "%")] = 0; /* an IPv6 zone */
+	return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
+}
+
+bool rc_tls_client_names(WOLFSSL *ssl, const char *host, bool verify)
+{
+	static char alpn[] = "http/1.1";
+	bool ip = rc_tls_is_address(host);
+	if (!ip && wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, host, (unsigned short)strlen(host)) !=
+	                   WOLFSSL_SUCCESS)
+		return false;
+	if (wolfSSL_UseALPN(ssl, alpn, sizeof alpn - 1, WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
+	    WOLFSSL_SUCCESS)
+		return false;
+	if (!verify)
+		return true;
+	int r = ip ? wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(wolfSSL_get0_param(ssl), host)
+	           : wolfSSL_check_domain_name(ssl, host);
+	return r == WOLFSSL_SUCCESS;
 }
 
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)

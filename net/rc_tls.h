@@ -155,4 +155,17 @@ const char *rc_tls_reason(int code);
  * left. */
 int rc_tls_take_fed(const uint8_t **in, size_t *in_len, char *buf, int sz);
 
+/* wolfSSL_Init, once per process (call it before starting threads). False if it failed. */
+bool rc_tls_client_init(void);
+
+/* Is host a literal IPv4 or IPv6 address (an IPv6 zone after '%' ignored)? A client checks such a
+ * host against the certificate's addresses and sends no SNI for it. */
+bool rc_tls_is_address(const char *host);
+
+/* What a client session says of itself, for host: SNI (a name, not an address), ALPN
+ * "http/1.1" (a server that knows none goes on), and with verify, the name or address the
+ * certificate must carry. ssl is the session's WOLFSSL. False if wolfSSL refused one of them. */
+struct WOLFSSL;
+bool rc_tls_client_names(struct WOLFSSL *ssl, const char *host, bool verify);
+
 #endif

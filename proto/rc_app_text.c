@@ -112,38 +112,19 @@ bool rc_json_topic(rc_json *c, rc_app_slice *out)
 	return true;
 }
 
+static bool topic_item(rc_json *c, size_t i, void *ctx)
+{
+	return rc_json_topic(c, (rc_app_slice *)ctx + i);
+}
+
 /* ["topic", ...]: 1..RC_APP_TOPICS_MAX topics. Refused at the 65th item, before reading it, so a
  * huge array costs no more than 64 topics. */
 bool rc_json_topics(rc_json *c, rc_app_slice *topics, size_t *count)
 {
-	if (!rc_json_peek(c, '['))
-		return wrong_type(c, "\"topics\" must be an array of strings");
-	c->p++;
-	rc_json_ws(c);
-	if (rc_json_peek(c, ']'))
-		return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "\"topics\" is empty");
-	size_t n = 0;
-	for (;;) {
-		if (n == RC_APP_TOPICS_MAX)
-			return rc_json_fail(c, RC_APP_ERR_TOO_MANY_TOPICS, "more than 64 topics");
-		if (!rc_json_topic(c, &topics[n]))
-			return false;
-		n++;
-		rc_json_ws(c);
-		if (c->p == c->end)
-			return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "unexpected end of text");
-		if (*c->p == ']')
-			break;
-		if (*c->p != ',')
-			return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "expected ',' or ']' in the array");
-		c->p++;
-		rc_json_ws(c);
-		if (rc_json_peek(c, ']'))
-			return rc_json_fail(c, RC_APP_ERR_BAD_JSON, "trailing comma in the array");
-	}
-	c->p++;
-	*count = n;
-	return true;
+	if (!rc_json_array(c, RC_APP_TOPICS_MAX, topic_item, topics, count,
+	                   "\"topics\" must be an array of strings"))
+		return false;
+	return *count > 0 || rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "\"topics\" is empty");
 }
 
 /* A decimal integer min..max. JSON number syntax is followed as far as telling BAD_JSON (a leading

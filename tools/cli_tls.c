@@ -13,7 +13,6 @@
  * care).
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +26,6 @@
 #include "cli.h"
 #include "rc_tls.h" /* rc_tls_reason: wolfSSL's error codes in words */
 
-static char ALPN_HTTP11[] = "http/1.1";
 
 struct cli_tls_ctx {
 	WOLFSSL_CTX *ctx;
@@ -39,15 +37,6 @@ struct cli_tls {
 	int err; /* wolfSSL's error after CLI_TLS_FAIL */
 	char words[160];
 };
-
-static bool is_address(const char *host)
-{
-	uint8_t a[16];
-	char h[256];
-	snprintf(h, sizeof h, "%s", host);
-	h[strcspn(h, "%")] = 0; /* an IPv6 zone */
-	return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
-}
 
 /* What to trust: nothing checked, ca_file alone, or the system's store. */
 static bool set_trust(WOLFSSL_CTX *c, const char *ca_file, bool insecure, char *err, size_t errlen)
@@ -84,13 +73,9 @@ static bool set_trust(WOLFSSL_CTX *c, const char *ca_file, bool insecure, char *
 
 struct cli_tls_ctx *cli_tls_ctx_new(const char *ca_file, bool insecure, char *err, size_t errlen)
 {
-	static bool inited;
-	if (!inited) {
-		if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
-			snprintf(err, errlen, "TLS: wolfSSL_Init failed");
-			return NULL;
-		}
-		inited = true;
+	if (!rc_tls_client_init()) {
+		snprintf(err, errlen, "TLS: wolfSSL_Init failed");
+		return NULL;
 	}
 	struct cli_tls_ctx *x = calloc(1, sizeof *x);
 	if (x == NULL || (x->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method())) == NULL) {
@@ -126,17 +111,8 @@ struct cli_tls *cli_tls_new(struct cli_tls_ctx *x, int fd, const char *host)
 		free(t);
 		return NULL;
 	}
-	bool ip = is_address(host);
-	bool ok = wolfSSL_set_fd(t->ssl, fd) == WOLFSSL_SUCCESS;
-	if (ok && !ip)
-		ok = wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, host, (unsigned short)strlen(host)) ==
-		     WOLFSSL_SUCCESS;
-	if (ok)
-		ok = wolfSSL_UseALPN(t->ssl, ALPN_HTTP11, sizeof ALPN_HTTP11 - 1,
-		                     WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) == WOLFSSL_SUCCESS;
-	if (ok && x->verify)
-		ok = (ip ? wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(wolfSSL_get0_param(t->ssl), host)
-		         : wolfSSL_check_domain_name(t->ssl, host)) == WOLFSSL_SUCCESS;
+	bool ok = wolfSSL_set_fd(t->ssl, fd) == WOLFSSL_SUCCESS &&
+	          rc_tls_client_names(t->ssl, host, x->verify);
 	if (!ok) {
 		cli_tls_free(t);
 		return NULL;

@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "tls.h"
 
-#include <arpa/inet.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +25,6 @@ static const char CIPHERS[] = "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
                               "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                               "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
-static char ALPN_HTTP11[] = "http/1.1";
 
 struct tls_ctx {
 	WOLFSSL_CTX *ssl_ctx;
@@ -77,15 +75,6 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 
 /* ---- the context ----------------------------------------------------------------------------- */
 
-static bool is_address(const char *host)
-{
-	uint8_t a[16];
-	char h[256];
-	snprintf(h, sizeof h, "%s", host);
-	h[strcspn(h, "%")] = 0; /* an IPv6 zone */
-	return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
-}
-
 static WOLFSSL_METHOD *method_of(unsigned version)
 {
 	return version == 12   ? wolfTLSv1_2_client_method()
@@ -125,13 +114,9 @@ static bool configure(struct tls_ctx *ctx, const struct tls_cfg *cfg, char *err,
 
 struct tls_ctx *tls_ctx_new(const struct tls_cfg *cfg, char *err, size_t errlen)
 {
-	static bool inited;
-	if (!inited) {
-		if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
-			snprintf(err, errlen, "TLS: wolfSSL_Init failed");
-			return NULL;
-		}
-		inited = true;
+	if (!rc_tls_client_init()) {
+		snprintf(err, errlen, "TLS: wolfSSL_Init failed");
+		return NULL;
 	}
 	struct tls_ctx *ctx = calloc(1, sizeof *ctx);
 	if (ctx == NULL || (ctx->ssl_ctx = wolfSSL_CTX_new(method_of(cfg->version))) == NULL) {
@@ -140,7 +125,7 @@ struct tls_ctx *tls_ctx_new(const struct tls_cfg *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	ctx->verify = cfg->ca_file != NULL;
-	ctx->ip = is_address(cfg->host);
+	ctx->ip = rc_tls_is_address(cfg->host);
 	snprintf(ctx->host, sizeof ctx->host, "%s", cfg->host);
 	if (!configure(ctx, cfg, err, errlen)) {
 		tls_ctx_free(ctx);
@@ -200,21 +185,10 @@ void tls_ticket_free(struct tls_ticket *k)
 /* What a session says of itself: SNI and ALPN, the name to check, the ticket to resume. */
 static bool session_setup(struct tls *t, const struct tls_ctx *ctx, const struct tls_ticket *k)
 {
-	WOLFSSL *s = t->ssl;
-	if (!ctx->ip && wolfSSL_UseSNI(s, WOLFSSL_SNI_HOST_NAME, ctx->host,
-	                               (unsigned short)strlen(ctx->host)) != WOLFSSL_SUCCESS)
+	if (!rc_tls_client_names(t->ssl, ctx->host, ctx->verify))
 		return false;
-	if (wolfSSL_UseALPN(s, ALPN_HTTP11, sizeof ALPN_HTTP11 - 1,
-	                    WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) != WOLFSSL_SUCCESS)
-		return false;
-	if (ctx->verify) {
-		int r = ctx->ip ? wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(wolfSSL_get0_param(s), ctx->host)
-		                : wolfSSL_check_domain_name(s, ctx->host);
-		if (r != WOLFSSL_SUCCESS)
-			return false;
-	}
 	if (k != NULL && k->sess != NULL)
-		(void)wolfSSL_set_session(s, k->sess); /* a stale ticket: a full handshake */
+		(void)wolfSSL_set_session(t->ssl, k->sess); /* a stale ticket: a full handshake */
 	return true;
 }
 

@@ -70,29 +70,27 @@ class Browser:
         self.ws_url = wait_until(page_target, t(30), "the page's DevTools target")
         self.next_id = 0
 
+    async def call_on(self, ws, method, **params):
+        """One DevTools call on an open session ws."""
+        self.next_id += 1
+        await ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            m = json.loads(await asyncio.wait_for(ws.recv(), t(10)))
+            if m.get("id") == self.next_id:
+                check("error" not in m, "DevTools %s: %r" % (method, m.get("error")))
+                return m["result"]
+
     async def call(self, method, **params):
         async with websockets.connect(self.ws_url, max_size=None) as ws:
-            self.next_id += 1
-            await ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-            while True:
-                m = json.loads(await asyncio.wait_for(ws.recv(), t(10)))
-                if m.get("id") == self.next_id:
-                    check("error" not in m, "DevTools %s: %r" % (method, m.get("error")))
-                    return m["result"]
+            return await self.call_on(ws, method, **params)
 
     async def _away(self, meanwhile):
         """One DevTools session: the page goes offline (no connection can open), its WebSockets
         are closed (it cannot be reached from outside its script), meanwhile() runs, then the page
         is online again."""
         async with websockets.connect(self.ws_url, max_size=None) as ws:
-            async def call(method, **params):
-                self.next_id += 1
-                await ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-                while True:
-                    m = json.loads(await asyncio.wait_for(ws.recv(), t(10)))
-                    if m.get("id") == self.next_id:
-                        check("error" not in m, "DevTools %s: %r" % (method, m.get("error")))
-                        return m["result"]
+            def call(method, **params):
+                return self.call_on(ws, method, **params)
             net = dict(latency=0, downloadThroughput=-1, uploadThroughput=-1)
             await call("Network.enable")
             await call("Network.emulateNetworkConditions", offline=True, **net)
