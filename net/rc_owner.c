@@ -666,6 +666,24 @@ void own_flush(rc_worker *w)
 	}
 }
 
+uint32_t own_relieve(rc_worker *w)
+{
+	rc_retain *r = &w->own.retain;
+	uint32_t freed = 0;
+	while (w->own.history && r->segments > 0 && rc_pool_low(&w->mem.pool)) {
+		uint32_t n = rc_retain_shrink(r, r->segments / 2);
+		if (n == 0)
+			break;
+		freed += n;
+	}
+	if (freed > 0)
+		rc_log(RC_LOG_WARN, "history_relieved",
+		       "buffers=%u kept=%u free_buffers=%u reserve=%u hint=\"history gave way to queued "
+		       "messages: raise pool-buffers or lower history-bytes\"",
+		       freed, r->segments, rc_pool_free_count(&w->mem.pool), w->mem.pool.reserve);
+	return freed;
+}
+
 /* ---- set-up ---------------------------------------------------------------------------------- */
 
 int own_init(rc_worker *w)

@@ -109,6 +109,11 @@ void own_on_joined(rc_worker *w, uint32_t from, const rc_xmsg *x);
 /* Loop phase, with several workers: send the JOINs and the answers that found a full mailbox. */
 void own_flush(rc_worker *w);
 
+/* The pool is below its reserve: history gives way first, halved until the pool is not low or
+ * history is empty (the evicted messages counted, a warn line logged). Returns the buffers it
+ * gave back. */
+uint32_t own_relieve(rc_worker *w);
+
 /* Set up and tear down w->own (rc_worker_setup.c). Returns 0 or a negative errno. */
 int own_init(rc_worker *w);
 void own_fini(rc_worker *w);

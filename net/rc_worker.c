@@ -597,11 +597,12 @@ static void trim(rc_worker *w, uint64_t now)
 	w->mem.next_trim_ns = now + RC_TRIM_EVERY_NS;
 }
 
-/* Phase 7: the pool is below its reserve (rc_ws.h ws_relieve_pressure); walks every slot, so at
- * most every RC_RELIEF_EVERY_NS when it found nothing to take back. */
+/* Phase 7: the pool is below its reserve: history gives way first (rc_owner.h own_relieve), then
+ * queues (rc_ws.h ws_relieve_pressure), which walks every slot, so at most every
+ * RC_RELIEF_EVERY_NS when it found nothing to take back. */
 static void relieve_pressure(rc_worker *w)
 {
-	if (!rc_pool_low(&w->mem.pool))
+	if (!rc_pool_low(&w->mem.pool) || (own_relieve(w) > 0 && !rc_pool_low(&w->mem.pool)))
 		return;
 	uint64_t t = rc_now_ns();
 	if (t >= w->mem.next_relief_ns && ws_relieve_pressure(w) == 0)

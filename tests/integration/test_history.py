@@ -24,6 +24,8 @@ resume_while_publishing  2 workers: subscribers disconnect and resume again and 
 history_caps             a topic's message and byte caps evict its oldest (counted); a message over
                          the byte cap is not kept and takes the older ones with it; history keeps
                          a topic alive without subscribers, with its epoch.
+history_gives_way        a small pool: history fills its share, a subscriber that never reads pins
+                         the rest; history gives buffers back first, delivery goes on.
 pacing                   interval_ms: a client gets at most one message per topic per interval, the
                          last one published, and (v1) every other number told missed; plain
                          clients too; the interval set by a subscribe command.
@@ -392,6 +394,40 @@ def history_caps(ctx):
               "a topic with history and no subscriber keeps its epoch and numbers")
     c.close()
     pub.close()
+    srv.stop()
+
+
+@suite.case(timeout=120)
+def history_gives_way(ctx):
+    """A small pool, history filling its share, then a subscriber that never reads pins the rest
+    with its queue: when the pool runs low, history gives buffers back before anyone's queued
+    messages are dropped (a history_relieved line), and the server goes on delivering."""
+    srv = start(ctx, 1, "--pool-buffers", "64", "--recv-buffers", "64", "--history-bytes", "1M",
+                "--history-messages", "100000", "--queue-bytes-max", "3M",
+                "--write-timeout-ms", "60000")
+    pub = publisher(srv)
+    for k in range(30):
+        publish(pub, "fill.%d" % k, [b"h:%d:" % j + b"x" * 300 for j in range(100)])
+    wait_until(lambda: srv.metrics().total("ringcast_history_buffers") >= 12 or None, t(10),
+               "history fills its megabyte")
+    full = srv.metrics().total("ringcast_history_buffers")
+    slow = RawWS.connect(srv.port, "/ws?topics=slow", rcvbuf=4096)
+    slow.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096)
+    # 8 MB: what the socket buffers take, then a queue of 3 MB in the pool
+    big = [b"s:%d:" % j + b"y" * 4000 for j in range(2000)]
+    for k in range(0, len(big), 50):
+        publish(pub, "slow", big[k:k + 50])
+    wait_until(lambda: srv.log_events("history_relieved") or None, t(10),
+               "history gives way when the pool runs low")
+    left = srv.metrics().total("ringcast_history_buffers")
+    check(left < full, "history buffers %d, were %d" % (left, full))
+    c = V1Client(srv, "?topics=after")
+    c.notice("subscribed")
+    publish(pub, "after", [b"a:1"])
+    expect_eq(c.next(what="live after the relief")[:3], ("msg", "after", 1), "still delivering")
+    ctx.note("history %d -> %d buffers under pressure" % (full, left))
+    for x in (c, slow, pub):
+        x.close()
     srv.stop()
 
 
