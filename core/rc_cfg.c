@@ -150,6 +150,42 @@ static const struct key keys[] = {
 	  "Origins allowed to open a WebSocket (browsers send Origin); others get 403." },
 	{ "allow-no-origin", K_BOOL, offsetof(rc_cfg, allow_no_origin), 0, 0, false, "BOOL",
 	  "Accept a handshake without an Origin header (non-browser clients)." },
+	{ "rate-msgs-per-s", K_COUNT, U32(rate_msgs_per_s), 0, 100000000, false, "N",
+	  "Messages (data and control frames) a connection may send per second, on average over "
+	  "rate-burst-ms; over it the server stops reading from it until it is back within (TCP "
+	  "pushes back on the sender). 0 = no limit." },
+	{ "rate-bytes-per-s", K_BYTES, U32(rate_bytes_per_s), 0, 4 * GIB - 1, false, "BYTES",
+	  "Bytes a connection may send per second, as rate-msgs-per-s. 0 = no limit." },
+	{ "rate-commands-per-s", K_COUNT, U32(rate_commands_per_s), 0, 1000000, false, "N",
+	  "ringcast.v1 commands (subscribe, unsubscribe) a connection may send per second, as "
+	  "rate-msgs-per-s: a subscribe costs far more than a publish. 0 = no limit." },
+	{ "rate-burst-ms", K_MS, U32(rate_burst_ms), 1, 60000, false, "MS",
+	  "How far ahead of its rates a connection may get: a burst of this many milliseconds' worth "
+	  "of messages, bytes or commands is taken at once." },
+	{ "rate-close-after-ms", K_MS, U32(rate_close_after_ms), 0, DAY_MS, false, "MS",
+	  "A connection that is still over a rate limit after this long (every read over it) is "
+	  "closed with 4005. 0 = never: it is only slowed down." },
+	{ "max-lifetime-ms", K_MS, U32(max_lifetime_ms), 0, 20 * DAY_MS, false, "MS",
+	  "Close every WebSocket after at most this long, with 1012 (reconnect and resume); each "
+	  "connection's lifetime is drawn between 90% and 100% of it, so that clients that connected "
+	  "together do not all reconnect together. 0 = no limit." },
+	{ "handshakes-max", K_COUNT, U32(handshakes_max), 1, 1u << 20, false, "N",
+	  "Connections that have not finished their handshake (TCP accepted, no complete WebSocket "
+	  "upgrade yet), server-wide; a new one beyond it closes the oldest of them. They do not "
+	  "count against max-connections." },
+	{ "accept-per-s", K_COUNT, U32(accept_per_s), 0, 10000000, false, "N",
+	  "New connections accepted per second, server-wide (a burst of rate-burst-ms' worth is "
+	  "taken at once); beyond it a new connection is closed at once, before any HTTP. 0 = no "
+	  "limit." },
+	{ "ip-connections-max", K_COUNT, U32(ip_connections_max), 0, 1u << 20, false, "N",
+	  "Connections at once from one IP address (IPv6: one /64); beyond it a new one is closed "
+	  "at once, before any HTTP. 0 = no limit." },
+	{ "ip-connects-per-s", K_COUNT, U32(ip_connects_per_s), 0, 1000000, false, "N",
+	  "New connections per second from one IP address (IPv6: one /64), with a burst of "
+	  "rate-burst-ms' worth; beyond it a new one is closed at once. 0 = no limit." },
+	{ "ip-limits-loopback", K_BOOL, offsetof(rc_cfg, ip_limits_loopback), 0, 0, false, "BOOL",
+	  "Apply ip-connections-max and ip-connects-per-s to loopback addresses too (off: a local "
+	  "proxy or load generator is not limited by address)." },
 	{ "log-level", K_LOG_LEVEL, 0, 0, 0, false, "LEVEL", "Most verbose level logged." },
 	{ "workers", K_COUNT, U32(workers), 0, RC_CFG_CPUS_MAX, false, "N",
 	  "Worker threads, one io_uring each; 0 = one per CPU of the CPU list (or of the affinity "
@@ -210,6 +246,23 @@ void rc_cfg_defaults(rc_cfg *c)
 	c->history_topic_bytes = 256 * 1024;
 	c->history_bytes = 0;
 	c->allow_no_origin = true;
+	/* Rates per connection: a market-data publisher sends tens of thousands of small messages a
+	 * second on one connection, a subscriber a few pings and commands; 100,000 messages and 64 MiB
+	 * a second stop a runaway client without slowing a real feed, and 20 commands a second
+	 * stop a subscribe storm. */
+	c->rate_msgs_per_s = 100000;
+	c->rate_bytes_per_s = 64 * MIB;
+	c->rate_commands_per_s = 20;
+	c->rate_burst_ms = 1000;
+	c->rate_close_after_ms = 10000;
+	c->max_lifetime_ms = 0;
+	c->handshakes_max = 1024;
+	c->accept_per_s = 0;
+	/* Many clients behind one NAT are normal; thousands of connections from one address are
+	 * not. A restart or takeover reconnects everyone at once, so no per-address rate by default. */
+	c->ip_connections_max = 1000;
+	c->ip_connects_per_s = 0;
+	c->ip_limits_loopback = false;
 	c->log_level = RC_LOG_INFO;
 	c->workers = 0;
 	c->mailbox_records = 4096;

@@ -107,7 +107,18 @@ typedef struct rc_cfg {
 	char publish_token[RC_CFG_TOKEN_MAX + 1]; /* "" = anyone may publish */
 	char origins[RC_CFG_ORIGINS_BYTES]; /* origin_count strings, each NUL-terminated, end to end */
 	uint32_t origin_count;              /* 0 = any origin */
-	bool allow_no_origin; /* accept a handshake without Origin (non-browser clients) */
+	bool allow_no_origin;         /* accept a handshake without Origin (non-browser clients) */
+	uint32_t rate_msgs_per_s;     /* per connection, inbound; 0 = no limit (net/rc_limit.h) */
+	uint32_t rate_bytes_per_s;    /* per connection, inbound; 0 = no limit */
+	uint32_t rate_commands_per_s; /* per connection, ringcast.v1 commands; 0 = no limit */
+	uint32_t rate_burst_ms;       /* the burst every rate allows, in ms of that rate */
+	uint32_t rate_close_after_ms; /* over a rate this long: closed 4005; 0 = never */
+	uint32_t max_lifetime_ms;     /* a WebSocket's longest life (less jitter); 0 = none */
+	uint32_t handshakes_max;      /* connections not yet upgraded, server-wide */
+	uint32_t accept_per_s;        /* new connections per second, server-wide; 0 = no limit */
+	uint32_t ip_connections_max;  /* per address (IPv6 /64); 0 = no limit */
+	uint32_t ip_connects_per_s;   /* per address; 0 = no limit */
+	bool ip_limits_loopback;      /* the two above apply to loopback addresses too */
 	enum rc_log_level log_level;
 	uint32_t workers;                    /* 0 = one per CPU of the mask */
 	uint32_t cpu_count;                  /* CPUs set in cpus; 0 = use the process's affinity mask */

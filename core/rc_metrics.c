@@ -49,6 +49,10 @@ static const char *const close_reasons[RC_CLOSED_COUNT] = {
 	[RC_CLOSED_BAD_COMMAND] = "bad_command",
 	[RC_CLOSED_IDLE_TIMEOUT] = "idle_timeout",
 	[RC_CLOSED_PING_FLOOD] = "ping_flood",
+	[RC_CLOSED_RATE_LIMITED] = "rate_limited",
+	[RC_CLOSED_LIFETIME] = "lifetime",
+	[RC_CLOSED_LIMITED] = "limited",
+	[RC_CLOSED_HANDSHAKE_EVICTED] = "handshake_evicted",
 };
 
 static const char *const drop_reasons[RC_DROP_COUNT] = {
@@ -71,6 +75,18 @@ static const char *const handoff_results[RC_HANDOFF_COUNT] = {
 	[RC_HANDOFF_SENT] = "sent",
 	[RC_HANDOFF_MAILBOX_FULL] = "mailbox_full",
 	[RC_HANDOFF_NO_MEMORY] = "no_memory",
+};
+
+static const char *const limit_reasons[RC_LIMIT_COUNT] = {
+	[RC_LIMIT_MSGS] = "msgs",
+	[RC_LIMIT_BYTES] = "bytes",
+	[RC_LIMIT_COMMANDS] = "commands",
+	[RC_LIMIT_RATE_CLOSED] = "rate_closed",
+	[RC_LIMIT_LIFETIME] = "lifetime",
+	[RC_LIMIT_ACCEPT_RATE] = "accept_rate",
+	[RC_LIMIT_IP_CONNECTIONS] = "ip_connections",
+	[RC_LIMIT_IP_RATE] = "ip_rate",
+	[RC_LIMIT_HANDSHAKES] = "handshakes",
 };
 
 struct family {
@@ -171,13 +187,17 @@ static const struct family families[] = {
 	    "Subscribes that waited for another worker, the owner of a topic, to answer."),
 	ONE(RC_M_JOINS_BUSY, false, "subscribe_busy_total",
 	    "Subscribes refused as busy: too many waiting for other workers at once."),
+	FAM(RC_M_LIMITED_BASE, RC_LIMIT_COUNT, false, "limited_total",
+	    "Limits that bit, by reason: reads paused by a rate, connections closed by a rate or their "
+	    "lifetime, new connections closed by an accept or per-address limit, handshakes evicted.",
+	    "reason", limit_reasons),
 };
 
 #define FAMILY_COUNT (sizeof families / sizeof families[0])
 
 /* The families tile the ids: the last one ends exactly at RC_M_COUNT (each start is checked
  * against the previous end at run time by family_of and by the unit test). */
-static_assert(RC_M_JOINS_BUSY + 1 == RC_M_COUNT, "a new slot needs a family entry");
+static_assert(RC_M_LIMITED_BASE + RC_LIMIT_COUNT == RC_M_COUNT, "a new slot needs a family entry");
 
 static const struct family *family_of(unsigned id)
 {

@@ -70,6 +70,21 @@ enum rc_copy_reason {
 	RC_COPY_COUNT
 };
 
+/* Which limit bit (net/rc_limit.h): counted each time a connection is slowed down by a rate, or
+ * closed or refused by a limit. */
+enum rc_limit_reason {
+	RC_LIMIT_MSGS,           /* reads paused: over rate-msgs-per-s */
+	RC_LIMIT_BYTES,          /* reads paused: over rate-bytes-per-s */
+	RC_LIMIT_COMMANDS,       /* reads paused: over rate-commands-per-s */
+	RC_LIMIT_RATE_CLOSED,    /* closed 4005: over a rate for rate-close-after-ms */
+	RC_LIMIT_LIFETIME,       /* closed 1012: max-lifetime-ms */
+	RC_LIMIT_ACCEPT_RATE,    /* closed at accept: over accept-per-s */
+	RC_LIMIT_IP_CONNECTIONS, /* closed at accept: over ip-connections-max */
+	RC_LIMIT_IP_RATE,        /* closed at accept: over ip-connects-per-s */
+	RC_LIMIT_HANDSHAKES,     /* the oldest handshake closed: over handshakes-max */
+	RC_LIMIT_COUNT
+};
+
 /* What became of a message handed to another worker (counted per receiving worker). */
 enum rc_handoff_result {
 	RC_HANDOFF_SENT,         /* in the receiver's mailbox */
@@ -108,6 +123,10 @@ enum rc_close_reason {
 	RC_CLOSED_BAD_COMMAND,       /* 4002 */
 	RC_CLOSED_IDLE_TIMEOUT,      /* 4003 */
 	RC_CLOSED_PING_FLOOD,        /* 4004 */
+	RC_CLOSED_RATE_LIMITED,      /* 4005: over a rate limit for rate-close-after-ms */
+	RC_CLOSED_LIFETIME,          /* 1012: max-lifetime-ms reached */
+	RC_CLOSED_LIMITED,           /* closed at accept, before any HTTP: a limit (limited_total) */
+	RC_CLOSED_HANDSHAKE_EVICTED, /* the oldest handshake, closed for a new one (handshakes-max) */
 	RC_CLOSED_COUNT
 };
 
@@ -161,7 +180,8 @@ enum rc_metric {
 	RC_M_RETAINED_SENT,    /* retained messages queued for subscribers (snapshots, resumes) */
 	RC_M_JOINS_WAITED,     /* subscribes that waited for another worker's answer */
 	RC_M_JOINS_BUSY,       /* subscribes refused as busy */
-	RC_M_COUNT
+	RC_M_LIMITED_BASE,     /* family: limits that bit, by reason (enum rc_limit_reason) */
+	RC_M_COUNT = RC_M_LIMITED_BASE + RC_LIMIT_COUNT
 };
 
 #define RC_M_BUFFERS(state) (RC_M_BUFFERS_BASE + (state))
@@ -170,6 +190,7 @@ enum rc_metric {
 #define RC_M_DROPPED(reason) (RC_M_DROPPED_BASE + (reason))
 #define RC_M_COPIES(reason) (RC_M_COPIES_BASE + (reason))
 #define RC_M_HANDOFFS(result) (RC_M_HANDOFFS_BASE + (result))
+#define RC_M_LIMITED(reason) (RC_M_LIMITED_BASE + (reason))
 
 typedef struct rc_metrics {
 	_Atomic uint64_t v[RC_M_COUNT];

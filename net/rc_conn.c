@@ -189,7 +189,7 @@ void conn_release(rc_worker *w, rc_conn *c)
 
 /* ---- life ------------------------------------------------------------------------------------ */
 
-void conn_accepted(rc_worker *w, rc_conn *c, bool over_limit, bool arm_recv)
+void conn_accepted(rc_worker *w, rc_conn *c)
 {
 	assert(c->state == CS_FREE && c->inflight == 0 && c->flags == 0);
 	c->id = ++w->conns.next_id;
@@ -198,11 +198,16 @@ void conn_accepted(rc_worker *w, rc_conn *c, bool over_limit, bool arm_recv)
 	c->asm_buf = RC_POOL_NONE;
 	c->pub_topic = -1;
 	c->deadline_ms = conn_deadline_in(w, w->cfg->handshake_timeout_ms);
-	if (over_limit)
-		c->flags |= F_OVER_LIMIT;
 	w->conns.open++;
-	if (arm_recv)
-		conn_start_recv(w, c);
+}
+
+void conn_handshake_done(rc_worker *w, rc_conn *c)
+{
+	if (c->flags & F_HANDSHAKE) {
+		assert(w->limit.handshaking > 0);
+		w->limit.handshaking--;
+		c->flags &= ~F_HANDSHAKE;
+	}
 }
 
 /* Close the descriptor of a dropped connection with nothing in flight (CS_CLOSED until it is done).
@@ -245,12 +250,18 @@ void conn_free(rc_worker *w, rc_conn *c)
 		rc_log(RC_LOG_DEBUG, "conn_closed", "conn=%u reason=%s code=%u", c->id, mi.value,
 		       c->close_code);
 	}
+	if (c->flags & F_COUNTED)
+		atomic_fetch_sub_explicit(&w->group->open, 1, memory_order_relaxed);
+	if (c->flags & F_PEER) {
+		uint8_t key[RC_PEER_ADDR_BYTES];
+		rc_peer_key(w->limit.conn[conn_slot(w, c)].peer, key);
+		rc_peers_release(&w->group->peers, key, rc_now_ns());
+	}
 	uint32_t gen = c->gen + 1;
 	memset(c, 0, sizeof *c);
 	c->gen = gen;
 	c->state = CS_FREE;
 	w->conns.open--;
-	atomic_fetch_sub_explicit(&w->group->open, 1, memory_order_relaxed);
 }
 
 void conn_abort(rc_worker *w, rc_conn *c, enum rc_close_reason why)
@@ -259,6 +270,7 @@ void conn_abort(rc_worker *w, rc_conn *c, enum rc_close_reason why)
 		return;
 	if (c->why == RC_WHY_UNSET)
 		c->why = (uint8_t)why;
+	conn_handshake_done(w, c);
 	c->state = CS_ABORT;
 	conn_release(w, c);
 	if (c->inflight > 0) {
@@ -349,6 +361,7 @@ void conn_respond(rc_worker *w, rc_conn *c, const void *resp, size_t n, enum rc_
 {
 	assert(c->state == CS_HTTP && c->close == CLOSE_NONE && c->route == ROUTE_NONE);
 	conn_head_release(w, c);
+	conn_handshake_done(w, c);
 	c->why = (uint8_t)why;
 	c->state = CS_CLOSING;
 	c->close = CLOSE_HTTP;
@@ -413,8 +426,11 @@ bool conn_sent(rc_worker *w, rc_conn *c)
 
 void conn_start_recv(rc_worker *w, rc_conn *c)
 {
-	/* F_JOINING: the input resumes when the joint is made (rc_owner.h) */
+	/* F_JOINING: the input resumes when the joint is made (rc_owner.h); F_THROTTLED: when the
+	 * connection is back within its rates (rc_limit.h), unless it is closing */
 	if (c->flags & (F_RECV | F_STARVED | F_TLS_WAIT | F_JOINING))
+		return;
+	if ((c->flags & F_THROTTLED) && c->state == CS_OPEN)
 		return;
 	struct __kernel_timespec *ts;
 	unsigned tflags = 0;
@@ -542,17 +558,18 @@ void conn_check(const rc_worker *w, const rc_conn *c)
 	}
 	check_flags(w, c);
 	/* a read with its deadline is armed, or waits for buffers or for TLS admission */
-	bool reads = (c->flags & (F_RECV | F_STARVED | F_TLS_WAIT | F_JOINING)) != 0;
+	bool reads = (c->flags & (F_RECV | F_STARVED | F_TLS_WAIT | F_JOINING | F_THROTTLED)) != 0;
 	switch ((enum conn_state)c->state) {
 	case CS_HTTP:
 		assert(c->route == ROUTE_NONE && c->close == CLOSE_NONE && reads);
+		assert(!(c->flags & (F_COUNTED | F_THROTTLED)));
 		assert(rc_outq_empty(&c->q) && c->sub.subs_len == 0 && c->pub_topic == -1);
 		assert(!(c->flags & (F_V1 | F_AUTH)));
 		assert(!(c->flags & F_SEND) || (c->flags & F_TLS)); /* a TLS handshake flight */
 		return;
 	case CS_OPEN:
 		assert(c->route != ROUTE_NONE && c->close == CLOSE_NONE && reads);
-		assert(c->head == NULL && !(c->flags & (F_OVER_LIMIT | F_PEER_CLOSED)));
+		assert(c->head == NULL && !(c->flags & (F_HANDSHAKE | F_PEER_CLOSED)));
 		assert(c->route != ROUTE_WS || c->sub.v1 == ((c->flags & F_V1) != 0));
 		assert(c->pub_topic < 0 || (c->route == ROUTE_WS && !(c->flags & F_V1)));
 		break;

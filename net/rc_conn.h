@@ -65,10 +65,14 @@ static inline bool conn_mid_frame(const rc_conn *c)
 
 /* ---- life ------------------------------------------------------------------------------------ */
 
-/* A new connection in the free slot c (the kernel chose it at accept): CS_HTTP, counted, its first
- * read armed if arm_recv (a TLS connection's is armed by wss_start, on admission). over_limit: it
- * is beyond --max-connections, and an upgrade gets 503. */
-void conn_accepted(rc_worker *w, rc_conn *c, bool over_limit, bool arm_recv);
+/* A new connection in the free slot c (the kernel chose it at accept): CS_HTTP, counted, no read
+ * armed yet (the accept path arms it once the limits let it in, rc_limit.h; a TLS connection's is
+ * armed by wss_start, on admission). */
+void conn_accepted(rc_worker *w, rc_conn *c);
+
+/* c leaves its handshake (upgraded, answered or dropped): no longer counted against
+ * handshakes-max (rc_limit.h). Every way out of CS_HTTP calls it. */
+void conn_handshake_done(rc_worker *w, rc_conn *c);
 
 /* The one way from any state to closed. code 0 drops the TCP connection at once (EOF, I/O error,
  * write deadline, anything before the upgrade); a close code sends a close frame first and waits

@@ -20,6 +20,7 @@ void rc_group_fini(rc_group *g)
 	free(g->workers);
 	free(g->ring_fd);
 	rc_interest_fini(&g->interest);
+	rc_peers_fini(&g->peers);
 }
 
 int rc_group_init(rc_group *g, const rc_cfg *cfg, uint32_t n)
@@ -35,6 +36,10 @@ int rc_group_init(rc_group *g, const rc_cfg *cfg, uint32_t n)
 	if (g->workers == NULL || g->ring_fd == NULL || g->wake == NULL || g->mail == NULL ||
 	    rc_interest_init(&g->interest) < 0)
 		return -ENOMEM;
+	int pr = rc_peers_init(&g->peers, cfg->max_connections + cfg->handshakes_max,
+	                       cfg->ip_connections_max, cfg->ip_connects_per_s, cfg->rate_burst_ms);
+	if (pr < 0)
+		return pr;
 	for (uint32_t to = 0; to < n; to++) {
 		rc_wakeflag_init(&g->wake[to]);
 		for (uint32_t from = 0; from < n; from++) {

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "rc_cfg.h"
+#include "rc_peers.h"
 #include "rc_interest.h"
 #include "rc_mailbox.h"
 #include "rc_tls.h"
@@ -39,8 +40,12 @@ typedef struct rc_group {
 	rc_mailbox *mail;    /* [n * n]; mail[i * n + i] unused */
 	rc_wakeflag *wake;   /* [n] */
 	rc_interest interest;
-	_Atomic uint32_t open;  /* connections on all workers */
-	uint64_t seed;          /* topic hash seed */
+	/* WebSockets (and upgrades under way) on all workers, against max-connections: a
+	 * connection is counted when its upgrade request comes (F_COUNTED), not at accept, so
+	 * that connections still in their handshake cannot fill it (handshakes-max bounds those) */
+	_Atomic uint32_t open;
+	rc_peers peers; /* connections per source address (ip-connections-max, ip-connects-per-s) */
+	uint64_t seed;  /* topic hash seed */
 	rc_tls_tickets tickets; /* session ticket keys of every worker's TLS context */
 	pthread_barrier_t barrier;
 	_Atomic bool failed; /* a worker could not start: every thread gives up */

@@ -11,7 +11,7 @@
  *
  * The interval belongs to the connection (one per connection, set by the connect URL or by a
  * subscribe command that gives one) and applies to every topic it subscribes to. Memory: 6 bytes
- * per connection slot, and a heap entry per paced connection waiting, allocated at start.
+ * per connection slot, and 16 more for the due times (core/rc_due.h), allocated at start.
  */
 #ifndef RC_PACE_H
 #define RC_PACE_H

@@ -225,7 +225,10 @@ static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool 
                      size_t rest_len, uint32_t buf)
 {
 	assert(c->state == CS_HTTP && c->route == ROUTE_NONE && c->head != NULL);
-	if (c->flags & F_OVER_LIMIT) {
+	/* max-connections counts upgrades, from their request on (conn_free uncounts them) */
+	c->flags |= F_COUNTED;
+	if (atomic_fetch_add_explicit(&w->group->open, 1, memory_order_relaxed) >=
+	    w->cfg->max_connections) {
 		reject(w, c, 503, RC_REJECT_OVER_LIMIT, "server full: too many connections");
 		return;
 	}

@@ -37,18 +37,18 @@ static uint32_t descriptor_slots(rc_cfg *cfg)
 			rl.rlim_cur = rl.rlim_max;
 	}
 	uint64_t limit = rl.rlim_cur;
-	uint64_t want = (uint64_t)cfg->max_connections + RC_SLOT_RESERVE;
+	/* connections still in their handshake do not count against max-connections (rc_limit.h) */
+	uint64_t want = (uint64_t)cfg->max_connections + cfg->handshakes_max + RC_SLOT_RESERVE;
 	if (want + RC_FDS_SPARE > limit) {
-		uint64_t room = limit > RC_FDS_SPARE + RC_SLOT_RESERVE + 1
-		                        ? limit - RC_FDS_SPARE - RC_SLOT_RESERVE
-		                        : 1;
+		uint64_t fixed = RC_FDS_SPARE + RC_SLOT_RESERVE + (uint64_t)cfg->handshakes_max;
+		uint64_t room = limit > fixed + 1 ? limit - fixed : 1;
 		rc_log(RC_LOG_WARN, "nofile_limit",
 		       "max_connections=%u rlimit_nofile=%llu "
 		       "serving_at_most=%llu hint=\"raise the descriptor limit (ulimit -n, "
 		       "LimitNOFILE=) or lower --max-connections\"",
 		       cfg->max_connections, (unsigned long long)limit, (unsigned long long)room);
 		cfg->max_connections = (uint32_t)room;
-		want = room + RC_SLOT_RESERVE;
+		want = room + cfg->handshakes_max + RC_SLOT_RESERVE;
 	}
 	return (uint32_t)want;
 }

@@ -41,6 +41,7 @@
 #include "rc_clock.h"
 #include "rc_conn.h"
 #include "rc_gauges.h"
+#include "rc_limit.h"
 #include "rc_log.h"
 #include "rc_owner.h"
 #include "rc_pace.h"
@@ -70,21 +71,27 @@
 
 /* ---- accepting ------------------------------------------------------------------------------- */
 
-/* A multishot accept on each listener that has none. The gen field of user_data says which
- * listener a completion is from: 1 for TLS. */
+/* Every accept of every listener that is not in flight. The gen field of user_data says which
+ * listener (bit 0: 1 for TLS) and which of its accepts (the bits above) a completion is from. */
 static void arm_accept(rc_worker *w)
 {
-	if (!w->accept.armed && w->accept.listen_fd >= 0) {
-		struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
-		io_uring_prep_multishot_accept_direct(sqe, w->accept.listen_fd, NULL, NULL, 0);
-		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_ACCEPT, 0, RC_UD_WORKER));
-		w->accept.armed = true;
-	}
-	if (!w->accept.tls_armed && w->accept.tls_fd >= 0) {
-		struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
-		io_uring_prep_multishot_accept_direct(sqe, w->accept.tls_fd, NULL, NULL, 0);
-		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_ACCEPT, 1, RC_UD_WORKER));
-		w->accept.tls_armed = true;
+	for (uint32_t tls = 0; tls < 2; tls++) {
+		int fd = tls ? w->accept.tls_fd : w->accept.listen_fd;
+		if (fd < 0)
+			continue;
+		for (uint32_t i = 0; i < RC_ACCEPTS; i++) {
+			struct accept_req *a = &w->accept.req[tls][i];
+			if (a->armed)
+				continue;
+			a->len = sizeof a->addr;
+			struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
+			/* liburing 2.3 adds 1 to the index it is given, ALLOC included, which then
+			 * wraps to 0: a plain descriptor (docs/facts.md); hence ALLOC - 1 */
+			io_uring_prep_accept_direct(sqe, fd, (struct sockaddr *)&a->addr, &a->len, 0,
+			                            IORING_FILE_INDEX_ALLOC - 1);
+			io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_ACCEPT, tls | i << 1, RC_UD_WORKER));
+			a->armed = true;
+		}
 	}
 }
 
@@ -115,20 +122,23 @@ static void ask_peer(rc_worker *w, rc_conn *c)
 	c->inflight++;
 }
 
-static void on_accept(rc_worker *w, int res, uint32_t cflags, bool tls)
+static void on_accept(rc_worker *w, int res, uint32_t which)
 {
+	bool tls = (which & 1) != 0;
 	assert(tls ? w->accept.tls_fd >= 0 : w->accept.listen_fd >= 0);
-	if (!(cflags & IORING_CQE_F_MORE)) {
-		if (tls)
-			w->accept.tls_armed = false;
-		else
-			w->accept.armed = false;
-	}
+	assert((which >> 1) < RC_ACCEPTS);
+	struct accept_req *a = &w->accept.req[tls][which >> 1];
+	a->armed = false;
 	if (res < 0) {
 		accept_failed(w, res);
 		return;
 	}
 	uint32_t slot = (uint32_t)res;
+	/* the address goes to limit_admit before this accept is armed again (it is its buffer) */
+	struct sockaddr_storage addr;
+	bool known = a->len > 0 && a->len <= sizeof addr;
+	if (known)
+		memcpy(&addr, &a->addr, a->len);
 	arm_accept(w);
 	if (slot >= w->conns.nslots || w->conns.slots[slot].state != CS_FREE) {
 		rc_log(RC_LOG_ERROR, "accept_bad_slot", "slot=%u", slot);
@@ -138,12 +148,13 @@ static void on_accept(rc_worker *w, int res, uint32_t cflags, bool tls)
 		return;
 	}
 	rc_conn *c = &w->conns.slots[slot];
-	/* --max-connections counts every worker's connections. */
-	bool over = atomic_fetch_add_explicit(&w->group->open, 1, memory_order_relaxed) >=
-	            w->cfg->max_connections;
 	rc_metric_inc(&w->metrics, RC_M_ACCEPTED);
-	conn_accepted(w, c, over, !tls); /* a TLS connection's receive is wss_start's to arm */
-	if (tls && !wss_start(w, c)) {
+	conn_accepted(w, c);
+	if (!limit_admit(w, c, known ? &addr : NULL))
+		return;
+	if (!tls)
+		conn_start_recv(w, c);
+	else if (!wss_start(w, c)) { /* a TLS connection's receive is wss_start's to arm */
 		rc_log(RC_LOG_WARN, "tls_session", "conn=%u error=\"out of memory\"", c->id);
 		conn_abort(w, c, RC_CLOSED_IO_ERROR);
 		return;
@@ -313,6 +324,7 @@ static void on_recv(rc_worker *w, rc_conn *c, int res, uint32_t cflags)
 	}
 	rc_metric_add(&w->metrics, RC_M_BYTES_IN, (uint64_t)res);
 	uint8_t *data = rc_pool_data(&w->mem.pool, buf);
+	w->limit.msgs = w->limit.cmds = 0; /* what this read carries, for limit_charge */
 	if (c->flags & F_TLS)
 		wss_recv(w, c, data, (size_t)res); /* decrypted into buffers of its own */
 	else if (c->state == CS_HTTP)
@@ -325,6 +337,8 @@ static void on_recv(rc_worker *w, rc_conn *c, int res, uint32_t cflags)
 	 * reprovide phase), so the ring's size bounds the list. */
 	if (rc_msgs_buffer_live(&w->mem.msgs, buf) && w->mem.ntouched < w->io.bufring.entries)
 		w->mem.touched[w->mem.ntouched++] = buf;
+	if (c->state == CS_OPEN)
+		limit_charge(w, c, (uint32_t)res);
 	conn_recv_done(w, c);
 }
 
@@ -332,7 +346,7 @@ static void dispatch_worker(rc_worker *w, enum rc_io op, const struct io_uring_c
 {
 	switch (op) {
 	case RC_IO_ACCEPT:
-		on_accept(w, cqe->res, cqe->flags, rc_ud_gen(cqe->user_data) == 1);
+		on_accept(w, cqe->res, rc_ud_gen(cqe->user_data));
 		break;
 	case RC_IO_SIGNAL:
 		on_signal(w, cqe->res);
@@ -684,14 +698,19 @@ static uint64_t mail_timeout_ns(const rc_worker *w)
 	return several ? RC_MAIL_CHECK_NS : 0;
 }
 
-/* ... and the earliest paced connection's time (rc_pace.h). */
+/* ... and the earliest time a paced connection (rc_pace.h), a throttled one or a lifetime
+ * (rc_limit.h) is due. */
 static uint64_t wait_timeout_ns(const rc_worker *w)
 {
-	uint64_t t = mail_timeout_ns(w), due = pace_next_ns(w);
-	if (due == 0)
-		return t;
-	uint64_t now = rc_now_ns(), until = due > now ? due - now : 1;
-	return t == 0 || until < t ? until : t;
+	uint64_t t = mail_timeout_ns(w);
+	uint64_t due[2] = { pace_next_ns(w), limit_next_ns(w) };
+	for (int i = 0; i < 2; i++) {
+		if (due[i] == 0)
+			continue;
+		uint64_t now = rc_now_ns(), until = due[i] > now ? due[i] - now : 1;
+		t = t == 0 || until < t ? until : t;
+	}
+	return t;
 }
 
 /* Phase 2: submit, and wait for a completion unless another worker's mail is waiting. With other
@@ -791,6 +810,7 @@ int rc_worker_run(rc_worker *w)
 		unsigned n = dispatch_all(w);
 		handoffs_in(w, n);
 		pace_due(w, now);
+		limit_due(w, now);
 		flush(w);
 		relieve_pressure(w);
 		promote_touched(w);

@@ -24,10 +24,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 
 #include "rc_app.h"
 #include "rc_cfg.h"
 #include "rc_chunks.h"
+#include "rc_due.h"
 #include "rc_close.h"
 #include "rc_frame.h"
 #include "rc_group.h"
@@ -47,6 +49,9 @@
 #include "rc_xmsg.h"
 
 #define RC_BGID 0 /* the provided buffer ring's group id */
+/* Accepts in flight per listener: a burst of new connections is taken this many per loop turn
+ * and listener, the rest wait in the listen backlog for the next turn. */
+#define RC_ACCEPTS 16
 /* Staging and control chunk. As large as a receive buffer, so that one send per subscriber per
  * iteration can carry everything one receive from a publisher brought in (with 16 KiB, a
  * publisher filling 64 KiB reads outran its subscribers' sends 4 to 1 and their queues
@@ -100,7 +105,7 @@ enum conn_flag {
 	F_STARVED = 1u << 7,        /* the recv found no buffer: re-arm when buffers are back */
 	F_PEER_CLOSED = 1u << 8,    /* the peer's close frame came in */
 	F_RX_REARM = 1u << 9,       /* we cancelled the recv to re-arm it with another deadline */
-	F_OVER_LIMIT = 1u << 10,    /* accepted beyond max-connections: an upgrade gets 503 */
+	F_COUNTED = 1u << 10,       /* counted in group->open (max-connections) */
 	F_SEND_DEADLINE = 1u << 11, /* the send in flight is the second try, with the write deadline */
 	/* an unsubscribe happened with messages queued: the flush skips messages of topics no longer
 	 * subscribed */
@@ -111,6 +116,11 @@ enum conn_flag {
 	/* a subscribe waits for other workers' answers (rc_owner.h): input and output pause */
 	F_JOINING = 1u << 15,
 	F_PACED = 1u << 16, /* a paced connection waits for its time in the heap (rc_pace.h) */
+	F_THROTTLED =
+	        1u << 17,  /* over a rate: no read is armed until w->limit.wake says (rc_limit.h) */
+	F_OVER = 1u << 18, /* the last read was over a rate (since w->limit.conn[slot].over_ms) */
+	F_HANDSHAKE = 1u << 19, /* counted in w->limit.handshaking (CS_HTTP only) */
+	F_PEER = 1u << 20,      /* counted in group->peers under w->limit.conn[slot].peer */
 	/* bits 24..28 are not flags but a count: commands and PUBLISHes refused in a row (rc_ws.c
 	 * refuse), kept here because the struct has no byte to spare */
 	F_REFUSED_ONE = 1u << 24,
@@ -257,10 +267,15 @@ typedef struct own_deferred {
 	own_ask *asks;
 } own_deferred;
 
-/* A paced connection's next time to send (rc_pace.h). */
-typedef struct pace_entry {
-	uint32_t due_ms, slot, gen;
-} pace_entry;
+/* A connection's limits (rc_limit.c): its rates and where it comes from. */
+typedef struct limit_conn {
+	uint64_t tat[3];  /* messages, bytes, commands: theoretical arrival times, ns (GCRA) */
+	uint32_t over_ms; /* F_OVER: when its reads went over (the worker's ms) */
+	uint16_t port;    /* the peer's port, host order; 0 if unknown */
+	uint8_t family;   /* AF_INET, AF_INET6, or 0 if unknown */
+	uint8_t pad;
+	uint8_t peer[16]; /* the peer's address (IPv4-mapped for IPv4), all of it */
+} limit_conn;
 
 /* ---- the worker ------------------------------------------------------------------------------ */
 
@@ -324,9 +339,23 @@ struct rc_worker {
 	struct worker_pace {
 		uint16_t *ms;      /* [conns.nslots] interval, 0 = not paced */
 		uint32_t *next_ms; /* [conns.nslots] the earliest time of its next send */
-		pace_entry *heap;  /* the paced connections waiting, earliest first */
-		uint32_t len, cap;
+		rc_due due;        /* the paced connections waiting */
 	} pace;
+
+	/* Limits (rc_limit.c). */
+	struct worker_limit {
+		limit_conn *conn;     /* [conns.nslots] */
+		rc_due wake;          /* throttled connections: when they may read again */
+		rc_due life;          /* WebSockets: when their lifetime ends */
+		rc_due hs;            /* connections in their handshake, by deadline: the oldest first */
+		uint32_t handshaking; /* F_HANDSHAKE connections */
+		uint32_t handshakes_cap;
+		uint64_t rate[3]; /* per second: messages, bytes, commands (0 = none) */
+		uint64_t burst_ns;
+		uint64_t accept_tat, accept_cost_ns; /* this worker's share of accept-per-s */
+		uint32_t msgs, cmds; /* handled since the current read began (rc_ws.c counts) */
+		uint64_t rng;        /* lifetimes' jitter */
+	} limit;
 
 	/* History and the joint of new subscriptions (rc_owner.c). */
 	struct worker_own {
@@ -374,13 +403,18 @@ struct rc_worker {
 		struct __kernel_timespec idle, write, drain;
 	} time;
 
-	/* Accepting (rc_worker.c). */
+	/* Accepting (rc_worker.c): RC_ACCEPTS single accepts in flight per listener, each with
+	 * room for the peer's address (a multishot accept has one address buffer for all of its
+	 * completions, overwritten before they are read). */
 	struct worker_accept {
-		int listen_fd;  /* plain; -1 if off */
-		int tls_fd;     /* TLS; -1 if off */
-		bool armed;     /* a multishot accept is in flight on listen_fd */
-		bool tls_armed; /* ... on tls_fd */
-		bool paused;    /* the descriptor table was full: re-arm when a slot frees */
+		int listen_fd; /* plain; -1 if off */
+		int tls_fd;    /* TLS; -1 if off */
+		struct accept_req {
+			struct sockaddr_storage addr;
+			socklen_t len;
+			bool armed;       /* in flight */
+		} req[2][RC_ACCEPTS]; /* [0] plain, [1] TLS */
+		bool paused;          /* the descriptor table was full: re-arm when a slot frees */
 	} accept;
 
 	/* TLS (rc_wss.c): NULL ctx and conns when there is no TLS listener. */

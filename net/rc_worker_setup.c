@@ -18,6 +18,7 @@
 #include "rc_worker_int.h"
 #include "rc_owner.h"
 #include "rc_pace.h"
+#include "rc_limit.h"
 #include "rc_wss.h"
 
 #define RC_SQ_ENTRIES 4096u
@@ -312,6 +313,8 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 	if (r == 0)
 		r = pace_init(w);
 	if (r == 0)
+		r = limit_init(w);
+	if (r == 0)
 		r = wss_setup(w);
 	if (r < 0) {
 		rc_worker_destroy(w);
@@ -332,6 +335,7 @@ void rc_worker_destroy(rc_worker *w)
 	wss_teardown(w);
 	own_fini(w);
 	pace_fini(w);
+	limit_fini(w);
 	if (w->mem.arena.pool != NULL)
 		rc_arena_release(&w->mem.arena);
 	rc_xarena_fini(&w->xfer.xarena);

@@ -9,6 +9,7 @@
 #include "rc_gauges.h"
 #include "rc_log.h"
 #include "rc_fanout.h"
+#include "rc_limit.h"
 #include "rc_owner.h"
 #include "rc_pace.h"
 #include "rc_xfer.h"
@@ -21,9 +22,11 @@
 void ws_open(rc_worker *w, rc_conn *c)
 {
 	assert(c->state == CS_HTTP && c->close == CLOSE_NONE && c->route != ROUTE_NONE);
+	conn_handshake_done(w, c);
 	c->state = CS_OPEN;
 	rc_frame_parser_init(&c->fp, &w->http.frame);
 	w->conns.ws_open++;
+	limit_opened(w, c);
 }
 
 static enum rc_close_reason why_for_code(uint16_t code)
@@ -404,6 +407,7 @@ static void command(rc_worker *w, rc_conn *c, const rc_span *text)
 		rc_span_copy(text, 0, w->scratch, n);
 		p = w->scratch;
 	}
+	w->limit.cmds++; /* rc_limit.h: commands have a rate of their own */
 	rc_app_cmd cmd;
 	enum rc_app_error e = rc_app_cmd_parse(p, n, &cmd);
 	if (e != RC_APP_OK) {
@@ -424,6 +428,7 @@ static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint32_t buf, uint
                     size_t len)
 {
 	assert(c->state == CS_OPEN && (len == 0 || payload != NULL));
+	w->limit.msgs++; /* rc_limit.h charges them when the read is done */
 	if (c->route == ROUTE_ECHO) {
 		rc_msg *m = fan_in_place(w, opcode, payload, len, 0, 0, RC_MSG_PLAIN);
 		if (m == NULL)
@@ -488,6 +493,7 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 static void on_control(rc_worker *w, rc_conn *c, const rc_frame_event *ev)
 {
 	assert(ev->type == RC_FRAME_CONTROL && ev->data_len <= RC_FRAME_CONTROL_MAX);
+	w->limit.msgs++;
 	switch (ev->opcode) {
 	case RC_OPCODE_PING:
 		if (c->state != CS_OPEN)

@@ -74,6 +74,8 @@ const char *rc_close_code_name(uint16_t code)
 		return "idle timeout";
 	case RC_CLOSE_PING_FLOOD:
 		return "ping flood";
+	case RC_CLOSE_RATE_LIMITED:
+		return "rate limited";
 	default:
 		return "unknown";
 	}

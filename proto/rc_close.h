@@ -34,6 +34,8 @@ enum rc_close_code {
 	RC_CLOSE_BAD_COMMAND = 4002,  /* a ringcast.v1 command that cannot be parsed */
 	RC_CLOSE_IDLE_TIMEOUT = 4003, /* no frame from the client within two idle deadlines */
 	RC_CLOSE_PING_FLOOD = 4004,   /* control frames arriving faster than they can be answered */
+	/* over rate-msgs-per-s, rate-bytes-per-s or rate-commands-per-s for rate-close-after-ms */
+	RC_CLOSE_RATE_LIMITED = 4005,
 };
 
 /* The longest close payload: control frames carry at most 125 bytes (§5.5), 2 of them the code. */
