@@ -127,6 +127,12 @@ static void sweep_one(rc_peers *p, uint64_t now_ns)
 		remove_at(p, i);
 }
 
+/* One more address would make the table more than three quarters full. */
+static bool crowded(const rc_peers *p)
+{
+	return (uint64_t)(p->used + 1) * 4 > (uint64_t)(p->mask + 1) * 3;
+}
+
 enum rc_peer_verdict rc_peers_admit(rc_peers *p, const uint8_t key[RC_PEER_ADDR_BYTES],
                                     uint64_t now_ns)
 {
@@ -139,9 +145,18 @@ enum rc_peer_verdict rc_peers_admit(rc_peers *p, const uint8_t key[RC_PEER_ADDR_
 	uint32_t i = find(p, hi, lo);
 	rc_peer_entry *e = &p->tab[i];
 	enum rc_peer_verdict v = RC_PEER_OK;
+	if (empty(e) && crowded(p)) {
+		/* remove every address nothing remembers any more, then look again (deletions move
+		 * entries) */
+		for (uint32_t j = 0; j <= p->mask; j++)
+			while (stale(&p->tab[j], now_ns))
+				remove_at(p, j);
+		i = find(p, hi, lo);
+		e = &p->tab[i];
+	}
 	if (empty(e)) {
 		/* at most three quarters full, so probes stay short; past that, uncounted */
-		if ((uint64_t)(p->used + 1) * 4 > (uint64_t)(p->mask + 1) * 3) {
+		if (crowded(p)) {
 			v = RC_PEER_UNTRACKED;
 			goto out;
 		}

@@ -13,12 +13,6 @@
 #include "rc_log.h"
 #include "rc_peers.h"
 
-enum {
-	BUCKET_MSGS,
-	BUCKET_BYTES,
-	BUCKET_CMDS
-};
-
 static const enum rc_limit_reason bucket_reason[3] = { RC_LIMIT_MSGS, RC_LIMIT_BYTES,
 	                                                   RC_LIMIT_COMMANDS };
 
@@ -36,9 +30,12 @@ int limit_init(rc_worker *w)
 	if (l->conn == NULL || rc_due_init(&l->wake, n) < 0 || rc_due_init(&l->life, n) < 0 ||
 	    rc_due_init(&l->hs, n) < 0)
 		return -ENOMEM;
-	l->rate[BUCKET_MSGS] = cfg->rate_msgs_per_s;
-	l->rate[BUCKET_BYTES] = cfg->rate_bytes_per_s;
-	l->rate[BUCKET_CMDS] = cfg->rate_commands_per_s;
+	l->rate[LIMIT_MSGS] = cfg->rate_msgs_per_s;
+	l->rate[LIMIT_BYTES] = cfg->rate_bytes_per_s;
+	l->rate[LIMIT_CMDS] = cfg->rate_commands_per_s;
+	for (int k = 0; k < 3; k++)
+		if (k != LIMIT_BYTES && l->rate[k] > 0)
+			l->cost_ns[k] = 1000000000ull / l->rate[k];
 	l->burst_ns = (uint64_t)cfg->rate_burst_ms * RC_NS_PER_MS;
 	/* each worker takes its share of the server-wide figures: SO_REUSEPORT spreads new
 	 * connections evenly (by hash, or by CPU with steer-by-cpu) */
@@ -184,24 +181,53 @@ void limit_opened(rc_worker *w, rc_conn *c)
 
 /* ---- rates ----------------------------------------------------------------------------------- */
 
+/* Stop reading from c for wait ns (a due time of w->limit.wake brings it back). */
+static void throttle(rc_worker *w, rc_conn *c, int bucket, uint64_t wait)
+{
+	if (!(c->flags & F_THROTTLED)) /* counted once per pause */
+		rc_metric_inc(&w->metrics, RC_M_LIMITED(bucket_reason[bucket]));
+	c->flags |= F_THROTTLED;
+	uint32_t pause = (uint32_t)((wait + RC_NS_PER_MS - 1) / RC_NS_PER_MS);
+	rc_due_set(&w->limit.wake, (rc_due_entry){ .due_ms = now_ms(w, w->time.turn_ns) + pause,
+	                                           .slot = conn_slot(w, c),
+	                                           .gen = c->gen });
+}
+
+/* How far beyond its burst c's furthest bucket is (ns; 0 if none is), and which bucket. */
+static uint64_t overrun(const rc_worker *w, const rc_conn *c, int *worst)
+{
+	const limit_conn *lc = &w->limit.conn[conn_slot(w, c)];
+	uint64_t now = w->time.turn_ns, burst = w->limit.burst_ns, wait = 0;
+	*worst = -1;
+	for (int k = 0; k < 3; k++) {
+		uint64_t tat = lc->tat[k];
+		if (tat > now + burst && tat - now - burst > wait) {
+			wait = tat - now - burst;
+			*worst = k;
+		}
+	}
+	return wait;
+}
+
+void limit_throttle(rc_worker *w, rc_conn *c)
+{
+	int worst;
+	uint64_t wait = overrun(w, c, &worst);
+	if (worst >= 0)
+		throttle(w, c, worst, wait);
+}
+
 void limit_charge(rc_worker *w, rc_conn *c, uint32_t bytes)
 {
 	struct worker_limit *l = &w->limit;
 	limit_conn *lc = &l->conn[conn_slot(w, c)];
 	uint64_t now = w->time.turn_ns;
-	uint64_t n[3] = { l->msgs, bytes, l->cmds };
-	uint64_t wait = 0;
-	int worst = -1;
-	for (int k = 0; k < 3; k++) {
-		if (l->rate[k] == 0 || n[k] == 0)
-			continue;
-		uint64_t tat = (lc->tat[k] > now ? lc->tat[k] : now) + n[k] * 1000000000ull / l->rate[k];
-		lc->tat[k] = tat;
-		if (tat > now + l->burst_ns && tat - now - l->burst_ns > wait) {
-			wait = tat - now - l->burst_ns;
-			worst = k;
-		}
+	if (l->rate[LIMIT_BYTES] > 0 && bytes > 0) {
+		uint64_t *tat = &lc->tat[LIMIT_BYTES];
+		*tat = (*tat > now ? *tat : now) + bytes * 1000000000ull / l->rate[LIMIT_BYTES];
 	}
+	int worst;
+	uint64_t wait = overrun(w, c, &worst);
 	if (worst < 0) {
 		c->flags &= ~F_OVER;
 		return;
@@ -213,17 +239,13 @@ void limit_charge(rc_worker *w, rc_conn *c, uint32_t bytes)
 	} else if (w->cfg->rate_close_after_ms > 0 && ms - lc->over_ms >= w->cfg->rate_close_after_ms) {
 		rc_metric_inc(&w->metrics, RC_M_LIMITED(RC_LIMIT_RATE_CLOSED));
 		rc_log(RC_LOG_INFO, "rate_limited", "conn=%u over_ms=%u limit=%s", c->id, ms - lc->over_ms,
-		       worst == BUCKET_MSGS    ? "msgs"
-		       : worst == BUCKET_BYTES ? "bytes"
-		                               : "commands");
+		       worst == LIMIT_MSGS    ? "msgs"
+		       : worst == LIMIT_BYTES ? "bytes"
+		                              : "commands");
 		conn_close(w, c, RC_CLOSE_RATE_LIMITED, RC_CLOSED_RATE_LIMITED, "over the rate limit");
 		return;
 	}
-	rc_metric_inc(&w->metrics, RC_M_LIMITED(bucket_reason[worst]));
-	c->flags |= F_THROTTLED;
-	uint32_t pause = (uint32_t)((wait + RC_NS_PER_MS - 1) / RC_NS_PER_MS);
-	rc_due_set(&l->wake,
-	           (rc_due_entry){ .due_ms = ms + pause, .slot = conn_slot(w, c), .gen = c->gen });
+	throttle(w, c, worst, wait);
 }
 
 void limit_due(rc_worker *w, uint64_t now_ns)
@@ -235,6 +257,13 @@ void limit_due(rc_worker *w, uint64_t now_ns)
 		rc_conn *c = &w->conns.slots[e.slot];
 		if (c->gen != e.gen || !(c->flags & F_THROTTLED))
 			continue;
+		/* counted on after the pause began (input held by a subscribe, rc_owner.h): wait on */
+		int worst;
+		uint64_t wait = overrun(w, c, &worst);
+		if (worst >= 0) {
+			throttle(w, c, worst, wait);
+			continue;
+		}
 		c->flags &= ~F_THROTTLED;
 		conn_start_recv(w, c);
 	}

@@ -2,10 +2,11 @@
  * whether a new connection is let in at all (docs/operations.md, "Running it in public").
  *
  * Rates per connection (rate-msgs-per-s, rate-bytes-per-s, rate-commands-per-s). Each is a token
- * bucket kept as a theoretical arrival time (GCRA): what a read brought in (its bytes, and the
- * messages and commands parsed from it, which rc_ws.c counts in w->limit as it handles them) moves
- * the time forward by its cost, and a connection more than rate-burst-ms ahead of the clock is
- * over. An over connection is not read from (F_THROTTLED) until it is back within: its data waits
+ * bucket kept as a theoretical arrival time (GCRA): each message and command as rc_ws.c handles it
+ * (limit_count), and the bytes of each read, move the time forward by their cost, and a
+ * connection more than rate-burst-ms ahead of the clock is over. Counting messages where they are
+ * handled, not per read, also charges input a subscribe held while it waited for other workers
+ * (rc_owner.h), which is parsed later, outside its read. An over connection is not read from (F_THROTTLED) until it is back within: its data waits
  * in the kernel's socket buffer, then TCP's window closes and the sender blocks. The server holds
  * nothing more for it. A connection whose every read is over for rate-close-after-ms is closed
  * with 4005. Charging after the read, not before, is what lets one read of any size be taken whole
@@ -45,8 +46,31 @@ bool limit_admit(rc_worker *w, rc_conn *c, const void *sockaddr);
 /* c became a WebSocket: its lifetime starts. */
 void limit_opened(rc_worker *w, rc_conn *c);
 
-/* A read of `bytes` on the open connection c has been handled (w->limit.msgs and .cmds hold what
- * it carried): charge it, and pause or close c if it is over. Before the next read is armed. */
+enum limit_bucket {
+	LIMIT_MSGS,
+	LIMIT_BYTES,
+	LIMIT_CMDS
+};
+
+/* c is over a rate: stop reading from it until it is back within (limit_count's slow path). */
+void limit_throttle(rc_worker *w, rc_conn *c);
+
+/* A message (LIMIT_MSGS: data or control) or a ringcast.v1 command (LIMIT_CMDS) from c. Over the
+ * rate, no further read is armed (what is already read is still handled: it cannot be un-read);
+ * whether it is closed for it is limit_charge's decision, at the end of the read. */
+static inline void limit_count(rc_worker *w, rc_conn *c, enum limit_bucket b)
+{
+	struct worker_limit *l = &w->limit;
+	uint64_t *tat = &l->conn[c - w->conns.slots].tat[b], now = w->time.turn_ns;
+	if (l->cost_ns[b] == 0)
+		return;
+	*tat = (*tat > now ? *tat : now) + l->cost_ns[b];
+	if (*tat > now + l->burst_ns && !(c->flags & F_THROTTLED))
+		limit_throttle(w, c);
+}
+
+/* A read of `bytes` on the open connection c has been handled: charge its bytes, and pause or
+ * close c if it is over any rate. Before the next read is armed. */
 void limit_charge(rc_worker *w, rc_conn *c, uint32_t bytes);
 
 /* Loop phase: throttled connections whose time has come read again; lifetimes that ended close. */

@@ -324,7 +324,6 @@ static void on_recv(rc_worker *w, rc_conn *c, int res, uint32_t cflags)
 	}
 	rc_metric_add(&w->metrics, RC_M_BYTES_IN, (uint64_t)res);
 	uint8_t *data = rc_pool_data(&w->mem.pool, buf);
-	w->limit.msgs = w->limit.cmds = 0; /* what this read carries, for limit_charge */
 	if (c->flags & F_TLS)
 		wss_recv(w, c, data, (size_t)res); /* decrypted into buffers of its own */
 	else if (c->state == CS_HTTP)

@@ -350,11 +350,11 @@ struct rc_worker {
 		rc_due hs;            /* connections in their handshake, by deadline: the oldest first */
 		uint32_t handshaking; /* F_HANDSHAKE connections */
 		uint32_t handshakes_cap;
-		uint64_t rate[3]; /* per second: messages, bytes, commands (0 = none) */
+		uint64_t rate[3];    /* per second: messages, bytes, commands (0 = none) */
+		uint64_t cost_ns[3]; /* 1/rate of messages and commands (0 = none) */
 		uint64_t burst_ns;
 		uint64_t accept_tat, accept_cost_ns; /* this worker's share of accept-per-s */
-		uint32_t msgs, cmds; /* handled since the current read began (rc_ws.c counts) */
-		uint64_t rng;        /* lifetimes' jitter */
+		uint64_t rng;                        /* lifetimes' jitter */
 	} limit;
 
 	/* History and the joint of new subscriptions (rc_owner.c). */

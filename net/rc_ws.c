@@ -407,7 +407,7 @@ static void command(rc_worker *w, rc_conn *c, const rc_span *text)
 		rc_span_copy(text, 0, w->scratch, n);
 		p = w->scratch;
 	}
-	w->limit.cmds++; /* rc_limit.h: commands have a rate of their own */
+	limit_count(w, c, LIMIT_CMDS); /* a command has a rate of its own, besides the message's */
 	rc_app_cmd cmd;
 	enum rc_app_error e = rc_app_cmd_parse(p, n, &cmd);
 	if (e != RC_APP_OK) {
@@ -428,7 +428,7 @@ static void message(rc_worker *w, rc_conn *c, uint8_t opcode, uint32_t buf, uint
                     size_t len)
 {
 	assert(c->state == CS_OPEN && (len == 0 || payload != NULL));
-	w->limit.msgs++; /* rc_limit.h charges them when the read is done */
+	limit_count(w, c, LIMIT_MSGS);
 	if (c->route == ROUTE_ECHO) {
 		rc_msg *m = fan_in_place(w, opcode, payload, len, 0, 0, RC_MSG_PLAIN);
 		if (m == NULL)
@@ -493,7 +493,7 @@ static void on_data(rc_worker *w, rc_conn *c, const rc_frame_event *ev, uint32_t
 static void on_control(rc_worker *w, rc_conn *c, const rc_frame_event *ev)
 {
 	assert(ev->type == RC_FRAME_CONTROL && ev->data_len <= RC_FRAME_CONTROL_MAX);
-	w->limit.msgs++;
+	limit_count(w, c, LIMIT_MSGS);
 	switch (ev->opcode) {
 	case RC_OPCODE_PING:
 		if (c->state != CS_OPEN)

@@ -87,6 +87,9 @@ class Server:
         self.exit_status: int | None = None
         self.stopped_in: float | None = None
         self.allowed_error_events: set = set()
+        # where /metrics is asked from: another loopback address when a test holds 127.0.0.1 at a
+        # per-address limit
+        self.metrics_source = "127.0.0.1"
         self.drain_timeout = float(_flag_value(self.flags, "--drain-timeout-ms", 10000)) / 1000
 
     # -- lifecycle
@@ -244,7 +247,8 @@ class Server:
     # -- observation
 
     def metrics_text(self, timeout: float = 5.0) -> str:
-        r = http(self.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", timeout=t(timeout))
+        r = http(self.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", timeout=t(timeout),
+                 source=self.metrics_source)
         if r.status != 200:
             raise Fail("GET /metrics: expected 200, got %s %r" % (r.status, r.body[:200]))
         return r.body.decode("utf-8", "replace")
@@ -357,11 +361,12 @@ class HttpAnswer:
             ", socket error %s" % self.error if self.error else "")
 
 
-def http(port: int, request, timeout: float = 5.0) -> HttpAnswer:
-    """Send one request (str or bytes) and read until the server closes (or timeout)."""
+def http(port: int, request, timeout: float = 5.0, source: str = "127.0.0.1") -> HttpAnswer:
+    """Send one request (str or bytes) from source and read until the server closes (or
+    timeout)."""
     if isinstance(request, str):
         request = request.encode("latin-1")
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
     raw, eof, err = b"", False, None
     try:
         s.sendall(request)
