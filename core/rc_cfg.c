@@ -154,7 +154,7 @@ static const struct key keys[] = {
 	  "Messages (data and control frames) a connection may send per second, on average over "
 	  "rate-burst-ms; over it the server stops reading from it until it is back within (TCP "
 	  "pushes back on the sender). 0 = no limit." },
-	{ "rate-bytes-per-s", K_BYTES, U32(rate_bytes_per_s), 0, 4 * GIB - 1, false, "BYTES",
+	{ "rate-bytes-per-s", K_BYTES, U32(rate_bytes_per_s), 0, UINT32_MAX, false, "BYTES",
 	  "Bytes a connection may send per second, as rate-msgs-per-s. 0 = no limit." },
 	{ "rate-commands-per-s", K_COUNT, U32(rate_commands_per_s), 0, 1000000, false, "N",
 	  "ringcast.v1 commands (subscribe, unsubscribe) a connection may send per second, as "
@@ -246,12 +246,13 @@ void rc_cfg_defaults(rc_cfg *c)
 	c->history_topic_bytes = 256 * 1024;
 	c->history_bytes = 0;
 	c->allow_no_origin = true;
-	/* Rates per connection: a market-data publisher sends tens of thousands of small messages a
-	 * second on one connection, a subscriber a few pings and commands; 100,000 messages and 64 MiB
-	 * a second stop a runaway client without slowing a real feed, and 20 commands a second
-	 * stop a subscribe storm. */
-	c->rate_msgs_per_s = 100000;
-	c->rate_bytes_per_s = 64 * MIB;
+	/* Rates per connection. A feed handler publishes hundreds of thousands of small messages a
+	 * second on one connection (ringcast-bench --max: over 100,000 with one publisher), a
+	 * subscriber a few pings and commands. The message and byte defaults only stop a connection
+	 * that runs away, above what one publisher can feed one worker (docs/operations.md says what
+	 * a public endpoint should set); 20 commands a second stop a subscribe storm. */
+	c->rate_msgs_per_s = 1000000;
+	c->rate_bytes_per_s = GIB;
 	c->rate_commands_per_s = 20;
 	c->rate_burst_ms = 1000;
 	c->rate_close_after_ms = 10000;
