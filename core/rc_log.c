@@ -34,6 +34,12 @@ void rc_log_init(FILE *sink, enum rc_log_level level)
 	atomic_store_explicit(&g_level, (int)level, memory_order_relaxed);
 }
 
+void rc_log_set_level(enum rc_log_level level)
+{
+	assert((unsigned)level < RC_LOG_LEVEL_COUNT);
+	atomic_store_explicit(&g_level, (int)level, memory_order_relaxed);
+}
+
 bool rc_log_enabled(enum rc_log_level level)
 {
 	assert((unsigned)level < RC_LOG_LEVEL_COUNT);

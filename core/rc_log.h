@@ -43,6 +43,9 @@ enum rc_log_level {
  * The stream stays the caller's: rc_log never closes it. Default before any call: stderr, info. */
 void rc_log_init(FILE *sink, enum rc_log_level level);
 
+/* Change the most verbose level written (a reload); any thread, at any time. */
+void rc_log_set_level(enum rc_log_level level);
+
 /* Tag every line this thread writes from now on with worker=N right after event= (N >= 0), or
  * stop tagging (N < 0). Each worker thread calls it once. */
 void rc_log_set_worker(int worker);

@@ -7,6 +7,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void set_limits(rc_peers *p, uint32_t max_conns, uint32_t per_s, uint32_t burst_ms)
+{
+	p->max_conns = max_conns;
+	p->cost_ns = per_s > 0 ? 1000000000ull / per_s : 0;
+	/* a burst of at least one connection, whatever burst_ms is */
+	p->burst_ns = (uint64_t)burst_ms * 1000000ull;
+	if (p->cost_ns > 0 && p->burst_ns < p->cost_ns)
+		p->burst_ns = p->cost_ns;
+}
+
+void rc_peers_configure(rc_peers *p, uint32_t max_conns, uint32_t per_s, uint32_t burst_ms)
+{
+	pthread_mutex_lock(&p->lock);
+	set_limits(p, max_conns, per_s, burst_ms);
+	pthread_mutex_unlock(&p->lock);
+}
+
 int rc_peers_init(rc_peers *p, uint32_t connections, uint32_t max_conns, uint32_t per_s,
                   uint32_t burst_ms)
 {
@@ -26,12 +43,7 @@ int rc_peers_init(rc_peers *p, uint32_t connections, uint32_t max_conns, uint32_
 		return -r;
 	}
 	p->mask = (uint32_t)(n - 1);
-	p->max_conns = max_conns;
-	p->cost_ns = per_s > 0 ? 1000000000ull / per_s : 0;
-	/* a burst of at least one connection, whatever burst_ms is */
-	p->burst_ns = (uint64_t)burst_ms * 1000000ull;
-	if (p->cost_ns > 0 && p->burst_ns < p->cost_ns)
-		p->burst_ns = p->cost_ns;
+	set_limits(p, max_conns, per_s, burst_ms);
 	return 0;
 }
 

@@ -59,6 +59,10 @@ int rc_peers_init(rc_peers *p, uint32_t connections, uint32_t max_conns, uint32_
                   uint32_t burst_ms);
 void rc_peers_fini(rc_peers *p);
 
+/* New limits (a reload), as rc_peers_init's; addresses and their counts stay. An address over a
+ * lowered cap keeps its connections; new ones wait until it is under. */
+void rc_peers_configure(rc_peers *p, uint32_t max_conns, uint32_t per_s, uint32_t burst_ms);
+
 /* The key an address is counted under. addr is the 16-byte form of an IPv6 address, IPv4 as
  * IPv4-mapped (::ffff:a.b.c.d); the key is an IPv4 address whole, an IPv6 address cut to its /64. */
 void rc_peer_key(const uint8_t addr[RC_PEER_ADDR_BYTES], uint8_t key[RC_PEER_ADDR_BYTES]);

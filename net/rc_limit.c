@@ -21,27 +21,32 @@ static uint32_t now_ms(const rc_worker *w, uint64_t now_ns)
 	return (uint32_t)((now_ns - w->time.t0_ns) / RC_NS_PER_MS);
 }
 
-int limit_init(rc_worker *w)
+void limit_configure(rc_worker *w)
 {
 	struct worker_limit *l = &w->limit;
 	const rc_cfg *cfg = w->cfg;
-	uint32_t n = w->conns.nslots, workers = w->group->n;
-	l->conn = calloc(n, sizeof *l->conn);
-	if (l->conn == NULL || rc_due_init(&l->wake, n) < 0 || rc_due_init(&l->life, n) < 0 ||
-	    rc_due_init(&l->hs, n) < 0)
-		return -ENOMEM;
+	uint32_t workers = w->group->n;
 	l->rate[LIMIT_MSGS] = cfg->rate_msgs_per_s;
 	l->rate[LIMIT_BYTES] = cfg->rate_bytes_per_s;
 	l->rate[LIMIT_CMDS] = cfg->rate_commands_per_s;
 	for (int k = 0; k < 3; k++)
-		if (k != LIMIT_BYTES && l->rate[k] > 0)
-			l->cost_ns[k] = 1000000000ull / l->rate[k];
+		l->cost_ns[k] = k != LIMIT_BYTES && l->rate[k] > 0 ? 1000000000ull / l->rate[k] : 0;
 	l->burst_ns = (uint64_t)cfg->rate_burst_ms * RC_NS_PER_MS;
 	/* each worker takes its share of the server-wide figures: SO_REUSEPORT spreads new
 	 * connections evenly (by hash, or by CPU with steer-by-cpu) */
 	l->handshakes_cap = (cfg->handshakes_max + workers - 1) / workers;
-	if (cfg->accept_per_s > 0)
-		l->accept_cost_ns = 1000000000ull * workers / cfg->accept_per_s;
+	l->accept_cost_ns = cfg->accept_per_s > 0 ? 1000000000ull * workers / cfg->accept_per_s : 0;
+}
+
+int limit_init(rc_worker *w)
+{
+	struct worker_limit *l = &w->limit;
+	uint32_t n = w->conns.nslots;
+	l->conn = calloc(n, sizeof *l->conn);
+	if (l->conn == NULL || rc_due_init(&l->wake, n) < 0 || rc_due_init(&l->life, n) < 0 ||
+	    rc_due_init(&l->hs, n) < 0)
+		return -ENOMEM;
+	limit_configure(w);
 	if (getrandom(&l->rng, sizeof l->rng, 0) != sizeof l->rng)
 		l->rng = rc_now_ns() ^ ((uint64_t)w->index << 32);
 	l->rng |= 1;

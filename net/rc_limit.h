@@ -37,6 +37,9 @@
 #include "rc_worker_int.h"
 
 int limit_init(rc_worker *w);
+
+/* Take w->cfg's rates (at init, and after a reload switched w->cfg). */
+void limit_configure(rc_worker *w);
 void limit_fini(rc_worker *w);
 
 /* A connection was accepted into c (CS_HTTP, no read armed yet) from sockaddr (NULL if unknown).

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "rc_log.h"
+#include "rc_reload.h"
 #include "rc_interest.h"
 #include "rc_threads.h"
 #include "rc_tls.h"
@@ -345,4 +346,9 @@ int rc_server_run(const rc_cfg *cfg_in)
 	close(sfd);
 	rc_log(RC_LOG_INFO, "exit", "status=%d", r < 0 ? 1 : 0);
 	return r < 0 ? 1 : 0;
+}
+
+void rc_server_reload_source(const rc_cfg *configured, int argc, char **argv)
+{
+	reload_source(configured, argc, argv);
 }

@@ -11,4 +11,9 @@
  * process exit status: 0 after a clean drain, 1 if the server could not start or failed. */
 int rc_server_run(const rc_cfg *cfg);
 
+/* Where SIGHUP reads the configuration again (net/rc_reload.h): the command line the server was
+ * started with (argv must live as long as the process) and the configuration it gave. Call before
+ * rc_server_run; without it, SIGHUP reloads the TLS certificate only. */
+void rc_server_reload_source(const rc_cfg *configured, int argc, char **argv);
+
 #endif

@@ -30,7 +30,7 @@ enum rc_io {
 	RC_IO_PEER,         /* install of the direct descriptor as a plain one, to read the peer */
 	RC_IO_WAKE,         /* posted by another worker's MSG_RING: mail is waiting (worker) */
 	RC_IO_STOP,         /* posted by worker 0's MSG_RING: a signal came; res = signals so far */
-	RC_IO_RELOAD,       /* posted by worker 0's MSG_RING: SIGHUP, reload the TLS certificate */
+	RC_IO_RELOAD,       /* posted by worker 0's MSG_RING: SIGHUP, take the new configuration */
 	RC_IO_MSG_RING,     /* our MSG_RING to another worker (its CQE comes only on failure) */
 };
 

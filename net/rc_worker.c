@@ -45,6 +45,7 @@
 #include "rc_log.h"
 #include "rc_owner.h"
 #include "rc_pace.h"
+#include "rc_reload.h"
 #include "rc_route.h"
 #include "rc_send.h"
 #include "rc_worker_int.h"
@@ -260,11 +261,7 @@ static void on_signal(rc_worker *w, int res)
 		return;
 	}
 	if (w->life.siginfo->ssi_signo == SIGHUP) {
-		/* Reload here first: a bad pair is refused once, by this worker, and goes no further. */
-		if (wss_reload(w))
-			for (uint32_t to = 0; to < w->group->n; to++)
-				if (to != w->index)
-					xfer_wake(w, to, rc_ud(RC_IO_RELOAD, 0, RC_UD_WORKER), 0);
+		reload_begin(w); /* the configuration and the TLS pair, then the other workers */
 		arm_signal(w);
 		return;
 	}
@@ -353,7 +350,7 @@ static void dispatch_worker(rc_worker *w, enum rc_io op, const struct io_uring_c
 	case RC_IO_WAKE: /* its only job was to end the wait: the mailboxes are read next */
 		break;
 	case RC_IO_RELOAD:
-		(void)wss_reload(w);
+		reload_take(w, (uint32_t)cqe->res);
 		break;
 	case RC_IO_STOP:
 		worker_signal(w, 0, (uint32_t)cqe->res);

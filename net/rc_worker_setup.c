@@ -19,16 +19,11 @@
 #include "rc_owner.h"
 #include "rc_pace.h"
 #include "rc_limit.h"
+#include "rc_reload.h"
 #include "rc_wss.h"
 
 #define RC_SQ_ENTRIES 4096u
 #define RC_TS_ABS_MAX 1024u
-
-static void ts_set_ms(struct __kernel_timespec *ts, uint32_t ms)
-{
-	ts->tv_sec = ms / 1000;
-	ts->tv_nsec = (long long)(ms % 1000) * 1000000;
-}
 
 /* ---- set-up --------------------------------------------------------------------------------- */
 
@@ -247,7 +242,6 @@ static int setup_queues(rc_worker *w, uint32_t slots)
 static int setup_conns(rc_worker *w, uint32_t slots)
 {
 	assert(slots > 0 && w->conns.slots == NULL);
-	const rc_cfg *cfg = w->cfg;
 	w->conns.slots = calloc(slots, sizeof *w->conns.slots);
 	w->scratch = malloc(RC_SCRATCH_BYTES);
 	w->life.siginfo = calloc(1, sizeof *w->life.siginfo);
@@ -256,23 +250,7 @@ static int setup_conns(rc_worker *w, uint32_t slots)
 		return -ENOMEM;
 	w->conns.nslots = slots;
 	w->time.t0_ns = rc_now_ns();
-	ts_set_ms(&w->time.idle, cfg->idle_timeout_ms);
-	ts_set_ms(&w->time.write, cfg->write_timeout_ms);
-	ts_set_ms(&w->time.drain, cfg->drain_timeout_ms);
-
-	size_t no = rc_cfg_origins(cfg, w->http.origins, RC_CFG_ORIGINS_MAX);
-	w->http.subprotocols[0] = RC_APP_SUBPROTOCOL;
-	w->http.hs_ws = (rc_ws_handshake_cfg){ .origins = w->http.origins,
-		                                   .origin_count = no,
-		                                   .allow_no_origin = cfg->allow_no_origin,
-		                                   .subprotocols = w->http.subprotocols,
-		                                   .subprotocol_count = 1 };
-	w->http.hs_echo = w->http.hs_ws;
-	w->http.hs_echo.subprotocols = NULL;
-	w->http.hs_echo.subprotocol_count = 0;
-	w->http.frame = (rc_frame_cfg){ .role = RC_FRAME_SERVER,
-		                            .message_max = cfg->message_max_bytes,
-		                            .rsv_allowed = 0 };
+	reload_derive(w); /* deadlines, origins, the frame parser's limits */
 	return 0;
 }
 

@@ -30,5 +30,6 @@ int main(int argc, char **argv)
 	}
 	rc_log_init(stderr, cfg.log_level);
 	rc_log(RC_LOG_INFO, "start", "version=%s", RC_VERSION);
+	rc_server_reload_source(&cfg, argc, argv); /* SIGHUP reads the same sources again */
 	return rc_server_run(&cfg);
 }
