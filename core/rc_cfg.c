@@ -23,7 +23,7 @@
 #include "rc_app.h"
 #include "rc_frame.h"
 
-static_assert(RC_CFG_TOKEN_MAX == RC_APP_TOKEN_MAX, "the token limit is the protocol's");
+static_assert(RC_CFG_TOKEN_MAX <= RC_APP_TOKEN_MAX, "a publish-token fits the protocol's token");
 static_assert(RC_FRAME_HEADER_MAX + RC_APP_PUB_HEADER_MAX <= RC_CFG_HEADROOM_BYTES,
               "header room holds a frame header and a v1 envelope header");
 static_assert(RC_CFG_QUEUE_ENTRY_BYTES == sizeof(struct rc_msg *), "a ring entry is a pointer");
@@ -43,6 +43,7 @@ enum kind {
 	K_TOKEN,       /* char[RC_CFG_TOKEN_MAX + 1] */
 	K_ORIGINS,     /* origins + origin_count */
 	K_CPUS,        /* cpus + cpu_count */
+	K_TOPIC_LIST,  /* char[RC_CFG_TOPIC_LIST_MAX + 1]: topic patterns joined by ',' */
 };
 
 struct key {
@@ -71,6 +72,8 @@ static_assert(RC_APP_NOTICE_MAX + RC_FRAME_HEADER_MAX <= BUFFER_MIN,
               "a notice fits the smallest buffer");
 
 #define U32(field) offsetof(rc_cfg, field)
+
+static bool topic_list_ok(const char *v); /* the value of a K_TOPIC_LIST key */
 
 static const struct key keys[] = {
 	{ "listen", K_LISTEN, offsetof(rc_cfg, listen), 0, 0, false, "ADDR",
@@ -146,6 +149,14 @@ static const struct key keys[] = {
 	  "go, each topic's latest kept while the latest values fit in half of it." },
 	{ "publish-token", K_TOKEN, 0, 0, 0, false, "TOKEN",
 	  "Token a client must present (token= or Authorization: Bearer) to publish." },
+	{ "jwt-keys", K_PATH, offsetof(rc_cfg, jwt_keys), 0, 0, false, "FILE",
+	  "Keys that verify JSON Web Tokens (docs/operations.md, \"Tokens\"): one per line, KID ALG "
+	  "SOURCE. With it, a client's token may be a JWT granting topics to subscribe to and publish "
+	  "on, and publishing needs publish-token or such a grant. Read at start and on SIGHUP." },
+	{ "subscribe-token-topics", K_TOPIC_LIST, offsetof(rc_cfg, subscribe_token_topics), 0, 0, false,
+	  "LIST",
+	  "Topics a client may subscribe to only with a token that grants them (or publish-token): "
+	  "names, or prefixes ending in *. Empty: subscribing is open." },
 	{ "origins", K_ORIGINS, 0, 0, 0, false, "LIST",
 	  "Origins allowed to open a WebSocket (browsers send Origin); others get 403." },
 	{ "allow-no-origin", K_BOOL, offsetof(rc_cfg, allow_no_origin), 0, 0, false, "BOOL",
@@ -390,6 +401,12 @@ static void allowed(const struct key *k, char *out, size_t cap)
 		snprintf(out, cap, "a CPU list like 0-3,6 (CPUs 0..%d), or empty (the affinity mask)",
 		         RC_CFG_CPUS_MAX - 1);
 		break;
+	case K_TOPIC_LIST:
+		snprintf(out, cap,
+		         "comma-separated topics, each a topic name or a prefix ending in * (\"*\" alone: "
+		         "every topic), at most %d bytes in all, or empty",
+		         RC_CFG_TOPIC_LIST_MAX);
+		break;
 	}
 }
 
@@ -499,6 +516,11 @@ static int set_value(rc_cfg *c, const struct key *k, const char *value, char *ms
 		if (rc_cfg_cpus_parse(value, c->cpus, &c->cpu_count) < 0)
 			break;
 		return 0;
+	case K_TOPIC_LIST:
+		if (!topic_list_ok(value))
+			break;
+		strcpy((char *)c + k->off, value); /* length checked by topic_list_ok */
+		return 0;
 	}
 	if (k->kind == K_TOKEN) /* a secret: an error does not echo it */
 		say(msg, cap, "the value given is not allowed: expected %s", a);
@@ -550,6 +572,7 @@ static int get_value(const rc_cfg *c, const struct key *k, char *out, size_t cap
 		break;
 	}
 	case K_PATH:
+	case K_TOPIC_LIST:
 		n = snprintf(out, cap, "%s", (const char *)c + k->off);
 		break;
 	case K_TLS_VERSION: {
@@ -739,6 +762,48 @@ int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen)
 		return -EINVAL;
 	say(err, errlen, "%s", "");
 	return 0;
+}
+
+/* ---- topic lists ---- */
+
+/* One item of a topic list: a topic name, or a prefix of one ending in '*', or '*'. */
+static bool topic_item_ok(const char *s, size_t n)
+{
+	if (n > 0 && s[n - 1] == '*')
+		n--;
+	else if (n == 0)
+		return false;
+	return n == 0 || rc_app_topic_valid((const uint8_t *)s, n);
+}
+
+static bool topic_list_ok(const char *v)
+{
+	size_t len = strlen(v);
+	if (len > RC_CFG_TOPIC_LIST_MAX)
+		return false;
+	if (len == 0)
+		return true;
+	for (const char *p = v;;) {
+		size_t n = strcspn(p, ",");
+		if (!topic_item_ok(p, n))
+			return false;
+		if (p[n] == '\0')
+			return true;
+		p += n + 1;
+	}
+}
+
+bool rc_cfg_topic_listed(const char *list, const uint8_t *topic, size_t len)
+{
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		bool prefix = n > 0 && p[n - 1] == '*';
+		size_t m = prefix ? n - 1 : n;
+		if (prefix ? len >= m && memcmp(p, topic, m) == 0 : len == m && memcmp(p, topic, m) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
 }
 
 /* ---- the three sources ----------------------------------------------------------------------- */

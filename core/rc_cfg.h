@@ -105,6 +105,9 @@ typedef struct rc_cfg {
 	uint32_t history_topic_bytes;       /* payload bytes retained per topic */
 	uint32_t history_bytes;             /* pool memory per worker for history */
 	char publish_token[RC_CFG_TOKEN_MAX + 1]; /* "" = anyone may publish */
+	char jwt_keys[RC_CFG_PATH_MAX + 1];       /* keys file for JWTs (net/rc_auth.h); "" = none */
+	/* topic patterns ("a,prices.*") subscribing to which needs a token; "" = none */
+	char subscribe_token_topics[RC_CFG_TOPIC_LIST_MAX + 1];
 	char origins[RC_CFG_ORIGINS_BYTES]; /* origin_count strings, each NUL-terminated, end to end */
 	uint32_t origin_count;              /* 0 = any origin */
 	bool allow_no_origin;         /* accept a handshake without Origin (non-browser clients) */
@@ -141,6 +144,10 @@ void rc_cfg_defaults(rc_cfg *c);
 /* The program needs only rc_cfg_defaults, rc_cfg_parse_args and rc_cfg_usage (above and below).
  * rc_cfg_set, rc_cfg_get, rc_cfg_load_file, rc_cfg_load_env, rc_cfg_load and rc_cfg_validate are
  * the steps rc_cfg_parse_args is made of, public so that tests can drive each one on its own. */
+
+/* Is topic[0..len) in a topic list (subscribe-token-topics): equal to one of its names, or
+ * beginning with one of its prefixes (an item ending in '*'; "*" alone matches every topic)? */
+bool rc_cfg_topic_listed(const char *list, const uint8_t *topic, size_t len);
 
 /* Set one key from its text. The one setter behind the file, the environment and the flags.
  * Returns 0, -ENOENT for an unknown key, -EINVAL for a value the key does not accept. Checks the

@@ -32,6 +32,8 @@ static const char *const reloadable[] = {
 	"ip-connections-max",
 	"ip-connects-per-s",
 	"ip-limits-loopback",
+	"jwt-keys",
+	"subscribe-token-topics",
 };
 
 bool rc_cfg_reloadable(const char *key)

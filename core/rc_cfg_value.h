@@ -25,12 +25,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RC_CFG_CPUS_MAX 1024      /* CPU numbers are below this (glibc's CPU_SETSIZE) */
-#define RC_CFG_ORIGINS_MAX 32     /* most origins in the allowed list */
-#define RC_CFG_ORIGINS_BYTES 2048 /* their total length, a NUL after each */
-#define RC_CFG_TOKEN_MAX 256      /* longest publish token (RC_APP_TOKEN_MAX) */
-#define RC_CFG_SHOWN_MAX 64       /* a buffer for rc_cfg_shown */
-#define RC_CFG_PATH_MAX 1023      /* longest file name a setting takes (tls-cert, tls-key) */
+#define RC_CFG_CPUS_MAX 1024       /* CPU numbers are below this (glibc's CPU_SETSIZE) */
+#define RC_CFG_ORIGINS_MAX 32      /* most origins in the allowed list */
+#define RC_CFG_ORIGINS_BYTES 2048  /* their total length, a NUL after each */
+#define RC_CFG_TOKEN_MAX 256       /* longest publish token (RC_APP_TOKEN_MAX) */
+#define RC_CFG_SHOWN_MAX 64        /* a buffer for rc_cfg_shown */
+#define RC_CFG_TOPIC_LIST_MAX 1024 /* longest subscribe-token-topics */
+#define RC_CFG_PATH_MAX 1023       /* longest file name a setting takes (tls-cert, tls-key) */
 
 /* A listening address, resolved from literals only. family is not an AF_ constant, so that
  * users of rc_cfg need no socket headers; net/ maps it. */

@@ -25,11 +25,17 @@ static const char *const buf_states[RC_BUFS_COUNT] = {
 };
 
 static const char *const reject_reasons[RC_REJECT_COUNT] = {
-	[RC_REJECT_OVER_LIMIT] = "over_limit", [RC_REJECT_BAD_REQUEST] = "bad_request",
-	[RC_REJECT_FORBIDDEN] = "forbidden",   [RC_REJECT_NOT_FOUND] = "not_found",
-	[RC_REJECT_METHOD] = "method",         [RC_REJECT_UPGRADE_REQUIRED] = "upgrade_required",
-	[RC_REJECT_TOO_LARGE] = "too_large",   [RC_REJECT_HTTP_VERSION] = "http_version",
+	[RC_REJECT_OVER_LIMIT] = "over_limit",
+	[RC_REJECT_BAD_REQUEST] = "bad_request",
+	[RC_REJECT_FORBIDDEN] = "forbidden",
+	[RC_REJECT_NOT_FOUND] = "not_found",
+	[RC_REJECT_METHOD] = "method",
+	[RC_REJECT_UPGRADE_REQUIRED] = "upgrade_required",
+	[RC_REJECT_TOO_LARGE] = "too_large",
+	[RC_REJECT_HTTP_VERSION] = "http_version",
 	[RC_REJECT_DRAINING] = "draining",
+	[RC_REJECT_UNAUTHORIZED] = "unauthorized",
+	[RC_REJECT_FORBIDDEN_TOPIC] = "forbidden_topic",
 };
 
 static const char *const close_reasons[RC_CLOSED_COUNT] = {
@@ -53,6 +59,7 @@ static const char *const close_reasons[RC_CLOSED_COUNT] = {
 	[RC_CLOSED_LIFETIME] = "lifetime",
 	[RC_CLOSED_LIMITED] = "limited",
 	[RC_CLOSED_HANDSHAKE_EVICTED] = "handshake_evicted",
+	[RC_CLOSED_TOKEN_EXPIRED] = "token_expired",
 };
 
 static const char *const drop_reasons[RC_DROP_COUNT] = {

@@ -42,6 +42,8 @@ enum rc_reject_reason {
 	RC_REJECT_TOO_LARGE,        /* 431: request head over header-bytes-max / header-fields-max */
 	RC_REJECT_HTTP_VERSION,     /* 505: neither HTTP/1.0 nor HTTP/1.1 */
 	RC_REJECT_DRAINING,         /* 503: shutting down */
+	RC_REJECT_UNAUTHORIZED,     /* 401: a token the keys refuse (bad, expired, not yet valid) */
+	RC_REJECT_FORBIDDEN_TOPIC,  /* 403: a topic of the URL that needs a token granting it */
 	RC_REJECT_COUNT
 };
 
@@ -127,6 +129,7 @@ enum rc_close_reason {
 	RC_CLOSED_LIFETIME,          /* 1012: max-lifetime-ms reached */
 	RC_CLOSED_LIMITED,           /* closed at accept, before any HTTP: a limit (limited_total) */
 	RC_CLOSED_HANDSHAKE_EVICTED, /* the oldest handshake, closed for a new one (handshakes-max) */
+	RC_CLOSED_TOKEN_EXPIRED,     /* 4006: the connection's token expired */
 	RC_CLOSED_COUNT
 };
 

@@ -252,6 +252,11 @@ void conn_free(rc_worker *w, rc_conn *c)
 	}
 	if (c->flags & F_COUNTED)
 		atomic_fetch_sub_explicit(&w->group->open, 1, memory_order_relaxed);
+	rc_jwt_grant **grant = &w->access.grant[conn_slot(w, c)];
+	if (*grant != NULL) { /* rc_access.h */
+		rc_chunk_put(&w->access.grants, *grant);
+		*grant = NULL;
+	}
 	if (c->flags & F_PEER) {
 		uint8_t key[RC_PEER_ADDR_BYTES];
 		rc_peer_key(w->limit.conn[conn_slot(w, c)].peer, key);

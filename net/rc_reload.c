@@ -1,10 +1,12 @@
 /* rc_reload.c: SIGHUP (rc_reload.h). */
 #include "rc_reload.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
+#include "rc_auth.h"
 #include "rc_cfg_reload.h"
 #include "rc_limit.h"
 #include "rc_log.h"
@@ -21,6 +23,9 @@ static struct {
 	char **argv;
 	rc_cfg configured;        /* what the sources said at start, or at the last reload */
 	rc_cfg slot[2];           /* running configurations made by reloads */
+	rc_auth *keys0;           /* the JWT keys loaded at start (jwt-keys), or NULL */
+	rc_auth *keys[2];         /* the keys of each slot (may be another slot's, or keys0) */
+	rc_auth *cur;             /* the keys of the last reload (keys0 before any) */
 	uint32_t next;            /* the slot the next reload fills */
 	_Atomic uint32_t pending; /* workers yet to take the last reload */
 } g_reload;
@@ -29,12 +34,68 @@ static struct {
 #define ARG_TLS 1u
 #define ARG_SLOT_SHIFT 1
 
-void reload_source(const rc_cfg *configured, int argc, char **argv)
+int reload_source(const rc_cfg *configured, int argc, char **argv, char *err, size_t errlen)
 {
 	g_reload.configured = *configured;
 	g_reload.argc = argc;
 	g_reload.argv = argv;
 	g_reload.set = true;
+	if (configured->jwt_keys[0] != '\0') {
+		g_reload.keys0 = rc_auth_load(configured->jwt_keys, err, errlen);
+		if (g_reload.keys0 == NULL)
+			return -EINVAL;
+	}
+	g_reload.cur = g_reload.keys0;
+	return 0;
+}
+
+const rc_auth *reload_keys(void)
+{
+	return g_reload.keys0;
+}
+
+void reload_release(void)
+{
+	rc_auth *all[3] = { g_reload.keys0, g_reload.keys[0], g_reload.keys[1] };
+	for (int i = 0; i < 3; i++) {
+		bool seen = false;
+		for (int j = 0; j < i; j++)
+			seen |= all[j] == all[i];
+		if (!seen)
+			rc_auth_free(all[i]);
+	}
+	g_reload.keys0 = g_reload.keys[0] = g_reload.keys[1] = NULL;
+}
+
+/* The keys for the slot being filled: the keys file read again (a rotation may replace it under
+ * the same name), or the old keys if it does not load (said in a log line). The slot's previous
+ * keys are freed unless the other slot or the start still uses them: no worker does any more,
+ * since every worker took the reload after the one that filled this slot last. */
+static rc_auth *slot_keys(uint32_t index, rc_cfg *next, rc_cfg *configured)
+{
+	rc_auth *old = g_reload.cur, *keys = old;
+	if (next->jwt_keys[0] != '\0') {
+		char err[RC_CFG_ERR_MAX + RC_CFG_PATH_MAX];
+		rc_auth *fresh = rc_auth_load(next->jwt_keys, err, sizeof err);
+		if (fresh != NULL) {
+			keys = fresh;
+		} else {
+			rc_log(RC_LOG_ERROR, "reload_refused",
+			       "keys=jwt-keys error=\"%s\" note=\"the old keys stay\"", err);
+			memcpy(next->jwt_keys, g_reload.configured.jwt_keys, sizeof next->jwt_keys);
+			memcpy(configured->jwt_keys, g_reload.configured.jwt_keys, sizeof configured->jwt_keys);
+			if (old == NULL)
+				next->jwt_keys[0] = configured->jwt_keys[0] = '\0';
+		}
+	} else {
+		keys = NULL; /* jwt-keys emptied: no more JWTs */
+	}
+	rc_auth *prev = g_reload.keys[index];
+	if (prev != NULL && prev != keys && prev != g_reload.keys[index ^ 1] && prev != g_reload.keys0)
+		rc_auth_free(prev);
+	g_reload.keys[index] = keys;
+	g_reload.cur = keys;
+	return keys;
 }
 
 static void ts_set_ms(struct __kernel_timespec *ts, uint32_t ms)
@@ -65,9 +126,10 @@ void reload_derive(rc_worker *w)
 }
 
 /* Switch w to next and derive again; its TLS context too if tls. */
-static void take(rc_worker *w, const rc_cfg *next, bool tls)
+static void take(rc_worker *w, const rc_cfg *next, const rc_auth *keys, bool tls)
 {
 	w->cfg = next;
+	w->access.keys = keys;
 	reload_derive(w);
 	limit_configure(w);
 	if (tls && w->tls.ctx != NULL)
@@ -133,13 +195,14 @@ void reload_begin(rc_worker *w)
 			       "the old one stays\"");
 		}
 	}
-	g_reload.configured = configured;
 	uint32_t index = g_reload.next;
+	rc_auth *keys = slot_keys(index, next, &configured);
+	g_reload.configured = configured;
 	g_reload.next ^= 1;
 	rc_log_set_level(next->log_level);
 	rc_peers_configure(&w->group->peers, next->ip_connections_max, next->ip_connects_per_s,
 	                   next->rate_burst_ms);
-	take(w, next, false); /* its TLS context is loaded already */
+	take(w, next, keys, false); /* its TLS context is loaded already */
 	atomic_store_explicit(&g_reload.pending, w->group->n - 1, memory_order_release);
 	for (uint32_t to = 0; to < w->group->n; to++)
 		if (to != w->index)
@@ -155,6 +218,7 @@ void reload_take(rc_worker *w, uint32_t arg)
 		(void)wss_reload(w);
 		return;
 	}
-	take(w, &g_reload.slot[(arg >> ARG_SLOT_SHIFT) & 1], (arg & ARG_TLS) != 0);
+	uint32_t index = (arg >> ARG_SLOT_SHIFT) & 1;
+	take(w, &g_reload.slot[index], g_reload.keys[index], (arg & ARG_TLS) != 0);
 	atomic_fetch_sub_explicit(&g_reload.pending, 1, memory_order_acq_rel);
 }

@@ -16,6 +16,7 @@
 #ifndef RC_RELOAD_H
 #define RC_RELOAD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rc_worker_int.h"
@@ -23,7 +24,14 @@
 /* Where a reload reads the configuration again: the command line the server was started with
  * (argv must live as long as the process; getopt may permute it), and what its sources said then
  * (before start-up adjustments). Without this call, a SIGHUP only reloads the TLS certificate. */
-void reload_source(const rc_cfg *configured, int argc, char **argv);
+int reload_source(const rc_cfg *configured, int argc, char **argv, char *err, size_t errlen);
+
+/* The JWT keys of the start (jwt-keys; NULL if none): every worker's until a reload. reload_source
+ * loads them (returning -EINVAL with err if the file does not load); reload_release frees every
+ * key set at exit, once no worker runs. */
+struct rc_auth;
+const struct rc_auth *reload_keys(void);
+void reload_release(void);
 
 /* What every worker derives from its configuration: at start (rc_worker_setup.c) and after a
  * reload. */

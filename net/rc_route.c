@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rc_access.h"
 #include "rc_conn.h"
 #include "rc_gauges.h"
 #include "rc_log.h"
@@ -156,18 +157,6 @@ static void route_metrics(rc_worker *w, rc_conn *c)
 	respond(w, c, 200, "text/plain; version=0.0.4; charset=utf-8", body, n);
 }
 
-static bool token_equal(const uint8_t *a, size_t alen, const char *b)
-{
-	assert(b != NULL && (alen == 0 || a != NULL));
-	size_t blen = strlen(b);
-	if (alen != blen)
-		return false;
-	unsigned char d = 0; /* compare every byte: no early exit to time */
-	for (size_t i = 0; i < alen; i++)
-		d |= (unsigned char)(a[i] ^ (unsigned char)b[i]);
-	return d == 0;
-}
-
 /* The /ws query and headers: subscriptions (added[i]: topic i was subscribed here, not before),
  * publish topic, token. Returns 0, or the status to refuse with (reason in *why). */
 static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v1,
@@ -189,10 +178,20 @@ static int ws_setup(rc_worker *w, rc_conn *c, const rc_http_request *req, bool v
 		*why = "too many topics in topics=";
 		return 400;
 	}
-	const char *want = w->cfg->publish_token;
-	if (want[0] == '\0' ||
-	    (conn->token.len > 0 && token_equal(conn->token.ptr, conn->token.len, want)))
-		c->flags |= F_AUTH;
+	int st = access_connect(w, c, conn->token.ptr, conn->token.len, why);
+	if (st != 0)
+		return st;
+	for (size_t i = 0; i < conn->topics_len; i++) {
+		if (!access_may_subscribe(w, c, conn->topics[i].ptr, conn->topics[i].len)) {
+			*why = "a topic of topics= needs a token that grants it";
+			return 403;
+		}
+	}
+	if (conn->publish.len > 0 && w->access.grant[conn_slot(w, c)] != NULL &&
+	    !access_may_publish(w, c, conn->publish.ptr, conn->publish.len)) {
+		*why = "the token does not grant publishing on publish=";
+		return 403;
+	}
 	if (!own_can_join(w, conn->topics, conn->topics_len)) {
 		*why = "too many subscribes waiting for other workers: try again";
 		return 503;
@@ -251,7 +250,11 @@ static void route_ws(rc_worker *w, rc_conn *c, const rc_http_request *req, bool 
 		const char *why = NULL;
 		status = ws_setup(w, c, req, v1, &conn, added, &why);
 		if (status != 0) {
-			reject(w, c, status, status == 503 ? RC_REJECT_OVER_LIMIT : RC_REJECT_BAD_REQUEST, why);
+			enum rc_reject_reason r = status == 503   ? RC_REJECT_OVER_LIMIT
+			                          : status == 401 ? RC_REJECT_UNAUTHORIZED
+			                          : status == 403 ? RC_REJECT_FORBIDDEN_TOPIC
+			                                          : RC_REJECT_BAD_REQUEST;
+			reject(w, c, status, r, why);
 			return;
 		}
 	}

@@ -344,11 +344,13 @@ int rc_server_run(const rc_cfg *cfg_in)
 		if (tfd[i] >= 0)
 			close(tfd[i]);
 	close(sfd);
+	reload_release(); /* the JWT keys: no worker runs any more */
 	rc_log(RC_LOG_INFO, "exit", "status=%d", r < 0 ? 1 : 0);
 	return r < 0 ? 1 : 0;
 }
 
-void rc_server_reload_source(const rc_cfg *configured, int argc, char **argv)
+int rc_server_reload_source(const rc_cfg *configured, int argc, char **argv, char *err,
+                            size_t errlen)
 {
-	reload_source(configured, argc, argv);
+	return reload_source(configured, argc, argv, err, errlen);
 }

@@ -13,7 +13,9 @@ int rc_server_run(const rc_cfg *cfg);
 
 /* Where SIGHUP reads the configuration again (net/rc_reload.h): the command line the server was
  * started with (argv must live as long as the process) and the configuration it gave. Call before
- * rc_server_run; without it, SIGHUP reloads the TLS certificate only. */
-void rc_server_reload_source(const rc_cfg *configured, int argc, char **argv);
+ * rc_server_run; without it, SIGHUP reloads the TLS certificate only. It also loads the JWT keys
+ * (jwt-keys): returns 0, or -EINVAL with err if they do not load. */
+int rc_server_reload_source(const rc_cfg *configured, int argc, char **argv, char *err,
+                            size_t errlen);
 
 #endif

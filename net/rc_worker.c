@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "rc_access.h"
 #include "rc_clock.h"
 #include "rc_conn.h"
 #include "rc_gauges.h"
@@ -699,8 +700,8 @@ static uint64_t mail_timeout_ns(const rc_worker *w)
 static uint64_t wait_timeout_ns(const rc_worker *w)
 {
 	uint64_t t = mail_timeout_ns(w);
-	uint64_t due[2] = { pace_next_ns(w), limit_next_ns(w) };
-	for (int i = 0; i < 2; i++) {
+	uint64_t due[3] = { pace_next_ns(w), limit_next_ns(w), access_next_ns(w) };
+	for (int i = 0; i < 3; i++) {
 		if (due[i] == 0)
 			continue;
 		uint64_t now = rc_now_ns(), until = due[i] > now ? due[i] - now : 1;
@@ -807,6 +808,7 @@ int rc_worker_run(rc_worker *w)
 		handoffs_in(w, n);
 		pace_due(w, now);
 		limit_due(w, now);
+		access_due(w, now);
 		flush(w);
 		relieve_pressure(w);
 		promote_touched(w);

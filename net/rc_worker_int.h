@@ -37,6 +37,7 @@
 #include "rc_hist.h"
 #include "rc_http.h"
 #include "rc_interest.h"
+#include "rc_jwt.h"
 #include "rc_metrics.h"
 #include "rc_msg.h"
 #include "rc_outq.h"
@@ -356,6 +357,14 @@ struct rc_worker {
 		uint64_t accept_tat, accept_cost_ns; /* this worker's share of accept-per-s */
 		uint64_t rng;                        /* lifetimes' jitter */
 	} limit;
+
+	/* Tokens and grants (rc_access.c). */
+	struct worker_access {
+		const struct rc_auth *keys; /* JWT keys of the running configuration; NULL: none */
+		rc_chunks grants;           /* rc_jwt_grant, one per connection that showed a JWT */
+		rc_jwt_grant **grant;       /* [conns.nslots] its grant, NULL if none */
+		rc_due expiry;              /* connections whose grant expires */
+	} access;
 
 	/* History and the joint of new subscriptions (rc_owner.c). */
 	struct worker_own {

@@ -18,6 +18,7 @@
 #include "rc_worker_int.h"
 #include "rc_owner.h"
 #include "rc_pace.h"
+#include "rc_access.h"
 #include "rc_limit.h"
 #include "rc_reload.h"
 #include "rc_wss.h"
@@ -293,6 +294,9 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 	if (r == 0)
 		r = limit_init(w);
 	if (r == 0)
+		r = access_init(w);
+	w->access.keys = reload_keys(); /* the start's; a reload switches them (rc_reload.h) */
+	if (r == 0)
 		r = wss_setup(w);
 	if (r < 0) {
 		rc_worker_destroy(w);
@@ -314,6 +318,7 @@ void rc_worker_destroy(rc_worker *w)
 	own_fini(w);
 	pace_fini(w);
 	limit_fini(w);
+	access_fini(w);
 	if (w->mem.arena.pool != NULL)
 		rc_arena_release(&w->mem.arena);
 	rc_xarena_fini(&w->xfer.xarena);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "rc_access.h"
 #include "rc_conn.h"
 #include "rc_gauges.h"
 #include "rc_log.h"
@@ -86,12 +87,16 @@ static void forward(rc_worker *w, rc_conn *c, const uint8_t *name, size_t len, u
 	                             .pub_ns = w->time.turn_ns });
 }
 
-static bool may_publish(rc_worker *w, rc_conn *c)
+static bool may_publish(rc_worker *w, rc_conn *c, const uint8_t *topic, size_t len)
 {
 	assert(c->route == ROUTE_WS && c->state == CS_OPEN);
-	if (c->flags & F_AUTH)
+	if (access_may_publish(w, c, topic, len))
 		return true;
-	refuse(w, c, RC_APP_ERR_UNAUTHORIZED, "publishing needs a valid token", no_id);
+	if (w->access.grant[conn_slot(w, c)] != NULL) /* a token, for other topics: say so */
+		refuse(w, c, RC_APP_ERR_FORBIDDEN, "the token does not grant publishing on this topic",
+		       no_id);
+	else
+		refuse(w, c, RC_APP_ERR_UNAUTHORIZED, "publishing needs a valid token", no_id);
 	return false;
 }
 
@@ -102,11 +107,11 @@ static void publish_plain(rc_worker *w, rc_conn *c, uint8_t opcode, uint32_t buf
 {
 	assert(c->pub_topic >= 0 && !(c->flags & F_V1));
 	assert(opcode == RC_OPCODE_TEXT || opcode == RC_OPCODE_BINARY);
-	if (!may_publish(w, c))
-		return;
 	uint32_t tid = (uint32_t)c->pub_topic;
 	rc_topic *t = rc_topic_get(&w->topics, tid);
 	assert(t != NULL);
+	if (!may_publish(w, c, t->name, t->name_len))
+		return;
 	rc_metric_inc(&w->metrics, RC_M_PUBLISHED);
 	rc_span body = rc_span_of(&w->mem.pool, buf, payload, len);
 	bool text = opcode == RC_OPCODE_TEXT;
@@ -163,7 +168,7 @@ static void publish_v1(rc_worker *w, rc_conn *c, uint32_t buf, uint8_t *payload,
 		return;
 	}
 	rc_span body = rc_span_of(&w->mem.pool, buf, pub.payload.ptr, pub.payload.len);
-	if (!may_publish(w, c))
+	if (!may_publish(w, c, pub.topic.ptr, pub.topic.len))
 		return;
 	c->flags &= ~F_REFUSED_MASK;
 	rc_metric_inc(&w->metrics, RC_M_PUBLISHED);
@@ -317,6 +322,13 @@ static void cmd_subscribe(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 		fan_notice(w, c, n, cmd->id);
 		return;
 	}
+	for (size_t k = 0; k < cmd->topics_len; k++) {
+		if (!access_may_subscribe(w, c, cmd->topics[k].ptr, cmd->topics[k].len)) {
+			refuse(w, c, RC_APP_ERR_FORBIDDEN,
+			       "a topic needs a token that grants it (send an auth command first)", cmd->id);
+			return;
+		}
+	}
 	bool added[RC_APP_TOPICS_MAX];
 	const char *fail = NULL;
 	enum rc_app_error code = RC_APP_ERR_TOO_MANY_TOPICS;
@@ -416,8 +428,10 @@ static void command(rc_worker *w, rc_conn *c, const rc_span *text)
 	}
 	if (cmd.op == RC_APP_OP_SUBSCRIBE)
 		cmd_subscribe(w, c, &cmd);
-	else
+	else if (cmd.op == RC_APP_OP_UNSUBSCRIBE)
 		cmd_unsubscribe(w, c, &cmd);
+	else
+		access_auth(w, c, &cmd);
 }
 
 /* ---- messages ------------------------------------------------------------------------------- */

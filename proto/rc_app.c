@@ -25,7 +25,7 @@ bool rc_app_topic_valid(const uint8_t *p, size_t n)
 
 /* ---- Error codes ------------------------------------------------------------------------- */
 
-_Static_assert(RC_APP_ERR_BUSY + 1 == RC_APP_ERR_COUNT, "RC_APP_ERR_COUNT is stale");
+_Static_assert(RC_APP_ERR_FORBIDDEN + 1 == RC_APP_ERR_COUNT, "RC_APP_ERR_COUNT is stale");
 
 static const char *const error_names[RC_APP_ERR_COUNT] = {
 	[RC_APP_OK] = "ok",
@@ -38,6 +38,7 @@ static const char *const error_names[RC_APP_ERR_COUNT] = {
 	[RC_APP_ERR_UNAUTHORIZED] = "unauthorized",
 	[RC_APP_ERR_NOT_SUBSCRIBED] = "not_subscribed",
 	[RC_APP_ERR_BUSY] = "busy",
+	[RC_APP_ERR_FORBIDDEN] = "forbidden",
 };
 
 const char *rc_app_error_name(enum rc_app_error e)
@@ -63,6 +64,7 @@ uint16_t rc_app_error_close(enum rc_app_error e)
 	case RC_APP_ERR_TOO_MANY_TOPICS:
 	case RC_APP_ERR_NOT_SUBSCRIBED:
 	case RC_APP_ERR_BUSY:
+	case RC_APP_ERR_FORBIDDEN:
 		/* Each message stands alone in its WebSocket frame: a bad one is refused whole and the
 		 * next one read as if it had not come (a run of them is abuse: RC_APP_REFUSED_MAX). */
 		break;

@@ -52,7 +52,7 @@
 #define RC_APP_TOPIC_MAX 128 /* longest topic name, bytes */
 /* most topics in one command or notice (and, as the server passes it, in the connect URL) */
 #define RC_APP_TOPICS_MAX 64
-#define RC_APP_TOKEN_MAX 256 /* longest token, bytes */
+#define RC_APP_TOKEN_MAX 4096 /* longest token, bytes: a JSON Web Token with a few claims */
 /* an error notice's message is cut to this many bytes (at a UTF-8 character boundary) before
  * escaping */
 #define RC_APP_MESSAGE_MAX 200
@@ -95,8 +95,11 @@ enum rc_app_error {
 	RC_APP_ERR_NOT_SUBSCRIBED, /* "not_subscribed": unsubscribe of a topic not subscribed */
 	/* "busy": the server has too many subscribes waiting for other workers; send it again */
 	RC_APP_ERR_BUSY,
+	/* "forbidden": the connection's token does not allow that topic (subscribe, publish), or an
+	 * auth command's token was refused (the message says why: expired, bad signature, ...) */
+	RC_APP_ERR_FORBIDDEN,
 };
-#define RC_APP_ERR_COUNT 10 /* RC_APP_OK included */
+#define RC_APP_ERR_COUNT 11 /* RC_APP_OK included */
 
 /* The wire name of an error code ("bad_json", ...); "ok" for RC_APP_OK; NULL for a value outside
  * the enum. */
@@ -197,6 +200,7 @@ size_t rc_app_target_encode(uint8_t *out, size_t cap, const rc_app_connect *c);
 enum rc_app_op {
 	RC_APP_OP_SUBSCRIBE = 1,   /* {"op":"subscribe","topics":[...]} */
 	RC_APP_OP_UNSUBSCRIBE = 2, /* {"op":"unsubscribe","topics":[...]} */
+	RC_APP_OP_AUTH = 3,        /* {"op":"auth","token":"..."}: a fresh token for the connection */
 };
 
 /* A request id: what a command's "id" may be, echoed in the notices that answer it. */
@@ -227,7 +231,8 @@ typedef struct rc_app_cmd {
 	rc_app_pos resume[RC_APP_TOPICS_MAX];
 	bool snapshot;        /* subscribe: "snapshot":true */
 	uint32_t interval_ms; /* subscribe: "interval_ms", 0 if absent (every message) */
-	const char *reason;   /* after an error: static, for the notice message */
+	rc_app_slice token; /* auth: the token (1..RC_APP_TOKEN_MAX bytes of 0x21..0x7E, no escapes) */
+	const char *reason; /* after an error: static, for the notice message */
 } rc_app_cmd;
 
 /* The longest command rc_app_cmd_encode writes: unsubscribe, 64 topics of 128 bytes. */
@@ -241,7 +246,9 @@ typedef struct rc_app_cmd {
  * between tokens. A subscribe may also have "snapshot" (true or false), "interval_ms" (an integer
  * 0..RC_APP_INTERVAL_MAX_MS) and "resume" (an array of {"topic":T,"epoch":E,"seq":N} objects, N
  * 0..2^64-1), and then "topics" may be absent; the two lists together hold 1..RC_APP_TOPICS_MAX
- * topics (TOO_MANY_TOPICS beyond). Returns RC_APP_OK and
+ * topics (TOO_MANY_TOPICS beyond). An auth command has "op":"auth", "token" (a string of
+ * 1..RC_APP_TOKEN_MAX bytes 0x21..0x7E, no escapes) and optionally "id", nothing else; its
+ * topics_len is 0. Returns RC_APP_OK and
  * fills *out, or the error code to answer with (BAD_JSON, BAD_COMMAND, BAD_TOPIC,
  * TOO_MANY_TOPICS; see the top of this file) with out->reason set. An input longer than
  * RC_APP_JSON_LEN_MAX is BAD_COMMAND. */
@@ -255,8 +262,9 @@ size_t rc_app_cmd_encode(uint8_t *out, size_t cap, enum rc_app_op op, const rc_a
 
 /* For clients: write any command as rc_app_cmd_parse reads it: op, the topics before resume_from as
  * "topics" (left out if there are none), the others as "resume" with their positions, "snapshot"
- * if set, "interval_ms" if not 0, and "id" (as raw JSON) if it has one. Returns the length, or 0
- * if it does not fit or a field is outside the protocol. RC_APP_CMD_FULL_MAX bytes always fit. */
+ * if set, "interval_ms" if not 0, and "id" (as raw JSON) if it has one; an auth command as its
+ * token and id. Returns the length, or 0 if it does not fit or a field is outside the protocol.
+ * RC_APP_CMD_FULL_MAX bytes always fit. */
 #define RC_APP_CMD_FULL_MAX \
 	(RC_APP_CMD_MAX + \
 	 RC_APP_TOPICS_MAX * \
@@ -335,6 +343,9 @@ enum rc_app_notice_type {
 	RC_APP_NOTICE_ERROR = 4,        /* {"type":"error","code":"bad_topic","message":"..."} */
 	/* {"type":"reset","topic":"a","reason":"history","epoch":"...","first":N,"snapshot":false} */
 	RC_APP_NOTICE_RESET = 5,
+	/* {"type":"authorized","exp":1767225600}: the answer to an auth command; "exp" (seconds since
+	 * the epoch) only if the token expires */
+	RC_APP_NOTICE_AUTHORIZED = 6,
 };
 
 /* Why a resume could not continue where the client was (the "reason" of a reset notice). */
@@ -365,6 +376,7 @@ enum rc_app_reset_reason {
 	(sizeof("{\"type\":\"reset\",\"topic\":\"\",\"reason\":\"history\",\"epoch\":\"\",\"first\":," \
 	        "\"snapshot\":false}") - \
 	 1 + RC_APP_TOPIC_MAX + RC_APP_EPOCH_HEX + 20)
+#define RC_APP_NOTICE_AUTHORIZED_MAX (sizeof("{\"type\":\"authorized\",\"exp\":}") - 1 + 20)
 /* The longest notice of any type (subscribed with positions). */
 #define RC_APP_NOTICE_MAX RC_APP_NOTICE_SUBSCRIBED_AT_MAX
 
@@ -392,6 +404,9 @@ size_t rc_app_notice_reset(uint8_t *out, size_t cap, const uint8_t *topic, size_
  * always fit it. */
 #define RC_APP_ID_NOTICE_EXTRA (sizeof(",\"id\":") - 1 + RC_APP_ID_RAW_MAX)
 size_t rc_app_notice_add_id(uint8_t *out, size_t len, size_t cap, rc_app_slice id);
+
+/* The answer to an auth command: exp is the token's expiry (seconds since the epoch), if has_exp. */
+size_t rc_app_notice_authorized(uint8_t *out, size_t cap, bool has_exp, uint64_t exp);
 
 /* count >= 1: the messages dropped for this client on `topic` since the last missed notice. */
 size_t rc_app_notice_missed(uint8_t *out, size_t cap, const uint8_t *topic, size_t topic_len,
@@ -421,6 +436,8 @@ typedef struct rc_app_notice {
 	enum rc_app_reset_reason reset;
 	uint64_t epoch, first;
 	bool snapshot;
+	bool has_exp;       /* authorized: it has "exp" */
+	uint64_t exp;       /* authorized: the token's expiry, seconds since the epoch */
 	const char *reason; /* after a parse error: static */
 } rc_app_notice;
 

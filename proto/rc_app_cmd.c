@@ -14,12 +14,14 @@ enum {
 	CMD_KEY_SNAPSHOT,
 	CMD_KEY_RESUME,
 	CMD_KEY_INTERVAL,
+	CMD_KEY_TOKEN,
 	CMD_KEYS
 };
 static const char *const cmd_keys[CMD_KEYS] = {
 	[CMD_KEY_OP] = "op",         [CMD_KEY_TOPICS] = "topics",
 	[CMD_KEY_ID] = "id",         [CMD_KEY_SNAPSHOT] = "snapshot",
 	[CMD_KEY_RESUME] = "resume", [CMD_KEY_INTERVAL] = "interval_ms",
+	[CMD_KEY_TOKEN] = "token",
 };
 /* the keys only a subscribe may have */
 #define CMD_SUBSCRIBE_ONLY (1u << CMD_KEY_SNAPSHOT | 1u << CMD_KEY_RESUME | 1u << CMD_KEY_INTERVAL)
@@ -74,6 +76,21 @@ static bool resume_item(rc_json *c, size_t i, void *ctx)
 	return true;
 }
 
+/* "token": a string of 1..RC_APP_TOKEN_MAX bytes 0x21..0x7E without escapes (what a token may be
+ * in the connect URL or an Authorization header, so one token works in all three places). */
+static bool auth_token(rc_json *c, rc_app_slice *out)
+{
+	if (!rc_json_text(c, RC_APP_TOKEN_MAX, out))
+		return false;
+	if (out->len == 0)
+		return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "\"token\" is empty");
+	for (size_t i = 0; i < out->len; i++)
+		if (out->ptr[i] < 0x21 || out->ptr[i] > 0x7e || out->ptr[i] == '\\')
+			return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND,
+			                    "\"token\" has a byte outside 0x21..0x7E, or an escape");
+	return true;
+}
+
 static bool cmd_member(rc_json *c, unsigned key, void *ctx)
 {
 	struct cmd_parse *cp = ctx;
@@ -89,6 +106,8 @@ static bool cmd_member(rc_json *c, unsigned key, void *ctx)
 	case CMD_KEY_RESUME:
 		return rc_json_array(c, RC_APP_TOPICS_MAX, resume_item, cp, &cp->resume_len,
 		                     "\"resume\" must be an array of objects");
+	case CMD_KEY_TOKEN:
+		return auth_token(c, &cmd->token);
 	case CMD_KEY_INTERVAL:
 		if (!rc_json_u64(c, 0, RC_APP_INTERVAL_MAX_MS, &v,
 		                 "\"interval_ms\" must be an integer from 0 to 60000"))
@@ -104,6 +123,8 @@ static bool cmd_member(rc_json *c, unsigned key, void *ctx)
 		cmd->op = RC_APP_OP_SUBSCRIBE;
 	else if (rc_app_slice_is(op, "unsubscribe"))
 		cmd->op = RC_APP_OP_UNSUBSCRIBE;
+	else if (rc_app_slice_is(op, "auth"))
+		cmd->op = RC_APP_OP_AUTH;
 	else
 		return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "unknown op");
 	return true;
@@ -115,6 +136,19 @@ static void cmd_finish(rc_json *c, struct cmd_parse *cp, uint32_t seen)
 	rc_app_cmd *cmd = cp->cmd;
 	if (!(seen & 1u << CMD_KEY_OP)) {
 		rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "missing \"op\"");
+		return;
+	}
+	if (cmd->op == RC_APP_OP_AUTH) {
+		if (seen & ~(1u << CMD_KEY_OP | 1u << CMD_KEY_ID | 1u << CMD_KEY_TOKEN))
+			rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "a key auth does not have");
+		else if (!(seen & 1u << CMD_KEY_TOKEN))
+			rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "missing \"token\"");
+		else
+			rc_json_end(c);
+		return;
+	}
+	if (seen & 1u << CMD_KEY_TOKEN) {
+		rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "a key only auth has");
 		return;
 	}
 	if (cmd->op == RC_APP_OP_UNSUBSCRIBE && (seen & CMD_SUBSCRIBE_ONLY)) {
@@ -148,6 +182,7 @@ enum rc_app_error rc_app_cmd_parse(const uint8_t *p, size_t n, rc_app_cmd *out)
 	out->resume_from = 0;
 	out->snapshot = false;
 	out->interval_ms = 0;
+	out->token = (rc_app_slice){ 0 };
 	out->reason = NULL;
 	if (n > RC_APP_JSON_LEN_MAX) {
 		out->reason = "command longer than 16384 bytes";
@@ -163,8 +198,9 @@ enum rc_app_error rc_app_cmd_parse(const uint8_t *p, size_t n, rc_app_cmd *out)
 		out->reason = c.why;
 		return c.err;
 	}
-	assert(out->op == RC_APP_OP_SUBSCRIBE || out->op == RC_APP_OP_UNSUBSCRIBE);
-	assert(out->topics_len >= 1 && out->topics_len <= RC_APP_TOPICS_MAX);
+	assert(out->op == RC_APP_OP_AUTH
+	               ? out->topics_len == 0 && out->token.len > 0
+	               : out->topics_len >= 1 && out->topics_len <= RC_APP_TOPICS_MAX);
 	return RC_APP_OK;
 }
 
@@ -203,9 +239,32 @@ static void put_resume(wr *w, const rc_app_cmd *cmd)
 	wr_put_c(w, ']');
 }
 
+/* {"op":"auth","token":"..."} with its id. */
+static size_t write_auth(uint8_t *out, size_t cap, const rc_app_cmd *cmd)
+{
+	if (cmd->token.len == 0 || cmd->token.len > RC_APP_TOKEN_MAX || cmd->id.len > RC_APP_ID_RAW_MAX)
+		return 0;
+	for (size_t i = 0; i < cmd->token.len; i++)
+		if (cmd->token.ptr[i] < 0x21 || cmd->token.ptr[i] > 0x7e || cmd->token.ptr[i] == '"' ||
+		    cmd->token.ptr[i] == '\\')
+			return 0;
+	wr w = wr_make(out, cap);
+	wr_put_s(&w, "{\"op\":\"auth\",\"token\":\"");
+	wr_put(&w, cmd->token.ptr, cmd->token.len);
+	wr_put_c(&w, '"');
+	if (cmd->id.len > 0) {
+		wr_put_s(&w, ",\"id\":");
+		wr_put(&w, cmd->id.ptr, cmd->id.len);
+	}
+	wr_put_c(&w, '}');
+	return wr_done(&w);
+}
+
 size_t rc_app_cmd_write(uint8_t *out, size_t cap, const rc_app_cmd *cmd)
 {
 	assert(cmd);
+	if (cmd->op == RC_APP_OP_AUTH)
+		return write_auth(out, cap, cmd);
 	bool sub = cmd->op == RC_APP_OP_SUBSCRIBE;
 	size_t from = sub ? cmd->resume_from : cmd->topics_len;
 	if ((!sub && cmd->op != RC_APP_OP_UNSUBSCRIBE) || cmd->topics_len == 0 ||

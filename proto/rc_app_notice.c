@@ -176,6 +176,19 @@ static void put_escaped(wr *w, const uint8_t *m, size_t n)
 	}
 }
 
+size_t rc_app_notice_authorized(uint8_t *out, size_t cap, bool has_exp, uint64_t exp)
+{
+	wr w = wr_make(out, cap);
+	wr_put_s(&w, "{\"type\":\"authorized\"");
+	if (has_exp) {
+		wr_put_s(&w, ",\"exp\":");
+		wr_put_u64(&w, exp);
+	}
+	wr_put_c(&w, '}');
+	assert(w.full || w.len <= RC_APP_NOTICE_AUTHORIZED_MAX);
+	return wr_done(&w);
+}
+
 size_t rc_app_notice_error(uint8_t *out, size_t cap, enum rc_app_error code, const char *message,
                            size_t len)
 {
@@ -207,6 +220,7 @@ enum {
 	NT_EPOCH,
 	NT_FIRST,
 	NT_SNAPSHOT,
+	NT_EXP,
 	NT_KEYS
 };
 static const char *const notice_keys[NT_KEYS] = {
@@ -214,6 +228,7 @@ static const char *const notice_keys[NT_KEYS] = {
 	[NT_COUNT] = "count", [NT_CODE] = "code",           [NT_MESSAGE] = "message",
 	[NT_ID] = "id",       [NT_POSITIONS] = "positions", [NT_REASON] = "reason",
 	[NT_EPOCH] = "epoch", [NT_FIRST] = "first",         [NT_SNAPSHOT] = "snapshot",
+	[NT_EXP] = "exp",
 };
 
 enum {
@@ -272,6 +287,8 @@ static uint32_t notice_required(enum rc_app_notice_type t)
 	case RC_APP_NOTICE_RESET:
 		return 1u << NT_TYPE | 1u << NT_TOPIC | 1u << NT_REASON | 1u << NT_EPOCH | 1u << NT_FIRST |
 		       1u << NT_SNAPSHOT;
+	case RC_APP_NOTICE_AUTHORIZED:
+		return 1u << NT_TYPE;
 	}
 	return 0;
 }
@@ -294,6 +311,8 @@ static bool notice_member(rc_json *c, unsigned key, void *ctx)
 			nt->type = RC_APP_NOTICE_ERROR;
 		else if (rc_app_slice_is(s, "reset"))
 			nt->type = RC_APP_NOTICE_RESET;
+		else if (rc_app_slice_is(s, "authorized"))
+			nt->type = RC_APP_NOTICE_AUTHORIZED;
 		else
 			return rc_json_fail(c, RC_APP_ERR_BAD_COMMAND, "unknown type");
 		return true;
@@ -332,6 +351,9 @@ static bool notice_member(rc_json *c, unsigned key, void *ctx)
 		                   "\"first\" must be an integer from 1 to 2^64-1");
 	case NT_SNAPSHOT:
 		return rc_json_bool(c, &nt->snapshot, "\"snapshot\" must be true or false");
+	case NT_EXP:
+		nt->has_exp = true;
+		return rc_json_u64(c, 0, UINT64_MAX, &nt->exp, "\"exp\" must be an integer");
 	}
 	assert(!"notice key out of range");
 	return false;
@@ -351,6 +373,8 @@ enum rc_app_error rc_app_notice_parse(const uint8_t *p, size_t n, rc_app_notice 
 	out->reset = 0;
 	out->epoch = out->first = 0;
 	out->snapshot = false;
+	out->has_exp = false;
+	out->exp = 0;
 	out->reason = NULL;
 	if (n > RC_APP_JSON_LEN_MAX) {
 		out->reason = "notice longer than 16384 bytes";
@@ -367,6 +391,8 @@ enum rc_app_error rc_app_notice_parse(const uint8_t *p, size_t n, rc_app_notice 
 		                       : need | 1u << NT_ID;
 		if (out->type == RC_APP_NOTICE_SUBSCRIBED)
 			may |= 1u << NT_POSITIONS;
+		if (out->type == RC_APP_NOTICE_AUTHORIZED)
+			may |= 1u << NT_EXP;
 		if (!(seen & 1u << NT_TYPE))
 			rc_json_fail(&c, RC_APP_ERR_BAD_COMMAND, "missing \"type\"");
 		else if (seen & ~may)
@@ -382,7 +408,7 @@ enum rc_app_error rc_app_notice_parse(const uint8_t *p, size_t n, rc_app_notice 
 		out->reason = c.why;
 		return c.err;
 	}
-	assert(out->type >= RC_APP_NOTICE_SUBSCRIBED && out->type <= RC_APP_NOTICE_RESET);
+	assert(out->type >= RC_APP_NOTICE_SUBSCRIBED && out->type <= RC_APP_NOTICE_AUTHORIZED);
 	return RC_APP_OK;
 }
 

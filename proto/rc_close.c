@@ -76,6 +76,8 @@ const char *rc_close_code_name(uint16_t code)
 		return "ping flood";
 	case RC_CLOSE_RATE_LIMITED:
 		return "rate limited";
+	case RC_CLOSE_TOKEN_EXPIRED:
+		return "token expired";
 	default:
 		return "unknown";
 	}

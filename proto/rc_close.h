@@ -36,6 +36,8 @@ enum rc_close_code {
 	RC_CLOSE_PING_FLOOD = 4004,   /* control frames arriving faster than they can be answered */
 	/* over rate-msgs-per-s, rate-bytes-per-s or rate-commands-per-s for rate-close-after-ms */
 	RC_CLOSE_RATE_LIMITED = 4005,
+	/* the connection's token expired and no fresh one came (an auth command, ringcast.v1) */
+	RC_CLOSE_TOKEN_EXPIRED = 4006,
 };
 
 /* The longest close payload: control frames carry at most 125 bytes (§5.5), 2 of them the code. */

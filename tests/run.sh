@@ -55,7 +55,7 @@ run_ctest() { # run_ctest ctest-args...
 # Node and npm may come from elsewhere than Debian: Debian's only when the commands are missing.
 . "$top/tools/apt-need.sh"
 apt_need tests/run.sh build-essential cmake pkg-config clang clang-format libclang-rt-14-dev curl \
-	liburing-dev libwolfssl-dev libcriterion-dev python3 python3-websockets python3-yaml \
+	liburing-dev libwolfssl-dev libcriterion-dev python3 python3-websockets python3-yaml python3-jwt python3-cryptography \
 	--cmd node nodejs --cmd npm npm --cmd openssl openssl --cmd chromium chromium \
 	--cmd promtool prometheus
 

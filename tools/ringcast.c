@@ -30,6 +30,11 @@ int main(int argc, char **argv)
 	}
 	rc_log_init(stderr, cfg.log_level);
 	rc_log(RC_LOG_INFO, "start", "version=%s", RC_VERSION);
-	rc_server_reload_source(&cfg, argc, argv); /* SIGHUP reads the same sources again */
+	/* SIGHUP reads the same sources again; the JWT keys are loaded here */
+	char kerr[RC_CFG_ERR_MAX + RC_CFG_PATH_MAX];
+	if (rc_server_reload_source(&cfg, argc, argv, kerr, sizeof kerr) < 0) {
+		rc_log(RC_LOG_ERROR, "jwt_keys", "error=\"%s\"", kerr);
+		return 1;
+	}
 	return rc_server_run(&cfg);
 }

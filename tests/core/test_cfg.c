@@ -236,6 +236,10 @@ static const struct {
 	{ "ip-connections-max", { "0", "50", "1048576" }, { "0", "50", "1048576" } },
 	{ "ip-connects-per-s", { "20", "0", "1000000" }, { "20", "0", "1000000" } },
 	{ "ip-limits-loopback", { "true", "no", "1" }, { "true", "false", "true" } },
+	{ "jwt-keys",
+	  { "keys.txt", "/etc/ringcast/keys", "k" },
+	  { "keys.txt", "/etc/ringcast/keys", "k" } },
+	{ "subscribe-token-topics", { "*", "a,prices.*", "x" }, { "*", "a,prices.*", "x" } },
 	{ "log-level", { "error", "debug", "warn" }, { "error", "debug", "warn" } },
 	{ "workers", { "1", "2", "1024" }, { "1", "2", "1024" } },
 	{ "cpus", { "0", "1-2", "6,0-3" }, { "0", "1-2", "0-3,6" } },
@@ -1361,4 +1365,34 @@ Test(cfg, get_of_every_key_loads_back)
 	cr_assert_str_eq(v, "");
 	get(&c, "cpus", v, sizeof v);
 	cr_assert_str_eq(v, "");
+}
+
+/* subscribe-token-topics: names and prefixes, and what matches them. */
+Test(cfg, topic_lists)
+{
+	const char *ok[] = { "", "*", "a", "a,b", "prices.*", "a,prices.*,*", "x:y/z@w" };
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		assert_set_ok("subscribe-token-topics", ok[i], ok[i]);
+	const char *bad[] = { ",", "a,", ",a", "a,,b", "a*b", "**", "a b", "caf\xc3\xa9" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_set_fails("subscribe-token-topics", bad[i], NULL);
+	const struct {
+		const char *list, *topic;
+		bool in;
+	} v[] = {
+		{ "", "a", false },
+		{ "*", "anything", true },
+		{ "a", "a", true },
+		{ "a", "ab", false },
+		{ "a*", "ab", true },
+		{ "a*", "a", true },
+		{ "x,prices.*", "prices.BTC", true },
+		{ "x,prices.*", "prices", false },
+		{ "x,prices.*", "x", true },
+		{ "x,prices.*", "y", false },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		cr_assert_eq(
+		        rc_cfg_topic_listed(v[i].list, (const uint8_t *)v[i].topic, strlen(v[i].topic)),
+		        v[i].in, "%s in %s", v[i].topic, v[i].list);
 }

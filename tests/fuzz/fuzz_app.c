@@ -129,9 +129,22 @@ static void fuzz_cmd(const uint8_t *d, size_t n)
 		CHECK(c.reason != NULL);
 		return;
 	}
+	CHECK(within(c.id, d, n) && c.id.len <= RC_APP_ID_RAW_MAX);
+	if (c.op == RC_APP_OP_AUTH) { /* a token, written back and read back the same */
+		CHECK(c.topics_len == 0 && within(c.token, d, n));
+		CHECK(c.token.len >= 1 && c.token.len <= RC_APP_TOKEN_MAX);
+		for (size_t i = 0; i < c.token.len; i++)
+			CHECK(c.token.ptr[i] >= 0x21 && c.token.ptr[i] <= 0x7e && c.token.ptr[i] != '\\');
+		static uint8_t tw[RC_APP_CMD_FULL_MAX];
+		size_t m = rc_app_cmd_write(tw, sizeof tw, &c);
+		CHECK(m > 0 || memchr(c.token.ptr, '"', c.token.len) != NULL);
+		static rc_app_cmd c3;
+		CHECK(m == 0 || (rc_app_cmd_parse(tw, m, &c3) == RC_APP_OK && same(c3.token, c.token) &&
+		                 same(c3.id, c.id)));
+		return;
+	}
 	CHECK(c.op == RC_APP_OP_SUBSCRIBE || c.op == RC_APP_OP_UNSUBSCRIBE);
 	CHECK(c.topics_len >= 1 && c.topics_len <= RC_APP_TOPICS_MAX);
-	CHECK(within(c.id, d, n) && c.id.len <= RC_APP_ID_RAW_MAX);
 	if (c.id.len > 0) { /* echoed in a notice, it reads back the same */
 		static uint8_t note[RC_APP_NOTICE_MAX + RC_APP_ID_NOTICE_EXTRA];
 		size_t k = rc_app_notice_subscribed(note, sizeof note, c.topics, c.topics_len);
@@ -260,6 +273,8 @@ static bool notice_same(const rc_app_notice *a, const rc_app_notice *b)
 	if (a->type == RC_APP_NOTICE_RESET)
 		return a->reset == b->reset && a->epoch == b->epoch && a->first == b->first &&
 		       a->snapshot == b->snapshot;
+	if (a->type == RC_APP_NOTICE_AUTHORIZED)
+		return a->has_exp == b->has_exp && a->exp == b->exp;
 	if (a->positions_len != b->positions_len)
 		return false;
 	for (size_t i = 0; i < a->positions_len; i++)
@@ -296,6 +311,9 @@ static void notice_check(const rc_app_notice *nt, const uint8_t *d, size_t n)
 		CHECK(nt->code > RC_APP_OK && nt->code < RC_APP_ERR_COUNT);
 		CHECK(nt->message.len <= 6 * RC_APP_MESSAGE_MAX);
 		break;
+	case RC_APP_NOTICE_AUTHORIZED:
+		CHECK(nt->topics_len == 0 && (nt->has_exp || nt->exp == 0));
+		break;
 	default:
 		CHECK(!"notice type");
 	}
@@ -319,6 +337,8 @@ static size_t notice_encode(uint8_t *out, size_t cap, const rc_app_notice *nt, c
 		return rc_app_notice_missed(out, cap, nt->topics[0].ptr, nt->topics[0].len, nt->count);
 	case RC_APP_NOTICE_ERROR:
 		return rc_app_notice_error(out, cap, nt->code, msg, msg_len);
+	case RC_APP_NOTICE_AUTHORIZED:
+		return rc_app_notice_authorized(out, cap, nt->has_exp, nt->exp);
 	}
 	return 0;
 }

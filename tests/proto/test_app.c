@@ -64,7 +64,7 @@ static rc_app_slice sl(const char *z)
 /* n copies of byte b, NUL-terminated, in a static buffer (one per slot). */
 static const char *repeat(int slot, char b, size_t n)
 {
-	static char buf[4][1024];
+	static char buf[4][RC_APP_TOKEN_MAX + 64];
 	cr_assert_lt(n, sizeof buf[0]);
 	memset(buf[slot], b, n);
 	buf[slot][n] = 0;
@@ -137,6 +137,7 @@ Test(app, error_names_and_close_codes)
 		{ RC_APP_ERR_UNAUTHORIZED, "unauthorized", RC_CLOSE_UNAUTHORIZED },
 		{ RC_APP_ERR_NOT_SUBSCRIBED, "not_subscribed", 0 },
 		{ RC_APP_ERR_BUSY, "busy", 0 },
+		{ RC_APP_ERR_FORBIDDEN, "forbidden", 0 },
 	};
 	cr_assert_eq(sizeof v / sizeof v[0], RC_APP_ERR_COUNT);
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
@@ -328,7 +329,7 @@ Test(app, query_unknown_keys_and_empty_pairs)
 Test(app, query_tokens)
 {
 	qres r;
-	char q[1024];
+	char q[RC_APP_TOKEN_MAX + 64];
 	sprintf(q, "token=%s", repeat(0, 'k', RC_APP_TOKEN_MAX));
 	cr_assert_eq(qparse(&r, q), RC_APP_QUERY_OK);
 	cr_assert_eq(r.c.token.len, RC_APP_TOKEN_MAX);
@@ -425,7 +426,7 @@ Test(app, bearer_header)
 		                               "Bearer a b", "Bearer a\x01", "Bearer \xc3\xa9" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		cr_assert_eq(bearer(bad[i], &t), RC_APP_QUERY_BAD_TOKEN, "%s", bad[i]);
-	char v[400];
+	char v[RC_APP_TOKEN_MAX + 64];
 	sprintf(v, "Bearer %s", repeat(0, 'x', RC_APP_TOKEN_MAX));
 	cr_assert_eq(bearer(v, &t), RC_APP_QUERY_OK);
 	cr_assert_eq(t.len, RC_APP_TOKEN_MAX);
@@ -1706,4 +1707,81 @@ Test(app, query_snapshot_and_interval)
 	uint8_t out[128];
 	size_t n = rc_app_target_encode(out, sizeof out, &w);
 	expect_out(out, n, "/ws?topics=a&snapshot=1&interval_ms=40");
+}
+
+/* ---- auth command and authorized notice ---------------------------------------------------- */
+
+Test(app, cmd_auth)
+{
+	rc_app_cmd cmd;
+	const char *ok = "{ \"id\": \"r1\", \"op\": \"auth\", \"token\": \"aaa.bbb.ccc\" }";
+	cr_assert_eq(rc_app_cmd_parse((const uint8_t *)ok, strlen(ok), &cmd), RC_APP_OK);
+	cr_assert_eq(cmd.op, RC_APP_OP_AUTH);
+	cr_assert_eq(cmd.topics_len, 0);
+	cr_assert(slice_is(cmd.token, "aaa.bbb.ccc"));
+	cr_assert(slice_is(cmd.id, "\"r1\""));
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "{\"op\":\"auth\"}", "missing \"token\"" },
+		{ "{\"op\":\"auth\",\"token\":\"\"}", "\"token\" is empty" },
+		{ "{\"op\":\"auth\",\"token\":\"a b\"}",
+		  "\"token\" has a byte outside 0x21..0x7E, or an escape" },
+		{ "{\"op\":\"auth\",\"token\":\"a\\u0041\"}",
+		  "\"token\" has a byte outside 0x21..0x7E, or an escape" },
+		{ "{\"op\":\"auth\",\"token\":\"t\",\"topics\":[\"a\"]}", "a key auth does not have" },
+		{ "{\"op\":\"auth\",\"token\":\"t\",\"snapshot\":true}", "a key auth does not have" },
+		{ "{\"op\":\"subscribe\",\"topics\":[\"a\"],\"token\":\"t\"}", "a key only auth has" },
+		{ "{\"op\":\"auth\",\"token\":7}", NULL },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		enum rc_app_error e =
+		        rc_app_cmd_parse((const uint8_t *)bad[i].text, strlen(bad[i].text), &cmd);
+		cr_assert_neq(e, RC_APP_OK, "%s", bad[i].text);
+		if (bad[i].why != NULL)
+			cr_assert_str_eq(cmd.reason, bad[i].why, "%s", bad[i].text);
+	}
+	/* the longest token, and one byte more */
+	static char big[RC_APP_TOKEN_MAX + 64];
+	int n = snprintf(big, sizeof big, "{\"op\":\"auth\",\"token\":\"%s\"}",
+	                 repeat(0, 't', RC_APP_TOKEN_MAX));
+	cr_assert_eq(rc_app_cmd_parse((const uint8_t *)big, (size_t)n, &cmd), RC_APP_OK);
+	cr_assert_eq(cmd.token.len, RC_APP_TOKEN_MAX);
+	n = snprintf(big, sizeof big, "{\"op\":\"auth\",\"token\":\"%s\"}",
+	             repeat(0, 't', RC_APP_TOKEN_MAX + 1));
+	cr_assert_neq(rc_app_cmd_parse((const uint8_t *)big, (size_t)n, &cmd), RC_APP_OK);
+	/* written as parsed */
+	uint8_t out[RC_APP_CMD_FULL_MAX];
+	rc_app_cmd w = { .op = RC_APP_OP_AUTH, .token = sl("x.y.z"), .id = sl("42") };
+	size_t len = rc_app_cmd_write(out, sizeof out, &w);
+	cr_assert_eq(len, strlen("{\"op\":\"auth\",\"token\":\"x.y.z\",\"id\":42}"));
+	cr_assert(memcmp(out, "{\"op\":\"auth\",\"token\":\"x.y.z\",\"id\":42}", len) == 0);
+	cr_assert_eq(rc_app_cmd_parse(out, len, &cmd), RC_APP_OK);
+	cr_assert(slice_is(cmd.token, "x.y.z"));
+	w.token = sl("a\"b");
+	cr_assert_eq(rc_app_cmd_write(out, sizeof out, &w), 0, "a token that cannot be sent");
+}
+
+Test(app, notice_authorized)
+{
+	uint8_t out[RC_APP_NOTICE_AUTHORIZED_MAX + RC_APP_ID_NOTICE_EXTRA];
+	size_t n = rc_app_notice_authorized(out, sizeof out, true, UINT64_MAX);
+	cr_assert_eq(n, RC_APP_NOTICE_AUTHORIZED_MAX, "the worst case is exact");
+	n = rc_app_notice_authorized(out, sizeof out, true, 1767225600);
+	cr_assert(memcmp(out, "{\"type\":\"authorized\",\"exp\":1767225600}", n) == 0);
+	n = rc_app_notice_add_id(out, n, sizeof out, sl("\"r1\""));
+	rc_app_notice nt;
+	cr_assert_eq(rc_app_notice_parse(out, n, &nt), RC_APP_OK);
+	cr_assert_eq(nt.type, RC_APP_NOTICE_AUTHORIZED);
+	cr_assert(nt.has_exp && nt.exp == 1767225600);
+	cr_assert(slice_is(nt.id, "\"r1\""));
+	n = rc_app_notice_authorized(out, sizeof out, false, 0);
+	cr_assert(memcmp(out, "{\"type\":\"authorized\"}", n) == 0);
+	cr_assert_eq(rc_app_notice_parse(out, n, &nt), RC_APP_OK);
+	cr_assert_not(nt.has_exp);
+	const char *bad = "{\"type\":\"authorized\",\"topic\":\"a\"}";
+	cr_assert_neq(rc_app_notice_parse((const uint8_t *)bad, strlen(bad), &nt), RC_APP_OK);
+	const char *forb = "{\"type\":\"error\",\"code\":\"forbidden\",\"message\":\"token expired\"}";
+	cr_assert_eq(rc_app_notice_parse((const uint8_t *)forb, strlen(forb), &nt), RC_APP_OK);
+	cr_assert_eq(nt.code, RC_APP_ERR_FORBIDDEN);
 }
