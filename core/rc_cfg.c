@@ -257,13 +257,14 @@ void rc_cfg_defaults(rc_cfg *c)
 	c->history_topic_bytes = 256 * 1024;
 	c->history_bytes = 0;
 	c->allow_no_origin = true;
-	/* Rates per connection. A feed handler publishes hundreds of thousands of small messages a
-	 * second on one connection (ringcast-bench --max: over 100,000 with one publisher), a
-	 * subscriber a few pings and commands. The message and byte defaults only stop a connection
-	 * that runs away, above what one publisher can feed one worker (docs/operations.md says what
-	 * a public endpoint should set); 20 commands a second stop a subscribe storm. */
-	c->rate_msgs_per_s = 1000000;
-	c->rate_bytes_per_s = GIB;
+	/* Rates per connection. A feed handler publishes as fast as a worker takes it on one
+	 * connection (ringcast-bench --max: about a million small messages a second with one
+	 * publisher, as fast as one worker reads), so no message or byte rate is a default that
+	 * stops abuse without slowing a real feed: they are off, and docs/operations.md says what a
+	 * public endpoint where anyone may publish should set. 20 commands a second stop a subscribe
+	 * storm without slowing any client that means well. */
+	c->rate_msgs_per_s = 0;
+	c->rate_bytes_per_s = 0;
 	c->rate_commands_per_s = 20;
 	c->rate_burst_ms = 1000;
 	c->rate_close_after_ms = 10000;
