@@ -158,7 +158,7 @@ void access_auth(rc_worker *w, rc_conn *c, const rc_app_cmd *cmd)
 void access_due(rc_worker *w, uint64_t now_ns)
 {
 	struct worker_access *a = &w->access;
-	uint32_t now = (uint32_t)((now_ns - w->time.t0_ns) / RC_NS_PER_MS);
+	uint32_t now = conn_ms(w, now_ns);
 	rc_due_entry e;
 	while (rc_due_pop(&a->expiry, now, &e)) {
 		rc_conn *c = &w->conns.slots[e.slot];

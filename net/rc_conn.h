@@ -48,6 +48,11 @@ static inline uint64_t conn_deadline_ns(const rc_worker *w, uint32_t deadline_ms
 {
 	return w->time.t0_ns + (uint64_t)deadline_ms * RC_NS_PER_MS;
 }
+/* A CLOCK_MONOTONIC time in the worker's 32-bit milliseconds (as deadlines and core/rc_due.h). */
+static inline uint32_t conn_ms(const rc_worker *w, uint64_t ns)
+{
+	return (uint32_t)((ns - w->time.t0_ns) / RC_NS_PER_MS);
+}
 
 /* States in which a completed read is parsed (and a read may be armed). */
 static inline bool conn_reading(const rc_conn *c)

@@ -16,11 +16,6 @@
 static const enum rc_limit_reason bucket_reason[3] = { RC_LIMIT_MSGS, RC_LIMIT_BYTES,
 	                                                   RC_LIMIT_COMMANDS };
 
-static uint32_t now_ms(const rc_worker *w, uint64_t now_ns)
-{
-	return (uint32_t)((now_ns - w->time.t0_ns) / RC_NS_PER_MS);
-}
-
 void limit_configure(rc_worker *w)
 {
 	struct worker_limit *l = &w->limit;
@@ -193,7 +188,7 @@ static void throttle(rc_worker *w, rc_conn *c, int bucket, uint64_t wait)
 		rc_metric_inc(&w->metrics, RC_M_LIMITED(bucket_reason[bucket]));
 	c->flags |= F_THROTTLED;
 	uint32_t pause = (uint32_t)((wait + RC_NS_PER_MS - 1) / RC_NS_PER_MS);
-	rc_due_set(&w->limit.wake, (rc_due_entry){ .due_ms = now_ms(w, w->time.turn_ns) + pause,
+	rc_due_set(&w->limit.wake, (rc_due_entry){ .due_ms = conn_ms(w, w->time.turn_ns) + pause,
 	                                           .slot = conn_slot(w, c),
 	                                           .gen = c->gen });
 }
@@ -237,7 +232,7 @@ void limit_charge(rc_worker *w, rc_conn *c, uint32_t bytes)
 		c->flags &= ~F_OVER;
 		return;
 	}
-	uint32_t ms = now_ms(w, now);
+	uint32_t ms = conn_ms(w, now);
 	if (!(c->flags & F_OVER)) {
 		c->flags |= F_OVER;
 		lc->over_ms = ms;
@@ -256,7 +251,7 @@ void limit_charge(rc_worker *w, rc_conn *c, uint32_t bytes)
 void limit_due(rc_worker *w, uint64_t now_ns)
 {
 	struct worker_limit *l = &w->limit;
-	uint32_t now = now_ms(w, now_ns);
+	uint32_t now = conn_ms(w, now_ns);
 	rc_due_entry e;
 	while (rc_due_pop(&l->wake, now, &e)) {
 		rc_conn *c = &w->conns.slots[e.slot];

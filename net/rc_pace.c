@@ -15,18 +15,13 @@ void pace_set(rc_worker *w, rc_conn *c, uint32_t ms)
 }
 
 /* The worker's milliseconds (as rc_conn.deadline_ms): 32 bits, compared by difference. */
-static uint32_t now_ms(const rc_worker *w, uint64_t now_ns)
-{
-	return (uint32_t)((now_ns - w->time.t0_ns) / RC_NS_PER_MS);
-}
-
 bool pace_hold(rc_worker *w, rc_conn *c)
 {
 	uint32_t slot = conn_slot(w, c);
 	struct worker_pace *p = &w->pace;
 	if (p->ms[slot] == 0 || c->state != CS_OPEN)
 		return false;
-	uint32_t now = now_ms(w, w->time.flush_ns ? w->time.flush_ns : rc_now_ns());
+	uint32_t now = conn_ms(w, w->time.flush_ns ? w->time.flush_ns : rc_now_ns());
 	if ((int32_t)(now - p->next_ms[slot]) >= 0) {
 		p->next_ms[slot] = now + p->ms[slot];
 		return false;
@@ -42,7 +37,7 @@ bool pace_hold(rc_worker *w, rc_conn *c)
 void pace_due(rc_worker *w, uint64_t now_ns)
 {
 	struct worker_pace *p = &w->pace;
-	uint32_t now = now_ms(w, now_ns);
+	uint32_t now = conn_ms(w, now_ns);
 	rc_due_entry e;
 	while (rc_due_pop(&p->due, now, &e)) {
 		rc_conn *c = &w->conns.slots[e.slot];
