@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rc_activate.h"
 #include "rc_log.h"
 #include "rc_reload.h"
 #include "rc_interest.h"
@@ -207,6 +208,30 @@ static uint32_t listeners(const rc_cfg_addr *a, uint32_t n, int *fd, char *text,
 	return n;
 }
 
+/* An activated listener (rc_activate.h): worker i takes socket i modulo their number.
+ * Returns n. */
+static uint32_t shared(const int *fd, uint32_t k, const char *fd_text, uint32_t n, int *out,
+                       char *text, size_t cap)
+{
+	snprintf(text, cap, "%s", fd_text);
+	if (k > n) {
+		rc_log(RC_LOG_ERROR, "socket_activation",
+		       "addr=%s sockets=%u workers=%u error=\"more sockets than workers: connections "
+		       "the kernel gives the others would never be accepted\"",
+		       fd_text, k, n);
+		return 0;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = fd[i % k];
+	if (k < n)
+		rc_log(RC_LOG_WARN, "socket_activation",
+		       "addr=%s sockets=%u workers=%u note=\"workers share sockets, and the kernel does "
+		       "not spread connections over the workers of one socket: pass one socket per "
+		       "worker (ReusePort=yes)\"",
+		       fd_text, k, n);
+	return n;
+}
+
 #define TLS_EXPIRY_WARN_S (14 * 86400)
 
 /* Start-up refusals about the listeners: at least one, and TLS with a certificate and key that
@@ -312,10 +337,25 @@ int rc_server_run(const rc_cfg *cfg_in)
 	}
 	char addr[RC_CFG_ADDR_TEXT_MAX] = "off", tls_addr[RC_CFG_ADDR_TEXT_MAX] = "off";
 	int lfd[RC_INTEREST_WORKERS_MAX], tfd[RC_INTEREST_WORKERS_MAX];
-	uint32_t nl = listeners(&cfg.listen, n, lfd, addr, sizeof addr);
-	uint32_t nt = nl == n ? listeners(&cfg.tls_listen, n, tfd, tls_addr, sizeof tls_addr) : 0;
+	rc_activated act;
+	if (rc_activate_take(&cfg, &act) < 0) {
+		close(sfd);
+		return 1;
+	}
+	uint32_t nl = act.ws_n > 0 ? shared(act.ws_fd, act.ws_n, act.ws_text, n, lfd, addr, sizeof addr)
+	                           : listeners(&cfg.listen, n, lfd, addr, sizeof addr);
+	uint32_t nt = 0;
+	if (nl == n)
+		nt = act.tls_n > 0 ? shared(act.tls_fd, act.tls_n, act.tls_text, n, tfd, tls_addr,
+		                            sizeof tls_addr)
+		                   : listeners(&cfg.tls_listen, n, tfd, tls_addr, sizeof tls_addr);
 	int r = -1;
 	bool ok = nl == n && nt == n;
+	if (ok && cfg.steer_by_cpu && (act.ws_n > 0 || act.tls_n > 0)) {
+		rc_log(RC_LOG_WARN, "steer_by_cpu",
+		       "note=\"activated listeners come from systemd: not steered\"");
+		cfg.steer_by_cpu = false;
+	}
 	if (ok && cfg.steer_by_cpu) {
 		if (ncpus == 0) {
 			rc_log(RC_LOG_ERROR, "steer_by_cpu",
@@ -337,12 +377,17 @@ int rc_server_run(const rc_cfg *cfg_in)
 		};
 		r = rc_threads_run(&cfg, n, lfd, tfd, cpu, sfd, slots, say_listening, &what);
 	}
-	for (uint32_t i = 0; i < nl; i++)
+	/* an activated socket may be in several slots: each closed once, from act */
+	for (uint32_t i = 0; act.ws_n == 0 && i < nl; i++)
 		if (lfd[i] >= 0)
 			close(lfd[i]);
-	for (uint32_t i = 0; i < nt; i++)
+	for (uint32_t i = 0; act.tls_n == 0 && i < nt; i++)
 		if (tfd[i] >= 0)
 			close(tfd[i]);
+	for (uint32_t i = 0; i < act.ws_n; i++)
+		close(act.ws_fd[i]);
+	for (uint32_t i = 0; i < act.tls_n; i++)
+		close(act.tls_fd[i]);
 	close(sfd);
 	reload_release(); /* the JWT keys: no worker runs any more */
 	rc_log(RC_LOG_INFO, "exit", "status=%d", r < 0 ? 1 : 0);

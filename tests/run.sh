@@ -57,7 +57,7 @@ run_ctest() { # run_ctest ctest-args...
 apt_need tests/run.sh build-essential cmake pkg-config clang clang-format libclang-rt-14-dev curl \
 	liburing-dev libwolfssl-dev libcriterion-dev python3 python3-websockets python3-yaml python3-jwt python3-cryptography \
 	--cmd node nodejs --cmd npm npm --cmd openssl openssl --cmd chromium chromium \
-	--cmd promtool prometheus
+	--cmd promtool prometheus --cmd systemd-socket-activate systemd
 
 # A leak or any undefined behaviour fails the run, with a stack to read.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
