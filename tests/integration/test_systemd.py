@@ -22,12 +22,14 @@ activation_refused a passed socket that is neither listen nor tls-listen, and on
                    configured off, stop the server at start with a line saying so.
 """
 
+import fcntl
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 from rcbase import Fail, check, expect_eq, t, wait_until
@@ -159,24 +161,33 @@ def socket_per_worker(ctx):
         s.bind(("127.0.0.1", port))
         s.listen(128)
         socks.append(s)
-    fds = [s.fileno() for s in socks]
-
-    def as_3_and_4():
-        # descriptors 3 and 4, as systemd passes them (dup2 clears close-on-exec)
-        tmp = [os.dup(fd) for fd in fds]
-        for i, fd in enumerate(tmp):
-            os.dup2(fd, 3 + i)
+    # out of the way of 3 and 4 first: the launcher moves them there
+    fds = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 20) for s in socks]
     log = os.path.join(ctx.workdir, "per-worker.log")
     f = open(log, "wb")
-    cmd = ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=ws:ws exec "$0" "$@"',
-           os.path.abspath(ctx.binary), "--listen", "127.0.0.1:%d" % port, "--workers", "2"]
-    proc = subprocess.Popen(cmd, stdout=f, stderr=f, stdin=subprocess.DEVNULL, pass_fds=fds,
-                            preexec_fn=as_3_and_4)
+    # descriptors 3 and 4 and LISTEN_PID of the process that runs the server, as systemd passes
+    # them (the launcher execs the server: the same pid)
+    launcher = ("import os, sys\n"
+                "for i, fd in enumerate(sys.argv[1:3]):\n"
+                "    os.dup2(int(fd), 3 + i)\n"
+                "    os.set_inheritable(3 + i, True)\n"
+                "    os.close(int(fd))\n"
+                "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='2',\n"
+                "                  LISTEN_FDNAMES='ws:ws')\n"
+                "os.execv(sys.argv[3], sys.argv[3:])\n")
+    cmd = [sys.executable, "-c", launcher, str(fds[0]), str(fds[1]), os.path.abspath(ctx.binary),
+           "--listen", "127.0.0.1:%d" % port, "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=f, stderr=f, stdin=subprocess.DEVNULL, pass_fds=fds)
+    for fd in fds:
+        os.close(fd)
     ctx.cleanup.append(lambda: proc.poll() is None and proc.kill())
     for s in socks:
         s.close()   # the server holds them now
-    wait_until(lambda: "event=listening" in open(log, errors="replace").read(), t(10),
-               "the server listening")
+    try:
+        wait_until(lambda: "event=listening" in open(log, errors="replace").read(), t(10),
+                   "the server listening")
+    except Fail as e:
+        raise Fail("%s; its log: %s" % (e, open(log, errors="replace").read()[-1500:]))
     text = open(log, errors="replace").read()
     check("listen_sockets=2" in text and "workers share sockets" not in text,
           "two sockets, one per worker: %s" % text[-1500:])
