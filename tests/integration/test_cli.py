@@ -370,6 +370,9 @@ def reconnect_after_restart(ctx):
 
     srv.kill()                              # no close frame: 1006
     sub.wait_err("without a close frame \\(1006\\); reconnecting in")
+    # an attempt while nothing listens, before the restart (a server listens within a few ms of
+    # its start, so the CLI's first retry may otherwise already find the new one)
+    sub.wait_err("cannot connect to")
     srv2 = ctx.server("--listen", "127.0.0.1:%d" % port, name="restarted")
     sub.wait_err("subscribed to r", 2, timeout=15)
     pub(ctx, url, "r", ["three"], "-q")
