@@ -147,7 +147,7 @@ static const struct key keys[] = {
 	  "Pool memory per worker for the history of the topics it numbers (the server's total is "
 	  "this times the workers); 0 = a quarter of the pool. When it is full the oldest messages "
 	  "go, each topic's latest kept while the latest values fit in half of it." },
-	{ "publish-token", K_TOKEN, 0, 0, 0, false, "TOKEN",
+	{ "publish-token", K_TOKEN, offsetof(rc_cfg, publish_token), 0, 0, false, "TOKEN",
 	  "Token a client must present (token= or Authorization: Bearer) to publish." },
 	{ "jwt-keys", K_PATH, offsetof(rc_cfg, jwt_keys), 0, 0, false, "FILE",
 	  "Keys that verify JSON Web Tokens (docs/operations.md, \"Tokens\"): one per line, KID ALG "
@@ -212,6 +212,13 @@ static const struct key keys[] = {
 	  "How long an idle worker polls its completion queue (and, with several workers, its "
 	  "mailboxes) before it sleeps in the kernel: waking a sleeping CPU costs tens of us. "
 	  "Spends the CPU's time while idle." },
+	{ "admin-listen", K_LISTEN, offsetof(rc_cfg, admin_listen), 0, 0, false, "ADDR",
+	  "Address of the admin view (every connection, the last closes, the slowest consumers, "
+	  "topics; JSON over HTTP), or off. Anything but a loopback address needs admin-token: "
+	  "127.0.0.1:9091 is the place for it." },
+	{ "admin-token", K_TOKEN, offsetof(rc_cfg, admin_token), 0, 0, false, "TOKEN",
+	  "Token the admin view asks for (Authorization: Bearer, or token=); empty: none, for a "
+	  "loopback admin-listen only." },
 };
 
 #define KEY_COUNT (sizeof keys / sizeof keys[0])
@@ -387,10 +394,10 @@ static void allowed(const struct key *k, char *out, size_t cap)
 		snprintf(out, cap, "error, warn, info or debug");
 		break;
 	case K_TOKEN:
-		snprintf(out, cap,
-		         "1..%d bytes of printable ASCII without space, or empty (anyone may "
-		         "publish)",
-		         RC_CFG_TOKEN_MAX);
+		snprintf(out, cap, "1..%d bytes of printable ASCII without space, or empty (%s)",
+		         RC_CFG_TOKEN_MAX,
+		         k->off == offsetof(rc_cfg, publish_token) ? "anyone may publish"
+		                                                   : "a loopback admin-listen only");
 		break;
 	case K_ORIGINS:
 		snprintf(out, cap,
@@ -503,7 +510,7 @@ static int set_value(rc_cfg *c, const struct key *k, const char *value, char *ms
 	case K_TOKEN:
 		if (!rc_cfg_token_ok(value))
 			break;
-		strcpy(c->publish_token, value); /* length checked by token_ok */
+		strcpy((char *)c + k->off, value); /* length checked by token_ok */
 		return 0;
 	case K_ORIGINS: {
 		char m[160];
@@ -589,7 +596,7 @@ static int get_value(const rc_cfg *c, const struct key *k, char *out, size_t cap
 		n = snprintf(out, cap, "%s", rc_log_level_name(c->log_level));
 		break;
 	case K_TOKEN:
-		n = snprintf(out, cap, "%s", c->publish_token);
+		n = snprintf(out, cap, "%s", (const char *)c + k->off);
 		break;
 	case K_ORIGINS: {
 		const char *p = c->origins;
@@ -680,13 +687,26 @@ static int validate_values(const rc_cfg *c, char *err, size_t errlen)
 	    (unsigned)c->slow_policy >= RC_OUTQ_POLICY_COUNT ||
 	    (unsigned)c->log_level >= RC_LOG_LEVEL_COUNT || c->origin_count > RC_CFG_ORIGINS_MAX ||
 	    memchr(c->publish_token, '\0', sizeof c->publish_token) == NULL ||
-	    !rc_cfg_token_ok(c->publish_token)) {
+	    !rc_cfg_token_ok(c->publish_token) || !family_ok(c->admin_listen.family) ||
+	    memchr(c->admin_token, '\0', sizeof c->admin_token) == NULL ||
+	    !rc_cfg_token_ok(c->admin_token)) {
 		say(err, errlen, "%s",
 		    "a listen, tls, slow-policy, log-level, origins or publish-token "
 		    "field holds a value no setting can produce");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* 127.0.0.0/8, ::1, or ::ffff:127.0.0.0/104. */
+static bool addr_loopback(const rc_cfg_addr *a)
+{
+	static const uint8_t v6_loopback[16] = { [15] = 1 };
+	static const uint8_t v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+	if (a->family == RC_ADDR_IPV4)
+		return a->addr[0] == 127;
+	return memcmp(a->addr, v6_loopback, 16) == 0 ||
+	       (memcmp(a->addr, v4_mapped, 12) == 0 && a->addr[12] == 127);
 }
 
 /* The relations between keys (rc_cfg.h lists them). */
@@ -751,6 +771,18 @@ static int validate_relations(const rc_cfg *c, char *err, size_t errlen)
 		    "bytes per worker, more than %llu",
 		    c->recv_buffers, c->pool_buffers, c->buffer_size_bytes, (unsigned long long)region,
 		    RC_CFG_REGION_BYTES_MAX);
+		return -EINVAL;
+	}
+	/* The admin view shows every client's address and traffic: off the machine, only with a
+	 * token. */
+	if (c->admin_listen.family != RC_ADDR_NONE && c->admin_token[0] == '\0' &&
+	    !addr_loopback(&c->admin_listen)) {
+		char a[RC_CFG_ADDR_TEXT_MAX];
+		rc_cfg_addr_format(&c->admin_listen, a, sizeof a);
+		say(err, errlen,
+		    "admin-listen %s is not a loopback address: set admin-token too, or listen on "
+		    "127.0.0.1",
+		    a);
 		return -EINVAL;
 	}
 	return 0;

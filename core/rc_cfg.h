@@ -22,13 +22,14 @@
  *   booleans   true/false, 1/0, yes/no, on/off (lower case)
  *   listen     IPv4:PORT, [IPv6]:PORT or localhost:PORT (= 127.0.0.1); literal addresses only
  *              (no name lookup, no IPv6 zone), port 0..65535 (0: the kernel picks one); or
- *              "off" (listen and tls-listen: no such listener)
+ *              "off" (listen, tls-listen and admin-listen: no such listener)
  *   cpus       a CPU list as in taskset -c: N or N-M items joined by ',' ("0-3,6"); CPU numbers
  *              below RC_CFG_CPUS_MAX; empty: the process's affinity mask
  *   origins    serialized origins joined by ',' ("https://a.example,http://localhost:8080"),
  *              spaces around items ignored; each "null" or scheme://host[:port] with no path (a
  *              browser's Origin never has one, so one with a path could never match); empty: any
- *   strings    publish-token: 1..256 bytes of printable ASCII without space, or empty
+ *   strings    publish-token, admin-token: 1..256 bytes of printable ASCII without space, or
+ *              empty
  *   paths      tls-cert, tls-key: a file name of 1..1023 bytes without control characters, or
  *              empty (none); the server reads it at start and on SIGHUP
  *   tls-min-version  1.2 or 1.3
@@ -129,6 +130,10 @@ typedef struct rc_cfg {
 	bool steer_by_cpu;                   /* reuseport BPF: a connection goes to its CPU's worker */
 	uint32_t mailbox_records;            /* records per worker-pair mailbox (power of two) */
 	uint32_t idle_spin_us;               /* poll this long before sleeping (several workers only) */
+	/* the admin view (net/rc_admin.h): its listener, off by default; and the token it asks for,
+	 * "" = none, which only a loopback admin-listen may go without (rc_cfg_validate) */
+	rc_cfg_addr admin_listen;
+	char admin_token[RC_CFG_TOKEN_MAX + 1];
 } rc_cfg;
 
 /* What rc_cfg_parse_args asks the program to do (>= 0; errors are negative). */
@@ -189,6 +194,7 @@ int rc_cfg_parse_args(rc_cfg *c, int argc, char **argv, char *err, size_t errlen
  *   queue-msgs-max * RC_CFG_QUEUE_ENTRY_BYTES <= buffer-size-bytes (a queue's ring fits a buffer)
  *   header-bytes-max <= buffer-size-bytes (a request head is read into one buffer)
  *   (recv-buffers + pool-buffers) * buffer-size-bytes <= RC_CFG_REGION_BYTES_MAX
+ *   an admin-listen that is not a loopback address has an admin-token
  * Returns 0 or -EINVAL with err saying which rule, with the values. */
 int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen);
 

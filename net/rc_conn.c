@@ -198,6 +198,8 @@ void conn_accepted(rc_worker *w, rc_conn *c)
 	c->asm_buf = RC_POOL_NONE;
 	c->pub_topic = -1;
 	c->deadline_ms = conn_deadline_in(w, w->cfg->handshake_timeout_ms);
+	w->view.conn[conn_slot(w, c)] =
+	        (view_conn){ .accept_ns = w->time.turn_ns, .recv_ns = w->time.turn_ns };
 	w->conns.open++;
 }
 
@@ -231,6 +233,28 @@ void conn_reap(rc_worker *w, rc_conn *c)
 		conn_closefd(w, c);
 }
 
+/* The admin view's ring of the last closes (rc_view.h): what is known of c before its slot is
+ * cleared. */
+static void note_close(rc_worker *w, const rc_conn *c, unsigned why)
+{
+	uint32_t slot = conn_slot(w, c);
+	const view_conn *v = &w->view.conn[slot];
+	const limit_conn *lc = &w->limit.conn[slot];
+	uint64_t now = w->time.turn_ns;
+	view_close *r = &w->view.closes[w->view.closes_total++ % RC_VIEW_CLOSES];
+	*r = (view_close){ .closed_ns = now,
+		               .age_ns = now > v->accept_ns ? now - v->accept_ns : 0,
+		               .bytes_in = v->bytes_in,
+		               .bytes_out = v->bytes_out,
+		               .id = c->id,
+		               .port = lc->port,
+		               .code = c->close_code,
+		               .family = lc->family,
+		               .reason = (uint8_t)why,
+		               .route = c->route };
+	memcpy(r->peer, lc->peer, sizeof r->peer);
+}
+
 void conn_free(rc_worker *w, rc_conn *c)
 {
 	assert(c->state == CS_CLOSED && c->inflight == 0);
@@ -262,6 +286,7 @@ void conn_free(rc_worker *w, rc_conn *c)
 		rc_peer_key(w->limit.conn[conn_slot(w, c)].peer, key);
 		rc_peers_release(&w->group->peers, key, rc_now_ns());
 	}
+	note_close(w, c, why);
 	uint32_t gen = c->gen + 1;
 	memset(c, 0, sizeof *c);
 	c->gen = gen;

@@ -18,8 +18,10 @@ void fan_count_drop(rc_worker *w, rc_conn *c, const rc_msg *m, enum rc_drop_reas
 	/* A queued missed notice that is itself dropped is not a message: its count joins the
 	 * pending notice, which goes out before anything else. */
 	bool notice = m->kind == RC_MSG_MISSED;
-	if (!notice)
+	if (!notice) {
 		rc_metric_inc(&w->metrics, RC_M_DROPPED(reason));
+		w->view.conn[conn_slot(w, c)].dropped++;
+	}
 	if (c->route != ROUTE_WS || !(c->flags & F_V1))
 		return;
 	rc_sub *sub =

@@ -394,8 +394,10 @@ static bool send_rest(rc_worker *w, rc_conn *c, int res, bool had_deadline)
 		c->out_done += sent;
 		submit_send(w, c, c->out + c->out_done, c->out_len - c->out_done, true);
 	}
-	if (sent > 0)
+	if (sent > 0) {
 		rc_metric_add(&w->metrics, RC_M_BYTES_OUT, sent);
+		w->view.conn[conn_slot(w, c)].bytes_out += sent;
+	}
 	return true;
 }
 
@@ -434,8 +436,10 @@ void send_complete(rc_worker *w, rc_conn *c, int res)
 		return;
 	uint32_t want = release_sent(w, c, res);
 	rc_metric_inc(&w->metrics, RC_M_SENDS);
-	if (res > 0)
+	if (res > 0) {
 		rc_metric_add(&w->metrics, RC_M_BYTES_OUT, (uint64_t)res);
+		w->view.conn[conn_slot(w, c)].bytes_out += (uint64_t)res;
+	}
 	if (c->state >= CS_ABORT) {
 		conn_release(w, c); /* what the send held can go now */
 		return;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "rc_activate.h"
+#include "rc_admin.h"
 #include "rc_log.h"
 #include "rc_reload.h"
 #include "rc_interest.h"
@@ -178,6 +179,7 @@ static void say_listening(void *ctx)
 {
 	const struct listening *l = ctx;
 	const rc_cfg *cfg = l->cfg;
+	rc_admin_start(); /* the admin view asks workers that exist now (rc_admin.h) */
 	rc_log(RC_LOG_INFO, "listening",
 	       "addr=%s tls_addr=%s workers=%u steer_by_cpu=%d max_connections=%u "
 	       "slots=%u slow_policy=%s buffers=%u+%u buffer_size=%u",
@@ -367,6 +369,7 @@ int rc_server_run(const rc_cfg *cfg_in)
 			     (tfd[0] < 0 || steer_by_cpu(tfd[0], cpu, n) == 0);
 		}
 	}
+	ok = ok && rc_admin_open(&cfg, n, slots) == 0; /* its own listener: a failure stops the start */
 	if (ok) {
 		if (cfg.publish_token[0] == '\0')
 			rc_log(RC_LOG_WARN, "publish_open",
@@ -390,6 +393,7 @@ int rc_server_run(const rc_cfg *cfg_in)
 		close(act.tls_fd[i]);
 	close(sfd);
 	reload_release(); /* the JWT keys: no worker runs any more */
+	rc_admin_stop();
 	rc_log(RC_LOG_INFO, "exit", "status=%d", r < 0 ? 1 : 0);
 	return r < 0 ? 1 : 0;
 }

@@ -32,6 +32,7 @@ enum rc_io {
 	RC_IO_STOP,         /* posted by worker 0's MSG_RING: a signal came; res = signals so far */
 	RC_IO_RELOAD,       /* posted by worker 0's MSG_RING: SIGHUP, take the new configuration */
 	RC_IO_MSG_RING,     /* our MSG_RING to another worker (its CQE comes only on failure) */
+	RC_IO_ADMIN,        /* posted by the admin thread's MSG_RING: answer it (rc_admin.h) */
 };
 
 #define RC_UD_WORKER UINT32_MAX

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "rc_access.h"
+#include "rc_admin.h"
 #include "rc_clock.h"
 #include "rc_conn.h"
 #include "rc_gauges.h"
@@ -321,6 +322,9 @@ static void on_recv(rc_worker *w, rc_conn *c, int res, uint32_t cflags)
 		return;
 	}
 	rc_metric_add(&w->metrics, RC_M_BYTES_IN, (uint64_t)res);
+	view_conn *v = &w->view.conn[conn_slot(w, c)];
+	v->bytes_in += (uint64_t)res;
+	v->recv_ns = w->time.turn_ns;
 	uint8_t *data = rc_pool_data(&w->mem.pool, buf);
 	if (c->flags & F_TLS)
 		wss_recv(w, c, data, (size_t)res); /* decrypted into buffers of its own */
@@ -361,6 +365,9 @@ static void dispatch_worker(rc_worker *w, enum rc_io op, const struct io_uring_c
 		break;
 	case RC_IO_DRAIN:
 		on_drain_deadline(w, cqe->res);
+		break;
+	case RC_IO_ADMIN:
+		admin_answer(w);
 		break;
 	default:
 		break;

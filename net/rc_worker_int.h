@@ -9,6 +9,7 @@
  *     rc_send.h        the send path: flush, partial sends (-> rc_conn)
  *     rc_xfer.h        hand-offs between workers (-> rc_uring)
  *     rc_gauges.h      the gauges /metrics adds up
+ *     rc_admin.h       the admin view's questions, answered here (-> rc_view)
  *     rc_conn.h        a connection's life, its close handshake, control output, reads
  *   rc_worker_setup.c  creating and destroying a worker
  * Around them: rc_server.c (start-up checks, listening sockets) runs rc_threads.c (one pinned
@@ -278,6 +279,35 @@ typedef struct limit_conn {
 	uint8_t peer[16]; /* the peer's address (IPv4-mapped for IPv4), all of it */
 } limit_conn;
 
+/* ---- what the admin view shows (rc_view.h) --------------------------------------------------- */
+
+/* A connection's figures beyond its rc_conn (which is at its 256-byte budget), in
+ * w->view.conn[slot]: reset at accept (conn_accepted), counted where its bytes come in (rc_worker.c
+ * on_recv) and go out (rc_send.c) and where messages are dropped for it (rc_fanout.c). */
+typedef struct view_conn {
+	uint64_t accept_ns; /* CLOCK_MONOTONIC of the loop turn that accepted it */
+	uint64_t recv_ns;   /* of its last read that brought bytes (accept_ns before any) */
+	uint64_t bytes_in;  /* on the wire (TLS: ciphertext), as ringcast_bytes_received_total */
+	uint64_t bytes_out;
+	uint64_t dropped; /* messages its queue dropped or did not take (the slow-consumer policy) */
+} view_conn;
+
+/* One close, as conn_free writes it into the worker's ring of the last RC_VIEW_CLOSES. */
+#define RC_VIEW_CLOSES 64
+typedef struct view_close {
+	uint64_t closed_ns; /* CLOCK_MONOTONIC */
+	uint64_t age_ns;    /* since accept */
+	uint64_t bytes_in, bytes_out;
+	uint32_t id;
+	uint16_t port;  /* the peer's (limit_conn), 0 if unknown */
+	uint16_t code;  /* our close frame's code (the client's echoed), 0 if none was sent */
+	uint8_t family; /* AF_INET, AF_INET6, 0 if unknown */
+	uint8_t reason; /* enum rc_close_reason */
+	uint8_t route;  /* enum conn_route */
+	uint8_t pad;
+	uint8_t peer[16]; /* as limit_conn.peer */
+} view_close;
+
 /* ---- the worker ------------------------------------------------------------------------------ */
 
 /* Scratch space of the worker for what is built and copied at once: the first half for the
@@ -480,6 +510,14 @@ struct rc_worker {
 		bool stale;     /* not refreshed since something changed */
 		uint64_t at_ns; /* last full refresh */
 	} gauges;
+
+	/* What the admin view asks for beyond the connections and topics (rc_view.h). */
+	struct worker_view {
+		view_conn *conn; /* [conns.nslots] */
+		/* the last closes: the next goes to closes[closes_total % RC_VIEW_CLOSES] */
+		view_close closes[RC_VIEW_CLOSES];
+		uint64_t closes_total;
+	} view;
 };
 
 #endif

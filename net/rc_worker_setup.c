@@ -13,8 +13,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "rc_admin.h"
 #include "rc_clock.h"
 #include "rc_log.h"
+#include "rc_view.h"
 #include "rc_worker_int.h"
 #include "rc_owner.h"
 #include "rc_pace.h"
@@ -80,6 +82,7 @@ static int setup_ring(rc_worker *w)
 		return r;
 	}
 	w->group->ring_fd[w->index] = w->io.ring.ring_fd;
+	admin_ring(w->index, w->io.ring.ring_fd); /* the admin view asks here too (rc_admin.h) */
 	const rc_uring_info *i = &w->io.info;
 	rc_log(RC_LOG_INFO, "ring",
 	       "sq_entries=%u cq_entries=%u single_issuer=%d defer_taskrun=%d coop_taskrun=%d",
@@ -295,6 +298,8 @@ int rc_worker_create(rc_worker **out, const rc_cfg *cfg, rc_group *g, uint32_t i
 		r = limit_init(w);
 	if (r == 0)
 		r = access_init(w);
+	if (r == 0)
+		r = view_init(w);
 	w->access.keys = reload_keys(); /* the start's; a reload switches them (rc_reload.h) */
 	if (r == 0)
 		r = wss_setup(w);
@@ -319,6 +324,7 @@ void rc_worker_destroy(rc_worker *w)
 	pace_fini(w);
 	limit_fini(w);
 	access_fini(w);
+	view_fini(w);
 	if (w->mem.arena.pool != NULL)
 		rc_arena_release(&w->mem.arena);
 	rc_xarena_fini(&w->xfer.xarena);

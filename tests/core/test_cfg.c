@@ -246,6 +246,10 @@ static const struct {
 	{ "steer-by-cpu", { "true", "false", "yes" }, { "true", "false", "true" } },
 	{ "mailbox-records", { "64", "8192", "1048576" }, { "64", "8192", "1048576" } },
 	{ "idle-spin-us", { "1", "50", "1000000" }, { "1", "50", "1000000" } },
+	{ "admin-listen",
+	  { "127.0.0.1:9091", "[::1]:0", "localhost:9" },
+	  { "127.0.0.1:9091", "[::1]:0", "127.0.0.1:9" } },
+	{ "admin-token", { "a", "b#c", "~adm=in!" }, { "a", "b#c", "~adm=in!" } },
 };
 #define VALUES (sizeof values / sizeof values[0])
 
@@ -1267,6 +1271,52 @@ Test(cfg, validate_ranges_and_fields_filled_by_hand)
 	rc_cfg_defaults(&c);
 	memset(c.publish_token, 'a', sizeof c.publish_token);
 	assert_invalid(&c, fields);
+	rc_cfg_defaults(&c);
+	memset(c.admin_token, 'a', sizeof c.admin_token);
+	assert_invalid(&c, fields);
+}
+
+/* The admin view shows every client: anywhere but loopback, only behind a token. */
+Test(cfg, admin_listen_off_loopback_needs_a_token)
+{
+	static const char *const loopback[] = {
+		"127.0.0.1:9091",          "127.1.2.3:0", "localhost:1", "[::1]:9091",
+		"[::ffff:127.0.0.1]:9091", "off"
+	};
+	for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
+		rc_cfg c;
+		rc_cfg_defaults(&c);
+		char err[RC_CFG_ERR_MAX];
+		cr_assert_eq(rc_cfg_set(&c, "admin-listen", loopback[i], err, sizeof err), 0, "%s", err);
+		assert_valid(&c);
+	}
+	static const char *const open[] = { "0.0.0.0:9091", "10.1.2.3:1", "[::]:9091",
+		                                "[2001:db8::1]:80", "[::ffff:10.0.0.1]:1" };
+	for (size_t i = 0; i < sizeof open / sizeof open[0]; i++) {
+		rc_cfg c;
+		rc_cfg_defaults(&c);
+		char err[RC_CFG_ERR_MAX], want[RC_CFG_ERR_MAX];
+		cr_assert_eq(rc_cfg_set(&c, "admin-listen", open[i], err, sizeof err), 0, "%s", err);
+		char canon[RC_CFG_ADDR_TEXT_MAX];
+		get(&c, "admin-listen", canon, sizeof canon);
+		snprintf(want, sizeof want,
+		         "admin-listen %s is not a loopback address: set admin-token too, or listen on "
+		         "127.0.0.1",
+		         canon);
+		assert_invalid(&c, want);
+		cr_assert_eq(rc_cfg_set(&c, "admin-token", "s3cret", err, sizeof err), 0, "%s", err);
+		assert_valid(&c);
+	}
+	/* from the command line, the way the server is started */
+	rc_cfg c;
+	char err[RC_CFG_ERR_MAX];
+	cr_assert_eq(LOAD(&c, NULL, err, "--admin-listen=0.0.0.0:9091"), -EINVAL);
+	cr_assert(strstr(err, "admin-listen") != NULL && strstr(err, "admin-token") != NULL, "%s", err);
+	cr_assert_eq(LOAD(&c, NULL, err, "--admin-listen=0.0.0.0:9091", "--admin-token=t"), RC_CFG_RUN,
+	             "%s", err);
+	assert_set_fails("admin-token", "a b",
+	                 "admin-token: the value given is not allowed: expected 1..256 bytes of "
+	                 "printable ASCII without space, or empty (a loopback admin-listen only)");
 }
 
 /* ---- usage and print ------------------------------------------------------------------------- */

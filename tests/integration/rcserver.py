@@ -7,7 +7,8 @@
 
   * Server: runs the binary (path from --bin, or the RINGCAST_BIN environment variable) as
     `ringcast --listen 127.0.0.1:0 FLAGS...`, stderr (the logfmt log) to a file, and waits (10 s,
-    scaled by SLOW) for the `event=listening ... addr=127.0.0.1:PORT` line to learn the port. The
+    scaled by SLOW) for the `event=listening ... addr=127.0.0.1:PORT` line to learn the port (and
+    tls_port from its tls_addr=, admin_port from an `event=admin_listening addr=...` line). The
     child gets SIGKILL if this Python process dies (PR_SET_PDEATHSIG), so a test killed by ctest's
     timeout leaves no server behind. stop() sends SIGTERM and checks: exit status 0 within the
     drain timeout, no sanitizer report ('ERROR: AddressSanitizer', 'runtime error:', ...) and no
@@ -44,6 +45,7 @@ SAN_RE = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error
                     r"(WARNING|FATAL): ThreadSanitizer")
 LISTEN_RE = re.compile(r"\bevent=listening\b.*\baddr=\[?([0-9.:a-f]+?)\]?:(\d+)\b")
 TLS_LISTEN_RE = re.compile(r"\bevent=listening\b.*\btls_addr=\[?([0-9.:a-f]+?)\]?:(\d+)\b")
+ADMIN_LISTEN_RE = re.compile(r"\bevent=admin_listening\b.*\baddr=\[?([0-9.:a-f]+?)\]?:(\d+)\b")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -84,6 +86,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.tls_port: int | None = None   # with --tls-listen
+        self.admin_port: int | None = None  # with --admin-listen (the admin_listening line)
         self.exit_status: int | None = None
         self.stopped_in: float | None = None
         self.allowed_error_events: set = set()
@@ -117,6 +120,8 @@ class Server:
                 self.port = int(m.group(2))
                 tm = TLS_LISTEN_RE.search(self.log())
                 self.tls_port = int(tm.group(2)) if tm else None
+                am = ADMIN_LISTEN_RE.search(self.log())
+                self.admin_port = int(am.group(2)) if am else None
                 return self
             if self.proc.poll() is not None:
                 self.exit_status = self.proc.returncode
