@@ -219,6 +219,15 @@ static const struct key keys[] = {
 	{ "admin-token", K_TOKEN, offsetof(rc_cfg, admin_token), 0, 0, false, "TOKEN",
 	  "Token the admin view asks for (Authorization: Bearer, or token=); empty: none, for a "
 	  "loopback admin-listen only." },
+	{ "takeover-socket", K_PATH, offsetof(rc_cfg, takeover_socket), 0, 0, false, "PATH",
+	  "Unix socket (mode 0600, same user or root) on which this server hands its listening "
+	  "sockets to a successor started with takeover. Empty: none." },
+	{ "takeover", K_BOOL, offsetof(rc_cfg, takeover), 0, 0, false, "BOOL",
+	  "At start, take the listening sockets over from the server on takeover-socket instead of "
+	  "binding; once this one is ready that one drains with 1012. With no server there, bind." },
+	{ "takeover-timeout-ms", K_MS, U32(takeover_timeout_ms), 100, 3600000, false, "MS",
+	  "How long each step of a takeover may take (the request, the successor's start until it is "
+	  "ready, the answer); past it the running server keeps serving." },
 };
 
 #define KEY_COUNT (sizeof keys / sizeof keys[0])
@@ -287,6 +296,7 @@ void rc_cfg_defaults(rc_cfg *c)
 	c->workers = 0;
 	c->mailbox_records = 4096;
 	c->idle_spin_us = 0;
+	c->takeover_timeout_ms = 30000; /* a successor registers its buffers before it is ready */
 }
 
 /* ---- small helpers --------------------------------------------------------------------------- */
@@ -785,6 +795,16 @@ static int validate_relations(const rc_cfg *c, char *err, size_t errlen)
 		    a);
 		return -EINVAL;
 	}
+	size_t tl = strnlen(c->takeover_socket, sizeof c->takeover_socket);
+	if (tl > RC_CFG_UNIX_PATH_MAX || !path_ok(c->takeover_socket)) {
+		say(err, errlen, "takeover-socket is %zu bytes long: a Unix socket's path takes at most %d",
+		    tl, RC_CFG_UNIX_PATH_MAX);
+		return -EINVAL;
+	}
+	if (c->takeover && tl == 0) {
+		say(err, errlen, "%s", "takeover needs takeover-socket: where the running server is asked");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -994,11 +1014,25 @@ int rc_cfg_load_env(rc_cfg *c, char *const *envp, char *err, size_t errlen)
 static void build_options(struct option *opts)
 {
 	for (size_t i = 0; i < KEY_COUNT; i++)
-		opts[i] = (struct option){ keys[i].name, required_argument, NULL, OPT_KEY_BASE + (int)i };
+		opts[i] = (struct option){ keys[i].name,
+			                       keys[i].kind == K_BOOL ? optional_argument : required_argument,
+			                       NULL, OPT_KEY_BASE + (int)i };
 	opts[KEY_COUNT + 0] = (struct option){ "config", required_argument, NULL, 'c' };
 	opts[KEY_COUNT + 1] = (struct option){ "help", no_argument, NULL, 'h' };
 	opts[KEY_COUNT + 2] = (struct option){ "version", no_argument, NULL, 'V' };
 	opts[KEY_COUNT + 3] = (struct option){ NULL, 0, NULL, 0 };
+}
+
+/* A boolean's value: --key=VALUE, --key VALUE when the next word is a boolean (true, false, ...;
+ * taken from argv), or nothing: --key alone means true. Other keys always take the next word. */
+static const char *bool_value(int argc, char **argv)
+{
+	bool b;
+	if (optarg != NULL)
+		return optarg;
+	if (optind < argc && rc_cfg_bool_parse(argv[optind], &b) == 0)
+		return argv[optind++];
+	return "true";
 }
 
 /* ':' first: a missing value comes back as ':', apart from an unknown option ('?'). */
@@ -1043,6 +1077,8 @@ int rc_cfg_load(rc_cfg *c, int argc, char **argv, char *const *envp, char *err, 
 	while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		if (o == 'c') {
 			config = optarg;
+		} else if (o >= OPT_KEY_BASE && keys[o - OPT_KEY_BASE].kind == K_BOOL) {
+			bool_value(argc, argv); /* steps past a separate value */
 		} else if (o == 'h') {
 			help = true;
 		} else if (o == 'V') {
@@ -1076,7 +1112,8 @@ int rc_cfg_load(rc_cfg *c, int argc, char **argv, char *const *envp, char *err, 
 		if (o < OPT_KEY_BASE)
 			continue;
 		const struct key *k = &keys[o - OPT_KEY_BASE];
-		if (set_value(c, k, optarg, msg, sizeof msg) < 0) {
+		const char *v = k->kind == K_BOOL ? bool_value(argc, argv) : optarg;
+		if (set_value(c, k, v, msg, sizeof msg) < 0) {
 			say(err, errlen, "--%s: %s", k->name, msg);
 			return -EINVAL;
 		}

@@ -30,8 +30,9 @@
  *              browser's Origin never has one, so one with a path could never match); empty: any
  *   strings    publish-token, admin-token: 1..256 bytes of printable ASCII without space, or
  *              empty
- *   paths      tls-cert, tls-key: a file name of 1..1023 bytes without control characters, or
- *              empty (none); the server reads it at start and on SIGHUP
+ *   paths      tls-cert, tls-key, jwt-keys, takeover-socket: a file name of 1..1023 bytes
+ *              without control characters, or empty (none); the first three are read at start
+ *              and on SIGHUP; takeover-socket is at most 107 bytes (rc_cfg_validate)
  *   tls-min-version  1.2 or 1.3
  *   enums      slow-policy, log-level: one of the names listed by --help
  *
@@ -73,6 +74,9 @@
  * rc_cfg_validate keeps a ring of queue-msgs-max entries within one buffer-size-bytes, which bounds
  * what one subscriber's queue can take besides its messages. */
 #define RC_CFG_QUEUE_ENTRY_BYTES 8
+
+/* The longest takeover-socket: a Unix socket's path (sun_path) holds 108 bytes with its NUL. */
+#define RC_CFG_UNIX_PATH_MAX 107
 
 typedef struct rc_cfg {
 	rc_cfg_addr listen;                 /* listen: 127.0.0.1:8080 */
@@ -134,6 +138,12 @@ typedef struct rc_cfg {
 	 * "" = none, which only a loopback admin-listen may go without (rc_cfg_validate) */
 	rc_cfg_addr admin_listen;
 	char admin_token[RC_CFG_TOKEN_MAX + 1];
+	/* takeover (net/rc_handover.h): the Unix socket on which a successor asks for the listening
+	 * sockets, "" = none; whether to take them over from the server there at start instead of
+	 * binding; how long each step of a takeover may take */
+	char takeover_socket[RC_CFG_PATH_MAX + 1];
+	bool takeover;
+	uint32_t takeover_timeout_ms;
 } rc_cfg;
 
 /* What rc_cfg_parse_args asks the program to do (>= 0; errors are negative). */
@@ -177,8 +187,9 @@ int rc_cfg_load_env(rc_cfg *c, char *const *envp, char *err, size_t errlen);
  * if it asks for --help or --version, return RC_CFG_HELP or RC_CFG_VERSION at once (nothing else
  * is read or checked, so help works with a broken config); else apply --config FILE, then envp,
  * then the flags in order (the last of a repeated flag wins), then rc_cfg_validate. Flags: every
- * key as --key VALUE or --key=VALUE, --config FILE (-c), --help (-h), --version (-V); an unknown
- * flag, a flag without its value, or a positional argument is an error. getopt_long's unique-
+ * key as --key VALUE or --key=VALUE (a boolean key alone, --takeover, means true; the word after
+ * it is its value only if it is a boolean), --config FILE (-c), --help (-h), --version (-V); an
+ * unknown flag, a flag without its value, or a positional argument is an error. getopt_long's unique-
  * prefix abbreviations (--max-conn) are accepted. argv may be permuted (GNU getopt). Uses
  * getopt's globals: not thread-safe, call it from main. Returns enum rc_cfg_action, or -EINVAL, or
  * -errno from reading the config file. */
@@ -195,6 +206,7 @@ int rc_cfg_parse_args(rc_cfg *c, int argc, char **argv, char *err, size_t errlen
  *   header-bytes-max <= buffer-size-bytes (a request head is read into one buffer)
  *   (recv-buffers + pool-buffers) * buffer-size-bytes <= RC_CFG_REGION_BYTES_MAX
  *   an admin-listen that is not a loopback address has an admin-token
+ *   takeover has a takeover-socket, which is at most RC_CFG_UNIX_PATH_MAX bytes long
  * Returns 0 or -EINVAL with err saying which rule, with the values. */
 int rc_cfg_validate(const rc_cfg *c, char *err, size_t errlen);
 

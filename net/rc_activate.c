@@ -17,9 +17,7 @@
 
 #define FIRST_FD 3 /* SD_LISTEN_FDS_START */
 
-/* fd's address as a configured address (family, address, port), and whether it is a listening
- * TCP socket. */
-static bool listening_tcp(int fd, rc_cfg_addr *a)
+bool rc_activate_listener_addr(int fd, rc_cfg_addr *a)
 {
 	int type = 0, acc = 0;
 	socklen_t l = sizeof type;
@@ -50,7 +48,7 @@ static bool listening_tcp(int fd, rc_cfg_addr *a)
 	return false;
 }
 
-static bool same_place(const rc_cfg_addr *want, const rc_cfg_addr *got)
+bool rc_activate_addr_matches(const rc_cfg_addr *want, const rc_cfg_addr *got)
 {
 	return want->family == got->family && memcmp(want->addr, got->addr, 16) == 0 &&
 	       (want->port == 0 || want->port == got->port);
@@ -105,7 +103,7 @@ int rc_activate_take(const rc_cfg *cfg, rc_activated *out)
 	for (unsigned i = 0; i < (unsigned)n; i++) {
 		int fd = FIRST_FD + (int)i;
 		rc_cfg_addr a;
-		if (!listening_tcp(fd, &a))
+		if (!rc_activate_listener_addr(fd, &a))
 			return fail(out, fd, "not a listening TCP socket",
 			            "systemd passes what the "
 			            ".socket unit says");
@@ -113,8 +111,9 @@ int rc_activate_take(const rc_cfg *cfg, rc_activated *out)
 		name_of(names, i, name, sizeof name);
 		bool ws = strcmp(name, "ws") == 0, wss = strcmp(name, "wss") == 0;
 		if (!ws && !wss) { /* no name of ours: by address */
-			ws = cfg->listen.family != RC_ADDR_NONE && same_place(&cfg->listen, &a);
-			wss = !ws && cfg->tls_listen.family != RC_ADDR_NONE && same_place(&cfg->tls_listen, &a);
+			ws = cfg->listen.family != RC_ADDR_NONE && rc_activate_addr_matches(&cfg->listen, &a);
+			wss = !ws && cfg->tls_listen.family != RC_ADDR_NONE &&
+			      rc_activate_addr_matches(&cfg->tls_listen, &a);
 		}
 		char text[RC_CFG_ADDR_TEXT_MAX];
 		rc_cfg_addr_format(&a, text, sizeof text);

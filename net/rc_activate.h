@@ -23,6 +23,7 @@
 #ifndef RC_ACTIVATE_H
 #define RC_ACTIVATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "rc_cfg.h"
@@ -37,6 +38,14 @@ typedef struct rc_activated {
 	char tls_text[RC_CFG_ADDR_TEXT_MAX];
 	unsigned count; /* descriptors passed */
 } rc_activated;
+
+/* fd's address as a configured address (family, address, port), if it is a listening TCP socket
+ * (IPv4 or IPv6); false otherwise. Also what a takeover checks (rc_handover.h). */
+bool rc_activate_listener_addr(int fd, rc_cfg_addr *a);
+
+/* Is got (a socket's address) the configured address want: the same family and IP, and the same
+ * port unless want's is 0 (any)? */
+bool rc_activate_addr_matches(const rc_cfg_addr *want, const rc_cfg_addr *got);
 
 /* Take what systemd passed, if anything was passed to this process. Returns 0 (out filled; ws_n
  * and tls_n 0 when nothing was passed), or -1 after logging why the passed descriptors cannot be

@@ -25,6 +25,7 @@
 #include "rc_clock.h"
 #include "rc_http.h"
 #include "rc_interest.h"
+#include "rc_listen.h"
 #include "rc_log.h"
 #include "rc_view.h"
 
@@ -67,21 +68,8 @@ static struct {
 /* The listening socket of a (loopback by default, rc_cfg_validate), its address as text in text. */
 static int admin_socket(const rc_cfg_addr *a, char *text, size_t cap)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t len;
-	if (a->family == RC_ADDR_IPV6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(a->port);
-		memcpy(&s6->sin6_addr, a->addr, 16);
-		len = sizeof *s6;
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(a->port);
-		memcpy(&s4->sin_addr, a->addr, 4);
-		len = sizeof *s4;
-	}
+	struct sockaddr_storage ss;
+	socklen_t len = rc_listen_sockaddr(a, &ss);
 	rc_cfg_addr_format(a, text, cap);
 	/* non-blocking: an accept after poll never waits (a client gone meanwhile), so a stop is seen */
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -43,6 +43,7 @@
 #include "rc_clock.h"
 #include "rc_conn.h"
 #include "rc_gauges.h"
+#include "rc_handover.h"
 #include "rc_limit.h"
 #include "rc_log.h"
 #include "rc_owner.h"
@@ -201,6 +202,28 @@ static void on_peer(rc_worker *w, rc_conn *c, int res)
 
 /* ---- signals and draining -------------------------------------------------------------------- */
 
+/* A signal worker 0 relays (RC_IO_STOP's res): bits 0-7 how many SIGTERM/SIGINT came (the first
+ * drains, the second closes everything at once), RELAY_RESTART: drain as for a restart (SIGUSR2),
+ * RELAY_REARM: re-arm the accepts (SIGUSR1, a successor's last step of a takeover). */
+#define RELAY_COUNT 0xffu
+#define RELAY_RESTART 0x100u
+#define RELAY_REARM 0x200u
+
+/* A restart's drain (life.restart). SIGUSR2 comes from the takeover thread once a successor
+ * serves on the same listening sockets (rc_handover.h), or from an operator ("drain as for a
+ * restart"). A signal, not an eventfd of its own: worker 0 already reads the signalfd and relays
+ * what it reads to the others, so the restart takes that path and needs no new completion to
+ * dispatch, and an operator can ask for it with kill. First this worker stops accepting, so that
+ * every new connection goes to the successor (it accepts on the same sockets, whose queues stay
+ * open in it); then it lets the handshakes it already accepted finish (a request head that came
+ * after the drain began would be answered 503); then it drains with 1012, service restart, which
+ * tells clients to reconnect, to the successor. */
+enum restart_state {
+	RESTART_NONE = 0,
+	RESTART_STOPPING, /* accepts cancelled; waiting for their completions, then the handshakes */
+	RESTART_DONE,     /* nothing armed and nothing will be: draining (or drained) */
+};
+
 static void arm_signal(rc_worker *w)
 {
 	if (w->life.signal_fd < 0)
@@ -217,31 +240,110 @@ static void abort_all(rc_worker *w)
 			conn_abort(w, &w->conns.slots[i], RC_CLOSED_SHUTDOWN);
 }
 
+/* Close every WebSocket: 1001 after its queued messages (SIGTERM, SIGINT), or 1012 at once for a
+ * restart (what is queued is dropped: rc_conn.c drains before the close frame for 1001 only, and
+ * the client resumes from the successor, whose numbering is new anyway). */
 static void start_drain(rc_worker *w)
 {
 	assert(!w->life.draining);
 	w->life.draining = true;
-	rc_log(RC_LOG_INFO, "draining", "connections=%u websockets=%u drain_timeout_ms=%u",
-	       w->conns.open, w->conns.ws_open, w->cfg->drain_timeout_ms);
+	bool restart = w->life.restart != RESTART_NONE;
+	uint16_t code = restart ? RC_CLOSE_RESTART : RC_CLOSE_GOING_AWAY;
+	rc_log(RC_LOG_INFO, "draining", "connections=%u websockets=%u drain_timeout_ms=%u code=%u",
+	       w->conns.open, w->conns.ws_open, w->cfg->drain_timeout_ms, code);
 	for (uint32_t i = 0; i < w->conns.nslots; i++) {
 		rc_conn *c = &w->conns.slots[i];
 		if (c->state == CS_OPEN)
-			conn_close(w, c, RC_CLOSE_GOING_AWAY, RC_CLOSED_SHUTDOWN, "server shutting down");
+			conn_close(w, c, code, RC_CLOSED_SHUTDOWN,
+			           restart ? "server restarting" : "server shutting down");
 	}
 	struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
 	io_uring_prep_timeout(sqe, &w->time.drain, 0, 0);
 	io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_DRAIN, 0, RC_UD_WORKER));
 }
 
-/* The count-th SIGTERM/SIGINT (signo, or 0 when worker 0 relays it): the first drains, the
- * second closes everything at once. */
-static void worker_signal(rc_worker *w, uint32_t signo, uint32_t count)
+static bool accepts_armed(const rc_worker *w)
 {
-	assert(count > 0);
+	for (uint32_t tls = 0; tls < 2; tls++)
+		for (uint32_t i = 0; i < RC_ACCEPTS; i++)
+			if (w->accept.req[tls][i].armed)
+				return true;
+	return false;
+}
+
+/* Cancel every accept waiting on this worker's listeners (by descriptor). */
+static void cancel_accept_fds(rc_worker *w)
+{
+	for (uint32_t tls = 0; tls < 2; tls++) {
+		int fd = tls ? w->accept.tls_fd : w->accept.listen_fd;
+		if (fd < 0)
+			continue;
+		struct io_uring_sqe *sqe = rc_uring_sqe(&w->io.ring);
+		io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, rc_ud(RC_IO_NONE, 0, RC_UD_WORKER));
+	}
+}
+
+/* Cancel the accepts in flight for good. Paused, accept_failed does not re-arm a cancelled one; an
+ * accept that brought a connection before the cancel (on_accept), or a slot freed
+ * (accept_slot_freed), arms again: restart_step cancels again until nothing is armed. */
+static void cancel_accepts(rc_worker *w)
+{
+	w->accept.paused = true;
+	cancel_accept_fds(w);
+}
+
+/* Phase 1 while a restart stops accepting. Once no accept is armed, the listeners are forgotten
+ * (arm_accept arms nothing on -1; the sockets stay open, rc_server closes them at exit, and the
+ * successor holds them anyway); once no handshake is left (each has its deadline), drain. */
+static void restart_step(rc_worker *w)
+{
+	assert(w->life.restart == RESTART_STOPPING);
+	if (accepts_armed(w)) {
+		cancel_accepts(w);
+		return;
+	}
+	if (w->accept.listen_fd >= 0 || w->accept.tls_fd >= 0) {
+		rc_log(RC_LOG_INFO, "accept_stopped", "handshakes=%u websockets=%u", w->limit.handshaking,
+		       w->conns.ws_open);
+		rc_handover_accepts_stopped(); /* once all have, the successor re-arms its own */
+	}
+	w->accept.listen_fd = w->accept.tls_fd = -1;
+	if (w->limit.handshaking > 0 && !w->life.draining)
+		return;
+	w->life.restart = RESTART_DONE;
+	if (!w->life.draining)
+		start_drain(w);
+}
+
+/* SIGUSR1, at the end of a takeover (rc_handover.h): cancel the accepts that wait, and accept_failed
+ * arms them again at once (not paused); an accept being armed tries the queue first, so a
+ * connection whose wake-up a cancelled accept of the old server took (each new connection wakes one
+ * waiting accept only) is taken now instead of at the next connection. */
+static void rearm_accepts(rc_worker *w)
+{
+	if (w->accept.paused || w->life.draining || w->life.restart != RESTART_NONE)
+		return; /* paused: a freed slot re-arms; draining or stopping: no more accepting */
+	cancel_accept_fds(w);
+}
+
+/* A signal: signo, or 0 when worker 0 relays it; relay as above. The first SIGTERM/SIGINT drains,
+ * the second closes everything at once; SIGUSR2 drains as for a restart; SIGUSR1 re-arms. */
+static void worker_signal(rc_worker *w, uint32_t signo, uint32_t relay)
+{
+	uint32_t count = relay & RELAY_COUNT;
+	if (relay & RELAY_REARM)
+		rearm_accepts(w);
+	if ((relay & RELAY_RESTART) && w->life.restart == RESTART_NONE) {
+		if (signo != 0)
+			rc_log(RC_LOG_INFO, "signal", "signo=%u action=restart", signo);
+		w->life.restart = RESTART_STOPPING; /* the drain starts once accepting stopped */
+		cancel_accepts(w);
+	}
 	if (count <= w->life.signals)
 		return;
-	w->life.signals = count > UINT8_MAX ? UINT8_MAX : (uint8_t)count;
-	if (!w->life.draining) {
+	w->life.signals = (uint8_t)count;
+	if (!w->life.draining && w->life.restart == RESTART_NONE) {
 		if (signo != 0)
 			rc_log(RC_LOG_INFO, "signal", "signo=%u action=drain", signo);
 		start_drain(w);
@@ -249,6 +351,8 @@ static void worker_signal(rc_worker *w, uint32_t signo, uint32_t count)
 	if (count >= 2 && !w->life.drain_expired) {
 		if (signo != 0)
 			rc_log(RC_LOG_WARN, "signal", "signo=%u action=exit_now", signo);
+		if (!w->life.draining)
+			start_drain(w);
 		w->life.drain_expired = true;
 		abort_all(w);
 	}
@@ -267,11 +371,17 @@ static void on_signal(rc_worker *w, int res)
 		arm_signal(w);
 		return;
 	}
-	uint32_t count = (uint32_t)w->life.signals + 1;
-	worker_signal(w, w->life.siginfo->ssi_signo, count);
+	uint32_t signo = w->life.siginfo->ssi_signo;
+	bool restart = signo == SIGUSR2, rearm = signo == SIGUSR1;
+	/* SIGUSR2 counts as a first signal only: after it a SIGTERM closes everything at once, but
+	 * neither a second SIGUSR2 nor one during a drain does; SIGUSR1 does not count */
+	uint32_t count = w->life.signals + (rearm || (restart && w->life.signals > 0) ? 0u : 1u);
+	uint32_t relay = (count < RELAY_COUNT ? count : RELAY_COUNT) | (restart ? RELAY_RESTART : 0) |
+	                 (rearm ? RELAY_REARM : 0);
+	worker_signal(w, signo, relay);
 	for (uint32_t to = 0; to < w->group->n; to++)
 		if (to != w->index)
-			xfer_wake(w, to, rc_ud(RC_IO_STOP, 0, RC_UD_WORKER), count);
+			xfer_wake(w, to, rc_ud(RC_IO_STOP, 0, RC_UD_WORKER), relay);
 	arm_signal(w);
 }
 
@@ -288,6 +398,8 @@ static void on_drain_deadline(rc_worker *w, int res)
 /* Phase 1: true once the worker has drained and may stop. */
 static bool drained(rc_worker *w)
 {
+	if (w->life.restart == RESTART_STOPPING)
+		restart_step(w);
 	if (!w->life.draining || (!w->life.drain_expired && w->conns.ws_open > 0))
 		return false;
 	if (!w->life.drain_expired) {

@@ -472,6 +472,7 @@ struct rc_worker {
 		int signal_fd; /* worker 0 only; -1 on the others */
 		struct signalfd_siginfo *siginfo;
 		uint8_t signals; /* SIGTERM/SIGINT seen */
+		uint8_t restart; /* enum restart_state (rc_worker.c): SIGUSR2's drain, after a takeover */
 		bool draining;
 		bool drain_expired;
 	} life;

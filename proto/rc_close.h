@@ -24,6 +24,8 @@ enum rc_close_code {
 	RC_CLOSE_TOO_BIG = 1009,
 	RC_CLOSE_EXTENSION = 1010,
 	RC_CLOSE_INTERNAL = 1011,
+	/* service restart: reconnect (shortly) and resume. Sent when a connection reaches
+	 * max-lifetime-ms, and by a server taken over by a successor (or sent SIGUSR2) */
 	RC_CLOSE_RESTART = 1012,
 	RC_CLOSE_TRY_AGAIN = 1013,
 	RC_CLOSE_BAD_GATEWAY = 1014,

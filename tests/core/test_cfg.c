@@ -181,7 +181,7 @@ Test(cfg, no_arguments_gives_defaults)
 
 /* Three valid values per key (for the file, the environment and the flags), each with the form
  * rc_cfg_get gives back, all distinct from each other's neighbour and from the default, and each
- * valid together with the other defaults. */
+ * valid together with the other defaults and with_flag(key). */
 static const struct {
 	const char *key;
 	const char *v[3];
@@ -250,6 +250,11 @@ static const struct {
 	  { "127.0.0.1:9091", "[::1]:0", "localhost:9" },
 	  { "127.0.0.1:9091", "[::1]:0", "127.0.0.1:9" } },
 	{ "admin-token", { "a", "b#c", "~adm=in!" }, { "a", "b#c", "~adm=in!" } },
+	{ "takeover-socket",
+	  { "/run/ringcast/takeover.sock", "t.sock", "/a b/#t" },
+	  { "/run/ringcast/takeover.sock", "t.sock", "/a b/#t" } },
+	{ "takeover", { "true", "no", "yes" }, { "true", "false", "true" } },
+	{ "takeover-timeout-ms", { "100", "2000", "3600000" }, { "100", "2000", "3600000" } },
 };
 #define VALUES (sizeof values / sizeof values[0])
 
@@ -273,6 +278,12 @@ static void env_name(const char *key, char *out)
 	out[o] = '\0';
 }
 
+/* The flag a key's test values need besides the defaults to be valid, or NULL. */
+static const char *with_flag(const char *key)
+{
+	return strcmp(key, "takeover") == 0 ? "--takeover-socket=t.sock" : NULL;
+}
+
 /* All 8 combinations of the three sources for every key: the highest source present wins. */
 Test(cfg, every_key_from_every_source_with_precedence)
 {
@@ -293,14 +304,15 @@ Test(cfg, every_key_from_every_source_with_precedence)
 			char err[RC_CFG_ERR_MAX];
 			rc_cfg c;
 			int r;
+			const char *with = with_flag(key); /* NULL ends the list early: none */
 			if (file && cli)
-				r = LOAD(&c, envp, err, "--config", path, flag);
+				r = LOAD(&c, envp, err, "--config", path, flag, with);
 			else if (file)
-				r = LOAD(&c, envp, err, "--config", path);
+				r = LOAD(&c, envp, err, "--config", path, with);
 			else if (cli)
-				r = LOAD(&c, envp, err, flag);
+				r = LOAD(&c, envp, err, flag, with);
 			else
-				r = LOAD(&c, envp, err, NULL);
+				r = LOAD(&c, envp, err, with);
 			cr_assert_eq(r, RC_CFG_RUN, "%s mask %d: %s", key, mask, err);
 			get(&c, key, out, sizeof out);
 			const char *want = cli    ? values[i].canon[2]
@@ -1317,6 +1329,53 @@ Test(cfg, admin_listen_off_loopback_needs_a_token)
 	assert_set_fails("admin-token", "a b",
 	                 "admin-token: the value given is not allowed: expected 1..256 bytes of "
 	                 "printable ASCII without space, or empty (a loopback admin-listen only)");
+}
+
+/* A takeover needs the running server's socket, and a Unix socket's path is short. */
+Test(cfg, takeover_needs_its_socket)
+{
+	rc_cfg c;
+	rc_cfg_defaults(&c);
+	cr_assert_str_eq(c.takeover_socket, "");
+	cr_assert(!c.takeover);
+	cr_assert_eq(c.takeover_timeout_ms, 30000);
+	char err[RC_CFG_ERR_MAX];
+	cr_assert_eq(LOAD(&c, NULL, err, "--takeover=true"), -EINVAL);
+	cr_assert_str_eq(err, "takeover needs takeover-socket: where the running server is asked");
+	cr_assert_eq(LOAD(&c, NULL, err, "--takeover=true", "--takeover-socket=/run/rc.sock"),
+	             RC_CFG_RUN, "%s", err);
+	cr_assert(c.takeover);
+	cr_assert_str_eq(c.takeover_socket, "/run/rc.sock");
+	/* a boolean alone is true; the next word is its value only if it is a boolean */
+	rc_cfg_defaults(&c);
+	cr_assert_eq(LOAD(&c, NULL, err, "--takeover", "--takeover-socket", "/run/rc.sock"), RC_CFG_RUN,
+	             "%s", err);
+	cr_assert(c.takeover);
+	cr_assert_str_eq(c.takeover_socket, "/run/rc.sock");
+	rc_cfg_defaults(&c);
+	cr_assert_eq(LOAD(&c, NULL, err, "--takeover-socket", "/run/rc.sock", "--takeover"), RC_CFG_RUN,
+	             "%s", err);
+	cr_assert(c.takeover, "--takeover last, with no word after it");
+	cr_assert_eq(LOAD(&c, NULL, err, "--takeover-socket", "t.sock", "--takeover", "no"), RC_CFG_RUN,
+	             "%s", err);
+	cr_assert(!c.takeover, "--takeover no");
+	cr_assert_eq(LOAD(&c, NULL, err, "--takeover", "t.sock"), -EINVAL);
+	cr_assert_str_eq(err, "unexpected argument 't.sock' (every setting is --key VALUE)");
+	cr_assert_eq(LOAD(&c, NULL, err, "--takeover-socket=/run/rc.sock"), RC_CFG_RUN, "%s", err);
+	char path[RC_CFG_UNIX_PATH_MAX + 2];
+	memset(path, 'p', sizeof path);
+	path[RC_CFG_UNIX_PATH_MAX] = '\0'; /* 107 bytes: the longest */
+	rc_cfg_defaults(&c);
+	cr_assert_eq(rc_cfg_set(&c, "takeover-socket", path, err, sizeof err), 0, "%s", err);
+	assert_valid(&c);
+	path[RC_CFG_UNIX_PATH_MAX] = 'p';
+	path[RC_CFG_UNIX_PATH_MAX + 1] = '\0'; /* 108 */
+	cr_assert_eq(rc_cfg_set(&c, "takeover-socket", path, err, sizeof err), 0, "%s", err);
+	assert_invalid(&c, "takeover-socket is 108 bytes long: a Unix socket's path takes at most 107");
+	assert_set_fails("takeover-socket", "a\nb", NULL);
+	assert_set_fails("takeover-timeout-ms", "99",
+	                 "takeover-timeout-ms: 99 is out of range: expected an integer 100..3600000 "
+	                 "(milliseconds)");
 }
 
 /* ---- usage and print ------------------------------------------------------------------------- */

@@ -35,35 +35,9 @@ import time
 from rcbase import Fail, check, expect_eq, t, wait_until
 from rcws import RawWS
 from rcsuite import Suite
+from rcunits import UNITS, free_port, unit
 
 suite = Suite("systemd")
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-UNITS = os.path.join(HERE, "..", "..", "docs", "systemd")
-
-
-def unit(name):
-    """{section: {key: [values]}} of a unit file."""
-    out, sec = {}, None
-    with open(os.path.join(UNITS, name)) as f:
-        for ln in f:
-            ln = ln.strip()
-            if not ln or ln.startswith("#"):
-                continue
-            if ln.startswith("["):
-                sec = out.setdefault(ln.strip("[]"), {})
-                continue
-            k, _, v = ln.partition("=")
-            sec.setdefault(k, []).append(v)
-    return out
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 @suite.case(timeout=60)
